@@ -1,0 +1,6 @@
+//! Pure geometry on 2D slices and points: connected components, contours, ellipse fits, Feret diameters,
+//! distances and angles. No I/O; every function is a deterministic map from numbers to numbers.
+
+pub mod grid;
+
+pub use grid::Grid2;

@@ -1,0 +1,16 @@
+//! medvision-build: turns a public medical segmentation/landmark dataset into a quantitative VQA dataset.
+//!
+//! Data flows one way: manifest → discover → volume → annotate → render → vqa → sink, with `pipeline` the only
+//! module that knows every stage (see `shared/design.md`).
+
+pub mod annotate;
+pub mod cli;
+pub mod geom;
+pub mod manifest;
+pub mod pipeline;
+pub mod record;
+pub mod render;
+pub mod sink;
+pub mod synth;
+pub mod volume;
+pub mod vqa;

@@ -1,0 +1,2 @@
+//! Entry point of the `medvision-build` binary.
+fn main() {}

@@ -1,0 +1,66 @@
+//! Plain row structs handed from the pipeline to the sinks: the one shape every output format reads.
+//!
+//! No behaviour lives here; every field is already computed and formatted by the stage that owns it.
+
+/// One question/answer sample with its image and the measurements behind the answer.
+///
+/// Every optional field is written as a nullable column so all configs of a dataset share one schema.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Row {
+    /// Stable id, e.g. `kits23/case_00012/axial/118/tumor/bbox/en`.
+    pub id: String,
+    pub dataset: String,
+    pub collection: String,
+    /// `bbox`, `mask_size`, `lesion_size`, `distance`, `angle`.
+    pub task_type: String,
+    /// Manifest task id (`T01`).
+    pub task_id: String,
+    /// Output config (task family folder), e.g. `bbox`.
+    pub config: String,
+    pub case_id: String,
+    /// `train` or `test`.
+    pub split: String,
+    pub plane: Option<String>,
+    pub slice_index: Option<i32>,
+    pub label_id: Option<i32>,
+    pub label_name: Option<String>,
+    /// 8-bit PNG bytes of the displayed slice.
+    pub image_png: Vec<u8>,
+    pub image_width_px: i32,
+    pub image_height_px: i32,
+    /// `[row, col]` spacing of the displayed image in mm.
+    pub pixel_spacing_mm: [f64; 2],
+    /// `en` or `ar`.
+    pub lang: String,
+    pub question: String,
+    pub answer: String,
+    pub answer_values: Vec<f64>,
+    /// Inclusive `[x_min, y_min, x_max, y_max]` in display-frame pixels.
+    pub bbox_px: Option<[i32; 4]>,
+    /// `(x, y)` display-frame pixel coordinates of the landmarks / end points the answer refers to.
+    pub landmarks_px: Vec<[f64; 2]>,
+    pub measurements: Measurements,
+    /// Paths relative to the data root.
+    pub source_image: String,
+    pub source_mask: String,
+    /// Axis codes of the stored image, e.g. `LPS`.
+    pub source_orientation: String,
+    pub manifest_sha256: String,
+    pub builder_version: String,
+}
+
+/// Measurement columns; each is null when the task does not produce it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Measurements {
+    pub box_width_mm: Option<f64>,
+    pub box_height_mm: Option<f64>,
+    pub pixel_count: Option<i64>,
+    pub area_mm2: Option<f64>,
+    pub major_axis_mm: Option<f64>,
+    pub minor_axis_mm: Option<f64>,
+    pub ellipse_angle_deg: Option<f64>,
+    pub longest_diameter_mm: Option<f64>,
+    pub perpendicular_diameter_mm: Option<f64>,
+    pub distance_mm: Option<f64>,
+    pub angle_deg: Option<f64>,
+}

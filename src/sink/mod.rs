@@ -1,0 +1,1 @@
+//! Output writers: Parquet shards (the only module importing `arrow`/`parquet`), dataset card.
