@@ -12,7 +12,11 @@ pub struct Grid2<T> {
 impl<T: Copy> Grid2<T> {
     /// A grid filled with `value`.
     pub fn filled(width_px: usize, height_px: usize, value: T) -> Self {
-        Grid2 { width_px, height_px, data: vec![value; width_px * height_px] }
+        Grid2 {
+            width_px,
+            height_px,
+            data: vec![value; width_px * height_px],
+        }
     }
 
     /// Value at column `x`, row `y`.

@@ -246,7 +246,12 @@ pub struct Filters {
 
 impl Default for Filters {
     fn default() -> Self {
-        Filters { single_instance: true, min_side_px: 10, min_pixels: 200, connectivity: Connectivity::Four }
+        Filters {
+            single_instance: true,
+            min_side_px: 10,
+            min_pixels: 200,
+            connectivity: Connectivity::Four,
+        }
     }
 }
 
@@ -290,7 +295,12 @@ pub struct SplitOptions {
 
 impl Default for SplitOptions {
     fn default() -> Self {
-        SplitOptions { test_fraction: default_test_fraction(), seed: 0, group: None, split_file: None }
+        SplitOptions {
+            test_fraction: default_test_fraction(),
+            seed: 0,
+            group: None,
+            split_file: None,
+        }
     }
 }
 

@@ -29,7 +29,10 @@ pub struct Volume<T> {
 #[derive(Debug, thiserror::Error)]
 pub enum VolumeError {
     #[error("{path}: cannot open: {source}")]
-    Open { path: PathBuf, source: std::io::Error },
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: not a readable NIfTI-1 file: {reason}")]
     ReadNifti { path: PathBuf, reason: String },
     #[error("{path}: unsupported data type {datatype}")]
@@ -37,7 +40,11 @@ pub enum VolumeError {
     #[error("{path}: expected a 3D volume (or a 4D one with `channel`), found shape {shape:?}")]
     Dimensions { path: PathBuf, shape: Vec<usize> },
     #[error("{path}: channel {channel} requested but the 4th axis has {available} channel(s)")]
-    Channel { path: PathBuf, channel: usize, available: usize },
+    Channel {
+        path: PathBuf,
+        channel: usize,
+        available: usize,
+    },
     #[error("{path}: degenerate affine (a zero or non-finite axis); cannot determine orientation")]
     Affine { path: PathBuf },
     #[error("{path}: mask holds non-integral values (e.g. {example})")]
@@ -45,7 +52,15 @@ pub enum VolumeError {
     #[error("{path}: mask holds negative labels (e.g. {example})")]
     NegativeLabel { path: PathBuf, example: i64 },
     #[error("{path}: mask holds labels not in the manifest: {labels:?} (known: {known:?})")]
-    UnknownLabels { path: PathBuf, labels: Vec<i64>, known: Vec<u16> },
+    UnknownLabels {
+        path: PathBuf,
+        labels: Vec<i64>,
+        known: Vec<u16>,
+    },
     #[error("{mask}: geometry differs from image {image}: {what}")]
-    GeometryMismatch { image: PathBuf, mask: PathBuf, what: String },
+    GeometryMismatch {
+        image: PathBuf,
+        mask: PathBuf,
+        what: String,
+    },
 }
