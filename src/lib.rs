@@ -5,6 +5,7 @@
 
 pub mod annotate;
 pub mod cli;
+pub mod discover;
 pub mod geom;
 pub mod manifest;
 pub mod pipeline;

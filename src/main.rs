@@ -1,2 +1,5 @@
-//! Entry point of the `medvision-build` binary.
-fn main() {}
+//! The `medvision-build` binary: everything lives in the library; see `cli` for flags and exit codes.
+
+fn main() -> std::process::ExitCode {
+    medvision_build::cli::run()
+}

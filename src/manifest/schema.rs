@@ -123,7 +123,7 @@ pub struct Label {
 }
 
 /// CT display window presets (spec §6).
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum WindowGroup {
     SoftTissue,
@@ -133,6 +133,15 @@ pub enum WindowGroup {
 }
 
 impl WindowGroup {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WindowGroup::SoftTissue => "soft_tissue",
+            WindowGroup::Lung => "lung",
+            WindowGroup::Brain => "brain",
+            WindowGroup::Bone => "bone",
+        }
+    }
+
     /// `(level, width)` in HU.
     pub fn level_width_hu(self) -> (f64, f64) {
         match self {
@@ -184,6 +193,13 @@ pub enum TaskKind {
 }
 
 impl TaskKind {
+    pub const ALL: [TaskKind; 4] = [TaskKind::Bbox, TaskKind::MaskSize, TaskKind::LesionSize, TaskKind::Landmarks];
+
+    /// The kind named by its manifest spelling.
+    pub fn parse(name: &str) -> Option<TaskKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             TaskKind::Bbox => "bbox",
@@ -318,6 +334,24 @@ pub enum AnswerFormat {
     Qwen1000,
 }
 
+impl AnswerFormat {
+    pub const ALL: [AnswerFormat; 3] =
+        [AnswerFormat::RelativeLowerLeft, AnswerFormat::RelativeTopLeft, AnswerFormat::Qwen1000];
+
+    /// The format named by its manifest spelling.
+    pub fn parse(name: &str) -> Option<AnswerFormat> {
+        Self::ALL.into_iter().find(|f| f.as_str() == name)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnswerFormat::RelativeLowerLeft => "relative_lower_left",
+            AnswerFormat::RelativeTopLeft => "relative_top_left",
+            AnswerFormat::Qwen1000 => "qwen_1000",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputOptions {
@@ -362,4 +396,13 @@ pub enum Profile {
     Default,
     /// MedVision benchmark conventions: raw RAS+ array slices as displayed, truncating renderer.
     Medvision,
+}
+
+impl Profile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Default => "default",
+            Profile::Medvision => "medvision",
+        }
+    }
 }

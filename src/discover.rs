@@ -1,0 +1,223 @@
+//! Finds a dataset's cases on disk: walks the data root for files matching each collection's image pattern,
+//! pairs every image with its mask, sorts by case id and reports what it could not pair.
+
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+use walkdir::WalkDir;
+
+use crate::manifest::{Collection, LoadedManifest};
+
+/// One image/mask pair to build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Case {
+    pub collection: String,
+    pub case_id: String,
+    /// Paths relative to the data root, `/`-separated, as written in rows.
+    pub image_rel: String,
+    pub mask_rel: String,
+    pub image_path: PathBuf,
+    pub mask_path: PathBuf,
+}
+
+/// A case that is not built, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedCase {
+    pub collection: String,
+    pub case_id: String,
+    pub path: String,
+    pub reason: String,
+}
+
+/// Everything discovery found for one manifest.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Discovery {
+    /// Cases sorted by (collection order in the manifest, case id).
+    pub cases: Vec<Case>,
+    /// Images whose mask is missing.
+    pub skipped: Vec<SkippedCase>,
+    /// Non-fatal findings, e.g. an `expected_cases` mismatch.
+    pub warnings: Vec<String>,
+}
+
+/// Discovery could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    #[error("data root {0} is not a directory")]
+    DataRoot(PathBuf),
+    #[error(
+        "no cases found: collection `{collection}` pattern `{pattern}` matched no file under {dir} \
+         (is --data-root the folder that contains `{pattern_root}`?)"
+    )]
+    NoMatch { collection: String, pattern: String, dir: PathBuf, pattern_root: String },
+    #[error("{path}: cannot read directory: {reason}")]
+    Walk { path: PathBuf, reason: String },
+}
+
+/// A collection's image pattern split into the fixed directory to walk and a regex for the rest.
+struct Pattern {
+    /// Fixed leading directories (no `{case}`), relative to the data root.
+    prefix: Vec<String>,
+    /// Matches the `/`-joined path below `prefix`; capture 1 is the case id.
+    regex: Regex,
+    /// Path components below `prefix`.
+    depth: usize,
+}
+
+impl Pattern {
+    fn new(pattern: &str) -> Pattern {
+        let parts: Vec<&str> = pattern.split('/').filter(|p| !p.is_empty()).collect();
+        let first_var = parts.iter().position(|p| p.contains("{case}")).unwrap_or(parts.len().saturating_sub(1));
+        let prefix: Vec<String> = parts[..first_var].iter().map(|s| s.to_string()).collect();
+        let rest = parts[first_var..].join("/");
+        let mut re = String::from("^");
+        let mut case_seen = false;
+        for (i, piece) in rest.split("{case}").enumerate() {
+            if i > 0 {
+                // The first `{case}` captures; validation guarantees there is exactly one.
+                re.push_str(if case_seen { "[^/]+" } else { "([^/]+)" });
+                case_seen = true;
+            }
+            re.push_str(&regex::escape(piece));
+        }
+        re.push('$');
+        // The pattern is built from escaped literals and a fixed group, so it always compiles.
+        let regex = Regex::new(&re).unwrap_or_else(|_| Regex::new("^$").expect("empty regex"));
+        Pattern { prefix, regex, depth: parts.len() - first_var }
+    }
+}
+
+/// macOS metadata (`._x`, `__MACOSX/`) and hidden entries are never data.
+fn is_junk(name: &str) -> bool {
+    name.starts_with('.') || name == "__MACOSX"
+}
+
+/// Finds every case of every collection under `data_root`.
+pub fn discover(manifest: &LoadedManifest, data_root: &Path) -> Result<Discovery, DiscoverError> {
+    if !data_root.is_dir() {
+        return Err(DiscoverError::DataRoot(data_root.to_path_buf()));
+    }
+    let mut out = Discovery::default();
+    for collection in &manifest.manifest.collections {
+        let (mut cases, mut skipped) = discover_collection(collection, data_root)?;
+        if cases.is_empty() && skipped.is_empty() {
+            let pattern = Pattern::new(&collection.image);
+            return Err(DiscoverError::NoMatch {
+                collection: collection.name.clone(),
+                pattern: collection.image.clone(),
+                dir: data_root.join(pattern.prefix.join("/")),
+                pattern_root: collection.image.split('/').next().unwrap_or_default().to_string(),
+            });
+        }
+        if let Some(expected) = collection.expected_cases {
+            if expected != cases.len() {
+                out.warnings.push(format!(
+                    "collection `{}`: expected {expected} cases with masks, found {} (and {} image(s) without mask)",
+                    collection.name,
+                    cases.len(),
+                    skipped.len()
+                ));
+            }
+        }
+        out.cases.append(&mut cases);
+        out.skipped.append(&mut skipped);
+    }
+    Ok(out)
+}
+
+fn discover_collection(
+    collection: &Collection,
+    data_root: &Path,
+) -> Result<(Vec<Case>, Vec<SkippedCase>), DiscoverError> {
+    let pattern = Pattern::new(&collection.image);
+    let base = data_root.join(pattern.prefix.join("/"));
+    let mut found: Vec<(String, String)> = Vec::new();
+    if base.is_dir() {
+        let walker = WalkDir::new(&base)
+            .min_depth(1)
+            .max_depth(pattern.depth)
+            .follow_links(true)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| !is_junk(&e.file_name().to_string_lossy()));
+        for entry in walker {
+            let entry = entry.map_err(|e| DiscoverError::Walk {
+                path: e.path().map_or_else(|| base.clone(), Path::to_path_buf),
+                reason: e.to_string(),
+            })?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let Ok(rel) = entry.path().strip_prefix(&base) else { continue };
+            let rel: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+            let rel = rel.join("/");
+            if let Some(caps) = pattern.regex.captures(&rel) {
+                let case_id = caps[1].to_string();
+                let image_rel = join_rel(&pattern.prefix, &rel);
+                found.push((case_id, image_rel));
+            }
+        }
+    }
+    found.sort();
+    found.dedup_by(|a, b| a.0 == b.0);
+    let mut cases = Vec::new();
+    let mut skipped = Vec::new();
+    for (case_id, image_rel) in found {
+        let mask_rel = collection.mask.replace("{case}", &case_id);
+        let mask_path = data_root.join(&mask_rel);
+        if mask_path.is_file() {
+            cases.push(Case {
+                collection: collection.name.clone(),
+                case_id,
+                image_path: data_root.join(&image_rel),
+                image_rel,
+                mask_rel,
+                mask_path,
+            });
+        } else {
+            skipped.push(SkippedCase {
+                collection: collection.name.clone(),
+                case_id,
+                path: image_rel,
+                reason: format!("image without mask ({mask_rel} not found)"),
+            });
+        }
+    }
+    Ok((cases, skipped))
+}
+
+fn join_rel(prefix: &[String], rel: &str) -> String {
+    if prefix.is_empty() {
+        rel.to_string()
+    } else {
+        format!("{}/{rel}", prefix.join("/"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pattern_splits_fixed_prefix_and_captures_case() {
+        let p = Pattern::new("dataset/{case}/imaging.nii.gz");
+        assert_eq!(p.prefix, vec!["dataset".to_string()]);
+        assert_eq!(p.depth, 2);
+        let caps = p.regex.captures("case_00001/imaging.nii.gz").expect("match");
+        assert_eq!(&caps[1], "case_00001");
+        assert!(p.regex.captures("case_00001/segmentation.nii.gz").is_none());
+        assert!(p.regex.captures("a/b/imaging.nii.gz").is_none());
+
+        let p = Pattern::new("Images/{case}_0000.nii.gz");
+        assert_eq!(p.depth, 1);
+        assert_eq!(&p.regex.captures("FLARE22_001_0000.nii.gz").expect("match")[1], "FLARE22_001");
+        assert!(p.regex.captures("FLARE22_001_0000.nii").is_none(), "dots are literal");
+    }
+
+    #[test]
+    fn junk_entries_are_skipped() {
+        assert!(is_junk("._case_00001"));
+        assert!(is_junk("__MACOSX"));
+        assert!(!is_junk("case_00001"));
+    }
+}

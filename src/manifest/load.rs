@@ -1,0 +1,369 @@
+//! Loads a manifest file and validates it semantically, collecting every diagnostic (file:line:column) at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use toml::Spanned;
+
+use super::schema::{Collection, Label, Manifest, TaskKind};
+use crate::vqa::templates::{TemplateSet, TemplateError};
+
+/// One problem found in a manifest, located when the position is known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    pub path: PathBuf,
+    /// 1-based line and column, when the problem has a position in the file.
+    pub line_col: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line_col {
+            Some((line, col)) => write!(f, "{}:{}:{}: {}", self.path.display(), line, col, self.message),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+/// A manifest that failed to load or validate, with every diagnostic found.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{path}: cannot read manifest: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}", render_diagnostics(.0))]
+    Invalid(Vec<Diagnostic>),
+}
+
+fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {
+    diagnostics.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
+}
+
+/// A validated manifest with everything later stages need resolved.
+#[derive(Debug, Clone)]
+pub struct LoadedManifest {
+    pub path: PathBuf,
+    pub manifest: Manifest,
+    /// SHA-256 (hex) of the manifest file's bytes.
+    pub sha256: String,
+    /// Label map per collection name, ids resolved.
+    pub label_maps: BTreeMap<String, BTreeMap<u16, Label>>,
+    /// Question templates after applying the manifest's overrides.
+    pub templates: TemplateSet,
+    /// Resolved explicit split file, relative paths taken from the manifest's directory.
+    pub split_file: Option<PathBuf>,
+}
+
+impl LoadedManifest {
+    /// Labels of a collection (ids ascending).
+    pub fn labels(&self, collection: &str) -> &BTreeMap<u16, Label> {
+        &self.label_maps[collection]
+    }
+
+    /// Tasks that run on the named collection, in manifest order.
+    pub fn tasks_for<'a>(&'a self, collection: &'a str) -> impl Iterator<Item = &'a super::Task> + 'a {
+        self.manifest.tasks.iter().filter(move |t| {
+            t.collections.is_empty() || t.collections.iter().any(|c| c.get_ref() == collection)
+        })
+    }
+
+    /// Label ids a task asks about on a collection: the task's list, or every label of the collection.
+    pub fn task_labels(&self, task: &super::Task, collection: &str) -> Vec<u16> {
+        if task.labels.is_empty() {
+            self.labels(collection).keys().copied().collect()
+        } else {
+            let map = self.labels(collection);
+            let mut ids: Vec<u16> =
+                task.labels.iter().map(|l| *l.get_ref()).filter(|id| map.contains_key(id)).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        }
+    }
+}
+
+/// Reads, parses and validates a manifest; all problems are reported together.
+pub fn load(path: &Path) -> Result<LoadedManifest, ManifestError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ManifestError::Read { path: path.to_path_buf(), source })?;
+    let sha256 = hex(&Sha256::digest(text.as_bytes()));
+    let ctx = Ctx { path, text: &text };
+    let manifest: Manifest = toml::from_str(&text).map_err(|e| {
+        ManifestError::Invalid(vec![ctx.diag(e.span(), e.message().trim_end().to_string())])
+    })?;
+    let mut diags = Vec::new();
+    let label_maps = validate_structure(&ctx, &manifest, &mut diags);
+    let templates = match TemplateSet::with_overrides(&manifest.templates) {
+        Ok(t) => Some(t),
+        Err(errors) => {
+            for TemplateError { span, message } in errors {
+                diags.push(ctx.diag(span, message));
+            }
+            None
+        }
+    };
+    if let Some(templates) = &templates {
+        validate_languages(&ctx, &manifest, &label_maps, templates, &mut diags);
+    }
+    let split_file = manifest.split.split_file.as_ref().map(|f| {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        dir.join(f)
+    });
+    if let Some(f) = &split_file {
+        if !f.is_file() {
+            diags.push(ctx.diag(None, format!("split.split_file: {} does not exist", f.display())));
+        }
+    }
+    match templates {
+        Some(templates) if diags.is_empty() => Ok(LoadedManifest {
+            path: path.to_path_buf(),
+            manifest,
+            sha256,
+            label_maps,
+            templates,
+            split_file,
+        }),
+        _ => Err(ManifestError::Invalid(diags)),
+    }
+}
+
+struct Ctx<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn diag(&self, span: Option<Range<usize>>, message: String) -> Diagnostic {
+        Diagnostic {
+            path: self.path.to_path_buf(),
+            line_col: span.map(|s| line_col(self.text, s.start)),
+            message,
+        }
+    }
+
+    fn at<T>(&self, spanned: &Spanned<T>, message: String) -> Diagnostic {
+        self.diag(Some(spanned.span()), message)
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn resolve_labels(
+    ctx: &Ctx,
+    map: &BTreeMap<Spanned<String>, Label>,
+    diags: &mut Vec<Diagnostic>,
+) -> BTreeMap<u16, Label> {
+    let mut out = BTreeMap::new();
+    for (key, label) in map {
+        match key.get_ref().parse::<u16>() {
+            Ok(0) => diags.push(ctx.at(key, "label 0 is the background and cannot be named".into())),
+            Ok(id) => {
+                if out.insert(id, label.clone()).is_some() {
+                    diags.push(ctx.at(key, format!("label {id} is defined twice")));
+                }
+            }
+            Err(_) => diags.push(ctx.at(
+                key,
+                format!("label key `{}` must be an integer id from 1 to 65535", key.get_ref()),
+            )),
+        }
+        if label.name.trim().is_empty() {
+            diags.push(ctx.at(key, format!("label {} has an empty name", key.get_ref())));
+        }
+    }
+    out
+}
+
+fn validate_structure(
+    ctx: &Ctx,
+    m: &Manifest,
+    diags: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, BTreeMap<u16, Label>> {
+    let top_labels = resolve_labels(ctx, &m.labels, diags);
+    let mut label_maps = BTreeMap::new();
+    if m.collections.is_empty() {
+        diags.push(ctx.diag(None, "at least one [[collection]] is required".into()));
+    }
+    for c in &m.collections {
+        validate_collection(ctx, c, diags);
+        let labels = match &c.labels {
+            Some(map) => resolve_labels(ctx, map, diags),
+            None => top_labels.clone(),
+        };
+        if labels.is_empty() {
+            diags.push(ctx.diag(
+                None,
+                format!("collection `{}` has no labels: add a [labels] table or collection labels", c.name),
+            ));
+        }
+        if label_maps.insert(c.name.clone(), labels).is_some() {
+            diags.push(ctx.diag(None, format!("collection name `{}` is used twice", c.name)));
+        }
+    }
+    let mut task_ids = BTreeSet::new();
+    for t in &m.tasks {
+        if !task_ids.insert((t.kind, t.id.clone())) {
+            diags.push(ctx.diag(None, format!("task id `{}` is used twice for kind `{}`", t.id, t.kind.as_str())));
+        }
+        if matches!(t.kind, TaskKind::LesionSize | TaskKind::Landmarks) {
+            diags.push(ctx.diag(
+                None,
+                format!(
+                    "task `{}`: kind `{}` is not supported by this build yet (supported: bbox, mask_size)",
+                    t.id,
+                    t.kind.as_str()
+                ),
+            ));
+        }
+        if t.planes.is_empty() {
+            diags.push(ctx.diag(None, format!("task `{}`: `planes` must not be empty", t.id)));
+        }
+        for c in &t.collections {
+            if !label_maps.contains_key(c.get_ref()) {
+                let known: Vec<&String> = label_maps.keys().collect();
+                diags.push(ctx.at(
+                    c,
+                    format!("task `{}` names collection `{}`, which is not defined (known: {known:?})", t.id, c.get_ref()),
+                ));
+            }
+        }
+        let collections: Vec<&str> = if t.collections.is_empty() {
+            label_maps.keys().map(String::as_str).collect()
+        } else {
+            t.collections.iter().map(|c| c.get_ref().as_str()).collect()
+        };
+        for label in &t.labels {
+            for c in &collections {
+                if let Some(map) = label_maps.get(*c) {
+                    if !map.contains_key(label.get_ref()) {
+                        let known: Vec<u16> = map.keys().copied().collect();
+                        diags.push(ctx.at(
+                            label,
+                            format!(
+                                "task `{}` names label {} but collection `{c}`'s label map lacks it (known: {known:?})",
+                                t.id,
+                                label.get_ref()
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        if t.filters.min_side_px == 0 {
+            diags.push(ctx.diag(None, format!("task `{}`: filters.min_side_px must be at least 1", t.id)));
+        }
+    }
+    let split = &m.split;
+    if !(0.0..=1.0).contains(&split.test_fraction) || split.test_fraction.is_nan() {
+        diags.push(ctx.diag(None, format!("split.test_fraction must be within 0..1, found {}", split.test_fraction)));
+    }
+    if let Some(group) = &split.group {
+        if let Err(e) = regex::Regex::new(group.get_ref()) {
+            diags.push(ctx.at(group, format!("split.group is not a valid regex: {e}")));
+        }
+    }
+    let out = &m.output;
+    if out.row_group_rows == 0 || out.row_group_rows > 100 {
+        diags.push(ctx.diag(
+            None,
+            format!("output.row_group_rows must be within 1..=100, found {}", out.row_group_rows),
+        ));
+    }
+    if out.shard_bytes < 1024 {
+        diags.push(ctx.diag(None, format!("output.shard_bytes must be at least 1024, found {}", out.shard_bytes)));
+    }
+    if let Some(side) = m.render.max_side {
+        if side < 16 {
+            diags.push(ctx.diag(None, format!("render.max_side must be at least 16, found {side}")));
+        }
+    }
+    label_maps
+}
+
+fn validate_collection(ctx: &Ctx, c: &Collection, diags: &mut Vec<Diagnostic>) {
+    for (key, pattern) in [("image", &c.image), ("mask", &c.mask)] {
+        if pattern.matches("{case}").count() != 1 {
+            diags.push(ctx.diag(
+                None,
+                format!(
+                    "collection `{}`: `{key}` must contain `{{case}}` exactly once, found `{pattern}`",
+                    c.name
+                ),
+            ));
+        }
+        if Path::new(pattern).is_absolute() || pattern.split('/').any(|p| p == "..") {
+            diags.push(ctx.diag(
+                None,
+                format!("collection `{}`: `{key}` must be relative to the data root, found `{pattern}`", c.name),
+            ));
+        }
+    }
+    if c.name.is_empty() || c.name.contains(['/', '\\']) {
+        diags.push(ctx.diag(None, format!("collection name `{}` must be non-empty and have no slashes", c.name)));
+    }
+}
+
+fn validate_languages(
+    ctx: &Ctx,
+    m: &Manifest,
+    label_maps: &BTreeMap<String, BTreeMap<u16, Label>>,
+    templates: &TemplateSet,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for lang in &m.output.languages {
+        if !crate::vqa::templates::LANGUAGES.contains(&lang.as_str()) {
+            diags.push(ctx.diag(
+                None,
+                format!("output.languages: `{lang}` is not supported (supported: {:?})", crate::vqa::templates::LANGUAGES),
+            ));
+            continue;
+        }
+        let kinds: BTreeSet<TaskKind> = m.tasks.iter().map(|t| t.kind).collect();
+        for key in templates.missing(&kinds, lang, m.output.answer_format) {
+            diags.push(ctx.diag(None, format!("output.languages has `{lang}` but no template `{key}` exists")));
+        }
+        if lang == "ar" {
+            if m.dataset.image_description_ar.is_none() {
+                diags.push(ctx.diag(None, "dataset.image_description_ar is required when `ar` is an output language".into()));
+            }
+            for (collection, map) in label_maps {
+                for (id, label) in map {
+                    if label.name_ar.is_none() {
+                        diags.push(ctx.diag(
+                            None,
+                            format!(
+                                "label {id} (`{}`) of collection `{collection}` has no `name_ar`, required when `ar` is an output language",
+                                label.name
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one() {
+        let text = "a = 1\nbb = 2\n";
+        assert_eq!(line_col(text, 0), (1, 1));
+        assert_eq!(line_col(text, 6), (2, 1));
+        assert_eq!(line_col(text, 9), (2, 4));
+    }
+}

@@ -1,0 +1,344 @@
+//! Question templates as data: the repo's `templates/default.toml`, overridable per manifest, parsed once and
+//! checked for unknown placeholders so a typo is a validation error, never a question with `{lable}` in it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::manifest::{AnswerFormat, Plane, TaskKind};
+
+/// Languages a template set may carry.
+pub const LANGUAGES: [&str; 2] = ["en", "ar"];
+
+/// The repo's default templates, compiled in so the binary needs no files beside it.
+const DEFAULT_TEMPLATES: &str = include_str!("../../templates/default.toml");
+
+/// Placeholders every question template may use.
+const COMMON_PLACEHOLDERS: [&str; 7] = [
+    "image_description",
+    "label",
+    "plane",
+    "pixel_width_mm",
+    "pixel_height_mm",
+    "image_width_px",
+    "image_height_px",
+];
+
+/// Placeholders a template of `kind` may use beyond the common ones.
+fn extra_placeholders(kind: TaskKind) -> &'static [&'static str] {
+    match kind {
+        TaskKind::Bbox => &["answer_format"],
+        TaskKind::MaskSize | TaskKind::LesionSize | TaskKind::Landmarks => &[],
+    }
+}
+
+/// A template problem; `span` is a byte range in the manifest when the template came from one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateError {
+    pub span: Option<Range<usize>>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Segment {
+    Text(String),
+    Placeholder(String),
+}
+
+/// A parsed template: literal text and named placeholders.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    segments: Vec<Segment>,
+}
+
+impl Template {
+    /// Parses `{name}` placeholders; `{{` and `}}` stand for literal braces.
+    pub fn parse(text: &str) -> Result<Template, String> {
+        let mut segments = Vec::new();
+        let mut literal = String::new();
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '{' if chars.peek() == Some(&'{') => {
+                    chars.next();
+                    literal.push('{');
+                }
+                '}' if chars.peek() == Some(&'}') => {
+                    chars.next();
+                    literal.push('}');
+                }
+                '{' => {
+                    let mut name = String::new();
+                    loop {
+                        match chars.next() {
+                            Some('}') => break,
+                            Some(ch) if ch.is_ascii_alphanumeric() || ch == '_' => name.push(ch),
+                            Some(ch) => return Err(format!("invalid character `{ch}` in placeholder `{{{name}`")),
+                            None => return Err(format!("unclosed placeholder `{{{name}`")),
+                        }
+                    }
+                    if name.is_empty() {
+                        return Err("empty placeholder `{}`".into());
+                    }
+                    if !literal.is_empty() {
+                        segments.push(Segment::Text(std::mem::take(&mut literal)));
+                    }
+                    segments.push(Segment::Placeholder(name));
+                }
+                '}' => return Err("unmatched `}` (write `}}` for a literal brace)".into()),
+                other => literal.push(other),
+            }
+        }
+        if !literal.is_empty() {
+            segments.push(Segment::Text(literal));
+        }
+        Ok(Template { segments })
+    }
+
+    /// Placeholder names in order of appearance.
+    pub fn placeholders(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Placeholder(name) => Some(name.as_str()),
+            Segment::Text(_) => None,
+        })
+    }
+
+    /// Fills the placeholders from `value`; templates are validated at load time, so every name is known.
+    pub fn render(&self, value: impl Fn(&str) -> Option<String>) -> String {
+        let mut out = String::new();
+        for segment in &self.segments {
+            match segment {
+                Segment::Text(text) => out.push_str(text),
+                Segment::Placeholder(name) => match value(name) {
+                    Some(v) => out.push_str(&v),
+                    None => {
+                        out.push('{');
+                        out.push_str(name);
+                        out.push('}');
+                    }
+                },
+            }
+        }
+        out
+    }
+}
+
+#[derive(Deserialize)]
+struct TemplateFile {
+    answer_format: BTreeMap<String, BTreeMap<String, String>>,
+    plane: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(flatten)]
+    kinds: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// Every question template, answer-format sentence and plane name, per language.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateSet {
+    questions: BTreeMap<(TaskKind, String), Template>,
+    answer_formats: BTreeMap<(AnswerFormat, String), String>,
+    planes: BTreeMap<(Plane, String), String>,
+}
+
+impl TemplateSet {
+    /// The repo's default templates.
+    pub fn defaults() -> Result<TemplateSet, Vec<TemplateError>> {
+        Self::from_toml(DEFAULT_TEMPLATES)
+    }
+
+    fn from_toml(text: &str) -> Result<TemplateSet, Vec<TemplateError>> {
+        let file: TemplateFile = toml::from_str(text).map_err(|e| {
+            vec![TemplateError { span: None, message: format!("templates/default.toml: {}", e.message()) }]
+        })?;
+        let mut errors = Vec::new();
+        let mut set =
+            TemplateSet { questions: BTreeMap::new(), answer_formats: BTreeMap::new(), planes: BTreeMap::new() };
+        for (kind_name, langs) in &file.kinds {
+            let Some(kind) = TaskKind::parse(kind_name) else {
+                errors.push(TemplateError {
+                    span: None,
+                    message: format!("templates/default.toml: unknown task kind `{kind_name}`"),
+                });
+                continue;
+            };
+            for (lang, text) in langs {
+                let key = format!("templates/default.toml: {kind_name}.{lang}");
+                match check_question(kind, lang, text, &key) {
+                    Ok(t) => {
+                        set.questions.insert((kind, lang.clone()), t);
+                    }
+                    Err(message) => errors.push(TemplateError { span: None, message }),
+                }
+            }
+        }
+        for (format_name, langs) in &file.answer_format {
+            match AnswerFormat::parse(format_name) {
+                Some(format) => {
+                    for (lang, text) in langs {
+                        set.answer_formats.insert((format, lang.clone()), text.clone());
+                    }
+                }
+                None => errors.push(TemplateError {
+                    span: None,
+                    message: format!("templates/default.toml: unknown answer format `{format_name}`"),
+                }),
+            }
+        }
+        for (plane_name, langs) in &file.plane {
+            match Plane::ALL.into_iter().find(|p| p.as_str() == plane_name) {
+                Some(plane) => {
+                    for (lang, text) in langs {
+                        set.planes.insert((plane, lang.clone()), text.clone());
+                    }
+                }
+                None => errors.push(TemplateError {
+                    span: None,
+                    message: format!("templates/default.toml: unknown plane `{plane_name}`"),
+                }),
+            }
+        }
+        if errors.is_empty() {
+            Ok(set)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The defaults with a manifest's `[templates.<kind>]` entries applied on top.
+    pub fn with_overrides(
+        overrides: &BTreeMap<String, BTreeMap<String, Spanned<String>>>,
+    ) -> Result<TemplateSet, Vec<TemplateError>> {
+        let mut set = Self::defaults()?;
+        let mut errors = Vec::new();
+        for (kind_name, langs) in overrides {
+            let Some(kind) = TaskKind::parse(kind_name) else {
+                let span = langs.values().next().map(|t| t.span());
+                let known: Vec<&str> = TaskKind::ALL.iter().map(|k| k.as_str()).collect();
+                errors.push(TemplateError {
+                    span,
+                    message: format!("templates: unknown task kind `{kind_name}` (known: {known:?})"),
+                });
+                continue;
+            };
+            for (lang, text) in langs {
+                let key = format!("templates.{kind_name}.{lang}");
+                if !LANGUAGES.contains(&lang.as_str()) {
+                    errors.push(TemplateError {
+                        span: Some(text.span()),
+                        message: format!("{key}: language `{lang}` is not supported (supported: {LANGUAGES:?})"),
+                    });
+                    continue;
+                }
+                match check_question(kind, lang, text.get_ref(), &key) {
+                    Ok(t) => {
+                        set.questions.insert((kind, lang.clone()), t);
+                    }
+                    Err(message) => errors.push(TemplateError { span: Some(text.span()), message }),
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(set)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The question template for a task kind and language.
+    pub fn get(&self, kind: TaskKind, lang: &str) -> Option<&Template> {
+        self.questions.get(&(kind, lang.to_string()))
+    }
+
+    /// The sentence describing a box answer format.
+    pub fn answer_format(&self, format: AnswerFormat, lang: &str) -> Option<&str> {
+        self.answer_formats.get(&(format, lang.to_string())).map(String::as_str)
+    }
+
+    /// A plane's name in a language.
+    pub fn plane(&self, plane: Plane, lang: &str) -> Option<&str> {
+        self.planes.get(&(plane, lang.to_string())).map(String::as_str)
+    }
+
+    /// What a build in `lang` with these task kinds and answer format still lacks (empty when complete).
+    pub fn missing(&self, kinds: &BTreeSet<TaskKind>, lang: &str, format: AnswerFormat) -> Vec<String> {
+        let mut missing = Vec::new();
+        for &kind in kinds {
+            if self.get(kind, lang).is_none() {
+                missing.push(format!("templates.{}.{lang}", kind.as_str()));
+            }
+        }
+        if kinds.contains(&TaskKind::Bbox) && self.answer_format(format, lang).is_none() {
+            missing.push(format!("answer_format.{}.{lang}", format.as_str()));
+        }
+        for plane in Plane::ALL {
+            if !kinds.is_empty() && self.plane(plane, lang).is_none() {
+                missing.push(format!("plane.{}.{lang}", plane.as_str()));
+            }
+        }
+        missing
+    }
+}
+
+fn check_question(kind: TaskKind, lang: &str, text: &str, key: &str) -> Result<Template, String> {
+    if !LANGUAGES.contains(&lang) {
+        return Err(format!("{key}: language `{lang}` is not supported (supported: {LANGUAGES:?})"));
+    }
+    let template = Template::parse(text).map_err(|e| format!("{key}: {e}"))?;
+    let allowed: Vec<&str> = COMMON_PLACEHOLDERS.iter().chain(extra_placeholders(kind)).copied().collect();
+    let unknown: Vec<&str> = template.placeholders().filter(|p| !allowed.contains(p)).collect();
+    if !unknown.is_empty() {
+        return Err(format!(
+            "{key}: unknown placeholder(s) {} (allowed for `{}`: {})",
+            unknown.iter().map(|p| format!("{{{p}}}")).collect::<Vec<_>>().join(", "),
+            kind.as_str(),
+            allowed.iter().map(|p| format!("{{{p}}}")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(template)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_cover_english() {
+        let set = TemplateSet::defaults().expect("default templates are valid");
+        let kinds: BTreeSet<TaskKind> = [TaskKind::Bbox, TaskKind::MaskSize].into();
+        for format in [AnswerFormat::RelativeLowerLeft, AnswerFormat::RelativeTopLeft, AnswerFormat::Qwen1000] {
+            assert!(set.missing(&kinds, "en", format).is_empty());
+        }
+    }
+
+    #[test]
+    fn render_fills_placeholders_and_keeps_literal_braces() {
+        let t = Template::parse("a {label} b {{x}} c").expect("valid");
+        let text = t.render(|name| (name == "label").then(|| "kidney".to_string()));
+        assert_eq!(text, "a kidney b {x} c");
+    }
+
+    #[test]
+    fn unknown_placeholder_is_an_error_with_span() {
+        let text = "[bbox]\nen = \"Where is the {lable}?\"\n";
+        let overrides: BTreeMap<String, BTreeMap<String, Spanned<String>>> = toml::from_str(text).expect("toml");
+        let errors = TemplateSet::with_overrides(&overrides).expect_err("must fail");
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].message.contains("{lable}"), "{}", errors[0].message);
+        assert_eq!(errors[0].span.as_ref().map(|s| s.start), Some(12));
+    }
+
+    #[test]
+    fn placeholder_only_allowed_for_its_kind() {
+        let err = check_question(TaskKind::MaskSize, "en", "{answer_format}", "k").expect_err("not for mask_size");
+        assert!(err.contains("unknown placeholder"));
+        assert!(check_question(TaskKind::Bbox, "en", "{answer_format}", "k").is_ok());
+    }
+
+    #[test]
+    fn malformed_templates_are_rejected() {
+        assert!(Template::parse("{unclosed").is_err());
+        assert!(Template::parse("stray }").is_err());
+        assert!(Template::parse("{}").is_err());
+    }
+}
