@@ -9,6 +9,8 @@
 
 mod labels;
 mod reader;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 
