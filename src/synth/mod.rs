@@ -1,1 +1,19 @@
-//! (synth) module.
+//! Synthetic test data with closed-form truth: a deterministic NIfTI-1 writer (any stored orientation,
+//! scaling, qform/sform combinations, 4D), CT phantoms with labelled cuboids/ellipsoids, a KiTS23-layout
+//! fixture and a full-size benchmark case.
+
+mod fixtures;
+mod phantom;
+mod writer;
+
+pub use fixtures::{
+    write_benchmark_case, write_kits23_fixture, PhantomCase, CYST, FIXTURE_SHAPE, KIDNEY, TUMOR,
+};
+pub use phantom::{
+    ct_volume, label_map, paint_cuboid, paint_ellipsoid, paint_region, Cuboid, Ellipsoid, Region,
+    AIR_HU, BODY_HU,
+};
+pub use writer::{
+    default_origin_mm, stored_affine, write_nifti, write_nifti_channels, NiftiScalar, QformMode,
+    WriteOptions,
+};

@@ -2,15 +2,28 @@
 //!
 //! The only module that imports `nifti`. Everything downstream sees `Volume<T>` whose array index axes point,
 //! in order, to patient Right, Anterior, Superior (spec annotations.md §1), with spacing permuted to match.
+//!
+//! Memory layout: `Volume::data` is the stored voxel block viewed through permuted and inverted axes, so it
+//! usually has non-standard (possibly negative) strides. Index it with `[[i, j, k]]`, `index_axis`, `slice`
+//! or iterators; do not assume `as_slice()` succeeds. This avoids a copy of the whole volume per read.
 
-use std::path::PathBuf;
+mod labels;
+mod reader;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
 
 use ndarray::Array3;
+
+pub use self::labels::read_label_map;
+pub use self::reader::read_image;
+use crate::geom::affine;
 
 /// Voxel geometry of a canonical (RAS+) volume.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Geometry {
-    /// Voxel spacing in mm along canonical axes 0, 1, 2 (R, A, S).
+    /// Voxel spacing in mm along canonical axes 0, 1, 2 (R, A, S): the column norms of the chosen affine.
     pub spacing_mm: [f64; 3],
     /// Canonical voxel-index → world (RAS mm) affine, row-major 4x4.
     pub affine: [[f64; 4]; 4],
@@ -47,13 +60,24 @@ pub enum VolumeError {
     },
     #[error("{path}: degenerate affine (a zero or non-finite axis); cannot determine orientation")]
     Affine { path: PathBuf },
-    #[error("{path}: mask holds non-integral values (e.g. {example})")]
-    NonIntegralMask { path: PathBuf, example: f64 },
-    #[error("{path}: mask holds negative labels (e.g. {example})")]
-    NegativeLabel { path: PathBuf, example: i64 },
+    #[error("{path}: mask holds non-integral values in {voxels} voxel(s), e.g. {values:?}")]
+    NonIntegralMask {
+        path: PathBuf,
+        /// The smallest distinct offending values (at most 16), sorted.
+        values: Vec<f64>,
+        voxels: usize,
+    },
+    #[error("{path}: mask holds negative labels in {voxels} voxel(s): {labels:?}")]
+    NegativeLabel {
+        path: PathBuf,
+        /// Distinct negative labels (at most 64 of them), sorted.
+        labels: Vec<i64>,
+        voxels: usize,
+    },
     #[error("{path}: mask holds labels not in the manifest: {labels:?} (known: {known:?})")]
     UnknownLabels {
         path: PathBuf,
+        /// Distinct unknown labels (at most 64 of them), sorted.
         labels: Vec<i64>,
         known: Vec<u16>,
     },
@@ -63,4 +87,52 @@ pub enum VolumeError {
         mask: PathBuf,
         what: String,
     },
+}
+
+/// Relative tolerance on spacing for image/mask agreement.
+pub const SPACING_REL_TOL: f64 = 1e-3;
+/// Absolute tolerance on affine entries (mm) for image/mask agreement.
+pub const AFFINE_TOL_MM: f64 = 1e-3;
+
+/// Checks that an image and its mask describe the same voxel grid (spec §1 "Image/mask agreement"): same
+/// canonical shape, spacing equal within 1e-3 relative, canonical affines within 1e-3 mm entry-wise.
+pub fn check_agreement(
+    image_path: &Path,
+    image: &Volume<f32>,
+    mask_path: &Path,
+    mask: &Volume<u16>,
+) -> Result<(), VolumeError> {
+    let mut what = Vec::new();
+    if image.data.shape() != mask.data.shape() {
+        what.push(format!(
+            "shape {:?} (image) vs {:?} (mask)",
+            image.data.shape(),
+            mask.data.shape()
+        ));
+    }
+    let (si, sm) = (image.geometry.spacing_mm, mask.geometry.spacing_mm);
+    let spacing_ok = si.iter().zip(&sm).all(|(a, b)| {
+        let scale = a.abs().max(b.abs());
+        (a - b).abs() <= SPACING_REL_TOL * scale
+    });
+    if !spacing_ok {
+        what.push(format!("spacing_mm {si:?} (image) vs {sm:?} (mask)"));
+    }
+    let diff = affine::max_abs_diff(&image.geometry.affine, &mask.geometry.affine);
+    if diff.is_nan() || diff > AFFINE_TOL_MM {
+        what.push(format!(
+            "affine differs by up to {diff:.6} mm: {:?} (image) vs {:?} (mask)",
+            &image.geometry.affine[..3],
+            &mask.geometry.affine[..3]
+        ));
+    }
+    if what.is_empty() {
+        Ok(())
+    } else {
+        Err(VolumeError::GeometryMismatch {
+            image: image_path.to_path_buf(),
+            mask: mask_path.to_path_buf(),
+            what: what.join("; "),
+        })
+    }
 }
