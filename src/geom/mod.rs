@@ -1,6 +1,7 @@
 //! Pure geometry on 2D slices and points: connected components, contours, ellipse fits, Feret diameters,
 //! distances and angles. No I/O; every function is a deterministic map from numbers to numbers.
 
+pub mod components;
 pub mod grid;
 
 pub use grid::Grid2;
