@@ -1,1 +1,13 @@
 //! Per-slice facts computed from one load of a label map: display-frame slices, boxes and mask sizes.
+
+pub mod boxes;
+pub mod frame;
+
+#[cfg(test)]
+mod golden_tests;
+
+pub use boxes::{
+    box_facts, mask_size_facts, mask_stats, AnnotateError, BoxFact, FilterCounts, LabelStats,
+    MaskSizeFact, MaskStats, PlaneStats, SliceStats,
+};
+pub use frame::{DisplayFrame, PlaneView};

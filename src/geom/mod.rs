@@ -2,6 +2,7 @@
 //! distances and angles. No I/O; every function is a deterministic map from numbers to numbers.
 
 pub mod affine;
+pub mod components;
 pub mod grid;
 
 pub use grid::Grid2;

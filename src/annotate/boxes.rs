@@ -1,0 +1,852 @@
+//! Bounding boxes and mask sizes of every label in every slice of every plane, from one sweep over a mask
+//! (spec annotations.md §3).
+//!
+//! [`mask_stats`] walks the mask once in memory order, whatever its strides, and accumulates for each
+//! (plane, slice, label) the pixel count and the canonical bounding box. Only slices that hold a label are
+//! then labelled for connected components, and only inside the union box of their labels, so empty space
+//! costs one read per voxel. [`box_facts`] and [`mask_size_facts`] turn those statistics into filtered facts
+//! in the display frame, counting what each filter removed.
+
+use std::ops::{Add, AddAssign};
+
+use ndarray::{s, Axis};
+
+use crate::annotate::frame::{DisplayFrame, PlaneView};
+use crate::geom::components::{Adjacency, Components, LabelScratch};
+use crate::geom::Grid2;
+use crate::manifest::schema::{Connectivity, Filters, Plane};
+use crate::volume::Volume;
+
+impl From<Connectivity> for Adjacency {
+    fn from(connectivity: Connectivity) -> Self {
+        match connectivity {
+            Connectivity::Four => Adjacency::Four,
+            Connectivity::Eight => Adjacency::Eight,
+        }
+    }
+}
+
+/// Why a mask could not be summarised.
+#[derive(Debug, thiserror::Error)]
+pub enum AnnotateError {
+    #[error("mask of shape {shape:?} has an axis longer than 2^32 - 1 voxels; pixel coordinates are 32-bit")]
+    VolumeTooLarge { shape: [usize; 3] },
+}
+
+/// One label in one slice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LabelStats {
+    pub label: u16,
+    /// Connected components of the label in this slice (4- or 8-connectivity as requested).
+    pub component_count: u32,
+    pub pixel_count: u64,
+    /// Inclusive display-frame box `[x_min, y_min, x_max, y_max]` of all the label's pixels in the slice.
+    pub bbox_px: [u32; 4],
+}
+
+impl LabelStats {
+    pub fn width_px(&self) -> u32 {
+        self.bbox_px[2] - self.bbox_px[0] + 1
+    }
+
+    pub fn height_px(&self) -> u32 {
+        self.bbox_px[3] - self.bbox_px[1] + 1
+    }
+}
+
+/// The labels present in one slice, ascending by label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SliceStats {
+    pub slice_index: usize,
+    pub labels: Vec<LabelStats>,
+}
+
+impl SliceStats {
+    pub fn label(&self, label: u16) -> Option<&LabelStats> {
+        self.labels
+            .binary_search_by_key(&label, |l| l.label)
+            .ok()
+            .map(|i| &self.labels[i])
+    }
+}
+
+/// One plane: its view and its non-empty slices, ascending by slice index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaneStats {
+    pub view: PlaneView,
+    pub slices: Vec<SliceStats>,
+}
+
+impl PlaneStats {
+    /// Statistics of `slice_index`, or `None` when that slice holds no label.
+    pub fn slice(&self, slice_index: usize) -> Option<&SliceStats> {
+        self.slices
+            .binary_search_by_key(&slice_index, |s| s.slice_index)
+            .ok()
+            .map(|i| &self.slices[i])
+    }
+}
+
+/// Per-plane, per-slice, per-label statistics of one mask, planes in the order requested.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaskStats {
+    pub frame: DisplayFrame,
+    pub connectivity: Connectivity,
+    pub planes: Vec<PlaneStats>,
+}
+
+impl MaskStats {
+    /// The first entry for `plane`, if it was requested.
+    pub fn plane(&self, plane: Plane) -> Option<&PlaneStats> {
+        self.planes.iter().find(|p| p.view.plane() == plane)
+    }
+}
+
+/// Running count and canonical inclusive box of one label in one slice.
+#[derive(Debug, Clone, Copy)]
+struct Acc {
+    count: u64,
+    lo: [u32; 3],
+    hi: [u32; 3],
+}
+
+impl Acc {
+    const EMPTY: Acc = Acc {
+        count: 0,
+        lo: [u32::MAX; 3],
+        hi: [0; 3],
+    };
+
+    #[inline]
+    fn add(&mut self, n: u64, lo: [u32; 3], hi: [u32; 3]) {
+        self.count += n;
+        for a in 0..3 {
+            self.lo[a] = self.lo[a].min(lo[a]);
+            self.hi[a] = self.hi[a].max(hi[a]);
+        }
+    }
+}
+
+/// Accumulators of one label: `[fixed axis][slice]` (empty for axes no requested plane fixes).
+type LabelAccs = [Vec<Acc>; 3];
+
+/// Summarises `mask` for each of `planes` in `frame`: for every slice and every label present, its
+/// component count, pixel count and display-frame box. Label 0 is background.
+pub fn mask_stats(
+    mask: &Volume<u16>,
+    frame: DisplayFrame,
+    planes: &[Plane],
+    connectivity: Connectivity,
+) -> Result<MaskStats, AnnotateError> {
+    let dim = mask.data.dim();
+    let shape = [dim.0, dim.1, dim.2];
+    if shape.iter().any(|&n| u32::try_from(n).is_err()) {
+        return Err(AnnotateError::VolumeTooLarge { shape });
+    }
+    let mut wanted = [false; 3];
+    for p in planes {
+        wanted[p.fixed_axis()] = true;
+    }
+    let (labels, accs) = sweep(mask, shape, wanted);
+
+    // Label indices in ascending label order.
+    let mut by_label: Vec<usize> = (0..labels.len()).collect();
+    by_label.sort_by_key(|&li| labels[li]);
+
+    let adjacency = Adjacency::from(connectivity);
+    let mut scratch = LabelScratch::default();
+    let mut region = Grid2 {
+        width_px: 0,
+        height_px: 0,
+        data: Vec::new(),
+    };
+    let mut components_of = vec![0u32; labels.len()];
+    let mut index_of_label = vec![usize::MAX; 1 << 16];
+    for (li, &label) in labels.iter().enumerate() {
+        index_of_label[label as usize] = li;
+    }
+
+    let mut out = Vec::with_capacity(planes.len());
+    for &plane in planes {
+        let view = PlaneView::new(plane, frame, shape, mask.geometry.spacing_mm);
+        let fixed = plane.fixed_axis();
+        // Remaining canonical axes, ascending: they are the row/column axes of `index_axis`.
+        let (a, b) = match fixed {
+            0 => (1, 2),
+            1 => (0, 2),
+            _ => (0, 1),
+        };
+        let mut slices = Vec::new();
+        for (s, slab) in mask.data.axis_iter(Axis(fixed)).enumerate() {
+            // (label index, accumulator) of the labels present, ascending by label.
+            let present: Vec<(usize, &Acc)> = by_label
+                .iter()
+                .map(|&li| (li, &accs[li][fixed][s]))
+                .filter(|(_, acc)| acc.count > 0)
+                .collect();
+            if present.is_empty() {
+                continue;
+            }
+            let mut lo = [u32::MAX; 3];
+            let mut hi = [0u32; 3];
+            for (_, acc) in &present {
+                for ax in [a, b] {
+                    lo[ax] = lo[ax].min(acc.lo[ax]);
+                    hi[ax] = hi[ax].max(acc.hi[ax]);
+                }
+            }
+            let (a0, a1, b0, b1) = (
+                lo[a] as usize,
+                hi[a] as usize,
+                lo[b] as usize,
+                hi[b] as usize,
+            );
+            let sub = slab.slice(s![a0..=a1, b0..=b1]);
+            region.width_px = b1 - b0 + 1;
+            region.height_px = a1 - a0 + 1;
+            region.data.clear();
+            for row in sub.outer_iter() {
+                region.data.extend(row.iter().copied());
+            }
+            let components = Components::label_with(&region, 0u16, adjacency, &mut scratch);
+            for st in components.stats() {
+                components_of[index_of_label[st.value as usize]] += 1;
+            }
+            let mut label_stats = Vec::with_capacity(present.len());
+            for &(li, acc) in &present {
+                let to_usize = |v: [u32; 3]| [v[0] as usize, v[1] as usize, v[2] as usize];
+                let bbox = view.display_bbox(to_usize(acc.lo), to_usize(acc.hi));
+                label_stats.push(LabelStats {
+                    label: labels[li],
+                    component_count: components_of[li],
+                    pixel_count: acc.count,
+                    // Fits: every axis is shorter than 2^32 (checked above).
+                    bbox_px: bbox.map(|v| v as u32),
+                });
+                components_of[li] = 0;
+            }
+            slices.push(SliceStats {
+                slice_index: s,
+                labels: label_stats,
+            });
+        }
+        out.push(PlaneStats { view, slices });
+    }
+    Ok(MaskStats {
+        frame,
+        connectivity,
+        planes: out,
+    })
+}
+
+/// One pass over the mask in memory order: the labels met (in order of first appearance) and, per label,
+/// per fixed axis in `wanted`, per slice, the count and canonical box of its voxels.
+fn sweep(mask: &Volume<u16>, shape: [usize; 3], wanted: [bool; 3]) -> (Vec<u16>, Vec<LabelAccs>) {
+    let mut view = mask.data.view();
+    let mut reversed = [false; 3];
+    for (ax, rev) in reversed.iter_mut().enumerate() {
+        if view.strides()[ax] < 0 {
+            view.invert_axis(Axis(ax));
+            *rev = true;
+        }
+    }
+    // Outermost (largest stride) first, so the innermost lane is the most contiguous one.
+    let strides = [view.strides()[0], view.strides()[1], view.strides()[2]];
+    let mut order = [0usize, 1, 2];
+    order.sort_by_key(|&ax| std::cmp::Reverse(strides[ax]));
+    let view = view.permuted_axes(order);
+    let [o_ax, m_ax, c_ax] = order;
+    let canonical = |ax: usize, t: usize| -> usize {
+        if reversed[ax] {
+            shape[ax] - 1 - t
+        } else {
+            t
+        }
+    };
+    let nc = shape[c_ax];
+
+    let mut labels: Vec<u16> = Vec::new();
+    let mut accs: Vec<LabelAccs> = Vec::new();
+    let mut index_of_label = vec![u32::MAX; 1 << 16];
+    let mut lane_copy: Vec<u16> = Vec::new();
+    for (o, slab) in view.outer_iter().enumerate() {
+        let co = canonical(o_ax, o) as u32;
+        for (m, lane) in slab.outer_iter().enumerate() {
+            let cm = canonical(m_ax, m) as u32;
+            let values: &[u16] = match lane.as_slice() {
+                Some(values) => values,
+                None => {
+                    lane_copy.clear();
+                    lane_copy.extend(lane.iter().copied());
+                    &lane_copy
+                }
+            };
+            let mut t = 0;
+            while t < nc {
+                let value = values[t];
+                if value == 0 {
+                    t += 1;
+                    continue;
+                }
+                let t0 = t;
+                while t < nc && values[t] == value {
+                    t += 1;
+                }
+                let (c0, c1) = if reversed[c_ax] {
+                    (nc - t, nc - 1 - t0)
+                } else {
+                    (t0, t - 1)
+                };
+                let mut li = index_of_label[value as usize] as usize;
+                if li == u32::MAX as usize {
+                    li = labels.len();
+                    index_of_label[value as usize] = li as u32;
+                    labels.push(value);
+                    accs.push(std::array::from_fn(|ax| {
+                        if wanted[ax] {
+                            vec![Acc::EMPTY; shape[ax]]
+                        } else {
+                            Vec::new()
+                        }
+                    }));
+                }
+                let acc = &mut accs[li];
+                let mut lo = [0u32; 3];
+                lo[o_ax] = co;
+                lo[m_ax] = cm;
+                lo[c_ax] = c0 as u32;
+                let mut hi = lo;
+                hi[c_ax] = c1 as u32;
+                let run_px = (c1 - c0 + 1) as u64;
+                if wanted[o_ax] {
+                    acc[o_ax][co as usize].add(run_px, lo, hi);
+                }
+                if wanted[m_ax] {
+                    acc[m_ax][cm as usize].add(run_px, lo, hi);
+                }
+                if wanted[c_ax] {
+                    for (c, slice_acc) in (c0..).zip(&mut acc[c_ax][c0..=c1]) {
+                        let mut p = lo;
+                        p[c_ax] = c as u32;
+                        slice_acc.add(1, p, p);
+                    }
+                }
+            }
+        }
+    }
+    (labels, accs)
+}
+
+/// How many (plane, slice, label) candidates there were and what each filter removed; summed across cases
+/// for the build report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FilterCounts {
+    /// Candidates: (plane, slice, label) with the label present in the slice.
+    pub considered: u64,
+    /// Removed by `single_instance` (more than one component).
+    pub multi_instance: u64,
+    /// Removed by `min_side_px` (box facts).
+    pub too_small_side: u64,
+    /// Removed by `min_pixels` (mask-size facts).
+    pub too_few_pixels: u64,
+}
+
+impl FilterCounts {
+    /// Candidates that passed every filter.
+    pub fn kept(&self) -> u64 {
+        self.considered - self.multi_instance - self.too_small_side - self.too_few_pixels
+    }
+}
+
+impl Add for FilterCounts {
+    type Output = FilterCounts;
+
+    fn add(self, other: FilterCounts) -> FilterCounts {
+        FilterCounts {
+            considered: self.considered + other.considered,
+            multi_instance: self.multi_instance + other.multi_instance,
+            too_small_side: self.too_small_side + other.too_small_side,
+            too_few_pixels: self.too_few_pixels + other.too_few_pixels,
+        }
+    }
+}
+
+impl AddAssign for FilterCounts {
+    fn add_assign(&mut self, other: FilterCounts) {
+        *self = *self + other;
+    }
+}
+
+/// A bounding-box fact: one label in one slice, in the display frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoxFact {
+    pub plane: Plane,
+    pub slice_index: usize,
+    pub label: u16,
+    /// Inclusive `[x_min, y_min, x_max, y_max]`.
+    pub bbox_px: [u32; 4],
+    pub width_px: u32,
+    pub height_px: u32,
+    pub image_width_px: u32,
+    pub image_height_px: u32,
+    pub row_spacing_mm: f64,
+    pub col_spacing_mm: f64,
+    /// `width_px * col_spacing_mm`.
+    pub box_width_mm: f64,
+    /// `height_px * row_spacing_mm`.
+    pub box_height_mm: f64,
+}
+
+/// A mask-size fact: pixel count and area of one label in one slice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaskSizeFact {
+    pub plane: Plane,
+    pub slice_index: usize,
+    pub label: u16,
+    pub pixel_count: u64,
+    /// `pixel_count * row_spacing_mm * col_spacing_mm`.
+    pub area_mm2: f64,
+    /// Inclusive `[x_min, y_min, x_max, y_max]`.
+    pub bbox_px: [u32; 4],
+    pub image_width_px: u32,
+    pub image_height_px: u32,
+    pub row_spacing_mm: f64,
+    pub col_spacing_mm: f64,
+}
+
+/// Every (plane, slice, label) of `stats` whose label is in `labels`, in (plane order of `stats`, slice,
+/// label) order, with the single-instance filter applied first when enabled.
+fn candidates<'a>(
+    stats: &'a MaskStats,
+    labels: &'a [u16],
+    filters: &'a Filters,
+    counts: &'a mut FilterCounts,
+) -> impl Iterator<Item = (&'a PlaneView, usize, &'a LabelStats)> + 'a {
+    stats
+        .planes
+        .iter()
+        .flat_map(move |p| {
+            p.slices.iter().flat_map(move |s| {
+                s.labels
+                    .iter()
+                    .filter(move |l| labels.contains(&l.label))
+                    .map(move |l| (&p.view, s.slice_index, l))
+            })
+        })
+        .filter(move |(_, _, l)| {
+            counts.considered += 1;
+            if filters.single_instance && l.component_count != 1 {
+                counts.multi_instance += 1;
+                false
+            } else {
+                true
+            }
+        })
+}
+
+/// Image size of a view; every axis fits in u32 because [`mask_stats`] checked it.
+fn image_size_px(view: &PlaneView) -> (u32, u32) {
+    (view.width_px() as u32, view.height_px() as u32)
+}
+
+/// Box facts for `labels`: single-instance filter (if enabled), then both sides `>= filters.min_side_px`.
+pub fn box_facts(
+    stats: &MaskStats,
+    labels: &[u16],
+    filters: &Filters,
+) -> (Vec<BoxFact>, FilterCounts) {
+    let mut counts = FilterCounts::default();
+    let mut too_small = 0;
+    let mut facts = Vec::new();
+    for (view, slice_index, l) in candidates(stats, labels, filters, &mut counts) {
+        let (width_px, height_px) = (l.width_px(), l.height_px());
+        if width_px < filters.min_side_px || height_px < filters.min_side_px {
+            too_small += 1;
+            continue;
+        }
+        let (image_width_px, image_height_px) = image_size_px(view);
+        let (row_spacing_mm, col_spacing_mm) = (view.row_spacing_mm(), view.col_spacing_mm());
+        facts.push(BoxFact {
+            plane: view.plane(),
+            slice_index,
+            label: l.label,
+            bbox_px: l.bbox_px,
+            width_px,
+            height_px,
+            image_width_px,
+            image_height_px,
+            row_spacing_mm,
+            col_spacing_mm,
+            box_width_mm: f64::from(width_px) * col_spacing_mm,
+            box_height_mm: f64::from(height_px) * row_spacing_mm,
+        });
+    }
+    counts.too_small_side = too_small;
+    (facts, counts)
+}
+
+/// Mask-size facts for `labels`: single-instance filter (if enabled), then `pixel_count >= filters.min_pixels`.
+pub fn mask_size_facts(
+    stats: &MaskStats,
+    labels: &[u16],
+    filters: &Filters,
+) -> (Vec<MaskSizeFact>, FilterCounts) {
+    let mut counts = FilterCounts::default();
+    let mut too_few = 0;
+    let mut facts = Vec::new();
+    for (view, slice_index, l) in candidates(stats, labels, filters, &mut counts) {
+        if l.pixel_count < filters.min_pixels {
+            too_few += 1;
+            continue;
+        }
+        let (image_width_px, image_height_px) = image_size_px(view);
+        let (row_spacing_mm, col_spacing_mm) = (view.row_spacing_mm(), view.col_spacing_mm());
+        facts.push(MaskSizeFact {
+            plane: view.plane(),
+            slice_index,
+            label: l.label,
+            pixel_count: l.pixel_count,
+            area_mm2: l.pixel_count as f64 * row_spacing_mm * col_spacing_mm,
+            bbox_px: l.bbox_px,
+            image_width_px,
+            image_height_px,
+            row_spacing_mm,
+            col_spacing_mm,
+        });
+    }
+    counts.too_few_pixels = too_few;
+    (facts, counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::volume::Geometry;
+    use ndarray::Array3;
+
+    pub(crate) fn volume(data: Array3<u16>, spacing_mm: [f64; 3]) -> Volume<u16> {
+        Volume {
+            data,
+            geometry: Geometry {
+                spacing_mm,
+                affine: [
+                    [spacing_mm[0], 0.0, 0.0, 0.0],
+                    [0.0, spacing_mm[1], 0.0, 0.0],
+                    [0.0, 0.0, spacing_mm[2], 0.0],
+                    [0.0, 0.0, 0.0, 1.0],
+                ],
+                source_axes: "RAS".to_string(),
+            },
+        }
+    }
+
+    const SHAPE: (usize, usize, usize) = (12, 10, 8);
+    const SPACING_MM: [f64; 3] = [0.5, 0.8, 3.0];
+
+    /// Label 1: cuboid i 2..=6, j 3..=8, k 1..=4. Label 2: two 2x2x2 cubes at i 0..=1 and i 9..=10,
+    /// both at j 0..=1, k 6..=7 (two components in axial and coronal slices, one in sagittal ones).
+    fn phantom() -> Volume<u16> {
+        let data = Array3::from_shape_fn(SHAPE, |(i, j, k)| {
+            if (2..=6).contains(&i) && (3..=8).contains(&j) && (1..=4).contains(&k) {
+                1
+            } else if (i <= 1 || (9..=10).contains(&i)) && j <= 1 && k >= 6 {
+                2
+            } else {
+                0
+            }
+        });
+        volume(data, SPACING_MM)
+    }
+
+    fn only(stats: &MaskStats, plane: Plane) -> Vec<(usize, LabelStats)> {
+        let p = stats.plane(plane).expect("plane requested");
+        p.slices
+            .iter()
+            .flat_map(|s| s.labels.iter().map(move |l| (s.slice_index, *l)))
+            .collect()
+    }
+
+    #[test]
+    fn cuboid_boxes_in_every_plane_and_frame() {
+        let (ni, nj, nk) = (12u32, 10u32, 8u32);
+        let mask = phantom();
+        let rad = mask_stats(
+            &mask,
+            DisplayFrame::Radiological,
+            &Plane::ALL,
+            Connectivity::Four,
+        )
+        .expect("small volume");
+        let raw = mask_stats(
+            &mask,
+            DisplayFrame::RawArray,
+            &Plane::ALL,
+            Connectivity::Four,
+        )
+        .expect("small volume");
+        // Analytic boxes of label 1 (x from columns, y from rows, per the frame table).
+        // Radiological axial: x = ni-1-i over i 2..=6, y = nj-1-j over j 3..=8.
+        let expected = [
+            (
+                Plane::Axial,
+                1..=4usize,
+                [ni - 7, nj - 9, ni - 3, nj - 4],
+                [3, 2, 8, 6],
+                30u64,
+            ),
+            // Coronal: x = ni-1-i, y = nk-1-k over k 1..=4 | raw y = i, x = k.
+            (
+                Plane::Coronal,
+                3..=8,
+                [ni - 7, nk - 5, ni - 3, nk - 2],
+                [1, 2, 4, 6],
+                20,
+            ),
+            // Sagittal: x = nj-1-j, y = nk-1-k | raw y = j, x = k.
+            (
+                Plane::Sagittal,
+                2..=6,
+                [nj - 9, nk - 5, nj - 4, nk - 2],
+                [1, 3, 4, 8],
+                24,
+            ),
+        ];
+        for (plane, slices, rad_box, raw_box, pixels) in expected {
+            for (stats, bbox) in [(&rad, rad_box), (&raw, raw_box)] {
+                let got: Vec<(usize, LabelStats)> = only(stats, plane)
+                    .into_iter()
+                    .filter(|(_, l)| l.label == 1)
+                    .collect();
+                let want: Vec<(usize, LabelStats)> = slices
+                    .clone()
+                    .map(|s| {
+                        (
+                            s,
+                            LabelStats {
+                                label: 1,
+                                component_count: 1,
+                                pixel_count: pixels,
+                                bbox_px: bbox,
+                            },
+                        )
+                    })
+                    .collect();
+                assert_eq!(got, want, "{plane:?} {:?}", stats.frame);
+            }
+        }
+        // Label 2 in radiological axial slices 6, 7: two components, union box over i 0..=10, j 0..=1.
+        let axial = rad.plane(Plane::Axial).expect("axial");
+        assert_eq!(
+            axial.slice(6).and_then(|s| s.label(2)),
+            Some(&LabelStats {
+                label: 2,
+                component_count: 2,
+                pixel_count: 8,
+                bbox_px: [ni - 11, nj - 2, ni - 1, nj - 1],
+            })
+        );
+        assert!(axial.slice(5).is_none());
+        let sagittal = raw.plane(Plane::Sagittal).expect("sagittal");
+        let slices: Vec<usize> = sagittal.slices.iter().map(|s| s.slice_index).collect();
+        assert_eq!(slices, vec![0, 1, 2, 3, 4, 5, 6, 9, 10]);
+        assert_eq!(
+            sagittal
+                .slice(9)
+                .and_then(|s| s.label(2))
+                .map(|l| l.component_count),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn box_and_mask_size_filters_count_what_they_remove() {
+        let stats = mask_stats(
+            &phantom(),
+            DisplayFrame::Radiological,
+            &Plane::ALL,
+            Connectivity::Four,
+        )
+        .expect("small volume");
+        let filters = Filters {
+            min_side_px: 3,
+            min_pixels: 25,
+            ..Filters::default()
+        };
+        let (boxes, counts) = box_facts(&stats, &[1, 2], &filters);
+        // Candidates: axial 4 (label 1) + 2 (label 2), coronal 6 + 2, sagittal 5 + 4.
+        assert_eq!(
+            counts,
+            FilterCounts {
+                considered: 23,
+                multi_instance: 4,
+                too_small_side: 4,
+                too_few_pixels: 0,
+            }
+        );
+        assert_eq!(boxes.len(), 15);
+        assert_eq!(counts.kept(), 15);
+        let order: Vec<(Plane, usize)> = boxes.iter().map(|b| (b.plane, b.slice_index)).collect();
+        let mut sorted = order.clone();
+        let rank = |p: Plane| Plane::ALL.iter().position(|&q| q == p);
+        sorted.sort_by_key(|&(p, s)| (rank(p), s));
+        assert_eq!(order, sorted);
+        let first = &boxes[0];
+        assert_eq!(
+            (first.plane, first.slice_index, first.label, first.bbox_px),
+            (Plane::Sagittal, 2, 1, [1, 3, 6, 6])
+        );
+        assert_eq!((first.width_px, first.height_px), (6, 4));
+        assert_eq!((first.image_width_px, first.image_height_px), (10, 8));
+        assert_eq!((first.col_spacing_mm, first.row_spacing_mm), (0.8, 3.0));
+        assert!((first.box_width_mm - 4.8).abs() < 1e-12);
+        assert!((first.box_height_mm - 12.0).abs() < 1e-12);
+
+        let (sizes, counts) = mask_size_facts(&stats, &[1, 2], &filters);
+        // Only label 1's axial slices (30 px) reach 25 px; coronal 20 px and sagittal 24 px do not.
+        assert_eq!(
+            counts,
+            FilterCounts {
+                considered: 23,
+                multi_instance: 4,
+                too_small_side: 0,
+                too_few_pixels: 15,
+            }
+        );
+        assert_eq!(sizes.len(), 4);
+        assert!(sizes
+            .iter()
+            .all(|f| f.plane == Plane::Axial && f.pixel_count == 30));
+        assert!((sizes[0].area_mm2 - 30.0 * 0.5 * 0.8).abs() < 1e-12);
+        assert_eq!(
+            (sizes[0].image_width_px, sizes[0].image_height_px),
+            (12, 10)
+        );
+
+        // Without the single-instance rule label 2's two cubes form one wide, 2 px tall box.
+        let loose = Filters {
+            single_instance: false,
+            min_side_px: 2,
+            ..Filters::default()
+        };
+        let (boxes, counts) = box_facts(&stats, &[2], &loose);
+        assert_eq!(counts.considered, 8);
+        assert_eq!(counts.multi_instance, 0);
+        assert_eq!(boxes.len(), 8);
+        assert_eq!(boxes[4].plane, Plane::Coronal);
+        assert_eq!(boxes[4].bbox_px, [1, 0, 11, 1]);
+        let (none, counts) = box_facts(&stats, &[7], &loose);
+        assert!(none.is_empty());
+        assert_eq!(counts, FilterCounts::default());
+    }
+
+    #[test]
+    fn filter_counts_add_up() {
+        let a = FilterCounts {
+            considered: 10,
+            multi_instance: 2,
+            too_small_side: 3,
+            too_few_pixels: 0,
+        };
+        let b = FilterCounts {
+            considered: 5,
+            multi_instance: 1,
+            too_small_side: 0,
+            too_few_pixels: 4,
+        };
+        let mut sum = a;
+        sum += b;
+        assert_eq!(sum, a + b);
+        assert_eq!(
+            sum,
+            FilterCounts {
+                considered: 15,
+                multi_instance: 3,
+                too_small_side: 3,
+                too_few_pixels: 4,
+            }
+        );
+        assert_eq!(sum.kept(), 5);
+    }
+
+    #[test]
+    fn memory_layout_does_not_change_stats() {
+        let mask = phantom();
+        let planes = [Plane::Axial, Plane::Sagittal, Plane::Coronal];
+        let reference = mask_stats(
+            &mask,
+            DisplayFrame::Radiological,
+            &planes,
+            Connectivity::Eight,
+        )
+        .expect("small volume");
+        let data = &mask.data;
+        let fortran = data
+            .view()
+            .reversed_axes()
+            .as_standard_layout()
+            .into_owned()
+            .reversed_axes();
+        let mut inverted = data
+            .slice(s![..;-1, .., ..;-1])
+            .as_standard_layout()
+            .into_owned();
+        inverted.invert_axis(Axis(0));
+        inverted.invert_axis(Axis(2));
+        let permuted = data
+            .view()
+            .permuted_axes([2, 0, 1])
+            .as_standard_layout()
+            .into_owned()
+            .permuted_axes([1, 2, 0]);
+        let mut permuted_inverted = permuted
+            .slice(s![.., ..;-1, ..])
+            .as_standard_layout()
+            .into_owned();
+        permuted_inverted.invert_axis(Axis(1));
+        for other in [fortran, inverted, permuted, permuted_inverted] {
+            assert_eq!(&other, data);
+            assert!(!other.is_standard_layout());
+            let stats = mask_stats(
+                &volume(other, SPACING_MM),
+                DisplayFrame::Radiological,
+                &planes,
+                Connectivity::Eight,
+            )
+            .expect("small volume");
+            assert_eq!(stats, reference);
+        }
+        assert_eq!(reference.planes[0].view.plane(), Plane::Axial);
+        assert_eq!(reference.planes[2].view.plane(), Plane::Coronal);
+    }
+
+    #[test]
+    fn unrequested_planes_are_absent_and_empty_masks_give_nothing() {
+        let stats = mask_stats(
+            &phantom(),
+            DisplayFrame::RawArray,
+            &[Plane::Coronal],
+            Connectivity::Four,
+        )
+        .expect("small volume");
+        assert_eq!(stats.planes.len(), 1);
+        assert!(stats.plane(Plane::Axial).is_none());
+        let empty = volume(Array3::zeros((4, 0, 3)), [1.0; 3]);
+        let stats = mask_stats(
+            &empty,
+            DisplayFrame::Radiological,
+            &Plane::ALL,
+            Connectivity::Four,
+        )
+        .expect("empty volume");
+        assert!(stats.planes.iter().all(|p| p.slices.is_empty()));
+        let blank = volume(Array3::zeros((4, 5, 3)), [1.0; 3]);
+        let stats = mask_stats(
+            &blank,
+            DisplayFrame::Radiological,
+            &Plane::ALL,
+            Connectivity::Four,
+        )
+        .expect("blank volume");
+        assert!(stats.planes.iter().all(|p| p.slices.is_empty()));
+    }
+}
