@@ -1,2 +1,438 @@
 //! Turns a display-frame image slice into 8-bit PNG bytes (CT windows or percentile scaling).
 //! The only module that imports `image`/`png`.
+//!
+//! Pipeline per slice (annotations.md §6): choose a [`Scaling`] (a fixed CT window or the slice's
+//! 0.5th–99.5th percentiles), clip, map linearly to 0–255 in `f64`, optionally resize bilinearly so the
+//! longer side fits `max_side`, round with the profile's [`Rounding`], encode as 8-bit grayscale PNG.
+
+mod png_encode;
+mod resize;
+
+#[cfg(test)]
+mod golden_tests;
+
+use crate::geom::Grid2;
+use crate::manifest::{Modality, Profile, WindowGroup};
+
+pub use png_encode::{encode_png_gray, encode_png_rgb};
+
+/// Lower/upper percentile used for everything that is not a windowed CT (spec §6).
+pub const DEFAULT_LOW_PCT: f64 = 0.5;
+pub const DEFAULT_HIGH_PCT: f64 = 99.5;
+
+/// How raw voxel values map to display gray levels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scaling {
+    /// Fixed window in the image's units (HU for CT): values ≤ `low` are black, ≥ `high` white.
+    Window { low: f64, high: f64 },
+    /// Window taken from the slice's own percentiles (numpy `percentile`, method `linear`), in percent.
+    Percentile { low_pct: f64, high_pct: f64 },
+}
+
+impl Scaling {
+    /// CT with an anatomy group → that group's window `[L − W/2, L + W/2]`; anything else → the slice's
+    /// 0.5th–99.5th percentiles.
+    pub fn for_slice(modality: Modality, group: Option<WindowGroup>) -> Scaling {
+        match (modality, group) {
+            (Modality::CT, Some(group)) => {
+                let (level, width) = group.level_width_hu();
+                Scaling::Window {
+                    low: level - width / 2.0,
+                    high: level + width / 2.0,
+                }
+            }
+            _ => Scaling::Percentile {
+                low_pct: DEFAULT_LOW_PCT,
+                high_pct: DEFAULT_HIGH_PCT,
+            },
+        }
+    }
+}
+
+/// How a scaled gray level in `[0, 255]` becomes an integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rounding {
+    /// Round half to even (numpy `rint`): 0.5 → 0, 1.5 → 2, 2.5 → 2. Our default: unbiased.
+    HalfEven,
+    /// Drop the fraction (`astype(np.uint8)` on non-negative values), as the MedVision benchmark does.
+    Truncate,
+}
+
+impl Rounding {
+    pub fn for_profile(profile: Profile) -> Rounding {
+        match profile {
+            Profile::Default => Rounding::HalfEven,
+            Profile::Medvision => Rounding::Truncate,
+        }
+    }
+
+    #[inline]
+    fn apply(self, gray: f64) -> u8 {
+        let rounded = match self {
+            Rounding::HalfEven => gray.round_ties_even(),
+            Rounding::Truncate => gray.trunc(),
+        };
+        // `gray` is already in [0, 255]; the clamp only guards against NaN (→ 0 by `as`).
+        rounded.clamp(0.0, 255.0) as u8
+    }
+}
+
+/// A rendered slice and how its pixel grid relates to the input grid.
+///
+/// A point at input pixel centre `(x, y)` is at `((x + 0.5) * scale_x − 0.5, (y + 0.5) * scale_y − 0.5)`
+/// in the output; an input pixel spacing `s` becomes `s / scale` in the output. Without resizing both
+/// scales are exactly 1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderedSlice {
+    /// 8-bit grayscale PNG.
+    pub png: Vec<u8>,
+    pub width_px: u32,
+    pub height_px: u32,
+    /// Output width / input width.
+    pub scale_x: f64,
+    /// Output height / input height.
+    pub scale_y: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("cannot render an empty slice ({width_px}×{height_px} pixels)")]
+    EmptySlice { width_px: usize, height_px: usize },
+    #[error("slice grid is {width_px}×{height_px} pixels but holds {actual} values (expected {expected})")]
+    DataLength {
+        width_px: usize,
+        height_px: usize,
+        expected: usize,
+        actual: usize,
+    },
+    #[error(
+        "slice of {width_px}×{height_px} pixels is too large for a PNG (sides must fit in u32)"
+    )]
+    TooLarge { width_px: usize, height_px: usize },
+    #[error("max_side must be at least 1 pixel, got {max_side}")]
+    InvalidMaxSide { max_side: u32 },
+    #[error("percentiles must satisfy 0 ≤ low ≤ high ≤ 100, got low {low_pct}, high {high_pct}")]
+    InvalidPercentiles { low_pct: f64, high_pct: f64 },
+    #[error(
+        "image buffer of {actual} bytes does not match {width_px}×{height_px}×{channels} pixels"
+    )]
+    BufferLength {
+        width_px: u32,
+        height_px: u32,
+        channels: u32,
+        actual: usize,
+    },
+    #[error("PNG encoding of a {width_px}×{height_px} image failed: {source}")]
+    Encode {
+        width_px: u32,
+        height_px: u32,
+        source: image::ImageError,
+    },
+}
+
+/// Renders `slice` to an 8-bit grayscale PNG.
+///
+/// Non-finite values are ignored by the percentile computation and render black. A slice whose window
+/// is empty (flat slice, `high ≤ low`, no finite value) renders black.
+pub fn render_slice(
+    slice: &Grid2<f32>,
+    scaling: Scaling,
+    rounding: Rounding,
+    max_side: Option<u32>,
+) -> Result<RenderedSlice, RenderError> {
+    let gray = scale_to_gray(slice, scaling)?;
+    let (width_in, height_in) = (slice.width_px, slice.height_px);
+    let (gray, width_out, height_out) = match max_side {
+        Some(0) => return Err(RenderError::InvalidMaxSide { max_side: 0 }),
+        Some(max_side) if width_in.max(height_in) > max_side as usize => {
+            let (w, h) = resize::fitted_size(width_in, height_in, max_side as usize);
+            (resize::bilinear(&gray, width_in, height_in, w, h), w, h)
+        }
+        _ => (gray, width_in, height_in),
+    };
+    let too_large = || RenderError::TooLarge {
+        width_px: width_out,
+        height_px: height_out,
+    };
+    let width_px = u32::try_from(width_out).map_err(|_| too_large())?;
+    let height_px = u32::try_from(height_out).map_err(|_| too_large())?;
+    let pixels: Vec<u8> = gray.iter().map(|&g| rounding.apply(g)).collect();
+    let png = encode_png_gray(width_px, height_px, &pixels)?;
+    Ok(RenderedSlice {
+        png,
+        width_px,
+        height_px,
+        scale_x: width_out as f64 / width_in as f64,
+        scale_y: height_out as f64 / height_in as f64,
+    })
+}
+
+/// Clipped, linearly scaled gray levels in `[0, 255]` (not yet rounded), row-major.
+fn scale_to_gray(slice: &Grid2<f32>, scaling: Scaling) -> Result<Vec<f64>, RenderError> {
+    let (width_px, height_px) = (slice.width_px, slice.height_px);
+    if width_px == 0 || height_px == 0 {
+        return Err(RenderError::EmptySlice {
+            width_px,
+            height_px,
+        });
+    }
+    let expected = width_px.checked_mul(height_px).unwrap_or(usize::MAX);
+    if slice.data.len() != expected {
+        return Err(RenderError::DataLength {
+            width_px,
+            height_px,
+            expected,
+            actual: slice.data.len(),
+        });
+    }
+    let window = match scaling {
+        Scaling::Window { low, high } => Some((low, high)),
+        Scaling::Percentile { low_pct, high_pct } => {
+            if !(0.0..=100.0).contains(&low_pct)
+                || !(0.0..=100.0).contains(&high_pct)
+                || low_pct > high_pct
+            {
+                return Err(RenderError::InvalidPercentiles { low_pct, high_pct });
+            }
+            let mut finite: Vec<f64> = slice
+                .data
+                .iter()
+                .filter(|v| v.is_finite())
+                .map(|&v| f64::from(v))
+                .collect();
+            match (
+                percentile_linear(&mut finite, low_pct),
+                percentile_linear(&mut finite, high_pct),
+            ) {
+                (Some(low), Some(high)) => Some((low, high)),
+                _ => None,
+            }
+        }
+    };
+    let gray = match window {
+        // `!(high > low)` also catches NaN bounds.
+        Some((low, high)) if high > low && low.is_finite() && high.is_finite() => slice
+            .data
+            .iter()
+            .map(|&v| {
+                let v = f64::from(v);
+                if v.is_nan() {
+                    0.0
+                } else {
+                    // Same operation order as the numpy reference: (clip(x) - lo) / (hi - lo) * 255.
+                    (v.clamp(low, high) - low) / (high - low) * 255.0
+                }
+            })
+            .collect(),
+        _ => vec![0.0; expected],
+    };
+    Ok(gray)
+}
+
+/// numpy `percentile(values, pct)` with the default `linear` method, evaluated in `f64` exactly as numpy
+/// does (virtual index `(n − 1)·q`, `_lerp` with its `t ≥ 0.5` branch). Reorders `values`.
+/// `None` when `values` is empty.
+fn percentile_linear(values: &mut [f64], pct: f64) -> Option<f64> {
+    let n = values.len();
+    if n == 0 {
+        return None;
+    }
+    let q = pct / 100.0;
+    let virtual_index = (n - 1) as f64 * q;
+    let previous = virtual_index.floor();
+    let gamma = virtual_index - previous;
+    let previous_index = (previous as usize).min(n - 1);
+    let next_index = (previous_index + 1).min(n - 1);
+    let (_, a, rest) = values.select_nth_unstable_by(previous_index, f64::total_cmp);
+    let a = *a;
+    let b = if next_index == previous_index {
+        a
+    } else {
+        // The next order statistic is the minimum of the part above `previous_index`.
+        rest.iter().copied().fold(f64::INFINITY, f64::min)
+    };
+    let diff_b_a = b - a;
+    Some(if gamma >= 0.5 {
+        b - diff_b_a * (1.0 - gamma)
+    } else {
+        a + diff_b_a * gamma
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid(width_px: usize, height_px: usize, data: Vec<f32>) -> Grid2<f32> {
+        Grid2 {
+            width_px,
+            height_px,
+            data,
+        }
+    }
+
+    fn decode(png: &[u8]) -> (u32, u32, Vec<u8>) {
+        let img = image::load_from_memory_with_format(png, image::ImageFormat::Png)
+            .expect("our own PNG decodes");
+        assert_eq!(img.color(), image::ColorType::L8);
+        let gray = img.to_luma8();
+        (gray.width(), gray.height(), gray.into_raw())
+    }
+
+    #[test]
+    fn window_presets_follow_level_and_width() {
+        assert_eq!(
+            Scaling::for_slice(Modality::CT, Some(WindowGroup::SoftTissue)),
+            Scaling::Window {
+                low: -160.0,
+                high: 240.0
+            }
+        );
+        assert_eq!(
+            Scaling::for_slice(Modality::CT, Some(WindowGroup::Lung)),
+            Scaling::Window {
+                low: -1350.0,
+                high: 150.0
+            }
+        );
+        assert_eq!(
+            Scaling::for_slice(Modality::CT, Some(WindowGroup::Brain)),
+            Scaling::Window {
+                low: 0.0,
+                high: 80.0
+            }
+        );
+        assert_eq!(
+            Scaling::for_slice(Modality::CT, Some(WindowGroup::Bone)),
+            Scaling::Window {
+                low: -500.0,
+                high: 1300.0
+            }
+        );
+        let pct = Scaling::Percentile {
+            low_pct: 0.5,
+            high_pct: 99.5,
+        };
+        assert_eq!(Scaling::for_slice(Modality::CT, None), pct);
+        assert_eq!(
+            Scaling::for_slice(Modality::MR, Some(WindowGroup::Brain)),
+            pct
+        );
+        assert_eq!(Scaling::for_slice(Modality::PET, None), pct);
+    }
+
+    #[test]
+    fn rounding_per_profile() {
+        assert_eq!(Rounding::for_profile(Profile::Default), Rounding::HalfEven);
+        assert_eq!(
+            Rounding::for_profile(Profile::Medvision),
+            Rounding::Truncate
+        );
+        assert_eq!(Rounding::HalfEven.apply(0.5), 0);
+        assert_eq!(Rounding::HalfEven.apply(1.5), 2);
+        assert_eq!(Rounding::HalfEven.apply(2.5), 2);
+        assert_eq!(Rounding::HalfEven.apply(254.5), 254);
+        assert_eq!(Rounding::Truncate.apply(1.999), 1);
+        assert_eq!(Rounding::Truncate.apply(255.0), 255);
+    }
+
+    #[test]
+    fn percentile_matches_numpy_small_cases() {
+        // np.percentile([1,2,3,4], 50) = 2.5; [10, 20] at 0.5 % = 10.05; single value → itself.
+        assert_eq!(
+            percentile_linear(&mut [4.0, 1.0, 3.0, 2.0], 50.0),
+            Some(2.5)
+        );
+        assert_eq!(percentile_linear(&mut [20.0, 10.0], 0.5), Some(10.05));
+        assert_eq!(percentile_linear(&mut [7.0], 99.5), Some(7.0));
+        assert_eq!(percentile_linear(&mut [], 50.0), None);
+        assert_eq!(percentile_linear(&mut [1.0, 2.0, 3.0], 100.0), Some(3.0));
+        assert_eq!(percentile_linear(&mut [1.0, 2.0, 3.0], 0.0), Some(1.0));
+    }
+
+    #[test]
+    fn window_maps_ends_and_midpoint() {
+        // Brain window [0, 80]: -5 → 0, 0 → 0, 40 → 127.5 → 128 (half-even), 80 → 255, 200 → 255.
+        let slice = grid(5, 1, vec![-5.0, 0.0, 40.0, 80.0, 200.0]);
+        let scaling = Scaling::for_slice(Modality::CT, Some(WindowGroup::Brain));
+        let out = render_slice(&slice, scaling, Rounding::HalfEven, None).unwrap();
+        assert_eq!((out.width_px, out.height_px), (5, 1));
+        assert_eq!((out.scale_x, out.scale_y), (1.0, 1.0));
+        assert_eq!(decode(&out.png).2, vec![0, 0, 128, 255, 255]);
+        let out = render_slice(&slice, scaling, Rounding::Truncate, None).unwrap();
+        assert_eq!(decode(&out.png).2, vec![0, 0, 127, 255, 255]);
+    }
+
+    #[test]
+    fn flat_and_non_finite_slices_render_black() {
+        let flat = grid(3, 2, vec![42.0; 6]);
+        let pct = Scaling::for_slice(Modality::MR, None);
+        let out = render_slice(&flat, pct, Rounding::HalfEven, None).unwrap();
+        assert_eq!(decode(&out.png), (3, 2, vec![0; 6]));
+        let nan = grid(2, 1, vec![f32::NAN, f32::INFINITY]);
+        let out = render_slice(&nan, pct, Rounding::HalfEven, None).unwrap();
+        assert_eq!(decode(&out.png).2, vec![0, 0]);
+        // NaN pixel beside finite ones: ignored by the percentiles, rendered black.
+        let mixed = grid(3, 1, vec![0.0, f32::NAN, 10.0]);
+        let out = render_slice(&mixed, pct, Rounding::HalfEven, None).unwrap();
+        assert_eq!(decode(&out.png).2[1], 0);
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_not_panics() {
+        let pct = Scaling::for_slice(Modality::MR, None);
+        let empty = grid(0, 3, vec![]);
+        assert!(matches!(
+            render_slice(&empty, pct, Rounding::HalfEven, None),
+            Err(RenderError::EmptySlice { .. })
+        ));
+        let short = grid(2, 2, vec![1.0; 3]);
+        assert!(matches!(
+            render_slice(&short, pct, Rounding::HalfEven, None),
+            Err(RenderError::DataLength { expected: 4, .. })
+        ));
+        let ok = grid(2, 2, vec![1.0; 4]);
+        assert!(matches!(
+            render_slice(&ok, pct, Rounding::HalfEven, Some(0)),
+            Err(RenderError::InvalidMaxSide { .. })
+        ));
+        let bad_pct = Scaling::Percentile {
+            low_pct: 60.0,
+            high_pct: 40.0,
+        };
+        assert!(matches!(
+            render_slice(&ok, bad_pct, Rounding::HalfEven, None),
+            Err(RenderError::InvalidPercentiles { .. })
+        ));
+    }
+
+    #[test]
+    fn max_side_reports_scales() {
+        let slice = grid(8, 4, (0..32).map(|v| v as f32).collect());
+        let scaling = Scaling::Window {
+            low: 0.0,
+            high: 31.0,
+        };
+        let out = render_slice(&slice, scaling, Rounding::HalfEven, Some(4)).unwrap();
+        assert_eq!((out.width_px, out.height_px), (4, 2));
+        assert_eq!((out.scale_x, out.scale_y), (0.5, 0.5));
+        let (w, h, _) = decode(&out.png);
+        assert_eq!((w, h), (4, 2));
+        // Already small enough: untouched.
+        let out = render_slice(&slice, scaling, Rounding::HalfEven, Some(8)).unwrap();
+        assert_eq!((out.width_px, out.height_px), (8, 4));
+    }
+
+    #[test]
+    fn rendering_is_deterministic() {
+        let slice = grid(
+            64,
+            48,
+            (0..64 * 48).map(|v| ((v * 37) % 101) as f32).collect(),
+        );
+        let pct = Scaling::for_slice(Modality::MR, None);
+        let a = render_slice(&slice, pct, Rounding::HalfEven, Some(40)).unwrap();
+        let b = render_slice(&slice, pct, Rounding::HalfEven, Some(40)).unwrap();
+        assert_eq!(a, b);
+    }
+}

@@ -1,0 +1,429 @@
+//! Sharded Parquet writer: one writer per (config, split), `<config>/<split>-NNNNN-of-MMMMM.parquet`,
+//! row groups bounded by rows and bytes, shard boundaries decided by written bytes only.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use arrow_schema::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use super::batch::{estimated_row_bytes, rows_to_batch};
+use super::schema::arrow_schema;
+use super::{partial_path, SinkError};
+use crate::record::Row;
+
+/// Hard cap on rows per row group (outputs.md §1: the Hub viewer pages by row group).
+pub const MAX_ROW_GROUP_ROWS: usize = 100;
+
+/// zstd level for text/numeric columns: level 3 is zstd's own default, fast and within a few percent of
+/// higher levels on these small columns.
+const ZSTD_LEVEL: i32 = 3;
+
+const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
+
+/// Limits for row groups and shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParquetOptions {
+    /// Rows per row group, 1..=100.
+    pub row_group_rows: usize,
+    /// Upper bound on a row group's estimated uncompressed bytes (a single larger row still gets its
+    /// own row group).
+    pub row_group_bytes: usize,
+    /// A shard is closed after the row group that brings its written bytes to at least this.
+    pub shard_bytes: u64,
+}
+
+impl Default for ParquetOptions {
+    fn default() -> Self {
+        ParquetOptions {
+            row_group_rows: MAX_ROW_GROUP_ROWS,
+            row_group_bytes: 100 * 1000 * 1000,
+            shard_bytes: 500 * 1000 * 1000,
+        }
+    }
+}
+
+/// A finished shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenShard {
+    pub config: String,
+    pub split: String,
+    pub path: PathBuf,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+struct OpenShard {
+    writer: ArrowWriter<BufWriter<File>>,
+    path: PathBuf,
+    rows: u64,
+}
+
+/// The writer state of one (config, split).
+struct SplitWriter {
+    config_dir: PathBuf,
+    split: String,
+    pending: Vec<Row>,
+    pending_bytes: usize,
+    current: Option<OpenShard>,
+    /// Closed shards: (partial path, rows).
+    closed: Vec<(PathBuf, u64)>,
+}
+
+/// Writes rows into per-(config, split) Parquet shards under a dataset directory.
+///
+/// Dropping the sink without [`ParquetSink::finish`] removes every `.partial` file it created.
+pub struct ParquetSink {
+    dataset_dir: PathBuf,
+    options: ParquetOptions,
+    schema: SchemaRef,
+    props: WriterProperties,
+    splits: BTreeMap<(String, String), SplitWriter>,
+    /// Every partial file created and not yet renamed.
+    partials: Vec<PathBuf>,
+}
+
+fn is_valid_config(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// `datasets` split names: `\w+(\.\w+)*`.
+fn is_valid_split(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('.').all(|part| {
+            !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+}
+
+fn writer_properties(options: &ParquetOptions) -> Result<WriterProperties, SinkError> {
+    let zstd = ZstdLevel::try_new(ZSTD_LEVEL).map_err(|e| SinkError::InvalidOptions {
+        reason: e.to_string(),
+    })?;
+    let image_bytes = ColumnPath::new(vec!["image".into(), "bytes".into()]);
+    let image_path = ColumnPath::new(vec!["image".into(), "path".into()]);
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(zstd))
+        // PNG is already deflated: zstd saves ~5 % and slows writing 2–5× (rust-notes.md).
+        .set_column_compression(image_bytes.clone(), Compression::UNCOMPRESSED)
+        .set_column_compression(image_path, Compression::UNCOMPRESSED)
+        .set_column_dictionary_enabled(image_bytes.clone(), false)
+        // Min/max of PNG bytes are meaningless; every other column gets page statistics, so the
+        // page index (column index + offset index) is written.
+        .set_column_statistics_enabled(image_bytes, EnabledStatistics::None)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(options.row_group_rows))
+        .build())
+}
+
+impl ParquetSink {
+    /// Creates `dataset_dir` if needed. Files appear only when rows arrive.
+    pub fn new(dataset_dir: &Path, options: ParquetOptions) -> Result<Self, SinkError> {
+        if options.row_group_rows == 0 || options.row_group_rows > MAX_ROW_GROUP_ROWS {
+            return Err(SinkError::InvalidOptions {
+                reason: format!(
+                    "row_group_rows must be 1..={MAX_ROW_GROUP_ROWS}, got {}",
+                    options.row_group_rows
+                ),
+            });
+        }
+        if options.row_group_bytes == 0 || options.shard_bytes == 0 {
+            return Err(SinkError::InvalidOptions {
+                reason: format!(
+                    "row_group_bytes and shard_bytes must be positive, got {} and {}",
+                    options.row_group_bytes, options.shard_bytes
+                ),
+            });
+        }
+        fs::create_dir_all(dataset_dir).map_err(|source| SinkError::CreateDir {
+            path: dataset_dir.to_path_buf(),
+            source,
+        })?;
+        Ok(ParquetSink {
+            dataset_dir: dataset_dir.to_path_buf(),
+            props: writer_properties(&options)?,
+            options,
+            schema: arrow_schema(),
+            splits: BTreeMap::new(),
+            partials: Vec::new(),
+        })
+    }
+
+    /// Queues one row; writes a row group when the row or byte limit would be exceeded.
+    pub fn push(&mut self, row: Row) -> Result<(), SinkError> {
+        let invalid = |field: &'static str, value: &str| SinkError::InvalidName {
+            dataset_dir: self.dataset_dir.clone(),
+            row_id: row.id.clone(),
+            field,
+            value: value.to_string(),
+        };
+        if !is_valid_config(&row.config) {
+            return Err(invalid("config", &row.config));
+        }
+        if !is_valid_split(&row.split) {
+            return Err(invalid("split", &row.split));
+        }
+        let key = (row.config.clone(), row.split.clone());
+        if !row.image_png.starts_with(&PNG_SIGNATURE) {
+            return Err(SinkError::NotPng {
+                path: self.dataset_dir.join(&row.config),
+                row_id: row.id,
+            });
+        }
+        let dataset_dir = &self.dataset_dir;
+        let split_writer = self.splits.entry(key).or_insert_with(|| SplitWriter {
+            config_dir: dataset_dir.join(&row.config),
+            split: row.split.clone(),
+            pending: Vec::new(),
+            pending_bytes: 0,
+            current: None,
+            closed: Vec::new(),
+        });
+        let row_bytes = estimated_row_bytes(&row);
+        if !split_writer.pending.is_empty()
+            && split_writer.pending_bytes + row_bytes > self.options.row_group_bytes
+        {
+            split_writer.write_row_group(
+                &self.schema,
+                &self.props,
+                &self.options,
+                &mut self.partials,
+            )?;
+        }
+        split_writer.pending.push(row);
+        split_writer.pending_bytes += row_bytes;
+        if split_writer.pending.len() >= self.options.row_group_rows {
+            split_writer.write_row_group(
+                &self.schema,
+                &self.props,
+                &self.options,
+                &mut self.partials,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Writes the remaining rows, closes every writer, renames the partial files to their final
+    /// `-NNNNN-of-MMMMM` names and deletes shards of a previous build in the configs written now.
+    /// On error every partial file is removed (by `Drop`).
+    pub fn finish(mut self) -> Result<Vec<WrittenShard>, SinkError> {
+        for split_writer in self.splits.values_mut() {
+            if !split_writer.pending.is_empty() {
+                split_writer.write_row_group(
+                    &self.schema,
+                    &self.props,
+                    &self.options,
+                    &mut self.partials,
+                )?;
+            }
+            split_writer.close_shard()?;
+        }
+        let mut written = Vec::new();
+        let mut config_dirs = BTreeSet::new();
+        for ((config, split), split_writer) in &self.splits {
+            let total = split_writer.closed.len();
+            for (index, (partial, rows)) in split_writer.closed.iter().enumerate() {
+                let path = split_writer
+                    .config_dir
+                    .join(format!("{split}-{index:05}-of-{total:05}.parquet"));
+                fs::rename(partial, &path).map_err(|source| SinkError::Rename {
+                    from: partial.clone(),
+                    to: path.clone(),
+                    source,
+                })?;
+                self.partials.retain(|p| p != partial);
+                let bytes = fs::metadata(&path)
+                    .map_err(|source| SinkError::Write {
+                        path: path.clone(),
+                        source,
+                    })?
+                    .len();
+                written.push(WrittenShard {
+                    config: config.clone(),
+                    split: split.clone(),
+                    path,
+                    rows: *rows,
+                    bytes,
+                });
+            }
+            config_dirs.insert(split_writer.config_dir.clone());
+        }
+        let keep: BTreeSet<&Path> = written.iter().map(|s| s.path.as_path()).collect();
+        for dir in &config_dirs {
+            remove_stale(dir, &keep)?;
+            // Persist the renames; failure to sync a directory is not worth failing the build.
+            if let Ok(handle) = File::open(dir) {
+                let _ = handle.sync_all();
+            }
+        }
+        Ok(written)
+    }
+}
+
+impl Drop for ParquetSink {
+    fn drop(&mut self) {
+        // Close file handles first, then remove whatever was not renamed.
+        self.splits.clear();
+        for partial in self.partials.drain(..) {
+            let _ = fs::remove_file(partial);
+        }
+    }
+}
+
+/// `<split>-NNNNN-of-MMMMM.parquet` or our own `<split>-NNNNN.parquet.partial`.
+fn is_shard_file_name(name: &str) -> bool {
+    let (stem, digits_ok) = if let Some(stem) = name.strip_suffix(".parquet.partial") {
+        match stem.rsplit_once('-') {
+            Some((split, index)) => (
+                split,
+                index.len() == 5 && index.bytes().all(|b| b.is_ascii_digit()),
+            ),
+            None => return false,
+        }
+    } else if let Some(stem) = name.strip_suffix(".parquet") {
+        let Some((rest, total)) = stem.rsplit_once("-of-") else {
+            return false;
+        };
+        let Some((split, index)) = rest.rsplit_once('-') else {
+            return false;
+        };
+        let five_digits = |s: &str| s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit());
+        (split, five_digits(index) && five_digits(total))
+    } else {
+        return false;
+    };
+    digits_ok && is_valid_split(stem)
+}
+
+/// Deletes shard files (and leftover partials of killed builds) in `dir` that this build did not write.
+fn remove_stale(dir: &Path, keep: &BTreeSet<&Path>) -> Result<(), SinkError> {
+    let entries = fs::read_dir(dir).map_err(|source| SinkError::ReadDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut stale = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| SinkError::ReadDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = entry.path();
+        let is_shard = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(is_shard_file_name);
+        if is_shard && !keep.contains(path.as_path()) && path.is_file() {
+            stale.push(path);
+        }
+    }
+    stale.sort();
+    for path in stale {
+        fs::remove_file(&path).map_err(|source| SinkError::RemoveStale { path, source })?;
+    }
+    Ok(())
+}
+
+impl SplitWriter {
+    /// Writes the pending rows as one row group, opening a shard first if none is open, and closes
+    /// the shard when its written bytes reach `shard_bytes`.
+    fn write_row_group(
+        &mut self,
+        schema: &SchemaRef,
+        props: &WriterProperties,
+        options: &ParquetOptions,
+        partials: &mut Vec<PathBuf>,
+    ) -> Result<(), SinkError> {
+        if self.current.is_none() {
+            self.current = Some(self.open_shard(schema, props, partials)?);
+        }
+        let Some(shard) = self.current.as_mut() else {
+            return Ok(());
+        };
+        let batch = rows_to_batch(schema, &self.pending).map_err(|source| SinkError::Arrow {
+            path: shard.path.clone(),
+            source,
+        })?;
+        let parquet_error = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| SinkError::Parquet { path, source }
+        };
+        shard
+            .writer
+            .write(&batch)
+            .map_err(parquet_error(&shard.path))?;
+        shard.writer.flush().map_err(parquet_error(&shard.path))?;
+        shard.rows += self.pending.len() as u64;
+        self.pending.clear();
+        self.pending_bytes = 0;
+        if shard.writer.bytes_written() as u64 >= options.shard_bytes {
+            self.close_shard()?;
+        }
+        Ok(())
+    }
+
+    fn open_shard(
+        &mut self,
+        schema: &SchemaRef,
+        props: &WriterProperties,
+        partials: &mut Vec<PathBuf>,
+    ) -> Result<OpenShard, SinkError> {
+        fs::create_dir_all(&self.config_dir).map_err(|source| SinkError::CreateDir {
+            path: self.config_dir.clone(),
+            source,
+        })?;
+        let index = self.closed.len();
+        let path = partial_path(
+            &self
+                .config_dir
+                .join(format!("{}-{index:05}.parquet", self.split)),
+        );
+        let file = File::create(&path).map_err(|source| SinkError::CreateFile {
+            path: path.clone(),
+            source,
+        })?;
+        partials.push(path.clone());
+        let writer =
+            ArrowWriter::try_new(BufWriter::new(file), schema.clone(), Some(props.clone()))
+                .map_err(|source| SinkError::Parquet {
+                    path: path.clone(),
+                    source,
+                })?;
+        Ok(OpenShard {
+            writer,
+            path,
+            rows: 0,
+        })
+    }
+
+    /// Writes the footer, flushes and fsyncs the open shard, if any.
+    fn close_shard(&mut self) -> Result<(), SinkError> {
+        let Some(mut shard) = self.current.take() else {
+            return Ok(());
+        };
+        shard.writer.finish().map_err(|source| SinkError::Parquet {
+            path: shard.path.clone(),
+            source,
+        })?;
+        let io_error = |source| SinkError::Write {
+            path: shard.path.clone(),
+            source,
+        };
+        shard.writer.inner_mut().flush().map_err(io_error)?;
+        shard
+            .writer
+            .inner()
+            .get_ref()
+            .sync_all()
+            .map_err(io_error)?;
+        self.closed.push((shard.path, shard.rows));
+        Ok(())
+    }
+}
