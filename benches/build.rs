@@ -60,7 +60,8 @@ fn main() {
         let mask_volume = volume::read_label_map(&mask, &known).expect("mask");
         let image_volume = volume::read_image(&image, None).expect("image");
         volume::check_agreement(&image, &image_volume, &mask, &mask_volume).expect("agreement");
-        let stats = annotate::mask_stats(&mask_volume, DisplayFrame::Radiological, &Plane::ALL, Connectivity::Four);
+        let stats = annotate::mask_stats(&mask_volume, DisplayFrame::Radiological, &Plane::ALL, Connectivity::Four)
+            .expect("stats");
         kept = 0;
         for task in &tasks {
             kept += match task.kind {

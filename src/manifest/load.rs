@@ -239,11 +239,17 @@ fn validate_structure(
                 ));
             }
         }
-        let collections: Vec<&str> = if t.collections.is_empty() {
-            label_maps.keys().map(String::as_str).collect()
-        } else {
-            t.collections.iter().map(|c| c.get_ref().as_str()).collect()
-        };
+        // Labels are checked against the task's defined collections (all of them when it names none that
+        // exist), so an unknown collection does not hide an unknown label.
+        let mut collections: Vec<&str> = t
+            .collections
+            .iter()
+            .map(|c| c.get_ref().as_str())
+            .filter(|c| label_maps.contains_key(*c))
+            .collect();
+        if collections.is_empty() {
+            collections = label_maps.keys().map(String::as_str).collect();
+        }
         for label in &t.labels {
             for c in &collections {
                 if let Some(map) = label_maps.get(*c) {

@@ -234,7 +234,7 @@ fn write_card(loaded: &LoadedManifest, dataset_dir: &Path, shards: &[WrittenShar
         languages: m.output.languages.clone(),
         task_categories: vec!["visual-question-answering".into()],
         tags: vec!["medical".into(), m.dataset.modality.as_str().to_lowercase()],
-        configs: CardConfig::from_shards(shards, dataset_dir),
+        configs: CardConfig::from_shards(shards, dataset_dir)?,
         builder_version: BUILDER_VERSION.into(),
         manifest_sha256: loaded.sha256.clone(),
     };

@@ -79,7 +79,7 @@ pub fn build_case(ctx: &BuildContext, case: &Case, split: &str) -> Result<CaseOu
         }
         planes.sort();
         planes.dedup();
-        stats.insert(connectivity as u8, annotate::mask_stats(&mask, ctx.frame, &planes, connectivity));
+        stats.insert(connectivity as u8, annotate::mask_stats(&mask, ctx.frame, &planes, connectivity)?);
     }
 
     let shape = [image.data.shape()[0], image.data.shape()[1], image.data.shape()[2]];
