@@ -310,12 +310,12 @@ fn corrupt_cases_fail_one_by_one_and_the_rest_is_built() {
 }
 
 #[test]
-fn fail_fast_stops_with_exit_2_and_leaves_no_partial_files() {
+fn fail_fast_stops_with_exit_1_and_leaves_no_partial_files() {
     let data = temp_dir("failfast-data");
     corrupt_fixture(&data);
     let out = temp_dir("failfast-out");
     let o = build(&data, &out, &["--threads", "1", "--fail-fast"]);
-    assert_eq!(o.status.code(), Some(2), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "stderr: {}", String::from_utf8_lossy(&o.stderr));
     assert!(!tree(&out).keys().any(|k| k.ends_with(".partial") || k.ends_with(".parquet")));
 }
 
@@ -359,6 +359,7 @@ fn invalid_manifest_reports_every_problem_with_position_and_exits_2() {
 #[test]
 fn bad_flags_and_missing_data_root_are_fatal() {
     assert_eq!(run(&["--threads", "many"]).status.code(), Some(2));
+    assert_eq!(run(&["--threads", "0", "--manifest", "x.toml"]).status.code(), Some(2));
     let out = temp_dir("missing-root");
     let o = build(&out.join("does-not-exist"), &out, &[]);
     assert_eq!(o.status.code(), Some(2));

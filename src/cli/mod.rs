@@ -33,8 +33,8 @@ pub struct Cli {
     pub out: PathBuf,
 
     /// Worker threads [default: number of CPUs]. Output is byte-identical for any value.
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
 
     /// Stop at the first case that fails instead of reporting it and going on.
     #[arg(long)]
@@ -128,7 +128,7 @@ fn synth(dataset: SynthDataset, out: &std::path::Path) -> ExitCode {
 }
 
 fn build(cli: &Cli, manifest: PathBuf) -> ExitCode {
-    let threads = cli.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = cli.threads.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from);
     let options = BuildOptions {
         manifest,
         data_root: cli.data_root.clone(),
@@ -151,7 +151,12 @@ fn build(cli: &Cli, manifest: PathBuf) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(2)
+            // A case that failed under --fail-fast is a per-case failure, not a fatal one.
+            if matches!(e, pipeline::BuildError::FailFast(_)) {
+                ExitCode::from(1)
+            } else {
+                ExitCode::from(2)
+            }
         }
     }
 }
@@ -164,18 +169,15 @@ struct ProgressDisplay {
 
 impl ProgressDisplay {
     fn new() -> Self {
-        ProgressDisplay { bar: None, done: Mutex::new((0, 0)) }.with_terminal(std::io::stderr().is_terminal())
-    }
-
-    fn with_terminal(mut self, terminal: bool) -> Self {
-        if terminal {
-            let bar = ProgressBar::hidden();
-            let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} cases (ETA {eta}) {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar());
-            bar.set_style(style);
-            self.bar = Some(bar);
-        }
-        self
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let style = ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} cases (ETA {eta}) {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            // Hidden until discovery says how many cases there are.
+            ProgressBar::hidden().with_style(style)
+        });
+        ProgressDisplay { bar, done: Mutex::new((0, 0)) }
     }
 
     fn update(&self, event: Progress) {
