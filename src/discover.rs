@@ -49,7 +49,12 @@ pub enum DiscoverError {
         "no cases found: collection `{collection}` pattern `{pattern}` matched no file under {dir} \
          (is --data-root the folder that contains `{pattern_root}`?)"
     )]
-    NoMatch { collection: String, pattern: String, dir: PathBuf, pattern_root: String },
+    NoMatch {
+        collection: String,
+        pattern: String,
+        dir: PathBuf,
+        pattern_root: String,
+    },
     #[error("{path}: cannot read directory: {reason}")]
     Walk { path: PathBuf, reason: String },
 }
@@ -67,7 +72,10 @@ struct Pattern {
 impl Pattern {
     fn new(pattern: &str) -> Pattern {
         let parts: Vec<&str> = pattern.split('/').filter(|p| !p.is_empty()).collect();
-        let first_var = parts.iter().position(|p| p.contains("{case}")).unwrap_or(parts.len().saturating_sub(1));
+        let first_var = parts
+            .iter()
+            .position(|p| p.contains("{case}") || p.contains('*'))
+            .unwrap_or(parts.len().saturating_sub(1));
         let prefix: Vec<String> = parts[..first_var].iter().map(|s| s.to_string()).collect();
         let rest = parts[first_var..].join("/");
         let mut re = String::from("^");
@@ -78,12 +86,16 @@ impl Pattern {
                 re.push_str(if case_seen { "[^/]+" } else { "([^/]+)" });
                 case_seen = true;
             }
-            re.push_str(&regex::escape(piece));
+            re.push_str(&wildcard_regex(piece));
         }
         re.push('$');
         // The pattern is built from escaped literals and a fixed group, so it always compiles.
         let regex = Regex::new(&re).unwrap_or_else(|_| Regex::new("^$").expect("empty regex"));
-        Pattern { prefix, regex, depth: parts.len() - first_var }
+        Pattern {
+            prefix,
+            regex,
+            depth: parts.len() - first_var,
+        }
     }
 }
 
@@ -106,7 +118,12 @@ pub fn discover(manifest: &LoadedManifest, data_root: &Path) -> Result<Discovery
                 collection: collection.name.clone(),
                 pattern: collection.image.clone(),
                 dir: data_root.join(pattern.prefix.join("/")),
-                pattern_root: collection.image.split('/').next().unwrap_or_default().to_string(),
+                pattern_root: collection
+                    .image
+                    .split('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
             });
         }
         if let Some(expected) = collection.expected_cases {
@@ -148,8 +165,13 @@ fn discover_collection(
             if !entry.file_type().is_file() {
                 continue;
             }
-            let Ok(rel) = entry.path().strip_prefix(&base) else { continue };
-            let rel: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+            let Ok(rel) = entry.path().strip_prefix(&base) else {
+                continue;
+            };
+            let rel: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
             let rel = rel.join("/");
             if let Some(caps) = pattern.regex.captures(&rel) {
                 let case_id = caps[1].to_string();
@@ -163,7 +185,7 @@ fn discover_collection(
     let mut cases = Vec::new();
     let mut skipped = Vec::new();
     for (case_id, image_rel) in found {
-        let mask_rel = collection.mask.replace("{case}", &case_id);
+        let mask_rel = resolve_wildcards(data_root, &collection.mask.replace("{case}", &case_id));
         let mask_path = data_root.join(&mask_rel);
         if mask_path.is_file() {
             cases.push(Case {
@@ -194,6 +216,62 @@ fn join_rel(prefix: &[String], rel: &str) -> String {
     }
 }
 
+/// A literal path piece as a regex, with `*` matching any run of characters within one path component.
+fn wildcard_regex(piece: &str) -> String {
+    piece
+        .split('*')
+        .map(regex::escape)
+        .collect::<Vec<_>>()
+        .join("[^/]*")
+}
+
+/// A relative path whose components may hold `*` wildcards, resolved against `data_root`: every existing
+/// file it matches is found (entries sorted by name); exactly one match is returned as that path. Paths
+/// without `*`, and paths matching no file or several, are returned unchanged (the caller then reports
+/// them as missing).
+fn resolve_wildcards(data_root: &Path, rel: &str) -> String {
+    if !rel.contains('*') {
+        return rel.to_string();
+    }
+    let mut candidates: Vec<Vec<String>> = vec![Vec::new()];
+    for part in rel.split('/').filter(|p| !p.is_empty()) {
+        if !part.contains('*') {
+            candidates.iter_mut().for_each(|c| c.push(part.to_string()));
+            continue;
+        }
+        let Ok(re) = Regex::new(&format!("^{}$", wildcard_regex(part))) else {
+            return rel.to_string();
+        };
+        let mut next = Vec::new();
+        for c in &candidates {
+            let Ok(entries) = std::fs::read_dir(data_root.join(c.join("/"))) else {
+                continue;
+            };
+            let mut names: Vec<String> = entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !is_junk(n) && re.is_match(n))
+                .collect();
+            names.sort();
+            next.extend(names.into_iter().map(|n| {
+                let mut c = c.clone();
+                c.push(n);
+                c
+            }));
+        }
+        candidates = next;
+    }
+    let found: Vec<String> = candidates
+        .into_iter()
+        .map(|c| c.join("/"))
+        .filter(|c| data_root.join(c).is_file())
+        .collect();
+    match found.as_slice() {
+        [one] => one.clone(),
+        _ => rel.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,15 +281,50 @@ mod tests {
         let p = Pattern::new("dataset/{case}/imaging.nii.gz");
         assert_eq!(p.prefix, vec!["dataset".to_string()]);
         assert_eq!(p.depth, 2);
-        let caps = p.regex.captures("case_00001/imaging.nii.gz").expect("match");
+        let caps = p
+            .regex
+            .captures("case_00001/imaging.nii.gz")
+            .expect("match");
         assert_eq!(&caps[1], "case_00001");
         assert!(p.regex.captures("case_00001/segmentation.nii.gz").is_none());
         assert!(p.regex.captures("a/b/imaging.nii.gz").is_none());
 
         let p = Pattern::new("Images/{case}_0000.nii.gz");
         assert_eq!(p.depth, 1);
-        assert_eq!(&p.regex.captures("FLARE22_001_0000.nii.gz").expect("match")[1], "FLARE22_001");
-        assert!(p.regex.captures("FLARE22_001_0000.nii").is_none(), "dots are literal");
+        assert_eq!(
+            &p.regex.captures("FLARE22_001_0000.nii.gz").expect("match")[1],
+            "FLARE22_001"
+        );
+        assert!(
+            p.regex.captures("FLARE22_001_0000.nii").is_none(),
+            "dots are literal"
+        );
+    }
+
+    #[test]
+    fn wildcards_match_within_one_component() {
+        let p = Pattern::new("feta_2.4/*/anat/{case}_T2w.nii.gz");
+        assert_eq!(p.prefix, vec!["feta_2.4".to_string()]);
+        assert_eq!(p.depth, 3);
+        let caps = p
+            .regex
+            .captures("sub-001/anat/sub-001_rec-mial_T2w.nii.gz")
+            .expect("match");
+        assert_eq!(&caps[1], "sub-001_rec-mial");
+        assert!(p.regex.captures("a/b/anat/x_T2w.nii.gz").is_none());
+        let dir = std::env::temp_dir().join(format!("mvb-discover-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("bio/sub-001/anat")).expect("dir");
+        std::fs::create_dir_all(dir.join("bio/sub-002/anat")).expect("dir");
+        std::fs::write(dir.join("bio/sub-001/anat/x_meas.nii.gz"), b"").expect("file");
+        assert_eq!(
+            resolve_wildcards(&dir, "bio/*/anat/x_meas.nii.gz"),
+            "bio/sub-001/anat/x_meas.nii.gz"
+        );
+        assert_eq!(
+            resolve_wildcards(&dir, "bio/*/anat/y_meas.nii.gz"),
+            "bio/*/anat/y_meas.nii.gz"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod boxes;
 pub mod frame;
+pub mod landmarks;
 
 #[cfg(test)]
 mod golden_tests;

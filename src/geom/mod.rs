@@ -6,3 +6,4 @@ pub mod components;
 pub mod grid;
 
 pub use grid::Grid2;
+pub mod measure;

@@ -96,6 +96,9 @@ pub struct Collection {
     /// Replaces the top-level label map for this collection.
     #[serde(default)]
     pub labels: Option<BTreeMap<Spanned<String>, Label>>,
+    /// Makes this a landmark collection: `mask` is then the landmark file, read as this table says.
+    #[serde(default)]
+    pub landmarks: Option<LandmarkSource>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -182,7 +185,7 @@ impl Plane {
     }
 }
 
-/// What a task asks. `lesion_size` and `landmarks` are parsed now and built by later stages.
+/// What a task asks. `lesion_size` is parsed now and built by a later stage.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskKind {
@@ -193,7 +196,12 @@ pub enum TaskKind {
 }
 
 impl TaskKind {
-    pub const ALL: [TaskKind; 4] = [TaskKind::Bbox, TaskKind::MaskSize, TaskKind::LesionSize, TaskKind::Landmarks];
+    pub const ALL: [TaskKind; 4] = [
+        TaskKind::Bbox,
+        TaskKind::MaskSize,
+        TaskKind::LesionSize,
+        TaskKind::Landmarks,
+    ];
 
     /// The kind named by its manifest spelling.
     pub fn parse(name: &str) -> Option<TaskKind> {
@@ -227,6 +235,12 @@ pub struct Task {
     pub planes: Vec<Plane>,
     #[serde(default)]
     pub filters: Filters,
+    /// `landmarks` tasks: the named landmarks the measurements refer to.
+    #[serde(default)]
+    pub landmarks: Vec<LandmarkDef>,
+    /// `landmarks` tasks: the measurements to ask about.
+    #[serde(default)]
+    pub measurements: Vec<MeasurementDef>,
 }
 
 fn all_planes() -> Vec<Plane> {
@@ -335,8 +349,11 @@ pub enum AnswerFormat {
 }
 
 impl AnswerFormat {
-    pub const ALL: [AnswerFormat; 3] =
-        [AnswerFormat::RelativeLowerLeft, AnswerFormat::RelativeTopLeft, AnswerFormat::Qwen1000];
+    pub const ALL: [AnswerFormat; 3] = [
+        AnswerFormat::RelativeLowerLeft,
+        AnswerFormat::RelativeTopLeft,
+        AnswerFormat::Qwen1000,
+    ];
 
     /// The format named by its manifest spelling.
     pub fn parse(name: &str) -> Option<AnswerFormat> {
@@ -405,4 +422,145 @@ impl Profile {
             Profile::Medvision => "medvision",
         }
     }
+}
+
+/// How a landmark collection's landmark file (its `mask` pattern) and images are read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LandmarkSource {
+    pub format: LandmarkFormat,
+    /// `ceph_txt`: number of leading `x,y` lines to read; line `n` (1-based) is landmark `P<n>`.
+    #[serde(default)]
+    pub points: Option<usize>,
+    /// `ceph_txt`: index of the first pixel in the file's coordinates (0 or 1).
+    #[serde(default)]
+    pub index_base: u8,
+    /// More landmark files (same format, `{case}` patterns relative to the data root) whose points are
+    /// averaged with the `mask` file's, e.g. a second annotator.
+    #[serde(default)]
+    pub average_with: Vec<String>,
+    /// `measurement_map`: which label marks which pair of landmarks.
+    #[serde(default)]
+    pub pairs: Vec<PointPair>,
+    /// 2D images (BMP, PNG): `[row, col]` pixel spacing in mm.
+    #[serde(default)]
+    pub pixel_spacing_mm: Option<[f64; 2]>,
+    /// `measurement_map`: file-name glob (`*` wildcards) of an ITK transform text file in the landmark file's
+    /// folder; when one matches, the image is resampled into the landmark file's grid through it.
+    #[serde(default)]
+    pub transform: Option<String>,
+}
+
+/// Landmark file formats (a closed set of adapters).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LandmarkFormat {
+    /// ISBI 2015 cephalogram text: one `x,y` pixel pair per line (column, row, origin top-left).
+    CephTxt,
+    /// Label map whose labels each mark exactly two voxels (FeTA biometry).
+    MeasurementMap,
+    /// MedVision landmark JSON (`slice_landmarks_x/y/z`), gzip or plain; 0-based stored voxel indices.
+    MedvisionJson,
+    /// 3D Slicer markups `.fcsv` in RAS or LPS millimetres.
+    SlicerFcsv,
+}
+
+impl LandmarkFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LandmarkFormat::CephTxt => "ceph_txt",
+            LandmarkFormat::MeasurementMap => "measurement_map",
+            LandmarkFormat::MedvisionJson => "medvision_json",
+            LandmarkFormat::SlicerFcsv => "slicer_fcsv",
+        }
+    }
+}
+
+/// A measurement-map label and the two landmarks its voxels are, ordered by one canonical axis.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointPair {
+    pub label: u16,
+    /// `[first, second]` landmark ids.
+    pub points: [String; 2],
+    /// Canonical (R, A, S) axis whose larger voxel index makes a voxel the first point (ties: first in C order).
+    pub larger_first_axis: usize,
+}
+
+/// A named landmark.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LandmarkDef {
+    /// Id used by the landmark file and measurements, e.g. `P1`.
+    pub id: String,
+    /// English name used in questions, e.g. `sella`.
+    pub name: String,
+    #[serde(default)]
+    pub name_ar: Option<String>,
+}
+
+/// What a measurement computes from its `points`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum MeasureKind {
+    /// `points = [a, b]`: distance in mm.
+    Distance,
+    /// `points = [a1, a2, b1, b2]`: acute angle (0–90°) between lines a1–a2 and b1–b2.
+    LineAngle,
+    /// `points = [p1, vertex, p2]`: angle (0–180°) at `vertex` between the rays to p1 and p2.
+    VertexAngle,
+}
+
+impl MeasureKind {
+    pub const ALL: [MeasureKind; 3] = [
+        MeasureKind::Distance,
+        MeasureKind::LineAngle,
+        MeasureKind::VertexAngle,
+    ];
+
+    /// The kind named by its manifest spelling.
+    pub fn parse(name: &str) -> Option<MeasureKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MeasureKind::Distance => "distance",
+            MeasureKind::LineAngle => "line_angle",
+            MeasureKind::VertexAngle => "vertex_angle",
+        }
+    }
+
+    /// Number of landmarks in `points`.
+    pub fn point_count(self) -> usize {
+        match self {
+            MeasureKind::Distance => 2,
+            MeasureKind::LineAngle => 4,
+            MeasureKind::VertexAngle => 3,
+        }
+    }
+
+    /// Row `task_type` and output config: `distance` or `angle`.
+    pub fn task_type(self) -> &'static str {
+        match self {
+            MeasureKind::Distance => "distance",
+            MeasureKind::LineAngle | MeasureKind::VertexAngle => "angle",
+        }
+    }
+}
+
+/// One measurement of a `landmarks` task.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasurementDef {
+    /// Key unique within the task, e.g. `A-L_2_5-L_2_6` or `L-1-2`.
+    pub id: String,
+    pub kind: MeasureKind,
+    /// Landmark ids; how many depends on `kind`.
+    pub points: Vec<String>,
+    /// Plane the measurement is shown on (its slice is the first landmark's).
+    pub plane: Plane,
+    /// Optional display name, e.g. `length of corpus callosum`.
+    #[serde(default)]
+    pub name: Option<String>,
 }

@@ -27,6 +27,9 @@ pub struct BuildReport {
     pub failed: Vec<FailedEntry>,
     pub warnings: Vec<String>,
     pub files: Vec<FileEntry>,
+    /// Informational per-case lines, e.g. whether a landmark case's image was resampled onto its grid.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]

@@ -7,7 +7,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::manifest::{AnswerFormat, Plane, TaskKind};
+use crate::manifest::{AnswerFormat, MeasureKind, Plane, TaskKind};
 
 /// Languages a template set may carry.
 pub const LANGUAGES: [&str; 2] = ["en", "ar"];
@@ -30,7 +30,8 @@ const COMMON_PLACEHOLDERS: [&str; 7] = [
 fn extra_placeholders(kind: TaskKind) -> &'static [&'static str] {
     match kind {
         TaskKind::Bbox => &["answer_format"],
-        TaskKind::MaskSize | TaskKind::LesionSize | TaskKind::Landmarks => &[],
+        TaskKind::Landmarks => &["measurement"],
+        TaskKind::MaskSize | TaskKind::LesionSize => &[],
     }
 }
 
@@ -75,7 +76,11 @@ impl Template {
                         match chars.next() {
                             Some('}') => break,
                             Some(ch) if ch.is_ascii_alphanumeric() || ch == '_' => name.push(ch),
-                            Some(ch) => return Err(format!("invalid character `{ch}` in placeholder `{{{name}`")),
+                            Some(ch) => {
+                                return Err(format!(
+                                    "invalid character `{ch}` in placeholder `{{{name}`"
+                                ))
+                            }
                             None => return Err(format!("unclosed placeholder `{{{name}`")),
                         }
                     }
@@ -129,6 +134,9 @@ impl Template {
 struct TemplateFile {
     answer_format: BTreeMap<String, BTreeMap<String, String>>,
     plane: BTreeMap<String, BTreeMap<String, String>>,
+    /// Landmark measurement sentences, `[measurement.<distance|line_angle|vertex_angle>]`.
+    #[serde(default)]
+    measurement: BTreeMap<String, BTreeMap<String, String>>,
     #[serde(flatten)]
     kinds: BTreeMap<String, BTreeMap<String, String>>,
 }
@@ -139,6 +147,7 @@ pub struct TemplateSet {
     questions: BTreeMap<(TaskKind, String), Template>,
     answer_formats: BTreeMap<(AnswerFormat, String), String>,
     planes: BTreeMap<(Plane, String), String>,
+    measurements: BTreeMap<(MeasureKind, String), Template>,
 }
 
 impl TemplateSet {
@@ -149,11 +158,18 @@ impl TemplateSet {
 
     fn from_toml(text: &str) -> Result<TemplateSet, Vec<TemplateError>> {
         let file: TemplateFile = toml::from_str(text).map_err(|e| {
-            vec![TemplateError { span: None, message: format!("templates/default.toml: {}", e.message()) }]
+            vec![TemplateError {
+                span: None,
+                message: format!("templates/default.toml: {}", e.message()),
+            }]
         })?;
         let mut errors = Vec::new();
-        let mut set =
-            TemplateSet { questions: BTreeMap::new(), answer_formats: BTreeMap::new(), planes: BTreeMap::new() };
+        let mut set = TemplateSet {
+            questions: BTreeMap::new(),
+            answer_formats: BTreeMap::new(),
+            planes: BTreeMap::new(),
+            measurements: BTreeMap::new(),
+        };
         for (kind_name, langs) in &file.kinds {
             let Some(kind) = TaskKind::parse(kind_name) else {
                 errors.push(TemplateError {
@@ -168,7 +184,10 @@ impl TemplateSet {
                     Ok(t) => {
                         set.questions.insert((kind, lang.clone()), t);
                     }
-                    Err(message) => errors.push(TemplateError { span: None, message }),
+                    Err(message) => errors.push(TemplateError {
+                        span: None,
+                        message,
+                    }),
                 }
             }
         }
@@ -176,12 +195,15 @@ impl TemplateSet {
             match AnswerFormat::parse(format_name) {
                 Some(format) => {
                     for (lang, text) in langs {
-                        set.answer_formats.insert((format, lang.clone()), text.clone());
+                        set.answer_formats
+                            .insert((format, lang.clone()), text.clone());
                     }
                 }
                 None => errors.push(TemplateError {
                     span: None,
-                    message: format!("templates/default.toml: unknown answer format `{format_name}`"),
+                    message: format!(
+                        "templates/default.toml: unknown answer format `{format_name}`"
+                    ),
                 }),
             }
         }
@@ -198,6 +220,7 @@ impl TemplateSet {
                 }),
             }
         }
+        load_measurements(&mut set, &file.measurement, &mut errors);
         if errors.is_empty() {
             Ok(set)
         } else {
@@ -217,7 +240,9 @@ impl TemplateSet {
                 let known: Vec<&str> = TaskKind::ALL.iter().map(|k| k.as_str()).collect();
                 errors.push(TemplateError {
                     span,
-                    message: format!("templates: unknown task kind `{kind_name}` (known: {known:?})"),
+                    message: format!(
+                        "templates: unknown task kind `{kind_name}` (known: {known:?})"
+                    ),
                 });
                 continue;
             };
@@ -226,7 +251,9 @@ impl TemplateSet {
                 if !LANGUAGES.contains(&lang.as_str()) {
                     errors.push(TemplateError {
                         span: Some(text.span()),
-                        message: format!("{key}: language `{lang}` is not supported (supported: {LANGUAGES:?})"),
+                        message: format!(
+                            "{key}: language `{lang}` is not supported (supported: {LANGUAGES:?})"
+                        ),
                     });
                     continue;
                 }
@@ -234,7 +261,10 @@ impl TemplateSet {
                     Ok(t) => {
                         set.questions.insert((kind, lang.clone()), t);
                     }
-                    Err(message) => errors.push(TemplateError { span: Some(text.span()), message }),
+                    Err(message) => errors.push(TemplateError {
+                        span: Some(text.span()),
+                        message,
+                    }),
                 }
             }
         }
@@ -252,16 +282,25 @@ impl TemplateSet {
 
     /// The sentence describing a box answer format.
     pub fn answer_format(&self, format: AnswerFormat, lang: &str) -> Option<&str> {
-        self.answer_formats.get(&(format, lang.to_string())).map(String::as_str)
+        self.answer_formats
+            .get(&(format, lang.to_string()))
+            .map(String::as_str)
     }
 
     /// A plane's name in a language.
     pub fn plane(&self, plane: Plane, lang: &str) -> Option<&str> {
-        self.planes.get(&(plane, lang.to_string())).map(String::as_str)
+        self.planes
+            .get(&(plane, lang.to_string()))
+            .map(String::as_str)
     }
 
     /// What a build in `lang` with these task kinds and answer format still lacks (empty when complete).
-    pub fn missing(&self, kinds: &BTreeSet<TaskKind>, lang: &str, format: AnswerFormat) -> Vec<String> {
+    pub fn missing(
+        &self,
+        kinds: &BTreeSet<TaskKind>,
+        lang: &str,
+        format: AnswerFormat,
+    ) -> Vec<String> {
         let mut missing = Vec::new();
         for &kind in kinds {
             if self.get(kind, lang).is_none() {
@@ -276,26 +315,112 @@ impl TemplateSet {
                 missing.push(format!("plane.{}.{lang}", plane.as_str()));
             }
         }
+        if kinds.contains(&TaskKind::Landmarks) {
+            missing.extend(self.missing_measurements(lang));
+        }
         missing
     }
 }
 
 fn check_question(kind: TaskKind, lang: &str, text: &str, key: &str) -> Result<Template, String> {
     if !LANGUAGES.contains(&lang) {
-        return Err(format!("{key}: language `{lang}` is not supported (supported: {LANGUAGES:?})"));
+        return Err(format!(
+            "{key}: language `{lang}` is not supported (supported: {LANGUAGES:?})"
+        ));
     }
     let template = Template::parse(text).map_err(|e| format!("{key}: {e}"))?;
-    let allowed: Vec<&str> = COMMON_PLACEHOLDERS.iter().chain(extra_placeholders(kind)).copied().collect();
-    let unknown: Vec<&str> = template.placeholders().filter(|p| !allowed.contains(p)).collect();
+    let allowed: Vec<&str> = COMMON_PLACEHOLDERS
+        .iter()
+        .chain(extra_placeholders(kind))
+        .copied()
+        .collect();
+    let unknown: Vec<&str> = template
+        .placeholders()
+        .filter(|p| !allowed.contains(p))
+        .collect();
     if !unknown.is_empty() {
         return Err(format!(
             "{key}: unknown placeholder(s) {} (allowed for `{}`: {})",
-            unknown.iter().map(|p| format!("{{{p}}}")).collect::<Vec<_>>().join(", "),
+            unknown
+                .iter()
+                .map(|p| format!("{{{p}}}"))
+                .collect::<Vec<_>>()
+                .join(", "),
             kind.as_str(),
-            allowed.iter().map(|p| format!("{{{p}}}")).collect::<Vec<_>>().join(", ")
+            allowed
+                .iter()
+                .map(|p| format!("{{{p}}}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     Ok(template)
+}
+
+/// Placeholders a landmark measurement sentence may use.
+const MEASUREMENT_PLACEHOLDERS: [&str; 5] = [
+    "landmark_1",
+    "landmark_2",
+    "landmark_3",
+    "landmark_4",
+    "name",
+];
+
+fn load_measurements(
+    set: &mut TemplateSet,
+    tables: &BTreeMap<String, BTreeMap<String, String>>,
+    errors: &mut Vec<TemplateError>,
+) {
+    for (kind_name, langs) in tables {
+        let Some(kind) = MeasureKind::parse(kind_name) else {
+            errors.push(TemplateError {
+                span: None,
+                message: format!("templates/default.toml: unknown measurement kind `{kind_name}`"),
+            });
+            continue;
+        };
+        for (lang, text) in langs {
+            let key = format!("templates/default.toml: measurement.{kind_name}.{lang}");
+            let allowed = &MEASUREMENT_PLACEHOLDERS[..kind.point_count()];
+            let checked = Template::parse(text)
+                .map_err(|e| format!("{key}: {e}"))
+                .and_then(|t| {
+                    let unknown: Vec<&str> = t
+                        .placeholders()
+                        .filter(|p| !allowed.contains(p) && *p != "name")
+                        .collect();
+                    if unknown.is_empty() {
+                        Ok(t)
+                    } else {
+                        Err(format!("{key}: unknown placeholder(s) {unknown:?}"))
+                    }
+                });
+            match checked {
+                Ok(t) => {
+                    set.measurements.insert((kind, lang.clone()), t);
+                }
+                Err(message) => errors.push(TemplateError {
+                    span: None,
+                    message,
+                }),
+            }
+        }
+    }
+}
+
+impl TemplateSet {
+    /// The sentence asking for one landmark measurement kind.
+    pub fn measurement(&self, kind: MeasureKind, lang: &str) -> Option<&Template> {
+        self.measurements.get(&(kind, lang.to_string()))
+    }
+
+    fn missing_measurements(&self, lang: &str) -> Vec<String> {
+        MeasureKind::ALL
+            .into_iter()
+            .filter(|k| self.measurement(*k, lang).is_none())
+            .map(|k| format!("measurement.{}.{lang}", k.as_str()))
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -306,7 +431,11 @@ mod tests {
     fn defaults_load_and_cover_english() {
         let set = TemplateSet::defaults().expect("default templates are valid");
         let kinds: BTreeSet<TaskKind> = [TaskKind::Bbox, TaskKind::MaskSize].into();
-        for format in [AnswerFormat::RelativeLowerLeft, AnswerFormat::RelativeTopLeft, AnswerFormat::Qwen1000] {
+        for format in [
+            AnswerFormat::RelativeLowerLeft,
+            AnswerFormat::RelativeTopLeft,
+            AnswerFormat::Qwen1000,
+        ] {
             assert!(set.missing(&kinds, "en", format).is_empty());
         }
     }
@@ -321,16 +450,22 @@ mod tests {
     #[test]
     fn unknown_placeholder_is_an_error_with_span() {
         let text = "[bbox]\nen = \"Where is the {lable}?\"\n";
-        let overrides: BTreeMap<String, BTreeMap<String, Spanned<String>>> = toml::from_str(text).expect("toml");
+        let overrides: BTreeMap<String, BTreeMap<String, Spanned<String>>> =
+            toml::from_str(text).expect("toml");
         let errors = TemplateSet::with_overrides(&overrides).expect_err("must fail");
         assert_eq!(errors.len(), 1);
-        assert!(errors[0].message.contains("{lable}"), "{}", errors[0].message);
+        assert!(
+            errors[0].message.contains("{lable}"),
+            "{}",
+            errors[0].message
+        );
         assert_eq!(errors[0].span.as_ref().map(|s| s.start), Some(12));
     }
 
     #[test]
     fn placeholder_only_allowed_for_its_kind() {
-        let err = check_question(TaskKind::MaskSize, "en", "{answer_format}", "k").expect_err("not for mask_size");
+        let err = check_question(TaskKind::MaskSize, "en", "{answer_format}", "k")
+            .expect_err("not for mask_size");
         assert!(err.contains("unknown placeholder"));
         assert!(check_question(TaskKind::Bbox, "en", "{answer_format}", "k").is_ok());
     }
