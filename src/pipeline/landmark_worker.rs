@@ -2,6 +2,7 @@
 //! evaluate every measurement of every `landmarks` task, render each shown slice once, and turn the values
 //! into `distance` / `angle` rows. Runs on a rayon worker; touches no sink.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -61,6 +62,8 @@ fn data_root(case: &Case) -> PathBuf {
 }
 
 /// Where a case's pixels come from and the grid its landmarks are measured on.
+// One value per case, never stored in bulk: variant sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 enum Scene {
     /// A 2D image in its stored orientation; points are `(x, y)` pixels; spacing `[x (col), y (row)]`.
     Flat {
@@ -71,7 +74,7 @@ enum Scene {
     /// A canonical grid; points are canonical voxel indices. `resample` is set when the image is shown
     /// through a transform onto this grid (`grid_affine`: voxel → RAS mm).
     Solid {
-        image: Volume<f32>,
+        image: Box<Volume<f32>>,
         shape: [usize; 3],
         spacing_mm: [f64; 3],
         grid_affine: Affine,
@@ -165,7 +168,7 @@ fn load_scene(
         ];
         let (spacing_mm, grid_affine) = (image.geometry.spacing_mm, image.geometry.affine);
         return Ok(Scene::Solid {
-            image,
+            image: Box::new(image),
             shape,
             spacing_mm,
             grid_affine,
@@ -204,7 +207,7 @@ fn load_scene(
         }
     };
     Ok(Scene::Solid {
-        image,
+        image: Box::new(image),
         shape,
         spacing_mm: map_volume.geometry.spacing_mm,
         grid_affine: map_volume.geometry.affine,
@@ -312,17 +315,14 @@ pub fn build_landmark_case(
                     points,
                 } => measure(def, points, *spacing_xy_mm).map(|f| {
                     let key = (def.plane, 0);
-                    if !shots.contains_key(&key) {
+                    if let Entry::Vacant(slot) = shots.entry(key) {
                         let rendered =
                             render::render_slice(grid, scaling, ctx.rounding, m.render.max_side);
                         if let Ok(rendered) = rendered {
-                            shots.insert(
-                                key,
-                                Shot {
-                                    rendered,
-                                    native_spacing_xy_mm: *spacing_xy_mm,
-                                },
-                            );
+                            slot.insert(Shot {
+                                rendered,
+                                native_spacing_xy_mm: *spacing_xy_mm,
+                            });
                         }
                     }
                     (

@@ -1,0 +1,555 @@
+//! End-to-end tests of landmark builds: the Ceph-Biometrics-400 and FeTA24 fixtures against the synthetic
+//! landmark positions they were written with, annotator averaging, a Slicer `.fcsv` collection against
+//! nibabel goldens, and manifest validation of landmark tasks.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int32Type};
+use arrow_array::{Array, RecordBatch};
+use medvision_build::synth;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+const BIN: &str = env!("CARGO_BIN_EXE_medvision-build");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("landmarks-{name}"));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+fn build(manifest: &Path, data_root: &Path, out: &Path) -> Output {
+    Command::new(BIN)
+        .args(["--manifest", manifest.to_str().expect("utf-8")])
+        .args(["--data-root", data_root.to_str().expect("utf-8")])
+        .args(["--out", out.to_str().expect("utf-8"), "--threads", "2"])
+        .output()
+        .expect("run medvision-build")
+}
+
+/// Every file under `dir`, relative path → bytes.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let entry = entry.expect("walk");
+        if entry.file_type().is_file() {
+            let rel = entry
+                .path()
+                .strip_prefix(dir)
+                .expect("prefix")
+                .to_string_lossy()
+                .replace('\\', "/");
+            files.insert(rel, fs::read(entry.path()).expect("read"));
+        }
+    }
+    files
+}
+
+/// The landmark columns of one written row.
+#[derive(Debug, Clone)]
+struct LRow {
+    case_id: String,
+    task_id: String,
+    task_type: String,
+    label_name: String,
+    plane: String,
+    slice_index: i32,
+    question: String,
+    answer: String,
+    answer_values: Vec<f64>,
+    landmarks_px: Vec<[f64; 2]>,
+    pixel_spacing_mm: Vec<f64>,
+    distance_mm: Option<f64>,
+    angle_deg: Option<f64>,
+}
+
+fn read_rows(dataset_dir: &Path, config: &str) -> Vec<LRow> {
+    let mut rows = Vec::new();
+    let dir = dataset_dir.join(config);
+    let mut shards: Vec<PathBuf> = fs::read_dir(&dir)
+        .expect("config dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    shards.sort();
+    for shard in shards {
+        let file = fs::File::open(&shard).expect("open");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        for batch in reader {
+            let batch: RecordBatch = batch.expect("batch");
+            let col = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .unwrap_or_else(|| panic!("column {name}"))
+                    .clone()
+            };
+            let s = |name: &str, r: usize| col(name).as_string::<i32>().value(r).to_string();
+            let f = |name: &str, r: usize| {
+                let c = col(name);
+                (!c.is_null(r)).then(|| c.as_primitive::<Float64Type>().value(r))
+            };
+            let list = |name: &str, r: usize| -> Vec<f64> {
+                col(name)
+                    .as_list::<i32>()
+                    .value(r)
+                    .as_primitive::<Float64Type>()
+                    .values()
+                    .to_vec()
+            };
+            for r in 0..batch.num_rows() {
+                let points = col("landmarks_px").as_list::<i32>().value(r);
+                let points = points.as_list::<i32>();
+                let landmarks_px = (0..points.len())
+                    .map(|i| {
+                        let p = points.value(i);
+                        let p = p.as_primitive::<Float64Type>();
+                        [p.value(0), p.value(1)]
+                    })
+                    .collect();
+                rows.push(LRow {
+                    case_id: s("case_id", r),
+                    task_id: s("task_id", r),
+                    task_type: s("task_type", r),
+                    label_name: s("label_name", r),
+                    plane: s("plane", r),
+                    slice_index: col("slice_index").as_primitive::<Int32Type>().value(r),
+                    question: s("question", r),
+                    answer: s("answer", r),
+                    answer_values: list("answer_values", r),
+                    landmarks_px,
+                    pixel_spacing_mm: list("pixel_spacing_mm", r),
+                    distance_mm: f("distance_mm", r),
+                    angle_deg: f("angle_deg", r),
+                });
+            }
+        }
+    }
+    rows
+}
+
+fn rel_close(a: f64, b: f64, rel: f64) -> bool {
+    (a - b).abs() <= rel * b.abs().max(1e-12)
+}
+
+/// Closed-form truth, computed here from the synthetic points without the crate's measurement code.
+fn dist(a: [f64; 2], b: [f64; 2], s: f64) -> f64 {
+    (((b[0] - a[0]) * s).powi(2) + ((b[1] - a[1]) * s).powi(2)).sqrt()
+}
+
+fn vertex_deg(p1: [f64; 2], v: [f64; 2], p2: [f64; 2]) -> f64 {
+    let (u, w) = ([p1[0] - v[0], p1[1] - v[1]], [p2[0] - v[0], p2[1] - v[1]]);
+    let cos = (u[0] * w[0] + u[1] * w[1]) / ((u[0].hypot(u[1])) * (w[0].hypot(w[1])));
+    cos.clamp(-1.0, 1.0).acos().to_degrees()
+}
+
+fn line_deg(a1: [f64; 2], a2: [f64; 2], b1: [f64; 2], b2: [f64; 2]) -> f64 {
+    let (u, w) = (
+        [a2[0] - a1[0], a2[1] - a1[1]],
+        [b2[0] - b1[0], b2[1] - b1[1]],
+    );
+    let cos = (u[0] * w[0] + u[1] * w[1]).abs() / ((u[0].hypot(u[1])) * (w[0].hypot(w[1])));
+    cos.clamp(0.0, 1.0).acos().to_degrees()
+}
+
+/// `"L-a-b"` → (a, b) and `"A-L_a_b-L_c_d"` → (a, b, c, d), 1-based landmark numbers.
+fn numbers(key: &str) -> Vec<usize> {
+    key.split(['-', '_', 'L', 'A'])
+        .filter_map(|t| t.parse().ok())
+        .collect()
+}
+
+#[test]
+fn committed_landmark_fixtures_are_what_the_generators_write() {
+    let dir = temp_dir("gen");
+    synth::write_ceph_fixture(&dir.join("ceph")).expect("ceph");
+    synth::write_feta_fixture(&dir.join("feta")).expect("feta");
+    for (generated, committed) in [
+        ("ceph", "fixtures/ceph_biometrics_400"),
+        ("feta", "fixtures/feta24"),
+    ] {
+        let fresh = tree(&dir.join(generated));
+        let stored = tree(&Path::new(ROOT).join(committed));
+        assert_eq!(
+            fresh.keys().collect::<Vec<_>>(),
+            stored.keys().collect::<Vec<_>>(),
+            "{committed}"
+        );
+        let bytes: usize = stored.values().map(Vec::len).sum();
+        assert!(bytes < 200 * 1024, "{committed} is {bytes} bytes");
+        for (name, content) in &fresh {
+            assert!(
+                stored[name] == *content,
+                "{committed}/{name} differs from the generator's output"
+            );
+        }
+    }
+}
+
+#[test]
+fn ceph_fixture_gives_every_measurement_per_image_at_closed_form_values() {
+    let data = temp_dir("ceph-data");
+    let cases = synth::write_ceph_fixture(&data).expect("fixture");
+    let out = temp_dir("ceph-out");
+    let manifest = Path::new(ROOT).join("manifests/ceph_biometrics_400.toml");
+    let result = build(&manifest, &data, &out);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let dataset = out.join("Ceph-Biometrics-400");
+    let angles = read_rows(&dataset, "angle");
+    let distances = read_rows(&dataset, "distance");
+    for case in &cases {
+        let pts = &case.senior_px;
+        let t01: Vec<&LRow> = angles
+            .iter()
+            .chain(&distances)
+            .filter(|r| r.case_id == case.case_id && r.task_id == "T01")
+            .collect();
+        assert_eq!(
+            t01.iter().filter(|r| r.task_type == "angle").count(),
+            8,
+            "case {}",
+            case.case_id
+        );
+        assert_eq!(
+            t01.iter().filter(|r| r.task_type == "distance").count(),
+            11,
+            "case {}",
+            case.case_id
+        );
+        for row in &t01 {
+            let n = numbers(&row.label_name);
+            let p = |i: usize| pts[n[i] - 1];
+            assert_eq!(row.plane, "sagittal");
+            assert_eq!(row.slice_index, 0);
+            assert_eq!(row.pixel_spacing_mm, vec![0.1, 0.1]);
+            assert!(row.question.contains("0.100 mm wide"), "{}", row.question);
+            let (value, truth, expected_px) = match row.task_type.as_str() {
+                "distance" => {
+                    assert!(row.question.contains("millimetres"), "{}", row.question);
+                    (
+                        row.distance_mm.expect("distance"),
+                        dist(p(0), p(1), 0.1),
+                        vec![p(0), p(1)],
+                    )
+                }
+                _ => {
+                    assert!(row.question.contains("acute angle"), "{}", row.question);
+                    (
+                        row.angle_deg.expect("angle"),
+                        line_deg(p(0), p(1), p(2), p(3)),
+                        vec![p(0), p(1), p(2), p(3)],
+                    )
+                }
+            };
+            assert!(
+                rel_close(value, truth, 1e-9),
+                "{} {}: {value} vs {truth}",
+                case.case_id,
+                row.label_name
+            );
+            assert_eq!(
+                row.landmarks_px, expected_px,
+                "{} {}",
+                case.case_id, row.label_name
+            );
+            assert_eq!(row.answer, format!("{value:.2}"));
+            assert_eq!(
+                row.answer_values,
+                vec![row.answer.parse::<f64>().expect("number")]
+            );
+        }
+        // Names from the manifest appear in the questions.
+        let sn = t01
+            .iter()
+            .find(|r| r.label_name == "L-1-2")
+            .expect("S-N distance");
+        assert!(
+            sn.question.contains("sella") && sn.question.contains("nasion"),
+            "{}",
+            sn.question
+        );
+        // T02: vertex angles at nasion and gonion.
+        for (key, [a, v, b]) in [
+            ("SNA", [1, 2, 5]),
+            ("SNB", [1, 2, 6]),
+            ("gonial", [19, 10, 8]),
+        ] {
+            let row = angles
+                .iter()
+                .find(|r| r.case_id == case.case_id && r.task_id == "T02" && r.label_name == key)
+                .unwrap_or_else(|| panic!("{key} row"));
+            let truth = vertex_deg(pts[a - 1], pts[v - 1], pts[b - 1]);
+            let got = row.angle_deg.expect("angle");
+            assert!(rel_close(got, truth, 1e-9), "{key}: {got} vs {truth}");
+            assert!(
+                row.question.contains("from 0 to 180 degrees"),
+                "{}",
+                row.question
+            );
+        }
+    }
+    let report = fs::read_to_string(dataset.join("build-report.json")).expect("report");
+    for key in ["\"angle T01\"", "\"distance T01\"", "\"angle T02\""] {
+        assert!(report.contains(key), "report lacks {key}");
+    }
+}
+
+#[test]
+fn ceph_mean_of_annotators_averages_the_two_files() {
+    let data = temp_dir("ceph-mean-data");
+    let cases = synth::write_ceph_fixture(&data).expect("fixture");
+    let text = fs::read_to_string(Path::new(ROOT).join("manifests/ceph_biometrics_400.toml"))
+        .expect("manifest");
+    let text = text.replace(
+        "index_base = 1,",
+        "index_base = 1, average_with = [\"400_junior/{case}.txt\"],",
+    );
+    let manifest = data.join("mean.toml");
+    fs::write(&manifest, text).expect("write manifest");
+    let out = temp_dir("ceph-mean-out");
+    let result = build(&manifest, &data, &out);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let rows = read_rows(&out.join("Ceph-Biometrics-400"), "distance");
+    assert_eq!(rows.len(), 33);
+    for row in rows {
+        let case = cases
+            .iter()
+            .find(|c| c.case_id == row.case_id)
+            .expect("case");
+        let mean = |i: usize| {
+            let (s, j) = (case.senior_px[i], case.junior_px[i]);
+            [(s[0] + j[0]) / 2.0, (s[1] + j[1]) / 2.0]
+        };
+        let n = numbers(&row.label_name);
+        let truth = dist(mean(n[0] - 1), mean(n[1] - 1), 0.1);
+        assert!(
+            rel_close(row.distance_mm.expect("d"), truth, 1e-9),
+            "{}: {:?} vs {truth}",
+            row.label_name,
+            row.distance_mm
+        );
+    }
+}
+
+#[test]
+fn feta_fixture_measures_on_the_map_grid_and_reports_the_image_source() {
+    let data = temp_dir("feta-data");
+    let cases = synth::write_feta_fixture(&data).expect("fixture");
+    let out = temp_dir("feta-out");
+    let result = build(&Path::new(ROOT).join("manifests/feta24.toml"), &data, &out);
+    // sub-003's label 3 marks three voxels: a per-case failure (exit 1), the others are built.
+    assert_eq!(
+        result.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        stderr.contains("sub-003_rec-mial_meas.nii.gz: label 3 marks 3 voxel(s)"),
+        "{stderr}"
+    );
+    let dataset = out.join("FeTA24");
+    let rows = read_rows(&dataset, "distance");
+    assert_eq!(rows.len(), 10);
+    let planes = [
+        ("L-1-2", "sagittal", 0usize),
+        ("L-3-4", "sagittal", 0),
+        ("L-5-6", "axial", 2),
+        ("L-7-8", "axial", 2),
+        ("L-9-10", "coronal", 1),
+    ];
+    for case in cases.iter().filter(|c| c.broken_label.is_none()) {
+        for (n, (key, plane, axis)) in planes.iter().enumerate() {
+            let row = rows
+                .iter()
+                .find(|r| r.case_id == case.case_id && r.label_name == *key)
+                .expect("row");
+            let (a, b) = (case.points[2 * n], case.points[2 * n + 1]);
+            let truth = (0..3)
+                .map(|i| ((a[i] as f64 - b[i] as f64) * 0.5).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            assert!(
+                rel_close(row.distance_mm.expect("d"), truth, 1e-9),
+                "{} {key}",
+                case.case_id
+            );
+            assert_eq!(row.plane, *plane);
+            assert_eq!(
+                row.slice_index, a[*axis] as i32,
+                "{} {key}: slice of the first point",
+                case.case_id
+            );
+            assert_eq!(row.pixel_spacing_mm, vec![0.5, 0.5]);
+            assert_eq!(row.landmarks_px.len(), 2);
+        }
+    }
+    let report = fs::read_to_string(dataset.join("build-report.json")).expect("report");
+    assert!(report.contains("sub-001_rec-mial: image resampled into the measurement map's grid through sub-001_rec-mial_transform.txt (trilinear)"), "{report}");
+    assert!(
+        report.contains("sub-002_rec-irtk: image shown as is"),
+        "{report}"
+    );
+}
+
+#[test]
+fn slicer_fcsv_collection_measures_world_distances() {
+    let golden_dir = Path::new(ROOT).join("tests/golden/landmarks");
+    let golden: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(golden_dir.join("fcsv_golden.json")).expect("golden"),
+    )
+    .expect("json");
+    let data = temp_dir("fcsv-data");
+    for d in ["Images", "Markups"] {
+        fs::create_dir_all(data.join(d)).expect("dir");
+    }
+    fs::copy(
+        golden_dir.join("oblique.nii.gz"),
+        data.join("Images/ras.nii.gz"),
+    )
+    .expect("copy");
+    fs::copy(
+        golden_dir.join("oblique.nii.gz"),
+        data.join("Images/lps.nii.gz"),
+    )
+    .expect("copy");
+    fs::copy(
+        golden_dir.join("points_ras.fcsv"),
+        data.join("Markups/ras.fcsv"),
+    )
+    .expect("copy");
+    fs::copy(
+        golden_dir.join("points_lps.fcsv"),
+        data.join("Markups/lps.fcsv"),
+    )
+    .expect("copy");
+    let manifest = data.join("fcsv.toml");
+    fs::write(
+        &manifest,
+        r#"[dataset]
+name = "Markups"
+modality = "CT"
+image_description = "a CT scan"
+department = "Radiology"
+
+[[collection]]
+name = "default"
+image = "Images/{case}.nii.gz"
+mask = "Markups/{case}.fcsv"
+landmarks = { format = "slicer_fcsv" }
+
+[[task]]
+id = "T01"
+kind = "landmarks"
+landmarks = [
+  { id = "F-1", name = "first point" },
+  { id = "F-2", name = "second point" },
+  { id = "F-3", name = "third point" },
+  { id = "nasion", name = "nasion" },
+]
+measurements = [
+  { id = "d12", kind = "distance", points = ["F-1", "F-2"], plane = "axial" },
+  { id = "d3n", kind = "distance", points = ["F-3", "nasion"], plane = "coronal" },
+  { id = "d1n", kind = "distance", points = ["F-1", "nasion"], plane = "sagittal" },
+]
+"#,
+    )
+    .expect("manifest");
+    let out = temp_dir("fcsv-out");
+    let result = build(&manifest, &data, &out);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let rows = read_rows(&out.join("Markups"), "distance");
+    assert_eq!(rows.len(), 6);
+    for row in rows {
+        let (a, b) = match row.label_name.as_str() {
+            "d12" => ("F-1", "F-2"),
+            "d3n" => ("F-3", "nasion"),
+            _ => ("F-1", "nasion"),
+        };
+        let pair = golden["pairs"]
+            .as_array()
+            .expect("pairs")
+            .iter()
+            .find(|p| p["a"] == a && p["b"] == b)
+            .expect("golden pair");
+        let got = row.distance_mm.expect("distance");
+        for key in ["distance_mm", "world_distance_mm"] {
+            let truth = pair[key].as_f64().expect("number");
+            assert!(
+                (got - truth).abs() < 1e-6,
+                "{} {a}-{b}: {got} vs {key} {truth}",
+                row.case_id
+            );
+        }
+    }
+}
+
+#[test]
+fn landmark_manifest_errors_are_reported_together() {
+    let dir = temp_dir("invalid");
+    let manifest = dir.join("bad.toml");
+    fs::write(
+        &manifest,
+        r#"[dataset]
+name = "Bad"
+modality = "XR"
+image_description = "an X-ray"
+department = "Radiology"
+
+[[collection]]
+name = "a"
+image = "{case}.bmp"
+mask = "{case}.txt"
+landmarks = { format = "ceph_txt", index_base = 2 }
+
+[[task]]
+id = "T01"
+kind = "landmarks"
+landmarks = [{ id = "P1", name = "sella" }, { id = "P2", name = "nasion" }]
+measurements = [
+  { id = "x", kind = "line_angle", points = ["P1", "P2"], plane = "sagittal" },
+  { id = "y", kind = "distance", points = ["P1", "P9"], plane = "sagittal" },
+]
+
+[[task]]
+id = "T02"
+kind = "bbox"
+collections = ["a"]
+"#,
+    )
+    .expect("write");
+    let output = Command::new(BIN)
+        .args(["validate", manifest.to_str().expect("utf-8")])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for needle in [
+        "needs `points`",
+        "index_base must be 0 or 1",
+        "measurement `x` of kind `line_angle` needs 4 points, found 2",
+        "names landmark `P9`",
+        "kind `bbox` needs a mask but collection `a` is a landmark collection",
+    ] {
+        assert!(stderr.contains(needle), "missing `{needle}` in:\n{stderr}");
+    }
+}
