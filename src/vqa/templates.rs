@@ -75,7 +75,11 @@ impl Template {
                         match chars.next() {
                             Some('}') => break,
                             Some(ch) if ch.is_ascii_alphanumeric() || ch == '_' => name.push(ch),
-                            Some(ch) => return Err(format!("invalid character `{ch}` in placeholder `{{{name}`")),
+                            Some(ch) => {
+                                return Err(format!(
+                                    "invalid character `{ch}` in placeholder `{{{name}`"
+                                ))
+                            }
                             None => return Err(format!("unclosed placeholder `{{{name}`")),
                         }
                     }
@@ -149,11 +153,17 @@ impl TemplateSet {
 
     fn from_toml(text: &str) -> Result<TemplateSet, Vec<TemplateError>> {
         let file: TemplateFile = toml::from_str(text).map_err(|e| {
-            vec![TemplateError { span: None, message: format!("templates/default.toml: {}", e.message()) }]
+            vec![TemplateError {
+                span: None,
+                message: format!("templates/default.toml: {}", e.message()),
+            }]
         })?;
         let mut errors = Vec::new();
-        let mut set =
-            TemplateSet { questions: BTreeMap::new(), answer_formats: BTreeMap::new(), planes: BTreeMap::new() };
+        let mut set = TemplateSet {
+            questions: BTreeMap::new(),
+            answer_formats: BTreeMap::new(),
+            planes: BTreeMap::new(),
+        };
         for (kind_name, langs) in &file.kinds {
             let Some(kind) = TaskKind::parse(kind_name) else {
                 errors.push(TemplateError {
@@ -168,7 +178,10 @@ impl TemplateSet {
                     Ok(t) => {
                         set.questions.insert((kind, lang.clone()), t);
                     }
-                    Err(message) => errors.push(TemplateError { span: None, message }),
+                    Err(message) => errors.push(TemplateError {
+                        span: None,
+                        message,
+                    }),
                 }
             }
         }
@@ -176,12 +189,15 @@ impl TemplateSet {
             match AnswerFormat::parse(format_name) {
                 Some(format) => {
                     for (lang, text) in langs {
-                        set.answer_formats.insert((format, lang.clone()), text.clone());
+                        set.answer_formats
+                            .insert((format, lang.clone()), text.clone());
                     }
                 }
                 None => errors.push(TemplateError {
                     span: None,
-                    message: format!("templates/default.toml: unknown answer format `{format_name}`"),
+                    message: format!(
+                        "templates/default.toml: unknown answer format `{format_name}`"
+                    ),
                 }),
             }
         }
@@ -217,7 +233,9 @@ impl TemplateSet {
                 let known: Vec<&str> = TaskKind::ALL.iter().map(|k| k.as_str()).collect();
                 errors.push(TemplateError {
                     span,
-                    message: format!("templates: unknown task kind `{kind_name}` (known: {known:?})"),
+                    message: format!(
+                        "templates: unknown task kind `{kind_name}` (known: {known:?})"
+                    ),
                 });
                 continue;
             };
@@ -226,7 +244,9 @@ impl TemplateSet {
                 if !LANGUAGES.contains(&lang.as_str()) {
                     errors.push(TemplateError {
                         span: Some(text.span()),
-                        message: format!("{key}: language `{lang}` is not supported (supported: {LANGUAGES:?})"),
+                        message: format!(
+                            "{key}: language `{lang}` is not supported (supported: {LANGUAGES:?})"
+                        ),
                     });
                     continue;
                 }
@@ -234,7 +254,10 @@ impl TemplateSet {
                     Ok(t) => {
                         set.questions.insert((kind, lang.clone()), t);
                     }
-                    Err(message) => errors.push(TemplateError { span: Some(text.span()), message }),
+                    Err(message) => errors.push(TemplateError {
+                        span: Some(text.span()),
+                        message,
+                    }),
                 }
             }
         }
@@ -252,16 +275,25 @@ impl TemplateSet {
 
     /// The sentence describing a box answer format.
     pub fn answer_format(&self, format: AnswerFormat, lang: &str) -> Option<&str> {
-        self.answer_formats.get(&(format, lang.to_string())).map(String::as_str)
+        self.answer_formats
+            .get(&(format, lang.to_string()))
+            .map(String::as_str)
     }
 
     /// A plane's name in a language.
     pub fn plane(&self, plane: Plane, lang: &str) -> Option<&str> {
-        self.planes.get(&(plane, lang.to_string())).map(String::as_str)
+        self.planes
+            .get(&(plane, lang.to_string()))
+            .map(String::as_str)
     }
 
     /// What a build in `lang` with these task kinds and answer format still lacks (empty when complete).
-    pub fn missing(&self, kinds: &BTreeSet<TaskKind>, lang: &str, format: AnswerFormat) -> Vec<String> {
+    pub fn missing(
+        &self,
+        kinds: &BTreeSet<TaskKind>,
+        lang: &str,
+        format: AnswerFormat,
+    ) -> Vec<String> {
         let mut missing = Vec::new();
         for &kind in kinds {
             if self.get(kind, lang).is_none() {
@@ -282,17 +314,34 @@ impl TemplateSet {
 
 fn check_question(kind: TaskKind, lang: &str, text: &str, key: &str) -> Result<Template, String> {
     if !LANGUAGES.contains(&lang) {
-        return Err(format!("{key}: language `{lang}` is not supported (supported: {LANGUAGES:?})"));
+        return Err(format!(
+            "{key}: language `{lang}` is not supported (supported: {LANGUAGES:?})"
+        ));
     }
     let template = Template::parse(text).map_err(|e| format!("{key}: {e}"))?;
-    let allowed: Vec<&str> = COMMON_PLACEHOLDERS.iter().chain(extra_placeholders(kind)).copied().collect();
-    let unknown: Vec<&str> = template.placeholders().filter(|p| !allowed.contains(p)).collect();
+    let allowed: Vec<&str> = COMMON_PLACEHOLDERS
+        .iter()
+        .chain(extra_placeholders(kind))
+        .copied()
+        .collect();
+    let unknown: Vec<&str> = template
+        .placeholders()
+        .filter(|p| !allowed.contains(p))
+        .collect();
     if !unknown.is_empty() {
         return Err(format!(
             "{key}: unknown placeholder(s) {} (allowed for `{}`: {})",
-            unknown.iter().map(|p| format!("{{{p}}}")).collect::<Vec<_>>().join(", "),
+            unknown
+                .iter()
+                .map(|p| format!("{{{p}}}"))
+                .collect::<Vec<_>>()
+                .join(", "),
             kind.as_str(),
-            allowed.iter().map(|p| format!("{{{p}}}")).collect::<Vec<_>>().join(", ")
+            allowed
+                .iter()
+                .map(|p| format!("{{{p}}}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     Ok(template)
@@ -306,7 +355,11 @@ mod tests {
     fn defaults_load_and_cover_english() {
         let set = TemplateSet::defaults().expect("default templates are valid");
         let kinds: BTreeSet<TaskKind> = [TaskKind::Bbox, TaskKind::MaskSize].into();
-        for format in [AnswerFormat::RelativeLowerLeft, AnswerFormat::RelativeTopLeft, AnswerFormat::Qwen1000] {
+        for format in [
+            AnswerFormat::RelativeLowerLeft,
+            AnswerFormat::RelativeTopLeft,
+            AnswerFormat::Qwen1000,
+        ] {
             assert!(set.missing(&kinds, "en", format).is_empty());
         }
     }
@@ -321,16 +374,22 @@ mod tests {
     #[test]
     fn unknown_placeholder_is_an_error_with_span() {
         let text = "[bbox]\nen = \"Where is the {lable}?\"\n";
-        let overrides: BTreeMap<String, BTreeMap<String, Spanned<String>>> = toml::from_str(text).expect("toml");
+        let overrides: BTreeMap<String, BTreeMap<String, Spanned<String>>> =
+            toml::from_str(text).expect("toml");
         let errors = TemplateSet::with_overrides(&overrides).expect_err("must fail");
         assert_eq!(errors.len(), 1);
-        assert!(errors[0].message.contains("{lable}"), "{}", errors[0].message);
+        assert!(
+            errors[0].message.contains("{lable}"),
+            "{}",
+            errors[0].message
+        );
         assert_eq!(errors[0].span.as_ref().map(|s| s.start), Some(12));
     }
 
     #[test]
     fn placeholder_only_allowed_for_its_kind() {
-        let err = check_question(TaskKind::MaskSize, "en", "{answer_format}", "k").expect_err("not for mask_size");
+        let err = check_question(TaskKind::MaskSize, "en", "{answer_format}", "k")
+            .expect_err("not for mask_size");
         assert!(err.contains("unknown placeholder"));
         assert!(check_question(TaskKind::Bbox, "en", "{answer_format}", "k").is_ok());
     }
