@@ -692,3 +692,32 @@ fn card_lists_configs_and_splits() {
     ));
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Writes a demo dataset (300 rows, 3 configs, 2 splits, several shards, card) for
+/// `scripts/check_parquet.py`. Run:
+/// `MVB_DEMO_DIR=/tmp/mvb-demo cargo test --release --lib write_demo_dataset -- --ignored`.
+#[test]
+#[ignore = "writes a dataset for the manual Python reader checks"]
+fn write_demo_dataset() {
+    let Some(dir) = std::env::var_os("MVB_DEMO_DIR").map(PathBuf::from) else {
+        return;
+    };
+    let options = ParquetOptions {
+        row_group_rows: 20,
+        row_group_bytes: 100_000_000,
+        shard_bytes: 20_000,
+    };
+    let shards = write_rows(&dir, options, 300);
+    let card = CardInfo {
+        pretty_name: "medvision-build sink demo".into(),
+        description: "Synthetic rows written by the Parquet sink tests.".into(),
+        license: Some("apache-2.0".into()),
+        languages: vec!["en".into(), "ar".into()],
+        task_categories: vec!["visual-question-answering".into()],
+        tags: vec!["medical".into()],
+        configs: CardConfig::from_shards(&shards, &dir).unwrap(),
+        builder_version: "0.1.0".into(),
+        manifest_sha256: "ab".repeat(32),
+    };
+    write_card(&dir, &card).unwrap();
+}
