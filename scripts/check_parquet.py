@@ -9,7 +9,8 @@ For every `<config>/<split>-NNNNN-of-MMMMM.parquet` shard:
     the rest zstd, page index present;
   * DuckDB: SELECT task_type, count(*) FROM '<shard>' GROUP BY 1 sums to the shard's row count.
 For every config:
-  * datasets.load_dataset("parquet", data_files=...) and datasets.load_dataset(<dataset_dir>, <config>)
+  * datasets.load_dataset("parquet", data_files=...), datasets.load_dataset(<dataset_dir>/<config>)
+    (splits discovered from the file names, no card) and datasets.load_dataset(<dataset_dir>, <config>)
     (through the README.md `configs:` block): the `image` feature is `Image`, the first row decodes to a
     PIL image of image_width × image_height, columns come in file order, row counts match.
 Exits non-zero on the first failed check.
@@ -112,6 +113,12 @@ def main():
         for split, files in data_files.items():
             rows = sum(n for (c, s), fs in per_split.items() if (c, s) == (config, split) for *_, n in fs)
             check_dataset(direct[split], f"parquet:{config}/{split}", rows, column_order)
+        # Without a card: split names are discovered from `<split>-NNNNN-of-MMMMM.parquet` file names.
+        discovered = datasets.load_dataset(os.path.join(root, config))
+        check(set(discovered) == set(data_files), f"{config}: discovered splits {list(discovered)}")
+        for split in data_files:
+            rows = sum(n for *_, n in per_split[(config, split)])
+            check_dataset(discovered[split], f"discovered:{config}/{split}", rows, column_order)
         if os.path.exists(os.path.join(root, "README.md")):
             via_card = datasets.load_dataset(root, config)
             check(set(via_card) == set(data_files), f"card {config}: splits {list(via_card)}")
