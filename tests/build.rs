@@ -116,7 +116,9 @@ fn expected_facts(
     let labels: BTreeSet<u16> = case.cuboids.iter().map(|c| c.label).collect();
     for (plane, fixed, ca, ra, flipped) in planes {
         let (w, h) = (case.shape[ca], case.shape[ra]);
-        let (csp, rsp) = (case.spacing_mm[ca], case.spacing_mm[ra]);
+        // NIfTI stores spacing as float32: the file's spacing is the f32 nearest the generator's value.
+        let spacing = case.spacing_mm.map(|v| f64::from(v as f32));
+        let (csp, rsp) = (spacing[ca], spacing[ra]);
         for slice in 0..case.shape[fixed] {
             for &label in &labels {
                 let cut: Vec<_> = case
@@ -371,7 +373,7 @@ fn fixture_build_matches_closed_form_truth_and_is_deterministic() {
     assert_eq!(report["cases"]["failed"], 0);
     let card = String::from_utf8_lossy(&t1["KiTS23/README.md"]).to_string();
     assert!(
-        card.contains("config_name: bbox") && card.contains("config_name: mask_size"),
+        card.contains("config_name: \"bbox\"") && card.contains("config_name: \"mask_size\""),
         "{card}"
     );
 }
@@ -541,7 +543,7 @@ fn invalid_manifest_reports_every_problem_with_position_and_exits_2() {
         .expect("line")
         + 1;
     assert!(
-        stderr.contains(&format!("bad.toml:{line}:13: task `T01` names label 9")),
+        stderr.contains(&format!("bad.toml:{line}:14: task `T01` names label 9")),
         "{stderr}"
     );
     assert!(stderr.contains("collection `nope`"), "{stderr}");
