@@ -2,6 +2,8 @@
 //! nibabel (`scripts/volume_golden.py` → `nibabel.json`); canonical shape, zooms, affine, axis codes and
 //! voxel values must agree.
 
+#![allow(clippy::needless_range_loop)] // per-axis comparisons of [_; 3] arrays
+
 use std::fs;
 use std::path::{Path, PathBuf};
 

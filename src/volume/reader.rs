@@ -467,7 +467,7 @@ impl Opened {
                     done += len;
                 }
             });
-            let handles: Vec<_> = (0..helpers).map(|_| scope.spawn(&work)).collect();
+            let handles: Vec<_> = (0..helpers).map(|_| scope.spawn(work)).collect();
             let mut states = vec![work()];
             for h in handles {
                 states.push(

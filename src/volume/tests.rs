@@ -1,6 +1,8 @@
 //! Unit tests of NIfTI reading against closed-form truth written by `synth`: orientations, affine choice,
 //! datatypes, scaling, compression, 4D channels, corrupt files, label validation and image/mask agreement.
 
+#![allow(clippy::needless_range_loop)] // per-axis comparisons of [_; 3] arrays
+
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -544,7 +546,7 @@ fn kits23_fixture_matches_its_cuboids() {
         let mut expected = Array3::<u16>::zeros((case.shape[0], case.shape[1], case.shape[2]));
         for c in &case.cuboids {
             synth::paint_cuboid(&mut expected, c, c.label);
-            assert_eq!(image.data[[c.lo[0], c.lo[1], c.lo[2]]] > 0.0, true);
+            assert!(image.data[[c.lo[0], c.lo[1], c.lo[2]]] > 0.0);
         }
         assert_eq!(mask.data, expected, "{}", case.case_id);
         let kidney_voxels = mask.data.iter().filter(|&&v| v == 1).count();
