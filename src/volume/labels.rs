@@ -162,29 +162,29 @@ pub fn read_label_map(path: &Path, known_labels: &[u16]) -> Result<Volume<u16>, 
     macro_rules! int {
         ($t:ty) => {
             match scaling {
-                Some((s, i)) => {
-                    op.decode(Tally::new, |tally, v: $t| tally.float(v.to_f64() * s + i))?
-                }
-                None => op.decode(Tally::new, |tally, v: $t| tally.int(v.to_i64_sat()))?,
+                Some((s, i)) => op.decode(Tally::new, false, |tally, v: $t| {
+                    tally.float(v.to_f64() * s + i)
+                })?,
+                None => op.decode(Tally::new, true, |tally, v: $t| tally.int(v.to_i64_sat()))?,
             }
         };
     }
     macro_rules! float {
         ($t:ty) => {
             match scaling {
-                Some((s, i)) => {
-                    op.decode(Tally::new, |tally, v: $t| tally.float(v.to_f64() * s + i))?
-                }
-                None => op.decode(Tally::new, |tally, v: $t| tally.float(v.to_f64()))?,
+                Some((s, i)) => op.decode(Tally::new, false, |tally, v: $t| {
+                    tally.float(v.to_f64() * s + i)
+                })?,
+                None => op.decode(Tally::new, true, |tally, v: $t| tally.float(v.to_f64()))?,
             }
         };
     }
     let data = match op.datatype {
-        Datatype::U8 if scaling.is_none() => op.decode(Tally::new, |tally, v: u8| {
+        Datatype::U8 if scaling.is_none() => op.decode(Tally::new, true, |tally, v: u8| {
             tally.seen[v as usize] = true;
             v as u16
         })?,
-        Datatype::U16 if scaling.is_none() => op.decode(Tally::new, |tally, v: u16| {
+        Datatype::U16 if scaling.is_none() => op.decode(Tally::new, true, |tally, v: u16| {
             tally.seen[v as usize] = true;
             v
         })?,

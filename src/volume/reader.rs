@@ -361,9 +361,20 @@ pub(super) fn chosen_affine(h: &NiftiHeader) -> (Affine, &'static str) {
     }
 }
 
+/// Whether every byte is 0, checked in 4 KiB blocks (vectorised OR, early exit on the first non-zero block).
+fn all_zero(bytes: &[u8]) -> bool {
+    bytes
+        .chunks(4096)
+        .all(|block| block.iter().fold(0u8, |acc, &b| acc | b) == 0)
+}
+
 impl Opened {
     /// Inflates and decodes this channel's voxels in stored order (x fastest), mapping each through `f` with
     /// a per-thread state made by `init`; returns the voxels and every thread's final state.
+    ///
+    /// When `zero_is_default` (the caller promises `f` maps a stored 0 to `O::default()` and its state effect
+    /// for 0 is idempotent), all-zero chunks — most of a mask — call `f` once and leave the lazily zeroed
+    /// output untouched, which skips their page faults.
     ///
     /// Large volumes are pipelined: a scoped worker thread inflates 256 KiB chunks in order while this thread
     /// and one helper convert them into their slots of the (lazily zeroed) output, so conversion and the
@@ -371,6 +382,7 @@ impl Opened {
     pub(super) fn decode<R, O, S, I, F>(
         &mut self,
         init: I,
+        zero_is_default: bool,
         f: F,
     ) -> Result<(Vec<O>, Vec<S>), VolumeError>
     where
@@ -383,8 +395,11 @@ impl Opened {
         let total = self.voxels * R::SIZE;
         let mut out: Vec<O> = vec![O::default(); self.voxels];
         let big_endian = self.big_endian;
+        let zero = [0u8; 8];
         let convert = |state: &mut S, chunk: &[u8], dst: &mut [O]| {
-            if big_endian {
+            if zero_is_default && all_zero(chunk) {
+                f(state, R::from_le(&zero[..R::SIZE]));
+            } else if big_endian {
                 for (d, c) in dst.iter_mut().zip(chunk.chunks_exact(R::SIZE)) {
                     *d = f(state, R::from_be(c));
                 }
@@ -514,8 +529,11 @@ pub fn read_image(path: &Path, channel: Option<usize>) -> Result<Volume<f32>, Vo
     macro_rules! go {
         ($t:ty) => {
             match scaling {
-                Some((s, i)) => op.decode(|| (), |_, v: $t| (v.to_f64() * s + i) as f32)?.0,
-                None => op.decode(|| (), |_, v: $t| v.to_f32())?.0,
+                Some((s, i)) => {
+                    op.decode(|| (), false, |_, v: $t| (v.to_f64() * s + i) as f32)?
+                        .0
+                }
+                None => op.decode(|| (), true, |_, v: $t| v.to_f32())?.0,
             }
         };
     }
