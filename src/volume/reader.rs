@@ -22,6 +22,8 @@ const MAX_OUTPUT_BYTES: usize = 16 << 30;
 const HEADER_BYTES: usize = 348;
 /// Voxel blocks at least this large are inflated on a worker thread while the caller converts.
 const PIPELINE_MIN_BYTES: usize = 8 << 20;
+/// Elements per block checked for "all zero" (a block of zeros leaves its output pages untouched).
+const ZERO_BLOCK_ELEMS: usize = 2048;
 /// Inflated chunks in flight between the worker and the converting thread.
 const PIPELINE_DEPTH: usize = 4;
 
@@ -361,11 +363,10 @@ pub(super) fn chosen_affine(h: &NiftiHeader) -> (Affine, &'static str) {
     }
 }
 
-/// Whether every byte is 0, checked in 4 KiB blocks (vectorised OR, early exit on the first non-zero block).
+/// Whether every byte is 0: a quick look at the first 16 bytes, then a vectorised OR over the rest.
 fn all_zero(bytes: &[u8]) -> bool {
-    bytes
-        .chunks(4096)
-        .all(|block| block.iter().fold(0u8, |acc, &b| acc | b) == 0)
+    let head = bytes.len().min(16);
+    bytes[..head].iter().all(|&b| b == 0) && bytes[head..].iter().fold(0u8, |acc, &b| acc | b) == 0
 }
 
 impl Opened {
@@ -373,8 +374,8 @@ impl Opened {
     /// a per-thread state made by `init`; returns the voxels and every thread's final state.
     ///
     /// When `zero_is_default` (the caller promises `f` maps a stored 0 to `O::default()` and its state effect
-    /// for 0 is idempotent), all-zero chunks — most of a mask — call `f` once and leave the lazily zeroed
-    /// output untouched, which skips their page faults.
+    /// for 0 is idempotent), all-zero blocks of 2048 voxels — most of a mask — call `f` once and leave the
+    /// lazily zeroed output untouched, which skips their page faults.
     ///
     /// Large volumes are pipelined: a scoped worker thread inflates 256 KiB chunks in order while this thread
     /// and one helper convert them into their slots of the (lazily zeroed) output, so conversion and the
@@ -396,10 +397,8 @@ impl Opened {
         let mut out: Vec<O> = vec![O::default(); self.voxels];
         let big_endian = self.big_endian;
         let zero = [0u8; 8];
-        let convert = |state: &mut S, chunk: &[u8], dst: &mut [O]| {
-            if zero_is_default && all_zero(chunk) {
-                f(state, R::from_le(&zero[..R::SIZE]));
-            } else if big_endian {
+        let convert_block = |state: &mut S, chunk: &[u8], dst: &mut [O]| {
+            if big_endian {
                 for (d, c) in dst.iter_mut().zip(chunk.chunks_exact(R::SIZE)) {
                     *d = f(state, R::from_be(c));
                 }
@@ -407,6 +406,23 @@ impl Opened {
                 for (d, c) in dst.iter_mut().zip(chunk.chunks_exact(R::SIZE)) {
                     *d = f(state, R::from_le(c));
                 }
+            }
+        };
+        let convert = |state: &mut S, chunk: &[u8], dst: &mut [O]| {
+            if !zero_is_default {
+                return convert_block(state, chunk, dst);
+            }
+            let mut saw_zero_block = false;
+            let blocks = chunk.chunks(ZERO_BLOCK_ELEMS * R::SIZE);
+            for (src_block, dst_block) in blocks.zip(dst.chunks_mut(ZERO_BLOCK_ELEMS)) {
+                if all_zero(src_block) {
+                    saw_zero_block = true;
+                } else {
+                    convert_block(state, src_block, dst_block);
+                }
+            }
+            if saw_zero_block {
+                f(state, R::from_le(&zero[..R::SIZE]));
             }
         };
         let (path, data_offset) = (&self.path, self.data_offset);

@@ -628,34 +628,40 @@ fn bench_read_speed() {
             n += r;
         }
     };
-    for round in 0..3 {
+    // Minimum over rounds: the machine is shared, the minimum is the least disturbed measurement.
+    let (mut best_gz_img, mut best_gz_mask, mut best_img, mut best_mask) =
+        (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
+    for round in 0..5 {
         let t = Instant::now();
         let n_img = gunzip(&img);
-        let t_img_gz = t.elapsed().as_secs_f64();
+        let t_gz_img = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let fresh: Vec<f32> = vec![1.0; n_img / 2];
-        let t_fault = t.elapsed().as_secs_f64();
-        println!(
-            "gunzip image alone {t_img_gz:.3} s; fault+fill f32 output {t_fault:.3} s ({})",
-            fresh.len()
-        );
-        drop(fresh);
-        let t = Instant::now();
-        let bytes = gunzip(&img) + gunzip(&mask);
-        let t_gunzip = t.elapsed().as_secs_f64();
+        let n_mask = gunzip(&mask);
+        let t_gz_mask = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let v = read_image(&img, None).expect("image");
         let t_img = t.elapsed().as_secs_f64();
+        drop(v);
         let t = Instant::now();
         let m = read_label_map(&mask, &[1, 2, 3]).expect("mask");
         let t_mask = t.elapsed().as_secs_f64();
-        assert_eq!(v.data.len(), m.data.len());
+        assert_eq!(m.data.len() * 2, n_img - 352);
+        assert_eq!(m.data.len(), n_mask - 352);
         println!(
-            "round {round}: gunzip both {t_gunzip:.3} s ({} MB); read_image {t_img:.3} s + read_label_map \
-             {t_mask:.3} s = {:.3} s; ratio {:.2}",
-            bytes >> 20,
-            t_img + t_mask,
-            (t_img + t_mask) / t_gunzip
+            "round {round}: gunzip image {t_gz_img:.3} s + mask {t_gz_mask:.3} s; read_image {t_img:.3} s + \
+             read_label_map {t_mask:.3} s; ratio {:.2}",
+            (t_img + t_mask) / (t_gz_img + t_gz_mask)
         );
+        best_gz_img = best_gz_img.min(t_gz_img);
+        best_gz_mask = best_gz_mask.min(t_gz_mask);
+        best_img = best_img.min(t_img);
+        best_mask = best_mask.min(t_mask);
     }
+    println!(
+        "best: gunzip {:.3} s (image {best_gz_img:.3} + mask {best_gz_mask:.3}); read {:.3} s (image {best_img:.3} \
+         + mask {best_mask:.3}); ratio {:.2}",
+        best_gz_img + best_gz_mask,
+        best_img + best_mask,
+        (best_img + best_mask) / (best_gz_img + best_gz_mask)
+    );
 }
