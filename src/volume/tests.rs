@@ -554,6 +554,7 @@ fn kits23_fixture_matches_its_cuboids() {
         assert_eq!(mask.data.iter().filter(|&&v| v == 2).count(), 11 * 11 * 6);
         assert_eq!(mask.data.iter().filter(|&&v| v == 3).count(), 6 * 6 * 5);
     }
+    println!("KiTS23 fixture: {total_bytes} bytes");
     assert!(total_bytes < 300_000, "{total_bytes}");
     // Byte-identical on a second run.
     let again = Scratch::new("kits2");
