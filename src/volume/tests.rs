@@ -602,6 +602,22 @@ fn large_volumes_take_the_pipelined_path_exactly() {
     assert!(e.contains("ct.nii.gz") && e.contains("truncated"), "{e}");
 }
 
+/// Process CPU time (user + system, all threads) in seconds, from /proc/self/stat (10 ms resolution).
+fn process_cpu_s() -> f64 {
+    let stat = fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // After the command: state (not numeric, dropped), then ppid = field 4 … utime = field 14, stime = 15.
+    if f.len() > 11 {
+        (f[10] + f[11]) / 100.0
+    } else {
+        0.0
+    }
+}
+
 /// Benchmark: `cargo test --release --lib volume::tests::bench_read_speed -- --ignored --nocapture`.
 #[test]
 #[ignore]
@@ -658,6 +674,23 @@ fn bench_read_speed() {
         best_img = best_img.min(t_img);
         best_mask = best_mask.min(t_mask);
     }
+    // CPU time over 5 repetitions each: the work each path does, whatever the machine's load.
+    let c = process_cpu_s();
+    for _ in 0..5 {
+        gunzip(&img);
+        gunzip(&mask);
+    }
+    let cpu_gz = process_cpu_s() - c;
+    let c = process_cpu_s();
+    for _ in 0..5 {
+        drop(read_image(&img, None).expect("image"));
+        drop(read_label_map(&mask, &[1, 2, 3]).expect("mask"));
+    }
+    let cpu_read = process_cpu_s() - c;
+    println!(
+        "cpu over 5 reps: gunzip {cpu_gz:.2} s, read {cpu_read:.2} s, ratio {:.2}",
+        cpu_read / cpu_gz
+    );
     println!(
         "best: gunzip {:.3} s (image {best_gz_img:.3} + mask {best_gz_mask:.3}); read {:.3} s (image {best_img:.3} \
          + mask {best_mask:.3}); ratio {:.2}",
