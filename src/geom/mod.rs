@@ -4,3 +4,6 @@
 pub mod grid;
 
 pub use grid::Grid2;
+pub mod contour;
+pub mod ellipse;
+pub mod feret;
