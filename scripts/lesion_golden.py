@@ -67,24 +67,66 @@ def no_direct_is_singular(pts):
 
 
 def direct_det(pts):
-    """det(M) of OpenCV fitEllipseDirect's reduced 3x3 system (it perturbs the points when |det| <= 1e-10)."""
-    p = pts.astype(np.float64)
-    c = p.mean(0)
-    s = np.sum(np.abs(p[:, 0] - c[0]) + np.abs(p[:, 1] - c[1]))
+    """det(M) of OpenCV fitEllipseDirect's reduced 3x3 system, in OpenCV's operation order (it perturbs the
+    points with random noise when |det| <= 1e-10). With exactly 5 points the exact det is 0 (the conic
+    interpolates them), so the value is rounding noise: only sets with a clear margin are kept as fits."""
+    p = [(float(np.float32(a)), float(np.float32(b))) for a, b in pts]
+    n = len(p)
+    cx = sum(q[0] for q in p) / n
+    cy = sum(q[1] for q in p) / n
+    s = sum(abs(q[0] - cx) + abs(q[1] - cy) for q in p)
     scale = 100.0 / (s if s > float(FLT_EPS) else float(FLT_EPS))
-    x = (p[:, 0] - c[0]) * scale
-    y = (p[:, 1] - c[1]) * scale
-    a = np.stack([x * x, x * y, y * y, x, y, np.ones_like(x)], 1)
-    dm = a.T @ a / len(p)
-    s1, s2, s3 = dm[:3, :3], dm[:3, 3:], dm[3:, 3:]
-    t = -np.linalg.solve(s3, s2.T)
-    m = s1 + s2 @ t
-    m = np.array([m[2] / 2, -m[1], m[0] / 2])
-    return np.linalg.det(m)
+    rows = []
+    for q in p:
+        x = (q[0] - cx) * scale
+        y = (q[1] - cy) * scale
+        rows.append([x * x, x * y, y * y, x, y, 1.0])
+    d = [[0.0] * 6 for _ in range(6)]
+    for i in range(6):
+        for j in range(6):
+            acc = 0.0
+            for r in rows:
+                acc += r[i] * r[j]
+            d[i][j] = acc * (1.0 / n)
+    D = lambda i, j: d[i][j]
+    tm = [[0.0] * 3 for _ in range(3)]
+    for k in range(3):
+        tm[0][k] = (D(k, 5) * D(3, 5) * D(4, 4) - D(k, 5) * D(3, 4) * D(4, 5) - D(k, 4) * D(3, 5) * D(5, 4)
+                    + D(k, 3) * D(4, 5) * D(5, 4) + D(k, 4) * D(3, 4) * D(5, 5) - D(k, 3) * D(4, 4) * D(5, 5))
+        tm[1][k] = (D(k, 5) * D(3, 3) * D(4, 5) - D(k, 5) * D(3, 5) * D(4, 3) + D(k, 4) * D(3, 5) * D(5, 3)
+                    - D(k, 3) * D(4, 5) * D(5, 3) - D(k, 4) * D(3, 3) * D(5, 5) + D(k, 3) * D(4, 3) * D(5, 5))
+        tm[2][k] = (D(k, 5) * D(3, 4) * D(4, 3) - D(k, 5) * D(3, 3) * D(4, 4) - D(k, 4) * D(3, 4) * D(5, 3)
+                    + D(k, 3) * D(4, 4) * D(5, 3) + D(k, 4) * D(3, 3) * D(5, 4) - D(k, 3) * D(4, 3) * D(5, 4))
+    ts = (-(D(3, 5) * D(4, 4) * D(5, 3)) + D(3, 4) * D(4, 5) * D(5, 3) + D(3, 5) * D(4, 3) * D(5, 4)
+          - D(3, 3) * D(4, 5) * D(5, 4) - D(3, 4) * D(4, 3) * D(5, 5) + D(3, 3) * D(4, 4) * D(5, 5))
+    m = [[0.0] * 3 for _ in range(3)]
+    for k in range(3):
+        corr = lambda r: (D(r, 3) * tm[0][k] + D(r, 4) * tm[1][k] + D(r, 5) * tm[2][k]) / ts
+        m[0][k] = (D(2, k) + corr(2)) / 2.0
+        m[1][k] = -D(1, k) - corr(1)
+        m[2][k] = (D(0, k) + corr(0)) / 2.0
+    det = (m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+           - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+           + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]))
+    return det, np.array(m)
+
+
+def direct_best_cond(m):
+    """OpenCV picks the eigenvector (unit norm) of M with the largest 4ac - b^2. When that is ~0 the five
+    points lie on a degenerate conic (e.g. two lines) and the pick is decided by rounding noise."""
+    w, v = np.linalg.eig(m)
+    best = -np.inf
+    for k in range(3):
+        if abs(w[k].imag) > 0:
+            continue
+        e = np.real(v[:, k])
+        e = e / np.linalg.norm(e)
+        best = max(best, 4 * e[0] * e[2] - e[1] ** 2)
+    return best
 
 
 def direct_is_singular(pts):
-    return abs(direct_det(pts)) <= 1e-10
+    return abs(direct_det(pts)[0]) <= 1e-10
 
 
 def fit(pts_mm):
@@ -96,8 +138,13 @@ def fit(pts_mm):
         singular = True
     if singular:
         return {"status": "singular"}
+    if len(pts_mm) == 5 and direct_best_cond(direct_det(pts_mm)[1]) <= 1e-4:
+        return {"status": "degenerate"}
     (cx, cy), (w, h), ang = cv2.fitEllipse(pts_mm.astype(np.float32))
-    return {"status": "ok", "center": [cx, cy], "axes": [w, h], "angle": ang}
+    out = {"status": "ok", "center": [cx, cy], "axes": [w, h], "angle": ang}
+    if len(pts_mm) == 5:
+        out["direct_det"] = direct_det(pts_mm)[0]
+    return out
 
 
 def case(name, mask, row_sp=1.0, col_sp=1.0):
@@ -138,7 +185,8 @@ def five_point_masks(count):
             # Keep only clearly regular sets (|det| ~ 1e-5 here): five points on two lines give det(M) ~ 1e-20
             # (rounding noise), where OpenCV takes its random-perturbation branch.
             shape = tuple(map(tuple, (pts - pts.min(0)).astype(int).tolist()))
-            if abs(direct_det(pts)) > 1e-6 and shape not in seen:
+            det, m5 = direct_det(pts)
+            if abs(det) > 1e-7 and direct_best_cond(m5) > 1e-3 and shape not in seen:
                 seen.add(shape)
                 found.append(np.pad(m, 1))
     return found
@@ -198,6 +246,9 @@ def main():
     cases.append(case("tiny_diamond_13px", from_rows([".......", "...#...", "..###..", ".#####.", "..###..", "...#...", "......."])))
     for i, m in enumerate(five_point_masks(3)):
         cases.append(case(f"five_point_contour_{i}", m, 1.0 + 0.25 * i, 1.0))
+    # Five boundary points on two lines: the interpolating conic is a line pair; OpenCV's answer is rounding
+    # noise (or a random perturbation), we refuse.
+    cases.append(case("five_point_two_lines", from_rows(["......", "...#..", "...##.", "...##.", "......"])))
     # Edge-touching components.
     cases.append(case("edge_top_left", ellipse_mask(30, 40, 3, 2, 15, 9, 25, 1.0, 1.0)))
     cases.append(case("edge_bottom_right", ellipse_mask(30, 40, 37, 27, 15, 9, 115, 1.0, 1.0), 0.8, 1.2))

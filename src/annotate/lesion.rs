@@ -250,8 +250,10 @@ fn scaled_range(lo: usize, hi: usize, s: f64, size: usize) -> (f64, f64) {
     (a, b)
 }
 
-/// The 0.9/1.1 rule: every end point inside the 1.1-scaled box and not inside the 0.9-scaled box
-/// (both boxes closed).
+/// The 0.9/1.1 rule: every end point inside the 1.1-scaled box and outside the 0.9-scaled box. The spec does
+/// not say which side box borders belong to; here both borders are allowed (inside the 1.1 box includes its
+/// border, outside the 0.9 box includes its border), so an axis-aligned fit whose rounded end points land on
+/// the 0.9 border passes.
 fn scaled_box_rule_passes(
     bbox: PixelBox,
     width: usize,
@@ -264,7 +266,7 @@ fn scaled_box_rule_passes(
     let (iy0, iy1) = scaled_range(bbox.y_min, bbox.y_max, 0.9, height);
     pts.iter().all(|p| {
         let in_outer = p[0] >= ox0 && p[0] <= ox1 && p[1] >= oy0 && p[1] <= oy1;
-        let in_inner = p[0] >= ix0 && p[0] <= ix1 && p[1] >= iy0 && p[1] <= iy1;
+        let in_inner = p[0] > ix0 && p[0] < ix1 && p[1] > iy0 && p[1] < iy1;
         in_outer && !in_inner
     })
 }

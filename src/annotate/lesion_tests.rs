@@ -160,6 +160,13 @@ fn check_fit(name: &str, pts: &[[f32; 2]], want: &Value, err: &mut MaxErr) {
             );
             err.refused += 1;
         }
+        "degenerate" => {
+            assert!(
+                matches!(got, Err(EllipseError::NonFiniteConic { .. })),
+                "{name}: {got:?}"
+            );
+            err.refused += 1;
+        }
         "too_few" => {
             assert!(
                 matches!(got, Err(EllipseError::TooFewPoints { .. })),
@@ -422,7 +429,11 @@ fn each_guard_rejects_its_case() {
     // An axis-aligned ellipse passes; rotated by 30° its minor end points fall inside the 0.9 box (the rule
     // as written keeps only near-axis-aligned fits).
     let big = ellipse_grid(60, 60, [30.0, 30.0], [20.0, 10.0], 0.0);
-    assert!(measure_lesion(&big, 1.0, 1.0, &v10).is_ok());
+    // Its rounded minor end points (30,21), (30,39) lie on the 0.9 box border y = 21 / 39 (box rows 20..40).
+    let r = measure_lesion(&big, 1.0, 1.0, &v10).expect("axis-aligned ellipse passes");
+    assert_eq!(r.minor_end_points_px, [[30.0, 21.0], [30.0, 39.0]]);
+    assert_eq!(r.major_end_points_px, [[10.0, 30.0], [50.0, 30.0]]);
+    assert_eq!((r.major_mm, r.minor_mm), (40.0, 18.0));
     let rotated = ellipse_grid(60, 60, [30.0, 30.0], [20.0, 10.0], 30.0);
     assert_eq!(
         measure_lesion(&rotated, 1.0, 1.0, &v10),

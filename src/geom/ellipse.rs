@@ -67,6 +67,9 @@ pub enum EllipseError {
 const FLT_EPSILON: f64 = f32::EPSILON as f64;
 /// OpenCV's `min_eps` in the no-direct fit.
 const MIN_EPS: f64 = 1e-8;
+/// Smallest `4ac - b²` (unit eigenvector) accepted from the direct fit; degenerate 5-point sets give ~1e-8,
+/// proper ellipses O(0.1..1).
+const DIRECT_MIN_COND: f64 = 1e-4;
 
 /// Fit an ellipse to float32 points exactly as OpenCV's `cv::fitEllipse` does (see the module docs).
 pub fn fit_ellipse(points: &[[f32; 2]]) -> Result<Ellipse, EllipseError> {
@@ -264,9 +267,10 @@ fn fit_direct(points: &[[f32; 2]]) -> Result<Ellipse, EllipseError> {
             }
         }
     }
+    let inv_n = 1.0 / n as f64;
     for row in dm.iter_mut() {
         for v in row.iter_mut() {
-            *v /= n as f64;
+            *v *= inv_n;
         }
     }
     let d = |i: usize, j: usize| dm[i][j];
@@ -309,7 +313,13 @@ fn fit_direct(points: &[[f32; 2]]) -> Result<Ellipse, EllipseError> {
             what: "non-finite reduced scatter matrix",
         });
     }
-    if m.determinant().abs() <= 1.0e-10 {
+    // OpenCV's 3x3 determinant, same operation order. With exactly 5 points the exact value is 0 (the conic
+    // interpolates the points), so this mirrors OpenCV's gate on rounding noise: where OpenCV computes
+    // |det| <= 1e-10 it perturbs the points randomly and we refuse.
+    let det = m[(0, 0)] * (m[(1, 1)] * m[(2, 2)] - m[(1, 2)] * m[(2, 1)])
+        - m[(0, 1)] * (m[(1, 0)] * m[(2, 2)] - m[(1, 2)] * m[(2, 0)])
+        + m[(0, 2)] * (m[(1, 0)] * m[(2, 1)] - m[(1, 1)] * m[(2, 0)]);
+    if det.abs() <= 1.0e-10 {
         return Err(EllipseError::Singular);
     }
 
@@ -342,9 +352,16 @@ fn fit_direct(points: &[[f32; 2]]) -> Result<Ellipse, EllipseError> {
             best = Some((cond, v));
         }
     }
-    let (_, p) = best.ok_or(EllipseError::NonFiniteConic {
+    let (best_cond, p) = best.ok_or(EllipseError::NonFiniteConic {
         what: "no eigenvector",
     })?;
+    // Five points on a degenerate conic (e.g. two lines): every eigenvector has 4ac - b² ~ 0 and OpenCV's
+    // pick is decided by rounding noise; refuse rather than return that noise.
+    if best_cond <= DIRECT_MIN_COND {
+        return Err(EllipseError::NonFiniteConic {
+            what: "five points on a degenerate conic",
+        });
+    }
 
     let q0 = (tm[(0, 0)] * p[0] + tm[(0, 1)] * p[1] + tm[(0, 2)] * p[2]) / ts;
     let q1 = (tm[(1, 0)] * p[0] + tm[(1, 1)] * p[1] + tm[(1, 2)] * p[2]) / ts;
