@@ -7,7 +7,8 @@
 //!   axis lengths, all five guards of §4.5, no pixel floor.
 //! - `MedVision10` (v1.0.0 leaderboard release): at least 200 px; spacing pairing reversed
 //!   (`x·row_spacing`, `y·col_spacing`); end points rounded half-to-even to integer pixels and the lengths
-//!   measured between the rounded points; the 0.9/1.1 scaled-box rule. Only the guards without which there is
+//!   measured between the rounded points (in mm with the same swapped pairing,
+//!   `hypot(dx_px·row_spacing, dy_px·col_spacing)`); the 0.9/1.1 scaled-box rule. Only the guards without which there is
 //!   no fit at all (fewer than 5 points, singular or non-finite fit) apply.
 //! - `MedVision14`: v1.0 with the 200 px floor replaced by the mm floor of guard 5 plus the other §4.5 guards,
 //!   and without the scaled-box rule. The spec does not say that v1.4 fixed the spacing pairing or the
@@ -195,29 +196,40 @@ pub struct LesionMeasurement {
     pub boundary_points: usize,
 }
 
+/// `(row, column)` of every foreground pixel in raster order (never reads past `data`).
+fn foreground(mask: &Grid2<bool>) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let width = mask.width_px.max(1);
+    mask.data
+        .chunks(width)
+        .take(mask.height_px)
+        .enumerate()
+        .flat_map(|(y, row)| {
+            row.iter()
+                .enumerate()
+                .filter(|(_, v)| **v)
+                .map(move |(x, _)| (y, x))
+        })
+}
+
 fn bounding_box(mask: &Grid2<bool>) -> Option<(PixelBox, u64)> {
     let mut count = 0u64;
     let mut b: Option<PixelBox> = None;
-    for y in 0..mask.height_px {
-        for x in 0..mask.width_px {
-            if mask.data[y * mask.width_px + x] {
-                count += 1;
-                b = Some(match b {
-                    None => PixelBox {
-                        x_min: x,
-                        y_min: y,
-                        x_max: x,
-                        y_max: y,
-                    },
-                    Some(p) => PixelBox {
-                        x_min: p.x_min.min(x),
-                        y_min: p.y_min.min(y),
-                        x_max: p.x_max.max(x),
-                        y_max: p.y_max.max(y),
-                    },
-                });
-            }
-        }
+    for (y, x) in foreground(mask) {
+        count += 1;
+        b = Some(match b {
+            None => PixelBox {
+                x_min: x,
+                y_min: y,
+                x_max: x,
+                y_max: y,
+            },
+            Some(p) => PixelBox {
+                x_min: p.x_min.min(x),
+                y_min: p.y_min.min(y),
+                x_max: p.x_max.max(x),
+                y_max: p.y_max.max(y),
+            },
+        });
     }
     b.map(|b| (b, count))
 }
@@ -411,30 +423,22 @@ pub fn second_moment_axes_mm(
 ) -> Option<[f64; 2]> {
     let mut n = 0f64;
     let (mut sx, mut sy) = (0f64, 0f64);
-    for y in 0..component.height_px {
-        for x in 0..component.width_px {
-            if component.data[y * component.width_px + x] {
-                n += 1.0;
-                sx += x as f64 * col_spacing_mm;
-                sy += y as f64 * row_spacing_mm;
-            }
-        }
+    for (y, x) in foreground(component) {
+        n += 1.0;
+        sx += x as f64 * col_spacing_mm;
+        sy += y as f64 * row_spacing_mm;
     }
     if n == 0.0 {
         return None;
     }
     let (mx, my) = (sx / n, sy / n);
     let (mut cxx, mut cyy, mut cxy) = (0f64, 0f64, 0f64);
-    for y in 0..component.height_px {
-        for x in 0..component.width_px {
-            if component.data[y * component.width_px + x] {
-                let dx = x as f64 * col_spacing_mm - mx;
-                let dy = y as f64 * row_spacing_mm - my;
-                cxx += dx * dx;
-                cyy += dy * dy;
-                cxy += dx * dy;
-            }
-        }
+    for (y, x) in foreground(component) {
+        let dx = x as f64 * col_spacing_mm - mx;
+        let dy = y as f64 * row_spacing_mm - my;
+        cxx += dx * dx;
+        cyy += dy * dy;
+        cxy += dx * dy;
     }
     let cov = nalgebra::Matrix2::new(cxx / n, cxy / n, cxy / n, cyy / n);
     let eig = cov.symmetric_eigen();
