@@ -485,3 +485,88 @@ fn feret_of_reference_contour_is_between_pixel_centres() {
         f.perpendicular_mm
     );
 }
+
+#[test]
+fn measure_lesion_pairs_spacings_like_the_golden_fits() {
+    // End to end: the fit inside measure_lesion equals OpenCV on (x·col, y·row) for Default and on
+    // (x·row, y·col) for the MedVision pairing, for every golden mask OpenCV fitted.
+    let mut unguarded = LesionOptions::new(LesionRules::Default);
+    unguarded.guard_minor_below_pixel = false;
+    unguarded.guard_major_above_bbox = false;
+    unguarded.guard_major_floor = false;
+    let mut swapped = unguarded;
+    swapped.pairing = SpacingPairing::Swapped;
+    let mut checked = 0;
+    for c in load_golden() {
+        for (opts, want) in [
+            (unguarded, Some(c.fit.clone())),
+            (swapped, c.fit_swapped.clone()),
+        ] {
+            let Some(want) = want else { continue };
+            if want["status"] != "ok" || is_degenerate(&want) || c.name.starts_with("multi") {
+                continue;
+            }
+            let m = measure_lesion(&c.mask, c.row_sp, c.col_sp, &opts)
+                .unwrap_or_else(|e| panic!("{}: {e}", c.name));
+            let axes = &want["axes"];
+            let (w, h) = (axes[0].as_f64().expect("w"), axes[1].as_f64().expect("h"));
+            assert!(
+                (m.minor_mm - w.min(h)).abs() <= 1e-3f64.max(1e-4 * w),
+                "{}",
+                c.name
+            );
+            assert!(
+                (m.major_mm - w.max(h)).abs() <= 1e-3f64.max(1e-4 * h),
+                "{}",
+                c.name
+            );
+            assert_eq!(m.boundary_points, c.contour.len());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 40, "{checked}");
+}
+
+#[test]
+fn profile_options_follow_the_spec() {
+    let d = LesionOptions::new(LesionRules::Default);
+    assert_eq!(
+        (
+            d.min_pixels,
+            d.pairing,
+            d.round_end_points,
+            d.scaled_box_rule
+        ),
+        (0, SpacingPairing::PerAxis, false, false)
+    );
+    assert!(d.guard_minor_below_pixel && d.guard_major_above_bbox && d.guard_major_floor);
+    assert_eq!(
+        (
+            d.max_major_over_bbox_diagonal,
+            d.min_major_floor_mm,
+            d.min_major_floor_pixels
+        ),
+        (1.5, 2.0, 2.0)
+    );
+    let v10 = LesionOptions::new(LesionRules::MedVision10);
+    assert_eq!(
+        (
+            v10.min_pixels,
+            v10.pairing,
+            v10.round_end_points,
+            v10.scaled_box_rule
+        ),
+        (200, SpacingPairing::Swapped, true, true)
+    );
+    assert!(!v10.guard_major_floor);
+    let v14 = LesionOptions::new(LesionRules::MedVision14);
+    assert_eq!(
+        (v14.min_pixels, v14.scaled_box_rule, v14.guard_major_floor),
+        (0, false, true)
+    );
+    // Spec silent on v1.4's pairing and rounding: kept as in v1.0 (documented in the module docs).
+    assert_eq!(
+        (v14.pairing, v14.round_end_points),
+        (SpacingPairing::Swapped, true)
+    );
+}
