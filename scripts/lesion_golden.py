@@ -7,7 +7,9 @@ Reference tool: OpenCV (pip install numpy opencv-python-headless). For each mask
   - cv2.fitEllipse on that contour converted to mm with per-axis spacing (x*col, y*row) as float32, and on the
     swapped pairing (x*row, y*col) used by MedVision v1.0;
   - near-singular systems (where OpenCV would perturb the points with random noise) are detected with
-    OpenCV's own test and recorded as "singular" instead of calling fitEllipse.
+    OpenCV's own test and recorded as "singular" instead of calling fitEllipse; 5-point sets whose
+    interpolating conic is degenerate (e.g. on two lines) are recorded as "degenerate" (OpenCV's answer there
+    is rounding noise); a fit OpenCV returns with a zero-length axis is kept as is (the Rust side refuses it).
 Masks are stored as run lengths over the row-major grid, alternating background/foreground, starting with
 background. Output: tests/golden/lesion/opencv_lesion_golden.json
 Run: python3 scripts/lesion_golden.py
