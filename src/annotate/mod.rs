@@ -1,7 +1,9 @@
-//! Per-slice facts computed from one load of a label map: display-frame slices, boxes and mask sizes.
+//! Per-slice facts computed from one load of a label map: display-frame slices, boxes, mask sizes and lesion
+//! ellipses / diameters.
 
 pub mod boxes;
 pub mod frame;
+pub mod lesion;
 
 #[cfg(test)]
 mod golden_tests;
