@@ -32,9 +32,13 @@ fn time(runs: usize, mut f: impl FnMut()) -> f64 {
 /// Plain decompression into a buffer sized from the gzip trailer (ISIZE), the floor any reader pays.
 fn gunzip(path: &Path) -> usize {
     let compressed = std::fs::read(path).expect("read");
-    let isize_bytes: [u8; 4] = compressed[compressed.len() - 4..].try_into().expect("trailer");
+    let isize_bytes: [u8; 4] = compressed[compressed.len() - 4..]
+        .try_into()
+        .expect("trailer");
     let mut bytes = Vec::with_capacity(u32::from_le_bytes(isize_bytes) as usize);
-    flate2::read::MultiGzDecoder::new(compressed.as_slice()).read_to_end(&mut bytes).expect("gunzip");
+    flate2::read::MultiGzDecoder::new(compressed.as_slice())
+        .read_to_end(&mut bytes)
+        .expect("gunzip");
     bytes.len()
 }
 

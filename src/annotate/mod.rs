@@ -4,6 +4,7 @@
 pub mod boxes;
 pub mod frame;
 pub mod lesion;
+pub mod lesion_facts;
 
 #[cfg(test)]
 mod golden_tests;
@@ -13,3 +14,4 @@ pub use boxes::{
     MaskSizeFact, MaskStats, PlaneStats, SliceStats,
 };
 pub use frame::{DisplayFrame, PlaneView};
+pub use lesion_facts::{lesion_facts, LesionCounts, LesionFact};
