@@ -38,29 +38,30 @@ pub struct PhantomCase {
 /// Canonical shape of every KiTS23 fixture case.
 pub const FIXTURE_SHAPE: [usize; 3] = [48, 40, 28];
 
-/// Two kidneys (8x12x14 and 10x12x14 voxels, left and right, so axial and coronal planes see two instances),
-/// an 11x11x6 tumour and a 6x6x5 cyst, pairwise disjoint; shifted along A by `shift` voxels.
+/// Two kidneys (14x16x18 voxels each, left and right, so axial and coronal planes see two instances), a
+/// 16x14x10 tumour (only its axial slices reach 200 px) and a 6x6x5 cyst (below every size filter), pairwise
+/// disjoint; shifted along A by `shift` (0..=3) voxels.
 fn fixture_cuboids(shift: usize) -> Vec<Cuboid> {
     vec![
         Cuboid {
             label: KIDNEY,
-            lo: [6, 8 + shift, 6],
-            hi: [13, 19 + shift, 19],
+            lo: [4, 6 + shift, 4],
+            hi: [17, 21 + shift, 21],
         },
         Cuboid {
             label: KIDNEY,
-            lo: [32, 8 + shift, 6],
-            hi: [41, 19 + shift, 19],
+            lo: [30, 6 + shift, 4],
+            hi: [43, 21 + shift, 21],
         },
         Cuboid {
             label: TUMOR,
-            lo: [16, 24 + shift, 10],
-            hi: [26, 34 + shift, 15],
+            lo: [12, 23 + shift, 6],
+            hi: [27, 36 + shift, 15],
         },
         Cuboid {
             label: CYST,
-            lo: [27, 26 + shift, 20],
-            hi: [32, 31 + shift, 24],
+            lo: [30, 26 + shift, 19],
+            hi: [35, 31 + shift, 23],
         },
     ]
 }
@@ -76,7 +77,7 @@ fn hu_for(label: u16) -> i16 {
 /// Writes the KiTS23 official layout under `root`: `case_XXXXX/imaging.nii.gz` (int16 CT) and
 /// `case_XXXXX/segmentation.nii.gz` (u8; 1 kidney, 2 tumour, 3 cyst). Cases: 00000 RAS 1 mm isotropic,
 /// 00001 LPS 0.78x0.78x2.5 mm, 00002 LSA 0.9 mm isotropic, 00003 PIR 0.7x0.7x3.0 mm (canonical R, A, S),
-/// 00004 image only (no segmentation). Byte-identical on every run; about 40 KB in total.
+/// 00004 image only (no segmentation). Byte-identical on every run; about 6 KB in total.
 pub fn write_kits23_fixture(root: &Path) -> io::Result<Vec<PhantomCase>> {
     let specs: [(&str, [f64; 3], bool); 5] = [
         ("RAS", [1.0, 1.0, 1.0], true),

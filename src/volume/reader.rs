@@ -19,6 +19,8 @@ const CHUNK_BYTES: usize = 256 * 1024;
 /// Refuse headers promising more output than this many bytes (corrupt dims), before allocating.
 const MAX_OUTPUT_BYTES: usize = 16 << 30;
 const HEADER_BYTES: usize = 348;
+/// Elements per block checked for "all zero" (a block of zeros leaves its output pages untouched).
+const ZERO_BLOCK_ELEMS: usize = 2048;
 
 /// The NIfTI-1 datatypes we decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +149,7 @@ impl_raw!(f64, 8, |v| v as f32, v as i64);
 /// An opened file positioned at the first voxel of the requested channel, with its header facts.
 pub(super) struct Opened {
     pub path: PathBuf,
-    src: Box<dyn Read>,
+    src: Box<dyn Read + Send>,
     pub datatype: Datatype,
     big_endian: bool,
     /// Stored (on-disk) shape of one 3D channel, x fastest.
@@ -179,7 +181,7 @@ pub(super) fn open(path: &Path, channel: Option<usize>) -> Result<Opened, Volume
         .fill_buf()
         .map_err(|e| bad(path, format!("cannot read: {e}")))?;
     let gzip = head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
-    let mut src: Box<dyn Read> = if gzip {
+    let mut src: Box<dyn Read + Send> = if gzip {
         Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
     } else {
         Box::new(buffered)
@@ -356,38 +358,89 @@ pub(super) fn chosen_affine(h: &NiftiHeader) -> (Affine, &'static str) {
     }
 }
 
+/// Whether every byte is 0: a quick look at the first 16 bytes, then a vectorised OR over the rest.
+fn all_zero(bytes: &[u8]) -> bool {
+    let head = bytes.len().min(16);
+    bytes[..head].iter().all(|&b| b == 0) && bytes[head..].iter().fold(0u8, |acc, &b| acc | b) == 0
+}
+
 impl Opened {
-    /// Inflates and decodes this channel's voxels in stored order (x fastest), mapping each through `f`.
-    pub(super) fn decode<R: Raw, O>(
+    /// Inflates and decodes this channel's voxels in stored order (x fastest), 256 KiB at a time, mapping each
+    /// through `f` with a state made by `init`; returns the voxels and the final state.
+    ///
+    /// When `zero_is_default` (the caller promises `f` maps a stored 0 to `O::default()` and its state effect
+    /// for 0 is idempotent), all-zero blocks of 2048 voxels — most of a mask — call `f` once and leave the
+    /// lazily zeroed output untouched, which skips their page faults.
+    ///
+    /// One thread: the build's parallelism is across cases (`--threads`), so a read never starts threads of
+    /// its own; converting each chunk while it is still in cache keeps the read close to the inflate time.
+    pub(super) fn decode<R, O, S, I, F>(
         &mut self,
-        mut f: impl FnMut(R) -> O,
-    ) -> Result<Vec<O>, VolumeError> {
+        init: I,
+        zero_is_default: bool,
+        f: F,
+    ) -> Result<(Vec<O>, S), VolumeError>
+    where
+        R: Raw,
+        O: Copy + Default,
+        I: Fn() -> S,
+        F: Fn(&mut S, R) -> O,
+    {
         let total = self.voxels * R::SIZE;
-        let mut out = Vec::with_capacity(self.voxels);
-        let mut buf = vec![0u8; CHUNK_BYTES.min(total.max(R::SIZE))];
-        let mut done = 0usize;
-        while done < total {
-            let len = buf.len().min(total - done);
-            let chunk = &mut buf[..len];
-            self.src.read_exact(chunk).map_err(|e| match e.kind() {
-                io::ErrorKind::UnexpectedEof => bad(
-                    &self.path,
-                    format!(
-                        "truncated: the header promises {total} bytes of voxel data from byte {} but the \
-                         file ends within them",
-                        self.data_offset
-                    ),
-                ),
-                _ => bad(&self.path, format!("cannot decode voxel data: {e}")),
-            })?;
-            if self.big_endian {
-                out.extend(chunk.chunks_exact(R::SIZE).map(|c| f(R::from_be(c))));
+        let mut out: Vec<O> = vec![O::default(); self.voxels];
+        let big_endian = self.big_endian;
+        let zero = [0u8; 8];
+        let convert_block = |state: &mut S, chunk: &[u8], dst: &mut [O]| {
+            if big_endian {
+                for (d, c) in dst.iter_mut().zip(chunk.chunks_exact(R::SIZE)) {
+                    *d = f(state, R::from_be(c));
+                }
             } else {
-                out.extend(chunk.chunks_exact(R::SIZE).map(|c| f(R::from_le(c))));
+                for (d, c) in dst.iter_mut().zip(chunk.chunks_exact(R::SIZE)) {
+                    *d = f(state, R::from_le(c));
+                }
             }
-            done += len;
+        };
+        let convert = |state: &mut S, chunk: &[u8], dst: &mut [O]| {
+            if !zero_is_default {
+                return convert_block(state, chunk, dst);
+            }
+            let mut saw_zero_block = false;
+            let blocks = chunk.chunks(ZERO_BLOCK_ELEMS * R::SIZE);
+            for (src_block, dst_block) in blocks.zip(dst.chunks_mut(ZERO_BLOCK_ELEMS)) {
+                if all_zero(src_block) {
+                    saw_zero_block = true;
+                } else {
+                    convert_block(state, src_block, dst_block);
+                }
+            }
+            if saw_zero_block {
+                f(state, R::from_le(&zero[..R::SIZE]));
+            }
+        };
+        let (path, data_offset) = (&self.path, self.data_offset);
+        let fail = |e: io::Error| {
+            match e.kind() {
+            io::ErrorKind::UnexpectedEof => bad(
+                path,
+                format!(
+                    "truncated: the header promises {total} bytes of voxel data from byte {data_offset} but \
+                     the file ends within them"
+                ),
+            ),
+            _ => bad(path, format!("cannot decode voxel data: {e}")),
         }
-        Ok(out)
+        };
+        let src = &mut self.src;
+        let elems_per_chunk = CHUNK_BYTES / R::SIZE;
+        let mut state = init();
+        let mut buf = vec![0u8; CHUNK_BYTES];
+        for dst in out.chunks_mut(elems_per_chunk) {
+            let len = dst.len() * R::SIZE;
+            src.read_exact(&mut buf[..len]).map_err(fail)?;
+            convert(&mut state, &buf[..len], dst);
+        }
+        Ok((out, state))
     }
 
     /// Wraps stored-order voxels as the canonical RAS+ array: a Fortran-order array of the stored shape,
@@ -423,8 +476,11 @@ pub fn read_image(path: &Path, channel: Option<usize>) -> Result<Volume<f32>, Vo
     macro_rules! go {
         ($t:ty) => {
             match scaling {
-                Some((s, i)) => op.decode(|v: $t| (v.to_f64() * s + i) as f32)?,
-                None => op.decode(|v: $t| v.to_f32())?,
+                Some((s, i)) => {
+                    op.decode(|| (), false, |_, v: $t| (v.to_f64() * s + i) as f32)?
+                        .0
+                }
+                None => op.decode(|| (), true, |_, v: $t| v.to_f32())?.0,
             }
         };
     }

@@ -26,12 +26,60 @@ const COMMON_PLACEHOLDERS: [&str; 7] = [
     "image_height_px",
 ];
 
-/// Placeholders a template of `kind` may use beyond the common ones.
-fn extra_placeholders(kind: TaskKind) -> &'static [&'static str] {
-    match kind {
-        TaskKind::Bbox => &["answer_format"],
-        TaskKind::Landmarks => &["measurement"],
-        TaskKind::MaskSize | TaskKind::LesionSize => &[],
+/// What a question asks; a task kind asks one or more (a lesion task asks for the ellipse axes and for the
+/// longest / perpendicular diameters). Template tables are named by these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum QuestionKind {
+    Bbox,
+    MaskSize,
+    LesionAxes,
+    LesionDiameters,
+    /// The frame of every landmark distance/angle question (`{measurement}` is the kind's sentence).
+    Landmarks,
+}
+
+impl QuestionKind {
+    pub const ALL: [QuestionKind; 5] = [
+        QuestionKind::Bbox,
+        QuestionKind::MaskSize,
+        QuestionKind::LesionAxes,
+        QuestionKind::LesionDiameters,
+        QuestionKind::Landmarks,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuestionKind::Bbox => "bbox",
+            QuestionKind::MaskSize => "mask_size",
+            QuestionKind::LesionAxes => "lesion_axes",
+            QuestionKind::LesionDiameters => "lesion_diameters",
+            QuestionKind::Landmarks => "landmarks",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<QuestionKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// The questions a task kind asks.
+    pub fn for_task(kind: TaskKind) -> &'static [QuestionKind] {
+        match kind {
+            TaskKind::Bbox => &[QuestionKind::Bbox],
+            TaskKind::MaskSize => &[QuestionKind::MaskSize],
+            TaskKind::LesionSize => &[QuestionKind::LesionAxes, QuestionKind::LesionDiameters],
+            TaskKind::Landmarks => &[QuestionKind::Landmarks],
+        }
+    }
+
+    /// Placeholders a template of this kind may use beyond the common ones.
+    fn extra_placeholders(self) -> &'static [&'static str] {
+        match self {
+            QuestionKind::Bbox => &["answer_format"],
+            QuestionKind::Landmarks => &["measurement"],
+            QuestionKind::MaskSize | QuestionKind::LesionAxes | QuestionKind::LesionDiameters => {
+                &[]
+            }
+        }
     }
 }
 
@@ -144,7 +192,7 @@ struct TemplateFile {
 /// Every question template, answer-format sentence and plane name, per language.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TemplateSet {
-    questions: BTreeMap<(TaskKind, String), Template>,
+    questions: BTreeMap<(QuestionKind, String), Template>,
     answer_formats: BTreeMap<(AnswerFormat, String), String>,
     planes: BTreeMap<(Plane, String), String>,
     measurements: BTreeMap<(MeasureKind, String), Template>,
@@ -171,10 +219,10 @@ impl TemplateSet {
             measurements: BTreeMap::new(),
         };
         for (kind_name, langs) in &file.kinds {
-            let Some(kind) = TaskKind::parse(kind_name) else {
+            let Some(kind) = QuestionKind::parse(kind_name) else {
                 errors.push(TemplateError {
                     span: None,
-                    message: format!("templates/default.toml: unknown task kind `{kind_name}`"),
+                    message: format!("templates/default.toml: unknown question kind `{kind_name}`"),
                 });
                 continue;
             };
@@ -235,13 +283,13 @@ impl TemplateSet {
         let mut set = Self::defaults()?;
         let mut errors = Vec::new();
         for (kind_name, langs) in overrides {
-            let Some(kind) = TaskKind::parse(kind_name) else {
+            let Some(kind) = QuestionKind::parse(kind_name) else {
                 let span = langs.values().next().map(|t| t.span());
-                let known: Vec<&str> = TaskKind::ALL.iter().map(|k| k.as_str()).collect();
+                let known: Vec<&str> = QuestionKind::ALL.iter().map(|k| k.as_str()).collect();
                 errors.push(TemplateError {
                     span,
                     message: format!(
-                        "templates: unknown task kind `{kind_name}` (known: {known:?})"
+                        "templates: unknown question kind `{kind_name}` (known: {known:?})"
                     ),
                 });
                 continue;
@@ -275,8 +323,8 @@ impl TemplateSet {
         }
     }
 
-    /// The question template for a task kind and language.
-    pub fn get(&self, kind: TaskKind, lang: &str) -> Option<&Template> {
+    /// The question template for a question kind and language.
+    pub fn get(&self, kind: QuestionKind, lang: &str) -> Option<&Template> {
         self.questions.get(&(kind, lang.to_string()))
     }
 
@@ -302,9 +350,9 @@ impl TemplateSet {
         format: AnswerFormat,
     ) -> Vec<String> {
         let mut missing = Vec::new();
-        for &kind in kinds {
-            if self.get(kind, lang).is_none() {
-                missing.push(format!("templates.{}.{lang}", kind.as_str()));
+        for question in kinds.iter().flat_map(|&k| QuestionKind::for_task(k)) {
+            if self.get(*question, lang).is_none() {
+                missing.push(format!("templates.{}.{lang}", question.as_str()));
             }
         }
         if kinds.contains(&TaskKind::Bbox) && self.answer_format(format, lang).is_none() {
@@ -322,7 +370,12 @@ impl TemplateSet {
     }
 }
 
-fn check_question(kind: TaskKind, lang: &str, text: &str, key: &str) -> Result<Template, String> {
+fn check_question(
+    kind: QuestionKind,
+    lang: &str,
+    text: &str,
+    key: &str,
+) -> Result<Template, String> {
     if !LANGUAGES.contains(&lang) {
         return Err(format!(
             "{key}: language `{lang}` is not supported (supported: {LANGUAGES:?})"
@@ -331,7 +384,7 @@ fn check_question(kind: TaskKind, lang: &str, text: &str, key: &str) -> Result<T
     let template = Template::parse(text).map_err(|e| format!("{key}: {e}"))?;
     let allowed: Vec<&str> = COMMON_PLACEHOLDERS
         .iter()
-        .chain(extra_placeholders(kind))
+        .chain(kind.extra_placeholders())
         .copied()
         .collect();
     let unknown: Vec<&str> = template
@@ -430,7 +483,7 @@ mod tests {
     #[test]
     fn defaults_load_and_cover_english() {
         let set = TemplateSet::defaults().expect("default templates are valid");
-        let kinds: BTreeSet<TaskKind> = [TaskKind::Bbox, TaskKind::MaskSize].into();
+        let kinds: BTreeSet<TaskKind> = TaskKind::ALL.into();
         for format in [
             AnswerFormat::RelativeLowerLeft,
             AnswerFormat::RelativeTopLeft,
@@ -464,10 +517,10 @@ mod tests {
 
     #[test]
     fn placeholder_only_allowed_for_its_kind() {
-        let err = check_question(TaskKind::MaskSize, "en", "{answer_format}", "k")
+        let err = check_question(QuestionKind::MaskSize, "en", "{answer_format}", "k")
             .expect_err("not for mask_size");
         assert!(err.contains("unknown placeholder"));
-        assert!(check_question(TaskKind::Bbox, "en", "{answer_format}", "k").is_ok());
+        assert!(check_question(QuestionKind::Bbox, "en", "{answer_format}", "k").is_ok());
     }
 
     #[test]
