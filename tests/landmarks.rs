@@ -553,3 +553,98 @@ collections = ["a"]
         assert!(stderr.contains(needle), "missing `{needle}` in:\n{stderr}");
     }
 }
+
+/// MedVision's prepared Ceph layout (`Images/NNN.nii.gz` of shape (1, W, H), `Landmarks/NNN.json.gz` with
+/// `[0, x, H-1-y]`) gives the same distances and angles as the raw BMP + text files, and the radiological
+/// sagittal view shows the radiograph mirrored (anterior on the left).
+#[test]
+fn medvision_json_on_the_prepared_ceph_layout_matches_the_raw_layout() {
+    use std::io::Write;
+    let data = temp_dir("json-data");
+    let cases = synth::write_ceph_fixture(&data.join("raw")).expect("fixture");
+    let (w, h) = (synth::CEPH_WIDTH_PX, synth::CEPH_HEIGHT_PX);
+    for d in ["Images", "Landmarks"] {
+        fs::create_dir_all(data.join(d)).expect("dir");
+    }
+    for case in &cases {
+        let volume =
+            ndarray::Array3::from_shape_fn((1, w, h), |(_, i, j)| ((i * 3 + j * 5) % 200) as u8);
+        let opts = synth::WriteOptions::default();
+        synth::write_nifti(
+            &data.join(format!("Images/{}.nii.gz", case.case_id)),
+            &volume,
+            [0.1; 3],
+            "RAS",
+            &opts,
+        )
+        .expect("nifti");
+        let marks: Vec<String> = case
+            .senior_px
+            .iter()
+            .enumerate()
+            .map(|(n, p)| format!("\"P{}\": [0, {}, {}]", n + 1, p[0], (h - 1) as f64 - p[1]))
+            .collect();
+        let json = format!(
+            "{{\"slice_landmarks_x\": [{{\"slice_idx\": 0, \"landmarks\": {{{}}}}}], \"slice_landmarks_y\": [], \"slice_landmarks_z\": []}}",
+            marks.join(", ")
+        );
+        let file = fs::File::create(data.join(format!("Landmarks/{}.json.gz", case.case_id)))
+            .expect("create");
+        let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+        gz.write_all(json.as_bytes()).expect("gzip");
+        gz.finish().expect("finish");
+    }
+    let text = fs::read_to_string(Path::new(ROOT).join("manifests/ceph_biometrics_400.toml"))
+        .expect("manifest");
+    let start = text.find("[[collection]]").expect("collections");
+    let end = text.find("# MedVision AD T01").expect("task");
+    let prepared = "[[collection]]\nname = \"prepared\"\nimage = \"Images/{case}.nii.gz\"\nmask = \"Landmarks/{case}.json.gz\"\n\
+                    landmarks = { format = \"medvision_json\" }\n\n";
+    let manifest = data.join("prepared.toml");
+    fs::write(
+        &manifest,
+        format!("{}{prepared}{}", &text[..start], &text[end..]),
+    )
+    .expect("write");
+    let out = temp_dir("json-out");
+    let result = build(&manifest, &data, &out);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let dataset = out.join("Ceph-Biometrics-400");
+    let rows: Vec<LRow> = read_rows(&dataset, "distance")
+        .into_iter()
+        .chain(read_rows(&dataset, "angle"))
+        .collect();
+    assert_eq!(rows.len(), 3 * 22);
+    for row in rows.iter().filter(|r| r.task_id == "T01") {
+        let case = cases
+            .iter()
+            .find(|c| c.case_id == row.case_id)
+            .expect("case");
+        let n = numbers(&row.label_name);
+        let p = |i: usize| case.senior_px[n[i] - 1];
+        let (got, truth) = match row.task_type.as_str() {
+            // The NIfTI header stores the 0.1 mm spacing as float32.
+            "distance" => (
+                row.distance_mm.expect("d"),
+                dist(p(0), p(1), f64::from(0.1f32)),
+            ),
+            _ => (row.angle_deg.expect("a"), line_deg(p(0), p(1), p(2), p(3))),
+        };
+        assert!(
+            rel_close(got, truth, 1e-9),
+            "{} {}: {got} vs {truth}",
+            row.case_id,
+            row.label_name
+        );
+        // Sagittal, radiological: x = W-1-j (anterior on the left), y = H-1-k = the BMP row.
+        let want: Vec<[f64; 2]> = (0..n.len())
+            .map(|i| [(w - 1) as f64 - p(i)[0], p(i)[1]])
+            .collect();
+        assert_eq!(row.landmarks_px, want, "{} {}", row.case_id, row.label_name);
+        assert_eq!((row.slice_index, row.plane.as_str()), (0, "sagittal"));
+    }
+}
