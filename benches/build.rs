@@ -32,7 +32,9 @@ fn time(runs: usize, mut f: impl FnMut()) -> f64 {
 fn gunzip(path: &Path) -> usize {
     let mut bytes = Vec::new();
     let file = std::fs::File::open(path).expect("open");
-    flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file)).read_to_end(&mut bytes).expect("gunzip");
+    flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file))
+        .read_to_end(&mut bytes)
+        .expect("gunzip");
     bytes.len()
 }
 
@@ -42,10 +44,14 @@ fn main() {
     let case_dir = root.join("dataset/case_00000");
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&case_dir).expect("bench dir");
-    let (image, mask) = synth::write_benchmark_case(&case_dir, shape).expect("write benchmark case");
+    let (image, mask) =
+        synth::write_benchmark_case(&case_dir, shape).expect("write benchmark case");
     std::fs::rename(&image, case_dir.join("imaging.nii.gz")).expect("rename image");
     std::fs::rename(&mask, case_dir.join("segmentation.nii.gz")).expect("rename mask");
-    let (image, mask) = (case_dir.join("imaging.nii.gz"), case_dir.join("segmentation.nii.gz"));
+    let (image, mask) = (
+        case_dir.join("imaging.nii.gz"),
+        case_dir.join("segmentation.nii.gz"),
+    );
     let manifest_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/kits23.toml");
     let loaded = manifest::load(&manifest_path).expect("manifest");
     let known: Vec<u16> = loaded.labels("default").keys().copied().collect();
@@ -60,13 +66,20 @@ fn main() {
         let mask_volume = volume::read_label_map(&mask, &known).expect("mask");
         let image_volume = volume::read_image(&image, None).expect("image");
         volume::check_agreement(&image, &image_volume, &mask, &mask_volume).expect("agreement");
-        let stats = annotate::mask_stats(&mask_volume, DisplayFrame::Radiological, &Plane::ALL, Connectivity::Four)
-            .expect("stats");
+        let stats = annotate::mask_stats(
+            &mask_volume,
+            DisplayFrame::Radiological,
+            &Plane::ALL,
+            Connectivity::Four,
+        )
+        .expect("stats");
         kept = 0;
         for task in &tasks {
             kept += match task.kind {
                 TaskKind::Bbox => annotate::box_facts(&stats, &known, &task.filters).0.len(),
-                TaskKind::MaskSize => annotate::mask_size_facts(&stats, &known, &task.filters).0.len(),
+                TaskKind::MaskSize => annotate::mask_size_facts(&stats, &known, &task.filters)
+                    .0
+                    .len(),
                 TaskKind::LesionSize | TaskKind::Landmarks => 0,
             };
         }
@@ -82,7 +95,10 @@ fn main() {
             fail_fast: true,
             profile: Profile::Default,
         };
-        *rows = pipeline::build(&options, &|_| {}).expect("build").report.rows_total;
+        *rows = pipeline::build(&options, &|_| {})
+            .expect("build")
+            .report
+            .rows_total;
     };
     let full_1 = time(1, || full(1, &mut rows));
     let full_2 = time(1, || full(2, &mut rows));
@@ -94,6 +110,12 @@ fn main() {
     println!("|---|---|---|");
     println!("| decompress image + mask (flate2, zlib-rs) | {decompress:.3} | 1.00 |");
     println!("| annotation only (read, reorient, check, boxes + areas, 3 planes) | {annotate_only:.3} | {:.2} |", annotate_only / decompress);
-    println!("| full build, 1 thread (+ render PNG, questions, Parquet) | {full_1:.3} | {:.2} |", full_1 / decompress);
-    println!("| full build, 2 threads | {full_2:.3} | {:.2} |", full_2 / decompress);
+    println!(
+        "| full build, 1 thread (+ render PNG, questions, Parquet) | {full_1:.3} | {:.2} |",
+        full_1 / decompress
+    );
+    println!(
+        "| full build, 2 threads | {full_2:.3} | {:.2} |",
+        full_2 / decompress
+    );
 }

@@ -49,7 +49,12 @@ pub enum DiscoverError {
         "no cases found: collection `{collection}` pattern `{pattern}` matched no file under {dir} \
          (is --data-root the folder that contains `{pattern_root}`?)"
     )]
-    NoMatch { collection: String, pattern: String, dir: PathBuf, pattern_root: String },
+    NoMatch {
+        collection: String,
+        pattern: String,
+        dir: PathBuf,
+        pattern_root: String,
+    },
     #[error("{path}: cannot read directory: {reason}")]
     Walk { path: PathBuf, reason: String },
 }
@@ -67,7 +72,10 @@ struct Pattern {
 impl Pattern {
     fn new(pattern: &str) -> Pattern {
         let parts: Vec<&str> = pattern.split('/').filter(|p| !p.is_empty()).collect();
-        let first_var = parts.iter().position(|p| p.contains("{case}")).unwrap_or(parts.len().saturating_sub(1));
+        let first_var = parts
+            .iter()
+            .position(|p| p.contains("{case}"))
+            .unwrap_or(parts.len().saturating_sub(1));
         let prefix: Vec<String> = parts[..first_var].iter().map(|s| s.to_string()).collect();
         let rest = parts[first_var..].join("/");
         let mut re = String::from("^");
@@ -83,7 +91,11 @@ impl Pattern {
         re.push('$');
         // The pattern is built from escaped literals and a fixed group, so it always compiles.
         let regex = Regex::new(&re).unwrap_or_else(|_| Regex::new("^$").expect("empty regex"));
-        Pattern { prefix, regex, depth: parts.len() - first_var }
+        Pattern {
+            prefix,
+            regex,
+            depth: parts.len() - first_var,
+        }
     }
 }
 
@@ -106,7 +118,12 @@ pub fn discover(manifest: &LoadedManifest, data_root: &Path) -> Result<Discovery
                 collection: collection.name.clone(),
                 pattern: collection.image.clone(),
                 dir: data_root.join(pattern.prefix.join("/")),
-                pattern_root: collection.image.split('/').next().unwrap_or_default().to_string(),
+                pattern_root: collection
+                    .image
+                    .split('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
             });
         }
         if let Some(expected) = collection.expected_cases {
@@ -148,8 +165,13 @@ fn discover_collection(
             if !entry.file_type().is_file() {
                 continue;
             }
-            let Ok(rel) = entry.path().strip_prefix(&base) else { continue };
-            let rel: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+            let Ok(rel) = entry.path().strip_prefix(&base) else {
+                continue;
+            };
+            let rel: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
             let rel = rel.join("/");
             if let Some(caps) = pattern.regex.captures(&rel) {
                 let case_id = caps[1].to_string();
@@ -203,15 +225,24 @@ mod tests {
         let p = Pattern::new("dataset/{case}/imaging.nii.gz");
         assert_eq!(p.prefix, vec!["dataset".to_string()]);
         assert_eq!(p.depth, 2);
-        let caps = p.regex.captures("case_00001/imaging.nii.gz").expect("match");
+        let caps = p
+            .regex
+            .captures("case_00001/imaging.nii.gz")
+            .expect("match");
         assert_eq!(&caps[1], "case_00001");
         assert!(p.regex.captures("case_00001/segmentation.nii.gz").is_none());
         assert!(p.regex.captures("a/b/imaging.nii.gz").is_none());
 
         let p = Pattern::new("Images/{case}_0000.nii.gz");
         assert_eq!(p.depth, 1);
-        assert_eq!(&p.regex.captures("FLARE22_001_0000.nii.gz").expect("match")[1], "FLARE22_001");
-        assert!(p.regex.captures("FLARE22_001_0000.nii").is_none(), "dots are literal");
+        assert_eq!(
+            &p.regex.captures("FLARE22_001_0000.nii.gz").expect("match")[1],
+            "FLARE22_001"
+        );
+        assert!(
+            p.regex.captures("FLARE22_001_0000.nii").is_none(),
+            "dots are literal"
+        );
     }
 
     #[test]

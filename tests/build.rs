@@ -23,7 +23,10 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("run medvision-build")
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run medvision-build")
 }
 
 fn build(data_root: &Path, out: &Path, extra: &[&str]) -> Output {
@@ -46,7 +49,12 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
         let entry = entry.expect("walk");
         if entry.file_type().is_file() {
-            let rel = entry.path().strip_prefix(dir).expect("prefix").to_string_lossy().replace('\\', "/");
+            let rel = entry
+                .path()
+                .strip_prefix(dir)
+                .expect("prefix")
+                .to_string_lossy()
+                .replace('\\', "/");
             files.insert(rel, fs::read(entry.path()).expect("read"));
         }
     }
@@ -55,7 +63,10 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 
 fn read_batches(path: &Path) -> Vec<RecordBatch> {
     let file = fs::File::open(path).expect("open shard");
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet").build().expect("reader");
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("parquet")
+        .build()
+        .expect("reader");
     reader.map(|b| b.expect("batch")).collect()
 }
 
@@ -71,14 +82,25 @@ struct Fact {
 
 /// Facts the spec (annotations.md §2–3) implies for a phantom of separated cuboids, computed from the
 /// closed-form geometry alone: a cuboid cut by a slice is a rectangle; the radiological frame flips it.
-fn expected_facts(case: &PhantomCase, min_side_px: usize, min_pixels: usize) -> (BTreeMap<String, Fact>, BTreeMap<String, Fact>) {
+fn expected_facts(
+    case: &PhantomCase,
+    min_side_px: usize,
+    min_pixels: usize,
+) -> (BTreeMap<String, Fact>, BTreeMap<String, Fact>) {
     let [ni, nj, nk] = case.shape;
     let [si, sj, sk] = case.spacing_mm;
     let mut boxes = BTreeMap::new();
     let mut sizes = BTreeMap::new();
     // (plane, fixed axis, (col axis, col flip len, col spacing), (row axis, row len, row spacing), W, H)
     let planes = [
-        ("sagittal", 0usize, (1usize, nj, sj), (2usize, nk, sk), nj, nk),
+        (
+            "sagittal",
+            0usize,
+            (1usize, nj, sj),
+            (2usize, nk, sk),
+            nj,
+            nk,
+        ),
         ("coronal", 1, (0, ni, si), (2, nk, sk), ni, nk),
         ("axial", 2, (0, ni, si), (1, nj, sj), ni, nj),
     ];
@@ -86,8 +108,11 @@ fn expected_facts(case: &PhantomCase, min_side_px: usize, min_pixels: usize) -> 
     for (plane, fixed, (ca, clen, csp), (ra, rlen, rsp), w, h) in planes {
         for slice in 0..case.shape[fixed] {
             for &label in &labels {
-                let cut: Vec<_> =
-                    case.cuboids.iter().filter(|c| c.label == label && c.lo[fixed] <= slice && slice <= c.hi[fixed]).collect();
+                let cut: Vec<_> = case
+                    .cuboids
+                    .iter()
+                    .filter(|c| c.label == label && c.lo[fixed] <= slice && slice <= c.hi[fixed])
+                    .collect();
                 if cut.len() != 1 {
                     continue; // absent, or several components (single-instance filter)
                 }
@@ -121,15 +146,32 @@ fn expected_facts(case: &PhantomCase, min_side_px: usize, min_pixels: usize) -> 
 /// Facts found in the written shards of one config, keyed like `expected_facts`.
 fn written_facts(config_dir: &Path) -> BTreeMap<String, Fact> {
     let mut facts = BTreeMap::new();
-    let mut shards: Vec<PathBuf> =
-        fs::read_dir(config_dir).expect("config dir").map(|e| e.expect("entry").path()).collect();
+    let mut shards: Vec<PathBuf> = fs::read_dir(config_dir)
+        .expect("config dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
     shards.sort();
     for shard in shards {
         for batch in read_batches(&shard) {
-            let col = |name: &str| batch.column_by_name(name).unwrap_or_else(|| panic!("column {name}")).clone();
-            let (case, plane, slice, label) = (col("case_id"), col("plane"), col("slice_index"), col("label_id"));
+            let col = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .unwrap_or_else(|| panic!("column {name}"))
+                    .clone()
+            };
+            let (case, plane, slice, label) = (
+                col("case_id"),
+                col("plane"),
+                col("slice_index"),
+                col("label_id"),
+            );
             let (bbox, w, h) = (col("bbox_px"), col("image_width"), col("image_height"));
-            let (count, area, bw, bh) = (col("pixel_count"), col("area_mm2"), col("box_width_mm"), col("box_height_mm"));
+            let (count, area, bw, bh) = (
+                col("pixel_count"),
+                col("area_mm2"),
+                col("box_width_mm"),
+                col("box_height_mm"),
+            );
             for r in 0..batch.num_rows() {
                 let key = format!(
                     "{}/{}/{}/{}",
@@ -149,12 +191,22 @@ fn written_facts(config_dir: &Path) -> BTreeMap<String, Fact> {
                 };
                 let fact = Fact {
                     bbox_px: [b.value(0), b.value(1), b.value(2), b.value(3)],
-                    image_wh_px: [w.as_primitive::<Int32Type>().value(r), h.as_primitive::<Int32Type>().value(r)],
-                    pixel_count: if count.is_null(r) { -1 } else { count.as_primitive::<Int64Type>().value(r) },
+                    image_wh_px: [
+                        w.as_primitive::<Int32Type>().value(r),
+                        h.as_primitive::<Int32Type>().value(r),
+                    ],
+                    pixel_count: if count.is_null(r) {
+                        -1
+                    } else {
+                        count.as_primitive::<Int64Type>().value(r)
+                    },
                     area_mm2: opt_f64(area.as_ref()),
                     box_mm: [opt_f64(bw.as_ref()), opt_f64(bh.as_ref())],
                 };
-                assert!(facts.insert(key.clone(), fact).is_none(), "duplicate row for {key}");
+                assert!(
+                    facts.insert(key.clone(), fact).is_none(),
+                    "duplicate row for {key}"
+                );
             }
         }
     }
@@ -171,9 +223,15 @@ fn committed_fixture_is_what_the_generator_writes() {
     synth::write_kits23_fixture(&dir.join("dataset")).expect("write fixture");
     let fresh = tree(&dir);
     let committed = tree(&Path::new(ROOT).join("fixtures/kits23"));
-    assert_eq!(fresh.keys().collect::<Vec<_>>(), committed.keys().collect::<Vec<_>>());
+    assert_eq!(
+        fresh.keys().collect::<Vec<_>>(),
+        committed.keys().collect::<Vec<_>>()
+    );
     for (name, bytes) in &fresh {
-        assert!(committed[name] == *bytes, "fixtures/kits23/{name} differs from the generator's output");
+        assert!(
+            committed[name] == *bytes,
+            "fixtures/kits23/{name} differs from the generator's output"
+        );
     }
 }
 
@@ -184,18 +242,34 @@ fn fixture_build_matches_closed_form_truth_and_is_deterministic() {
     let out1 = temp_dir("fixture-out-1");
     let out2 = temp_dir("fixture-out-2");
     let o1 = build(&data, &out1, &["--threads", "1"]);
-    assert_eq!(o1.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&o1.stderr));
+    assert_eq!(
+        o1.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&o1.stderr)
+    );
     let o2 = build(&data, &out2, &["--threads", "2"]);
-    assert_eq!(o2.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&o2.stderr));
+    assert_eq!(
+        o2.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&o2.stderr)
+    );
     let (t1, t2) = (tree(&out1), tree(&out2));
     assert_eq!(t1.keys().collect::<Vec<_>>(), t2.keys().collect::<Vec<_>>());
     for (name, bytes) in &t1 {
-        assert!(t2[name] == *bytes, "{name} differs between --threads 1 and --threads 2");
+        assert!(
+            t2[name] == *bytes,
+            "{name} differs between --threads 1 and --threads 2"
+        );
     }
     assert!(!t1.keys().any(|k| k.ends_with(".partial")));
 
     let stdout = String::from_utf8_lossy(&o1.stdout);
-    assert!(stdout.contains("case_00004"), "summary names the skipped image without mask: {stdout}");
+    assert!(
+        stdout.contains("case_00004"),
+        "summary names the skipped image without mask: {stdout}"
+    );
 
     let mut want_boxes = BTreeMap::new();
     let mut want_sizes = BTreeMap::new();
@@ -206,7 +280,11 @@ fn fixture_build_matches_closed_form_truth_and_is_deterministic() {
                 if std::ptr::eq(a, b) || a.label != b.label {
                     continue;
                 }
-                assert!((0..3).any(|ax| a.hi[ax] + 1 < b.lo[ax] || b.hi[ax] + 1 < a.lo[ax]), "{}: touching cuboids", case.case_id);
+                assert!(
+                    (0..3).any(|ax| a.hi[ax] + 1 < b.lo[ax] || b.hi[ax] + 1 < a.lo[ax]),
+                    "{}: touching cuboids",
+                    case.case_id
+                );
             }
         }
         let (b, s) = expected_facts(case, 10, 200);
@@ -217,18 +295,34 @@ fn fixture_build_matches_closed_form_truth_and_is_deterministic() {
     let got_boxes = written_facts(&dataset.join("bbox"));
     let got_sizes = written_facts(&dataset.join("mask_size"));
     assert!(!want_boxes.is_empty() && !want_sizes.is_empty());
-    assert_eq!(got_boxes.keys().collect::<Vec<_>>(), want_boxes.keys().collect::<Vec<_>>(), "kept box facts");
-    assert_eq!(got_sizes.keys().collect::<Vec<_>>(), want_sizes.keys().collect::<Vec<_>>(), "kept mask-size facts");
+    assert_eq!(
+        got_boxes.keys().collect::<Vec<_>>(),
+        want_boxes.keys().collect::<Vec<_>>(),
+        "kept box facts"
+    );
+    assert_eq!(
+        got_sizes.keys().collect::<Vec<_>>(),
+        want_sizes.keys().collect::<Vec<_>>(),
+        "kept mask-size facts"
+    );
     for (key, want) in &want_boxes {
         let got = &got_boxes[key];
         assert_eq!(got.bbox_px, want.bbox_px, "{key}");
         assert_eq!(got.image_wh_px, want.image_wh_px, "{key}");
-        assert!(close(got.box_mm[0], want.box_mm[0]) && close(got.box_mm[1], want.box_mm[1]), "{key}: {got:?} vs {want:?}");
+        assert!(
+            close(got.box_mm[0], want.box_mm[0]) && close(got.box_mm[1], want.box_mm[1]),
+            "{key}: {got:?} vs {want:?}"
+        );
     }
     for (key, want) in &want_sizes {
         let got = &got_sizes[key];
         assert_eq!(got.pixel_count, want.pixel_count, "{key}");
-        assert!(close(got.area_mm2, want.area_mm2), "{key}: {} vs {}", got.area_mm2, want.area_mm2);
+        assert!(
+            close(got.area_mm2, want.area_mm2),
+            "{key}: {} vs {}",
+            got.area_mm2,
+            want.area_mm2
+        );
     }
 
     let report: serde_json::Value =
@@ -237,7 +331,10 @@ fn fixture_build_matches_closed_form_truth_and_is_deterministic() {
     assert_eq!(report["cases"]["skipped"], 1);
     assert_eq!(report["cases"]["failed"], 0);
     let card = String::from_utf8_lossy(&t1["KiTS23/README.md"]).to_string();
-    assert!(card.contains("config_name: bbox") && card.contains("config_name: mask_size"), "{card}");
+    assert!(
+        card.contains("config_name: bbox") && card.contains("config_name: mask_size"),
+        "{card}"
+    );
 }
 
 /// Copies the fixture and breaks one case per failure kind.
@@ -253,27 +350,49 @@ fn corrupt_fixture(dir: &Path) -> Vec<PhantomCase> {
     let mut raw = Vec::new();
     {
         use std::io::Read;
-        flate2::read::MultiGzDecoder::new(fs::File::open(&img).expect("open")).read_to_end(&mut raw).expect("gunzip");
+        flate2::read::MultiGzDecoder::new(fs::File::open(&img).expect("open"))
+            .read_to_end(&mut raw)
+            .expect("gunzip");
     }
     raw[344..348].copy_from_slice(b"xyz\0");
     {
         use std::io::Write;
-        let mut enc = flate2::write::GzEncoder::new(fs::File::create(&img).expect("create"), flate2::Compression::fast());
+        let mut enc = flate2::write::GzEncoder::new(
+            fs::File::create(&img).expect("create"),
+            flate2::Compression::fast(),
+        );
         enc.write_all(&raw).expect("gzip");
         enc.finish().expect("finish");
     }
     // case 2: mask of another shape.
     let small = ndarray::Array3::<u8>::zeros((5, 6, 7));
-    synth::write_nifti(&case_dir(2).join("segmentation.nii.gz"), &small, [1.0, 1.0, 1.0], "RAS", &synth::WriteOptions::default())
-        .expect("write small mask");
+    synth::write_nifti(
+        &case_dir(2).join("segmentation.nii.gz"),
+        &small,
+        [1.0, 1.0, 1.0],
+        "RAS",
+        &synth::WriteOptions::default(),
+    )
+    .expect("write small mask");
     // case 3 stays intact; a label the manifest lacks goes into a copy as case_00005.
-    let mut bad = ndarray::Array3::<u8>::zeros((cases[3].shape[0], cases[3].shape[1], cases[3].shape[2]));
+    let mut bad =
+        ndarray::Array3::<u8>::zeros((cases[3].shape[0], cases[3].shape[1], cases[3].shape[2]));
     bad[[1, 1, 1]] = 7;
     let extra = dir.join("dataset/case_00005");
     fs::create_dir_all(&extra).expect("mkdir");
-    fs::copy(case_dir(3).join("imaging.nii.gz"), extra.join("imaging.nii.gz")).expect("copy image");
-    synth::write_nifti(&extra.join("segmentation.nii.gz"), &bad, cases[3].spacing_mm, &cases[3].stored_axes, &synth::WriteOptions::default())
-        .expect("write bad mask");
+    fs::copy(
+        case_dir(3).join("imaging.nii.gz"),
+        extra.join("imaging.nii.gz"),
+    )
+    .expect("copy image");
+    synth::write_nifti(
+        &extra.join("segmentation.nii.gz"),
+        &bad,
+        cases[3].spacing_mm,
+        &cases[3].stored_axes,
+        &synth::WriteOptions::default(),
+    )
+    .expect("write bad mask");
     cases
 }
 
@@ -286,7 +405,11 @@ fn corrupt_cases_fail_one_by_one_and_the_rest_is_built() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "stderr: {stderr}");
     let error_lines: Vec<&str> = stderr.lines().filter(|l| l.contains("error: ")).collect();
-    assert_eq!(error_lines.len(), 4, "one error line per failed case: {stderr}");
+    assert_eq!(
+        error_lines.len(),
+        4,
+        "one error line per failed case: {stderr}"
+    );
     let expect = [
         (cases[0].case_id.as_str(), "segmentation.nii.gz"),
         (cases[1].case_id.as_str(), "imaging.nii.gz"),
@@ -295,14 +418,26 @@ fn corrupt_cases_fail_one_by_one_and_the_rest_is_built() {
     ];
     for (case_id, file) in expect {
         assert!(
-            error_lines.iter().any(|l| l.contains(case_id) && l.contains(file)),
+            error_lines
+                .iter()
+                .any(|l| l.contains(case_id) && l.contains(file)),
             "no error line naming {case_id} and {file}: {stderr}"
         );
     }
-    assert!(error_lines.iter().any(|l| l.contains("case_00005") && l.contains('7')), "unknown label named: {stderr}");
+    assert!(
+        error_lines
+            .iter()
+            .any(|l| l.contains("case_00005") && l.contains('7')),
+        "unknown label named: {stderr}"
+    );
     let files = tree(&out);
-    assert!(!files.keys().any(|k| k.ends_with(".partial")), "no partial files: {:?}", files.keys());
-    let report: serde_json::Value = serde_json::from_slice(&files["KiTS23/build-report.json"]).expect("report");
+    assert!(
+        !files.keys().any(|k| k.ends_with(".partial")),
+        "no partial files: {:?}",
+        files.keys()
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&files["KiTS23/build-report.json"]).expect("report");
     assert_eq!(report["cases"]["built"], 1);
     assert_eq!(report["cases"]["failed"], 4);
     let built = written_facts(&out.join("KiTS23/bbox"));
@@ -315,8 +450,15 @@ fn fail_fast_stops_with_exit_1_and_leaves_no_partial_files() {
     corrupt_fixture(&data);
     let out = temp_dir("failfast-out");
     let o = build(&data, &out, &["--threads", "1", "--fail-fast"]);
-    assert_eq!(o.status.code(), Some(1), "stderr: {}", String::from_utf8_lossy(&o.stderr));
-    assert!(!tree(&out).keys().any(|k| k.ends_with(".partial") || k.ends_with(".parquet")));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!tree(&out)
+        .keys()
+        .any(|k| k.ends_with(".partial") || k.ends_with(".parquet")));
 }
 
 #[test]
@@ -332,24 +474,44 @@ fn every_committed_manifest_validates() {
     let mut args = vec!["validate"];
     args.extend(manifests.iter().map(String::as_str));
     let o = run(&args);
-    assert_eq!(o.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
 fn invalid_manifest_reports_every_problem_with_position_and_exits_2() {
     let dir = temp_dir("bad-manifest");
     let path = dir.join("bad.toml");
-    let text = fs::read_to_string(Path::new(ROOT).join("manifests/kits23.toml")).expect("read kits23");
-    let text = text.replace("kind = \"bbox\"", "kind = \"bbox\"\nlabels = [2, 9]\ncollections = [\"nope\"]");
+    let text =
+        fs::read_to_string(Path::new(ROOT).join("manifests/kits23.toml")).expect("read kits23");
+    let text = text.replace(
+        "kind = \"bbox\"",
+        "kind = \"bbox\"\nlabels = [2, 9]\ncollections = [\"nope\"]",
+    );
     fs::write(&path, &text).expect("write");
     let o = run(&["validate", path.to_str().expect("utf-8")]);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{stderr}");
-    let line = text.lines().position(|l| l.starts_with("labels = [2, 9]")).expect("line") + 1;
-    assert!(stderr.contains(&format!("bad.toml:{line}:13: task `T01` names label 9")), "{stderr}");
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("labels = [2, 9]"))
+        .expect("line")
+        + 1;
+    assert!(
+        stderr.contains(&format!("bad.toml:{line}:13: task `T01` names label 9")),
+        "{stderr}"
+    );
     assert!(stderr.contains("collection `nope`"), "{stderr}");
 
-    fs::write(&path, text.replace("[split]", "[split]\ntest_fractoin = 0.2")).expect("write");
+    fs::write(
+        &path,
+        text.replace("[split]", "[split]\ntest_fractoin = 0.2"),
+    )
+    .expect("write");
     let o = run(&["validate", path.to_str().expect("utf-8")]);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2));
@@ -359,7 +521,12 @@ fn invalid_manifest_reports_every_problem_with_position_and_exits_2() {
 #[test]
 fn bad_flags_and_missing_data_root_are_fatal() {
     assert_eq!(run(&["--threads", "many"]).status.code(), Some(2));
-    assert_eq!(run(&["--threads", "0", "--manifest", "x.toml"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["--threads", "0", "--manifest", "x.toml"])
+            .status
+            .code(),
+        Some(2)
+    );
     let out = temp_dir("missing-root");
     let o = build(&out.join("does-not-exist"), &out, &[]);
     assert_eq!(o.status.code(), Some(2));
@@ -368,5 +535,8 @@ fn bad_flags_and_missing_data_root_are_fatal() {
     let o = build(&empty, &out, &[]);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("dataset/{case}/imaging.nii.gz"), "zero-match hint names the pattern: {stderr}");
+    assert!(
+        stderr.contains("dataset/{case}/imaging.nii.gz"),
+        "zero-match hint names the pattern: {stderr}"
+    );
 }

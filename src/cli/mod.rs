@@ -15,7 +15,12 @@ use crate::pipeline::{self, BuildOptions, BuildSummary, Progress};
 /// Builds a quantitative medical VQA dataset (Parquet shards, dataset card, build report) from one public
 /// segmentation dataset described by a TOML manifest.
 #[derive(Debug, Parser)]
-#[command(name = "medvision-build", version, args_conflicts_with_subcommands = true, arg_required_else_help = true)]
+#[command(
+    name = "medvision-build",
+    version,
+    args_conflicts_with_subcommands = true,
+    arg_required_else_help = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -77,7 +82,11 @@ pub fn run() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match cli.command {
@@ -97,7 +106,12 @@ fn validate(manifests: &[PathBuf]) -> ExitCode {
     let mut ok = true;
     for path in manifests {
         match manifest::load(path) {
-            Ok(m) => println!("{}: ok ({} collection(s), {} task(s))", path.display(), m.manifest.collections.len(), m.manifest.tasks.len()),
+            Ok(m) => println!(
+                "{}: ok ({} collection(s), {} task(s))",
+                path.display(),
+                m.manifest.collections.len(),
+                m.manifest.tasks.len()
+            ),
             Err(e) => {
                 ok = false;
                 eprintln!("{e}");
@@ -113,7 +127,9 @@ fn validate(manifests: &[PathBuf]) -> ExitCode {
 
 fn synth(dataset: SynthDataset, out: &std::path::Path) -> ExitCode {
     let result = match dataset {
-        SynthDataset::Kits23 => crate::synth::write_kits23_fixture(&out.join("dataset")).map(|cases| cases.len()),
+        SynthDataset::Kits23 => {
+            crate::synth::write_kits23_fixture(&out.join("dataset")).map(|cases| cases.len())
+        }
     };
     match result {
         Ok(n) => {
@@ -128,7 +144,10 @@ fn synth(dataset: SynthDataset, out: &std::path::Path) -> ExitCode {
 }
 
 fn build(cli: &Cli, manifest: PathBuf) -> ExitCode {
-    let threads = cli.threads.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from);
+    let threads = cli.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    );
     let options = BuildOptions {
         manifest,
         data_root: cli.data_root.clone(),
@@ -177,7 +196,10 @@ impl ProgressDisplay {
             // Hidden until discovery says how many cases there are.
             ProgressBar::hidden().with_style(style)
         });
-        ProgressDisplay { bar, done: Mutex::new((0, 0)) }
+        ProgressDisplay {
+            bar,
+            done: Mutex::new((0, 0)),
+        }
     }
 
     fn update(&self, event: Progress) {
@@ -241,8 +263,16 @@ fn print_summary(summary: &BuildSummary) {
     );
     println!("rows: {} in total", r.rows_total);
     for (task_id, task) in &r.tasks {
-        let splits: Vec<String> = task.rows_by_split.iter().map(|(s, n)| format!("{s} {n}")).collect();
-        let splits = if splits.is_empty() { "no rows".to_string() } else { splits.join(", ") };
+        let splits: Vec<String> = task
+            .rows_by_split
+            .iter()
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect();
+        let splits = if splits.is_empty() {
+            "no rows".to_string()
+        } else {
+            splits.join(", ")
+        };
         println!("  {task_id} ({}): {splits}", task.kind);
     }
     println!("files in {}:", summary.dataset_dir.display());

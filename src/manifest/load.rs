@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use super::schema::{Collection, Label, Manifest, TaskKind};
-use crate::vqa::templates::{TemplateSet, TemplateError};
+use crate::vqa::templates::{TemplateError, TemplateSet};
 
 /// One problem found in a manifest, located when the position is known.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +22,14 @@ pub struct Diagnostic {
 impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.line_col {
-            Some((line, col)) => write!(f, "{}:{}:{}: {}", self.path.display(), line, col, self.message),
+            Some((line, col)) => write!(
+                f,
+                "{}:{}:{}: {}",
+                self.path.display(),
+                line,
+                col,
+                self.message
+            ),
             None => write!(f, "{}: {}", self.path.display(), self.message),
         }
     }
@@ -32,13 +39,20 @@ impl std::fmt::Display for Diagnostic {
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("{path}: cannot read manifest: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}", render_diagnostics(.0))]
     Invalid(Vec<Diagnostic>),
 }
 
 fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {
-    diagnostics.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
+    diagnostics
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A validated manifest with everything later stages need resolved.
@@ -63,7 +77,10 @@ impl LoadedManifest {
     }
 
     /// Tasks that run on the named collection, in manifest order.
-    pub fn tasks_for<'a>(&'a self, collection: &'a str) -> impl Iterator<Item = &'a super::Task> + 'a {
+    pub fn tasks_for<'a>(
+        &'a self,
+        collection: &'a str,
+    ) -> impl Iterator<Item = &'a super::Task> + 'a {
         self.manifest.tasks.iter().filter(move |t| {
             t.collections.is_empty() || t.collections.iter().any(|c| c.get_ref() == collection)
         })
@@ -75,8 +92,12 @@ impl LoadedManifest {
             self.labels(collection).keys().copied().collect()
         } else {
             let map = self.labels(collection);
-            let mut ids: Vec<u16> =
-                task.labels.iter().map(|l| *l.get_ref()).filter(|id| map.contains_key(id)).collect();
+            let mut ids: Vec<u16> = task
+                .labels
+                .iter()
+                .map(|l| *l.get_ref())
+                .filter(|id| map.contains_key(id))
+                .collect();
             ids.sort_unstable();
             ids.dedup();
             ids
@@ -86,8 +107,10 @@ impl LoadedManifest {
 
 /// Reads, parses and validates a manifest; all problems are reported together.
 pub fn load(path: &Path) -> Result<LoadedManifest, ManifestError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ManifestError::Read { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let sha256 = hex(&Sha256::digest(text.as_bytes()));
     let ctx = Ctx { path, text: &text };
     let manifest: Manifest = toml::from_str(&text).map_err(|e| {
@@ -113,7 +136,10 @@ pub fn load(path: &Path) -> Result<LoadedManifest, ManifestError> {
     });
     if let Some(f) = &split_file {
         if !f.is_file() {
-            diags.push(ctx.diag(None, format!("split.split_file: {} does not exist", f.display())));
+            diags.push(ctx.diag(
+                None,
+                format!("split.split_file: {} does not exist", f.display()),
+            ));
         }
     }
     match templates {
@@ -168,7 +194,9 @@ fn resolve_labels(
     let mut out = BTreeMap::new();
     for (key, label) in map {
         match key.get_ref().parse::<u16>() {
-            Ok(0) => diags.push(ctx.at(key, "label 0 is the background and cannot be named".into())),
+            Ok(0) => {
+                diags.push(ctx.at(key, "label 0 is the background and cannot be named".into()))
+            }
             Ok(id) => {
                 if out.insert(id, label.clone()).is_some() {
                     diags.push(ctx.at(key, format!("label {id} is defined twice")));
@@ -176,7 +204,10 @@ fn resolve_labels(
             }
             Err(_) => diags.push(ctx.at(
                 key,
-                format!("label key `{}` must be an integer id from 1 to 65535", key.get_ref()),
+                format!(
+                    "label key `{}` must be an integer id from 1 to 65535",
+                    key.get_ref()
+                ),
             )),
         }
         if label.name.trim().is_empty() {
@@ -205,7 +236,10 @@ fn validate_structure(
         if labels.is_empty() {
             diags.push(ctx.diag(
                 None,
-                format!("collection `{}` has no labels: add a [labels] table or collection labels", c.name),
+                format!(
+                    "collection `{}` has no labels: add a [labels] table or collection labels",
+                    c.name
+                ),
             ));
         }
         if label_maps.insert(c.name.clone(), labels).is_some() {
@@ -215,7 +249,14 @@ fn validate_structure(
     let mut task_ids = BTreeSet::new();
     for t in &m.tasks {
         if !task_ids.insert((t.kind, t.id.clone())) {
-            diags.push(ctx.diag(None, format!("task id `{}` is used twice for kind `{}`", t.id, t.kind.as_str())));
+            diags.push(ctx.diag(
+                None,
+                format!(
+                    "task id `{}` is used twice for kind `{}`",
+                    t.id,
+                    t.kind.as_str()
+                ),
+            ));
         }
         if matches!(t.kind, TaskKind::LesionSize | TaskKind::Landmarks) {
             diags.push(ctx.diag(
@@ -235,7 +276,11 @@ fn validate_structure(
                 let known: Vec<&String> = label_maps.keys().collect();
                 diags.push(ctx.at(
                     c,
-                    format!("task `{}` names collection `{}`, which is not defined (known: {known:?})", t.id, c.get_ref()),
+                    format!(
+                        "task `{}` names collection `{}`, which is not defined (known: {known:?})",
+                        t.id,
+                        c.get_ref()
+                    ),
                 ));
             }
         }
@@ -268,12 +313,21 @@ fn validate_structure(
             }
         }
         if t.filters.min_side_px == 0 {
-            diags.push(ctx.diag(None, format!("task `{}`: filters.min_side_px must be at least 1", t.id)));
+            diags.push(ctx.diag(
+                None,
+                format!("task `{}`: filters.min_side_px must be at least 1", t.id),
+            ));
         }
     }
     let split = &m.split;
     if !(0.0..=1.0).contains(&split.test_fraction) || split.test_fraction.is_nan() {
-        diags.push(ctx.diag(None, format!("split.test_fraction must be within 0..1, found {}", split.test_fraction)));
+        diags.push(ctx.diag(
+            None,
+            format!(
+                "split.test_fraction must be within 0..1, found {}",
+                split.test_fraction
+            ),
+        ));
     }
     if let Some(group) = &split.group {
         if let Err(e) = regex::Regex::new(group.get_ref()) {
@@ -284,15 +338,27 @@ fn validate_structure(
     if out.row_group_rows == 0 || out.row_group_rows > 100 {
         diags.push(ctx.diag(
             None,
-            format!("output.row_group_rows must be within 1..=100, found {}", out.row_group_rows),
+            format!(
+                "output.row_group_rows must be within 1..=100, found {}",
+                out.row_group_rows
+            ),
         ));
     }
     if out.shard_bytes < 1024 {
-        diags.push(ctx.diag(None, format!("output.shard_bytes must be at least 1024, found {}", out.shard_bytes)));
+        diags.push(ctx.diag(
+            None,
+            format!(
+                "output.shard_bytes must be at least 1024, found {}",
+                out.shard_bytes
+            ),
+        ));
     }
     if let Some(side) = m.render.max_side {
         if side < 16 {
-            diags.push(ctx.diag(None, format!("render.max_side must be at least 16, found {side}")));
+            diags.push(ctx.diag(
+                None,
+                format!("render.max_side must be at least 16, found {side}"),
+            ));
         }
     }
     label_maps
@@ -312,12 +378,21 @@ fn validate_collection(ctx: &Ctx, c: &Collection, diags: &mut Vec<Diagnostic>) {
         if Path::new(pattern).is_absolute() || pattern.split('/').any(|p| p == "..") {
             diags.push(ctx.diag(
                 None,
-                format!("collection `{}`: `{key}` must be relative to the data root, found `{pattern}`", c.name),
+                format!(
+                    "collection `{}`: `{key}` must be relative to the data root, found `{pattern}`",
+                    c.name
+                ),
             ));
         }
     }
     if c.name.is_empty() || c.name.contains(['/', '\\']) {
-        diags.push(ctx.diag(None, format!("collection name `{}` must be non-empty and have no slashes", c.name)));
+        diags.push(ctx.diag(
+            None,
+            format!(
+                "collection name `{}` must be non-empty and have no slashes",
+                c.name
+            ),
+        ));
     }
 }
 
@@ -332,17 +407,29 @@ fn validate_languages(
         if !crate::vqa::templates::LANGUAGES.contains(&lang.as_str()) {
             diags.push(ctx.diag(
                 None,
-                format!("output.languages: `{lang}` is not supported (supported: {:?})", crate::vqa::templates::LANGUAGES),
+                format!(
+                    "output.languages: `{lang}` is not supported (supported: {:?})",
+                    crate::vqa::templates::LANGUAGES
+                ),
             ));
             continue;
         }
         let kinds: BTreeSet<TaskKind> = m.tasks.iter().map(|t| t.kind).collect();
         for key in templates.missing(&kinds, lang, m.output.answer_format) {
-            diags.push(ctx.diag(None, format!("output.languages has `{lang}` but no template `{key}` exists")));
+            diags.push(ctx.diag(
+                None,
+                format!("output.languages has `{lang}` but no template `{key}` exists"),
+            ));
         }
         if lang == "ar" {
             if m.dataset.image_description_ar.is_none() {
-                diags.push(ctx.diag(None, "dataset.image_description_ar is required when `ar` is an output language".into()));
+                diags.push(
+                    ctx.diag(
+                        None,
+                        "dataset.image_description_ar is required when `ar` is an output language"
+                            .into(),
+                    ),
+                );
             }
             for (collection, map) in label_maps {
                 for (id, label) in map {

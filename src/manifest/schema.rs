@@ -193,7 +193,12 @@ pub enum TaskKind {
 }
 
 impl TaskKind {
-    pub const ALL: [TaskKind; 4] = [TaskKind::Bbox, TaskKind::MaskSize, TaskKind::LesionSize, TaskKind::Landmarks];
+    pub const ALL: [TaskKind; 4] = [
+        TaskKind::Bbox,
+        TaskKind::MaskSize,
+        TaskKind::LesionSize,
+        TaskKind::Landmarks,
+    ];
 
     /// The kind named by its manifest spelling.
     pub fn parse(name: &str) -> Option<TaskKind> {
@@ -335,8 +340,11 @@ pub enum AnswerFormat {
 }
 
 impl AnswerFormat {
-    pub const ALL: [AnswerFormat; 3] =
-        [AnswerFormat::RelativeLowerLeft, AnswerFormat::RelativeTopLeft, AnswerFormat::Qwen1000];
+    pub const ALL: [AnswerFormat; 3] = [
+        AnswerFormat::RelativeLowerLeft,
+        AnswerFormat::RelativeTopLeft,
+        AnswerFormat::Qwen1000,
+    ];
 
     /// The format named by its manifest spelling.
     pub fn parse(name: &str) -> Option<AnswerFormat> {

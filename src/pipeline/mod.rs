@@ -44,7 +44,11 @@ pub enum Progress<'a> {
     /// Discovery finished: this many cases will be built.
     Start { cases: usize },
     /// One case finished (successfully or not).
-    CaseDone { case: &'a Case, rows: usize, error: Option<&'a str> },
+    CaseDone {
+        case: &'a Case,
+        rows: usize,
+        error: Option<&'a str>,
+    },
 }
 
 /// A build that could not run or could not write its outputs (exit code 2).
@@ -59,7 +63,10 @@ pub enum BuildError {
     #[error(transparent)]
     Sink(#[from] sink::SinkError),
     #[error("{path}: cannot write: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot start {threads} worker threads: {reason}")]
     Threads { threads: usize, reason: String },
     #[error("stopped at the first failed case (--fail-fast): {0}")]
@@ -83,14 +90,22 @@ impl BuildSummary {
 }
 
 /// Runs a whole build.
-pub fn build(options: &BuildOptions, progress: &(dyn Fn(Progress) + Sync)) -> Result<BuildSummary, BuildError> {
+pub fn build(
+    options: &BuildOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<BuildSummary, BuildError> {
     let started = Instant::now();
     let loaded = manifest::load(&options.manifest)?;
     let m = &loaded.manifest;
     let discovery = discover::discover(&loaded, &options.data_root)?;
     let plan = match &loaded.split_file {
         Some(path) => SplitPlan::from_file(path)?,
-        None => SplitPlan::hash(&m.dataset.name, m.split.seed, m.split.test_fraction, m.split.group.as_ref().map(|g| g.get_ref().as_str()))?,
+        None => SplitPlan::hash(
+            &m.dataset.name,
+            m.split.seed,
+            m.split.test_fraction,
+            m.split.group.as_ref().map(|g| g.get_ref().as_str()),
+        )?,
     };
 
     let mut report = BuildReport {
@@ -105,7 +120,13 @@ pub fn build(options: &BuildOptions, progress: &(dyn Fn(Progress) + Sync)) -> Re
         ..BuildReport::default()
     };
     for task in &m.tasks {
-        report.tasks.insert(worker::task_key(task), TaskReport { kind: task.kind.as_str().into(), ..TaskReport::default() });
+        report.tasks.insert(
+            worker::task_key(task),
+            TaskReport {
+                kind: task.kind.as_str().into(),
+                ..TaskReport::default()
+            },
+        );
     }
     for s in &discovery.skipped {
         report.skipped.push(SkippedEntry {
@@ -134,7 +155,10 @@ pub fn build(options: &BuildOptions, progress: &(dyn Fn(Progress) + Sync)) -> Re
     };
 
     let dataset_dir = options.out_dir.join(&m.dataset.name);
-    std::fs::create_dir_all(&dataset_dir).map_err(|source| BuildError::Write { path: dataset_dir.clone(), source })?;
+    std::fs::create_dir_all(&dataset_dir).map_err(|source| BuildError::Write {
+        path: dataset_dir.clone(),
+        source,
+    })?;
     let mut sink = ParquetSink::new(
         &dataset_dir,
         ParquetOptions {
@@ -153,25 +177,39 @@ pub fn build(options: &BuildOptions, progress: &(dyn Fn(Progress) + Sync)) -> Re
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .map_err(|e| BuildError::Threads { threads, reason: e.to_string() })?;
+        .map_err(|e| BuildError::Threads {
+            threads,
+            reason: e.to_string(),
+        })?;
 
     progress(Progress::Start { cases: work.len() });
     let mut filters: BTreeMap<String, FilterCounts> = BTreeMap::new();
     // A few cases per thread in flight bounds memory; results come back in input order.
     for chunk in work.chunks(threads * 2) {
-        let results: Vec<Result<CaseOutput, worker::CaseError>> =
-            pool.install(|| chunk.par_iter().map(|(case, split)| worker::build_case(&ctx, case, split)).collect());
+        let results: Vec<Result<CaseOutput, worker::CaseError>> = pool.install(|| {
+            chunk
+                .par_iter()
+                .map(|(case, split)| worker::build_case(&ctx, case, split))
+                .collect()
+        });
         for ((case, _), result) in chunk.iter().zip(results) {
             match result {
                 Ok(output) => {
-                    progress(Progress::CaseDone { case, rows: output.rows.len(), error: None });
+                    progress(Progress::CaseDone {
+                        case,
+                        rows: output.rows.len(),
+                        error: None,
+                    });
                     report.cases.built += 1;
                     report.warnings.extend(output.warnings);
                     for (task_id, counts) in output.filters {
                         *filters.entry(task_id).or_default() += counts;
                     }
                     for row in output.rows {
-                        let task = report.tasks.entry(format!("{} {}", row.task_type, row.task_id)).or_default();
+                        let task = report
+                            .tasks
+                            .entry(format!("{} {}", row.task_type, row.task_id))
+                            .or_default();
                         *task.rows_by_split.entry(row.split.clone()).or_default() += 1;
                         let label = label_key(&loaded, &row.collection, row.label_id);
                         *task.rows_by_label.entry(label).or_default() += 1;
@@ -180,7 +218,11 @@ pub fn build(options: &BuildOptions, progress: &(dyn Fn(Progress) + Sync)) -> Re
                     }
                 }
                 Err(e) => {
-                    progress(Progress::CaseDone { case, rows: 0, error: Some(&e.message) });
+                    progress(Progress::CaseDone {
+                        case,
+                        rows: 0,
+                        error: Some(&e.message),
+                    });
                     report.cases.failed += 1;
                     report.failed.push(FailedEntry {
                         collection: case.collection.clone(),
@@ -189,7 +231,10 @@ pub fn build(options: &BuildOptions, progress: &(dyn Fn(Progress) + Sync)) -> Re
                     });
                     if options.fail_fast {
                         // Dropping the sink removes every partial file.
-                        return Err(BuildError::FailFast(format!("{}/{}: {}", case.collection, case.case_id, e.message)));
+                        return Err(BuildError::FailFast(format!(
+                            "{}/{}: {}",
+                            case.collection, case.case_id, e.message
+                        )));
                     }
                 }
             }
@@ -202,7 +247,11 @@ pub fn build(options: &BuildOptions, progress: &(dyn Fn(Progress) + Sync)) -> Re
     for shard in &shards {
         let rel = shard.path.strip_prefix(&dataset_dir).unwrap_or(&shard.path);
         report.files.push(FileEntry {
-            path: rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"),
+            path: rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/"),
             config: shard.config.clone(),
             split: shard.split.clone(),
             rows: shard.rows,
@@ -210,19 +259,35 @@ pub fn build(options: &BuildOptions, progress: &(dyn Fn(Progress) + Sync)) -> Re
     }
     write_card(&loaded, &dataset_dir, &shards)?;
     let report_path = dataset_dir.join("build-report.json");
-    sink::write_atomic(&report_path, &report.to_json())
-        .map_err(|source| BuildError::Write { path: report_path, source })?;
-    Ok(BuildSummary { dataset_dir, report, shards, elapsed: started.elapsed() })
+    sink::write_atomic(&report_path, &report.to_json()).map_err(|source| BuildError::Write {
+        path: report_path,
+        source,
+    })?;
+    Ok(BuildSummary {
+        dataset_dir,
+        report,
+        shards,
+        elapsed: started.elapsed(),
+    })
 }
 
 /// `"<id> <English name>"` of a row's label for the report.
 fn label_key(loaded: &LoadedManifest, collection: &str, label_id: Option<i32>) -> String {
-    let Some(id) = label_id else { return "none".into() };
-    let name = u16::try_from(id).ok().and_then(|id| loaded.labels(collection).get(&id)).map_or("", |l| l.name.as_str());
+    let Some(id) = label_id else {
+        return "none".into();
+    };
+    let name = u16::try_from(id)
+        .ok()
+        .and_then(|id| loaded.labels(collection).get(&id))
+        .map_or("", |l| l.name.as_str());
     format!("{id} {name}")
 }
 
-fn write_card(loaded: &LoadedManifest, dataset_dir: &Path, shards: &[WrittenShard]) -> Result<(), BuildError> {
+fn write_card(
+    loaded: &LoadedManifest,
+    dataset_dir: &Path,
+    shards: &[WrittenShard],
+) -> Result<(), BuildError> {
     let m = &loaded.manifest;
     let card = CardInfo {
         pretty_name: format!("{} quantitative VQA", m.dataset.name),

@@ -13,9 +13,16 @@ use regex::Regex;
 #[derive(Debug, thiserror::Error)]
 pub enum SplitError {
     #[error("{path}: cannot read split file: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}: {message}")]
-    Parse { path: PathBuf, line: usize, message: String },
+    Parse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("{path}: {message}")]
     Json { path: PathBuf, message: String },
     #[error("split.group regex is invalid: {0}")]
@@ -41,38 +48,73 @@ impl Split {
 /// How cases are assigned to splits for one build.
 #[derive(Debug, Clone)]
 pub enum SplitPlan {
-    Hash { dataset: String, seed: u64, test_fraction: f64, group: Option<Regex> },
+    Hash {
+        dataset: String,
+        seed: u64,
+        test_fraction: f64,
+        group: Option<Regex>,
+    },
     /// Case id → split, from a split file; unlisted cases are not built.
-    Listed { path: PathBuf, cases: BTreeMap<String, Split> },
+    Listed {
+        path: PathBuf,
+        cases: BTreeMap<String, Split>,
+    },
 }
 
 impl SplitPlan {
     /// The hash plan of a dataset.
-    pub fn hash(dataset: &str, seed: u64, test_fraction: f64, group: Option<&str>) -> Result<SplitPlan, SplitError> {
-        let group = group.map(Regex::new).transpose().map_err(|e| SplitError::Group(e.to_string()))?;
-        Ok(SplitPlan::Hash { dataset: dataset.to_string(), seed, test_fraction, group })
+    pub fn hash(
+        dataset: &str,
+        seed: u64,
+        test_fraction: f64,
+        group: Option<&str>,
+    ) -> Result<SplitPlan, SplitError> {
+        let group = group
+            .map(Regex::new)
+            .transpose()
+            .map_err(|e| SplitError::Group(e.to_string()))?;
+        Ok(SplitPlan::Hash {
+            dataset: dataset.to_string(),
+            seed,
+            test_fraction,
+            group,
+        })
     }
 
     /// Reads an explicit split file: MedVision plan JSON (`train_cases` / `test_cases`) when it parses as JSON,
     /// else text with `[train]` / `[test]` section lines followed by one case id per line (`#` comments).
     pub fn from_file(path: &Path) -> Result<SplitPlan, SplitError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| SplitError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| SplitError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let cases = if text.trim_start().starts_with('{') {
             parse_json(path, &text)?
         } else {
             parse_text(path, &text)?
         };
-        Ok(SplitPlan::Listed { path: path.to_path_buf(), cases })
+        Ok(SplitPlan::Listed {
+            path: path.to_path_buf(),
+            cases,
+        })
     }
 
     /// The split of a case, or `None` when a split file does not list it.
     pub fn assign(&self, case_id: &str) -> Option<Split> {
         match self {
-            SplitPlan::Hash { dataset, seed, test_fraction, group } => {
+            SplitPlan::Hash {
+                dataset,
+                seed,
+                test_fraction,
+                group,
+            } => {
                 let key = group_key(group.as_ref(), case_id);
                 let fraction = hash_fraction(*seed, dataset, key);
-                Some(if fraction < *test_fraction { Split::Test } else { Split::Train })
+                Some(if fraction < *test_fraction {
+                    Split::Test
+                } else {
+                    Split::Train
+                })
             }
             SplitPlan::Listed { cases, .. } => cases.get(case_id).copied(),
         }
@@ -83,7 +125,10 @@ impl SplitPlan {
 pub fn group_key<'a>(group: Option<&Regex>, case_id: &'a str) -> &'a str {
     let Some(re) = group else { return case_id };
     match re.captures(case_id) {
-        Some(caps) => caps.get(1).or_else(|| caps.get(0)).map_or(case_id, |m| m.as_str()),
+        Some(caps) => caps
+            .get(1)
+            .or_else(|| caps.get(0))
+            .map_or(case_id, |m| m.as_str()),
         None => case_id,
     }
 }
@@ -102,7 +147,9 @@ pub fn hash_fraction(seed: u64, dataset: &str, key: &str) -> f64 {
 /// `case_00001.nii.gz` or `Images/case_00001.nii.gz` → `case_00001`.
 fn strip_case(name: &str) -> &str {
     let base = name.rsplit('/').next().unwrap_or(name);
-    base.strip_suffix(".nii.gz").or_else(|| base.strip_suffix(".nii")).unwrap_or(base)
+    base.strip_suffix(".nii.gz")
+        .or_else(|| base.strip_suffix(".nii"))
+        .unwrap_or(base)
 }
 
 fn insert(
@@ -138,7 +185,9 @@ fn parse_text(path: &Path, text: &str) -> Result<BTreeMap<String, Split>, SplitE
                     return Err(SplitError::Parse {
                         path: path.to_path_buf(),
                         line: i + 1,
-                        message: format!("case `{id}` before any `[train]` or `[test]` section line"),
+                        message: format!(
+                            "case `{id}` before any `[train]` or `[test]` section line"
+                        ),
                     });
                 };
                 insert(&mut cases, path, i + 1, id, split)?;
@@ -149,8 +198,10 @@ fn parse_text(path: &Path, text: &str) -> Result<BTreeMap<String, Split>, SplitE
 }
 
 fn parse_json(path: &Path, text: &str) -> Result<BTreeMap<String, Split>, SplitError> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| SplitError::Json { path: path.to_path_buf(), message: e.to_string() })?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| SplitError::Json {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     let mut cases = BTreeMap::new();
     let mut any = false;
     for (key, split) in [("train_cases", Split::Train), ("test_cases", Split::Test)] {
@@ -187,13 +238,18 @@ mod tests {
         let h = xxhash_rust::xxh3::xxh3_64_with_seed(b"KiTS23\0case_00000", 0);
         assert_eq!(h, 13710668030876620209);
         assert_eq!(hash_fraction(0, "KiTS23", "case_00000"), 0.7432568032651992);
-        assert_eq!(hash_fraction(42, "KiTS23", "case_00001"), 0.46213287735960273);
+        assert_eq!(
+            hash_fraction(42, "KiTS23", "case_00001"),
+            0.46213287735960273
+        );
     }
 
     #[test]
     fn fraction_of_test_cases_is_close_to_requested() {
         let plan = SplitPlan::hash("D", 0, 0.3, None).expect("plan");
-        let test = (0..10_000).filter(|i| plan.assign(&format!("case_{i:05}")) == Some(Split::Test)).count();
+        let test = (0..10_000)
+            .filter(|i| plan.assign(&format!("case_{i:05}")) == Some(Split::Test))
+            .count();
         assert!((2800..3200).contains(&test), "{test}");
     }
 
@@ -201,10 +257,17 @@ mod tests {
     fn group_regex_keeps_timepoints_together() {
         let plan = SplitPlan::hash("HNTSMRG24", 3, 0.5, Some(r"^(\d+)_")).expect("plan");
         for p in 0..200 {
-            assert_eq!(plan.assign(&format!("{p}_preRT")), plan.assign(&format!("{p}_midRT")));
+            assert_eq!(
+                plan.assign(&format!("{p}_preRT")),
+                plan.assign(&format!("{p}_midRT"))
+            );
         }
         let re = Regex::new(r"^\d+").expect("re");
-        assert_eq!(group_key(Some(&re), "12_midRT"), "12", "whole match when no group");
+        assert_eq!(
+            group_key(Some(&re), "12_midRT"),
+            "12",
+            "whole match when no group"
+        );
         assert_eq!(group_key(Some(&re), "abc"), "abc", "no match keeps the id");
     }
 
@@ -213,14 +276,22 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("mvb-split-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let txt = dir.join("split.txt");
-        std::fs::write(&txt, "# comment\n[train]\ncase_1\ncase_2.nii.gz\n[test]\nImages/case_3.nii.gz\n").expect("w");
+        std::fs::write(
+            &txt,
+            "# comment\n[train]\ncase_1\ncase_2.nii.gz\n[test]\nImages/case_3.nii.gz\n",
+        )
+        .expect("w");
         let plan = SplitPlan::from_file(&txt).expect("text");
         assert_eq!(plan.assign("case_2"), Some(Split::Train));
         assert_eq!(plan.assign("case_3"), Some(Split::Test));
         assert_eq!(plan.assign("case_4"), None);
 
         let json = dir.join("plan.json");
-        std::fs::write(&json, r#"{"train_cases": ["a.nii.gz"], "test_cases": ["b"]}"#).expect("w");
+        std::fs::write(
+            &json,
+            r#"{"train_cases": ["a.nii.gz"], "test_cases": ["b"]}"#,
+        )
+        .expect("w");
         let plan = SplitPlan::from_file(&json).expect("json");
         assert_eq!(plan.assign("a"), Some(Split::Train));
         assert_eq!(plan.assign("b"), Some(Split::Test));

@@ -5,10 +5,14 @@ use std::collections::BTreeMap;
 
 use crate::annotate::{self, DisplayFrame, FilterCounts, PlaneView};
 use crate::discover::Case;
-use crate::manifest::{Connectivity, GeometryPolicy, Label, LoadedManifest, Modality, Plane, Task, TaskKind, WindowGroup};
+use crate::manifest::{
+    Connectivity, GeometryPolicy, Label, LoadedManifest, Modality, Plane, Task, TaskKind,
+    WindowGroup,
+};
 use crate::record::{Measurements, Row};
 use crate::render::{self, RenderedSlice, Rounding, Scaling};
 use crate::volume;
+use crate::vqa::choice::{self, Lexical};
 use crate::vqa::{Asker, Qa, Shown};
 
 /// Settings shared by every case of a build.
@@ -36,7 +40,9 @@ pub struct CaseError {
 
 impl<E: std::fmt::Display> From<E> for CaseError {
     fn from(e: E) -> Self {
-        CaseError { message: e.to_string() }
+        CaseError {
+            message: e.to_string(),
+        }
     }
 }
 
@@ -51,7 +57,9 @@ pub fn build_case(ctx: &BuildContext, case: &Case, split: &str) -> Result<CaseOu
         .collections
         .iter()
         .find(|c| c.name == case.collection)
-        .ok_or_else(|| CaseError { message: format!("unknown collection `{}`", case.collection) })?;
+        .ok_or_else(|| CaseError {
+            message: format!("unknown collection `{}`", case.collection),
+        })?;
     let labels = manifest.labels(&collection.name);
     let known: Vec<u16> = labels.keys().copied().collect();
     let mask = volume::read_label_map(&case.mask_path, &known)?;
@@ -60,10 +68,14 @@ pub fn build_case(ctx: &BuildContext, case: &Case, split: &str) -> Result<CaseOu
     if let Err(e) = volume::check_agreement(&case.image_path, &image, &case.mask_path, &mask) {
         match collection.geometry {
             GeometryPolicy::Error => return Err(e.into()),
-            GeometryPolicy::Warn => out.warnings.push(format!("{}/{}: {e}", case.collection, case.case_id)),
+            GeometryPolicy::Warn => out
+                .warnings
+                .push(format!("{}/{}: {e}", case.collection, case.case_id)),
         }
     }
-    let modality = collection.modality.unwrap_or(manifest.manifest.dataset.modality);
+    let modality = collection
+        .modality
+        .unwrap_or(manifest.manifest.dataset.modality);
     let tasks: Vec<&Task> = manifest.tasks_for(&collection.name).collect();
 
     // One pass over the mask per connectivity any task asks for, covering the union of the tasks' planes.
@@ -79,10 +91,17 @@ pub fn build_case(ctx: &BuildContext, case: &Case, split: &str) -> Result<CaseOu
         }
         planes.sort();
         planes.dedup();
-        stats.insert(connectivity as u8, annotate::mask_stats(&mask, ctx.frame, &planes, connectivity)?);
+        stats.insert(
+            connectivity as u8,
+            annotate::mask_stats(&mask, ctx.frame, &planes, connectivity)?,
+        );
     }
 
-    let shape = [image.data.shape()[0], image.data.shape()[1], image.data.shape()[2]];
+    let shape = [
+        image.data.shape()[0],
+        image.data.shape()[1],
+        image.data.shape()[2],
+    ];
     let spacing = image.geometry.spacing_mm;
     let mut renders: BTreeMap<RenderKey, RenderedSlice> = BTreeMap::new();
     let asker = Asker {
@@ -104,7 +123,9 @@ pub fn build_case(ctx: &BuildContext, case: &Case, split: &str) -> Result<CaseOu
     };
 
     for task in &tasks {
-        let Some(task_stats) = stats.get(&(task.filters.connectivity as u8)) else { continue };
+        let Some(task_stats) = stats.get(&(task.filters.connectivity as u8)) else {
+            continue;
+        };
         let task_labels = manifest.task_labels(task, &collection.name);
         let facts = match task.kind {
             TaskKind::Bbox => {
@@ -113,7 +134,8 @@ pub fn build_case(ctx: &BuildContext, case: &Case, split: &str) -> Result<CaseOu
                 facts.into_iter().map(Fact::Box).collect::<Vec<_>>()
             }
             TaskKind::MaskSize => {
-                let (facts, counts) = annotate::mask_size_facts(task_stats, &task_labels, &task.filters);
+                let (facts, counts) =
+                    annotate::mask_size_facts(task_stats, &task_labels, &task.filters);
                 out.filters.insert(task_key(task), counts);
                 facts.into_iter().map(Fact::Size).collect()
             }
@@ -125,7 +147,9 @@ pub fn build_case(ctx: &BuildContext, case: &Case, split: &str) -> Result<CaseOu
                 continue;
             }
             let label_id = fact.label();
-            let Some(label) = labels.get(&label_id) else { continue };
+            let Some(label) = labels.get(&label_id) else {
+                continue;
+            };
             let group = match modality {
                 Modality::CT => label.group.or(manifest.manifest.render.default_group),
                 _ => None,
@@ -135,7 +159,12 @@ pub fn build_case(ctx: &BuildContext, case: &Case, split: &str) -> Result<CaseOu
                 let view = PlaneView::new(fact.plane(), ctx.frame, shape, spacing);
                 let slice = view.extract(&image.data, fact.slice_index());
                 let scaling = Scaling::for_slice(modality, group);
-                let rendered = render::render_slice(&slice, scaling, ctx.rounding, manifest.manifest.render.max_side)?;
+                let rendered = render::render_slice(
+                    &slice,
+                    scaling,
+                    ctx.rounding,
+                    manifest.manifest.render.max_side,
+                )?;
                 renders.insert(key, rendered);
             }
             let rendered = &renders[&key];
@@ -148,25 +177,77 @@ pub fn build_case(ctx: &BuildContext, case: &Case, split: &str) -> Result<CaseOu
                 scale_y: rendered.scale_y,
             };
             let bbox_px = shown.scale_box(fact.bbox_px());
+            // Multiple-choice options are seeded by the row id without its language, so every language
+            // gets the same options and letter.
+            let fact_id = format!(
+                "{}/{}/{}/{}/{}/{}/{}/{}",
+                manifest.manifest.dataset.name,
+                case.collection,
+                case.case_id,
+                task.kind.as_str(),
+                task.id,
+                fact.plane().as_str(),
+                fact.slice_index(),
+                label_id
+            );
+            let lexical = Lexical::new(task.kind, &manifest.manifest.dataset, modality, label);
             for lang in &manifest.manifest.output.languages {
                 let qa = match &fact {
                     Fact::Box(_) => asker.bbox(lang, label, fact.plane(), &shown, bbox_px),
                     Fact::Size(f) => asker.mask_size(lang, label, fact.plane(), &shown, f.area_mm2),
                 };
-                let Some(Qa { question, answer, answer_values }) = qa else { continue };
-                out.rows.push(Row {
-                    id: format!(
-                        "{}/{}/{}/{}/{}/{}/{}/{}/{}",
-                        manifest.manifest.dataset.name,
-                        case.collection,
-                        case.case_id,
-                        task.kind.as_str(),
-                        task.id,
-                        fact.plane().as_str(),
-                        fact.slice_index(),
-                        label_id,
-                        lang
+                let Some(Qa {
+                    question,
+                    answer,
+                    answer_values,
+                }) = qa
+                else {
+                    continue;
+                };
+                let (mc, identify) = match &fact {
+                    Fact::Box(_) => (
+                        choice::bbox_item(
+                            &asker,
+                            lang,
+                            label,
+                            fact.plane(),
+                            &shown,
+                            bbox_px,
+                            &fact_id,
+                            lexical.clone(),
+                        )
+                        .ok(),
+                        choice::identify_item(
+                            &asker,
+                            lang,
+                            label_id,
+                            labels,
+                            fact.plane(),
+                            &shown,
+                            &format!("{fact_id}/identify"),
+                            lexical.clone(),
+                        )
+                        .ok(),
                     ),
+                    Fact::Size(f) => (
+                        choice::numeric_item(
+                            &asker,
+                            task.kind,
+                            lang,
+                            label,
+                            fact.plane(),
+                            &shown,
+                            f.area_mm2,
+                            choice::Unit::Mm2,
+                            &fact_id,
+                            lexical.clone(),
+                        )
+                        .ok(),
+                        None,
+                    ),
+                };
+                out.rows.push(Row {
+                    id: format!("{fact_id}/{lang}"),
                     task_type: task.kind.as_str().to_string(),
                     task_id: task.id.clone(),
                     config: task.kind.as_str().to_string(),
@@ -184,6 +265,8 @@ pub fn build_case(ctx: &BuildContext, case: &Case, split: &str) -> Result<CaseOu
                     answer_values,
                     bbox_px: Some(bbox_px.map(|v| v as i32)),
                     measurements: fact.measurements(),
+                    choice: mc,
+                    identify,
                     ..row_base.clone()
                 });
             }

@@ -29,7 +29,10 @@ pub fn fixed(value: f64, decimals: u32) -> String {
 
 /// A length, area or angle: two decimals.
 pub fn measure(value: f64) -> (String, f64) {
-    (fixed(value, MEASURE_DECIMALS), round_to(value, MEASURE_DECIMALS))
+    (
+        fixed(value, MEASURE_DECIMALS),
+        round_to(value, MEASURE_DECIMALS),
+    )
 }
 
 /// A pixel size stated in a question: three decimals.
@@ -51,7 +54,12 @@ pub fn round_half_even(value: f64) -> f64 {
 ///
 /// `bbox_px` is inclusive `[x_min, y_min, x_max, y_max]` in display pixels of a `width_px` × `height_px` image
 /// (annotations.md §3).
-pub fn bbox_answer(bbox_px: [f64; 4], width_px: f64, height_px: f64, format: AnswerFormat) -> (String, Vec<f64>) {
+pub fn bbox_answer(
+    bbox_px: [f64; 4],
+    width_px: f64,
+    height_px: f64,
+    format: AnswerFormat,
+) -> (String, Vec<f64>) {
     let [x_min, y_min, x_max, y_max] = bbox_px;
     let (w, h) = (width_px, height_px);
     let values: Vec<f64> = match format {
@@ -59,10 +67,12 @@ pub fn bbox_answer(bbox_px: [f64; 4], width_px: f64, height_px: f64, format: Ans
             .iter()
             .map(|v| round_to(*v, RELATIVE_DECIMALS))
             .collect(),
-        AnswerFormat::RelativeTopLeft => [x_min / w, y_min / h, (x_max + 1.0) / w, (y_max + 1.0) / h]
-            .iter()
-            .map(|v| round_to(*v, RELATIVE_DECIMALS))
-            .collect(),
+        AnswerFormat::RelativeTopLeft => {
+            [x_min / w, y_min / h, (x_max + 1.0) / w, (y_max + 1.0) / h]
+                .iter()
+                .map(|v| round_to(*v, RELATIVE_DECIMALS))
+                .collect()
+        }
         AnswerFormat::Qwen1000 => [x_min / w, y_min / h, (x_max + 1.0) / w, (y_max + 1.0) / h]
             .iter()
             .map(|v| round_half_even(v * 1000.0))
@@ -72,7 +82,14 @@ pub fn bbox_answer(bbox_px: [f64; 4], width_px: f64, height_px: f64, format: Ans
         AnswerFormat::Qwen1000 => 0,
         _ => RELATIVE_DECIMALS,
     };
-    let text = format!("[{}]", values.iter().map(|v| fixed(*v, decimals)).collect::<Vec<_>>().join(", "));
+    let text = format!(
+        "[{}]",
+        values
+            .iter()
+            .map(|v| fixed(*v, decimals))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     (text, values)
 }
 
@@ -83,14 +100,24 @@ mod tests {
     #[test]
     fn lower_left_reproduces_medvision_asymmetry() {
         // 100 x 50 image, box x 10..=29, y 5..=14 (inclusive).
-        let (text, values) = bbox_answer([10.0, 5.0, 29.0, 14.0], 100.0, 50.0, AnswerFormat::RelativeLowerLeft);
+        let (text, values) = bbox_answer(
+            [10.0, 5.0, 29.0, 14.0],
+            100.0,
+            50.0,
+            AnswerFormat::RelativeLowerLeft,
+        );
         assert_eq!(values, vec![0.1, 0.72, 0.29, 0.9]);
         assert_eq!(text, "[0.100, 0.720, 0.290, 0.900]");
     }
 
     #[test]
     fn top_left_uses_pixel_edges() {
-        let (text, values) = bbox_answer([10.0, 5.0, 29.0, 14.0], 100.0, 50.0, AnswerFormat::RelativeTopLeft);
+        let (text, values) = bbox_answer(
+            [10.0, 5.0, 29.0, 14.0],
+            100.0,
+            50.0,
+            AnswerFormat::RelativeTopLeft,
+        );
         assert_eq!(values, vec![0.1, 0.1, 0.3, 0.3]);
         assert_eq!(text, "[0.100, 0.100, 0.300, 0.300]");
     }

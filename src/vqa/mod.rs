@@ -1,6 +1,7 @@
 //! Questions and answers: fills the templates with a fact's label, plane, pixel size and answer format, and
 //! formats the answer (through `format`, the one place numbers become text).
 
+pub mod choice;
 pub mod format;
 pub mod templates;
 
@@ -32,7 +33,12 @@ impl Shown {
         let max_y = f64::from(self.height_px.saturating_sub(1));
         let lo = |v: f64, s: f64, max: f64| (v * s).floor().clamp(0.0, max) as u32;
         let hi = |v: f64, s: f64, max: f64| (((v + 1.0) * s).ceil() - 1.0).clamp(0.0, max) as u32;
-        [lo(x0, self.scale_x, max_x), lo(y0, self.scale_y, max_y), hi(x1, self.scale_x, max_x), hi(y1, self.scale_y, max_y)]
+        [
+            lo(x0, self.scale_x, max_x),
+            lo(y0, self.scale_y, max_y),
+            hi(x1, self.scale_x, max_x),
+            hi(y1, self.scale_y, max_y),
+        ]
     }
 }
 
@@ -63,12 +69,18 @@ impl Asker<'_> {
     ) -> Option<String> {
         let template = self.templates.get(kind, lang)?;
         let (description, label_name) = if lang == "ar" {
-            (self.dataset.image_description_ar.as_deref()?, label.name_ar.as_deref()?)
+            (
+                self.dataset.image_description_ar.as_deref()?,
+                label.name_ar.as_deref()?,
+            )
         } else {
             (self.dataset.image_description.as_str(), label.name.as_str())
         };
         let plane_name = self.templates.plane(plane, lang)?;
-        let answer_format = self.templates.answer_format(self.answer_format, lang).unwrap_or_default();
+        let answer_format = self
+            .templates
+            .answer_format(self.answer_format, lang)
+            .unwrap_or_default();
         Some(template.render(|name| {
             Some(match name {
                 "image_description" => description.to_string(),
@@ -86,7 +98,14 @@ impl Asker<'_> {
 
     /// Bounding-box question; `bbox_px` is the inclusive box in displayed pixels.
     /// `None` when the language lacks a template (the manifest loader rejects such builds up front).
-    pub fn bbox(&self, lang: &str, label: &Label, plane: Plane, shown: &Shown, bbox_px: [u32; 4]) -> Option<Qa> {
+    pub fn bbox(
+        &self,
+        lang: &str,
+        label: &Label,
+        plane: Plane,
+        shown: &Shown,
+        bbox_px: [u32; 4],
+    ) -> Option<Qa> {
         let question = self.fill(crate::manifest::TaskKind::Bbox, lang, label, plane, shown)?;
         let (answer, answer_values) = format::bbox_answer(
             bbox_px.map(f64::from),
@@ -94,14 +113,35 @@ impl Asker<'_> {
             f64::from(shown.height_px),
             self.answer_format,
         );
-        Some(Qa { question, answer, answer_values })
+        Some(Qa {
+            question,
+            answer,
+            answer_values,
+        })
     }
 
     /// Mask-area question; the answer is the label's area in mm².
-    pub fn mask_size(&self, lang: &str, label: &Label, plane: Plane, shown: &Shown, area_mm2: f64) -> Option<Qa> {
-        let question = self.fill(crate::manifest::TaskKind::MaskSize, lang, label, plane, shown)?;
+    pub fn mask_size(
+        &self,
+        lang: &str,
+        label: &Label,
+        plane: Plane,
+        shown: &Shown,
+        area_mm2: f64,
+    ) -> Option<Qa> {
+        let question = self.fill(
+            crate::manifest::TaskKind::MaskSize,
+            lang,
+            label,
+            plane,
+            shown,
+        )?;
         let (answer, value) = format::measure(area_mm2);
-        Some(Qa { question, answer, answer_values: vec![value] })
+        Some(Qa {
+            question,
+            answer,
+            answer_values: vec![value],
+        })
     }
 }
 
@@ -122,7 +162,12 @@ mod tests {
     }
 
     fn label() -> Label {
-        Label { name: "kidney tumor".into(), name_ar: None, group: None, vqa_task: None }
+        Label {
+            name: "kidney tumor".into(),
+            name_ar: None,
+            group: None,
+            vqa_task: None,
+        }
     }
 
     fn shown(scale: f64) -> Shown {
@@ -140,29 +185,55 @@ mod tests {
     fn bbox_question_states_format_and_answer_matches() {
         let templates = TemplateSet::defaults().expect("defaults");
         let ds = dataset();
-        let asker = Asker { templates: &templates, dataset: &ds, answer_format: AnswerFormat::RelativeLowerLeft };
-        let qa = asker.bbox("en", &label(), Plane::Axial, &shown(1.0), [10, 5, 29, 14]).expect("en exists");
-        assert!(qa.question.contains("axial slice of an abdominal CT scan"), "{}", qa.question);
+        let asker = Asker {
+            templates: &templates,
+            dataset: &ds,
+            answer_format: AnswerFormat::RelativeLowerLeft,
+        };
+        let qa = asker
+            .bbox("en", &label(), Plane::Axial, &shown(1.0), [10, 5, 29, 14])
+            .expect("en exists");
+        assert!(
+            qa.question.contains("axial slice of an abdominal CT scan"),
+            "{}",
+            qa.question
+        );
         assert!(qa.question.contains("kidney tumor"));
         assert!(qa.question.contains("lower-left"));
         assert_eq!(qa.answer, "[0.100, 0.720, 0.290, 0.900]");
-        assert!(asker.bbox("ar", &label(), Plane::Axial, &shown(1.0), [0, 0, 1, 1]).is_none());
+        assert!(asker
+            .bbox("ar", &label(), Plane::Axial, &shown(1.0), [0, 0, 1, 1])
+            .is_none());
     }
 
     #[test]
     fn mask_size_question_states_pixel_size_with_three_decimals() {
         let templates = TemplateSet::defaults().expect("defaults");
         let ds = dataset();
-        let asker = Asker { templates: &templates, dataset: &ds, answer_format: AnswerFormat::RelativeLowerLeft };
-        let qa = asker.mask_size("en", &label(), Plane::Coronal, &shown(1.0), 1234.5678).expect("en");
-        assert!(qa.question.contains("0.781 mm wide and 2.500 mm high"), "{}", qa.question);
+        let asker = Asker {
+            templates: &templates,
+            dataset: &ds,
+            answer_format: AnswerFormat::RelativeLowerLeft,
+        };
+        let qa = asker
+            .mask_size("en", &label(), Plane::Coronal, &shown(1.0), 1234.5678)
+            .expect("en");
+        assert!(
+            qa.question.contains("0.781 mm wide and 2.500 mm high"),
+            "{}",
+            qa.question
+        );
         assert_eq!(qa.answer, "1234.57");
         assert_eq!(qa.answer_values, vec![1234.57]);
     }
 
     #[test]
     fn scaled_boxes_cover_the_scaled_pixel_edges() {
-        let s = Shown { width_px: 50, height_px: 25, ..shown(0.5) };
+        let s = Shown {
+            width_px: 50,
+            height_px: 25,
+            ..shown(0.5)
+        };
         // Native pixels 10..=29 span edges 10..30 → 5..15 → pixels 5..=14.
         assert_eq!(s.scale_box([10, 5, 29, 14]), [5, 2, 14, 7]);
         assert_eq!(shown(1.0).scale_box([1, 2, 3, 4]), [1, 2, 3, 4]);

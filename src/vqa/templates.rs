@@ -7,6 +7,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::choice::{self, ChoiceKind, Unit};
 use crate::manifest::{AnswerFormat, Plane, TaskKind};
 
 /// Languages a template set may carry.
@@ -75,7 +76,11 @@ impl Template {
                         match chars.next() {
                             Some('}') => break,
                             Some(ch) if ch.is_ascii_alphanumeric() || ch == '_' => name.push(ch),
-                            Some(ch) => return Err(format!("invalid character `{ch}` in placeholder `{{{name}`")),
+                            Some(ch) => {
+                                return Err(format!(
+                                    "invalid character `{ch}` in placeholder `{{{name}`"
+                                ))
+                            }
                             None => return Err(format!("unclosed placeholder `{{{name}`")),
                         }
                     }
@@ -129,6 +134,12 @@ impl Template {
 struct TemplateFile {
     answer_format: BTreeMap<String, BTreeMap<String, String>>,
     plane: BTreeMap<String, BTreeMap<String, String>>,
+    /// Multiple-choice box questions: how the options are written, per answer format.
+    #[serde(default)]
+    option_format: BTreeMap<String, BTreeMap<String, String>>,
+    /// Numeric option text per unit, with a `{value}` placeholder.
+    #[serde(default)]
+    unit: BTreeMap<String, BTreeMap<String, String>>,
     #[serde(flatten)]
     kinds: BTreeMap<String, BTreeMap<String, String>>,
 }
@@ -139,6 +150,10 @@ pub struct TemplateSet {
     questions: BTreeMap<(TaskKind, String), Template>,
     answer_formats: BTreeMap<(AnswerFormat, String), String>,
     planes: BTreeMap<(Plane, String), String>,
+    /// Multiple-choice question templates (`[<kind>_choice]`, `[identify_choice]`).
+    choices: BTreeMap<(ChoiceKind, String), Template>,
+    option_formats: BTreeMap<(AnswerFormat, String), String>,
+    units: BTreeMap<(Unit, String), Template>,
 }
 
 impl TemplateSet {
@@ -149,12 +164,36 @@ impl TemplateSet {
 
     fn from_toml(text: &str) -> Result<TemplateSet, Vec<TemplateError>> {
         let file: TemplateFile = toml::from_str(text).map_err(|e| {
-            vec![TemplateError { span: None, message: format!("templates/default.toml: {}", e.message()) }]
+            vec![TemplateError {
+                span: None,
+                message: format!("templates/default.toml: {}", e.message()),
+            }]
         })?;
         let mut errors = Vec::new();
-        let mut set =
-            TemplateSet { questions: BTreeMap::new(), answer_formats: BTreeMap::new(), planes: BTreeMap::new() };
+        let mut set = TemplateSet {
+            questions: BTreeMap::new(),
+            answer_formats: BTreeMap::new(),
+            planes: BTreeMap::new(),
+            choices: BTreeMap::new(),
+            option_formats: BTreeMap::new(),
+            units: BTreeMap::new(),
+        };
         for (kind_name, langs) in &file.kinds {
+            if let Some(choice_kind) = ChoiceKind::parse(kind_name) {
+                for (lang, text) in langs {
+                    let key = format!("templates/default.toml: {kind_name}.{lang}");
+                    match check_choice(choice_kind, lang, text, &key) {
+                        Ok(t) => {
+                            set.choices.insert((choice_kind, lang.clone()), t);
+                        }
+                        Err(message) => errors.push(TemplateError {
+                            span: None,
+                            message,
+                        }),
+                    }
+                }
+                continue;
+            }
             let Some(kind) = TaskKind::parse(kind_name) else {
                 errors.push(TemplateError {
                     span: None,
@@ -168,7 +207,10 @@ impl TemplateSet {
                     Ok(t) => {
                         set.questions.insert((kind, lang.clone()), t);
                     }
-                    Err(message) => errors.push(TemplateError { span: None, message }),
+                    Err(message) => errors.push(TemplateError {
+                        span: None,
+                        message,
+                    }),
                 }
             }
         }
@@ -176,13 +218,50 @@ impl TemplateSet {
             match AnswerFormat::parse(format_name) {
                 Some(format) => {
                     for (lang, text) in langs {
-                        set.answer_formats.insert((format, lang.clone()), text.clone());
+                        set.answer_formats
+                            .insert((format, lang.clone()), text.clone());
                     }
                 }
                 None => errors.push(TemplateError {
                     span: None,
-                    message: format!("templates/default.toml: unknown answer format `{format_name}`"),
+                    message: format!(
+                        "templates/default.toml: unknown answer format `{format_name}`"
+                    ),
                 }),
+            }
+        }
+        for (format_name, langs) in &file.option_format {
+            match AnswerFormat::parse(format_name) {
+                Some(format) => {
+                    for (lang, text) in langs {
+                        set.option_formats.insert((format, lang.clone()), text.clone());
+                    }
+                }
+                None => errors.push(TemplateError {
+                    span: None,
+                    message: format!("templates/default.toml: unknown answer format `option_format.{format_name}`"),
+                }),
+            }
+        }
+        for (unit_name, langs) in &file.unit {
+            let Some(unit) = Unit::parse(unit_name) else {
+                errors.push(TemplateError {
+                    span: None,
+                    message: format!("templates/default.toml: unknown unit `unit.{unit_name}`"),
+                });
+                continue;
+            };
+            for (lang, text) in langs {
+                let key = format!("templates/default.toml: unit.{unit_name}.{lang}");
+                match check_placeholders(lang, text, &key, &["value"], "units") {
+                    Ok(t) => {
+                        set.units.insert((unit, lang.clone()), t);
+                    }
+                    Err(message) => errors.push(TemplateError {
+                        span: None,
+                        message,
+                    }),
+                }
             }
         }
         for (plane_name, langs) in &file.plane {
@@ -212,12 +291,34 @@ impl TemplateSet {
         let mut set = Self::defaults()?;
         let mut errors = Vec::new();
         for (kind_name, langs) in overrides {
+            if let Some(choice_kind) = ChoiceKind::parse(kind_name) {
+                for (lang, text) in langs {
+                    let key = format!("templates.{kind_name}.{lang}");
+                    match check_choice(choice_kind, lang, text.get_ref(), &key) {
+                        Ok(t) => {
+                            set.choices.insert((choice_kind, lang.clone()), t);
+                        }
+                        Err(message) => errors.push(TemplateError {
+                            span: Some(text.span()),
+                            message,
+                        }),
+                    }
+                }
+                continue;
+            }
             let Some(kind) = TaskKind::parse(kind_name) else {
                 let span = langs.values().next().map(|t| t.span());
-                let known: Vec<&str> = TaskKind::ALL.iter().map(|k| k.as_str()).collect();
+                let known: Vec<String> = TaskKind::ALL
+                    .iter()
+                    .map(|k| k.as_str().to_string())
+                    .chain(TaskKind::ALL.iter().map(|k| ChoiceKind::Task(*k).key()))
+                    .chain([ChoiceKind::Identify.key()])
+                    .collect();
                 errors.push(TemplateError {
                     span,
-                    message: format!("templates: unknown task kind `{kind_name}` (known: {known:?})"),
+                    message: format!(
+                        "templates: unknown task kind `{kind_name}` (known: {known:?})"
+                    ),
                 });
                 continue;
             };
@@ -226,7 +327,9 @@ impl TemplateSet {
                 if !LANGUAGES.contains(&lang.as_str()) {
                     errors.push(TemplateError {
                         span: Some(text.span()),
-                        message: format!("{key}: language `{lang}` is not supported (supported: {LANGUAGES:?})"),
+                        message: format!(
+                            "{key}: language `{lang}` is not supported (supported: {LANGUAGES:?})"
+                        ),
                     });
                     continue;
                 }
@@ -234,7 +337,10 @@ impl TemplateSet {
                     Ok(t) => {
                         set.questions.insert((kind, lang.clone()), t);
                     }
-                    Err(message) => errors.push(TemplateError { span: Some(text.span()), message }),
+                    Err(message) => errors.push(TemplateError {
+                        span: Some(text.span()),
+                        message,
+                    }),
                 }
             }
         }
@@ -252,16 +358,25 @@ impl TemplateSet {
 
     /// The sentence describing a box answer format.
     pub fn answer_format(&self, format: AnswerFormat, lang: &str) -> Option<&str> {
-        self.answer_formats.get(&(format, lang.to_string())).map(String::as_str)
+        self.answer_formats
+            .get(&(format, lang.to_string()))
+            .map(String::as_str)
     }
 
     /// A plane's name in a language.
     pub fn plane(&self, plane: Plane, lang: &str) -> Option<&str> {
-        self.planes.get(&(plane, lang.to_string())).map(String::as_str)
+        self.planes
+            .get(&(plane, lang.to_string()))
+            .map(String::as_str)
     }
 
     /// What a build in `lang` with these task kinds and answer format still lacks (empty when complete).
-    pub fn missing(&self, kinds: &BTreeSet<TaskKind>, lang: &str, format: AnswerFormat) -> Vec<String> {
+    pub fn missing(
+        &self,
+        kinds: &BTreeSet<TaskKind>,
+        lang: &str,
+        format: AnswerFormat,
+    ) -> Vec<String> {
         let mut missing = Vec::new();
         for &kind in kinds {
             if self.get(kind, lang).is_none() {
@@ -276,23 +391,154 @@ impl TemplateSet {
                 missing.push(format!("plane.{}.{lang}", plane.as_str()));
             }
         }
+        missing.extend(self.missing_choices(kinds, lang, format));
+        missing
+    }
+
+    /// A multiple-choice question template.
+    pub fn choice(&self, kind: ChoiceKind, lang: &str) -> Option<&Template> {
+        self.choices.get(&(kind, lang.to_string()))
+    }
+
+    /// The sentence describing how box options are written.
+    pub fn option_format(&self, format: AnswerFormat, lang: &str) -> Option<&str> {
+        self.option_formats
+            .get(&(format, lang.to_string()))
+            .map(String::as_str)
+    }
+
+    /// A numeric option's text template (`{value}` and the unit).
+    pub fn unit(&self, unit: Unit, lang: &str) -> Option<&Template> {
+        self.units.get(&(unit, lang.to_string()))
+    }
+
+    /// What the multiple-choice questions of a build in `lang` still lack.
+    fn missing_choices(
+        &self,
+        kinds: &BTreeSet<TaskKind>,
+        lang: &str,
+        format: AnswerFormat,
+    ) -> Vec<String> {
+        let mut missing = Vec::new();
+        for &kind in kinds {
+            if self.choice(ChoiceKind::Task(kind), lang).is_none() {
+                missing.push(format!("templates.{}.{lang}", ChoiceKind::Task(kind).key()));
+            }
+            for &unit in choice::units_for(kind) {
+                if self.unit(unit, lang).is_none() {
+                    missing.push(format!("unit.{}.{lang}", unit.key()));
+                }
+            }
+        }
+        if kinds.contains(&TaskKind::Bbox) {
+            if self.choice(ChoiceKind::Identify, lang).is_none() {
+                missing.push(format!("templates.{}.{lang}", ChoiceKind::Identify.key()));
+            }
+            if self.option_format(format, lang).is_none() {
+                missing.push(format!("option_format.{}.{lang}", format.as_str()));
+            }
+        }
+        missing.sort();
+        missing.dedup();
         missing
     }
 }
 
-fn check_question(kind: TaskKind, lang: &str, text: &str, key: &str) -> Result<Template, String> {
+/// Placeholders a multiple-choice template of `kind` may use: the question's own, except that box options
+/// are described by `{option_format}` (not `{answer_format}`), and an identification question may not name
+/// the label it asks for.
+fn choice_placeholders(kind: ChoiceKind) -> Vec<&'static str> {
+    match kind {
+        ChoiceKind::Task(task) => COMMON_PLACEHOLDERS
+            .iter()
+            .chain(extra_placeholders(task))
+            .copied()
+            .filter(|p| *p != "answer_format")
+            .chain((task == TaskKind::Bbox).then_some("option_format"))
+            .collect(),
+        ChoiceKind::Identify => COMMON_PLACEHOLDERS
+            .iter()
+            .copied()
+            .filter(|p| *p != "label")
+            .collect(),
+    }
+}
+
+fn check_choice(kind: ChoiceKind, lang: &str, text: &str, key: &str) -> Result<Template, String> {
+    check_placeholders(
+        lang,
+        text,
+        key,
+        &choice_placeholders(kind),
+        &format!("`{}`", kind.key()),
+    )
+}
+
+fn check_placeholders(
+    lang: &str,
+    text: &str,
+    key: &str,
+    allowed: &[&str],
+    what: &str,
+) -> Result<Template, String> {
     if !LANGUAGES.contains(&lang) {
-        return Err(format!("{key}: language `{lang}` is not supported (supported: {LANGUAGES:?})"));
+        return Err(format!(
+            "{key}: language `{lang}` is not supported (supported: {LANGUAGES:?})"
+        ));
     }
     let template = Template::parse(text).map_err(|e| format!("{key}: {e}"))?;
-    let allowed: Vec<&str> = COMMON_PLACEHOLDERS.iter().chain(extra_placeholders(kind)).copied().collect();
-    let unknown: Vec<&str> = template.placeholders().filter(|p| !allowed.contains(p)).collect();
+    let unknown: Vec<&str> = template
+        .placeholders()
+        .filter(|p| !allowed.contains(p))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(format!(
+            "{key}: unknown placeholder(s) {} (allowed for {what}: {})",
+            unknown
+                .iter()
+                .map(|p| format!("{{{p}}}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            allowed
+                .iter()
+                .map(|p| format!("{{{p}}}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(template)
+}
+
+fn check_question(kind: TaskKind, lang: &str, text: &str, key: &str) -> Result<Template, String> {
+    if !LANGUAGES.contains(&lang) {
+        return Err(format!(
+            "{key}: language `{lang}` is not supported (supported: {LANGUAGES:?})"
+        ));
+    }
+    let template = Template::parse(text).map_err(|e| format!("{key}: {e}"))?;
+    let allowed: Vec<&str> = COMMON_PLACEHOLDERS
+        .iter()
+        .chain(extra_placeholders(kind))
+        .copied()
+        .collect();
+    let unknown: Vec<&str> = template
+        .placeholders()
+        .filter(|p| !allowed.contains(p))
+        .collect();
     if !unknown.is_empty() {
         return Err(format!(
             "{key}: unknown placeholder(s) {} (allowed for `{}`: {})",
-            unknown.iter().map(|p| format!("{{{p}}}")).collect::<Vec<_>>().join(", "),
+            unknown
+                .iter()
+                .map(|p| format!("{{{p}}}"))
+                .collect::<Vec<_>>()
+                .join(", "),
             kind.as_str(),
-            allowed.iter().map(|p| format!("{{{p}}}")).collect::<Vec<_>>().join(", ")
+            allowed
+                .iter()
+                .map(|p| format!("{{{p}}}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     Ok(template)
@@ -306,7 +552,11 @@ mod tests {
     fn defaults_load_and_cover_english() {
         let set = TemplateSet::defaults().expect("default templates are valid");
         let kinds: BTreeSet<TaskKind> = [TaskKind::Bbox, TaskKind::MaskSize].into();
-        for format in [AnswerFormat::RelativeLowerLeft, AnswerFormat::RelativeTopLeft, AnswerFormat::Qwen1000] {
+        for format in [
+            AnswerFormat::RelativeLowerLeft,
+            AnswerFormat::RelativeTopLeft,
+            AnswerFormat::Qwen1000,
+        ] {
             assert!(set.missing(&kinds, "en", format).is_empty());
         }
     }
@@ -321,18 +571,64 @@ mod tests {
     #[test]
     fn unknown_placeholder_is_an_error_with_span() {
         let text = "[bbox]\nen = \"Where is the {lable}?\"\n";
-        let overrides: BTreeMap<String, BTreeMap<String, Spanned<String>>> = toml::from_str(text).expect("toml");
+        let overrides: BTreeMap<String, BTreeMap<String, Spanned<String>>> =
+            toml::from_str(text).expect("toml");
         let errors = TemplateSet::with_overrides(&overrides).expect_err("must fail");
         assert_eq!(errors.len(), 1);
-        assert!(errors[0].message.contains("{lable}"), "{}", errors[0].message);
+        assert!(
+            errors[0].message.contains("{lable}"),
+            "{}",
+            errors[0].message
+        );
         assert_eq!(errors[0].span.as_ref().map(|s| s.start), Some(12));
     }
 
     #[test]
     fn placeholder_only_allowed_for_its_kind() {
-        let err = check_question(TaskKind::MaskSize, "en", "{answer_format}", "k").expect_err("not for mask_size");
+        let err = check_question(TaskKind::MaskSize, "en", "{answer_format}", "k")
+            .expect_err("not for mask_size");
         assert!(err.contains("unknown placeholder"));
         assert!(check_question(TaskKind::Bbox, "en", "{answer_format}", "k").is_ok());
+    }
+
+    #[test]
+    fn defaults_cover_arabic_and_every_choice_template() {
+        let set = TemplateSet::defaults().expect("default templates are valid");
+        let kinds: BTreeSet<TaskKind> = [TaskKind::Bbox, TaskKind::MaskSize].into();
+        for lang in LANGUAGES {
+            for format in AnswerFormat::ALL {
+                assert!(
+                    set.missing(&kinds, lang, format).is_empty(),
+                    "{lang} {format:?}: {:?}",
+                    set.missing(&kinds, lang, format)
+                );
+            }
+        }
+        let lesion: BTreeSet<TaskKind> = [TaskKind::LesionSize].into();
+        assert!(set
+            .missing(&lesion, "en", AnswerFormat::RelativeLowerLeft)
+            .contains(&"templates.lesion_size_choice.en".to_string()));
+    }
+
+    #[test]
+    fn choice_overrides_are_checked() {
+        let text = "[identify_choice]\nen = \"Which {label} is boxed?\"\n[mask_size_choice]\nar = \"{option_format}\"\n";
+        let overrides: BTreeMap<String, BTreeMap<String, Spanned<String>>> =
+            toml::from_str(text).expect("toml");
+        let errors = TemplateSet::with_overrides(&overrides).expect_err("must fail");
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors
+            .iter()
+            .any(|e| e.message.contains("identify_choice.en") && e.message.contains("{label}")));
+        assert!(errors
+            .iter()
+            .any(|e| e.message.contains("mask_size_choice.ar")
+                && e.message.contains("{option_format}")));
+        let ok = "[bbox_choice]\nen = \"Box of the {label}? {option_format}\"\n";
+        let overrides: BTreeMap<String, BTreeMap<String, Spanned<String>>> =
+            toml::from_str(ok).expect("toml");
+        let set = TemplateSet::with_overrides(&overrides).expect("valid override");
+        assert!(set.choice(ChoiceKind::Task(TaskKind::Bbox), "en").is_some());
     }
 
     #[test]
