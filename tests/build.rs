@@ -80,32 +80,45 @@ struct Fact {
     box_mm: [f64; 2],
 }
 
+/// Display frames of annotations.md §2.
+#[derive(Clone, Copy, PartialEq)]
+enum Frame {
+    /// Default profile: anterior/superior on top, patient right on the image's left.
+    Radiological,
+    /// MedVision profile: the raw RAS+ array slice, rows = first remaining axis.
+    RawArray,
+}
+
 /// Facts the spec (annotations.md §2–3) implies for a phantom of separated cuboids, computed from the
-/// closed-form geometry alone: a cuboid cut by a slice is a rectangle; the radiological frame flips it.
+/// closed-form geometry alone: a cuboid cut by a slice is a rectangle placed by the display frame's rules.
 fn expected_facts(
     case: &PhantomCase,
+    frame: Frame,
     min_side_px: usize,
     min_pixels: usize,
 ) -> (BTreeMap<String, Fact>, BTreeMap<String, Fact>) {
-    let [ni, nj, nk] = case.shape;
-    let [si, sj, sk] = case.spacing_mm;
     let mut boxes = BTreeMap::new();
     let mut sizes = BTreeMap::new();
-    // (plane, fixed axis, (col axis, col flip len, col spacing), (row axis, row len, row spacing), W, H)
-    let planes = [
-        (
-            "sagittal",
-            0usize,
-            (1usize, nj, sj),
-            (2usize, nk, sk),
-            nj,
-            nk,
-        ),
-        ("coronal", 1, (0, ni, si), (2, nk, sk), ni, nk),
-        ("axial", 2, (0, ni, si), (1, nj, sj), ni, nj),
-    ];
+    // (plane, fixed axis, column axis, row axis, flipped): radiological columns run towards patient left
+    // (axial, coronal) or posterior (sagittal) and rows towards posterior (axial) or inferior.
+    let planes = match frame {
+        Frame::Radiological => [
+            ("sagittal", 0, 1, 2, true),
+            ("coronal", 1, 0, 2, true),
+            ("axial", 2, 0, 1, true),
+        ],
+        Frame::RawArray => [
+            ("sagittal", 0, 2, 1, false),
+            ("coronal", 1, 2, 0, false),
+            ("axial", 2, 1, 0, false),
+        ],
+    };
     let labels: BTreeSet<u16> = case.cuboids.iter().map(|c| c.label).collect();
-    for (plane, fixed, (ca, clen, csp), (ra, rlen, rsp), w, h) in planes {
+    for (plane, fixed, ca, ra, flipped) in planes {
+        let (w, h) = (case.shape[ca], case.shape[ra]);
+        // NIfTI stores spacing as float32: the file's spacing is the f32 nearest the generator's value.
+        let spacing = case.spacing_mm.map(|v| f64::from(v as f32));
+        let (csp, rsp) = (spacing[ca], spacing[ra]);
         for slice in 0..case.shape[fixed] {
             for &label in &labels {
                 let cut: Vec<_> = case
@@ -117,11 +130,16 @@ fn expected_facts(
                     continue; // absent, or several components (single-instance filter)
                 }
                 let c = cut[0];
-                // Radiological: columns run towards patient left / posterior, rows towards inferior / posterior.
-                let x_min = clen - 1 - c.hi[ca];
-                let x_max = clen - 1 - c.lo[ca];
-                let y_min = rlen - 1 - c.hi[ra];
-                let y_max = rlen - 1 - c.lo[ra];
+                let (x_min, x_max, y_min, y_max) = if flipped {
+                    (
+                        w - 1 - c.hi[ca],
+                        w - 1 - c.lo[ca],
+                        h - 1 - c.hi[ra],
+                        h - 1 - c.lo[ra],
+                    )
+                } else {
+                    (c.lo[ca], c.hi[ca], c.lo[ra], c.hi[ra])
+                };
                 let (wp, hp) = (x_max - x_min + 1, y_max - y_min + 1);
                 let fact = Fact {
                     bbox_px: [x_min as i32, y_min as i32, x_max as i32, y_max as i32],
@@ -141,6 +159,49 @@ fn expected_facts(
         }
     }
     (boxes, sizes)
+}
+
+/// Builds `cases` with a profile and compares every written box and area with the closed form.
+fn assert_matches_closed_form(cases: &[PhantomCase], dataset_dir: &Path, frame: Frame) {
+    let mut want_boxes = BTreeMap::new();
+    let mut want_sizes = BTreeMap::new();
+    for case in cases.iter().filter(|c| c.mask_path.is_some()) {
+        let (b, s) = expected_facts(case, frame, 10, 200);
+        want_boxes.extend(b);
+        want_sizes.extend(s);
+    }
+    let got_boxes = written_facts(&dataset_dir.join("bbox"));
+    let got_sizes = written_facts(&dataset_dir.join("mask_size"));
+    assert!(!want_boxes.is_empty() && !want_sizes.is_empty());
+    assert_eq!(
+        got_boxes.keys().collect::<Vec<_>>(),
+        want_boxes.keys().collect::<Vec<_>>(),
+        "kept box facts"
+    );
+    assert_eq!(
+        got_sizes.keys().collect::<Vec<_>>(),
+        want_sizes.keys().collect::<Vec<_>>(),
+        "kept mask-size facts"
+    );
+    for (key, want) in &want_boxes {
+        let got = &got_boxes[key];
+        assert_eq!(got.bbox_px, want.bbox_px, "{key}");
+        assert_eq!(got.image_wh_px, want.image_wh_px, "{key}");
+        assert!(
+            close(got.box_mm[0], want.box_mm[0]) && close(got.box_mm[1], want.box_mm[1]),
+            "{key}: {got:?} vs {want:?}"
+        );
+    }
+    for (key, want) in &want_sizes {
+        let got = &got_sizes[key];
+        assert_eq!(got.pixel_count, want.pixel_count, "{key}");
+        assert!(
+            close(got.area_mm2, want.area_mm2),
+            "{key}: {} vs {}",
+            got.area_mm2,
+            want.area_mm2
+        );
+    }
 }
 
 /// Facts found in the written shards of one config, keyed like `expected_facts`.
@@ -218,6 +279,21 @@ fn close(a: f64, b: f64) -> bool {
 }
 
 #[test]
+fn medvision_profile_shows_raw_array_slices() {
+    let data = temp_dir("medvision-data");
+    let cases = synth::write_kits23_fixture(&data.join("dataset")).expect("write fixture");
+    let out = temp_dir("medvision-out");
+    let o = build(&data, &out, &["--profile", "medvision"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_matches_closed_form(&cases, &out.join("KiTS23"), Frame::RawArray);
+}
+
+#[test]
 fn committed_fixture_is_what_the_generator_writes() {
     let dir = temp_dir("regen");
     synth::write_kits23_fixture(&dir.join("dataset")).expect("write fixture");
@@ -271,15 +347,15 @@ fn fixture_build_matches_closed_form_truth_and_is_deterministic() {
         "summary names the skipped image without mask: {stdout}"
     );
 
-    let mut want_boxes = BTreeMap::new();
-    let mut want_sizes = BTreeMap::new();
-    for case in cases.iter().filter(|c| c.mask_path.is_some()) {
-        // The closed form assumes cuboids of one label never touch: check the generator keeps that promise.
-        for a in &case.cuboids {
-            for b in &case.cuboids {
-                if std::ptr::eq(a, b) || a.label != b.label {
-                    continue;
-                }
+    // The closed form assumes cuboids of one label never touch: check the generator keeps that promise.
+    for case in &cases {
+        for (n, a) in case.cuboids.iter().enumerate() {
+            for b in case
+                .cuboids
+                .iter()
+                .skip(n + 1)
+                .filter(|b| b.label == a.label)
+            {
                 assert!(
                     (0..3).any(|ax| a.hi[ax] + 1 < b.lo[ax] || b.hi[ax] + 1 < a.lo[ax]),
                     "{}: touching cuboids",
@@ -287,43 +363,8 @@ fn fixture_build_matches_closed_form_truth_and_is_deterministic() {
                 );
             }
         }
-        let (b, s) = expected_facts(case, 10, 200);
-        want_boxes.extend(b);
-        want_sizes.extend(s);
     }
-    let dataset = out1.join("KiTS23");
-    let got_boxes = written_facts(&dataset.join("bbox"));
-    let got_sizes = written_facts(&dataset.join("mask_size"));
-    assert!(!want_boxes.is_empty() && !want_sizes.is_empty());
-    assert_eq!(
-        got_boxes.keys().collect::<Vec<_>>(),
-        want_boxes.keys().collect::<Vec<_>>(),
-        "kept box facts"
-    );
-    assert_eq!(
-        got_sizes.keys().collect::<Vec<_>>(),
-        want_sizes.keys().collect::<Vec<_>>(),
-        "kept mask-size facts"
-    );
-    for (key, want) in &want_boxes {
-        let got = &got_boxes[key];
-        assert_eq!(got.bbox_px, want.bbox_px, "{key}");
-        assert_eq!(got.image_wh_px, want.image_wh_px, "{key}");
-        assert!(
-            close(got.box_mm[0], want.box_mm[0]) && close(got.box_mm[1], want.box_mm[1]),
-            "{key}: {got:?} vs {want:?}"
-        );
-    }
-    for (key, want) in &want_sizes {
-        let got = &got_sizes[key];
-        assert_eq!(got.pixel_count, want.pixel_count, "{key}");
-        assert!(
-            close(got.area_mm2, want.area_mm2),
-            "{key}: {} vs {}",
-            got.area_mm2,
-            want.area_mm2
-        );
-    }
+    assert_matches_closed_form(&cases, &out1.join("KiTS23"), Frame::Radiological);
 
     let report: serde_json::Value =
         serde_json::from_slice(&t1["KiTS23/build-report.json"]).expect("report is JSON");
@@ -332,7 +373,7 @@ fn fixture_build_matches_closed_form_truth_and_is_deterministic() {
     assert_eq!(report["cases"]["failed"], 0);
     let card = String::from_utf8_lossy(&t1["KiTS23/README.md"]).to_string();
     assert!(
-        card.contains("config_name: bbox") && card.contains("config_name: mask_size"),
+        card.contains("config_name: \"bbox\"") && card.contains("config_name: \"mask_size\""),
         "{card}"
     );
 }
@@ -502,7 +543,7 @@ fn invalid_manifest_reports_every_problem_with_position_and_exits_2() {
         .expect("line")
         + 1;
     assert!(
-        stderr.contains(&format!("bad.toml:{line}:13: task `T01` names label 9")),
+        stderr.contains(&format!("bad.toml:{line}:14: task `T01` names label 9")),
         "{stderr}"
     );
     assert!(stderr.contains("collection `nope`"), "{stderr}");

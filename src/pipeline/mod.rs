@@ -1,6 +1,7 @@
 //! The build: manifest → discovery → cases in parallel (in fixed-size chunks, results kept in input order) →
 //! one owner writing the sinks, the dataset card and the build report. The only module that knows every stage.
 
+pub mod cpython_random;
 pub mod report;
 pub mod split;
 pub mod worker;
@@ -100,6 +101,9 @@ pub fn build(
     let discovery = discover::discover(&loaded, &options.data_root)?;
     let plan = match &loaded.split_file {
         Some(path) => SplitPlan::from_file(path)?,
+        None if options.profile == Profile::Medvision => {
+            SplitPlan::medvision(discovery.cases.iter().map(|c| c.case_id.as_str()))
+        }
         None => SplitPlan::hash(
             &m.dataset.name,
             m.split.seed,
@@ -116,6 +120,7 @@ pub fn build(
         profile: options.profile.as_str().into(),
         answer_format: m.output.answer_format.as_str().into(),
         languages: m.output.languages.clone(),
+        split: plan.describe(),
         warnings: discovery.warnings.clone(),
         ..BuildReport::default()
     };
@@ -144,7 +149,7 @@ pub fn build(
                 collection: case.collection.clone(),
                 case_id: case.case_id.clone(),
                 path: case.image_rel.clone(),
-                reason: "not listed in split.split_file".into(),
+                reason: format!("not listed by the split ({})", plan.describe()),
             }),
         }
     }

@@ -19,6 +19,8 @@ pub struct BuildReport {
     pub profile: String,
     pub answer_format: String,
     pub languages: Vec<String>,
+    /// How cases were assigned to train/test.
+    pub split: String,
     pub cases: CaseCounts,
     pub rows_total: u64,
     /// `"<kind> <task id>"` (e.g. `bbox T01`) → its counts.

@@ -54,9 +54,10 @@ pub enum SplitPlan {
         test_fraction: f64,
         group: Option<Regex>,
     },
-    /// Case id → split, from a split file; unlisted cases are not built.
+    /// Case id → split, from a split file or the MedVision shuffle; unlisted cases are not built.
     Listed {
-        path: PathBuf,
+        /// Where the lists came from, for the report.
+        source: String,
         cases: BTreeMap<String, Split>,
     },
 }
@@ -94,9 +95,44 @@ impl SplitPlan {
             parse_text(path, &text)?
         };
         Ok(SplitPlan::Listed {
-            path: path.to_path_buf(),
+            source: format!("split_file {}", path.display()),
             cases,
         })
+    }
+
+    /// The MedVision profile's split (annotations.md §7): the sorted, de-duplicated case ids shuffled by
+    /// CPython's `random.seed(1024); random.shuffle`, the first `int(0.7 * n)` train. MedVision shuffled its
+    /// (unsorted) file list, so only its published lists (`split_file`) reproduce its splits exactly.
+    pub fn medvision<'a>(case_ids: impl IntoIterator<Item = &'a str>) -> SplitPlan {
+        let ids: std::collections::BTreeSet<&str> = case_ids.into_iter().collect();
+        let ids: Vec<String> = ids.into_iter().map(str::to_string).collect();
+        let (train, test) = super::cpython_random::medvision_split(&ids);
+        let cases = train
+            .into_iter()
+            .map(|id| (id, Split::Train))
+            .chain(test.into_iter().map(|id| (id, Split::Test)));
+        SplitPlan::Listed {
+            source: "MedVision shuffle (CPython random.seed(1024), first 70 % train)".into(),
+            cases: cases.collect(),
+        }
+    }
+
+    /// One line saying how cases are split, for the report.
+    pub fn describe(&self) -> String {
+        match self {
+            SplitPlan::Hash {
+                seed,
+                test_fraction,
+                group,
+                ..
+            } => format!(
+                "xxh3-64 hash, seed {seed}, test_fraction {test_fraction}, group {}",
+                group
+                    .as_ref()
+                    .map_or("none".to_string(), |g| format!("`{}`", g.as_str()))
+            ),
+            SplitPlan::Listed { source, .. } => source.clone(),
+        }
     }
 
     /// The split of a case, or `None` when a split file does not list it.

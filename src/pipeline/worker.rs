@@ -155,19 +155,20 @@ pub fn build_case(ctx: &BuildContext, case: &Case, split: &str) -> Result<CaseOu
                 _ => None,
             };
             let key = (fact.plane(), fact.slice_index(), group);
-            if !renders.contains_key(&key) {
-                let view = PlaneView::new(fact.plane(), ctx.frame, shape, spacing);
-                let slice = view.extract(&image.data, fact.slice_index());
-                let scaling = Scaling::for_slice(modality, group);
-                let rendered = render::render_slice(
-                    &slice,
-                    scaling,
-                    ctx.rounding,
-                    manifest.manifest.render.max_side,
-                )?;
-                renders.insert(key, rendered);
-            }
-            let rendered = &renders[&key];
+            let rendered = match renders.entry(key) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let view = PlaneView::new(fact.plane(), ctx.frame, shape, spacing);
+                    let slice = view.extract(&image.data, fact.slice_index());
+                    let scaling = Scaling::for_slice(modality, group);
+                    e.insert(render::render_slice(
+                        &slice,
+                        scaling,
+                        ctx.rounding,
+                        manifest.manifest.render.max_side,
+                    )?)
+                }
+            };
             let shown = Shown {
                 width_px: rendered.width_px,
                 height_px: rendered.height_px,

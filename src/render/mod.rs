@@ -176,7 +176,7 @@ fn scale_to_gray(slice: &Grid2<f32>, scaling: Scaling) -> Result<Vec<f64>, Rende
             height_px,
         });
     }
-    let expected = width_px.checked_mul(height_px).unwrap_or(usize::MAX);
+    let expected = width_px.saturating_mul(height_px);
     if slice.data.len() != expected {
         return Err(RenderError::DataLength {
             width_px,

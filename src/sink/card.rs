@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path};
 
-use super::parquet::WrittenShard;
+use super::parquet_sink::WrittenShard;
 use super::schema::COLUMNS;
 use super::{write_atomic, SinkError};
 

@@ -5,7 +5,7 @@
 
 mod batch;
 mod card;
-mod parquet;
+mod parquet_sink;
 mod schema;
 
 #[cfg(test)]
@@ -16,7 +16,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 pub use card::{write_card, CardConfig, CardInfo};
-pub use parquet::{ParquetOptions, ParquetSink, WrittenShard};
+pub use parquet_sink::{ParquetOptions, ParquetSink, WrittenShard};
 
 /// Errors of the output writers; each names the file or directory it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +47,7 @@ pub enum SinkError {
     #[error("cannot write Parquet file {path}: {source}")]
     Parquet {
         path: PathBuf,
-        source: ::parquet::errors::ParquetError,
+        source: parquet::errors::ParquetError,
     },
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: io::Error },

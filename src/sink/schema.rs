@@ -38,7 +38,7 @@ pub(crate) const COLUMNS: &[Column] = &[
     col(
         "id",
         Kind::Utf8,
-        "stable row id: dataset/case/plane/slice/label/task/lang",
+        "stable row id: dataset/collection/case/task type/task id/plane/slice/label id/lang",
     ),
     col("dataset", Kind::Utf8, "source dataset name"),
     col(

@@ -38,29 +38,30 @@ pub struct PhantomCase {
 /// Canonical shape of every KiTS23 fixture case.
 pub const FIXTURE_SHAPE: [usize; 3] = [48, 40, 28];
 
-/// Two kidneys (8x12x14 and 10x12x14 voxels, left and right, so axial and coronal planes see two instances),
-/// an 11x11x6 tumour and a 6x6x5 cyst, pairwise disjoint; shifted along A by `shift` voxels.
+/// Two kidneys (14x16x18 voxels each, left and right, so axial and coronal planes see two instances), a
+/// 16x14x10 tumour (only its axial slices reach 200 px) and a 6x6x5 cyst (below every size filter), pairwise
+/// disjoint; shifted along A by `shift` (0..=3) voxels.
 fn fixture_cuboids(shift: usize) -> Vec<Cuboid> {
     vec![
         Cuboid {
             label: KIDNEY,
-            lo: [6, 8 + shift, 6],
-            hi: [13, 19 + shift, 19],
+            lo: [4, 6 + shift, 4],
+            hi: [17, 21 + shift, 21],
         },
         Cuboid {
             label: KIDNEY,
-            lo: [32, 8 + shift, 6],
-            hi: [41, 19 + shift, 19],
+            lo: [30, 6 + shift, 4],
+            hi: [43, 21 + shift, 21],
         },
         Cuboid {
             label: TUMOR,
-            lo: [16, 24 + shift, 10],
-            hi: [26, 34 + shift, 15],
+            lo: [12, 23 + shift, 6],
+            hi: [27, 36 + shift, 15],
         },
         Cuboid {
             label: CYST,
-            lo: [27, 26 + shift, 20],
-            hi: [32, 31 + shift, 24],
+            lo: [30, 26 + shift, 19],
+            hi: [35, 31 + shift, 23],
         },
     ]
 }

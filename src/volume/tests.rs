@@ -548,8 +548,8 @@ fn kits23_fixture_matches_its_cuboids() {
         }
         assert_eq!(mask.data, expected, "{}", case.case_id);
         let kidney_voxels = mask.data.iter().filter(|&&v| v == 1).count();
-        assert_eq!(kidney_voxels, 8 * 12 * 14 + 10 * 12 * 14);
-        assert_eq!(mask.data.iter().filter(|&&v| v == 2).count(), 11 * 11 * 6);
+        assert_eq!(kidney_voxels, 2 * 14 * 16 * 18);
+        assert_eq!(mask.data.iter().filter(|&&v| v == 2).count(), 16 * 14 * 10);
         assert_eq!(mask.data.iter().filter(|&&v| v == 3).count(), 6 * 6 * 5);
     }
     assert!(total_bytes < 300_000, "{total_bytes}");

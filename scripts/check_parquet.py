@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Manual check of a medvision-build dataset directory with real readers (not run in CI).
+
+    python3 scripts/check_parquet.py <dataset_dir>
+
+For every `<config>/<split>-NNNNN-of-MMMMM.parquet` shard:
+  * pyarrow: image column is struct<bytes: binary, path: string>, huggingface metadata in the Arrow
+    schema, identical schema across all shards, row groups <= 100 rows, image column uncompressed and
+    the rest zstd, page index present;
+  * DuckDB: SELECT task_type, count(*) FROM '<shard>' GROUP BY 1 sums to the shard's row count.
+For every config:
+  * datasets.load_dataset("parquet", data_files=...), datasets.load_dataset(<dataset_dir>/<config>)
+    (splits discovered from the file names, no card) and datasets.load_dataset(<dataset_dir>, <config>)
+    (through the README.md `configs:` block): the `image` feature is `Image`, the first row decodes to a
+    PIL image of image_width × image_height, columns come in file order, row counts match.
+Exits non-zero on the first failed check.
+"""
+import glob
+import json
+import os
+import re
+import sys
+
+import datasets
+import duckdb
+import PIL.Image
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SHARD_RE = re.compile(r"^(\w+(?:\.\w+)*)-(\d{5})-of-(\d{5})\.parquet$")
+
+
+def check(cond, msg):
+    if not cond:
+        print(f"FAIL: {msg}")
+        sys.exit(1)
+
+
+def check_shard(path, reference_schema):
+    pf = pq.ParquetFile(path)
+    schema = pf.schema_arrow
+    image = schema.field("image")
+    expected_image = pa.struct([pa.field("bytes", pa.binary()), pa.field("path", pa.string())])
+    check(image.type == expected_image, f"{path}: image type {image.type}")
+    check(all(f.nullable for f in schema), f"{path}: a non-nullable field")
+    check(all(f.nullable for f in image.type), f"{path}: a non-nullable image child")
+    meta = json.loads(schema.metadata[b"huggingface"])
+    features = meta["info"]["features"]
+    check(features["image"] == {"_type": "Image"}, f"{path}: image feature {features['image']}")
+    check(list(features) == schema.names, f"{path}: feature order differs from columns")
+    check('"List"' not in schema.metadata[b"huggingface"].decode(), f"{path}: uses List")
+    for f in schema:
+        check(f.type not in (pa.large_binary(), pa.large_string(), pa.float16()), f"{path}: {f}")
+    if reference_schema is not None:
+        check(schema.equals(reference_schema, check_metadata=True), f"{path}: schema differs")
+    md = pf.metadata
+    for rg in range(md.num_row_groups):
+        group = md.row_group(rg)
+        check(group.num_rows <= 100, f"{path}: row group {rg} has {group.num_rows} rows")
+        for c in range(group.num_columns):
+            col = group.column(c)
+            if col.path_in_schema.startswith("image."):
+                check(col.compression == "UNCOMPRESSED", f"{path}: {col.path_in_schema} {col.compression}")
+            else:
+                check(col.compression == "ZSTD", f"{path}: {col.path_in_schema} {col.compression}")
+            check(col.has_offset_index, f"{path}: no offset index for {col.path_in_schema}")
+    table = pq.read_table(path)
+    rows = duckdb.sql(f"SELECT task_type, count(*) FROM '{path}' GROUP BY 1 ORDER BY 1").fetchall()
+    check(sum(n for _, n in rows) == table.num_rows, f"{path}: duckdb count {rows} vs {table.num_rows}")
+    print(f"  {os.path.relpath(path)}: {table.num_rows} rows, {md.num_row_groups} row groups, duckdb {rows}")
+    return schema, table.num_rows
+
+
+def check_dataset(ds, name, expected_rows, column_order):
+    feature = ds.features["image"]
+    check(isinstance(feature, datasets.Image), f"{name}: image feature is {feature!r}")
+    check(ds.num_rows == expected_rows, f"{name}: {ds.num_rows} rows, expected {expected_rows}")
+    check(list(ds.column_names) == column_order, f"{name}: column order {ds.column_names}")
+    row = ds[0]
+    img = row["image"]
+    check(isinstance(img, PIL.Image.Image), f"{name}: image decodes to {type(img)}")
+    check(img.size == (row["image_width"], row["image_height"]), f"{name}: size {img.size}")
+    print(f"  {name}: {ds.num_rows} rows, image={feature!r}, first image {img.mode} {img.size}, "
+          f"landmarks feature {ds.features['landmarks_px']!r}")
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__)
+        sys.exit(2)
+    root = os.path.abspath(sys.argv[1])
+    print(f"datasets {datasets.__version__}, pyarrow {pa.__version__}, duckdb {duckdb.__version__}")
+    shards = sorted(glob.glob(os.path.join(root, "*", "*.parquet")))
+    check(shards, f"no shards under {root}")
+    reference = None
+    per_split = {}
+    for path in shards:
+        m = SHARD_RE.match(os.path.basename(path))
+        check(m, f"{path}: bad shard name")
+        schema, n = check_shard(path, reference)
+        reference = reference or schema
+        config = os.path.basename(os.path.dirname(path))
+        per_split.setdefault((config, m.group(1)), []).append((path, int(m.group(2)), int(m.group(3)), n))
+    for (config, split), files in per_split.items():
+        totals = {t for _, _, t, _ in files}
+        check(totals == {len(files)}, f"{config}/{split}: -of- totals {totals} for {len(files)} files")
+        check(sorted(i for _, i, _, _ in files) == list(range(len(files))), f"{config}/{split}: gaps")
+    column_order = reference.names
+    configs = sorted({c for c, _ in per_split})
+    for config in configs:
+        data_files = {split: [p for p, *_ in files] for (c, split), files in per_split.items() if c == config}
+        direct = datasets.load_dataset("parquet", data_files=data_files)
+        for split, files in data_files.items():
+            rows = sum(n for (c, s), fs in per_split.items() if (c, s) == (config, split) for *_, n in fs)
+            check_dataset(direct[split], f"parquet:{config}/{split}", rows, column_order)
+        # Without a card: split names are discovered from `<split>-NNNNN-of-MMMMM.parquet` file names.
+        discovered = datasets.load_dataset(os.path.join(root, config))
+        check(set(discovered) == set(data_files), f"{config}: discovered splits {list(discovered)}")
+        for split in data_files:
+            rows = sum(n for *_, n in per_split[(config, split)])
+            check_dataset(discovered[split], f"discovered:{config}/{split}", rows, column_order)
+        if os.path.exists(os.path.join(root, "README.md")):
+            via_card = datasets.load_dataset(root, config)
+            check(set(via_card) == set(data_files), f"card {config}: splits {list(via_card)}")
+            for split in data_files:
+                rows = sum(n for *_, n in per_split[(config, split)])
+                check_dataset(via_card[split], f"card:{config}/{split}", rows, column_order)
+    print(f"OK: {len(shards)} shards in {len(configs)} configs")
+
+
+if __name__ == "__main__":
+    main()
