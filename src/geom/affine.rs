@@ -4,6 +4,8 @@
 //! Everything here is a deterministic map from numbers to numbers; `volume` and `synth` use it to read and
 //! write files, tests use it as the shared definition of "orientation".
 
+#![allow(clippy::needless_range_loop)] // row/column indices of 3x4 matrices read best as indices
+
 use nalgebra::Matrix3;
 
 /// A 4x4 homogeneous affine, row-major: `world = A · [i, j, k, 1]ᵀ` (world in mm).

@@ -1,6 +1,8 @@
 //! Closed-form phantoms: labelled cuboids and ellipsoids in canonical voxel indices, painters, and a plausible
 //! int16 CT (air, a soft-tissue body cylinder, organs at given HU, optional deterministic noise).
 
+#![allow(clippy::needless_range_loop)] // per-axis index arithmetic over [_; 3] arrays
+
 use ndarray::Array3;
 
 /// Air in Hounsfield units.
@@ -59,7 +61,7 @@ impl Ellipsoid {
             let h = (self.centre[a] + self.radii[a].abs())
                 .floor()
                 .min(shape[a] as f64 - 1.0);
-            if !(l <= h) {
+            if l > h || l.is_nan() || h.is_nan() {
                 return None;
             }
             lo[a] = l as usize;

@@ -76,6 +76,12 @@ impl Tally {
     #[cold]
     fn non_integral(&mut self, x: f64) -> u16 {
         self.non_integral_voxels += 1;
+        self.list_non_integral(x);
+        0
+    }
+
+    /// Keeps `x` if it is among the smallest `MAX_LISTED_VALUES` distinct non-integral values.
+    fn list_non_integral(&mut self, x: f64) {
         let list = &mut self.non_integral;
         let known = list.iter().any(|v| v.total_cmp(&x).is_eq());
         if !known
@@ -86,7 +92,24 @@ impl Tally {
             list.sort_by(f64::total_cmp);
             list.truncate(MAX_LISTED_VALUES);
         }
-        0
+    }
+
+    /// Adds what another thread saw.
+    fn merge(&mut self, other: Tally) {
+        for (s, o) in self.seen.iter_mut().zip(other.seen.iter()) {
+            *s |= *o;
+        }
+        for v in other.negative {
+            insert_capped(&mut self.negative, v);
+        }
+        self.negative_voxels += other.negative_voxels;
+        for v in other.too_large {
+            insert_capped(&mut self.too_large, v);
+        }
+        for x in other.non_integral {
+            self.list_non_integral(x);
+        }
+        self.non_integral_voxels += other.non_integral_voxels;
     }
 
     /// The first problem found, in the order non-integral, negative, unknown.
@@ -136,29 +159,32 @@ impl Tally {
 pub fn read_label_map(path: &Path, known_labels: &[u16]) -> Result<Volume<u16>, VolumeError> {
     let mut op = reader::open(path, None)?;
     let scaling = op.scaling.filter(|&(s, i)| !(s == 1.0 && i == 0.0));
-    let mut tally = Tally::new();
     macro_rules! int {
         ($t:ty) => {
             match scaling {
-                Some((s, i)) => op.decode(|v: $t| tally.float(v.to_f64() * s + i))?,
-                None => op.decode(|v: $t| tally.int(v.to_i64_sat()))?,
+                Some((s, i)) => op.decode(Tally::new, false, |tally, v: $t| {
+                    tally.float(v.to_f64() * s + i)
+                })?,
+                None => op.decode(Tally::new, true, |tally, v: $t| tally.int(v.to_i64_sat()))?,
             }
         };
     }
     macro_rules! float {
         ($t:ty) => {
             match scaling {
-                Some((s, i)) => op.decode(|v: $t| tally.float(v.to_f64() * s + i))?,
-                None => op.decode(|v: $t| tally.float(v.to_f64()))?,
+                Some((s, i)) => op.decode(Tally::new, false, |tally, v: $t| {
+                    tally.float(v.to_f64() * s + i)
+                })?,
+                None => op.decode(Tally::new, true, |tally, v: $t| tally.float(v.to_f64()))?,
             }
         };
     }
     let data = match op.datatype {
-        Datatype::U8 if scaling.is_none() => op.decode(|v: u8| {
+        Datatype::U8 if scaling.is_none() => op.decode(Tally::new, true, |tally, v: u8| {
             tally.seen[v as usize] = true;
             v as u16
         })?,
-        Datatype::U16 if scaling.is_none() => op.decode(|v: u16| {
+        Datatype::U16 if scaling.is_none() => op.decode(Tally::new, true, |tally, v: u16| {
             tally.seen[v as usize] = true;
             v
         })?,
@@ -173,6 +199,11 @@ pub fn read_label_map(path: &Path, known_labels: &[u16]) -> Result<Volume<u16>, 
         Datatype::F32 => float!(f32),
         Datatype::F64 => float!(f64),
     };
+    let (data, tallies) = data;
+    let mut tally = Tally::new();
+    for t in tallies {
+        tally.merge(t);
+    }
     tally.check(&op.path, known_labels)?;
     op.into_volume(data)
 }

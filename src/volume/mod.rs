@@ -7,6 +7,8 @@
 //! usually has non-standard (possibly negative) strides. Index it with `[[i, j, k]]`, `index_axis`, `slice`
 //! or iterators; do not assume `as_slice()` succeeds. This avoids a copy of the whole volume per read.
 
+#[cfg(test)]
+mod golden_tests;
 mod labels;
 mod reader;
 #[cfg(test)]

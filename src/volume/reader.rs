@@ -7,6 +7,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Mutex};
 
 use ::nifti::{Endianness, NiftiHeader};
 use ndarray::{Array3, Axis, ShapeBuilder};
@@ -19,6 +20,12 @@ const CHUNK_BYTES: usize = 256 * 1024;
 /// Refuse headers promising more output than this many bytes (corrupt dims), before allocating.
 const MAX_OUTPUT_BYTES: usize = 16 << 30;
 const HEADER_BYTES: usize = 348;
+/// Voxel blocks at least this large are inflated on a worker thread while the caller converts.
+const PIPELINE_MIN_BYTES: usize = 8 << 20;
+/// Elements per block checked for "all zero" (a block of zeros leaves its output pages untouched).
+const ZERO_BLOCK_ELEMS: usize = 2048;
+/// Inflated chunks in flight between the worker and the converting thread.
+const PIPELINE_DEPTH: usize = 4;
 
 /// The NIfTI-1 datatypes we decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +154,7 @@ impl_raw!(f64, 8, |v| v as f32, v as i64);
 /// An opened file positioned at the first voxel of the requested channel, with its header facts.
 pub(super) struct Opened {
     pub path: PathBuf,
-    src: Box<dyn Read>,
+    src: Box<dyn Read + Send>,
     pub datatype: Datatype,
     big_endian: bool,
     /// Stored (on-disk) shape of one 3D channel, x fastest.
@@ -179,7 +186,7 @@ pub(super) fn open(path: &Path, channel: Option<usize>) -> Result<Opened, Volume
         .fill_buf()
         .map_err(|e| bad(path, format!("cannot read: {e}")))?;
     let gzip = head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
-    let mut src: Box<dyn Read> = if gzip {
+    let mut src: Box<dyn Read + Send> = if gzip {
         Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
     } else {
         Box::new(buffered)
@@ -356,38 +363,153 @@ pub(super) fn chosen_affine(h: &NiftiHeader) -> (Affine, &'static str) {
     }
 }
 
+/// Whether every byte is 0: a quick look at the first 16 bytes, then a vectorised OR over the rest.
+fn all_zero(bytes: &[u8]) -> bool {
+    let head = bytes.len().min(16);
+    bytes[..head].iter().all(|&b| b == 0) && bytes[head..].iter().fold(0u8, |acc, &b| acc | b) == 0
+}
+
 impl Opened {
-    /// Inflates and decodes this channel's voxels in stored order (x fastest), mapping each through `f`.
-    pub(super) fn decode<R: Raw, O>(
+    /// Inflates and decodes this channel's voxels in stored order (x fastest), mapping each through `f` with
+    /// a per-thread state made by `init`; returns the voxels and every thread's final state.
+    ///
+    /// When `zero_is_default` (the caller promises `f` maps a stored 0 to `O::default()` and its state effect
+    /// for 0 is idempotent), all-zero blocks of 2048 voxels — most of a mask — call `f` once and leave the
+    /// lazily zeroed output untouched, which skips their page faults.
+    ///
+    /// Large volumes are pipelined: a scoped worker thread inflates 256 KiB chunks in order while this thread
+    /// and one helper convert them into their slots of the (lazily zeroed) output, so conversion and the
+    /// output's first-touch page faults overlap with inflation instead of adding to it.
+    pub(super) fn decode<R, O, S, I, F>(
         &mut self,
-        mut f: impl FnMut(R) -> O,
-    ) -> Result<Vec<O>, VolumeError> {
+        init: I,
+        zero_is_default: bool,
+        f: F,
+    ) -> Result<(Vec<O>, Vec<S>), VolumeError>
+    where
+        R: Raw,
+        O: Copy + Default + Send,
+        S: Send,
+        I: Fn() -> S + Sync,
+        F: Fn(&mut S, R) -> O + Sync,
+    {
         let total = self.voxels * R::SIZE;
-        let mut out = Vec::with_capacity(self.voxels);
-        let mut buf = vec![0u8; CHUNK_BYTES.min(total.max(R::SIZE))];
-        let mut done = 0usize;
-        while done < total {
-            let len = buf.len().min(total - done);
-            let chunk = &mut buf[..len];
-            self.src.read_exact(chunk).map_err(|e| match e.kind() {
-                io::ErrorKind::UnexpectedEof => bad(
-                    &self.path,
-                    format!(
-                        "truncated: the header promises {total} bytes of voxel data from byte {} but the \
-                         file ends within them",
-                        self.data_offset
-                    ),
-                ),
-                _ => bad(&self.path, format!("cannot decode voxel data: {e}")),
-            })?;
-            if self.big_endian {
-                out.extend(chunk.chunks_exact(R::SIZE).map(|c| f(R::from_be(c))));
+        let mut out: Vec<O> = vec![O::default(); self.voxels];
+        let big_endian = self.big_endian;
+        let zero = [0u8; 8];
+        let convert_block = |state: &mut S, chunk: &[u8], dst: &mut [O]| {
+            if big_endian {
+                for (d, c) in dst.iter_mut().zip(chunk.chunks_exact(R::SIZE)) {
+                    *d = f(state, R::from_be(c));
+                }
             } else {
-                out.extend(chunk.chunks_exact(R::SIZE).map(|c| f(R::from_le(c))));
+                for (d, c) in dst.iter_mut().zip(chunk.chunks_exact(R::SIZE)) {
+                    *d = f(state, R::from_le(c));
+                }
             }
-            done += len;
+        };
+        let convert = |state: &mut S, chunk: &[u8], dst: &mut [O]| {
+            if !zero_is_default {
+                return convert_block(state, chunk, dst);
+            }
+            let mut saw_zero_block = false;
+            let blocks = chunk.chunks(ZERO_BLOCK_ELEMS * R::SIZE);
+            for (src_block, dst_block) in blocks.zip(dst.chunks_mut(ZERO_BLOCK_ELEMS)) {
+                if all_zero(src_block) {
+                    saw_zero_block = true;
+                } else {
+                    convert_block(state, src_block, dst_block);
+                }
+            }
+            if saw_zero_block {
+                f(state, R::from_le(&zero[..R::SIZE]));
+            }
+        };
+        let (path, data_offset) = (&self.path, self.data_offset);
+        let fail = |e: io::Error| {
+            match e.kind() {
+            io::ErrorKind::UnexpectedEof => bad(
+                path,
+                format!(
+                    "truncated: the header promises {total} bytes of voxel data from byte {data_offset} but \
+                     the file ends within them"
+                ),
+            ),
+            _ => bad(path, format!("cannot decode voxel data: {e}")),
         }
-        Ok(out)
+        };
+        let src = &mut self.src;
+        let elems_per_chunk = CHUNK_BYTES / R::SIZE;
+        if total < PIPELINE_MIN_BYTES {
+            let mut state = init();
+            let mut buf = vec![0u8; CHUNK_BYTES];
+            for dst in out.chunks_mut(elems_per_chunk) {
+                let len = dst.len() * R::SIZE;
+                src.read_exact(&mut buf[..len]).map_err(fail)?;
+                convert(&mut state, &buf[..len], dst);
+            }
+            return Ok((out, vec![state]));
+        }
+        let helpers = std::thread::available_parallelism().map_or(0, |n| n.get().min(2) - 1);
+        let (full_tx, full_rx) = mpsc::sync_channel::<io::Result<(Vec<u8>, usize)>>(PIPELINE_DEPTH);
+        let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
+        for _ in 0..PIPELINE_DEPTH + 3 {
+            // The receiver lives until the inflater ends; a failed send only means it already has.
+            let _ = free_tx.send(vec![0u8; CHUNK_BYTES]);
+        }
+        // Converters take the next filled buffer together with the next output slot, under one lock,
+        // so chunk n always lands in slot n.
+        let queue = Mutex::new((full_rx, out.chunks_mut(elems_per_chunk)));
+        let work = || -> Result<S, VolumeError> {
+            let mut state = init();
+            loop {
+                let (item, dst) = {
+                    let mut q = queue
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    let Some(dst) = q.1.next() else {
+                        return Ok(state);
+                    };
+                    (q.0.recv(), dst)
+                };
+                match item {
+                    Ok(Ok((buf, len))) => {
+                        convert(&mut state, &buf[..len], dst);
+                        let _ = free_tx.send(buf);
+                    }
+                    Ok(Err(e)) => return Err(fail(e)),
+                    Err(_) => return Err(bad(path, "voxel reader stopped early")),
+                }
+            }
+        };
+        let states = std::thread::scope(|scope| {
+            // Inflater: fills buffers in file order. It stops only at the end or after sending an error, so
+            // converters never wait on a stopped producer without seeing the channel close.
+            scope.spawn(move || {
+                let mut done = 0usize;
+                while done < total {
+                    let Ok(mut buf) = free_rx.recv() else { return };
+                    let len = buf.len().min(total - done);
+                    let read = src.read_exact(&mut buf[..len]).map(|()| (buf, len));
+                    let failed = read.is_err();
+                    if full_tx.send(read).is_err() || failed {
+                        return;
+                    }
+                    done += len;
+                }
+            });
+            let handles: Vec<_> = (0..helpers).map(|_| scope.spawn(work)).collect();
+            let mut states = vec![work()];
+            for h in handles {
+                states.push(
+                    h.join()
+                        .unwrap_or_else(|_| Err(bad(path, "voxel conversion thread failed"))),
+                );
+            }
+            states.into_iter().collect::<Result<Vec<S>, VolumeError>>()
+        });
+        drop(queue);
+        Ok((out, states?))
     }
 
     /// Wraps stored-order voxels as the canonical RAS+ array: a Fortran-order array of the stored shape,
@@ -423,8 +545,11 @@ pub fn read_image(path: &Path, channel: Option<usize>) -> Result<Volume<f32>, Vo
     macro_rules! go {
         ($t:ty) => {
             match scaling {
-                Some((s, i)) => op.decode(|v: $t| (v.to_f64() * s + i) as f32)?,
-                None => op.decode(|v: $t| v.to_f32())?,
+                Some((s, i)) => {
+                    op.decode(|| (), false, |_, v: $t| (v.to_f64() * s + i) as f32)?
+                        .0
+                }
+                None => op.decode(|| (), true, |_, v: $t| v.to_f32())?.0,
             }
         };
     }
