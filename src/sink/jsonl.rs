@@ -248,4 +248,49 @@ mod tests {
                 && a.len() == "images/xx/".len() + 32 + 4
         );
     }
+
+    #[test]
+    fn finish_renames_and_removes_stale_images() {
+        let dir = std::env::temp_dir().join(format!("mvb-jsonl-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let png = |v: u8| crate::render::encode_png_gray(2, 2, &[v; 4]).expect("png");
+        let row = |i: u8, lang: &str| Row {
+            id: format!("ds/c/case/bbox/T01/axial/{i}/1/{lang}"),
+            split: "train".into(),
+            lang: lang.into(),
+            question: "q".into(),
+            answer: "a".into(),
+            image_png: png(i),
+            ..Row::default()
+        };
+        let mut sink = JsonlSink::new(&dir).expect("sink");
+        for r in [row(1, "en"), row(1, "ar"), row(2, "en")] {
+            sink.push(&r).expect("push");
+        }
+        let written = sink.finish().expect("finish");
+        assert_eq!(written.len(), 1);
+        assert_eq!(written[0].rows, 3);
+        let count_images = || {
+            walkdir::WalkDir::new(dir.join("jsonl/images"))
+                .into_iter()
+                .filter(|e| e.as_ref().is_ok_and(|e| e.file_type().is_file()))
+                .count()
+        };
+        assert_eq!(count_images(), 2, "one image per distinct slice");
+        // A rebuild without slice 2 removes its image; a dropped build leaves its old files alone.
+        let mut sink = JsonlSink::new(&dir).expect("sink");
+        sink.push(&row(1, "en")).expect("push");
+        sink.finish().expect("finish");
+        assert_eq!(count_images(), 1);
+        let mut sink = JsonlSink::new(&dir).expect("sink");
+        sink.push(&row(1, "en")).expect("push");
+        sink.push(&row(3, "en")).expect("push");
+        drop(sink);
+        assert_eq!(count_images(), 1);
+        assert!(
+            dir.join("jsonl/train.jsonl").exists()
+                && !dir.join("jsonl/train.jsonl.partial").exists()
+        );
+        fs::remove_dir_all(&dir).expect("clean up");
+    }
 }

@@ -563,4 +563,139 @@ mod tests {
         assert!(TsvSink::new(&dir, "KiTS23", TsvOptions::default()).is_ok());
         let _ = fs::remove_dir_all(&dir);
     }
+
+    fn row(i: usize, split: &str) -> Row {
+        let gray: Vec<u8> = (0..64u32)
+            .map(|v| ((v * 7 + i as u32) % 256) as u8)
+            .collect();
+        let choice = Choice {
+            question: format!("Question {i} with \"quotes\"?"),
+            options: (0..5)
+                .map(|k| format!("{}.00 mm²", 10 + k * 3 + i))
+                .collect(),
+            answer_index: i % 5,
+            clinical_vqa_task: "Disease Diagnosis".into(),
+            department: "Urology".into(),
+            perceptual_granularity: "Mask level".into(),
+            modality: "CT".into(),
+            original_task: "SEG_2D".into(),
+            box_drawn: false,
+        };
+        let identify = Choice {
+            question: "Which structure is marked by the red box?".into(),
+            options: vec!["kidney".into(), "kidney tumor".into(), "kidney cyst".into()],
+            answer_index: i % 3,
+            box_drawn: true,
+            ..choice.clone()
+        };
+        Row {
+            id: format!("ds/c/case_{i}/bbox/T01/axial/{i}/1/en"),
+            case_id: format!("case_{}", i / 4),
+            split: split.into(),
+            lang: "en".into(),
+            image_png: crate::render::encode_png_gray(8, 8, &gray).expect("png"),
+            bbox_px: Some([1, 2, 4, 5]),
+            choice: Some(choice),
+            identify: Some(identify),
+            ..Row::default()
+        }
+    }
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("mvb-tsv-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn parts_stay_under_the_limit_and_hidden_copies_lack_the_answer() {
+        let dir = temp("parts");
+        let options = TsvOptions {
+            max_file_bytes: 4000,
+            ..TsvOptions::default()
+        };
+        let mut sink = TsvSink::new(&dir, "KiTS23", options).expect("sink");
+        for i in 0..20 {
+            sink.push(&row(i, if i % 2 == 0 { "train" } else { "test" }))
+                .expect("push");
+        }
+        let written = sink.finish().expect("finish");
+        let total: u64 = written
+            .iter()
+            .filter(|f| f.path.to_string_lossy().contains("_test_en_part_"))
+            .map(|f| f.rows)
+            .sum();
+        assert_eq!(total, 20, "10 test rows, two items each");
+        let mut indices = Vec::new();
+        for file in &written {
+            let text = fs::read_to_string(&file.path).expect("read");
+            assert!(
+                text.len() <= 4000,
+                "{} has {} bytes",
+                file.path.display(),
+                text.len()
+            );
+            let hidden = file.path.to_string_lossy().contains("_hidden");
+            let header = text.lines().next().expect("header");
+            assert_eq!(
+                header.contains("\"answer\"") || header.contains("\"category\""),
+                !hidden
+            );
+            assert_eq!(text.lines().count() as u64, file.rows + 1);
+            let name = file
+                .path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .expect("name");
+            assert!(
+                name.contains("_part_"),
+                "{name}: several parts are numbered"
+            );
+            if name.starts_with("KiTS23_train_en_part_") {
+                indices.extend(
+                    text.lines()
+                        .skip(1)
+                        .map(|l| l.split('\t').next().map(str::to_string)),
+                );
+            }
+        }
+        // Indices run on across parts; no train copy is hidden.
+        let want: Vec<Option<String>> = (0..20).map(|i| Some(format!("\"{i}\""))).collect();
+        assert_eq!(indices, want);
+        assert!(!written
+            .iter()
+            .any(|f| f.split == "train" && f.path.to_string_lossy().contains("hidden")));
+        // A second build with one part replaces the numbered parts.
+        let mut sink = TsvSink::new(&dir, "KiTS23", TsvOptions::default()).expect("sink");
+        sink.push(&row(0, "train")).expect("push");
+        let written = sink.finish().expect("finish");
+        let names: Vec<String> = fs::read_dir(dir.join("tsv"))
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["KiTS23_train_en.tsv".to_string()]);
+        assert_eq!(written[0].rows, 2);
+        fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[test]
+    fn drawn_boxes_change_the_image_and_drop_removes_partials() {
+        let dir = temp("drop");
+        let mut sink = TsvSink::new(&dir, "KiTS23", TsvOptions::default()).expect("sink");
+        sink.push(&row(3, "train")).expect("push");
+        let partials: Vec<PathBuf> = sink.partials.clone();
+        assert!(!partials.is_empty() && partials.iter().all(|p| p.exists()));
+        let images: BTreeSet<Arc<str>> = sink.images.values().cloned().collect();
+        assert_eq!(images.len(), 2, "plain and boxed copies of one slice");
+        drop(sink);
+        assert!(partials.iter().all(|p| !p.exists()));
+        let mut bad = row(4, "train");
+        if let Some(c) = bad.choice.as_mut() {
+            c.options[2] = "None".into();
+        }
+        let mut sink = TsvSink::new(&dir, "KiTS23", TsvOptions::default()).expect("sink");
+        let err = sink.push(&bad).expect_err("None would vanish in pandas");
+        assert!(err.to_string().contains("`None`"), "{err}");
+        fs::remove_dir_all(&dir).expect("clean up");
+    }
 }
