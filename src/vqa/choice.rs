@@ -354,7 +354,14 @@ pub fn label_options(
     Ok((others, k))
 }
 
-/// Fills a choice template; `None` when the template, plane name or a language's names are missing.
+/// Values of kind-specific placeholders (e.g. `{landmark_1}`), consulted before the common ones.
+pub type ExtraPlaceholders<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn no_extra(_: &str) -> Option<String> {
+    None
+}
+
+/// Fills a choice template; an error names the missing template, plane name or language's name.
 fn question(
     asker: &Asker,
     kind: ChoiceKind,
@@ -362,6 +369,7 @@ fn question(
     label: &Label,
     plane: Plane,
     shown: &Shown,
+    extra: ExtraPlaceholders,
 ) -> Result<String, ChoiceError> {
     let missing = |key: String| ChoiceError::MissingTemplate {
         key,
@@ -398,6 +406,9 @@ fn question(
         .option_format(asker.answer_format, lang)
         .unwrap_or_default();
     Ok(template.render(|name| {
+        if let Some(value) = extra(name) {
+            return Some(value);
+        }
         Some(match name {
             "image_description" => description.to_string(),
             "label" => label_name.to_string(),
@@ -456,6 +467,7 @@ pub fn bbox_item(
         label,
         plane,
         shown,
+        &no_extra,
     )?;
     let (boxes, k) = box_options(seed_key, bbox_px, shown.width_px, shown.height_px)?;
     let options = boxes
@@ -490,7 +502,35 @@ pub fn numeric_item(
     seed_key: &str,
     lexical: Lexical,
 ) -> Result<Choice, ChoiceError> {
-    let question = question(asker, ChoiceKind::Task(kind), lang, label, plane, shown)?;
+    numeric_item_with(
+        asker, kind, lang, label, plane, shown, value, unit, seed_key, lexical, &no_extra,
+    )
+}
+
+/// [`numeric_item`] for templates with kind-specific placeholders (landmark names), filled by `extra`.
+#[allow(clippy::too_many_arguments)]
+pub fn numeric_item_with(
+    asker: &Asker,
+    kind: TaskKind,
+    lang: &str,
+    label: &Label,
+    plane: Plane,
+    shown: &Shown,
+    value: f64,
+    unit: Unit,
+    seed_key: &str,
+    lexical: Lexical,
+    extra: ExtraPlaceholders,
+) -> Result<Choice, ChoiceError> {
+    let question = question(
+        asker,
+        ChoiceKind::Task(kind),
+        lang,
+        label,
+        plane,
+        shown,
+        extra,
+    )?;
     let unit_template =
         asker
             .templates
@@ -527,7 +567,15 @@ pub fn identify_item(
     let label = labels
         .get(&label_id)
         .ok_or(ChoiceError::TooFewLabels { label: label_id })?;
-    let question = question(asker, ChoiceKind::Identify, lang, label, plane, shown)?;
+    let question = question(
+        asker,
+        ChoiceKind::Identify,
+        lang,
+        label,
+        plane,
+        shown,
+        &no_extra,
+    )?;
     let ids: Vec<u16> = labels.keys().copied().collect();
     let (chosen, k) = label_options(seed_key, label_id, &ids)?;
     let mut options = Vec::with_capacity(chosen.len());
@@ -849,6 +897,75 @@ mod tests {
             id_en.box_drawn && !id_en.question.contains("kidney"),
             "{}",
             id_en.question
+        );
+    }
+
+    #[test]
+    fn new_measurement_kinds_plug_in_with_a_template_and_one_call() {
+        let text = "[lesion_size_choice]\nen = \"What is the longest diameter of the {label} on this {plane} slice?\"\n\
+                    [landmarks_choice]\nen = \"Which angle does the {label} make here ({marker})?\"\n";
+        let overrides: BTreeMap<String, BTreeMap<String, toml::Spanned<String>>> =
+            toml::from_str(text).expect("toml");
+        // `{marker}` is not a known placeholder: a manifest naming it is rejected.
+        assert!(TemplateSet::with_overrides(&overrides).is_err());
+        let text = text.replace(" ({marker})", "");
+        let overrides: BTreeMap<String, BTreeMap<String, toml::Spanned<String>>> =
+            toml::from_str(&text).expect("toml");
+        let templates = TemplateSet::with_overrides(&overrides).expect("valid");
+        let ds = dataset();
+        let asker = Asker {
+            templates: &templates,
+            dataset: &ds,
+            answer_format: AnswerFormat::RelativeLowerLeft,
+        };
+        let labels = labels();
+        let lesion = numeric_item(
+            &asker,
+            TaskKind::LesionSize,
+            "en",
+            &labels[&2],
+            Plane::Axial,
+            &shown(),
+            23.456,
+            Unit::Mm,
+            "k/lesion",
+            Lexical::new(TaskKind::LesionSize, &ds, Modality::CT, &labels[&2]),
+        )
+        .expect("lesion item");
+        assert_eq!(lesion.options[lesion.answer_index], "23.46 mm");
+        assert_eq!(lesion.perceptual_granularity, "Contour level");
+        let extra =
+            |name: &str| (name == "label").then(|| "angle between the femoral axes".to_string());
+        let angle = numeric_item_with(
+            &asker,
+            TaskKind::Landmarks,
+            "en",
+            &labels[&1],
+            Plane::Coronal,
+            &shown(),
+            150.0,
+            Unit::Deg,
+            "k/angle",
+            Lexical::new(TaskKind::Landmarks, &ds, Modality::CT, &labels[&1]),
+            &extra,
+        )
+        .expect("angle item");
+        assert!(
+            angle.question.contains("femoral axes"),
+            "{}",
+            angle.question
+        );
+        assert_eq!(angle.options[angle.answer_index], "150.00°");
+        assert!(angle.options.iter().all(|o| o
+            .trim_end_matches('°')
+            .parse::<f64>()
+            .is_ok_and(|v| v <= 180.0)));
+        assert_eq!(
+            (
+                angle.perceptual_granularity.as_str(),
+                angle.original_task.as_str()
+            ),
+            ("Image level", "MEAS_2D")
         );
     }
 
