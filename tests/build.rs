@@ -278,6 +278,108 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * b.abs().max(1.0)
 }
 
+/// Lesion rows of the tumour cuboid: every slice it cuts is one rectangle, whose max Feret diameter between
+/// pixel centres is its diagonal and whose extent perpendicular to that diagonal is `2ab/d`.
+fn assert_lesions_match_closed_form(cases: &[PhantomCase], dataset_dir: &Path, frame: Frame) {
+    let mut want = BTreeMap::new();
+    for case in cases.iter().filter(|c| c.mask_path.is_some()) {
+        let tumour: Vec<_> = case.cuboids.iter().filter(|c| c.label == 2).collect();
+        assert_eq!(tumour.len(), 1);
+        let c = tumour[0];
+        let spacing = case.spacing_mm.map(|v| f64::from(v as f32));
+        let planes = match frame {
+            Frame::Radiological => [
+                ("sagittal", 0, 1, 2),
+                ("coronal", 1, 0, 2),
+                ("axial", 2, 0, 1),
+            ],
+            Frame::RawArray => [
+                ("sagittal", 0, 2, 1),
+                ("coronal", 1, 2, 0),
+                ("axial", 2, 1, 0),
+            ],
+        };
+        for (plane, fixed, ca, ra) in planes {
+            let (wp, hp) = (c.hi[ca] - c.lo[ca] + 1, c.hi[ra] - c.lo[ra] + 1);
+            let (a, b) = ((wp - 1) as f64 * spacing[ca], (hp - 1) as f64 * spacing[ra]);
+            let d = a.hypot(b);
+            for slice in c.lo[fixed]..=c.hi[fixed] {
+                let key = format!("{}/{plane}/{slice}/2", case.case_id);
+                want.insert(key, ((wp * hp) as i64, d, 2.0 * a * b / d));
+            }
+        }
+    }
+    let mut got = BTreeMap::new();
+    for entry in fs::read_dir(dataset_dir.join("lesion_size")).expect("lesion_size dir") {
+        for batch in read_batches(&entry.expect("entry").path()) {
+            let col = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .unwrap_or_else(|| panic!("column {name}"))
+                    .clone()
+            };
+            let (case, plane, slice, label, task) = (
+                col("case_id"),
+                col("plane"),
+                col("slice_index"),
+                col("label_id"),
+                col("task_type"),
+            );
+            let (count, longest, perp) = (
+                col("pixel_count"),
+                col("longest_diameter_mm"),
+                col("perpendicular_diameter_mm"),
+            );
+            let (major, minor) = (col("major_axis_mm"), col("minor_axis_mm"));
+            for r in 0..batch.num_rows() {
+                let key = format!(
+                    "{}/{}/{}/{}",
+                    case.as_string::<i32>().value(r),
+                    plane.as_string::<i32>().value(r),
+                    slice.as_primitive::<Int32Type>().value(r),
+                    label.as_primitive::<Int32Type>().value(r)
+                );
+                let major = major.as_primitive::<Float64Type>().value(r);
+                let minor = minor.as_primitive::<Float64Type>().value(r);
+                assert!(
+                    major >= minor && minor > 0.0,
+                    "{key}: ellipse axes {major} / {minor}"
+                );
+                let value = (
+                    count.as_primitive::<Int64Type>().value(r),
+                    longest.as_primitive::<Float64Type>().value(r),
+                    perp.as_primitive::<Float64Type>().value(r),
+                );
+                let task = task.as_string::<i32>().value(r).to_string();
+                assert!(
+                    got.insert((key, task), value).is_none(),
+                    "duplicate lesion row"
+                );
+            }
+        }
+    }
+    for task in ["lesion_size", "lesion_diameter"] {
+        let rows: BTreeMap<&String, &(i64, f64, f64)> = got
+            .iter()
+            .filter(|((_, t), _)| t == task)
+            .map(|((k, _), v)| (k, v))
+            .collect();
+        assert_eq!(
+            rows.keys().copied().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>(),
+            "{task} rows"
+        );
+        for (key, (count, longest, perp)) in &want {
+            let got = rows[key];
+            assert_eq!(got.0, *count, "{key}");
+            assert!(
+                close(got.1, *longest) && close(got.2, *perp),
+                "{key}: {got:?} vs {longest} / {perp}"
+            );
+        }
+    }
+}
+
 #[test]
 fn medvision_profile_shows_raw_array_slices() {
     let data = temp_dir("medvision-data");
@@ -365,6 +467,7 @@ fn fixture_build_matches_closed_form_truth_and_is_deterministic() {
         }
     }
     assert_matches_closed_form(&cases, &out1.join("KiTS23"), Frame::Radiological);
+    assert_lesions_match_closed_form(&cases, &out1.join("KiTS23"), Frame::Radiological);
 
     let report: serde_json::Value =
         serde_json::from_slice(&t1["KiTS23/build-report.json"]).expect("report is JSON");

@@ -35,7 +35,7 @@ impl DisplayFrame {
     pub fn for_profile(profile: Profile) -> Self {
         match profile {
             Profile::Default => DisplayFrame::Radiological,
-            Profile::Medvision => DisplayFrame::RawArray,
+            Profile::Medvision | Profile::Medvision14 => DisplayFrame::RawArray,
         }
     }
 }

@@ -1,7 +1,10 @@
-//! Per-slice facts computed from one load of a label map: display-frame slices, boxes and mask sizes.
+//! Per-slice facts computed from one load of a label map: display-frame slices, boxes, mask sizes and lesion
+//! ellipses / diameters.
 
 pub mod boxes;
 pub mod frame;
+pub mod lesion;
+pub mod lesion_facts;
 
 #[cfg(test)]
 mod golden_tests;
@@ -11,3 +14,4 @@ pub use boxes::{
     MaskSizeFact, MaskStats, PlaneStats, SliceStats,
 };
 pub use frame::{DisplayFrame, PlaneView};
+pub use lesion_facts::{lesion_facts, LesionCounts, LesionFact};

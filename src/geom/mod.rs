@@ -3,6 +3,9 @@
 
 pub mod affine;
 pub mod components;
+pub mod contour;
+pub mod ellipse;
+pub mod feret;
 pub mod grid;
 
 pub use grid::Grid2;

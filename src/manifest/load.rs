@@ -258,15 +258,50 @@ fn validate_structure(
                 ),
             ));
         }
-        if matches!(t.kind, TaskKind::LesionSize | TaskKind::Landmarks) {
+        if t.kind == TaskKind::Landmarks {
             diags.push(ctx.diag(
                 None,
                 format!(
-                    "task `{}`: kind `{}` is not supported by this build yet (supported: bbox, mask_size)",
-                    t.id,
-                    t.kind.as_str()
+                    "task `{}`: kind `landmarks` is not supported by this build yet (supported: bbox, mask_size, lesion_size)",
+                    t.id
                 ),
             ));
+        }
+        if t.kind == TaskKind::LesionSize && !t.filters.single_instance {
+            diags.push(ctx.diag(
+                None,
+                format!(
+                    "task `{}`: lesion_size measures one component per slice and needs filters.single_instance = true",
+                    t.id
+                ),
+            ));
+        }
+        if let Some(lesion) = &t.lesion {
+            if t.kind != TaskKind::LesionSize {
+                diags.push(ctx.at(
+                    lesion,
+                    format!(
+                        "task `{}`: `lesion` applies only to `lesion_size` tasks",
+                        t.id
+                    ),
+                ));
+            }
+            let l = lesion.get_ref();
+            for (key, value) in [
+                (
+                    "max_major_over_bbox_diagonal",
+                    l.max_major_over_bbox_diagonal,
+                ),
+                ("min_major_mm", l.min_major_mm),
+                ("min_major_px", l.min_major_px),
+            ] {
+                if value.is_some_and(|v| !(v.is_finite() && v >= 0.0)) {
+                    diags.push(ctx.at(
+                        lesion,
+                        format!("task `{}`: lesion.{key} must be a finite number ≥ 0", t.id),
+                    ));
+                }
+            }
         }
         if t.planes.is_empty() {
             diags.push(ctx.diag(None, format!("task `{}`: `planes` must not be empty", t.id)));

@@ -232,6 +232,22 @@ pub struct Task {
     pub planes: Vec<Plane>,
     #[serde(default)]
     pub filters: Filters,
+    /// `lesion_size` only: overrides of the profile's lesion guards (annotations.md §4.5).
+    #[serde(default)]
+    pub lesion: Option<Spanned<LesionSettings>>,
+}
+
+/// Thresholds of the lesion-size guards; each absent key keeps the profile's value.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LesionSettings {
+    /// Components with fewer pixels are dropped (MedVision v1.0: 200; default profile: 0).
+    pub min_pixels: Option<u64>,
+    /// Drop a fit whose major axis exceeds this multiple of the component box diagonal (default 1.5).
+    pub max_major_over_bbox_diagonal: Option<f64>,
+    /// Drop a fit whose major axis is under `max(min_major_mm, min_major_px × coarser spacing)` (2 mm, 2 px).
+    pub min_major_mm: Option<f64>,
+    pub min_major_px: Option<f64>,
 }
 
 fn all_planes() -> Vec<Plane> {
@@ -399,18 +415,29 @@ fn default_shard_bytes() -> u64 {
 /// Which conventions a build follows (CLI `--profile`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Profile {
-    /// Radiological display frame, round-half-even rendering, corrected measurements.
+    /// Radiological display frame, round-half-even rendering, corrected measurements, hash split.
     #[default]
     Default,
-    /// MedVision benchmark conventions: raw RAS+ array slices as displayed, truncating renderer.
+    /// MedVision v1.0.0 (the leaderboard release): raw RAS+ array slices as displayed, truncating renderer,
+    /// MedVision's split and its v1.0 lesion rules.
+    #[value(alias = "medvision-1.0")]
     Medvision,
+    /// MedVision v1.4.0: as `medvision`, with the v1.4 lesion rules (mm floor and guards, no scaled-box rule).
+    #[value(name = "medvision-1.4")]
+    Medvision14,
 }
 
 impl Profile {
     pub fn as_str(self) -> &'static str {
         match self {
             Profile::Default => "default",
-            Profile::Medvision => "medvision",
+            Profile::Medvision => "medvision-1.0",
+            Profile::Medvision14 => "medvision-1.4",
         }
+    }
+
+    /// Whether the build follows the MedVision benchmark's display, rendering and split conventions.
+    pub fn is_medvision(self) -> bool {
+        matches!(self, Profile::Medvision | Profile::Medvision14)
     }
 }

@@ -12,12 +12,15 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::annotate::{DisplayFrame, FilterCounts};
+use crate::annotate::lesion::LesionRules;
+use crate::annotate::{DisplayFrame, FilterCounts, LesionCounts};
 use crate::discover::{self, Case};
 use crate::manifest::{self, LoadedManifest, Profile};
 use crate::render::Rounding;
 use crate::sink::{self, CardConfig, CardInfo, OutputFormat, ParquetOptions, Sinks, WrittenShard};
-use report::{BuildReport, CaseCounts, FailedEntry, FileEntry, SkippedEntry, TaskReport};
+use report::{
+    BuildReport, CaseCounts, FailedEntry, FileEntry, FilterReport, SkippedEntry, TaskReport,
+};
 use split::SplitPlan;
 use worker::{BuildContext, CaseOutput};
 
@@ -103,7 +106,7 @@ pub fn build(
     let discovery = discover::discover(&loaded, &options.data_root)?;
     let plan = match &loaded.split_file {
         Some(path) => SplitPlan::from_file(path)?,
-        None if options.profile == Profile::Medvision => {
+        None if options.profile.is_medvision() => {
             SplitPlan::medvision(discovery.cases.iter().map(|c| c.case_id.as_str()))
         }
         None => SplitPlan::hash(
@@ -180,6 +183,7 @@ pub fn build(
         manifest: &loaded,
         frame: DisplayFrame::for_profile(options.profile),
         rounding: Rounding::for_profile(options.profile),
+        lesion_rules: LesionRules::for_profile(options.profile),
         builder_version: BUILDER_VERSION,
     };
     let threads = options.threads.max(1);
@@ -193,6 +197,7 @@ pub fn build(
 
     progress(Progress::Start { cases: work.len() });
     let mut filters: BTreeMap<String, FilterCounts> = BTreeMap::new();
+    let mut lesion: BTreeMap<String, LesionCounts> = BTreeMap::new();
     // A few cases per thread in flight bounds memory; results come back in input order.
     for chunk in work.chunks(threads * 2) {
         let results: Vec<Result<CaseOutput, worker::CaseError>> = pool.install(|| {
@@ -214,10 +219,13 @@ pub fn build(
                     for (task_id, counts) in output.filters {
                         *filters.entry(task_id).or_default() += counts;
                     }
+                    for (task_id, counts) in output.lesion {
+                        *lesion.entry(task_id).or_default() += counts;
+                    }
                     for row in output.rows {
                         let task = report
                             .tasks
-                            .entry(format!("{} {}", row.task_type, row.task_id))
+                            .entry(format!("{} {}", row.config, row.task_id))
                             .or_default();
                         *task.rows_by_split.entry(row.split.clone()).or_default() += 1;
                         let label = label_key(&loaded, &row.collection, row.label_id);
@@ -251,6 +259,9 @@ pub fn build(
     }
     for (task_id, counts) in filters {
         report.tasks.entry(task_id).or_default().filters = counts.into();
+    }
+    for (task_id, counts) in lesion {
+        report.tasks.entry(task_id).or_default().filters = FilterReport::from_lesion(&counts);
     }
     let writes_card = sink.writes_parquet();
     let written = sink.finish()?;

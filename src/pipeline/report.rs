@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::annotate::FilterCounts;
+use crate::annotate::lesion::LesionReject;
+use crate::annotate::{FilterCounts, LesionCounts};
 
 /// The whole report.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -52,13 +53,40 @@ pub struct TaskReport {
     pub filters: FilterReport,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+/// Removals are listed only for the filters a task kind applies.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct FilterReport {
     pub considered: u64,
     pub removed_multi_instance: u64,
-    pub removed_min_side_px: u64,
-    pub removed_min_pixels: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed_min_side_px: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed_min_pixels: Option<u64>,
+    /// Lesion rules and guards (annotations.md §4.5) by name → fits they dropped.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub removed_by_lesion_rule: BTreeMap<String, u64>,
     pub kept: u64,
+}
+
+impl FilterReport {
+    pub fn from_lesion(c: &LesionCounts) -> Self {
+        let rejected: u64 = c.rejected.values().sum();
+        FilterReport {
+            considered: c.considered,
+            removed_multi_instance: c.multi_instance,
+            removed_by_lesion_rule: LesionReject::ALL
+                .iter()
+                .map(|r| {
+                    (
+                        r.name().to_string(),
+                        c.rejected.get(r.name()).copied().unwrap_or(0),
+                    )
+                })
+                .collect(),
+            kept: c.considered - c.multi_instance - rejected,
+            ..FilterReport::default()
+        }
+    }
 }
 
 impl From<FilterCounts> for FilterReport {
@@ -66,8 +94,9 @@ impl From<FilterCounts> for FilterReport {
         FilterReport {
             considered: c.considered,
             removed_multi_instance: c.multi_instance,
-            removed_min_side_px: c.too_small_side,
-            removed_min_pixels: c.too_few_pixels,
+            removed_min_side_px: Some(c.too_small_side),
+            removed_min_pixels: Some(c.too_few_pixels),
+            removed_by_lesion_rule: BTreeMap::new(),
             kept: c.considered - c.multi_instance - c.too_small_side - c.too_few_pixels,
         }
     }

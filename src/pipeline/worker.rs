@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::annotate::{self, DisplayFrame, FilterCounts, PlaneView};
+use std::collections::btree_map::Entry;
+
+use crate::annotate::lesion::{LesionOptions, LesionRules};
+use crate::annotate::{self, DisplayFrame, FilterCounts, LesionCounts, PlaneView};
 use crate::discover::Case;
 use crate::manifest::{
     Connectivity, GeometryPolicy, Label, LoadedManifest, Modality, Plane, Task, TaskKind,
@@ -13,6 +16,7 @@ use crate::record::{Measurements, Row};
 use crate::render::{self, RenderedSlice, Rounding, Scaling};
 use crate::volume;
 use crate::vqa::choice::{self, Lexical};
+use crate::vqa::templates::QuestionKind;
 use crate::vqa::{Asker, Qa, Shown};
 
 /// Settings shared by every case of a build.
@@ -20,6 +24,7 @@ pub struct BuildContext<'a> {
     pub manifest: &'a LoadedManifest,
     pub frame: DisplayFrame,
     pub rounding: Rounding,
+    pub lesion_rules: LesionRules,
     pub builder_version: &'a str,
 }
 
@@ -29,6 +34,8 @@ pub struct CaseOutput {
     pub rows: Vec<Row>,
     /// Task key (`"<kind> <id>"`) → filter counts of this case.
     pub filters: BTreeMap<String, FilterCounts>,
+    /// Task key → lesion counts of this case.
+    pub lesion: BTreeMap<String, LesionCounts>,
     pub warnings: Vec<String>,
 }
 
@@ -102,24 +109,30 @@ pub fn build_case(ctx: &BuildContext, case: &Case, split: &str) -> Result<CaseOu
         image.data.shape()[1],
         image.data.shape()[2],
     ];
-    let spacing = image.geometry.spacing_mm;
-    let mut renders: BTreeMap<RenderKey, RenderedSlice> = BTreeMap::new();
-    let asker = Asker {
-        templates: &manifest.templates,
-        dataset: &manifest.manifest.dataset,
-        answer_format: manifest.manifest.output.answer_format,
-    };
-    let row_base = Row {
-        dataset: manifest.manifest.dataset.name.clone(),
-        collection: case.collection.clone(),
-        case_id: case.case_id.clone(),
-        split: split.to_string(),
-        source_image: case.image_rel.clone(),
-        source_mask: case.mask_rel.clone(),
-        source_orientation: image.geometry.source_axes.clone(),
-        manifest_sha256: manifest.sha256.clone(),
-        builder_version: ctx.builder_version.to_string(),
-        ..Row::default()
+    let mut emitter = Emitter {
+        ctx,
+        image: &image,
+        shape,
+        modality,
+        renders: BTreeMap::new(),
+        asker: Asker {
+            templates: &manifest.templates,
+            dataset: &manifest.manifest.dataset,
+            answer_format: manifest.manifest.output.answer_format,
+        },
+        row_base: Row {
+            dataset: manifest.manifest.dataset.name.clone(),
+            collection: case.collection.clone(),
+            case_id: case.case_id.clone(),
+            split: split.to_string(),
+            source_image: case.image_rel.clone(),
+            source_mask: case.mask_rel.clone(),
+            source_orientation: image.geometry.source_axes.clone(),
+            manifest_sha256: manifest.sha256.clone(),
+            builder_version: ctx.builder_version.to_string(),
+            ..Row::default()
+        },
+        rows: Vec::new(),
     };
 
     for task in &tasks {
@@ -127,158 +140,148 @@ pub fn build_case(ctx: &BuildContext, case: &Case, split: &str) -> Result<CaseOu
             continue;
         };
         let task_labels = manifest.task_labels(task, &collection.name);
-        let facts = match task.kind {
+        let mut items = Vec::new();
+        match task.kind {
             TaskKind::Bbox => {
                 let (facts, counts) = annotate::box_facts(task_stats, &task_labels, &task.filters);
                 out.filters.insert(task_key(task), counts);
-                facts.into_iter().map(Fact::Box).collect::<Vec<_>>()
+                items.extend(facts.into_iter().map(|f| Item {
+                    task_type: "bbox",
+                    place: Place::new(
+                        f.plane,
+                        f.slice_index,
+                        f.label,
+                        f.row_spacing_mm,
+                        f.col_spacing_mm,
+                    ),
+                    bbox_px: f.bbox_px,
+                    points_px: Vec::new(),
+                    measurements: Measurements {
+                        box_width_mm: Some(f.box_width_mm),
+                        box_height_mm: Some(f.box_height_mm),
+                        ..Measurements::default()
+                    },
+                    ask: Ask::Bbox,
+                }));
             }
             TaskKind::MaskSize => {
                 let (facts, counts) =
                     annotate::mask_size_facts(task_stats, &task_labels, &task.filters);
                 out.filters.insert(task_key(task), counts);
-                facts.into_iter().map(Fact::Size).collect()
+                items.extend(facts.into_iter().map(|f| Item {
+                    task_type: "mask_size",
+                    place: Place::new(
+                        f.plane,
+                        f.slice_index,
+                        f.label,
+                        f.row_spacing_mm,
+                        f.col_spacing_mm,
+                    ),
+                    bbox_px: f.bbox_px,
+                    points_px: Vec::new(),
+                    measurements: Measurements {
+                        pixel_count: Some(f.pixel_count as i64),
+                        area_mm2: Some(f.area_mm2),
+                        ..Measurements::default()
+                    },
+                    ask: Ask::MaskSize(f.area_mm2),
+                }));
             }
-            // Rejected by manifest validation until their stages exist.
-            TaskKind::LesionSize | TaskKind::Landmarks => Vec::new(),
-        };
-        for fact in facts {
-            if !task.planes.contains(&fact.plane()) {
-                continue;
-            }
-            let label_id = fact.label();
-            let Some(label) = labels.get(&label_id) else {
-                continue;
-            };
-            let group = match modality {
-                Modality::CT => label.group.or(manifest.manifest.render.default_group),
-                _ => None,
-            };
-            let key = (fact.plane(), fact.slice_index(), group);
-            let rendered = match renders.entry(key) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    let view = PlaneView::new(fact.plane(), ctx.frame, shape, spacing);
-                    let slice = view.extract(&image.data, fact.slice_index());
-                    let scaling = Scaling::for_slice(modality, group);
-                    e.insert(render::render_slice(
-                        &slice,
-                        scaling,
-                        ctx.rounding,
-                        manifest.manifest.render.max_side,
-                    )?)
+            TaskKind::LesionSize => {
+                let options = lesion_options(ctx.lesion_rules, task);
+                let (facts, counts) =
+                    annotate::lesion_facts(&mask, task_stats, &task_labels, &options);
+                out.lesion.insert(task_key(task), counts);
+                for f in facts {
+                    items.extend(lesion_items(&f));
                 }
-            };
-            let shown = Shown {
-                width_px: rendered.width_px,
-                height_px: rendered.height_px,
-                pixel_width_mm: fact.col_spacing_mm() / rendered.scale_x,
-                pixel_height_mm: fact.row_spacing_mm() / rendered.scale_y,
-                scale_x: rendered.scale_x,
-                scale_y: rendered.scale_y,
-            };
-            let bbox_px = shown.scale_box(fact.bbox_px());
-            // Multiple-choice options are seeded by the row id without its language, so every language
-            // gets the same options and letter.
-            let fact_id = format!(
-                "{}/{}/{}/{}/{}/{}/{}/{}",
-                manifest.manifest.dataset.name,
-                case.collection,
-                case.case_id,
-                task.kind.as_str(),
-                task.id,
-                fact.plane().as_str(),
-                fact.slice_index(),
-                label_id
-            );
-            let lexical = Lexical::new(task.kind, &manifest.manifest.dataset, modality, label);
-            for lang in &manifest.manifest.output.languages {
-                let qa = match &fact {
-                    Fact::Box(_) => asker.bbox(lang, label, fact.plane(), &shown, bbox_px),
-                    Fact::Size(f) => asker.mask_size(lang, label, fact.plane(), &shown, f.area_mm2),
-                };
-                let Some(Qa {
-                    question,
-                    answer,
-                    answer_values,
-                }) = qa
-                else {
-                    continue;
-                };
-                let (mc, identify) = match &fact {
-                    Fact::Box(_) => (
-                        choice::bbox_item(
-                            &asker,
-                            lang,
-                            label,
-                            fact.plane(),
-                            &shown,
-                            bbox_px,
-                            &fact_id,
-                            lexical.clone(),
-                        )
-                        .ok(),
-                        choice::identify_item(
-                            &asker,
-                            lang,
-                            label_id,
-                            labels,
-                            fact.plane(),
-                            &shown,
-                            &format!("{fact_id}/identify"),
-                            lexical.clone(),
-                        )
-                        .ok(),
-                    ),
-                    Fact::Size(f) => (
-                        choice::numeric_item(
-                            &asker,
-                            task.kind,
-                            lang,
-                            label,
-                            fact.plane(),
-                            &shown,
-                            f.area_mm2,
-                            choice::Unit::Mm2,
-                            &fact_id,
-                            lexical.clone(),
-                        )
-                        .ok(),
-                        None,
-                    ),
-                };
-                out.rows.push(Row {
-                    id: format!("{fact_id}/{lang}"),
-                    task_type: task.kind.as_str().to_string(),
-                    task_id: task.id.clone(),
-                    config: task.kind.as_str().to_string(),
-                    plane: Some(fact.plane().as_str().to_string()),
-                    slice_index: Some(fact.slice_index() as i32),
-                    label_id: Some(i32::from(label_id)),
-                    label_name: Some(label_name(label, lang)),
-                    image_png: rendered.png.clone(),
-                    image_width_px: rendered.width_px as i32,
-                    image_height_px: rendered.height_px as i32,
-                    pixel_spacing_mm: [shown.pixel_height_mm, shown.pixel_width_mm],
-                    lang: lang.clone(),
-                    question,
-                    answer,
-                    answer_values,
-                    bbox_px: Some(bbox_px.map(|v| v as i32)),
-                    measurements: fact.measurements(),
-                    choice: mc,
-                    identify,
-                    ..row_base.clone()
-                });
             }
+            // Rejected by manifest validation until its stage exists.
+            TaskKind::Landmarks => {}
+        }
+        for item in items
+            .into_iter()
+            .filter(|i| task.planes.contains(&i.place.plane))
+        {
+            emitter.emit(task, &labels[&item.place.label], item)?;
         }
     }
+    out.rows = emitter.rows;
     Ok(out)
 }
 
 /// Tasks are unique by (kind, id): MedVision's box and mask-size tasks share ids.
 pub fn task_key(task: &Task) -> String {
     format!("{} {}", task.kind.as_str(), task.id)
+}
+
+/// The profile's lesion rules with the task's `lesion` overrides applied.
+fn lesion_options(rules: LesionRules, task: &Task) -> LesionOptions {
+    let mut options = LesionOptions::new(rules);
+    if let Some(settings) = &task.lesion {
+        let s = settings.get_ref();
+        if let Some(v) = s.min_pixels {
+            options.min_pixels = v;
+        }
+        if let Some(v) = s.max_major_over_bbox_diagonal {
+            options.max_major_over_bbox_diagonal = v;
+        }
+        if let Some(v) = s.min_major_mm {
+            options.min_major_floor_mm = v;
+        }
+        if let Some(v) = s.min_major_px {
+            options.min_major_floor_pixels = v;
+        }
+    }
+    options
+}
+
+/// A lesion fact asks two questions: the ellipse axes (MedVision's measure, end points P1–P4) and the RECIST
+/// longest / perpendicular diameters (end points of the longest chord).
+fn lesion_items(f: &annotate::LesionFact) -> [Item; 2] {
+    let m = &f.measurement;
+    let place = Place::new(
+        f.plane,
+        f.slice_index,
+        f.label,
+        f.row_spacing_mm,
+        f.col_spacing_mm,
+    );
+    let bbox_px = [m.bbox.x_min, m.bbox.y_min, m.bbox.x_max, m.bbox.y_max].map(|v| v as u32);
+    let measurements = Measurements {
+        pixel_count: Some(m.pixel_count as i64),
+        area_mm2: Some(m.area_mm2),
+        major_axis_mm: Some(m.major_mm),
+        minor_axis_mm: Some(m.minor_mm),
+        ellipse_angle_deg: Some(m.major_angle_deg),
+        longest_diameter_mm: Some(m.feret_longest_mm),
+        perpendicular_diameter_mm: Some(m.feret_perpendicular_mm),
+        ..Measurements::default()
+    };
+    let [p1, p2] = m.major_end_points_px;
+    let [p3, p4] = m.minor_end_points_px;
+    let feret = m.feret_end_points_px.map(|p| p.map(f64::from));
+    [
+        Item {
+            task_type: "lesion_size",
+            place,
+            bbox_px,
+            points_px: vec![p1, p2, p3, p4],
+            measurements: measurements.clone(),
+            ask: Ask::Lesion(QuestionKind::LesionAxes, [m.major_mm, m.minor_mm]),
+        },
+        Item {
+            task_type: "lesion_diameter",
+            place,
+            bbox_px,
+            points_px: feret.to_vec(),
+            measurements,
+            ask: Ask::Lesion(
+                QuestionKind::LesionDiameters,
+                [m.feret_longest_mm, m.feret_perpendicular_mm],
+            ),
+        },
+    ]
 }
 
 fn label_name(label: &Label, lang: &str) -> String {
@@ -288,61 +291,219 @@ fn label_name(label: &Label, lang: &str) -> String {
     }
 }
 
-/// A kept (slice, label) fact of either box-family task.
-enum Fact {
-    Box(annotate::BoxFact),
-    Size(annotate::MaskSizeFact),
+/// Where a fact sits: its slice and the native pixel spacing there.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    plane: Plane,
+    slice_index: usize,
+    label: u16,
+    row_spacing_mm: f64,
+    col_spacing_mm: f64,
 }
 
-impl Fact {
-    fn plane(&self) -> Plane {
-        match self {
-            Fact::Box(f) => f.plane,
-            Fact::Size(f) => f.plane,
+impl Place {
+    fn new(
+        plane: Plane,
+        slice_index: usize,
+        label: u16,
+        row_spacing_mm: f64,
+        col_spacing_mm: f64,
+    ) -> Place {
+        Place {
+            plane,
+            slice_index,
+            label,
+            row_spacing_mm,
+            col_spacing_mm,
         }
     }
-    fn slice_index(&self) -> usize {
-        match self {
-            Fact::Box(f) => f.slice_index,
-            Fact::Size(f) => f.slice_index,
+}
+
+/// What a row asks, with the numbers its answer needs.
+enum Ask {
+    Bbox,
+    MaskSize(f64),
+    Lesion(QuestionKind, [f64; 2]),
+}
+
+/// One kept fact about to become a row per language; coordinates in native display pixels.
+struct Item {
+    task_type: &'static str,
+    place: Place,
+    bbox_px: [u32; 4],
+    points_px: Vec<[f64; 2]>,
+    measurements: Measurements,
+    ask: Ask,
+}
+
+/// Renders each needed slice once and turns items into rows.
+struct Emitter<'a> {
+    ctx: &'a BuildContext<'a>,
+    image: &'a volume::Volume<f32>,
+    shape: [usize; 3],
+    modality: Modality,
+    renders: BTreeMap<RenderKey, RenderedSlice>,
+    asker: Asker<'a>,
+    row_base: Row,
+    rows: Vec<Row>,
+}
+
+impl Emitter<'_> {
+    fn emit(&mut self, task: &Task, label: &Label, item: Item) -> Result<(), CaseError> {
+        let manifest = &self.ctx.manifest.manifest;
+        let place = item.place;
+        let group = match self.modality {
+            Modality::CT => label.group.or(manifest.render.default_group),
+            _ => None,
+        };
+        let rendered = match self.renders.entry((place.plane, place.slice_index, group)) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let view = PlaneView::new(
+                    place.plane,
+                    self.ctx.frame,
+                    self.shape,
+                    self.image.geometry.spacing_mm,
+                );
+                let slice = view.extract(&self.image.data, place.slice_index);
+                let scaling = Scaling::for_slice(self.modality, group);
+                e.insert(render::render_slice(
+                    &slice,
+                    scaling,
+                    self.ctx.rounding,
+                    manifest.render.max_side,
+                )?)
+            }
+        };
+        let shown = Shown {
+            width_px: rendered.width_px,
+            height_px: rendered.height_px,
+            pixel_width_mm: place.col_spacing_mm / rendered.scale_x,
+            pixel_height_mm: place.row_spacing_mm / rendered.scale_y,
+            scale_x: rendered.scale_x,
+            scale_y: rendered.scale_y,
+        };
+        let bbox_px = shown.scale_box(item.bbox_px);
+        let points_px: Vec<[f64; 2]> = item
+            .points_px
+            .iter()
+            .map(|p| shown.scale_point(*p))
+            .collect();
+        // Multiple-choice options are seeded by the row id without its language, so every language gets the
+        // same options and letter.
+        let fact_id = format!(
+            "{}/{}/{}/{}/{}/{}/{}/{}",
+            manifest.dataset.name,
+            self.row_base.collection,
+            self.row_base.case_id,
+            item.task_type,
+            task.id,
+            place.plane.as_str(),
+            place.slice_index,
+            place.label
+        );
+        let lexical = Lexical::new(task.kind, &manifest.dataset, self.modality, label);
+        let labels = self.ctx.manifest.labels(&self.row_base.collection);
+        for lang in &manifest.output.languages {
+            let qa = match item.ask {
+                Ask::Bbox => self.asker.bbox(lang, label, place.plane, &shown, bbox_px),
+                Ask::MaskSize(area_mm2) => {
+                    self.asker
+                        .mask_size(lang, label, place.plane, &shown, area_mm2)
+                }
+                Ask::Lesion(kind, lengths_mm) => {
+                    self.asker
+                        .lesion(kind, lang, label, place.plane, &shown, lengths_mm)
+                }
+            };
+            let Some(Qa {
+                question,
+                answer,
+                answer_values,
+            }) = qa
+            else {
+                continue;
+            };
+            let (mc, identify) = match item.ask {
+                Ask::Bbox => (
+                    choice::bbox_item(
+                        &self.asker,
+                        lang,
+                        label,
+                        place.plane,
+                        &shown,
+                        bbox_px,
+                        &fact_id,
+                        lexical.clone(),
+                    ),
+                    choice::identify_item(
+                        &self.asker,
+                        lang,
+                        place.label,
+                        labels,
+                        place.plane,
+                        &shown,
+                        &format!("{fact_id}/identify"),
+                        lexical.clone(),
+                    )
+                    .ok(),
+                ),
+                Ask::MaskSize(area_mm2) => (
+                    choice::numeric_item(
+                        &self.asker,
+                        QuestionKind::MaskSize,
+                        lang,
+                        label,
+                        place.plane,
+                        &shown,
+                        &[area_mm2],
+                        choice::Unit::Mm2,
+                        &fact_id,
+                        lexical.clone(),
+                    ),
+                    None,
+                ),
+                Ask::Lesion(kind, lengths_mm) => (
+                    choice::numeric_item(
+                        &self.asker,
+                        kind,
+                        lang,
+                        label,
+                        place.plane,
+                        &shown,
+                        &lengths_mm,
+                        choice::Unit::Mm,
+                        &fact_id,
+                        lexical.clone(),
+                    ),
+                    None,
+                ),
+            };
+            self.rows.push(Row {
+                id: format!("{fact_id}/{lang}"),
+                task_type: item.task_type.to_string(),
+                task_id: task.id.clone(),
+                config: task.kind.as_str().to_string(),
+                plane: Some(place.plane.as_str().to_string()),
+                slice_index: Some(place.slice_index as i32),
+                label_id: Some(i32::from(place.label)),
+                label_name: Some(label_name(label, lang)),
+                image_png: rendered.png.clone(),
+                image_width_px: rendered.width_px as i32,
+                image_height_px: rendered.height_px as i32,
+                pixel_spacing_mm: [shown.pixel_height_mm, shown.pixel_width_mm],
+                lang: lang.clone(),
+                question,
+                answer,
+                answer_values,
+                bbox_px: Some(bbox_px.map(|v| v as i32)),
+                landmarks_px: points_px.clone(),
+                measurements: item.measurements.clone(),
+                choice: mc.ok(),
+                identify,
+                ..self.row_base.clone()
+            });
         }
-    }
-    fn label(&self) -> u16 {
-        match self {
-            Fact::Box(f) => f.label,
-            Fact::Size(f) => f.label,
-        }
-    }
-    fn bbox_px(&self) -> [u32; 4] {
-        match self {
-            Fact::Box(f) => f.bbox_px,
-            Fact::Size(f) => f.bbox_px,
-        }
-    }
-    fn row_spacing_mm(&self) -> f64 {
-        match self {
-            Fact::Box(f) => f.row_spacing_mm,
-            Fact::Size(f) => f.row_spacing_mm,
-        }
-    }
-    fn col_spacing_mm(&self) -> f64 {
-        match self {
-            Fact::Box(f) => f.col_spacing_mm,
-            Fact::Size(f) => f.col_spacing_mm,
-        }
-    }
-    fn measurements(&self) -> Measurements {
-        match self {
-            Fact::Box(f) => Measurements {
-                box_width_mm: Some(f.box_width_mm),
-                box_height_mm: Some(f.box_height_mm),
-                ..Measurements::default()
-            },
-            Fact::Size(f) => Measurements {
-                pixel_count: Some(f.pixel_count as i64),
-                area_mm2: Some(f.area_mm2),
-                ..Measurements::default()
-            },
-        }
+        Ok(())
     }
 }

@@ -63,7 +63,7 @@ impl Rounding {
     pub fn for_profile(profile: Profile) -> Rounding {
         match profile {
             Profile::Default => Rounding::HalfEven,
-            Profile::Medvision => Rounding::Truncate,
+            Profile::Medvision | Profile::Medvision14 => Rounding::Truncate,
         }
     }
 

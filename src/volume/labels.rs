@@ -94,24 +94,6 @@ impl Tally {
         }
     }
 
-    /// Adds what another thread saw.
-    fn merge(&mut self, other: Tally) {
-        for (s, o) in self.seen.iter_mut().zip(other.seen.iter()) {
-            *s |= *o;
-        }
-        for v in other.negative {
-            insert_capped(&mut self.negative, v);
-        }
-        self.negative_voxels += other.negative_voxels;
-        for v in other.too_large {
-            insert_capped(&mut self.too_large, v);
-        }
-        for x in other.non_integral {
-            self.list_non_integral(x);
-        }
-        self.non_integral_voxels += other.non_integral_voxels;
-    }
-
     /// The first problem found, in the order non-integral, negative, unknown.
     fn check(self, path: &Path, known_labels: &[u16]) -> Result<(), VolumeError> {
         if self.non_integral_voxels > 0 {
@@ -199,11 +181,7 @@ pub fn read_label_map(path: &Path, known_labels: &[u16]) -> Result<Volume<u16>, 
         Datatype::F32 => float!(f32),
         Datatype::F64 => float!(f64),
     };
-    let (data, tallies) = data;
-    let mut tally = Tally::new();
-    for t in tallies {
-        tally.merge(t);
-    }
+    let (data, tally) = data;
     tally.check(&op.path, known_labels)?;
     op.into_volume(data)
 }

@@ -7,7 +7,6 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Mutex};
 
 use ::nifti::{Endianness, NiftiHeader};
 use ndarray::{Array3, Axis, ShapeBuilder};
@@ -20,12 +19,8 @@ const CHUNK_BYTES: usize = 256 * 1024;
 /// Refuse headers promising more output than this many bytes (corrupt dims), before allocating.
 const MAX_OUTPUT_BYTES: usize = 16 << 30;
 const HEADER_BYTES: usize = 348;
-/// Voxel blocks at least this large are inflated on a worker thread while the caller converts.
-const PIPELINE_MIN_BYTES: usize = 8 << 20;
 /// Elements per block checked for "all zero" (a block of zeros leaves its output pages untouched).
 const ZERO_BLOCK_ELEMS: usize = 2048;
-/// Inflated chunks in flight between the worker and the converting thread.
-const PIPELINE_DEPTH: usize = 4;
 
 /// The NIfTI-1 datatypes we decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -370,28 +365,26 @@ fn all_zero(bytes: &[u8]) -> bool {
 }
 
 impl Opened {
-    /// Inflates and decodes this channel's voxels in stored order (x fastest), mapping each through `f` with
-    /// a per-thread state made by `init`; returns the voxels and every thread's final state.
+    /// Inflates and decodes this channel's voxels in stored order (x fastest), 256 KiB at a time, mapping each
+    /// through `f` with a state made by `init`; returns the voxels and the final state.
     ///
     /// When `zero_is_default` (the caller promises `f` maps a stored 0 to `O::default()` and its state effect
     /// for 0 is idempotent), all-zero blocks of 2048 voxels — most of a mask — call `f` once and leave the
     /// lazily zeroed output untouched, which skips their page faults.
     ///
-    /// Large volumes are pipelined: a scoped worker thread inflates 256 KiB chunks in order while this thread
-    /// and one helper convert them into their slots of the (lazily zeroed) output, so conversion and the
-    /// output's first-touch page faults overlap with inflation instead of adding to it.
+    /// One thread: the build's parallelism is across cases (`--threads`), so a read never starts threads of
+    /// its own; converting each chunk while it is still in cache keeps the read close to the inflate time.
     pub(super) fn decode<R, O, S, I, F>(
         &mut self,
         init: I,
         zero_is_default: bool,
         f: F,
-    ) -> Result<(Vec<O>, Vec<S>), VolumeError>
+    ) -> Result<(Vec<O>, S), VolumeError>
     where
         R: Raw,
-        O: Copy + Default + Send,
-        S: Send,
-        I: Fn() -> S + Sync,
-        F: Fn(&mut S, R) -> O + Sync,
+        O: Copy + Default,
+        I: Fn() -> S,
+        F: Fn(&mut S, R) -> O,
     {
         let total = self.voxels * R::SIZE;
         let mut out: Vec<O> = vec![O::default(); self.voxels];
@@ -440,76 +433,14 @@ impl Opened {
         };
         let src = &mut self.src;
         let elems_per_chunk = CHUNK_BYTES / R::SIZE;
-        if total < PIPELINE_MIN_BYTES {
-            let mut state = init();
-            let mut buf = vec![0u8; CHUNK_BYTES];
-            for dst in out.chunks_mut(elems_per_chunk) {
-                let len = dst.len() * R::SIZE;
-                src.read_exact(&mut buf[..len]).map_err(fail)?;
-                convert(&mut state, &buf[..len], dst);
-            }
-            return Ok((out, vec![state]));
+        let mut state = init();
+        let mut buf = vec![0u8; CHUNK_BYTES];
+        for dst in out.chunks_mut(elems_per_chunk) {
+            let len = dst.len() * R::SIZE;
+            src.read_exact(&mut buf[..len]).map_err(fail)?;
+            convert(&mut state, &buf[..len], dst);
         }
-        let helpers = std::thread::available_parallelism().map_or(0, |n| n.get().min(2) - 1);
-        let (full_tx, full_rx) = mpsc::sync_channel::<io::Result<(Vec<u8>, usize)>>(PIPELINE_DEPTH);
-        let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
-        for _ in 0..PIPELINE_DEPTH + 3 {
-            // The receiver lives until the inflater ends; a failed send only means it already has.
-            let _ = free_tx.send(vec![0u8; CHUNK_BYTES]);
-        }
-        // Converters take the next filled buffer together with the next output slot, under one lock,
-        // so chunk n always lands in slot n.
-        let queue = Mutex::new((full_rx, out.chunks_mut(elems_per_chunk)));
-        let work = || -> Result<S, VolumeError> {
-            let mut state = init();
-            loop {
-                let (item, dst) = {
-                    let mut q = queue
-                        .lock()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
-                    let Some(dst) = q.1.next() else {
-                        return Ok(state);
-                    };
-                    (q.0.recv(), dst)
-                };
-                match item {
-                    Ok(Ok((buf, len))) => {
-                        convert(&mut state, &buf[..len], dst);
-                        let _ = free_tx.send(buf);
-                    }
-                    Ok(Err(e)) => return Err(fail(e)),
-                    Err(_) => return Err(bad(path, "voxel reader stopped early")),
-                }
-            }
-        };
-        let states = std::thread::scope(|scope| {
-            // Inflater: fills buffers in file order. It stops only at the end or after sending an error, so
-            // converters never wait on a stopped producer without seeing the channel close.
-            scope.spawn(move || {
-                let mut done = 0usize;
-                while done < total {
-                    let Ok(mut buf) = free_rx.recv() else { return };
-                    let len = buf.len().min(total - done);
-                    let read = src.read_exact(&mut buf[..len]).map(|()| (buf, len));
-                    let failed = read.is_err();
-                    if full_tx.send(read).is_err() || failed {
-                        return;
-                    }
-                    done += len;
-                }
-            });
-            let handles: Vec<_> = (0..helpers).map(|_| scope.spawn(work)).collect();
-            let mut states = vec![work()];
-            for h in handles {
-                states.push(
-                    h.join()
-                        .unwrap_or_else(|_| Err(bad(path, "voxel conversion thread failed"))),
-                );
-            }
-            states.into_iter().collect::<Result<Vec<S>, VolumeError>>()
-        });
-        drop(queue);
-        Ok((out, states?))
+        Ok((out, state))
     }
 
     /// Wraps stored-order voxels as the canonical RAS+ array: a Fortran-order array of the stored shape,

@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use super::format;
+use super::templates::QuestionKind;
 use super::{Asker, Shown};
 use crate::manifest::{AnswerFormat, DatasetInfo, Label, Modality, Plane, TaskKind};
 use crate::record::Choice;
@@ -71,7 +72,7 @@ impl SplitMix64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ChoiceKind {
     /// The task's own question with options (`[<kind>_choice]`).
-    Task(TaskKind),
+    Question(QuestionKind),
     /// "Which structure is in the red box?" (`[identify_choice]`).
     Identify,
 }
@@ -80,7 +81,7 @@ impl ChoiceKind {
     /// The template table name, e.g. `bbox_choice`.
     pub fn key(self) -> String {
         match self {
-            ChoiceKind::Task(kind) => format!("{}_choice", kind.as_str()),
+            ChoiceKind::Question(kind) => format!("{}_choice", kind.as_str()),
             ChoiceKind::Identify => "identify_choice".to_string(),
         }
     }
@@ -91,8 +92,8 @@ impl ChoiceKind {
             return Some(ChoiceKind::Identify);
         }
         name.strip_suffix("_choice")
-            .and_then(TaskKind::parse)
-            .map(ChoiceKind::Task)
+            .and_then(QuestionKind::parse)
+            .map(ChoiceKind::Question)
     }
 }
 
@@ -129,12 +130,11 @@ impl Unit {
 }
 
 /// Units whose templates a task kind's options need.
-pub fn units_for(kind: TaskKind) -> &'static [Unit] {
+pub fn units_for(kind: QuestionKind) -> &'static [Unit] {
     match kind {
-        TaskKind::Bbox => &[],
-        TaskKind::MaskSize => &[Unit::Mm2],
-        TaskKind::LesionSize => &[Unit::Mm],
-        TaskKind::Landmarks => &[Unit::Mm, Unit::Deg],
+        QuestionKind::Bbox => &[],
+        QuestionKind::MaskSize => &[Unit::Mm2],
+        QuestionKind::LesionAxes | QuestionKind::LesionDiameters => &[Unit::Mm],
     }
 }
 
@@ -219,28 +219,56 @@ pub fn numeric_values(
     decimals: u32,
     max: Option<f64>,
 ) -> Result<(Vec<f64>, usize), ChoiceError> {
-    let truth = format::round_to(truth, decimals);
-    if !truth.is_finite() || truth <= 0.0 {
-        return Err(ChoiceError::NotPositive { value: truth });
+    let (tuples, k) = numeric_tuples(seed_key, &[truth], decimals, max)?;
+    Ok((tuples.into_iter().map(|t| t[0]).collect(), k))
+}
+
+/// [`numeric_values`] for answers of several numbers (e.g. major and minor axis): every number of an option
+/// is the truth's scaled by the same ladder step, so options differ by at least 15 % in every positive
+/// number. The first number must be positive.
+pub fn numeric_tuples(
+    seed_key: &str,
+    truths: &[f64],
+    decimals: u32,
+    max: Option<f64>,
+) -> Result<(Vec<Vec<f64>>, usize), ChoiceError> {
+    let truths: Vec<f64> = truths
+        .iter()
+        .map(|t| format::round_to(*t, decimals))
+        .collect();
+    if let Some(bad) = truths.iter().find(|t| !t.is_finite() || **t < 0.0) {
+        return Err(ChoiceError::NotPositive { value: *bad });
+    }
+    if truths.first().is_none_or(|t| *t <= 0.0) {
+        return Err(ChoiceError::NotPositive {
+            value: truths.first().copied().unwrap_or(0.0),
+        });
     }
     let mut rng = SplitMix64::from_key(seed_key);
     let ratio = RATIO_LOW + (RATIO_HIGH - RATIO_LOW) * rng.unit();
-    let ladder = |k: usize| -> Vec<f64> {
+    let ladder = |k: usize| -> Vec<Vec<f64>> {
         (0..OPTION_COUNT)
             .map(|i| {
-                if i == k {
-                    truth
-                } else {
-                    format::round_to(truth * ratio.powi(i as i32 - k as i32), decimals)
-                }
+                truths
+                    .iter()
+                    .map(|&t| {
+                        if i == k {
+                            t
+                        } else {
+                            format::round_to(t * ratio.powi(i as i32 - k as i32), decimals)
+                        }
+                    })
+                    .collect()
             })
             .collect()
     };
-    let fits = |values: &[f64]| {
-        values
-            .windows(2)
-            .all(|w| w[0] > 0.0 && (w[1] - w[0]) >= MIN_RELATIVE_GAP * w[1])
-            && max.is_none_or(|m| values[OPTION_COUNT - 1] <= m)
+    let fits = |options: &[Vec<f64>]| {
+        (0..truths.len()).filter(|&j| truths[j] > 0.0).all(|j| {
+            options
+                .windows(2)
+                .all(|w| w[0][j] > 0.0 && (w[1][j] - w[0][j]) >= MIN_RELATIVE_GAP * w[1][j])
+                && max.is_none_or(|m| options[OPTION_COUNT - 1][j] <= m)
+        })
     };
     let first = rng.below(OPTION_COUNT);
     let k = if fits(&ladder(first)) {
@@ -249,7 +277,7 @@ pub fn numeric_values(
         let feasible: Vec<usize> = (0..OPTION_COUNT).filter(|&k| fits(&ladder(k))).collect();
         if feasible.is_empty() {
             return Err(ChoiceError::TooSmall {
-                value: truth,
+                value: truths[0],
                 decimals,
             });
         }
@@ -462,7 +490,7 @@ pub fn bbox_item(
 ) -> Result<Choice, ChoiceError> {
     let question = question(
         asker,
-        ChoiceKind::Task(TaskKind::Bbox),
+        ChoiceKind::Question(QuestionKind::Bbox),
         lang,
         label,
         plane,
@@ -487,23 +515,24 @@ fn box_text(bbox_px: [u32; 4], shown: &Shown, answer_format: AnswerFormat) -> St
     .0
 }
 
-/// The multiple-choice form of a numeric question of `kind` (area, diameter, distance, angle): five values
-/// with their unit, two decimals like the open answer.
+/// The multiple-choice form of a numeric question of `kind` (area, diameters, distance, angle): five options
+/// of the answer's numbers with their unit, two decimals like the open answer, several numbers joined by
+/// `", "` in the answer's order (e.g. `23.46 mm, 11.20 mm` for major and minor axis).
 #[allow(clippy::too_many_arguments)]
 pub fn numeric_item(
     asker: &Asker,
-    kind: TaskKind,
+    kind: QuestionKind,
     lang: &str,
     label: &Label,
     plane: Plane,
     shown: &Shown,
-    value: f64,
+    values: &[f64],
     unit: Unit,
     seed_key: &str,
     lexical: Lexical,
 ) -> Result<Choice, ChoiceError> {
     numeric_item_with(
-        asker, kind, lang, label, plane, shown, value, unit, seed_key, lexical, &no_extra,
+        asker, kind, lang, label, plane, shown, values, unit, seed_key, lexical, &no_extra,
     )
 }
 
@@ -511,12 +540,12 @@ pub fn numeric_item(
 #[allow(clippy::too_many_arguments)]
 pub fn numeric_item_with(
     asker: &Asker,
-    kind: TaskKind,
+    kind: QuestionKind,
     lang: &str,
     label: &Label,
     plane: Plane,
     shown: &Shown,
-    value: f64,
+    values: &[f64],
     unit: Unit,
     seed_key: &str,
     lexical: Lexical,
@@ -524,7 +553,7 @@ pub fn numeric_item_with(
 ) -> Result<Choice, ChoiceError> {
     let question = question(
         asker,
-        ChoiceKind::Task(kind),
+        ChoiceKind::Question(kind),
         lang,
         label,
         plane,
@@ -539,13 +568,19 @@ pub fn numeric_item_with(
                 key: format!("unit.{}", unit.key()),
                 lang: lang.to_string(),
             })?;
-    let (values, k) = numeric_values(seed_key, value, format::MEASURE_DECIMALS, unit.max_value())?;
-    let options = values
+    let (tuples, k) = numeric_tuples(seed_key, values, format::MEASURE_DECIMALS, unit.max_value())?;
+    let options = tuples
         .iter()
-        .map(|v| {
-            unit_template.render(|name| {
-                (name == "value").then(|| format::fixed(*v, format::MEASURE_DECIMALS))
-            })
+        .map(|tuple| {
+            tuple
+                .iter()
+                .map(|v| {
+                    unit_template.render(|name| {
+                        (name == "value").then(|| format::fixed(*v, format::MEASURE_DECIMALS))
+                    })
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
         })
         .collect();
     item(question, options, k, lexical, false)
@@ -782,12 +817,12 @@ mod tests {
         let lex = || Lexical::new(TaskKind::MaskSize, &ds, Modality::CT, label);
         let en = numeric_item(
             &asker,
-            TaskKind::MaskSize,
+            QuestionKind::MaskSize,
             "en",
             label,
             Plane::Axial,
             &shown(),
-            812.345,
+            &[812.345],
             Unit::Mm2,
             "k/1",
             lex(),
@@ -795,12 +830,12 @@ mod tests {
         .expect("en");
         let ar = numeric_item(
             &asker,
-            TaskKind::MaskSize,
+            QuestionKind::MaskSize,
             "ar",
             label,
             Plane::Axial,
             &shown(),
-            812.345,
+            &[812.345],
             Unit::Mm2,
             "k/1",
             lex(),
@@ -901,17 +936,8 @@ mod tests {
     }
 
     #[test]
-    fn new_measurement_kinds_plug_in_with_a_template_and_one_call() {
-        let text = "[lesion_size_choice]\nen = \"What is the longest diameter of the {label} on this {plane} slice?\"\n\
-                    [landmarks_choice]\nen = \"Which angle does the {label} make here ({marker})?\"\n";
-        let overrides: BTreeMap<String, BTreeMap<String, toml::Spanned<String>>> =
-            toml::from_str(text).expect("toml");
-        // `{marker}` is not a known placeholder: a manifest naming it is rejected.
-        assert!(TemplateSet::with_overrides(&overrides).is_err());
-        let text = text.replace(" ({marker})", "");
-        let overrides: BTreeMap<String, BTreeMap<String, toml::Spanned<String>>> =
-            toml::from_str(&text).expect("toml");
-        let templates = TemplateSet::with_overrides(&overrides).expect("valid");
+    fn lesion_pairs_and_angles_get_ladders_in_every_number() {
+        let templates = TemplateSet::defaults().expect("defaults");
         let ds = dataset();
         let asker = Asker {
             templates: &templates,
@@ -919,39 +945,66 @@ mod tests {
             answer_format: AnswerFormat::RelativeLowerLeft,
         };
         let labels = labels();
-        let lesion = numeric_item(
-            &asker,
-            TaskKind::LesionSize,
-            "en",
-            &labels[&2],
-            Plane::Axial,
-            &shown(),
-            23.456,
-            Unit::Mm,
-            "k/lesion",
-            Lexical::new(TaskKind::LesionSize, &ds, Modality::CT, &labels[&2]),
-        )
-        .expect("lesion item");
-        assert_eq!(lesion.options[lesion.answer_index], "23.46 mm");
-        assert_eq!(lesion.perceptual_granularity, "Contour level");
-        let extra =
-            |name: &str| (name == "label").then(|| "angle between the femoral axes".to_string());
+        let lex = || Lexical::new(TaskKind::LesionSize, &ds, Modality::CT, &labels[&2]);
+        let item = |lang: &str| {
+            numeric_item(
+                &asker,
+                QuestionKind::LesionDiameters,
+                lang,
+                &labels[&2],
+                Plane::Axial,
+                &shown(),
+                &[23.456, 11.2],
+                Unit::Mm,
+                "k/lesion",
+                lex(),
+            )
+            .expect("lesion item")
+        };
+        let (en, ar) = (item("en"), item("ar"));
+        assert_eq!(en.options[en.answer_index], "23.46 mm, 11.20 mm");
+        assert_eq!(ar.options[ar.answer_index], "23.46 مم, 11.20 مم");
+        assert_eq!(en.answer_index, ar.answer_index);
+        assert_eq!(en.perceptual_granularity, "Contour level");
+        let (tuples, _) = numeric_tuples("k/lesion", &[23.456, 11.2], 2, None).expect("tuples");
+        for j in 0..2 {
+            assert!(
+                tuples
+                    .windows(2)
+                    .all(|w| w[1][j] - w[0][j] >= 0.15 * w[1][j]),
+                "{tuples:?}"
+            );
+        }
+        // A new kind's template with its own placeholder values, and angles bounded by 180°.
+        let text = "[lesion_axes_choice]\nen = \"Which angle does the {label} make on this {plane} slice?\"\n";
+        let overrides: BTreeMap<String, BTreeMap<String, toml::Spanned<String>>> =
+            toml::from_str(text).expect("toml");
+        let templates = TemplateSet::with_overrides(&overrides).expect("valid");
+        let asker = Asker {
+            templates: &templates,
+            dataset: &ds,
+            answer_format: AnswerFormat::RelativeLowerLeft,
+        };
+        let extra = |name: &str| (name == "label").then(|| "femoral axis".to_string());
+        let lexical = Lexical::new(TaskKind::Landmarks, &ds, Modality::CT, &labels[&1]);
         let angle = numeric_item_with(
             &asker,
-            TaskKind::Landmarks,
+            QuestionKind::LesionAxes,
             "en",
             &labels[&1],
             Plane::Coronal,
             &shown(),
-            150.0,
+            &[150.0],
             Unit::Deg,
             "k/angle",
-            Lexical::new(TaskKind::Landmarks, &ds, Modality::CT, &labels[&1]),
+            lexical,
             &extra,
         )
         .expect("angle item");
         assert!(
-            angle.question.contains("femoral axes"),
+            angle
+                .question
+                .contains("femoral axis make on this coronal slice"),
             "{}",
             angle.question
         );
@@ -967,12 +1020,16 @@ mod tests {
             ),
             ("Image level", "MEAS_2D")
         );
+        assert!(matches!(
+            numeric_tuples("k", &[0.0, 3.0], 2, None),
+            Err(ChoiceError::NotPositive { .. })
+        ));
     }
 
     #[test]
     fn choice_kind_names_round_trip() {
-        for kind in TaskKind::ALL
-            .map(ChoiceKind::Task)
+        for kind in QuestionKind::ALL
+            .map(ChoiceKind::Question)
             .into_iter()
             .chain([ChoiceKind::Identify])
         {

@@ -35,6 +35,12 @@ pub fn measure(value: f64) -> (String, f64) {
     )
 }
 
+/// Several lengths or angles as `[a, b, ...]`, two decimals each.
+pub fn measure_list(values: &[f64]) -> (String, Vec<f64>) {
+    let (texts, rounded): (Vec<String>, Vec<f64>) = values.iter().map(|v| measure(*v)).unzip();
+    (format!("[{}]", texts.join(", ")), rounded)
+}
+
 /// A pixel size stated in a question: three decimals.
 pub fn pixel_size(value_mm: f64) -> String {
     fixed(value_mm, PIXEL_SIZE_DECIMALS)
@@ -139,5 +145,9 @@ mod tests {
         assert_eq!(measure(0.004), ("0.00".to_string(), 0.0));
         assert_eq!(pixel_size(0.78125), "0.781");
         assert_eq!(fixed(-0.0, 2), "0.00");
+        assert_eq!(
+            measure_list(&[73.126, 16.5]),
+            ("[73.13, 16.50]".to_string(), vec![73.13, 16.5])
+        );
     }
 }

@@ -6,7 +6,7 @@ pub mod format;
 pub mod templates;
 
 use crate::manifest::{AnswerFormat, DatasetInfo, Label, Plane};
-use templates::TemplateSet;
+use templates::{QuestionKind, TemplateSet};
 
 /// What the displayed image looks like: its size and the physical size of one displayed pixel.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -42,6 +42,16 @@ impl Shown {
     }
 }
 
+impl Shown {
+    /// A native display-pixel point (pixel centres at integers) in displayed pixels.
+    pub fn scale_point(&self, point_px: [f64; 2]) -> [f64; 2] {
+        [
+            (point_px[0] + 0.5) * self.scale_x - 0.5,
+            (point_px[1] + 0.5) * self.scale_y - 0.5,
+        ]
+    }
+}
+
 /// A question with its answer text and the numbers behind it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Qa {
@@ -61,7 +71,7 @@ pub struct Asker<'a> {
 impl Asker<'_> {
     fn fill(
         &self,
-        kind: crate::manifest::TaskKind,
+        kind: QuestionKind,
         lang: &str,
         label: &Label,
         plane: Plane,
@@ -106,7 +116,7 @@ impl Asker<'_> {
         shown: &Shown,
         bbox_px: [u32; 4],
     ) -> Option<Qa> {
-        let question = self.fill(crate::manifest::TaskKind::Bbox, lang, label, plane, shown)?;
+        let question = self.fill(QuestionKind::Bbox, lang, label, plane, shown)?;
         let (answer, answer_values) = format::bbox_answer(
             bbox_px.map(f64::from),
             f64::from(shown.width_px),
@@ -129,18 +139,31 @@ impl Asker<'_> {
         shown: &Shown,
         area_mm2: f64,
     ) -> Option<Qa> {
-        let question = self.fill(
-            crate::manifest::TaskKind::MaskSize,
-            lang,
-            label,
-            plane,
-            shown,
-        )?;
+        let question = self.fill(QuestionKind::MaskSize, lang, label, plane, shown)?;
         let (answer, value) = format::measure(area_mm2);
         Some(Qa {
             question,
             answer,
             answer_values: vec![value],
+        })
+    }
+
+    /// Two lengths in mm asked by one lesion question kind (`[major, minor]` or `[longest, perpendicular]`).
+    pub fn lesion(
+        &self,
+        kind: QuestionKind,
+        lang: &str,
+        label: &Label,
+        plane: Plane,
+        shown: &Shown,
+        lengths_mm: [f64; 2],
+    ) -> Option<Qa> {
+        let question = self.fill(kind, lang, label, plane, shown)?;
+        let (answer, answer_values) = format::measure_list(&lengths_mm);
+        Some(Qa {
+            question,
+            answer,
+            answer_values,
         })
     }
 }

@@ -27,11 +27,55 @@ const COMMON_PLACEHOLDERS: [&str; 7] = [
     "image_height_px",
 ];
 
-/// Placeholders a template of `kind` may use beyond the common ones.
-fn extra_placeholders(kind: TaskKind) -> &'static [&'static str] {
-    match kind {
-        TaskKind::Bbox => &["answer_format"],
-        TaskKind::MaskSize | TaskKind::LesionSize | TaskKind::Landmarks => &[],
+/// What a question asks; a task kind asks one or more (a lesion task asks for the ellipse axes and for the
+/// longest / perpendicular diameters). Template tables are named by these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum QuestionKind {
+    Bbox,
+    MaskSize,
+    LesionAxes,
+    LesionDiameters,
+}
+
+impl QuestionKind {
+    pub const ALL: [QuestionKind; 4] = [
+        QuestionKind::Bbox,
+        QuestionKind::MaskSize,
+        QuestionKind::LesionAxes,
+        QuestionKind::LesionDiameters,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuestionKind::Bbox => "bbox",
+            QuestionKind::MaskSize => "mask_size",
+            QuestionKind::LesionAxes => "lesion_axes",
+            QuestionKind::LesionDiameters => "lesion_diameters",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<QuestionKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// The questions a task kind asks.
+    pub fn for_task(kind: TaskKind) -> &'static [QuestionKind] {
+        match kind {
+            TaskKind::Bbox => &[QuestionKind::Bbox],
+            TaskKind::MaskSize => &[QuestionKind::MaskSize],
+            TaskKind::LesionSize => &[QuestionKind::LesionAxes, QuestionKind::LesionDiameters],
+            TaskKind::Landmarks => &[],
+        }
+    }
+
+    /// Placeholders a template of this kind may use beyond the common ones.
+    fn extra_placeholders(self) -> &'static [&'static str] {
+        match self {
+            QuestionKind::Bbox => &["answer_format"],
+            QuestionKind::MaskSize | QuestionKind::LesionAxes | QuestionKind::LesionDiameters => {
+                &[]
+            }
+        }
     }
 }
 
@@ -147,10 +191,10 @@ struct TemplateFile {
 /// Every question template, answer-format sentence and plane name, per language.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TemplateSet {
-    questions: BTreeMap<(TaskKind, String), Template>,
+    questions: BTreeMap<(QuestionKind, String), Template>,
     answer_formats: BTreeMap<(AnswerFormat, String), String>,
     planes: BTreeMap<(Plane, String), String>,
-    /// Multiple-choice question templates (`[<kind>_choice]`, `[identify_choice]`).
+    /// Multiple-choice question templates (`[<question kind>_choice]`, `[identify_choice]`).
     choices: BTreeMap<(ChoiceKind, String), Template>,
     option_formats: BTreeMap<(AnswerFormat, String), String>,
     units: BTreeMap<(Unit, String), Template>,
@@ -194,10 +238,10 @@ impl TemplateSet {
                 }
                 continue;
             }
-            let Some(kind) = TaskKind::parse(kind_name) else {
+            let Some(kind) = QuestionKind::parse(kind_name) else {
                 errors.push(TemplateError {
                     span: None,
-                    message: format!("templates/default.toml: unknown task kind `{kind_name}`"),
+                    message: format!("templates/default.toml: unknown question kind `{kind_name}`"),
                 });
                 continue;
             };
@@ -306,18 +350,22 @@ impl TemplateSet {
                 }
                 continue;
             }
-            let Some(kind) = TaskKind::parse(kind_name) else {
+            let Some(kind) = QuestionKind::parse(kind_name) else {
                 let span = langs.values().next().map(|t| t.span());
-                let known: Vec<String> = TaskKind::ALL
+                let known: Vec<String> = QuestionKind::ALL
                     .iter()
                     .map(|k| k.as_str().to_string())
-                    .chain(TaskKind::ALL.iter().map(|k| ChoiceKind::Task(*k).key()))
+                    .chain(
+                        QuestionKind::ALL
+                            .iter()
+                            .map(|k| ChoiceKind::Question(*k).key()),
+                    )
                     .chain([ChoiceKind::Identify.key()])
                     .collect();
                 errors.push(TemplateError {
                     span,
                     message: format!(
-                        "templates: unknown task kind `{kind_name}` (known: {known:?})"
+                        "templates: unknown question kind `{kind_name}` (known: {known:?})"
                     ),
                 });
                 continue;
@@ -351,8 +399,8 @@ impl TemplateSet {
         }
     }
 
-    /// The question template for a task kind and language.
-    pub fn get(&self, kind: TaskKind, lang: &str) -> Option<&Template> {
+    /// The question template for a question kind and language.
+    pub fn get(&self, kind: QuestionKind, lang: &str) -> Option<&Template> {
         self.questions.get(&(kind, lang.to_string()))
     }
 
@@ -378,9 +426,9 @@ impl TemplateSet {
         format: AnswerFormat,
     ) -> Vec<String> {
         let mut missing = Vec::new();
-        for &kind in kinds {
-            if self.get(kind, lang).is_none() {
-                missing.push(format!("templates.{}.{lang}", kind.as_str()));
+        for question in kinds.iter().flat_map(|&k| QuestionKind::for_task(k)) {
+            if self.get(*question, lang).is_none() {
+                missing.push(format!("templates.{}.{lang}", question.as_str()));
             }
         }
         if kinds.contains(&TaskKind::Bbox) && self.answer_format(format, lang).is_none() {
@@ -420,11 +468,12 @@ impl TemplateSet {
         format: AnswerFormat,
     ) -> Vec<String> {
         let mut missing = Vec::new();
-        for &kind in kinds {
-            if self.choice(ChoiceKind::Task(kind), lang).is_none() {
-                missing.push(format!("templates.{}.{lang}", ChoiceKind::Task(kind).key()));
+        for &question in kinds.iter().flat_map(|&k| QuestionKind::for_task(k)) {
+            let kind = ChoiceKind::Question(question);
+            if self.choice(kind, lang).is_none() {
+                missing.push(format!("templates.{}.{lang}", kind.key()));
             }
-            for &unit in choice::units_for(kind) {
+            for &unit in choice::units_for(question) {
                 if self.unit(unit, lang).is_none() {
                     missing.push(format!("unit.{}.{lang}", unit.key()));
                 }
@@ -449,12 +498,12 @@ impl TemplateSet {
 /// the label it asks for.
 fn choice_placeholders(kind: ChoiceKind) -> Vec<&'static str> {
     match kind {
-        ChoiceKind::Task(task) => COMMON_PLACEHOLDERS
+        ChoiceKind::Question(question) => COMMON_PLACEHOLDERS
             .iter()
-            .chain(extra_placeholders(task))
+            .chain(question.extra_placeholders())
             .copied()
             .filter(|p| *p != "answer_format")
-            .chain((task == TaskKind::Bbox).then_some("option_format"))
+            .chain((question == QuestionKind::Bbox).then_some("option_format"))
             .collect(),
         ChoiceKind::Identify => COMMON_PLACEHOLDERS
             .iter()
@@ -509,7 +558,12 @@ fn check_placeholders(
     Ok(template)
 }
 
-fn check_question(kind: TaskKind, lang: &str, text: &str, key: &str) -> Result<Template, String> {
+fn check_question(
+    kind: QuestionKind,
+    lang: &str,
+    text: &str,
+    key: &str,
+) -> Result<Template, String> {
     if !LANGUAGES.contains(&lang) {
         return Err(format!(
             "{key}: language `{lang}` is not supported (supported: {LANGUAGES:?})"
@@ -518,7 +572,7 @@ fn check_question(kind: TaskKind, lang: &str, text: &str, key: &str) -> Result<T
     let template = Template::parse(text).map_err(|e| format!("{key}: {e}"))?;
     let allowed: Vec<&str> = COMMON_PLACEHOLDERS
         .iter()
-        .chain(extra_placeholders(kind))
+        .chain(kind.extra_placeholders())
         .copied()
         .collect();
     let unknown: Vec<&str> = template
@@ -551,7 +605,7 @@ mod tests {
     #[test]
     fn defaults_load_and_cover_english() {
         let set = TemplateSet::defaults().expect("default templates are valid");
-        let kinds: BTreeSet<TaskKind> = [TaskKind::Bbox, TaskKind::MaskSize].into();
+        let kinds: BTreeSet<TaskKind> = TaskKind::ALL.into();
         for format in [
             AnswerFormat::RelativeLowerLeft,
             AnswerFormat::RelativeTopLeft,
@@ -585,29 +639,23 @@ mod tests {
 
     #[test]
     fn placeholder_only_allowed_for_its_kind() {
-        let err = check_question(TaskKind::MaskSize, "en", "{answer_format}", "k")
+        let err = check_question(QuestionKind::MaskSize, "en", "{answer_format}", "k")
             .expect_err("not for mask_size");
         assert!(err.contains("unknown placeholder"));
-        assert!(check_question(TaskKind::Bbox, "en", "{answer_format}", "k").is_ok());
+        assert!(check_question(QuestionKind::Bbox, "en", "{answer_format}", "k").is_ok());
     }
 
     #[test]
     fn defaults_cover_arabic_and_every_choice_template() {
         let set = TemplateSet::defaults().expect("default templates are valid");
-        let kinds: BTreeSet<TaskKind> = [TaskKind::Bbox, TaskKind::MaskSize].into();
+        let kinds: BTreeSet<TaskKind> =
+            [TaskKind::Bbox, TaskKind::MaskSize, TaskKind::LesionSize].into();
         for lang in LANGUAGES {
             for format in AnswerFormat::ALL {
-                assert!(
-                    set.missing(&kinds, lang, format).is_empty(),
-                    "{lang} {format:?}: {:?}",
-                    set.missing(&kinds, lang, format)
-                );
+                let missing = set.missing(&kinds, lang, format);
+                assert!(missing.is_empty(), "{lang} {format:?}: {missing:?}");
             }
         }
-        let lesion: BTreeSet<TaskKind> = [TaskKind::LesionSize].into();
-        assert!(set
-            .missing(&lesion, "en", AnswerFormat::RelativeLowerLeft)
-            .contains(&"templates.lesion_size_choice.en".to_string()));
     }
 
     #[test]
@@ -628,7 +676,9 @@ mod tests {
         let overrides: BTreeMap<String, BTreeMap<String, Spanned<String>>> =
             toml::from_str(ok).expect("toml");
         let set = TemplateSet::with_overrides(&overrides).expect("valid override");
-        assert!(set.choice(ChoiceKind::Task(TaskKind::Bbox), "en").is_some());
+        assert!(set
+            .choice(ChoiceKind::Question(QuestionKind::Bbox), "en")
+            .is_some());
     }
 
     #[test]
