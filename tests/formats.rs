@@ -218,8 +218,17 @@ fn bilingual_build_writes_every_format_consistently_and_deterministically() {
                 assert_eq!(field("modality"), "CT");
                 assert!(["Organ Recognition - Abdomen", "Disease Diagnosis"]
                     .contains(&field("clinical VQA task")));
-                granularities.insert(field("perceptual granularity").to_string());
-                assert!(["DET_2D", "SEG_2D"].contains(&field("original task")));
+                let pair = (field("perceptual granularity"), field("original task"));
+                assert!(
+                    [
+                        ("Box level", "DET_2D"),
+                        ("Mask level", "SEG_2D"),
+                        ("Contour level", "MEAS_2D")
+                    ]
+                    .contains(&pair),
+                    "{name}: {pair:?}"
+                );
+                granularities.insert(pair.0.to_string());
                 let png = base64_decode(field("image"));
                 assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}: image is a PNG");
                 assert_eq!(
@@ -255,9 +264,10 @@ fn bilingual_build_writes_every_format_consistently_and_deterministically() {
         );
     }
     assert!(!tsv_dir.join("KiTS23_train_en_hidden.tsv").exists());
+    // Box, mask-size and lesion-size questions all reach the TSV.
     assert_eq!(
         granularities,
-        BTreeSet::from(["Box level".to_string(), "Mask level".to_string()])
+        BTreeSet::from(["Box level", "Contour level", "Mask level"].map(String::from))
     );
     let n: usize = five_option_letters.iter().sum();
     assert!(
