@@ -139,7 +139,9 @@ def main(args):
     all_letters = Counter()
     for path in paths:
         data, hidden, letters = check_file(path)
-        all_letters.update(letters)
+        # Letters are counted once per item: other languages repeat the English letters.
+        if "_en" in os.path.basename(path) or not any("_en" in os.path.basename(p) for p in paths):
+            all_letters.update(letters)
         line = f"{os.path.basename(path)}: {len(data)} rows, columns ok, images RGB PNG"
         if not hidden:
             perfect = score(data, list(data["answer"]))
