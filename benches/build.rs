@@ -118,6 +118,7 @@ fn main() {
             threads,
             fail_fast: true,
             profile: Profile::Default,
+            formats: medvision_build::sink::OutputFormat::ALL.to_vec(),
         };
         *rows = pipeline::build(&options, &|_| {})
             .expect("build")

@@ -47,6 +47,10 @@ pub struct Row {
     pub source_orientation: String,
     pub manifest_sha256: String,
     pub builder_version: String,
+    /// The row's question as multiple choice (`None` when no unambiguous options exist, e.g. a zero area).
+    pub choice: Option<Choice>,
+    /// "Which structure is in the red box?" about the row's box (box rows only; GMAI-style TSV only).
+    pub identify: Option<Choice>,
 }
 
 /// Measurement columns; each is null when the task does not produce it.
@@ -63,4 +67,37 @@ pub struct Measurements {
     pub perpendicular_diameter_mm: Option<f64>,
     pub distance_mm: Option<f64>,
     pub angle_deg: Option<f64>,
+}
+
+/// A multiple-choice question with its GMAI-MMBench lexical-tree columns (outputs.md §2).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Choice {
+    pub question: String,
+    /// Option texts for A, B, … (two to five), never empty and never a bare number.
+    pub options: Vec<String>,
+    /// Index of the correct option (0 is A).
+    pub answer_index: usize,
+    pub clinical_vqa_task: String,
+    pub department: String,
+    /// `Image level`, `Box level`, `Mask level` or `Contour level`.
+    pub perceptual_granularity: String,
+    pub modality: String,
+    /// `DET_2D`, `SEG_2D`, `MEAS_2D`.
+    pub original_task: String,
+    /// The row's `bbox_px` is drawn (red) on the image shown with this question.
+    pub box_drawn: bool,
+}
+
+impl Choice {
+    /// The correct option's letter.
+    pub fn answer_letter(&self) -> String {
+        char::from(b'A' + self.answer_index.min(25) as u8).to_string()
+    }
+
+    /// The correct option's text.
+    pub fn answer_text(&self) -> &str {
+        self.options
+            .get(self.answer_index)
+            .map_or("", String::as_str)
+    }
 }

@@ -49,6 +49,16 @@ pub struct Cli {
     /// `medvision` (the MedVision benchmark's raw-array display and truncating renderer).
     #[arg(long, value_enum, default_value_t = Profile::Default)]
     pub profile: Profile,
+
+    /// Output formats, comma-separated: `parquet` (shards + dataset card), `tsv` (GMAI-MMBench-style
+    /// multiple choice for VLMEvalKit), `jsonl` (chat JSONL with PNGs for trainers).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "parquet,tsv,jsonl"
+    )]
+    pub formats: Vec<crate::sink::OutputFormat>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,6 +174,7 @@ fn build(cli: &Cli, manifest: PathBuf) -> ExitCode {
         threads,
         fail_fast: cli.fail_fast,
         profile: cli.profile,
+        formats: cli.formats.clone(),
     };
     let display = ProgressDisplay::new();
     let result = pipeline::build(&options, &|event| display.update(event));

@@ -18,7 +18,7 @@ use crate::annotate::{DisplayFrame, FilterCounts, LesionCounts};
 use crate::discover::{self, Case};
 use crate::manifest::{self, LoadedManifest, Profile};
 use crate::render::Rounding;
-use crate::sink::{self, CardConfig, CardInfo, ParquetOptions, ParquetSink, WrittenShard};
+use crate::sink::{self, CardConfig, CardInfo, OutputFormat, ParquetOptions, Sinks, WrittenShard};
 use report::{
     BuildReport, CaseCounts, FailedEntry, FileEntry, FilterReport, SkippedEntry, TaskReport,
 };
@@ -41,6 +41,8 @@ pub struct BuildOptions {
     pub threads: usize,
     pub fail_fast: bool,
     pub profile: Profile,
+    /// Output formats to write (Parquet with its card, GMAI-style TSV, chat JSONL).
+    pub formats: Vec<OutputFormat>,
 }
 
 /// Progress notifications for the CLI's bar or log lines.
@@ -169,8 +171,10 @@ pub fn build(
         path: dataset_dir.clone(),
         source,
     })?;
-    let mut sink = ParquetSink::new(
+    let mut sink = Sinks::new(
         &dataset_dir,
+        &m.dataset.name,
+        &options.formats,
         ParquetOptions {
             row_group_rows: m.output.row_group_rows,
             row_group_bytes: ROW_GROUP_BYTES,
@@ -262,7 +266,9 @@ pub fn build(
     for (task_id, counts) in lesion {
         report.tasks.entry(task_id).or_default().filters = FilterReport::from_lesion(&counts);
     }
-    let shards = sink.finish()?;
+    let writes_card = sink.writes_parquet();
+    let written = sink.finish()?;
+    let shards = written.shards;
     for shard in &shards {
         let rel = shard.path.strip_prefix(&dataset_dir).unwrap_or(&shard.path);
         report.files.push(FileEntry {
@@ -276,7 +282,22 @@ pub fn build(
             rows: shard.rows,
         });
     }
-    write_card(&loaded, &dataset_dir, &shards)?;
+    for file in &written.files {
+        let rel = file.path.strip_prefix(&dataset_dir).unwrap_or(&file.path);
+        report.files.push(FileEntry {
+            path: rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/"),
+            config: file.format.as_str().to_string(),
+            split: file.split.clone(),
+            rows: file.rows,
+        });
+    }
+    if writes_card {
+        write_card(&loaded, &dataset_dir, &shards)?;
+    }
     let report_path = dataset_dir.join("build-report.json");
     sink::write_atomic(&report_path, &report.to_json()).map_err(|source| BuildError::Write {
         path: report_path,

@@ -15,6 +15,7 @@ use crate::manifest::{
 use crate::record::{Measurements, Row};
 use crate::render::{self, RenderedSlice, Rounding, Scaling};
 use crate::volume;
+use crate::vqa::choice::{self, Lexical};
 use crate::vqa::templates::QuestionKind;
 use crate::vqa::{Asker, Qa, Shown};
 
@@ -393,6 +394,21 @@ impl Emitter<'_> {
             .iter()
             .map(|p| shown.scale_point(*p))
             .collect();
+        // Multiple-choice options are seeded by the row id without its language, so every language gets the
+        // same options and letter.
+        let fact_id = format!(
+            "{}/{}/{}/{}/{}/{}/{}/{}",
+            manifest.dataset.name,
+            self.row_base.collection,
+            self.row_base.case_id,
+            item.task_type,
+            task.id,
+            place.plane.as_str(),
+            place.slice_index,
+            place.label
+        );
+        let lexical = Lexical::new(task.kind, &manifest.dataset, self.modality, label);
+        let labels = self.ctx.manifest.labels(&self.row_base.collection);
         for lang in &manifest.output.languages {
             let qa = match item.ask {
                 Ask::Bbox => self.asker.bbox(lang, label, place.plane, &shown, bbox_px),
@@ -413,19 +429,63 @@ impl Emitter<'_> {
             else {
                 continue;
             };
-            self.rows.push(Row {
-                id: format!(
-                    "{}/{}/{}/{}/{}/{}/{}/{}/{}",
-                    manifest.dataset.name,
-                    self.row_base.collection,
-                    self.row_base.case_id,
-                    item.task_type,
-                    task.id,
-                    place.plane.as_str(),
-                    place.slice_index,
-                    place.label,
-                    lang
+            let (mc, identify) = match item.ask {
+                Ask::Bbox => (
+                    choice::bbox_item(
+                        &self.asker,
+                        lang,
+                        label,
+                        place.plane,
+                        &shown,
+                        bbox_px,
+                        &fact_id,
+                        lexical.clone(),
+                    ),
+                    choice::identify_item(
+                        &self.asker,
+                        lang,
+                        place.label,
+                        labels,
+                        place.plane,
+                        &shown,
+                        &format!("{fact_id}/identify"),
+                        lexical.clone(),
+                    )
+                    .ok(),
                 ),
+                Ask::MaskSize(area_mm2) => (
+                    choice::numeric_item(
+                        &self.asker,
+                        QuestionKind::MaskSize,
+                        lang,
+                        label,
+                        place.plane,
+                        &shown,
+                        &[area_mm2],
+                        choice::Unit::Mm2,
+                        &fact_id,
+                        lexical.clone(),
+                    ),
+                    None,
+                ),
+                Ask::Lesion(kind, lengths_mm) => (
+                    choice::numeric_item(
+                        &self.asker,
+                        kind,
+                        lang,
+                        label,
+                        place.plane,
+                        &shown,
+                        &lengths_mm,
+                        choice::Unit::Mm,
+                        &fact_id,
+                        lexical.clone(),
+                    ),
+                    None,
+                ),
+            };
+            self.rows.push(Row {
+                id: format!("{fact_id}/{lang}"),
                 task_type: item.task_type.to_string(),
                 task_id: task.id.clone(),
                 config: task.kind.as_str().to_string(),
@@ -444,6 +504,8 @@ impl Emitter<'_> {
                 bbox_px: Some(bbox_px.map(|v| v as i32)),
                 landmarks_px: points_px.clone(),
                 measurements: item.measurements.clone(),
+                choice: mc.ok(),
+                identify,
                 ..self.row_base.clone()
             });
         }

@@ -5,6 +5,7 @@
 //! 0.5th–99.5th percentiles), clip, map linearly to 0–255 in `f64`, optionally resize bilinearly so the
 //! longer side fits `max_side`, round with the profile's [`Rounding`], encode as 8-bit grayscale PNG.
 
+pub mod overlay;
 mod png_encode;
 mod resize;
 
@@ -128,6 +129,8 @@ pub enum RenderError {
         height_px: u32,
         source: image::ImageError,
     },
+    #[error("cannot decode a rendered PNG: {source}")]
+    Decode { source: image::ImageError },
 }
 
 /// Renders `slice` to an 8-bit grayscale PNG.

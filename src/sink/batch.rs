@@ -37,7 +37,11 @@ pub(crate) fn estimated_row_bytes(row: &Row) -> usize {
         &row.builder_version,
     ];
     let optional = [&row.plane, &row.label_name];
-    strings.iter().map(|s| s.len() + 4).sum::<usize>()
+    let choice = row.choice.as_ref().map_or(0, |c| {
+        c.question.len() + 4 + c.options.iter().map(|o| o.len() + 4).sum::<usize>() + 5
+    });
+    choice
+        + strings.iter().map(|s| s.len() + 4).sum::<usize>()
         + optional
             .iter()
             .map(|s| s.as_ref().map_or(0, |s| s.len() + 4))
@@ -164,6 +168,33 @@ pub(crate) fn rows_to_batch(schema: &SchemaRef, rows: &[Row]) -> Result<RecordBa
             "source_orientation" => strings(rows, |r| Some(&r.source_orientation)),
             "manifest_sha256" => strings(rows, |r| Some(&r.manifest_sha256)),
             "builder_version" => strings(rows, |r| Some(&r.builder_version)),
+            "mc_question" => strings(rows, |r| r.choice.as_ref().map(|c| c.question.as_str())),
+            "mc_options" => {
+                let mut b = ListBuilder::new(StringBuilder::new());
+                for row in rows {
+                    match &row.choice {
+                        Some(choice) => {
+                            for option in &choice.options {
+                                b.values().append_value(option);
+                            }
+                            b.append(true);
+                        }
+                        None => b.append(false),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            "mc_answer" => {
+                let letters: Vec<Option<String>> = rows
+                    .iter()
+                    .map(|r| r.choice.as_ref().map(|c| c.answer_letter()))
+                    .collect();
+                let mut b = StringBuilder::new();
+                for letter in &letters {
+                    b.append_option(letter.as_deref());
+                }
+                Arc::new(b.finish())
+            }
             other => {
                 return Err(ArrowError::SchemaError(format!(
                     "column `{other}` has no row accessor"

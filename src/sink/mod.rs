@@ -5,8 +5,11 @@
 
 mod batch;
 mod card;
+pub mod jsonl;
+pub mod outputs;
 mod parquet_sink;
 mod schema;
+pub mod tsv;
 
 #[cfg(test)]
 mod parquet_tests;
@@ -16,11 +19,24 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 pub use card::{write_card, CardConfig, CardInfo};
+pub use outputs::{OutputFormat, Sinks, Written, WrittenFile};
 pub use parquet_sink::{ParquetOptions, ParquetSink, WrittenShard};
 
 /// Errors of the output writers; each names the file or directory it concerns.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
+    #[error("cannot name TSV files in {dir} after dataset `{name}`: {reason}")]
+    TsvName {
+        dir: PathBuf,
+        name: String,
+        reason: String,
+    },
+    #[error("row `{row_id}` cannot be written to the TSV files in {path}: {reason}")]
+    TsvItem {
+        path: PathBuf,
+        row_id: String,
+        reason: String,
+    },
     #[error("invalid Parquet options: {reason}")]
     InvalidOptions { reason: String },
     #[error("cannot create directory {path}: {source}")]

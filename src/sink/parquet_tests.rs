@@ -102,6 +102,7 @@ fn synthetic_row(i: usize) -> Row {
         source_orientation: "LPS".into(),
         manifest_sha256: "ab".repeat(32),
         builder_version: "0.1.0".into(),
+        ..Row::default()
     };
     if i % 11 == 0 {
         row.measurements.angle_deg = Some(82.5);

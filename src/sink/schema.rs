@@ -17,6 +17,7 @@ pub(crate) enum Kind {
     ListFloat64,
     ListInt32,
     ListListFloat64,
+    ListUtf8,
 }
 
 pub(crate) struct Column {
@@ -153,6 +154,17 @@ pub(crate) const COLUMNS: &[Column] = &[
         Kind::Utf8,
         "medvision-build version that wrote the row",
     ),
+    col(
+        "mc_question",
+        Kind::Utf8,
+        "the question in multiple-choice form (null when no unambiguous options exist)",
+    ),
+    col(
+        "mc_options",
+        Kind::ListUtf8,
+        "option texts for A, B, C, D, E (numbers with units, boxes in the answer format)",
+    ),
+    col("mc_answer", Kind::Utf8, "the correct option's letter"),
 ];
 
 /// Fields of the image struct, in the order `datasets` expects.
@@ -178,6 +190,7 @@ impl Kind {
             Kind::ListFloat64 => list_of(DataType::Float64),
             Kind::ListInt32 => list_of(DataType::Int32),
             Kind::ListListFloat64 => list_of(list_of(DataType::Float64)),
+            Kind::ListUtf8 => list_of(DataType::Utf8),
         }
     }
 
@@ -194,6 +207,7 @@ impl Kind {
             Kind::ListFloat64 => sequence(value("float64")),
             Kind::ListInt32 => sequence(value("int32")),
             Kind::ListListFloat64 => sequence(sequence(value("float64"))),
+            Kind::ListUtf8 => sequence(value("string")),
         }
     }
 
@@ -208,6 +222,7 @@ impl Kind {
             Kind::ListFloat64 => "list<float64>",
             Kind::ListInt32 => "list<int32>",
             Kind::ListListFloat64 => "list<list<float64>>",
+            Kind::ListUtf8 => "list<string>",
         }
     }
 }

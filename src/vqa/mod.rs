@@ -1,6 +1,7 @@
 //! Questions and answers: fills the templates with a fact's label, plane, pixel size and answer format, and
 //! formats the answer (through `format`, the one place numbers become text).
 
+pub mod choice;
 pub mod format;
 pub mod templates;
 

@@ -7,6 +7,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::choice::{self, ChoiceKind, Unit};
 use crate::manifest::{AnswerFormat, MeasureKind, Plane, TaskKind};
 
 /// Languages a template set may carry.
@@ -185,6 +186,12 @@ struct TemplateFile {
     /// Landmark measurement sentences, `[measurement.<distance|line_angle|vertex_angle>]`.
     #[serde(default)]
     measurement: BTreeMap<String, BTreeMap<String, String>>,
+    /// Multiple-choice box questions: how the options are written, per answer format.
+    #[serde(default)]
+    option_format: BTreeMap<String, BTreeMap<String, String>>,
+    /// Numeric option text per unit, with a `{value}` placeholder.
+    #[serde(default)]
+    unit: BTreeMap<String, BTreeMap<String, String>>,
     #[serde(flatten)]
     kinds: BTreeMap<String, BTreeMap<String, String>>,
 }
@@ -196,6 +203,10 @@ pub struct TemplateSet {
     answer_formats: BTreeMap<(AnswerFormat, String), String>,
     planes: BTreeMap<(Plane, String), String>,
     measurements: BTreeMap<(MeasureKind, String), Template>,
+    /// Multiple-choice question templates (`[<question kind>_choice]`, `[identify_choice]`).
+    choices: BTreeMap<(ChoiceKind, String), Template>,
+    option_formats: BTreeMap<(AnswerFormat, String), String>,
+    units: BTreeMap<(Unit, String), Template>,
 }
 
 impl TemplateSet {
@@ -217,8 +228,26 @@ impl TemplateSet {
             answer_formats: BTreeMap::new(),
             planes: BTreeMap::new(),
             measurements: BTreeMap::new(),
+            choices: BTreeMap::new(),
+            option_formats: BTreeMap::new(),
+            units: BTreeMap::new(),
         };
         for (kind_name, langs) in &file.kinds {
+            if let Some(choice_kind) = ChoiceKind::parse(kind_name) {
+                for (lang, text) in langs {
+                    let key = format!("templates/default.toml: {kind_name}.{lang}");
+                    match check_choice(choice_kind, lang, text, &key) {
+                        Ok(t) => {
+                            set.choices.insert((choice_kind, lang.clone()), t);
+                        }
+                        Err(message) => errors.push(TemplateError {
+                            span: None,
+                            message,
+                        }),
+                    }
+                }
+                continue;
+            }
             let Some(kind) = QuestionKind::parse(kind_name) else {
                 errors.push(TemplateError {
                     span: None,
@@ -255,6 +284,40 @@ impl TemplateSet {
                 }),
             }
         }
+        for (format_name, langs) in &file.option_format {
+            match AnswerFormat::parse(format_name) {
+                Some(format) => {
+                    for (lang, text) in langs {
+                        set.option_formats.insert((format, lang.clone()), text.clone());
+                    }
+                }
+                None => errors.push(TemplateError {
+                    span: None,
+                    message: format!("templates/default.toml: unknown answer format `option_format.{format_name}`"),
+                }),
+            }
+        }
+        for (unit_name, langs) in &file.unit {
+            let Some(unit) = Unit::parse(unit_name) else {
+                errors.push(TemplateError {
+                    span: None,
+                    message: format!("templates/default.toml: unknown unit `unit.{unit_name}`"),
+                });
+                continue;
+            };
+            for (lang, text) in langs {
+                let key = format!("templates/default.toml: unit.{unit_name}.{lang}");
+                match check_placeholders(lang, text, &key, &["value"], "units") {
+                    Ok(t) => {
+                        set.units.insert((unit, lang.clone()), t);
+                    }
+                    Err(message) => errors.push(TemplateError {
+                        span: None,
+                        message,
+                    }),
+                }
+            }
+        }
         for (plane_name, langs) in &file.plane {
             match Plane::ALL.into_iter().find(|p| p.as_str() == plane_name) {
                 Some(plane) => {
@@ -283,9 +346,33 @@ impl TemplateSet {
         let mut set = Self::defaults()?;
         let mut errors = Vec::new();
         for (kind_name, langs) in overrides {
+            if let Some(choice_kind) = ChoiceKind::parse(kind_name) {
+                for (lang, text) in langs {
+                    let key = format!("templates.{kind_name}.{lang}");
+                    match check_choice(choice_kind, lang, text.get_ref(), &key) {
+                        Ok(t) => {
+                            set.choices.insert((choice_kind, lang.clone()), t);
+                        }
+                        Err(message) => errors.push(TemplateError {
+                            span: Some(text.span()),
+                            message,
+                        }),
+                    }
+                }
+                continue;
+            }
             let Some(kind) = QuestionKind::parse(kind_name) else {
                 let span = langs.values().next().map(|t| t.span());
-                let known: Vec<&str> = QuestionKind::ALL.iter().map(|k| k.as_str()).collect();
+                let known: Vec<String> = QuestionKind::ALL
+                    .iter()
+                    .map(|k| k.as_str().to_string())
+                    .chain(
+                        QuestionKind::ALL
+                            .iter()
+                            .map(|k| ChoiceKind::Question(*k).key()),
+                    )
+                    .chain([ChoiceKind::Identify.key()])
+                    .collect();
                 errors.push(TemplateError {
                     span,
                     message: format!(
@@ -366,8 +453,125 @@ impl TemplateSet {
         if kinds.contains(&TaskKind::Landmarks) {
             missing.extend(self.missing_measurements(lang));
         }
+        missing.extend(self.missing_choices(kinds, lang, format));
         missing
     }
+
+    /// A multiple-choice question template.
+    pub fn choice(&self, kind: ChoiceKind, lang: &str) -> Option<&Template> {
+        self.choices.get(&(kind, lang.to_string()))
+    }
+
+    /// The sentence describing how box options are written.
+    pub fn option_format(&self, format: AnswerFormat, lang: &str) -> Option<&str> {
+        self.option_formats
+            .get(&(format, lang.to_string()))
+            .map(String::as_str)
+    }
+
+    /// A numeric option's text template (`{value}` and the unit).
+    pub fn unit(&self, unit: Unit, lang: &str) -> Option<&Template> {
+        self.units.get(&(unit, lang.to_string()))
+    }
+
+    /// What the multiple-choice questions of a build in `lang` still lack.
+    fn missing_choices(
+        &self,
+        kinds: &BTreeSet<TaskKind>,
+        lang: &str,
+        format: AnswerFormat,
+    ) -> Vec<String> {
+        let mut missing = Vec::new();
+        // Landmark measurements get no multiple-choice form yet (their open questions are built).
+        let with_choices = kinds.iter().filter(|&&k| k != TaskKind::Landmarks);
+        for &question in with_choices.flat_map(|&k| QuestionKind::for_task(k)) {
+            let kind = ChoiceKind::Question(question);
+            if self.choice(kind, lang).is_none() {
+                missing.push(format!("templates.{}.{lang}", kind.key()));
+            }
+            for &unit in choice::units_for(question) {
+                if self.unit(unit, lang).is_none() {
+                    missing.push(format!("unit.{}.{lang}", unit.key()));
+                }
+            }
+        }
+        if kinds.contains(&TaskKind::Bbox) {
+            if self.choice(ChoiceKind::Identify, lang).is_none() {
+                missing.push(format!("templates.{}.{lang}", ChoiceKind::Identify.key()));
+            }
+            if self.option_format(format, lang).is_none() {
+                missing.push(format!("option_format.{}.{lang}", format.as_str()));
+            }
+        }
+        missing.sort();
+        missing.dedup();
+        missing
+    }
+}
+
+/// Placeholders a multiple-choice template of `kind` may use: the question's own, except that box options
+/// are described by `{option_format}` (not `{answer_format}`), and an identification question may not name
+/// the label it asks for.
+fn choice_placeholders(kind: ChoiceKind) -> Vec<&'static str> {
+    match kind {
+        ChoiceKind::Question(question) => COMMON_PLACEHOLDERS
+            .iter()
+            .chain(question.extra_placeholders())
+            .copied()
+            .filter(|p| *p != "answer_format")
+            .chain((question == QuestionKind::Bbox).then_some("option_format"))
+            .collect(),
+        ChoiceKind::Identify => COMMON_PLACEHOLDERS
+            .iter()
+            .copied()
+            .filter(|p| *p != "label")
+            .collect(),
+    }
+}
+
+fn check_choice(kind: ChoiceKind, lang: &str, text: &str, key: &str) -> Result<Template, String> {
+    check_placeholders(
+        lang,
+        text,
+        key,
+        &choice_placeholders(kind),
+        &format!("`{}`", kind.key()),
+    )
+}
+
+fn check_placeholders(
+    lang: &str,
+    text: &str,
+    key: &str,
+    allowed: &[&str],
+    what: &str,
+) -> Result<Template, String> {
+    if !LANGUAGES.contains(&lang) {
+        return Err(format!(
+            "{key}: language `{lang}` is not supported (supported: {LANGUAGES:?})"
+        ));
+    }
+    let template = Template::parse(text).map_err(|e| format!("{key}: {e}"))?;
+    let unknown: Vec<&str> = template
+        .placeholders()
+        .filter(|p| !allowed.contains(p))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(format!(
+            "{key}: unknown placeholder(s) {} (allowed for {what}: {})",
+            unknown
+                .iter()
+                .map(|p| format!("{{{p}}}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            allowed
+                .iter()
+                .map(|p| format!("{{{p}}}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(template)
 }
 
 fn check_question(
@@ -521,6 +725,42 @@ mod tests {
             .expect_err("not for mask_size");
         assert!(err.contains("unknown placeholder"));
         assert!(check_question(QuestionKind::Bbox, "en", "{answer_format}", "k").is_ok());
+    }
+
+    #[test]
+    fn defaults_cover_arabic_and_every_choice_template() {
+        let set = TemplateSet::defaults().expect("default templates are valid");
+        let kinds: BTreeSet<TaskKind> =
+            [TaskKind::Bbox, TaskKind::MaskSize, TaskKind::LesionSize].into();
+        for lang in LANGUAGES {
+            for format in AnswerFormat::ALL {
+                let missing = set.missing(&kinds, lang, format);
+                assert!(missing.is_empty(), "{lang} {format:?}: {missing:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn choice_overrides_are_checked() {
+        let text = "[identify_choice]\nen = \"Which {label} is boxed?\"\n[mask_size_choice]\nar = \"{option_format}\"\n";
+        let overrides: BTreeMap<String, BTreeMap<String, Spanned<String>>> =
+            toml::from_str(text).expect("toml");
+        let errors = TemplateSet::with_overrides(&overrides).expect_err("must fail");
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors
+            .iter()
+            .any(|e| e.message.contains("identify_choice.en") && e.message.contains("{label}")));
+        assert!(errors
+            .iter()
+            .any(|e| e.message.contains("mask_size_choice.ar")
+                && e.message.contains("{option_format}")));
+        let ok = "[bbox_choice]\nen = \"Box of the {label}? {option_format}\"\n";
+        let overrides: BTreeMap<String, BTreeMap<String, Spanned<String>>> =
+            toml::from_str(ok).expect("toml");
+        let set = TemplateSet::with_overrides(&overrides).expect("valid override");
+        assert!(set
+            .choice(ChoiceKind::Question(QuestionKind::Bbox), "en")
+            .is_some());
     }
 
     #[test]

@@ -1,0 +1,296 @@
+//! Chat JSONL for trainers (outputs.md §4): `<dataset dir>/jsonl/<split>.jsonl`, one line per row
+//! `{"id", "images": ["images/…png"], "lang", "messages": [user "<image>question", assistant answer],
+//! "task_type"}`, with the PNGs beside it — the layout LLaMA-Factory and ms-swift read directly.
+//!
+//! Images are named by content (`images/<2 hex>/<xxh3-128 hex>.png`), so a slice shared by several questions
+//! and languages is stored once and the same input always gives the same names.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::outputs::{OutputFormat, WrittenFile};
+use super::{partial_path, write_atomic, SinkError};
+use crate::record::Row;
+
+/// Text put before the question in the user turn; trainers replace it with the image's tokens.
+pub const IMAGE_TOKEN: &str = "<image>";
+
+/// Path of a row's image relative to the JSONL folder.
+pub fn image_rel_path(png: &[u8]) -> String {
+    let hash = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(png));
+    format!("images/{}/{hash}.png", &hash[..2])
+}
+
+/// One JSONL line (with its newline) for a row whose image is at `image_rel`.
+pub fn line(row: &Row, image_rel: &str) -> String {
+    let value = serde_json::json!({
+        "id": row.id,
+        "lang": row.lang,
+        "task_type": row.task_type,
+        "images": [image_rel],
+        "messages": [
+            {"role": "user", "content": format!("{IMAGE_TOKEN}{}", row.question)},
+            {"role": "assistant", "content": row.answer},
+        ],
+    });
+    let mut text = value.to_string();
+    text.push('\n');
+    text
+}
+
+struct SplitFile {
+    writer: BufWriter<File>,
+    partial: PathBuf,
+    rows: u64,
+}
+
+/// Writes rows as chat JSONL with their images.
+///
+/// Dropping the sink without [`JsonlSink::finish`] removes its `.partial` files and the images it created.
+pub struct JsonlSink {
+    dir: PathBuf,
+    splits: BTreeMap<String, SplitFile>,
+    /// Image paths (relative) referenced by this build.
+    images: BTreeSet<String>,
+    /// Images this build created (not present with the same bytes before).
+    created: Vec<PathBuf>,
+    partials: Vec<PathBuf>,
+}
+
+impl JsonlSink {
+    /// Files go to `<dataset_dir>/jsonl/`.
+    pub fn new(dataset_dir: &Path) -> Result<JsonlSink, SinkError> {
+        let dir = dataset_dir.join("jsonl");
+        fs::create_dir_all(&dir).map_err(|source| SinkError::CreateDir {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(JsonlSink {
+            dir,
+            splits: BTreeMap::new(),
+            images: BTreeSet::new(),
+            created: Vec::new(),
+            partials: Vec::new(),
+        })
+    }
+
+    /// Writes the row's line, and its image unless an identical one is already there.
+    pub fn push(&mut self, row: &Row) -> Result<(), SinkError> {
+        let split_ok = !row.split.is_empty()
+            && row
+                .split
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !split_ok {
+            return Err(SinkError::InvalidName {
+                dataset_dir: self.dir.clone(),
+                row_id: row.id.clone(),
+                field: "split",
+                value: row.split.clone(),
+            });
+        }
+        let rel = image_rel_path(&row.image_png);
+        if self.images.insert(rel.clone()) {
+            let path = self.dir.join(&rel);
+            let same = fs::read(&path).is_ok_and(|bytes| bytes == row.image_png);
+            if !same {
+                if let Some(parent) = path.parent() {
+                    fs::create_dir_all(parent).map_err(|source| SinkError::CreateDir {
+                        path: parent.to_path_buf(),
+                        source,
+                    })?;
+                }
+                write_atomic(&path, &row.image_png).map_err(|source| SinkError::Write {
+                    path: path.clone(),
+                    source,
+                })?;
+                self.created.push(path);
+            }
+        }
+        if !self.splits.contains_key(&row.split) {
+            let partial = partial_path(&self.dir.join(format!("{}.jsonl", row.split)));
+            let file = File::create(&partial).map_err(|source| SinkError::CreateFile {
+                path: partial.clone(),
+                source,
+            })?;
+            self.partials.push(partial.clone());
+            self.splits.insert(
+                row.split.clone(),
+                SplitFile {
+                    writer: BufWriter::new(file),
+                    partial,
+                    rows: 0,
+                },
+            );
+        }
+        if let Some(split) = self.splits.get_mut(&row.split) {
+            split
+                .writer
+                .write_all(line(row, &rel).as_bytes())
+                .map_err(|source| SinkError::Write {
+                    path: split.partial.clone(),
+                    source,
+                })?;
+            split.rows += 1;
+        }
+        Ok(())
+    }
+
+    /// Renames `<split>.jsonl.partial` to `<split>.jsonl` and deletes JSONL files and images of a previous
+    /// build that this one does not reference.
+    pub fn finish(mut self) -> Result<Vec<WrittenFile>, SinkError> {
+        let mut written = Vec::new();
+        let splits = std::mem::take(&mut self.splits);
+        for (split, file) in splits {
+            let SplitFile {
+                writer,
+                partial,
+                rows,
+            } = file;
+            let handle = writer.into_inner().map_err(|e| SinkError::Write {
+                path: partial.clone(),
+                source: e.into_error(),
+            })?;
+            handle.sync_all().map_err(|source| SinkError::Write {
+                path: partial.clone(),
+                source,
+            })?;
+            drop(handle);
+            let path = self.dir.join(format!("{split}.jsonl"));
+            fs::rename(&partial, &path).map_err(|source| SinkError::Rename {
+                from: partial.clone(),
+                to: path.clone(),
+                source,
+            })?;
+            self.partials.retain(|p| *p != partial);
+            written.push(WrittenFile {
+                format: OutputFormat::Jsonl,
+                path,
+                split,
+                lang: None,
+                rows,
+            });
+        }
+        let keep: BTreeSet<&Path> = written.iter().map(|f| f.path.as_path()).collect();
+        super::outputs::remove_stale(&self.dir, &keep, &[".jsonl", ".jsonl.partial"])?;
+        let images_dir = self.dir.join("images");
+        if images_dir.is_dir() {
+            let mut stale = Vec::new();
+            for entry in walkdir::WalkDir::new(&images_dir).sort_by_file_name() {
+                let entry = entry.map_err(|e| SinkError::ReadDir {
+                    path: images_dir.clone(),
+                    source: e.into(),
+                })?;
+                let rel = entry
+                    .path()
+                    .strip_prefix(&self.dir)
+                    .ok()
+                    .map(|p| p.to_string_lossy().replace('\\', "/"));
+                if entry.file_type().is_file() && rel.is_some_and(|r| !self.images.contains(&r)) {
+                    stale.push(entry.path().to_path_buf());
+                }
+            }
+            for path in stale {
+                fs::remove_file(&path).map_err(|source| SinkError::RemoveStale { path, source })?;
+            }
+        }
+        self.created.clear();
+        Ok(written)
+    }
+}
+
+impl Drop for JsonlSink {
+    fn drop(&mut self) {
+        self.splits.clear();
+        for path in self.partials.drain(..).chain(self.created.drain(..)) {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_is_chat_json_with_image_token_and_sorted_keys() {
+        let row = Row {
+            id: "KiTS23/default/case_00000/mask_size/T01/axial/3/2/ar".into(),
+            lang: "ar".into(),
+            task_type: "mask_size".into(),
+            question: "ما مساحة \"الورم\"؟".into(),
+            answer: "812.35".into(),
+            ..Row::default()
+        };
+        let text = line(&row, "images/ab/abc.png");
+        assert!(text.ends_with('\n') && text.matches('\n').count() == 1);
+        let value: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        assert_eq!(value["messages"][0]["role"], "user");
+        assert_eq!(
+            value["messages"][0]["content"],
+            "<image>ما مساحة \"الورم\"؟"
+        );
+        assert_eq!(value["messages"][1]["content"], "812.35");
+        assert_eq!(value["images"][0], "images/ab/abc.png");
+        assert!(text.starts_with("{\"id\":"), "{text}");
+    }
+
+    #[test]
+    fn image_names_follow_content() {
+        let a = image_rel_path(b"\x89PNG one");
+        assert_eq!(a, image_rel_path(b"\x89PNG one"));
+        assert_ne!(a, image_rel_path(b"\x89PNG two"));
+        assert!(
+            a.starts_with("images/")
+                && a.ends_with(".png")
+                && a.len() == "images/xx/".len() + 32 + 4
+        );
+    }
+
+    #[test]
+    fn finish_renames_and_removes_stale_images() {
+        let dir = std::env::temp_dir().join(format!("mvb-jsonl-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let png = |v: u8| crate::render::encode_png_gray(2, 2, &[v; 4]).expect("png");
+        let row = |i: u8, lang: &str| Row {
+            id: format!("ds/c/case/bbox/T01/axial/{i}/1/{lang}"),
+            split: "train".into(),
+            lang: lang.into(),
+            question: "q".into(),
+            answer: "a".into(),
+            image_png: png(i),
+            ..Row::default()
+        };
+        let mut sink = JsonlSink::new(&dir).expect("sink");
+        for r in [row(1, "en"), row(1, "ar"), row(2, "en")] {
+            sink.push(&r).expect("push");
+        }
+        let written = sink.finish().expect("finish");
+        assert_eq!(written.len(), 1);
+        assert_eq!(written[0].rows, 3);
+        let count_images = || {
+            walkdir::WalkDir::new(dir.join("jsonl/images"))
+                .into_iter()
+                .filter(|e| e.as_ref().is_ok_and(|e| e.file_type().is_file()))
+                .count()
+        };
+        assert_eq!(count_images(), 2, "one image per distinct slice");
+        // A rebuild without slice 2 removes its image; a dropped build leaves its old files alone.
+        let mut sink = JsonlSink::new(&dir).expect("sink");
+        sink.push(&row(1, "en")).expect("push");
+        sink.finish().expect("finish");
+        assert_eq!(count_images(), 1);
+        let mut sink = JsonlSink::new(&dir).expect("sink");
+        sink.push(&row(1, "en")).expect("push");
+        sink.push(&row(3, "en")).expect("push");
+        drop(sink);
+        assert_eq!(count_images(), 1);
+        assert!(
+            dir.join("jsonl/train.jsonl").exists()
+                && !dir.join("jsonl/train.jsonl.partial").exists()
+        );
+        fs::remove_dir_all(&dir).expect("clean up");
+    }
+}
