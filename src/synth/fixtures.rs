@@ -74,8 +74,8 @@ fn hu_for(label: u16) -> i16 {
     }
 }
 
-/// Writes the KiTS23 official layout under `root`: `case_XXXXX/imaging.nii.gz` (int16 CT) and
-/// `case_XXXXX/segmentation.nii.gz` (u8; 1 kidney, 2 tumour, 3 cyst). Cases: 00000 RAS 1 mm isotropic,
+/// Writes the KiTS23 official layout under `root`: `case_NNNNN/imaging.nii.gz` (int16 CT) and
+/// `case_NNNNN/segmentation.nii.gz` (u8; 1 kidney, 2 tumour, 3 cyst). Cases: 00000 RAS 1 mm isotropic,
 /// 00001 LPS 0.78x0.78x2.5 mm, 00002 LSA 0.9 mm isotropic, 00003 PIR 0.7x0.7x3.0 mm (canonical R, A, S),
 /// 00004 image only (no segmentation). Byte-identical on every run; about 6 KB in total.
 pub fn write_kits23_fixture(root: &Path) -> io::Result<Vec<PhantomCase>> {
