@@ -648,3 +648,316 @@ fn medvision_json_on_the_prepared_ceph_layout_matches_the_raw_layout() {
         assert_eq!((row.slice_index, row.plane.as_str()), (0, "sagittal"));
     }
 }
+
+/// The multiple-choice columns of one written landmark row.
+struct McRow {
+    id: String,
+    case_id: String,
+    task_id: String,
+    label_name: String,
+    lang: String,
+    value: f64,
+    mc_question: String,
+    mc_options: Vec<String>,
+    mc_answer: String,
+}
+
+fn read_mc_rows(dataset_dir: &Path, config: &str) -> Vec<McRow> {
+    let mut rows = Vec::new();
+    let mut shards: Vec<PathBuf> = fs::read_dir(dataset_dir.join(config))
+        .expect("config dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    shards.sort();
+    for shard in shards {
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&shard).expect("open"))
+                .expect("parquet")
+                .build()
+                .expect("reader");
+        for batch in reader {
+            let batch: RecordBatch = batch.expect("batch");
+            let col = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .unwrap_or_else(|| panic!("column {name}"))
+                    .clone()
+            };
+            let s = |name: &str, r: usize| {
+                let c = col(name);
+                assert!(!c.is_null(r), "{name} is null in row {r} of {config}");
+                c.as_string::<i32>().value(r).to_string()
+            };
+            for r in 0..batch.num_rows() {
+                let value = col(if config == "distance" {
+                    "distance_mm"
+                } else {
+                    "angle_deg"
+                });
+                let options = col("mc_options").as_list::<i32>().value(r);
+                let options = options.as_string::<i32>();
+                rows.push(McRow {
+                    id: s("id", r),
+                    case_id: s("case_id", r),
+                    task_id: s("task_id", r),
+                    label_name: s("label_name", r),
+                    lang: s("lang", r),
+                    value: value.as_primitive::<Float64Type>().value(r),
+                    mc_question: s("mc_question", r),
+                    mc_options: (0..options.len())
+                        .map(|i| options.value(i).to_string())
+                        .collect(),
+                    mc_answer: s("mc_answer", r),
+                });
+            }
+        }
+    }
+    rows
+}
+
+/// The number of a numeric option and its unit text (`"23.46 mm"` → (23.46, " mm")).
+fn option_number(option: &str) -> (f64, String) {
+    let end = option
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(option.len());
+    let value = option[..end]
+        .parse()
+        .unwrap_or_else(|_| panic!("option `{option}` starts with a number"));
+    (value, option[end..].to_string())
+}
+
+/// Options at least 15 % apart pairwise, all with `unit`, none above `max`.
+fn check_options(options: &[String], unit: &str, max: f64, what: &str) -> Vec<f64> {
+    assert_eq!(options.len(), 5, "{what}: {options:?}");
+    let values: Vec<f64> = options
+        .iter()
+        .map(|o| {
+            let (v, u) = option_number(o);
+            assert_eq!(u, unit, "{what}: option `{o}`");
+            assert!(
+                v > 0.0 && v <= max,
+                "{what}: option `{o}` outside (0, {max}]"
+            );
+            v
+        })
+        .collect();
+    for (a, x) in values.iter().enumerate() {
+        for y in &values[..a] {
+            assert!(
+                (x - y).abs() >= 0.15 * x.max(*y),
+                "{what}: options {options:?} closer than 15 %"
+            );
+        }
+    }
+    values
+}
+
+/// A bilingual Ceph build in every format: each distance and angle row carries a five-option item whose
+/// correct option is the closed-form value rounded to two decimals (mm or °, angles within their range), the
+/// English and Arabic items of a fact share numbers and letter, and the GMAI TSV holds them all.
+#[test]
+fn bilingual_ceph_build_gives_every_landmark_measurement_a_choice_item() {
+    let data = temp_dir("mc-data");
+    let cases = synth::write_ceph_fixture(&data).expect("fixture");
+    let text = fs::read_to_string(Path::new(ROOT).join("manifests/ceph_biometrics_400.toml"))
+        .expect("manifest");
+    let marker = "# [output]\n# languages = [\"en\", \"ar\"]";
+    assert!(
+        text.contains(marker),
+        "the manifest documents its bilingual switch"
+    );
+    let manifest = data.join("bilingual.toml");
+    fs::write(
+        &manifest,
+        text.replace(marker, "[output]\nlanguages = [\"en\", \"ar\"]"),
+    )
+    .expect("write");
+    let out = temp_dir("mc-out");
+    let result = Command::new(BIN)
+        .args(["--manifest", manifest.to_str().expect("utf-8")])
+        .args(["--data-root", data.to_str().expect("utf-8")])
+        .args(["--out", out.to_str().expect("utf-8"), "--threads", "2"])
+        .args(["--formats", "parquet,tsv,jsonl"])
+        .output()
+        .expect("run medvision-build");
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let dataset = out.join("Ceph-Biometrics-400");
+
+    // Parquet: every row's item against the closed-form truth.
+    let mut by_fact: BTreeMap<String, Vec<McRow>> = BTreeMap::new();
+    for config in ["distance", "angle"] {
+        for row in read_mc_rows(&dataset, config) {
+            let case = cases
+                .iter()
+                .find(|c| c.case_id == row.case_id)
+                .expect("case");
+            let p = |n: usize| case.senior_px[n - 1];
+            let (truth, max) = match (row.task_id.as_str(), row.label_name.as_str()) {
+                ("T02", "SNA") => (vertex_deg(p(1), p(2), p(5)), 180.0),
+                ("T02", "SNB") => (vertex_deg(p(1), p(2), p(6)), 180.0),
+                ("T02", "gonial") => (vertex_deg(p(19), p(10), p(8)), 180.0),
+                ("T01", key) if config == "distance" => {
+                    let n = numbers(key);
+                    (dist(p(n[0]), p(n[1]), 0.1), f64::INFINITY)
+                }
+                ("T01", key) => {
+                    let n = numbers(key);
+                    (line_deg(p(n[0]), p(n[1]), p(n[2]), p(n[3])), 90.0)
+                }
+                other => panic!("unexpected measurement {other:?}"),
+            };
+            assert!(rel_close(row.value, truth, 1e-9), "{}", row.id);
+            let unit = match (config, row.lang.as_str()) {
+                ("distance", "en") => " mm",
+                ("distance", _) => " مم",
+                _ => "°",
+            };
+            let values = check_options(&row.mc_options, unit, max, &row.id);
+            let k = (row.mc_answer.as_bytes()[0] - b'A') as usize;
+            assert_eq!(
+                row.mc_options[k],
+                format!("{truth:.2}{unit}"),
+                "{}: the correct option is the rounded truth",
+                row.id
+            );
+            assert!(values[k] > 0.0);
+            let arabic = row.mc_question.contains("لقطة سهمية");
+            assert_eq!(arabic, row.lang == "ar", "{}: {}", row.id, row.mc_question);
+            assert!(
+                !row.mc_question.contains("single number") && !row.mc_question.contains("أجب"),
+                "{}: a choice question says nothing about how to answer: {}",
+                row.id,
+                row.mc_question
+            );
+            let fact = row.id.rsplit_once('/').expect("lang suffix").0.to_string();
+            by_fact.entry(fact).or_default().push(row);
+        }
+    }
+    assert_eq!(by_fact.len(), cases.len() * 22);
+    for (fact, rows) in &by_fact {
+        assert_eq!(rows.len(), 2, "{fact}: one English and one Arabic row");
+        let numbers_of =
+            |r: &McRow| -> Vec<f64> { r.mc_options.iter().map(|o| option_number(o).0).collect() };
+        assert_eq!(rows[0].mc_answer, rows[1].mc_answer, "{fact}");
+        assert_eq!(numbers_of(&rows[0]), numbers_of(&rows[1]), "{fact}");
+    }
+    let sna_ar = by_fact
+        .iter()
+        .find(|(f, _)| f.ends_with("/SNA"))
+        .and_then(|(_, rows)| rows.iter().find(|r| r.lang == "ar"))
+        .expect("an Arabic SNA row");
+    assert!(
+        sna_ar.mc_question.contains("عند نقطة الناسيون")
+            && sna_ar.mc_question.contains("نقطة السرج التركي"),
+        "{}",
+        sna_ar.mc_question
+    );
+
+    // GMAI TSV: one line per item, the same letters and numbers in both languages.
+    let mut tsv_items = 0;
+    for split in ["train", "test"] {
+        let mut per_lang = Vec::new();
+        for lang in ["en", "ar"] {
+            let path = dataset.join(format!("tsv/Ceph-Biometrics-400_{split}_{lang}.tsv"));
+            let text = fs::read_to_string(&path).expect("TSV");
+            let mut lines = text.lines();
+            let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
+            let col = |name: &str| {
+                header
+                    .iter()
+                    .position(|h| *h == format!("\"{name}\""))
+                    .unwrap_or_else(|| panic!("column {name}"))
+            };
+            let mut items = Vec::new();
+            for line in lines {
+                let fields: Vec<String> = line
+                    .split('\t')
+                    .map(|f| f.trim_matches('"').replace("\"\"", "\""))
+                    .collect();
+                let options: Vec<String> = ["A", "B", "C", "D", "E"]
+                    .iter()
+                    .map(|c| fields[col(c)].clone())
+                    .collect();
+                let letter = fields[col("answer")].clone();
+                let k = (letter.as_bytes()[0] - b'A') as usize;
+                assert_eq!(fields[col("category")], options[k]);
+                assert_eq!(
+                    (
+                        fields[col("perceptual granularity")].as_str(),
+                        fields[col("original task")].as_str(),
+                        fields[col("modality")].as_str()
+                    ),
+                    ("Image level", "MEAS_2D", "XR")
+                );
+                let unit = option_number(&options[0]).1;
+                let max = if unit == "°" { 180.0 } else { f64::INFINITY };
+                let values = check_options(&options, &unit, max, &path.display().to_string());
+                items.push((letter, values, unit));
+            }
+            per_lang.push(items);
+        }
+        let (en, ar) = (&per_lang[0], &per_lang[1]);
+        assert_eq!(en.len(), ar.len(), "{split}");
+        for (e, a) in en.iter().zip(ar) {
+            assert_eq!(
+                (&e.0, &e.1),
+                (&a.0, &a.1),
+                "{split}: letters and numbers agree"
+            );
+            assert!(
+                e.2 == " mm" || e.2 == "°",
+                "{split}: English unit `{}`",
+                e.2
+            );
+            assert!(a.2 == " مم" || a.2 == "°", "{split}: Arabic unit `{}`", a.2);
+        }
+        assert!(en.iter().any(|e| e.2 == " mm") && en.iter().any(|e| e.2 == "°"));
+        tsv_items += en.len();
+    }
+    assert_eq!(
+        tsv_items,
+        by_fact.len(),
+        "every fact has one TSV line per language"
+    );
+    assert!(dataset.join("jsonl/train.jsonl").is_file());
+
+    // Without one landmark's Arabic name the bilingual manifest is refused.
+    let broken = data.join("broken.toml");
+    fs::write(
+        &broken,
+        fs::read_to_string(&manifest).expect("read").replacen(
+            ", name_ar = \"نقطة الناسيون\"",
+            "",
+            1,
+        ),
+    )
+    .expect("write");
+    let output = Command::new(BIN)
+        .args(["validate", broken.to_str().expect("utf-8")])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("landmark `P2` (`nasion`) has no `name_ar`"),
+        "{stderr}"
+    );
+    let feta = fs::read_to_string(Path::new(ROOT).join("manifests/feta24.toml"))
+        .expect("feta")
+        .replace(marker, "[output]\nlanguages = [\"en\", \"ar\"]");
+    let feta_path = data.join("feta-bilingual.toml");
+    fs::write(&feta_path, feta).expect("write");
+    let output = Command::new(BIN)
+        .args(["validate", feta_path.to_str().expect("utf-8")])
+        .output()
+        .expect("run");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

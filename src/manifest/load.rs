@@ -471,6 +471,30 @@ fn validate_languages(
                     }
                 }
             }
+            for t in m.tasks.iter().filter(|t| t.kind == TaskKind::Landmarks) {
+                for l in t.landmarks.iter().filter(|l| l.name_ar.is_none()) {
+                    diags.push(ctx.diag(
+                        None,
+                        format!(
+                            "task `{}`: landmark `{}` (`{}`) has no `name_ar`, required when `ar` is an output language",
+                            t.id, l.id, l.name
+                        ),
+                    ));
+                }
+                for ms in t
+                    .measurements
+                    .iter()
+                    .filter(|ms| ms.name.is_some() && ms.name_ar.is_none())
+                {
+                    diags.push(ctx.diag(
+                        None,
+                        format!(
+                            "task `{}`: measurement `{}` has a `name` but no `name_ar`, required when `ar` is an output language",
+                            t.id, ms.id
+                        ),
+                    ));
+                }
+            }
         }
     }
 }

@@ -590,4 +590,7 @@ pub struct MeasurementDef {
     /// Optional display name, e.g. `length of corpus callosum`.
     #[serde(default)]
     pub name: Option<String>,
+    /// Arabic display name; required with `name` when `ar` is an output language.
+    #[serde(default)]
+    pub name_ar: Option<String>,
 }

@@ -21,6 +21,7 @@ use crate::render::{self, RenderedSlice, Scaling};
 use crate::volume::image2d;
 use crate::volume::landmarks::{self as lm, Resampler};
 use crate::volume::{self, Volume};
+use crate::vqa::choice::{self, Lexical};
 use crate::vqa::{Asker, MeasurementAsk, Qa, Shown};
 
 /// Output configs (and row `task_type`s) a landmark task writes, in a fixed order.
@@ -291,6 +292,13 @@ pub fn build_landmark_case(
         builder_version: ctx.builder_version.to_string(),
         ..Row::default()
     };
+    let lexical = Lexical {
+        clinical_vqa_task: choice::DEFAULT_VQA_TASK.to_string(),
+        department: m.dataset.department.clone(),
+        perceptual_granularity: choice::granularity(TaskKind::Landmarks).to_string(),
+        modality: modality.as_str().to_string(),
+        original_task: choice::original_task(TaskKind::Landmarks).to_string(),
+    };
     let mut shots: BTreeMap<(Plane, usize), Shot> = BTreeMap::new();
     let case_name = format!("{}/{}", case.collection, case.case_id);
     for task in manifest
@@ -425,6 +433,17 @@ pub fn build_landmark_case(
                 })
                 .collect();
             let task_type = def.kind.task_type();
+            // Multiple-choice options are seeded by the row id without its language (as in `worker`), so
+            // every language gets the same options and letter.
+            let fact_id = format!(
+                "{}/{}/{}/{task_type}/{}/{}/{slice}/{}",
+                m.dataset.name,
+                case.collection,
+                case.case_id,
+                task.id,
+                def.plane.as_str(),
+                def.id
+            );
             for lang in &m.output.languages {
                 let landmark_names: Vec<&str> = def
                     .points
@@ -435,7 +454,11 @@ pub fn build_landmark_case(
                         None => p.as_str(),
                     })
                     .collect();
-                let display_name = def.name.clone().unwrap_or_else(|| landmark_names.join("–"));
+                let display_name = match (&def.name, &def.name_ar) {
+                    (Some(_), Some(ar)) if lang == "ar" => ar.clone(),
+                    (Some(en), _) => en.clone(),
+                    (None, _) => landmark_names.join("–"),
+                };
                 let ask = MeasurementAsk {
                     kind: def.kind,
                     landmark_names: &landmark_names,
@@ -450,6 +473,15 @@ pub fn build_landmark_case(
                 else {
                     continue;
                 };
+                let mc = choice::landmark_item(
+                    &asker,
+                    lang,
+                    def.plane,
+                    &shown,
+                    &ask,
+                    &fact_id,
+                    lexical.clone(),
+                );
                 let measurements = match def.kind {
                     MeasureKind::Distance => Measurements {
                         distance_mm: Some(value),
@@ -461,15 +493,7 @@ pub fn build_landmark_case(
                     },
                 };
                 out.rows.push(Row {
-                    id: format!(
-                        "{}/{}/{}/{task_type}/{}/{}/{slice}/{}/{lang}",
-                        m.dataset.name,
-                        case.collection,
-                        case.case_id,
-                        task.id,
-                        def.plane.as_str(),
-                        def.id
-                    ),
+                    id: format!("{fact_id}/{lang}"),
                     task_type: task_type.to_string(),
                     task_id: task.id.clone(),
                     config: task_type.to_string(),
@@ -486,6 +510,7 @@ pub fn build_landmark_case(
                     answer_values,
                     landmarks_px: landmarks_px.clone(),
                     measurements,
+                    choice: mc.ok(),
                     ..row_base.clone()
                 });
             }

@@ -8,14 +8,15 @@
 //! correct equally often (with fewer than five options, uniformly over the letters present).
 //!
 //! A new measurement kind plugs in with a `[<kind>_choice]` template entry and one call to [`numeric_item`]
-//! (with [`Unit::Mm`] for diameters and distances, [`Unit::Deg`] for angles).
+//! (with [`Unit::Mm`] for diameters and distances, [`Unit::Deg`] for angles). Landmark distances and angles go
+//! through [`landmark_item`], which caps angle options per measurement kind ([`measure_max`]).
 
 use std::collections::BTreeMap;
 
 use super::format;
 use super::templates::QuestionKind;
-use super::{Asker, Shown};
-use crate::manifest::{AnswerFormat, DatasetInfo, Label, Modality, Plane, TaskKind};
+use super::{Asker, MeasurementAsk, Shown};
+use crate::manifest::{AnswerFormat, DatasetInfo, Label, MeasureKind, Modality, Plane, TaskKind};
 use crate::record::Choice;
 
 /// Option letters in order.
@@ -136,6 +137,24 @@ pub fn units_for(kind: QuestionKind) -> &'static [Unit] {
         QuestionKind::MaskSize => &[Unit::Mm2],
         QuestionKind::LesionAxes | QuestionKind::LesionDiameters => &[Unit::Mm],
         QuestionKind::Landmarks => &[Unit::Mm, Unit::Deg],
+    }
+}
+
+/// Unit of a landmark measurement's options: millimetres for distances, degrees for angles.
+pub fn measure_unit(kind: MeasureKind) -> Unit {
+    match kind {
+        MeasureKind::Distance => Unit::Mm,
+        MeasureKind::LineAngle | MeasureKind::VertexAngle => Unit::Deg,
+    }
+}
+
+/// Largest value a landmark measurement can take: the acute angle between two lines is at most 90°, the
+/// angle at a vertex at most 180°; distances are unbounded.
+pub fn measure_max(kind: MeasureKind) -> Option<f64> {
+    match kind {
+        MeasureKind::Distance => None,
+        MeasureKind::LineAngle => Some(90.0),
+        MeasureKind::VertexAngle => Some(180.0),
     }
 }
 
@@ -552,6 +571,38 @@ pub fn numeric_item_with(
     lexical: Lexical,
     extra: ExtraPlaceholders,
 ) -> Result<Choice, ChoiceError> {
+    numeric_item_bounded(
+        asker,
+        kind,
+        lang,
+        label,
+        plane,
+        shown,
+        values,
+        unit,
+        unit.max_value(),
+        seed_key,
+        lexical,
+        extra,
+    )
+}
+
+/// [`numeric_item_with`] with an explicit largest option value (`None`: unbounded).
+#[allow(clippy::too_many_arguments)]
+fn numeric_item_bounded(
+    asker: &Asker,
+    kind: QuestionKind,
+    lang: &str,
+    label: &Label,
+    plane: Plane,
+    shown: &Shown,
+    values: &[f64],
+    unit: Unit,
+    max: Option<f64>,
+    seed_key: &str,
+    lexical: Lexical,
+    extra: ExtraPlaceholders,
+) -> Result<Choice, ChoiceError> {
     let question = question(
         asker,
         ChoiceKind::Question(kind),
@@ -569,7 +620,7 @@ pub fn numeric_item_with(
                 key: format!("unit.{}", unit.key()),
                 lang: lang.to_string(),
             })?;
-    let (tuples, k) = numeric_tuples(seed_key, values, format::MEASURE_DECIMALS, unit.max_value())?;
+    let (tuples, k) = numeric_tuples(seed_key, values, format::MEASURE_DECIMALS, max)?;
     let options = tuples
         .iter()
         .map(|tuple| {
@@ -585,6 +636,50 @@ pub fn numeric_item_with(
         })
         .collect();
     item(question, options, k, lexical, false)
+}
+
+/// The multiple-choice form of a landmark distance or angle: the `[landmarks_choice]` frame around the
+/// kind's `[measurement_choice.<kind>]` sentence, options in mm (distances) or degrees (angles, at most 90° for
+/// line angles and 180° for vertex angles). `ask` carries the names in `lang`; `{label}` is its display name.
+pub fn landmark_item(
+    asker: &Asker,
+    lang: &str,
+    plane: Plane,
+    shown: &Shown,
+    ask: &MeasurementAsk,
+    seed_key: &str,
+    lexical: Lexical,
+) -> Result<Choice, ChoiceError> {
+    let sentence = asker
+        .templates
+        .measurement_choice(ask.kind, lang)
+        .map(|t| ask.sentence(t))
+        .ok_or_else(|| ChoiceError::MissingTemplate {
+            key: format!("measurement_choice.{}", ask.kind.as_str()),
+            lang: lang.to_string(),
+        })?;
+    // The display name is already in `lang`, so it serves as the label's name in every language.
+    let label = Label {
+        name: ask.name.to_string(),
+        name_ar: Some(ask.name.to_string()),
+        group: None,
+        vqa_task: None,
+    };
+    let extra = |name: &str| (name == "measurement").then(|| sentence.clone());
+    numeric_item_bounded(
+        asker,
+        QuestionKind::Landmarks,
+        lang,
+        &label,
+        plane,
+        shown,
+        &[ask.value],
+        measure_unit(ask.kind),
+        measure_max(ask.kind),
+        seed_key,
+        lexical,
+        &extra,
+    )
 }
 
 /// "Which structure is in the red box?": the row's box is drawn on the image; the options are the names (in

@@ -178,6 +178,21 @@ pub struct MeasurementAsk<'a> {
     pub value: f64,
 }
 
+impl MeasurementAsk<'_> {
+    /// A measurement sentence template filled with this measurement's landmark names and display name.
+    pub fn sentence(&self, template: &templates::Template) -> String {
+        template.render(|name| match name {
+            "name" => Some(self.name.to_string()),
+            _ => {
+                let n: usize = name.strip_prefix("landmark_")?.parse().ok()?;
+                self.landmark_names
+                    .get(n.checked_sub(1)?)
+                    .map(|s| s.to_string())
+            }
+        })
+    }
+}
+
 impl Asker<'_> {
     /// Landmark distance or angle question: the `[landmarks]` frame around the measurement kind's sentence.
     /// `None` when the language lacks a template or a description.
@@ -188,18 +203,7 @@ impl Asker<'_> {
         shown: &Shown,
         ask: &MeasurementAsk,
     ) -> Option<Qa> {
-        let sentence = self
-            .templates
-            .measurement(ask.kind, lang)?
-            .render(|name| match name {
-                "name" => Some(ask.name.to_string()),
-                _ => {
-                    let n: usize = name.strip_prefix("landmark_")?.parse().ok()?;
-                    ask.landmark_names
-                        .get(n.checked_sub(1)?)
-                        .map(|s| s.to_string())
-                }
-            });
+        let sentence = ask.sentence(self.templates.measurement(ask.kind, lang)?);
         let frame = self
             .templates
             .get(templates::QuestionKind::Landmarks, lang)?;
@@ -311,6 +315,87 @@ mod tests {
         );
         assert_eq!(qa.answer, "1234.57");
         assert_eq!(qa.answer_values, vec![1234.57]);
+    }
+
+    #[test]
+    fn landmark_choice_items_cap_angles_per_kind_and_agree_across_languages() {
+        use crate::manifest::{MeasureKind, TaskKind};
+        let templates = TemplateSet::defaults().expect("defaults");
+        let ds = DatasetInfo {
+            image_description_ar: Some("صورة شعاعية سيفالومترية جانبية للرأس".into()),
+            ..dataset()
+        };
+        let asker = Asker {
+            templates: &templates,
+            dataset: &ds,
+            answer_format: AnswerFormat::RelativeLowerLeft,
+        };
+        let lexical = choice::Lexical::new(TaskKind::Landmarks, &ds, Modality::XR, &label());
+        let item = |lang: &str, kind: MeasureKind, value: f64, names: &[&str]| {
+            let ask = MeasurementAsk {
+                kind,
+                landmark_names: names,
+                name: "x",
+                value,
+            };
+            choice::landmark_item(
+                &asker,
+                lang,
+                Plane::Sagittal,
+                &shown(1.0),
+                &ask,
+                "Ceph/a/001/angle/T01/sagittal/0/m",
+                lexical.clone(),
+            )
+            .expect("item")
+        };
+        let en_names = ["sella", "nasion", "subspinale", "menton"];
+        let ar_names = [
+            "نقطة السرج التركي",
+            "نقطة الناسيون",
+            "النقطة تحت الشوكية",
+            "نقطة المنتون",
+        ];
+        for (kind, value, max) in [
+            (MeasureKind::LineAngle, 84.567, 90.0),
+            (MeasureKind::VertexAngle, 170.2, 180.0),
+        ] {
+            let (en, ar) = (
+                item("en", kind, value, &en_names),
+                item("ar", kind, value, &ar_names),
+            );
+            assert_eq!(en.options, ar.options);
+            assert_eq!(en.answer_index, ar.answer_index);
+            assert_eq!(en.options[en.answer_index], format!("{:.2}°", value));
+            let values: Vec<f64> = en
+                .options
+                .iter()
+                .map(|o| o.trim_end_matches('°').parse().expect("number"))
+                .collect();
+            assert!(values.iter().all(|v| *v <= max), "{kind:?}: {values:?}");
+            // Near the cap the truth can only be the largest option.
+            assert_eq!(en.answer_index, 4, "{kind:?}: {values:?}");
+            assert!(ar.question.contains("لقطة سهمية") && ar.question.contains("نقطة الناسيون"));
+            assert!(!en.question.contains("single number"), "{}", en.question);
+        }
+        let en = item("en", MeasureKind::Distance, 61.234, &en_names);
+        let ar = item("ar", MeasureKind::Distance, 61.234, &ar_names);
+        assert_eq!(en.options[en.answer_index], "61.23 mm");
+        assert_eq!(ar.options[ar.answer_index], "61.23 مم");
+        assert_eq!(en.answer_index, ar.answer_index);
+        assert!(
+            en.question
+                .contains("What is the distance between the sella and the nasion?"),
+            "{}",
+            en.question
+        );
+        assert_eq!(
+            (
+                en.perceptual_granularity.as_str(),
+                en.original_task.as_str()
+            ),
+            ("Image level", "MEAS_2D")
+        );
     }
 
     #[test]

@@ -186,6 +186,9 @@ struct TemplateFile {
     /// Landmark measurement sentences, `[measurement.<distance|line_angle|vertex_angle>]`.
     #[serde(default)]
     measurement: BTreeMap<String, BTreeMap<String, String>>,
+    /// The same sentences for the multiple-choice form (no answer instruction), `[measurement_choice.<kind>]`.
+    #[serde(default)]
+    measurement_choice: BTreeMap<String, BTreeMap<String, String>>,
     /// Multiple-choice box questions: how the options are written, per answer format.
     #[serde(default)]
     option_format: BTreeMap<String, BTreeMap<String, String>>,
@@ -203,6 +206,8 @@ pub struct TemplateSet {
     answer_formats: BTreeMap<(AnswerFormat, String), String>,
     planes: BTreeMap<(Plane, String), String>,
     measurements: BTreeMap<(MeasureKind, String), Template>,
+    /// Landmark measurement sentences of the multiple-choice form.
+    measurement_choices: BTreeMap<(MeasureKind, String), Template>,
     /// Multiple-choice question templates (`[<question kind>_choice]`, `[identify_choice]`).
     choices: BTreeMap<(ChoiceKind, String), Template>,
     option_formats: BTreeMap<(AnswerFormat, String), String>,
@@ -228,6 +233,7 @@ impl TemplateSet {
             answer_formats: BTreeMap::new(),
             planes: BTreeMap::new(),
             measurements: BTreeMap::new(),
+            measurement_choices: BTreeMap::new(),
             choices: BTreeMap::new(),
             option_formats: BTreeMap::new(),
             units: BTreeMap::new(),
@@ -331,7 +337,9 @@ impl TemplateSet {
                 }),
             }
         }
-        load_measurements(&mut set, &file.measurement, &mut errors);
+        set.measurements = load_measurements("measurement", &file.measurement, &mut errors);
+        set.measurement_choices =
+            load_measurements("measurement_choice", &file.measurement_choice, &mut errors);
         if errors.is_empty() {
             Ok(set)
         } else {
@@ -482,9 +490,7 @@ impl TemplateSet {
         format: AnswerFormat,
     ) -> Vec<String> {
         let mut missing = Vec::new();
-        // Landmark measurements get no multiple-choice form yet (their open questions are built).
-        let with_choices = kinds.iter().filter(|&&k| k != TaskKind::Landmarks);
-        for &question in with_choices.flat_map(|&k| QuestionKind::for_task(k)) {
+        for &question in kinds.iter().flat_map(|&k| QuestionKind::for_task(k)) {
             let kind = ChoiceKind::Question(question);
             if self.choice(kind, lang).is_none() {
                 missing.push(format!("templates.{}.{lang}", kind.key()));
@@ -494,6 +500,14 @@ impl TemplateSet {
                     missing.push(format!("unit.{}.{lang}", unit.key()));
                 }
             }
+        }
+        if kinds.contains(&TaskKind::Landmarks) {
+            missing.extend(
+                MeasureKind::ALL
+                    .into_iter()
+                    .filter(|k| self.measurement_choice(*k, lang).is_none())
+                    .map(|k| format!("measurement_choice.{}.{lang}", k.as_str())),
+            );
         }
         if kinds.contains(&TaskKind::Bbox) {
             if self.choice(ChoiceKind::Identify, lang).is_none() {
@@ -623,21 +637,34 @@ const MEASUREMENT_PLACEHOLDERS: [&str; 5] = [
     "name",
 ];
 
+/// Parses one family of measurement sentences (`table` is `measurement` or `measurement_choice`).
 fn load_measurements(
-    set: &mut TemplateSet,
+    table: &str,
     tables: &BTreeMap<String, BTreeMap<String, String>>,
     errors: &mut Vec<TemplateError>,
-) {
+) -> BTreeMap<(MeasureKind, String), Template> {
+    let mut loaded = BTreeMap::new();
     for (kind_name, langs) in tables {
         let Some(kind) = MeasureKind::parse(kind_name) else {
             errors.push(TemplateError {
                 span: None,
-                message: format!("templates/default.toml: unknown measurement kind `{kind_name}`"),
+                message: format!(
+                    "templates/default.toml: unknown measurement kind `{table}.{kind_name}`"
+                ),
             });
             continue;
         };
         for (lang, text) in langs {
-            let key = format!("templates/default.toml: measurement.{kind_name}.{lang}");
+            if !LANGUAGES.contains(&lang.as_str()) {
+                errors.push(TemplateError {
+                    span: None,
+                    message: format!(
+                        "templates/default.toml: {table}.{kind_name}.{lang}: language `{lang}` is not supported (supported: {LANGUAGES:?})"
+                    ),
+                });
+                continue;
+            }
+            let key = format!("templates/default.toml: {table}.{kind_name}.{lang}");
             let allowed = &MEASUREMENT_PLACEHOLDERS[..kind.point_count()];
             let checked = Template::parse(text)
                 .map_err(|e| format!("{key}: {e}"))
@@ -654,7 +681,7 @@ fn load_measurements(
                 });
             match checked {
                 Ok(t) => {
-                    set.measurements.insert((kind, lang.clone()), t);
+                    loaded.insert((kind, lang.clone()), t);
                 }
                 Err(message) => errors.push(TemplateError {
                     span: None,
@@ -663,12 +690,18 @@ fn load_measurements(
             }
         }
     }
+    loaded
 }
 
 impl TemplateSet {
     /// The sentence asking for one landmark measurement kind.
     pub fn measurement(&self, kind: MeasureKind, lang: &str) -> Option<&Template> {
         self.measurements.get(&(kind, lang.to_string()))
+    }
+
+    /// The multiple-choice sentence asking for one landmark measurement kind (no answer instruction).
+    pub fn measurement_choice(&self, kind: MeasureKind, lang: &str) -> Option<&Template> {
+        self.measurement_choices.get(&(kind, lang.to_string()))
     }
 
     fn missing_measurements(&self, lang: &str) -> Vec<String> {
@@ -730,14 +763,35 @@ mod tests {
     #[test]
     fn defaults_cover_arabic_and_every_choice_template() {
         let set = TemplateSet::defaults().expect("default templates are valid");
-        let kinds: BTreeSet<TaskKind> =
-            [TaskKind::Bbox, TaskKind::MaskSize, TaskKind::LesionSize].into();
+        let kinds: BTreeSet<TaskKind> = TaskKind::ALL.into();
         for lang in LANGUAGES {
             for format in AnswerFormat::ALL {
                 let missing = set.missing(&kinds, lang, format);
                 assert!(missing.is_empty(), "{lang} {format:?}: {missing:?}");
             }
         }
+    }
+
+    #[test]
+    fn landmark_builds_need_their_choice_templates() {
+        let mut set = TemplateSet::defaults().expect("default templates are valid");
+        let kinds: BTreeSet<TaskKind> = [TaskKind::Landmarks].into();
+        let format = AnswerFormat::RelativeLowerLeft;
+        assert!(set.missing(&kinds, "ar", format).is_empty());
+        set.choices
+            .remove(&(ChoiceKind::Question(QuestionKind::Landmarks), "ar".into()));
+        set.measurement_choices
+            .remove(&(MeasureKind::LineAngle, "ar".into()));
+        set.units.remove(&(Unit::Deg, "ar".into()));
+        assert_eq!(
+            set.missing(&kinds, "ar", format),
+            vec![
+                "measurement_choice.line_angle.ar".to_string(),
+                "templates.landmarks_choice.ar".to_string(),
+                "unit.deg.ar".to_string(),
+            ]
+        );
+        assert!(set.missing(&kinds, "en", format).is_empty());
     }
 
     #[test]
