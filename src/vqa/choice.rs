@@ -231,8 +231,8 @@ pub enum ChoiceError {
 }
 
 /// Option values of a numeric question: a geometric ladder around the (rounded) truth with a random ratio in
-/// `[1.25, 1.5)`, the truth at a uniformly drawn position, ascending. With a `max` (angles), positions whose
-/// ladder would exceed it are replaced by a uniform draw among the positions that fit.
+/// `[1.25, 1.5)`, the truth at a uniformly drawn position, ascending. With a `max` (angles), when that
+/// position's ladder would exceed it, a ladder that fits is rotated to put the truth at the drawn position.
 pub fn numeric_values(
     seed_key: &str,
     truth: f64,
@@ -291,19 +291,24 @@ pub fn numeric_tuples(
         })
     };
     let first = rng.below(OPTION_COUNT);
-    let k = if fits(&ladder(first)) {
-        first
-    } else {
-        let feasible: Vec<usize> = (0..OPTION_COUNT).filter(|&k| fits(&ladder(k))).collect();
-        if feasible.is_empty() {
-            return Err(ChoiceError::TooSmall {
-                value: truths[0],
-                decimals,
-            });
-        }
-        feasible[rng.below(feasible.len())]
+    if fits(&ladder(first)) {
+        return Ok((ladder(first), first));
+    }
+    // Near a maximum (e.g. an 85° line angle) the truth can only sit low in the ladder. The options are then
+    // rotated so the truth still lands on the uniformly drawn letter: the list stays a cyclic rotation of
+    // the ascending ladder, and the correct letter stays uniform over a dataset.
+    let feasible: Vec<usize> = (0..OPTION_COUNT).filter(|&k| fits(&ladder(k))).collect();
+    let Some(&k) = feasible.get(rng.below(feasible.len().max(1))) else {
+        return Err(ChoiceError::TooSmall {
+            value: truths[0],
+            decimals,
+        });
     };
-    Ok((ladder(k), k))
+    let ascending = ladder(k);
+    let rotated = (0..OPTION_COUNT)
+        .map(|i| ascending[(i + OPTION_COUNT + k - first) % OPTION_COUNT].clone())
+        .collect();
+    Ok((rotated, first))
 }
 
 /// Intersection over union of two inclusive pixel boxes `[x_min, y_min, x_max, y_max]`.
@@ -781,9 +786,24 @@ mod tests {
     fn numeric_options_are_deterministic_and_respect_a_maximum() {
         let a = numeric_values("k", 150.0, 2, Some(180.0)).expect("fits");
         assert_eq!(a, numeric_values("k", 150.0, 2, Some(180.0)).expect("fits"));
-        assert!(a.0[4] <= 180.0);
-        // 150° can only be the largest or second largest option below 180°.
-        assert!(a.1 >= 3, "{a:?}");
+        assert!(a.0.iter().all(|v| *v <= 180.0), "{a:?}");
+        // 150° can only be the largest or second largest value below 180°: the ascending ladder is rotated
+        // so the truth keeps its drawn letter.
+        let mut sorted = a.0.clone();
+        sorted.sort_by(f64::total_cmp);
+        assert!(sorted[3..].contains(&150.0), "{a:?}");
+        assert_eq!(a.0[a.1], 150.0);
+        let rank = sorted
+            .iter()
+            .position(|v| *v == 150.0)
+            .expect("truth present");
+        for i in 0..5 {
+            assert_eq!(
+                a.0[(a.1 + i) % 5],
+                sorted[(rank + i) % 5],
+                "cyclic rotation of the ladder: {a:?}"
+            );
+        }
         assert!(matches!(
             numeric_values("k", 0.0, 2, None),
             Err(ChoiceError::NotPositive { .. })
@@ -792,10 +812,17 @@ mod tests {
             numeric_values("k", 0.02, 2, None),
             Err(ChoiceError::TooSmall { .. })
         ));
-        assert!(matches!(
-            numeric_values("k", 179.9, 2, Some(180.0)),
-            Ok((_, 4))
-        ));
+        let (options, k) = numeric_values("k", 179.9, 2, Some(180.0)).expect("fits");
+        assert_eq!(options[k], 179.9);
+        assert!(options.iter().all(|v| *v <= 180.0));
+        // Near the cap the correct letter is still uniform over a dataset.
+        let mut counts = [0usize; 5];
+        for i in 0..2000 {
+            counts[numeric_values(&format!("angle-{i}"), 85.0, 2, Some(90.0))
+                .expect("fits")
+                .1] += 1;
+        }
+        assert!(chi_square(&counts) < 13.28, "{counts:?}");
     }
 
     #[test]
