@@ -1,0 +1,1 @@
+//! Tests of the MetaImage and NRRD readers and the per-structure mask merge.
