@@ -469,9 +469,9 @@ pub(super) fn parse_bool(value: &str) -> bool {
 
 /// LPS → RAS: negate the first two rows of a stored-index → world affine.
 pub(super) fn lps_to_ras(mut a: Affine) -> Affine {
-    for r in 0..2 {
-        for c in 0..4 {
-            a[r][c] = -a[r][c];
+    for row in a.iter_mut().take(2) {
+        for v in row.iter_mut() {
+            *v = -*v;
         }
     }
     a

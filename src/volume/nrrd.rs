@@ -299,9 +299,9 @@ pub(super) fn parse(path: &Path) -> Result<RawLayout, VolumeError> {
             for r in 0..3 {
                 a[r][3] = origin[r];
             }
-            for (r, s) in signs.iter().enumerate() {
-                for c in 0..4 {
-                    a[r][c] *= s;
+            for (row, s) in a.iter_mut().zip(signs) {
+                for v in row.iter_mut() {
+                    *v *= s;
                 }
             }
         }
