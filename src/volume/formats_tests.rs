@@ -617,3 +617,116 @@ fn merge_policies() {
         "{msg}"
     );
 }
+
+/// A TotalSegmentator-like layout (MetaImage image, one NIfTI mask per structure) built end to end: one case
+/// with overlapping structures (`first`: lower id wins), one with a structure file missing (`absent = empty`).
+#[test]
+fn mask_files_collection_builds_end_to_end() {
+    use crate::pipeline::{build, BuildOptions};
+    let dir = Scratch::new("readers-e2e");
+    let shape = [40, 36, 24];
+    let ct = Array3::from_shape_fn(
+        (40, 36, 24),
+        |(i, j, _)| if i < 34 && j < 30 { 40i16 } else { -1000 },
+    );
+    for (case, with_kidney) in [("s0001", true), ("s0002", false)] {
+        let seg = dir.0.join(case).join("segmentations");
+        fs::create_dir_all(&seg).expect("dir");
+        let opts = MetaWriteOptions {
+            compressed: true,
+            ..MetaWriteOptions::default()
+        };
+        write_metaimage(
+            &dir.0.join(case).join("ct.mha"),
+            &[ct.view()],
+            [1.0, 1.0, 2.0],
+            "LPS",
+            &opts,
+        )
+        .expect("w");
+        let mask = |f: &dyn Fn(usize, usize, usize) -> bool| {
+            Array3::from_shape_fn((shape[0], shape[1], shape[2]), |(i, j, k)| {
+                u8::from(f(i, j, k))
+            })
+        };
+        let spleen =
+            mask(&|i, j, k| (4..20).contains(&i) && (4..20).contains(&j) && (4..20).contains(&k));
+        crate::synth::write_nifti(
+            &seg.join("spleen.nii.gz"),
+            &spleen,
+            [1.0, 1.0, 2.0],
+            "LPS",
+            &Default::default(),
+        )
+        .expect("w");
+        if with_kidney {
+            let kidney = mask(&|i, j, k| {
+                (16..32).contains(&i) && (4..20).contains(&j) && (4..20).contains(&k)
+            });
+            crate::synth::write_nifti(
+                &seg.join("kidney_right.nii.gz"),
+                &kidney,
+                [1.0, 1.0, 2.0],
+                "LPS",
+                &Default::default(),
+            )
+            .expect("w");
+        }
+    }
+    let manifest = dir.path("totalseg.toml");
+    fs::write(
+        &manifest,
+        r#"[dataset]
+name = "MaskFilesTest"
+modality = "CT"
+image_description = "a CT scan"
+department = "Radiology"
+
+[[collection]]
+name = "ct"
+image = "{case}/ct.mha"
+mask = "{case}/segmentations"
+mask_files = { suffix = ".nii.gz", overlap = "first", absent = "empty" }
+
+[labels]
+1 = { name = "spleen", group = "soft_tissue" }
+2 = { name = "right kidney", file = "kidney_right", group = "soft_tissue" }
+
+[[task]]
+id = "T01"
+kind = "bbox"
+"#,
+    )
+    .expect("manifest");
+    let loaded = crate::manifest::load(&manifest).expect("load");
+    let found = crate::discover::discover(&loaded, &dir.0).expect("discover");
+    assert_eq!(found.cases.len(), 2);
+    let rule = loaded.manifest.collections[0]
+        .mask_files
+        .clone()
+        .expect("rule");
+    let files = rule.files(&found.cases[0].mask_path, loaded.labels("ct"));
+    let merged = read_label_files(&files, rule.overlap, rule.absent).expect("merge");
+    // Spleen i in 4..20, kidney 16..32 (j, k in 4..20): the 4·16·16 overlap stays spleen (lower id).
+    let count = |l: u16| merged.data.iter().filter(|&&v| v == l).count();
+    assert_eq!((count(1), count(2)), (4096, 3072));
+    let summary = build(
+        &BuildOptions {
+            manifest,
+            data_root: dir.0.clone(),
+            out_dir: dir.0.join("out"),
+            threads: 1,
+            fail_fast: true,
+            profile: Default::default(),
+            formats: vec![crate::sink::OutputFormat::Parquet],
+        },
+        &|_| {},
+    )
+    .expect("build");
+    assert!(
+        summary.report.failed.is_empty(),
+        "{:?}",
+        summary.report.failed
+    );
+    assert!(summary.report.rows_total > 0);
+}
