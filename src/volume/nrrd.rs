@@ -358,6 +358,13 @@ pub(super) fn parse(path: &Path) -> Result<RawLayout, VolumeError> {
     if line_skip < 0 || byte_skip < -1 {
         return Err(bad_format(path, F, "negative `line skip` or `byte skip`"));
     }
+    if attached && line_skip > 0 {
+        return Err(bad_format(
+            path,
+            F,
+            "`line skip` in an attached NRRD is not supported",
+        ));
+    }
     let from_end = byte_skip == -1;
     let (file_skip, stream_skip) = match encoding {
         Encoding::Raw => (byte_skip.max(0) as u64, 0),
