@@ -730,3 +730,47 @@ kind = "bbox"
     );
     assert!(summary.report.rows_total > 0);
 }
+
+#[test]
+fn mask_files_manifest_validation() {
+    let dir = Scratch::new("readers-manifest");
+    let p = dir.path("bad.toml");
+    fs::write(
+        &p,
+        r#"[dataset]
+name = "Bad"
+modality = "CT"
+image_description = "a CT scan"
+department = "Radiology"
+
+[[collection]]
+name = "ct"
+image = "{case}/ct.nii.gz"
+mask = "{case}/segmentations"
+mask_files = { suffix = "/x", overlap = "first" }
+
+[labels]
+1 = { name = "left kidney" }
+2 = { name = "kidney", file = "left_kidney" }
+
+[[task]]
+id = "T01"
+kind = "bbox"
+"#,
+    )
+    .expect("w");
+    let msg = crate::manifest::load(&p).expect_err("invalid").to_string();
+    assert!(msg.contains("mask_files.suffix"), "{msg}");
+    assert!(
+        msg.contains("labels 1 and 2 both read the mask file `left_kidney/x`"),
+        "{msg}"
+    );
+    let text = fs::read_to_string(&p)
+        .expect("r")
+        .replace("overlap = \"first\"", "overlap = \"biggest\"");
+    fs::write(&p, text).expect("w");
+    let msg = crate::manifest::load(&p)
+        .expect_err("unknown policy")
+        .to_string();
+    assert!(msg.contains("biggest"), "{msg}");
+}
