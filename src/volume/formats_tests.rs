@@ -448,6 +448,16 @@ fn corrupt_inputs_name_the_file() {
         e.contains("field.nrrd") && e.contains("unknown field `colour`"),
         "{e}"
     );
+    let kv = dir.path("kv.nrrd");
+    fs::write(
+        &kv,
+        "NRRD0004\nnote:=a: b\ntype: short\ndimension: 3\nsizes: 1 1 1\nencoding: raw\n\n\x07\0",
+    )
+    .expect("w");
+    assert_eq!(
+        read_image(&kv, None).expect("key/value ignored").data[[0, 0, 0]],
+        7.0
+    );
     let magic = dir.path("magic.nrrd");
     fs::write(&magic, "P6\n1 1\n").expect("w");
     assert!(err_of(&magic).contains("magic.nrrd"));

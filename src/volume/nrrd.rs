@@ -122,8 +122,9 @@ pub(super) fn parse(path: &Path) -> Result<RawLayout, VolumeError> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        if line.contains(":=") && !line.contains(": ") {
-            continue; // key/value pair
+        let kv = line.find(":=");
+        if kv.is_some() && (line.find(": ").is_none() || kv < line.find(": ")) {
+            continue; // key/value pair (its value may hold `: `)
         }
         let Some((key, value)) = line.split_once(": ") else {
             return Err(bad_format(
