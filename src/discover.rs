@@ -187,7 +187,11 @@ fn discover_collection(
     for (case_id, image_rel) in found {
         let mask_rel = resolve_wildcards(data_root, &collection.mask.replace("{case}", &case_id));
         let mask_path = data_root.join(&mask_rel);
-        if mask_path.is_file() {
+        let mask_found = match collection.mask_files {
+            Some(_) => mask_path.is_dir(),
+            None => mask_path.is_file(),
+        };
+        if mask_found {
             cases.push(Case {
                 collection: collection.name.clone(),
                 case_id,

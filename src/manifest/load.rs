@@ -233,6 +233,7 @@ fn validate_structure(
             Some(map) => resolve_labels(ctx, map, diags),
             None => top_labels.clone(),
         };
+        validate_mask_files(ctx, c, &labels, diags);
         if labels.is_empty() && c.landmarks.is_none() {
             diags.push(ctx.diag(
                 None,
@@ -420,6 +421,39 @@ fn validate_collection(ctx: &Ctx, c: &Collection, diags: &mut Vec<Diagnostic>) {
                 c.name
             ),
         ));
+    }
+}
+
+/// `mask_files` collections: a plain suffix, no landmarks, and one distinct plain file name per label.
+fn validate_mask_files(
+    ctx: &Ctx,
+    c: &Collection,
+    labels: &BTreeMap<u16, Label>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let Some(rule) = &c.mask_files else { return };
+    let name = &c.name;
+    if rule.suffix.is_empty() || rule.suffix.contains(['/', '\\']) {
+        diags.push(ctx.diag(None, format!("collection `{name}`: mask_files.suffix must be a non-empty file-name ending, found `{}`", rule.suffix)));
+    }
+    if c.landmarks.is_some() {
+        diags.push(ctx.diag(
+            None,
+            format!("collection `{name}`: `mask_files` and `landmarks` exclude each other"),
+        ));
+    }
+    let mut seen: BTreeMap<String, u16> = BTreeMap::new();
+    for (&id, label) in labels {
+        let stem = label.file_stem();
+        if stem.is_empty() || stem.contains(['/', '\\']) || stem == "." || stem == ".." {
+            diags.push(ctx.diag(
+                None,
+                format!("collection `{name}`: label {id} file `{stem}` must be a plain file name"),
+            ));
+        }
+        if let Some(other) = seen.insert(stem.clone(), id) {
+            diags.push(ctx.diag(None, format!("collection `{name}`: labels {other} and {id} both read the mask file `{stem}{}`", rule.suffix)));
+        }
     }
 }
 

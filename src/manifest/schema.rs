@@ -3,9 +3,12 @@
 //! Field names are the manifest keys documented in `manifests/README.md`.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
+
+pub use crate::volume::{AbsentMask, MaskOverlap};
 
 /// A whole manifest file.
 #[derive(Debug, Clone, Deserialize)]
@@ -99,6 +102,43 @@ pub struct Collection {
     /// Makes this a landmark collection: `mask` is then the landmark file, read as this table says.
     #[serde(default)]
     pub landmarks: Option<LandmarkSource>,
+    /// One binary mask file per label, merged into one label map: `mask` is then the folder holding them.
+    #[serde(default)]
+    pub mask_files: Option<MaskFiles>,
+}
+
+/// Per-structure mask files (e.g. TotalSegmentator `segmentations/<class>.nii.gz`): label `id`'s file is
+/// `<mask folder>/<label file><suffix>`, read as a 0/1 mask; labels are merged in ascending id order.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskFiles {
+    /// File-name ending after the label's `file` stem, e.g. `.nii.gz` (default) or `.mha`.
+    #[serde(default = "default_mask_suffix")]
+    pub suffix: String,
+    /// Voxels claimed by several structures: `error`, `first` (lower id wins), `last`, `smallest`.
+    pub overlap: MaskOverlap,
+    /// A missing structure file: `error` (default) or `empty` (structure absent in this case).
+    #[serde(default)]
+    pub absent: AbsentMask,
+}
+
+fn default_mask_suffix() -> String {
+    ".nii.gz".to_string()
+}
+
+impl MaskFiles {
+    /// `(label id, file)` for every label, ascending id, files inside `folder`.
+    pub fn files(&self, folder: &Path, labels: &BTreeMap<u16, Label>) -> Vec<(u16, PathBuf)> {
+        labels
+            .iter()
+            .map(|(&id, label)| {
+                (
+                    id,
+                    folder.join(format!("{}{}", label.file_stem(), self.suffix)),
+                )
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -123,6 +163,18 @@ pub struct Label {
     /// GMAI clinical VQA task, e.g. `Organ Recognition - Abdomen`.
     #[serde(default)]
     pub vqa_task: Option<String>,
+    /// File stem of this label's mask in a `mask_files` collection; default: the name with spaces → `_`.
+    #[serde(default)]
+    pub file: Option<String>,
+}
+
+impl Label {
+    /// The mask file stem used by `mask_files` collections.
+    pub fn file_stem(&self) -> String {
+        self.file
+            .clone()
+            .unwrap_or_else(|| self.name.trim().replace(' ', "_"))
+    }
 }
 
 /// CT display window presets (spec §6).

@@ -74,7 +74,13 @@ pub fn build_case(ctx: &BuildContext, case: &Case, split: &str) -> Result<CaseOu
     }
     let labels = manifest.labels(&collection.name);
     let known: Vec<u16> = labels.keys().copied().collect();
-    let mask = volume::read_label_map(&case.mask_path, &known)?;
+    let mask = match &collection.mask_files {
+        Some(rule) => {
+            let files = rule.files(&case.mask_path, labels);
+            volume::read_label_files(&files, rule.overlap, rule.absent)?
+        }
+        None => volume::read_label_map(&case.mask_path, &known)?,
+    };
     let image = volume::read_image(&case.image_path, collection.channel)?;
     let mut out = CaseOutput::default();
     if let Err(e) = volume::check_agreement(&case.image_path, &image, &case.mask_path, &mask) {

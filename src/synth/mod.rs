@@ -4,6 +4,7 @@
 
 mod fixtures;
 mod landmark_fixtures;
+mod meta_writer;
 mod phantom;
 mod writer;
 
@@ -14,6 +15,7 @@ pub use landmark_fixtures::{
     write_bmp_gray, write_ceph_fixture, write_feta_fixture, CephCase, FetaCase, CEPH_HEIGHT_PX,
     CEPH_WIDTH_PX, FETA_SHAPE, FETA_SPACING_MM,
 };
+pub use meta_writer::{write_metaimage, write_nrrd, ChannelLayout, MetaScalar, MetaWriteOptions};
 pub use phantom::{
     ct_volume, label_map, paint_cuboid, paint_ellipsoid, paint_region, Cuboid, Ellipsoid, Region,
     AIR_HU, BODY_HU,

@@ -7,11 +7,17 @@
 //! usually has non-standard (possibly negative) strides. Index it with `[[i, j, k]]`, `index_axis`, `slice`
 //! or iterators; do not assume `as_slice()` succeeds. This avoids a copy of the whole volume per read.
 
+mod formats;
+#[cfg(test)]
+mod formats_tests;
 #[cfg(test)]
 mod golden_tests;
 pub mod image2d;
 mod labels;
 pub mod landmarks;
+mod merge;
+mod metaimage;
+mod nrrd;
 mod reader;
 #[cfg(test)]
 mod tests;
@@ -21,6 +27,7 @@ use std::path::{Path, PathBuf};
 use ndarray::Array3;
 
 pub use self::labels::read_label_map;
+pub use self::merge::{read_label_files, AbsentMask, MaskOverlap};
 pub use self::reader::read_image;
 use crate::geom::affine;
 
@@ -52,6 +59,25 @@ pub enum VolumeError {
     },
     #[error("{path}: not a readable NIfTI-1 file: {reason}")]
     ReadNifti { path: PathBuf, reason: String },
+    #[error("{path}: not a readable {format} file: {reason}")]
+    ReadFormat {
+        path: PathBuf,
+        /// `MetaImage` or `NRRD`.
+        format: &'static str,
+        reason: String,
+    },
+    #[error("{second}: structure mask overlaps {first} in {voxels} voxel(s) (labels {first_label} and {second_label}; overlap policy `error`)")]
+    MaskOverlap {
+        first: PathBuf,
+        second: PathBuf,
+        first_label: u16,
+        second_label: u16,
+        voxels: usize,
+    },
+    #[error("{path}: structure mask file for label {label} is missing")]
+    MissingMask { path: PathBuf, label: u16 },
+    #[error("{path}: none of the {files} structure mask file(s) exist")]
+    NoMasks { path: PathBuf, files: usize },
     #[error("{path}: unsupported data type {datatype}")]
     UnsupportedDatatype { path: PathBuf, datatype: String },
     #[error("{path}: expected a 3D volume (or a 4D one with `channel`), found shape {shape:?}")]

@@ -54,7 +54,7 @@ impl Datatype {
         })
     }
 
-    fn size(self) -> usize {
+    pub(super) fn size(self) -> usize {
         match self {
             Datatype::U8 | Datatype::I8 => 1,
             Datatype::I16 | Datatype::U16 => 2,
@@ -169,9 +169,18 @@ fn bad(path: &Path, reason: impl Into<String>) -> VolumeError {
     }
 }
 
+/// Opens any supported file, dispatching on its name: MetaImage (`.mha`, `.mhd`) and NRRD (`.nrrd`, `.nhdr`)
+/// go to `super::formats`, everything else is read as NIfTI-1.
+pub(super) fn open(path: &Path, channel: Option<usize>) -> Result<Opened, VolumeError> {
+    match super::formats::Format::of(path) {
+        Some(format) => super::formats::open(path, format, channel),
+        None => open_nifti(path, channel),
+    }
+}
+
 /// Opens a `.nii` or `.nii.gz` (gzip recognised by its magic bytes, whatever the name), parses the header,
 /// checks dimensions against `channel`, works out geometry, and skips to the channel's voxels.
-pub(super) fn open(path: &Path, channel: Option<usize>) -> Result<Opened, VolumeError> {
+fn open_nifti(path: &Path, channel: Option<usize>) -> Result<Opened, VolumeError> {
     let file = File::open(path).map_err(|source| VolumeError::Open {
         path: path.to_path_buf(),
         source,
@@ -365,6 +374,33 @@ fn all_zero(bytes: &[u8]) -> bool {
 }
 
 impl Opened {
+    /// An opened non-NIfTI file (MetaImage, NRRD): `src` yields the requested channel's voxels in stored
+    /// order (x fastest); `data_offset` is only quoted in truncation errors. No intensity scaling.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn from_parts(
+        path: PathBuf,
+        src: Box<dyn Read + Send>,
+        datatype: Datatype,
+        big_endian: bool,
+        stored_shape: [usize; 3],
+        orientation: Orientation,
+        geometry: Geometry,
+        data_offset: u64,
+    ) -> Opened {
+        Opened {
+            path,
+            src,
+            datatype,
+            big_endian,
+            stored_shape,
+            voxels: stored_shape.iter().product(),
+            orientation,
+            geometry,
+            scaling: None,
+            data_offset,
+        }
+    }
+
     /// Inflates and decodes this channel's voxels in stored order (x fastest), 256 KiB at a time, mapping each
     /// through `f` with a state made by `init`; returns the voxels and the final state.
     ///

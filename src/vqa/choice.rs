@@ -907,6 +907,7 @@ mod tests {
             name_ar: Some(ar.into()),
             group: None,
             vqa_task: Some(task.into()),
+            file: None,
         };
         BTreeMap::from([
             (1, l("kidney", "الكلية", "Organ Recognition - Abdomen")),

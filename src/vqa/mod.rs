@@ -257,6 +257,7 @@ mod tests {
             name_ar: None,
             group: None,
             vqa_task: None,
+            file: None,
         }
     }
 
