@@ -669,6 +669,7 @@ pub fn landmark_item(
         name_ar: Some(ask.name.to_string()),
         group: None,
         vqa_task: None,
+        file: None,
     };
     let extra = |name: &str| (name == "measurement").then(|| sentence.clone());
     numeric_item_bounded(
