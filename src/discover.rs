@@ -148,6 +148,11 @@ fn discover_collection(
 ) -> Result<(Vec<Case>, Vec<SkippedCase>), DiscoverError> {
     let pattern = Pattern::new(&collection.image);
     let base = data_root.join(pattern.prefix.join("/"));
+    let excluded: Vec<Regex> = collection
+        .exclude
+        .iter()
+        .filter_map(|glob| Regex::new(&format!("^{}$", wildcard_regex(glob))).ok())
+        .collect();
     let mut found: Vec<(String, String)> = Vec::new();
     if base.is_dir() {
         let walker = WalkDir::new(&base)
@@ -173,6 +178,10 @@ fn discover_collection(
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect();
             let rel = rel.join("/");
+            let name = entry.file_name().to_string_lossy();
+            if excluded.iter().any(|re| re.is_match(&name)) {
+                continue;
+            }
             if let Some(caps) = pattern.regex.captures(&rel) {
                 let case_id = caps[1].to_string();
                 let image_rel = join_rel(&pattern.prefix, &rel);

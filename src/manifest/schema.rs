@@ -28,6 +28,36 @@ pub struct Manifest {
     /// Per-manifest template overrides: `templates.<task kind>.<lang> = "..."`.
     #[serde(default)]
     pub templates: BTreeMap<String, BTreeMap<String, Spanned<String>>>,
+    /// How `medvision-build synth <manifest>` writes a phantom fixture in this dataset's layout.
+    #[serde(default)]
+    pub fixture: Option<FixtureOptions>,
+}
+
+/// `[fixture]`: case ids and layout traps of the phantom fixture written by `synth` (ignored by builds).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureOptions {
+    /// Collection name → case ids (the dataset's real id form) written with an image and a mask.
+    #[serde(default)]
+    pub cases: BTreeMap<String, Vec<String>>,
+    /// Literal written for every `*` of a pattern (default `1`).
+    #[serde(default)]
+    pub wildcard: Option<String>,
+    /// Regex whose first capture group on the case id is written for every `*` (overrides `wildcard`).
+    #[serde(default)]
+    pub wildcard_from_case: Option<String>,
+    /// Collection name → case ids written with an image only (discovery must skip them).
+    #[serde(default)]
+    pub image_only: BTreeMap<String, Vec<String>>,
+    /// Collection name → case ids whose mask is all background.
+    #[serde(default)]
+    pub empty_mask: BTreeMap<String, Vec<String>>,
+    /// Extra phantom volumes (paths relative to the data root) that no pattern may pair, e.g. ACDC `_4d`.
+    #[serde(default)]
+    pub extra_files: Vec<String>,
+    /// Also write a macOS `._<name>` junk file beside every image (discovery must ignore them).
+    #[serde(default)]
+    pub junk: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -99,6 +129,10 @@ pub struct Collection {
     /// Makes this a landmark collection: `mask` is then the landmark file, read as this table says.
     #[serde(default)]
     pub landmarks: Option<LandmarkSource>,
+    /// File-name globs (`*` wildcards, no `/`) of files the image pattern matches but that are not images
+    /// of this collection, e.g. ACDC's `*_gt.nii.gz` masks and `*_4d.nii.gz` cine files.
+    #[serde(default)]
+    pub exclude: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
