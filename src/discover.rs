@@ -177,11 +177,10 @@ fn discover_collection(
                 .components()
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect();
-            let rel = rel.join("/");
-            let name = entry.file_name().to_string_lossy();
-            if excluded.iter().any(|re| re.is_match(&name)) {
+            if rel.iter().any(|c| excluded.iter().any(|re| re.is_match(c))) {
                 continue;
             }
+            let rel = rel.join("/");
             if let Some(caps) = pattern.regex.captures(&rel) {
                 let case_id = caps[1].to_string();
                 let image_rel = join_rel(&pattern.prefix, &rel);

@@ -452,7 +452,7 @@ fn validate_collection(ctx: &Ctx, c: &Collection, diags: &mut Vec<Diagnostic>) {
             diags.push(ctx.diag(
                 None,
                 format!(
-                    "collection `{}`: `exclude` entries are file-name globs without slashes, found `{glob}`",
+                    "collection `{}`: `exclude` entries are path-component globs without slashes, found `{glob}`",
                     c.name
                 ),
             ));

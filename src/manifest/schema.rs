@@ -40,10 +40,11 @@ pub struct FixtureOptions {
     /// Collection name → case ids (the dataset's real id form) written with an image and a mask.
     #[serde(default)]
     pub cases: BTreeMap<String, Vec<String>>,
-    /// Literal written for every `*` of a pattern (default `1`).
+    /// What is written for the n-th `*` of a pattern (the last entry repeats; default `["1"]`, or `["$1"]`
+    /// with `wildcard_from_case`). With `wildcard_from_case`, `$1`, `$2`, … expand to its capture groups.
     #[serde(default)]
-    pub wildcard: Option<String>,
-    /// Regex whose first capture group on the case id is written for every `*` (overrides `wildcard`).
+    pub wildcards: Vec<String>,
+    /// Regex matched against the case id whose capture groups `wildcards` may use, e.g. `^(\d+)_`.
     #[serde(default)]
     pub wildcard_from_case: Option<String>,
     /// Collection name → case ids written with an image only (discovery must skip them).
@@ -129,8 +130,9 @@ pub struct Collection {
     /// Makes this a landmark collection: `mask` is then the landmark file, read as this table says.
     #[serde(default)]
     pub landmarks: Option<LandmarkSource>,
-    /// File-name globs (`*` wildcards, no `/`) of files the image pattern matches but that are not images
-    /// of this collection, e.g. ACDC's `*_gt.nii.gz` masks and `*_4d.nii.gz` cine files.
+    /// Globs (`*` wildcards, no `/`) of path components below the pattern's fixed folders: a file the image
+    /// pattern matches is ignored when its name or a folder on its way matches one, e.g. ACDC's
+    /// `*_gt.nii.gz` masks and `*_4d.nii.gz` cine files, AMOS's `imagesTs`.
     #[serde(default)]
     pub exclude: Vec<String>,
 }

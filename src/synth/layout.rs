@@ -123,24 +123,32 @@ pub fn write_manifest_fixture(
     };
     let fill = |pattern: &str, case_id: &str| -> Result<String, LayoutFixtureError> {
         let path = pattern.replace("{case}", case_id);
-        if !path.contains('*') {
-            return Ok(path);
-        }
-        let literal = match &from_case {
-            Some(re) => re
-                .captures(case_id)
-                .and_then(|c| c.get(1).or_else(|| c.get(0)))
-                .map(|m| m.as_str().to_string())
-                .ok_or_else(|| {
-                    bad(format!(
-                        "fixture.wildcard_from_case does not match case id `{case_id}`"
-                    ))
-                })?,
-            None => fixture.wildcard.clone().unwrap_or_else(|| "1".to_string()),
+        let default = if from_case.is_some() { "$1" } else { "1" };
+        let caps = match &from_case {
+            Some(re) => Some(re.captures(case_id).ok_or_else(|| {
+                bad(format!(
+                    "fixture.wildcard_from_case does not match case id `{case_id}`"
+                ))
+            })?),
+            None => None,
         };
-        Ok(path.replace('*', &literal))
+        let mut out = String::new();
+        for (i, piece) in path.split('*').enumerate() {
+            if i > 0 {
+                let template = fixture
+                    .wildcards
+                    .get(i - 1)
+                    .or(fixture.wildcards.last())
+                    .map_or(default, String::as_str);
+                match &caps {
+                    Some(c) => c.expand(template, &mut out),
+                    None => out.push_str(template),
+                }
+            }
+            out.push_str(piece);
+        }
+        Ok(out)
     };
-
     let mut files: BTreeMap<String, FileSpec> = BTreeMap::new();
     let mut add = |rel: String, spec: FileSpec| -> Result<(), LayoutFixtureError> {
         match files.get_mut(&rel) {
