@@ -336,6 +336,39 @@ mod tests {
     }
 
     #[test]
+    fn excluded_components_are_not_images() {
+        let dir = std::env::temp_dir().join(format!("mvb-exclude-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for f in [
+            "d/imagesTr/a_1.nii.gz",
+            "d/imagesTr/a_1_gt.nii.gz",
+            "d/imagesTr/a_4d.nii.gz",
+            "d/imagesTs/a_2.nii.gz",
+            "d/labelsTr/a_1.nii.gz",
+        ] {
+            std::fs::create_dir_all(dir.join(f).parent().expect("parent")).expect("dir");
+            std::fs::write(dir.join(f), b"").expect("file");
+        }
+        let collection: Collection = toml::from_str(
+            r#"
+            name = "x"
+            image = "d/images*/{case}.nii.gz"
+            mask = "d/labels*/{case}.nii.gz"
+            exclude = ["*_gt.nii.gz", "*_4d.nii.gz", "imagesTs"]
+            "#,
+        )
+        .expect("collection");
+        let (cases, skipped) = discover_collection(&collection, &dir).expect("discover");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            cases.iter().map(|c| c.case_id.as_str()).collect::<Vec<_>>(),
+            ["a_1"]
+        );
+        assert_eq!(cases[0].mask_rel, "d/labelsTr/a_1.nii.gz");
+        assert!(skipped.is_empty(), "{skipped:?}");
+    }
+
+    #[test]
     fn junk_entries_are_skipped() {
         assert!(is_junk("._case_00001"));
         assert!(is_junk("__MACOSX"));

@@ -1,7 +1,8 @@
 //! Command line: flags and subcommands (clap derive), the progress display, the summary, and exit codes
 //! (0 all built, 1 finished with failed cases, 2 fatal: bad flags, bad manifest, unwritable output).
 
-use std::io::IsTerminal;
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -200,6 +201,8 @@ fn list(dir: &Path) -> ExitCode {
     };
     paths.sort();
     let mut ok = true;
+    // Collected and written once, so a closed pipe (`| head`) ends the listing instead of a panic.
+    let mut text = String::new();
     for path in &paths {
         let m = match manifest::load(path) {
             Ok(m) => m,
@@ -213,19 +216,25 @@ fn list(dir: &Path) -> ExitCode {
             .file_stem()
             .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
         let d = &m.manifest.dataset;
-        println!(
+        let _ = writeln!(
+            text,
             "{stem} ({}): {} {}",
             path.display(),
             d.name,
             d.modality.as_str()
         );
-        println!("  layout: {}", d.layout.as_deref().unwrap_or("(not given)"));
+        let _ = writeln!(
+            text,
+            "  layout: {}",
+            d.layout.as_deref().unwrap_or("(not given)")
+        );
         for c in &m.manifest.collections {
             let modality = c.modality.unwrap_or(d.modality).as_str();
             let channel = c
                 .channel
                 .map_or(String::new(), |k| format!(", channel {k}"));
-            println!(
+            let _ = writeln!(
+                text,
                 "  collection {} ({modality}{channel}): image {}  mask {}",
                 c.name, c.image, c.mask
             );
@@ -249,13 +258,15 @@ fn list(dir: &Path) -> ExitCode {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            println!(
+            let _ = writeln!(
+                text,
                 "  task {} {}: {collections}; {labels}",
                 t.id,
                 t.kind.as_str()
             );
         }
     }
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
     if ok {
         ExitCode::SUCCESS
     } else {
