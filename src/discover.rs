@@ -148,6 +148,11 @@ fn discover_collection(
 ) -> Result<(Vec<Case>, Vec<SkippedCase>), DiscoverError> {
     let pattern = Pattern::new(&collection.image);
     let base = data_root.join(pattern.prefix.join("/"));
+    let excluded: Vec<Regex> = collection
+        .exclude
+        .iter()
+        .filter_map(|glob| Regex::new(&format!("^{}$", wildcard_regex(glob))).ok())
+        .collect();
     let mut found: Vec<(String, String)> = Vec::new();
     if base.is_dir() {
         let walker = WalkDir::new(&base)
@@ -172,6 +177,9 @@ fn discover_collection(
                 .components()
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect();
+            if rel.iter().any(|c| excluded.iter().any(|re| re.is_match(c))) {
+                continue;
+            }
             let rel = rel.join("/");
             if let Some(caps) = pattern.regex.captures(&rel) {
                 let case_id = caps[1].to_string();
@@ -329,6 +337,39 @@ mod tests {
             "bio/*/anat/y_meas.nii.gz"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn excluded_components_are_not_images() {
+        let dir = std::env::temp_dir().join(format!("mvb-exclude-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for f in [
+            "d/imagesTr/a_1.nii.gz",
+            "d/imagesTr/a_1_gt.nii.gz",
+            "d/imagesTr/a_4d.nii.gz",
+            "d/imagesTs/a_2.nii.gz",
+            "d/labelsTr/a_1.nii.gz",
+        ] {
+            std::fs::create_dir_all(dir.join(f).parent().expect("parent")).expect("dir");
+            std::fs::write(dir.join(f), b"").expect("file");
+        }
+        let collection: Collection = toml::from_str(
+            r#"
+            name = "x"
+            image = "d/images*/{case}.nii.gz"
+            mask = "d/labels*/{case}.nii.gz"
+            exclude = ["*_gt.nii.gz", "*_4d.nii.gz", "imagesTs"]
+            "#,
+        )
+        .expect("collection");
+        let (cases, skipped) = discover_collection(&collection, &dir).expect("discover");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            cases.iter().map(|c| c.case_id.as_str()).collect::<Vec<_>>(),
+            ["a_1"]
+        );
+        assert_eq!(cases[0].mask_rel, "d/labelsTr/a_1.nii.gz");
+        assert!(skipped.is_empty(), "{skipped:?}");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Command line: flags and subcommands (clap derive), the progress display, the summary, and exit codes
 //! (0 all built, 1 finished with failed cases, 2 fatal: bad flags, bad manifest, unwritable output).
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write as _};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
 
@@ -71,24 +72,23 @@ pub enum Command {
     },
     /// Write synthetic phantom data in a dataset's official layout (the committed fixtures come from here).
     Synth {
-        /// Which layout to write.
-        #[arg(value_enum)]
-        dataset: SynthDataset,
+        /// Which layout: `kits23`, `ceph_biometrics_400`, `feta24` (dedicated writers), or the stem of any
+        /// manifest with a `[fixture]` table in the manifests folder (e.g. `amos22`), or a manifest path.
+        #[arg(value_name = "DATASET")]
+        dataset: String,
         /// Destination folder (the data root to pass to --data-root).
         #[arg(value_name = "DIR")]
         out: PathBuf,
+        /// Folder holding `<DATASET>.toml`.
+        #[arg(long, value_name = "DIR", default_value = "manifests")]
+        manifests: PathBuf,
     },
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum SynthDataset {
-    /// KiTS23: dataset/case_NNNNN/{imaging,segmentation}.nii.gz with known boxes in closed form.
-    Kits23,
-    /// Ceph-Biometrics-400: RawImage/<folder>/NNN.bmp + 400_senior/ and 400_junior/ landmark text files.
-    #[value(name = "ceph_biometrics_400")]
-    CephBiometrics400,
-    /// FeTA24: feta_2.4/ T2w volumes, two-voxel measurement maps and an ITK transform file.
-    Feta24,
+    /// Print every manifest in a folder with its layout, collections (image/mask patterns) and tasks.
+    List {
+        /// Folder of manifests.
+        #[arg(value_name = "DIR", default_value = "manifests")]
+        dir: PathBuf,
+    },
 }
 
 /// Parses the process arguments and runs; the return value is the process exit code.
@@ -106,7 +106,12 @@ pub fn run() -> ExitCode {
     };
     match cli.command {
         Some(Command::Validate { manifests }) => validate(&manifests),
-        Some(Command::Synth { dataset, out }) => synth(dataset, &out),
+        Some(Command::Synth {
+            dataset,
+            out,
+            manifests,
+        }) => synth(&dataset, &out, &manifests),
+        Some(Command::List { dir }) => list(&dir),
         None => match cli.manifest.clone() {
             Some(manifest) => build(&cli, manifest),
             None => {
@@ -140,15 +145,30 @@ fn validate(manifests: &[PathBuf]) -> ExitCode {
     }
 }
 
-fn synth(dataset: SynthDataset, out: &std::path::Path) -> ExitCode {
+fn synth(dataset: &str, out: &Path, manifests: &Path) -> ExitCode {
     let result = match dataset {
-        SynthDataset::Kits23 => {
-            crate::synth::write_kits23_fixture(&out.join("dataset")).map(|cases| cases.len())
+        "kits23" => crate::synth::write_kits23_fixture(&out.join("dataset"))
+            .map(|cases| cases.len())
+            .map_err(|e| format!("{}: {e}", out.display())),
+        "ceph_biometrics_400" => crate::synth::write_ceph_fixture(out)
+            .map(|cases| cases.len())
+            .map_err(|e| format!("{}: {e}", out.display())),
+        "feta24" => crate::synth::write_feta_fixture(out)
+            .map(|cases| cases.len())
+            .map_err(|e| format!("{}: {e}", out.display())),
+        other => {
+            let path = if other.ends_with(".toml") {
+                PathBuf::from(other)
+            } else {
+                manifests.join(format!("{other}.toml"))
+            };
+            manifest::load(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|m| {
+                    crate::synth::write_manifest_fixture(&m, out).map_err(|e| e.to_string())
+                })
+                .map(|cases| cases.len())
         }
-        SynthDataset::CephBiometrics400 => {
-            crate::synth::write_ceph_fixture(out).map(|cases| cases.len())
-        }
-        SynthDataset::Feta24 => crate::synth::write_feta_fixture(out).map(|cases| cases.len()),
     };
     match result {
         Ok(n) => {
@@ -156,9 +176,101 @@ fn synth(dataset: SynthDataset, out: &std::path::Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {}: {e}", out.display());
+            eprintln!("error: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// `list`: one block per manifest (sorted by file name); an invalid manifest prints its diagnostics and
+/// makes the exit code 2, the others are still listed.
+fn list(dir: &Path) -> ExitCode {
+    let mut paths: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect(),
+        Err(e) => {
+            eprintln!(
+                "error: {}: cannot read manifests folder: {e}",
+                dir.display()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    paths.sort();
+    let mut ok = true;
+    // Collected and written once, so a closed pipe (`| head`) ends the listing instead of a panic.
+    let mut text = String::new();
+    for path in &paths {
+        let m = match manifest::load(path) {
+            Ok(m) => m,
+            Err(e) => {
+                ok = false;
+                eprintln!("{e}");
+                continue;
+            }
+        };
+        let stem = path
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        let d = &m.manifest.dataset;
+        let _ = writeln!(
+            text,
+            "{stem} ({}): {} {}",
+            path.display(),
+            d.name,
+            d.modality.as_str()
+        );
+        let _ = writeln!(
+            text,
+            "  layout: {}",
+            d.layout.as_deref().unwrap_or("(not given)")
+        );
+        for c in &m.manifest.collections {
+            let modality = c.modality.unwrap_or(d.modality).as_str();
+            let channel = c
+                .channel
+                .map_or(String::new(), |k| format!(", channel {k}"));
+            let _ = writeln!(
+                text,
+                "  collection {} ({modality}{channel}): image {}  mask {}",
+                c.name, c.image, c.mask
+            );
+        }
+        for t in &m.manifest.tasks {
+            let collections = if t.collections.is_empty() {
+                "all collections".to_string()
+            } else {
+                t.collections
+                    .iter()
+                    .map(|c| c.get_ref().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let labels = if t.labels.is_empty() {
+                "all labels".to_string()
+            } else {
+                t.labels
+                    .iter()
+                    .map(|l| l.get_ref().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let _ = writeln!(
+                text,
+                "  task {} {}: {collections}; {labels}",
+                t.id,
+                t.kind.as_str()
+            );
+        }
+    }
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
     }
 }
 

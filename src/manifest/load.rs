@@ -389,7 +389,42 @@ fn validate_structure(
         }
     }
     validate_landmarks(ctx, m, diags);
+    validate_fixture(ctx, m, &label_maps, diags);
     label_maps
+}
+
+/// `[fixture]` must name defined collections and give a valid `wildcard_from_case` regex.
+fn validate_fixture(
+    ctx: &Ctx,
+    m: &Manifest,
+    label_maps: &BTreeMap<String, BTreeMap<u16, Label>>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let Some(f) = &m.fixture else {
+        return;
+    };
+    for (key, map) in [
+        ("cases", &f.cases),
+        ("image_only", &f.image_only),
+        ("empty_mask", &f.empty_mask),
+    ] {
+        for name in map.keys() {
+            if !label_maps.contains_key(name) {
+                diags.push(ctx.diag(
+                    None,
+                    format!("fixture.{key} names collection `{name}`, which is not defined"),
+                ));
+            }
+        }
+    }
+    if let Some(re) = &f.wildcard_from_case {
+        if let Err(e) = regex::Regex::new(re) {
+            diags.push(ctx.diag(
+                None,
+                format!("fixture.wildcard_from_case is not a valid regex: {e}"),
+            ));
+        }
+    }
 }
 
 fn validate_collection(ctx: &Ctx, c: &Collection, diags: &mut Vec<Diagnostic>) {
@@ -408,6 +443,17 @@ fn validate_collection(ctx: &Ctx, c: &Collection, diags: &mut Vec<Diagnostic>) {
                 None,
                 format!(
                     "collection `{}`: `{key}` must be relative to the data root, found `{pattern}`",
+                    c.name
+                ),
+            ));
+        }
+    }
+    for glob in &c.exclude {
+        if glob.is_empty() || glob.contains(['/', '\\']) {
+            diags.push(ctx.diag(
+                None,
+                format!(
+                    "collection `{}`: `exclude` entries are path-component globs without slashes, found `{glob}`",
                     c.name
                 ),
             ));

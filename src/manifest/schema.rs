@@ -31,6 +31,37 @@ pub struct Manifest {
     /// Per-manifest template overrides: `templates.<task kind>.<lang> = "..."`.
     #[serde(default)]
     pub templates: BTreeMap<String, BTreeMap<String, Spanned<String>>>,
+    /// How `medvision-build synth <manifest>` writes a phantom fixture in this dataset's layout.
+    #[serde(default)]
+    pub fixture: Option<FixtureOptions>,
+}
+
+/// `[fixture]`: case ids and layout traps of the phantom fixture written by `synth` (ignored by builds).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureOptions {
+    /// Collection name → case ids (the dataset's real id form) written with an image and a mask.
+    #[serde(default)]
+    pub cases: BTreeMap<String, Vec<String>>,
+    /// What is written for the n-th `*` of a pattern (the last entry repeats; default `["1"]`, or `["$1"]`
+    /// with `wildcard_from_case`). With `wildcard_from_case`, `$1`, `$2`, … expand to its capture groups.
+    #[serde(default)]
+    pub wildcards: Vec<String>,
+    /// Regex matched against the case id whose capture groups `wildcards` may use, e.g. `^(\d+)_`.
+    #[serde(default)]
+    pub wildcard_from_case: Option<String>,
+    /// Collection name → case ids written with an image only (discovery must skip them).
+    #[serde(default)]
+    pub image_only: BTreeMap<String, Vec<String>>,
+    /// Collection name → case ids whose mask is all background.
+    #[serde(default)]
+    pub empty_mask: BTreeMap<String, Vec<String>>,
+    /// Extra phantom volumes (paths relative to the data root) that no pattern may pair, e.g. ACDC `_4d`.
+    #[serde(default)]
+    pub extra_files: Vec<String>,
+    /// Also write a macOS `._<name>` junk file beside every image (discovery must ignore them).
+    #[serde(default)]
+    pub junk: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -102,6 +133,11 @@ pub struct Collection {
     /// Makes this a landmark collection: `mask` is then the landmark file, read as this table says.
     #[serde(default)]
     pub landmarks: Option<LandmarkSource>,
+    /// Globs (`*` wildcards, no `/`) of path components below the pattern's fixed folders: a file the image
+    /// pattern matches is ignored when its name or a folder on its way matches one, e.g. ACDC's
+    /// `*_gt.nii.gz` masks and `*_4d.nii.gz` cine files, AMOS's `imagesTs`.
+    #[serde(default)]
+    pub exclude: Vec<String>,
     /// One binary mask file per label, merged into one label map: `mask` is then the folder holding them.
     #[serde(default)]
     pub mask_files: Option<MaskFiles>,

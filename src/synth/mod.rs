@@ -1,9 +1,11 @@
 //! Synthetic test data with closed-form truth: a deterministic NIfTI-1 writer (any stored orientation,
 //! scaling, qform/sform combinations, 4D), CT phantoms with labelled cuboids/ellipsoids, a KiTS23-layout
-//! fixture, landmark fixtures (Ceph-Biometrics-400 and FeTA24 layouts) and a full-size benchmark case.
+//! fixture, landmark fixtures (Ceph-Biometrics-400 and FeTA24 layouts), a generic fixture in any manifest's
+//! layout (`[fixture]` table) and a full-size benchmark case.
 
 mod fixtures;
 mod landmark_fixtures;
+mod layout;
 mod meta_writer;
 mod phantom;
 mod writer;
@@ -14,6 +16,10 @@ pub use fixtures::{
 pub use landmark_fixtures::{
     write_bmp_gray, write_ceph_fixture, write_feta_fixture, CephCase, FetaCase, CEPH_HEIGHT_PX,
     CEPH_WIDTH_PX, FETA_SHAPE, FETA_SPACING_MM,
+};
+pub use layout::{
+    layout_cuboids, layout_shape, write_manifest_fixture, LayoutCase, LayoutFixtureError,
+    LAYOUT_RA_PX,
 };
 pub use meta_writer::{write_metaimage, write_nrrd, ChannelLayout, MetaScalar, MetaWriteOptions};
 pub use phantom::{

@@ -1,0 +1,396 @@
+//! Generic, manifest-driven phantom fixtures: for any NIfTI segmentation manifest with a `[fixture]` table,
+//! writes a tiny copy of the dataset's file layout (its real case-id form, every collection's image and mask
+//! patterns, 4D images for `channel` collections, and the layout's traps) whose boxes are known in closed
+//! form: one disjoint cuboid per label of each collection's label map.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array3, ArrayView3};
+use regex::Regex;
+
+use super::fixtures::PhantomCase;
+use super::phantom::{ct_volume, paint_cuboid, Cuboid, Region};
+use super::writer::{write_nifti, write_nifti_channels, WriteOptions};
+use crate::manifest::{LoadedManifest, Modality};
+
+/// In-plane (R, A) extent of every layout phantom, voxels.
+pub const LAYOUT_RA_PX: [usize; 2] = [24, 20];
+
+/// Stored orientation and canonical (R, A, S) spacing of the n-th case of a collection (cycled).
+const VARIANTS: [(&str, [f64; 3]); 4] = [
+    ("RAS", [1.0, 1.0, 1.0]),
+    ("LPS", [0.8, 0.8, 2.5]),
+    ("LSA", [0.9, 0.9, 0.9]),
+    ("PIR", [0.7, 0.7, 3.0]),
+];
+
+/// Bytes of a macOS AppleDouble `._*` file header (magic, version), padded: never a NIfTI volume.
+const APPLEDOUBLE_JUNK: [u8; 16] = [0, 5, 22, 7, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+
+/// One case the generator wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayoutCase {
+    pub collection: String,
+    /// Geometry, cuboids and paths; `mask_path` is `None` for an image-only case, `cuboids` is empty for an
+    /// empty-mask case.
+    pub phantom: PhantomCase,
+}
+
+/// The manifest cannot be turned into a fixture, or a file could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutFixtureError {
+    #[error("{manifest}: {reason}")]
+    Manifest { manifest: PathBuf, reason: String },
+    #[error("{path}: cannot write fixture file: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+/// Canonical (R, A, S) shape of a layout phantom with `labels` labels: one slab of slices per label.
+pub fn layout_shape(labels: usize) -> [usize; 3] {
+    [LAYOUT_RA_PX[0], LAYOUT_RA_PX[1], (3 * labels + 2).max(12)]
+}
+
+/// One cuboid per label, pairwise disjoint: label `i` (in the order given) fills S slices
+/// `1 + p·i ..= p·(i+1) − 1` with pitch `p = (S − 2) / n`, 16–17 × 15 voxels in the (R, A) plane shifted by
+/// `i mod 5` along R and `i mod 3 + shift` along A (`shift` 0 or 1), so every axial cut is one component
+/// of at least 240 px and both sides ≥ 15 px (MedVision's 10 px and 200 px filters keep it).
+pub fn layout_cuboids(label_ids: &[u16], shift: usize) -> Vec<Cuboid> {
+    let n = label_ids.len().max(1);
+    let shape = layout_shape(n);
+    let pitch = (shape[2] - 2) / n;
+    label_ids
+        .iter()
+        .enumerate()
+        .map(|(i, &label)| {
+            let lo = [1 + i % 5, 1 + i % 3 + shift.min(1), 1 + pitch * i];
+            Cuboid {
+                label,
+                lo,
+                hi: [lo[0] + 15 + i % 2, lo[1] + 14, lo[2] + pitch - 2],
+            }
+        })
+        .collect()
+}
+
+/// What one output file holds; files shared by collections (a mask used with several image channels, a
+/// 4D image read at several channels) are merged and must agree.
+#[derive(Debug, Clone, PartialEq)]
+enum FileSpec {
+    Image {
+        ct: bool,
+        shape: [usize; 3],
+        spacing_mm: [f64; 3],
+        axes: &'static str,
+        organs: Vec<Cuboid>,
+        channels: usize,
+    },
+    Mask {
+        shape: [usize; 3],
+        spacing_mm: [f64; 3],
+        axes: &'static str,
+        cuboids: Vec<Cuboid>,
+    },
+    Junk,
+}
+
+/// Writes the phantom fixture the manifest's `[fixture]` table describes under `root` (the data root to
+/// build from) and returns the cases written, in collection order then `cases`, then `image_only`. Images
+/// are int16 CT (air, body, each label's cuboid at `30 + 7·label` HU) or float32 for other modalities,
+/// masks u8 (u16 when a label exceeds 255); gzip level 9 with mtime 0, so the bytes are identical on every
+/// run.
+pub fn write_manifest_fixture(
+    manifest: &LoadedManifest,
+    root: &Path,
+) -> Result<Vec<LayoutCase>, LayoutFixtureError> {
+    let bad = |reason: String| LayoutFixtureError::Manifest {
+        manifest: manifest.path.clone(),
+        reason,
+    };
+    let Some(fixture) = &manifest.manifest.fixture else {
+        return Err(bad(
+            "no [fixture] table: add `[fixture] cases = { <collection> = [\"<case id>\", ...] }`"
+                .into(),
+        ));
+    };
+    let from_case = match &fixture.wildcard_from_case {
+        Some(re) => {
+            Some(Regex::new(re).map_err(|e| bad(format!("fixture.wildcard_from_case: {e}")))?)
+        }
+        None => None,
+    };
+    let fill = |pattern: &str, case_id: &str| -> Result<String, LayoutFixtureError> {
+        let path = pattern.replace("{case}", case_id);
+        let default = if from_case.is_some() { "$1" } else { "1" };
+        let caps = match &from_case {
+            Some(re) => Some(re.captures(case_id).ok_or_else(|| {
+                bad(format!(
+                    "fixture.wildcard_from_case does not match case id `{case_id}`"
+                ))
+            })?),
+            None => None,
+        };
+        let mut out = String::new();
+        for (i, piece) in path.split('*').enumerate() {
+            if i > 0 {
+                let template = fixture
+                    .wildcards
+                    .get(i - 1)
+                    .or(fixture.wildcards.last())
+                    .map_or(default, String::as_str);
+                match &caps {
+                    Some(c) => c.expand(template, &mut out),
+                    None => out.push_str(template),
+                }
+            }
+            out.push_str(piece);
+        }
+        Ok(out)
+    };
+    let mut files: BTreeMap<String, FileSpec> = BTreeMap::new();
+    let mut add = |rel: String, spec: FileSpec| -> Result<(), LayoutFixtureError> {
+        match files.get_mut(&rel) {
+            None => {
+                files.insert(rel, spec);
+                Ok(())
+            }
+            Some(existing) => {
+                merge(existing, spec).map_err(|reason| bad(format!("{rel}: {reason}")))
+            }
+        }
+    };
+    let mut cases = Vec::new();
+    for collection in &manifest.manifest.collections {
+        if collection.landmarks.is_some() {
+            return Err(bad(format!(
+                "collection `{}` is a landmark collection; the generic generator writes label masks only",
+                collection.name
+            )));
+        }
+        let label_ids: Vec<u16> = manifest.labels(&collection.name).keys().copied().collect();
+        let shape = layout_shape(label_ids.len());
+        let ct = collection
+            .modality
+            .unwrap_or(manifest.manifest.dataset.modality)
+            == Modality::CT;
+        let channels = collection.channel.map_or(1, |c| c + 1);
+        let none = Vec::new();
+        let with_mask = fixture.cases.get(&collection.name).unwrap_or(&none);
+        let image_only = fixture.image_only.get(&collection.name).unwrap_or(&none);
+        let empty = fixture.empty_mask.get(&collection.name).unwrap_or(&none);
+        let ids = with_mask
+            .iter()
+            .map(|id| (id, true))
+            .chain(image_only.iter().map(|id| (id, false)));
+        for (n, (case_id, has_mask)) in ids.enumerate() {
+            if case_id.is_empty() || case_id.contains('/') {
+                return Err(bad(format!(
+                    "fixture case id `{case_id}` must be one path component"
+                )));
+            }
+            let (axes, spacing_mm) = VARIANTS[n % VARIANTS.len()];
+            let cuboids = if empty.contains(case_id) {
+                Vec::new()
+            } else {
+                layout_cuboids(&label_ids, n % 2)
+            };
+            let image_rel = fill(&collection.image, case_id)?;
+            add(
+                image_rel.clone(),
+                FileSpec::Image {
+                    ct,
+                    shape,
+                    spacing_mm,
+                    axes,
+                    organs: cuboids.clone(),
+                    channels,
+                },
+            )?;
+            if fixture.junk {
+                let (dir, name) = match image_rel.rsplit_once('/') {
+                    Some((d, f)) => (format!("{d}/"), f),
+                    None => (String::new(), image_rel.as_str()),
+                };
+                add(format!("{dir}._{name}"), FileSpec::Junk)?;
+            }
+            let mask_rel = if has_mask {
+                let rel = fill(&collection.mask, case_id)?;
+                add(
+                    rel.clone(),
+                    FileSpec::Mask {
+                        shape,
+                        spacing_mm,
+                        axes,
+                        cuboids: cuboids.clone(),
+                    },
+                )?;
+                Some(rel)
+            } else {
+                None
+            };
+            cases.push(LayoutCase {
+                collection: collection.name.clone(),
+                phantom: PhantomCase {
+                    case_id: case_id.clone(),
+                    stored_axes: axes.to_string(),
+                    spacing_mm,
+                    shape,
+                    cuboids,
+                    image_path: root.join(&image_rel),
+                    mask_path: mask_rel.map(|r| root.join(r)),
+                },
+            });
+        }
+    }
+    for rel in &fixture.extra_files {
+        if rel.contains('*') || rel.contains("{case}") {
+            return Err(bad(format!(
+                "fixture.extra_files entry `{rel}` must be a literal path"
+            )));
+        }
+        let (axes, spacing_mm) = VARIANTS[0];
+        add(
+            rel.clone(),
+            FileSpec::Image {
+                ct: manifest.manifest.dataset.modality == Modality::CT,
+                shape: layout_shape(1),
+                spacing_mm,
+                axes,
+                organs: Vec::new(),
+                channels: 1,
+            },
+        )?;
+    }
+    for (rel, spec) in &files {
+        write_file(&root.join(rel), spec)?;
+    }
+    Ok(cases)
+}
+
+/// Merges a second use of one file into the first: equal specs, or images differing only in channels.
+fn merge(existing: &mut FileSpec, new: FileSpec) -> Result<(), String> {
+    match (existing, new) {
+        (
+            FileSpec::Image {
+                channels: have,
+                ct,
+                shape,
+                spacing_mm,
+                axes,
+                organs,
+            },
+            FileSpec::Image {
+                channels: want,
+                ct: ct2,
+                shape: shape2,
+                spacing_mm: spacing2,
+                axes: axes2,
+                organs: organs2,
+            },
+        ) if *ct == ct2
+            && *shape == shape2
+            && *spacing_mm == spacing2
+            && *axes == axes2
+            && *organs == organs2 =>
+        {
+            *have = (*have).max(want);
+            Ok(())
+        }
+        (existing, new) if *existing == new => Ok(()),
+        _ => Err(
+            "two collections write this file with different contents (list shared case ids in the same \
+             order in every collection that shares it)"
+                .into(),
+        ),
+    }
+}
+
+fn write_file(path: &Path, spec: &FileSpec) -> Result<(), LayoutFixtureError> {
+    let io_err = |source: io::Error| LayoutFixtureError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(io_err)?;
+    }
+    let opts = WriteOptions {
+        compression_level: 9,
+        ..WriteOptions::default()
+    };
+    match spec {
+        FileSpec::Junk => fs::write(path, APPLEDOUBLE_JUNK).map_err(io_err),
+        FileSpec::Mask {
+            shape,
+            spacing_mm,
+            axes,
+            cuboids,
+        } => {
+            if cuboids.iter().any(|c| c.label > 255) {
+                let mut m = Array3::<u16>::zeros((shape[0], shape[1], shape[2]));
+                cuboids
+                    .iter()
+                    .for_each(|c| paint_cuboid(&mut m, c, c.label));
+                write_nifti(path, &m, *spacing_mm, axes, &opts).map_err(io_err)
+            } else {
+                let mut m = Array3::<u8>::zeros((shape[0], shape[1], shape[2]));
+                cuboids
+                    .iter()
+                    .for_each(|c| paint_cuboid(&mut m, c, c.label as u8));
+                write_nifti(path, &m, *spacing_mm, axes, &opts).map_err(io_err)
+            }
+        }
+        FileSpec::Image {
+            ct,
+            shape,
+            spacing_mm,
+            axes,
+            organs,
+            channels,
+        } => {
+            let regions: Vec<(Region, i16)> = organs
+                .iter()
+                .map(|c| (Region::Cuboid(*c), 30 + 7 * (c.label.min(1000) as i16)))
+                .collect();
+            let hu = ct_volume(*shape, &regions, 0);
+            if *ct && *channels == 1 {
+                return write_nifti(path, &hu, *spacing_mm, axes, &opts).map_err(io_err);
+            }
+            // Other modalities (and CT channels): float32, air 0, body 100, channel c offset by 5·c.
+            let vols: Vec<Array3<f32>> = (0..*channels)
+                .map(|c| hu.mapv(|v| (f32::from(v) + 1000.0) / 10.0 + 5.0 * c as f32))
+                .collect();
+            let views: Vec<ArrayView3<f32>> = vols.iter().map(|v| v.view()).collect();
+            write_nifti_channels(path, &views, *spacing_mm, axes, &opts).map_err(io_err)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuboids_are_disjoint_inside_and_pass_the_axial_filters() {
+        for n in [1usize, 2, 4, 13, 15] {
+            let ids: Vec<u16> = (1..=n as u16).collect();
+            let shape = layout_shape(n);
+            for shift in 0..2 {
+                let cs = layout_cuboids(&ids, shift);
+                assert_eq!(cs.len(), n);
+                for (i, c) in cs.iter().enumerate() {
+                    let s = c.size_px();
+                    assert!(s[0] >= 16 && s[1] == 15 && s[2] >= 1, "{c:?}");
+                    assert!((0..3).all(|a| c.hi[a] < shape[a]), "{c:?} in {shape:?}");
+                    for d in &cs[i + 1..] {
+                        assert!(c.hi[2] < d.lo[2], "{c:?} overlaps {d:?}");
+                    }
+                }
+            }
+        }
+        // One label: a slab of 9 slices in a 12-slice volume.
+        let c = layout_cuboids(&[4], 0)[0];
+        assert_eq!((c.lo, c.hi), ([1, 1, 1], [16, 15, 9]));
+    }
+}

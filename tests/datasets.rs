@@ -1,0 +1,326 @@
+//! Every manifest with a `[fixture]` table against its committed phantom fixture: the manifest validates, the
+//! generic generator reproduces `fixtures/<stem>/` byte for byte, the binary builds it, and every axial box
+//! and mask size equals the phantom cuboids' closed form. Also checks `medvision-build list`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int32Type, Int64Type};
+use arrow_array::Array;
+use medvision_build::manifest::{self, LoadedManifest, TaskKind};
+use medvision_build::synth::{self, LayoutCase};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+const BIN: &str = env!("CARGO_BIN_EXE_medvision-build");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run medvision-build")
+}
+
+/// Every file under `dir`, relative path → bytes.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let entry = entry.expect("walk");
+        if entry.file_type().is_file() {
+            let rel = entry
+                .path()
+                .strip_prefix(dir)
+                .expect("prefix")
+                .to_string_lossy()
+                .replace('\\', "/");
+            files.insert(rel, fs::read(entry.path()).expect("read"));
+        }
+    }
+    files
+}
+
+/// Manifests under `manifests/` that carry a `[fixture]` table, by file stem.
+fn fixture_manifests() -> Vec<(String, LoadedManifest)> {
+    let mut paths: Vec<PathBuf> = fs::read_dir(Path::new(ROOT).join("manifests"))
+        .expect("manifests dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .filter_map(|p| {
+            let m = manifest::load(&p).unwrap_or_else(|e| panic!("{e}"));
+            let stem = p.file_stem()?.to_string_lossy().into_owned();
+            m.manifest.fixture.is_some().then_some((stem, m))
+        })
+        .collect()
+}
+
+/// One written axial row: `bbox_px`, `pixel_count`, `area_mm2`.
+type Written = ([i32; 4], i64, f64);
+
+/// Axial rows of every shard in `config_dir`, keyed `task/collection/case/slice/label`.
+fn written_axial(config_dir: &Path) -> BTreeMap<String, Written> {
+    let mut out = BTreeMap::new();
+    let Ok(entries) = fs::read_dir(config_dir) else {
+        return out;
+    };
+    let mut shards: Vec<PathBuf> = entries.map(|e| e.expect("entry").path()).collect();
+    shards.sort();
+    for shard in shards {
+        let file = fs::File::open(&shard).expect("open shard");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        for batch in reader {
+            let batch = batch.expect("batch");
+            let col = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .unwrap_or_else(|| panic!("column {name}"))
+                    .clone()
+            };
+            let (task, coll, case, plane) = (
+                col("task_id"),
+                col("collection"),
+                col("case_id"),
+                col("plane"),
+            );
+            let (slice, label, bbox) = (col("slice_index"), col("label_id"), col("bbox_px"));
+            let (count, area) = (col("pixel_count"), col("area_mm2"));
+            for r in 0..batch.num_rows() {
+                if plane.as_string::<i32>().value(r) != "axial" {
+                    continue;
+                }
+                let key = format!(
+                    "{}/{}/{}/{}/{}",
+                    task.as_string::<i32>().value(r),
+                    coll.as_string::<i32>().value(r),
+                    case.as_string::<i32>().value(r),
+                    slice.as_primitive::<Int32Type>().value(r),
+                    label.as_primitive::<Int32Type>().value(r)
+                );
+                let b = bbox.as_list::<i32>().value(r);
+                let b = b.as_primitive::<Int32Type>();
+                let value = (
+                    [b.value(0), b.value(1), b.value(2), b.value(3)],
+                    if count.is_null(r) {
+                        -1
+                    } else {
+                        count.as_primitive::<Int64Type>().value(r)
+                    },
+                    if area.is_null(r) {
+                        f64::NAN
+                    } else {
+                        area.as_primitive::<Float64Type>().value(r)
+                    },
+                );
+                assert!(out.insert(key.clone(), value).is_none(), "duplicate {key}");
+            }
+        }
+    }
+    out
+}
+
+/// Closed-form axial facts of the default profile (radiological frame: columns run towards patient left,
+/// rows towards posterior, so canonical index `i` shows at `W − 1 − i`): every cuboid cut by an axial slice
+/// is one rectangle; its sides are at least 15 px, so MedVision's filters keep every cut.
+fn expected_axial(
+    m: &LoadedManifest,
+    cases: &[LayoutCase],
+    kind: TaskKind,
+) -> BTreeMap<String, Written> {
+    let mut out = BTreeMap::new();
+    for case in cases.iter().filter(|c| c.phantom.mask_path.is_some()) {
+        let p = &case.phantom;
+        let (w, h) = (p.shape[0], p.shape[1]);
+        let spacing = p.spacing_mm.map(|v| f64::from(v as f32));
+        for task in m.tasks_for(&case.collection).filter(|t| t.kind == kind) {
+            let labels = m.task_labels(task, &case.collection);
+            for c in p.cuboids.iter().filter(|c| labels.contains(&c.label)) {
+                let s = c.size_px();
+                let count = (s[0] * s[1]) as i64;
+                for slice in c.lo[2]..=c.hi[2] {
+                    let key = format!(
+                        "{}/{}/{}/{slice}/{}",
+                        task.id, case.collection, p.case_id, c.label
+                    );
+                    let bbox = [
+                        (w - 1 - c.hi[0]) as i32,
+                        (h - 1 - c.hi[1]) as i32,
+                        (w - 1 - c.lo[0]) as i32,
+                        (h - 1 - c.lo[1]) as i32,
+                    ];
+                    out.insert(key, (bbox, count, count as f64 * spacing[0] * spacing[1]));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_fixture_manifest_regenerates_builds_and_matches_closed_form() {
+    let manifests = fixture_manifests();
+    assert!(
+        manifests.len() >= 10,
+        "expected the dataset manifests, found {}",
+        manifests.len()
+    );
+    let mut total_bytes = 0usize;
+    for (stem, m) in &manifests {
+        // The committed fixture is exactly what the generator writes.
+        let fresh_dir = temp_dir(&format!("datasets-{stem}"));
+        let cases = synth::write_manifest_fixture(m, &fresh_dir).expect("write fixture");
+        let fresh = tree(&fresh_dir);
+        let committed_dir = Path::new(ROOT).join("fixtures").join(stem);
+        let committed = tree(&committed_dir);
+        assert_eq!(
+            fresh.keys().collect::<Vec<_>>(),
+            committed.keys().collect::<Vec<_>>(),
+            "fixtures/{stem}: file list"
+        );
+        for (name, bytes) in &fresh {
+            assert!(
+                committed[name] == *bytes,
+                "fixtures/{stem}/{name} differs from the generator's output"
+            );
+        }
+        let bytes: usize = committed.values().map(Vec::len).sum();
+        assert!(bytes < 200_000, "fixtures/{stem} is {bytes} bytes");
+        total_bytes += bytes;
+
+        // The binary builds the committed fixture.
+        let out = temp_dir(&format!("datasets-{stem}-out"));
+        let manifest_path = m.path.to_str().expect("utf-8");
+        let output = run(&[
+            "--manifest",
+            manifest_path,
+            "--data-root",
+            committed_dir.to_str().expect("utf-8"),
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--formats",
+            "parquet",
+            "--threads",
+            "2",
+        ]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{stem}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let image_only = cases
+            .iter()
+            .filter(|c| c.phantom.mask_path.is_none())
+            .count();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            stdout.contains(&format!("{image_only} skipped, 0 failed")),
+            "{stem}: {stdout}"
+        );
+
+        // Axial boxes and mask sizes against the cuboids.
+        let dataset_dir = out.join(&m.manifest.dataset.name);
+        let want_boxes = expected_axial(m, &cases, TaskKind::Bbox);
+        let got_boxes = written_axial(&dataset_dir.join("bbox"));
+        assert!(!want_boxes.is_empty(), "{stem}: no expected boxes");
+        assert_eq!(
+            got_boxes.keys().collect::<Vec<_>>(),
+            want_boxes.keys().collect::<Vec<_>>(),
+            "{stem}: axial box rows"
+        );
+        for (key, want) in &want_boxes {
+            assert_eq!(got_boxes[key].0, want.0, "{stem}: {key}");
+        }
+        let want_sizes = expected_axial(m, &cases, TaskKind::MaskSize);
+        let got_sizes = written_axial(&dataset_dir.join("mask_size"));
+        assert_eq!(
+            got_sizes.keys().collect::<Vec<_>>(),
+            want_sizes.keys().collect::<Vec<_>>(),
+            "{stem}: axial mask-size rows"
+        );
+        for (key, want) in &want_sizes {
+            let got = got_sizes[key];
+            assert_eq!(got.1, want.1, "{stem}: {key} pixel count");
+            assert!(
+                (got.2 - want.2).abs() <= 1e-9 * want.2,
+                "{stem}: {key} area {} vs {}",
+                got.2,
+                want.2
+            );
+        }
+    }
+    assert!(
+        total_bytes < 10_000_000,
+        "fixtures total {total_bytes} bytes"
+    );
+}
+
+#[test]
+fn synth_subcommand_writes_the_generic_fixture_and_the_dedicated_ones() {
+    let dir = temp_dir("datasets-synth-cli");
+    let manifests = format!("{ROOT}/manifests");
+    let output = run(&[
+        "synth",
+        "amos22",
+        dir.to_str().expect("utf-8"),
+        "--manifests",
+        &manifests,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(tree(&dir), tree(&Path::new(ROOT).join("fixtures/amos22")));
+
+    let kits = temp_dir("datasets-synth-kits23");
+    let output = run(&["synth", "kits23", kits.to_str().expect("utf-8")]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(tree(&kits), tree(&Path::new(ROOT).join("fixtures/kits23")));
+
+    // A manifest without a [fixture] table is refused with exit code 2 and names the table.
+    let output = run(&[
+        "synth",
+        &format!("{ROOT}/manifests/ceph_biometrics_400.toml"),
+        dir.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("[fixture]"));
+}
+
+#[test]
+fn list_prints_every_manifest_with_layout_collections_and_tasks() {
+    let output = run(&["list", &format!("{ROOT}/manifests")]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    for entry in fs::read_dir(Path::new(ROOT).join("manifests")).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|x| x == "toml") {
+            let m = manifest::load(&path).expect("valid manifest");
+            let stem = path.file_stem().expect("stem").to_string_lossy();
+            assert!(text.contains(&format!("{stem} (")), "{stem} missing");
+            if let Some(layout) = &m.manifest.dataset.layout {
+                assert!(text.contains(&format!("layout: {layout}")), "{stem} layout");
+            }
+            for c in &m.manifest.collections {
+                assert!(
+                    text.contains(&format!("image {}  mask {}", c.image, c.mask)),
+                    "{stem}/{}",
+                    c.name
+                );
+            }
+        }
+    }
+    assert!(text.contains("task T02 bbox: mr; all labels"), "{text}");
+}
