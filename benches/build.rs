@@ -9,6 +9,7 @@ use medvision_build::annotate::lesion::{LesionOptions, LesionRules};
 use medvision_build::annotate::{self, DisplayFrame};
 use medvision_build::manifest::{self, Connectivity, Plane, Profile, TaskKind};
 use medvision_build::pipeline::{self, BuildOptions};
+use medvision_build::sink::OutputFormat;
 use medvision_build::{synth, volume};
 
 const RUNS: usize = 3;
@@ -109,8 +110,8 @@ fn main() {
             .len();
     });
     let mut rows = 0;
-    let full = |threads: usize, rows: &mut u64| {
-        let out = root.join(format!("out-{threads}"));
+    let full = |threads: usize, formats: &[OutputFormat], rows: &mut u64| {
+        let out = root.join(format!("out-{threads}-{}", formats.len()));
         let options = BuildOptions {
             manifest: manifest_path.clone(),
             data_root: root.clone(),
@@ -118,15 +119,16 @@ fn main() {
             threads,
             fail_fast: true,
             profile: Profile::Default,
-            formats: medvision_build::sink::OutputFormat::ALL.to_vec(),
+            formats: formats.to_vec(),
         };
         *rows = pipeline::build(&options, &|_| {})
             .expect("build")
             .report
             .rows_total;
     };
-    let full_1 = time(1, || full(1, &mut rows));
-    let full_2 = time(1, || full(2, &mut rows));
+    let parquet_1 = time(1, || full(1, &[OutputFormat::Parquet], &mut rows));
+    let full_1 = time(1, || full(1, &OutputFormat::ALL, &mut rows));
+    let full_2 = time(1, || full(2, &OutputFormat::ALL, &mut rows));
 
     println!("512x512x200 int16 CT + u8 mask (.nii.gz), median of {RUNS} runs (full build: 1 run)");
     println!("{kept} kept box/size facts, {lesions} measured tumour slices, {rows} rows in the full build");
@@ -140,11 +142,15 @@ fn main() {
         lesion_only / decompress
     );
     println!(
-        "| full build, 1 thread (+ render PNG, questions, Parquet) | {full_1:.3} | {:.2} |",
+        "| full build, Parquet only, 1 thread (+ render PNG, questions, Parquet) | {parquet_1:.3} | {:.2} |",
+        parquet_1 / decompress
+    );
+    println!(
+        "| full build, Parquet + TSV + JSONL, 1 thread (+ multiple choice, RGB PNG/base64, box overlays) | {full_1:.3} | {:.2} |",
         full_1 / decompress
     );
     println!(
-        "| full build, 2 threads | {full_2:.3} | {:.2} |",
+        "| full build, Parquet + TSV + JSONL, 2 threads | {full_2:.3} | {:.2} |",
         full_2 / decompress
     );
 }
