@@ -225,6 +225,7 @@ pub fn build(
                     for (task_id, counts) in output.lesion {
                         *lesion.entry(task_id).or_default() += counts;
                     }
+                    pool.install(|| sink.prepare(&output.rows));
                     for row in output.rows {
                         let task = report
                             .tasks

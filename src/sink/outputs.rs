@@ -91,6 +91,14 @@ impl Sinks {
         self.parquet.is_some()
     }
 
+    /// Lets the writers do their per-row conversions for one case's rows in parallel (call inside the
+    /// build's thread pool, before pushing the rows).
+    pub fn prepare(&mut self, rows: &[Row]) {
+        if let Some(tsv) = self.tsv.as_mut() {
+            tsv.prepare(rows);
+        }
+    }
+
     /// Hands one row to every writer.
     pub fn push(&mut self, row: Row) -> Result<(), SinkError> {
         if let Some(tsv) = self.tsv.as_mut() {

@@ -17,6 +17,8 @@ use std::sync::Arc;
 use super::outputs::{OutputFormat, WrittenFile};
 use super::{partial_path, SinkError};
 use crate::record::{Choice, Row};
+use rayon::prelude::*;
+
 use crate::render::overlay;
 
 /// Column order of a GMAI-MMBench TSV.
@@ -261,9 +263,14 @@ pub struct TsvSink {
     groups: BTreeMap<(String, String), Group>,
     partials: Vec<PathBuf>,
     /// RGB PNG (base64) per (gray PNG hash, drawn box) of the current case.
-    images: HashMap<(u64, Option<[u32; 4]>), Arc<str>>,
+    images: HashMap<ImageKey, Arc<str>>,
     images_case: (String, String),
+    /// Images converted ahead by [`TsvSink::prepare`] for the case being written.
+    prepared: HashMap<ImageKey, Arc<str>>,
 }
+
+/// Gray PNG hash and drawn box of a TSV image.
+type ImageKey = (u64, Option<[u32; 4]>);
 
 fn safe_name(name: &str) -> bool {
     !name.is_empty()
@@ -314,7 +321,47 @@ impl TsvSink {
             partials: Vec::new(),
             images: HashMap::new(),
             images_case: (String::new(), String::new()),
+            prepared: HashMap::new(),
         })
+    }
+
+    /// Converts, in parallel on the current rayon pool, the RGB images that `push` will need for one case's
+    /// rows (the conversion is a pure function of the slice and the box, so output bytes do not depend on
+    /// it; a conversion that fails is left for `push` to report).
+    pub fn prepare(&mut self, rows: &[Row]) {
+        let mut keys: Vec<ImageKey> = Vec::new();
+        let mut sources: Vec<(&[u8], Option<[u32; 4]>)> = Vec::new();
+        for row in rows {
+            for item in row.choice.iter().chain(row.identify.iter()) {
+                let bbox = if item.box_drawn {
+                    match row.bbox_px {
+                        Some(b) if b.iter().all(|v| *v >= 0) => Some(b.map(|v| v as u32)),
+                        _ => continue,
+                    }
+                } else {
+                    None
+                };
+                let key = (xxhash_rust::xxh3::xxh3_64(&row.image_png), bbox);
+                if !keys.contains(&key) && !self.prepared.contains_key(&key) {
+                    keys.push(key);
+                    sources.push((&row.image_png, bbox));
+                }
+            }
+        }
+        let converted: Vec<Option<Arc<str>>> = sources
+            .par_iter()
+            .map(|(png, bbox)| {
+                overlay::rgb_png(png, *bbox)
+                    .ok()
+                    .map(|rgb| base64(&rgb).into())
+            })
+            .collect();
+        self.prepared.clear();
+        for (key, image) in keys.into_iter().zip(converted) {
+            if let Some(image) = image {
+                self.prepared.insert(key, image);
+            }
+        }
     }
 
     /// Writes the row's multiple-choice items (its own question, then the identification question).
@@ -447,7 +494,7 @@ impl TsvSink {
 
     fn image(&mut self, row: &Row, bbox: Option<[u32; 4]>) -> Result<Arc<str>, SinkError> {
         let key = (xxhash_rust::xxh3::xxh3_64(&row.image_png), bbox);
-        if let Some(b64) = self.images.get(&key) {
+        if let Some(b64) = self.images.get(&key).or_else(|| self.prepared.get(&key)) {
             return Ok(b64.clone());
         }
         let png = overlay::rgb_png(&row.image_png, bbox).map_err(|e| SinkError::TsvItem {
