@@ -1,7 +1,8 @@
 //! Generic, manifest-driven phantom fixtures: for any NIfTI segmentation manifest with a `[fixture]` table,
 //! writes a tiny copy of the dataset's file layout (its real case-id form, every collection's image and mask
 //! patterns, 4D images for `channel` collections, and the layout's traps) whose boxes are known in closed
-//! form: one disjoint cuboid per label of each collection's label map.
+//! form: one disjoint cuboid per label of each collection's label map (per-structure mask folders for
+//! `mask_files` collections, MetaImage for `.mha` patterns).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -101,7 +102,9 @@ enum FileSpec {
 /// build from) and returns the cases written, in collection order then `cases`, then `image_only`. Images
 /// are int16 CT (air, body, each label's cuboid at `30 + 7·label` HU) or float32 for other modalities,
 /// masks u8 (u16 when a label exceeds 255); gzip level 9 with mtime 0, so the bytes are identical on every
-/// run.
+/// run. A `mask_files` collection gets one 0/1 mask per label (`<mask folder>/<file><suffix>`); with
+/// `absent = "empty"` its last `cases` entry lacks the last label's file and cuboid. A path ending in
+/// `.mha` is written as zlib-compressed MetaImage.
 pub fn write_manifest_fixture(
     manifest: &LoadedManifest,
     root: &Path,
