@@ -146,7 +146,16 @@ fn expected_axial(
     for case in cases.iter().filter(|c| c.phantom.mask_path.is_some()) {
         let p = &case.phantom;
         let (w, h) = (p.shape[0], p.shape[1]);
-        let spacing = p.spacing_mm.map(|v| f64::from(v as f32));
+        // NIfTI stores spacing as float32; MetaImage writes the decimal text of the f64.
+        let metaimage = p
+            .mask_path
+            .as_ref()
+            .is_some_and(|m| m.to_string_lossy().ends_with(".mha"));
+        let spacing = if metaimage {
+            p.spacing_mm
+        } else {
+            p.spacing_mm.map(|v| f64::from(v as f32))
+        };
         for task in m.tasks_for(&case.collection).filter(|t| t.kind == kind) {
             let labels = m.task_labels(task, &case.collection);
             for c in p.cuboids.iter().filter(|c| labels.contains(&c.label)) {
