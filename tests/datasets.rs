@@ -146,7 +146,16 @@ fn expected_axial(
     for case in cases.iter().filter(|c| c.phantom.mask_path.is_some()) {
         let p = &case.phantom;
         let (w, h) = (p.shape[0], p.shape[1]);
-        let spacing = p.spacing_mm.map(|v| f64::from(v as f32));
+        // NIfTI stores spacing as float32; MetaImage writes the decimal text of the f64.
+        let metaimage = p
+            .mask_path
+            .as_ref()
+            .is_some_and(|m| m.to_string_lossy().ends_with(".mha"));
+        let spacing = if metaimage {
+            p.spacing_mm
+        } else {
+            p.spacing_mm.map(|v| f64::from(v as f32))
+        };
         for task in m.tasks_for(&case.collection).filter(|t| t.kind == kind) {
             let labels = m.task_labels(task, &case.collection);
             for c in p.cuboids.iter().filter(|c| labels.contains(&c.label)) {
@@ -323,4 +332,53 @@ fn list_prints_every_manifest_with_layout_collections_and_tasks() {
         }
     }
     assert!(text.contains("task T02 bbox: mr; all labels"), "{text}");
+}
+
+#[test]
+fn per_structure_mask_folders_and_metaimage_fixtures_hold_every_file() {
+    // TotalSegmentator: one file per class with the §5 stems; the second subject lacks its last class.
+    let ts =
+        manifest::load(&Path::new(ROOT).join("manifests/totalsegmentator.toml")).expect("load");
+    for (collection, folder, classes, last) in [
+        (
+            "CT",
+            "Totalsegmentator_dataset_v201",
+            117usize,
+            "costal_cartilages",
+        ),
+        ("MR", "TotalsegmentatorMRI_dataset_v200", 50, "brain"),
+    ] {
+        let labels = ts.labels(collection);
+        assert_eq!(labels.len(), classes, "{collection}");
+        assert_eq!(labels[&(classes as u16)].file_stem(), last);
+        for (case, present) in [("s0000", classes), ("s0001", classes - 1)] {
+            let dir = Path::new(ROOT)
+                .join("fixtures/totalsegmentator")
+                .join(folder)
+                .join(case)
+                .join("segmentations");
+            let files = tree(&dir);
+            assert_eq!(files.len(), present, "{collection}/{case}");
+            assert_eq!(
+                files.contains_key(&format!("{last}.nii.gz")),
+                present == classes,
+                "{collection}/{case}"
+            );
+            assert!(files.keys().all(|f| labels
+                .values()
+                .any(|l| format!("{}.nii.gz", l.file_stem()) == *f)));
+        }
+    }
+    // AbdomenAtlas1.0Mini: the nine organ files per case.
+    let organs =
+        tree(&Path::new(ROOT).join("fixtures/abdomenatlas1_0mini/BDMAP_00000001/segmentations"));
+    assert_eq!(organs.len(), 9);
+    assert!(organs.contains_key("gall_bladder.nii.gz") && organs.contains_key("postcava.nii.gz"));
+    // ToothFairy2: MetaImage headers.
+    let tf = tree(&Path::new(ROOT).join("fixtures/toothfairy2"));
+    assert_eq!(tf.len(), 4);
+    for (name, bytes) in &tf {
+        assert!(name.ends_with(".mha"), "{name}");
+        assert!(bytes.starts_with(b"ObjectType = Image"), "{name}");
+    }
 }

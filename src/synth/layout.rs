@@ -1,7 +1,8 @@
 //! Generic, manifest-driven phantom fixtures: for any NIfTI segmentation manifest with a `[fixture]` table,
 //! writes a tiny copy of the dataset's file layout (its real case-id form, every collection's image and mask
 //! patterns, 4D images for `channel` collections, and the layout's traps) whose boxes are known in closed
-//! form: one disjoint cuboid per label of each collection's label map.
+//! form: one disjoint cuboid per label of each collection's label map (per-structure mask folders for
+//! `mask_files` collections, MetaImage for `.mha` patterns).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -12,9 +13,10 @@ use ndarray::{Array3, ArrayView3};
 use regex::Regex;
 
 use super::fixtures::PhantomCase;
+use super::meta_writer::{write_metaimage, MetaScalar, MetaWriteOptions};
 use super::phantom::{ct_volume, paint_cuboid, Cuboid, Region};
-use super::writer::{write_nifti, write_nifti_channels, WriteOptions};
-use crate::manifest::{LoadedManifest, Modality};
+use super::writer::{write_nifti_channels, WriteOptions};
+use crate::manifest::{AbsentMask, LoadedManifest, Modality};
 
 /// In-plane (R, A) extent of every layout phantom, voxels.
 pub const LAYOUT_RA_PX: [usize; 2] = [24, 20];
@@ -100,7 +102,9 @@ enum FileSpec {
 /// build from) and returns the cases written, in collection order then `cases`, then `image_only`. Images
 /// are int16 CT (air, body, each label's cuboid at `30 + 7·label` HU) or float32 for other modalities,
 /// masks u8 (u16 when a label exceeds 255); gzip level 9 with mtime 0, so the bytes are identical on every
-/// run.
+/// run. A `mask_files` collection gets one 0/1 mask per label (`<mask folder>/<file><suffix>`); with
+/// `absent = "empty"` its last `cases` entry lacks the last label's file and cuboid. A path ending in
+/// `.mha` is written as zlib-compressed MetaImage.
 pub fn write_manifest_fixture(
     manifest: &LoadedManifest,
     root: &Path,
@@ -191,11 +195,20 @@ pub fn write_manifest_fixture(
                 )));
             }
             let (axes, spacing_mm) = VARIANTS[n % VARIANTS.len()];
-            let cuboids = if empty.contains(case_id) {
+            let mut cuboids = if empty.contains(case_id) {
                 Vec::new()
             } else {
                 layout_cuboids(&label_ids, n % 2)
             };
+            // Per-structure masks with `absent = "empty"`: the last `cases` entry lacks the last label's
+            // file (and its cuboid), so the merge's missing-file path is exercised.
+            let absent_label = collection
+                .mask_files
+                .as_ref()
+                .filter(|mf| mf.absent == AbsentMask::Empty)
+                .filter(|_| has_mask && n + 1 == with_mask.len() && cuboids.len() > 1)
+                .and_then(|_| label_ids.last().copied());
+            cuboids.retain(|c| Some(c.label) != absent_label);
             let image_rel = fill(&collection.image, case_id)?;
             add(
                 image_rel.clone(),
@@ -217,15 +230,39 @@ pub fn write_manifest_fixture(
             }
             let mask_rel = if has_mask {
                 let rel = fill(&collection.mask, case_id)?;
-                add(
-                    rel.clone(),
-                    FileSpec::Mask {
-                        shape,
-                        spacing_mm,
-                        axes,
-                        cuboids: cuboids.clone(),
-                    },
-                )?;
+                match &collection.mask_files {
+                    None => add(
+                        rel.clone(),
+                        FileSpec::Mask {
+                            shape,
+                            spacing_mm,
+                            axes,
+                            cuboids: cuboids.clone(),
+                        },
+                    )?,
+                    Some(mf) => {
+                        // One binary (0/1) mask per label in the folder `rel`.
+                        for (&id, label) in manifest.labels(&collection.name) {
+                            if Some(id) == absent_label {
+                                continue;
+                            }
+                            let own = cuboids
+                                .iter()
+                                .filter(|c| c.label == id)
+                                .map(|c| Cuboid { label: 1, ..*c })
+                                .collect();
+                            add(
+                                format!("{rel}/{}{}", label.file_stem(), mf.suffix),
+                                FileSpec::Mask {
+                                    shape,
+                                    spacing_mm,
+                                    axes,
+                                    cuboids: own,
+                                },
+                            )?;
+                        }
+                    }
+                }
                 Some(rel)
             } else {
                 None
@@ -319,6 +356,27 @@ fn write_file(path: &Path, spec: &FileSpec) -> Result<(), LayoutFixtureError> {
         compression_level: 9,
         ..WriteOptions::default()
     };
+    let metaimage = path.to_string_lossy().ends_with(".mha");
+    let meta_opts = MetaWriteOptions {
+        compressed: true,
+        ..MetaWriteOptions::default()
+    };
+    // One 3D (or 4D, several channels) volume in the file's format: `.mha` MetaImage, else NIfTI.
+    fn put<T: MetaScalar>(
+        path: &Path,
+        vols: &[ArrayView3<T>],
+        spacing_mm: [f64; 3],
+        axes: &str,
+        metaimage: bool,
+        opts: &WriteOptions,
+        meta_opts: &MetaWriteOptions,
+    ) -> io::Result<()> {
+        if metaimage {
+            write_metaimage(path, vols, spacing_mm, axes, meta_opts)
+        } else {
+            write_nifti_channels(path, vols, spacing_mm, axes, opts)
+        }
+    }
     match spec {
         FileSpec::Junk => fs::write(path, APPLEDOUBLE_JUNK).map_err(io_err),
         FileSpec::Mask {
@@ -332,13 +390,31 @@ fn write_file(path: &Path, spec: &FileSpec) -> Result<(), LayoutFixtureError> {
                 cuboids
                     .iter()
                     .for_each(|c| paint_cuboid(&mut m, c, c.label));
-                write_nifti(path, &m, *spacing_mm, axes, &opts).map_err(io_err)
+                put(
+                    path,
+                    &[m.view()],
+                    *spacing_mm,
+                    axes,
+                    metaimage,
+                    &opts,
+                    &meta_opts,
+                )
+                .map_err(io_err)
             } else {
                 let mut m = Array3::<u8>::zeros((shape[0], shape[1], shape[2]));
                 cuboids
                     .iter()
                     .for_each(|c| paint_cuboid(&mut m, c, c.label as u8));
-                write_nifti(path, &m, *spacing_mm, axes, &opts).map_err(io_err)
+                put(
+                    path,
+                    &[m.view()],
+                    *spacing_mm,
+                    axes,
+                    metaimage,
+                    &opts,
+                    &meta_opts,
+                )
+                .map_err(io_err)
             }
         }
         FileSpec::Image {
@@ -355,14 +431,32 @@ fn write_file(path: &Path, spec: &FileSpec) -> Result<(), LayoutFixtureError> {
                 .collect();
             let hu = ct_volume(*shape, &regions, 0);
             if *ct && *channels == 1 {
-                return write_nifti(path, &hu, *spacing_mm, axes, &opts).map_err(io_err);
+                return put(
+                    path,
+                    &[hu.view()],
+                    *spacing_mm,
+                    axes,
+                    metaimage,
+                    &opts,
+                    &meta_opts,
+                )
+                .map_err(io_err);
             }
             // Other modalities (and CT channels): float32, air 0, body 100, channel c offset by 5·c.
             let vols: Vec<Array3<f32>> = (0..*channels)
                 .map(|c| hu.mapv(|v| (f32::from(v) + 1000.0) / 10.0 + 5.0 * c as f32))
                 .collect();
             let views: Vec<ArrayView3<f32>> = vols.iter().map(|v| v.view()).collect();
-            write_nifti_channels(path, &views, *spacing_mm, axes, &opts).map_err(io_err)
+            put(
+                path,
+                &views,
+                *spacing_mm,
+                axes,
+                metaimage,
+                &opts,
+                &meta_opts,
+            )
+            .map_err(io_err)
         }
     }
 }
