@@ -180,6 +180,106 @@ fn expected_axial(
     out
 }
 
+/// Axial `lesion_diameter` rows of every shard in `config_dir`: `(pixel_count, longest, perpendicular)` in mm,
+/// keyed like [`written_axial`].
+fn written_axial_diameters(config_dir: &Path) -> BTreeMap<String, (i64, f64, f64)> {
+    let mut out = BTreeMap::new();
+    let Ok(entries) = fs::read_dir(config_dir) else {
+        return out;
+    };
+    for shard in entries.map(|e| e.expect("entry").path()) {
+        let file = fs::File::open(&shard).expect("open shard");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        for batch in reader {
+            let batch = batch.expect("batch");
+            let col = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .unwrap_or_else(|| panic!("column {name}"))
+                    .clone()
+            };
+            let (task, coll, case, plane, kind) = (
+                col("task_id"),
+                col("collection"),
+                col("case_id"),
+                col("plane"),
+                col("task_type"),
+            );
+            let (slice, label, count) = (col("slice_index"), col("label_id"), col("pixel_count"));
+            let (longest, perp) = (col("longest_diameter_mm"), col("perpendicular_diameter_mm"));
+            for r in 0..batch.num_rows() {
+                if plane.as_string::<i32>().value(r) != "axial"
+                    || kind.as_string::<i32>().value(r) != "lesion_diameter"
+                {
+                    continue;
+                }
+                let key = format!(
+                    "{}/{}/{}/{}/{}",
+                    task.as_string::<i32>().value(r),
+                    coll.as_string::<i32>().value(r),
+                    case.as_string::<i32>().value(r),
+                    slice.as_primitive::<Int32Type>().value(r),
+                    label.as_primitive::<Int32Type>().value(r)
+                );
+                let value = (
+                    count.as_primitive::<Int64Type>().value(r),
+                    longest.as_primitive::<Float64Type>().value(r),
+                    perp.as_primitive::<Float64Type>().value(r),
+                );
+                assert!(out.insert(key.clone(), value).is_none(), "duplicate {key}");
+            }
+        }
+    }
+    out
+}
+
+/// Closed-form axial lesion diameters: a cuboid's axial cut is a rectangle whose max Feret diameter between
+/// pixel centres is its diagonal `d` (sides `a`, `b` between the outer pixel centres) and whose largest
+/// extent perpendicular to it is `2ab/d`.
+fn expected_axial_diameters(
+    m: &LoadedManifest,
+    cases: &[LayoutCase],
+) -> BTreeMap<String, (i64, f64, f64)> {
+    let mut out = BTreeMap::new();
+    for case in cases.iter().filter(|c| c.phantom.mask_path.is_some()) {
+        let p = &case.phantom;
+        let metaimage = p
+            .mask_path
+            .as_ref()
+            .is_some_and(|m| m.to_string_lossy().ends_with(".mha"));
+        let spacing = if metaimage {
+            p.spacing_mm
+        } else {
+            p.spacing_mm.map(|v| f64::from(v as f32))
+        };
+        for task in m
+            .tasks_for(&case.collection)
+            .filter(|t| t.kind == TaskKind::LesionSize)
+        {
+            let labels = m.task_labels(task, &case.collection);
+            for c in p.cuboids.iter().filter(|c| labels.contains(&c.label)) {
+                let s = c.size_px();
+                let (a, b) = (
+                    (s[0] - 1) as f64 * spacing[0],
+                    (s[1] - 1) as f64 * spacing[1],
+                );
+                let d = a.hypot(b);
+                for slice in c.lo[2]..=c.hi[2] {
+                    let key = format!(
+                        "{}/{}/{}/{slice}/{}",
+                        task.id, case.collection, p.case_id, c.label
+                    );
+                    out.insert(key, ((s[0] * s[1]) as i64, d, 2.0 * a * b / d));
+                }
+            }
+        }
+    }
+    out
+}
+
 #[test]
 fn every_fixture_manifest_regenerates_builds_and_matches_closed_form() {
     let manifests = fixture_manifests();
@@ -189,6 +289,7 @@ fn every_fixture_manifest_regenerates_builds_and_matches_closed_form() {
         manifests.len()
     );
     let mut total_bytes = 0usize;
+    let mut lesion_checked = 0usize;
     for (stem, m) in &manifests {
         // The committed fixture is exactly what the generator writes.
         let fresh_dir = temp_dir(&format!("datasets-{stem}"));
@@ -262,6 +363,23 @@ fn every_fixture_manifest_regenerates_builds_and_matches_closed_form() {
             want_sizes.keys().collect::<Vec<_>>(),
             "{stem}: axial mask-size rows"
         );
+        // Lesion diameters of the tumour cuboids.
+        let want_lesions = expected_axial_diameters(m, &cases);
+        let got_lesions = written_axial_diameters(&dataset_dir.join("lesion_size"));
+        assert_eq!(
+            got_lesions.keys().collect::<Vec<_>>(),
+            want_lesions.keys().collect::<Vec<_>>(),
+            "{stem}: axial lesion rows"
+        );
+        for (key, want) in &want_lesions {
+            let got = got_lesions[key];
+            assert_eq!(got.0, want.0, "{stem}: {key} pixel count");
+            assert!(
+                (got.1 - want.1).abs() <= 1e-9 * want.1 && (got.2 - want.2).abs() <= 1e-9 * want.2,
+                "{stem}: {key} diameters {got:?} vs {want:?}"
+            );
+        }
+        lesion_checked += want_lesions.len();
         for (key, want) in &want_sizes {
             let got = got_sizes[key];
             assert_eq!(got.1, want.1, "{stem}: {key} pixel count");
@@ -273,6 +391,7 @@ fn every_fixture_manifest_regenerates_builds_and_matches_closed_form() {
             );
         }
     }
+    assert!(lesion_checked > 0, "no manifest exercised a lesion task");
     assert!(
         total_bytes < 10_000_000,
         "fixtures total {total_bytes} bytes"
