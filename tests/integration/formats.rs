@@ -5,26 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
+use crate::common::{run, temp_dir, tree, ROOT};
 use medvision_build::sink::tsv::{COLUMNS, HIDDEN_COLUMNS, PANDAS_NA};
-
-const BIN: &str = env!("CARGO_BIN_EXE_medvision-build");
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create temp dir");
-    dir
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run medvision-build")
-}
 
 /// The committed KiTS23 manifest with `languages = ["en", "ar"]`.
 fn bilingual_manifest(dir: &Path) -> PathBuf {
@@ -62,23 +46,6 @@ fn build(manifest: &Path, out: &Path, extra: &[&str]) -> Output {
         String::from_utf8_lossy(&o.stderr)
     );
     o
-}
-
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
-        let entry = entry.expect("walk");
-        if entry.file_type().is_file() {
-            let rel = entry
-                .path()
-                .strip_prefix(dir)
-                .expect("prefix")
-                .to_string_lossy()
-                .replace('\\', "/");
-            files.insert(rel, fs::read(entry.path()).expect("read"));
-        }
-    }
-    files
 }
 
 /// A QUOTE-ALL TSV: every field must be double-quoted; returns the header and the unquoted rows.

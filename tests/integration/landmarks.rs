@@ -7,21 +7,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::common::{temp_dir, tree, BIN, ROOT};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type};
 use arrow_array::{Array, RecordBatch};
 use medvision_build::synth;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-
-const BIN: &str = env!("CARGO_BIN_EXE_medvision-build");
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("landmarks-{name}"));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create temp dir");
-    dir
-}
 
 fn build(manifest: &Path, data_root: &Path, out: &Path) -> Output {
     Command::new(BIN)
@@ -30,24 +21,6 @@ fn build(manifest: &Path, data_root: &Path, out: &Path) -> Output {
         .args(["--out", out.to_str().expect("utf-8"), "--threads", "2"])
         .output()
         .expect("run medvision-build")
-}
-
-/// Every file under `dir`, relative path → bytes.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
-        let entry = entry.expect("walk");
-        if entry.file_type().is_file() {
-            let rel = entry
-                .path()
-                .strip_prefix(dir)
-                .expect("prefix")
-                .to_string_lossy()
-                .replace('\\', "/");
-            files.insert(rel, fs::read(entry.path()).expect("read"));
-        }
-    }
-    files
 }
 
 /// The landmark columns of one written row.

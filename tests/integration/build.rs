@@ -4,30 +4,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
+use crate::common::{run, temp_dir, tree, ROOT};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type};
 use arrow_array::{Array, RecordBatch};
 use medvision_build::synth::{self, PhantomCase};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-
-const BIN: &str = env!("CARGO_BIN_EXE_medvision-build");
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create temp dir");
-    dir
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run medvision-build")
-}
 
 fn build(data_root: &Path, out: &Path, extra: &[&str]) -> Output {
     let manifest = format!("{ROOT}/manifests/kits23.toml");
@@ -41,24 +25,6 @@ fn build(data_root: &Path, out: &Path, extra: &[&str]) -> Output {
     ];
     args.extend_from_slice(extra);
     run(&args)
-}
-
-/// Every file under `dir`, relative path → bytes.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
-        let entry = entry.expect("walk");
-        if entry.file_type().is_file() {
-            let rel = entry
-                .path()
-                .strip_prefix(dir)
-                .expect("prefix")
-                .to_string_lossy()
-                .replace('\\', "/");
-            files.insert(rel, fs::read(entry.path()).expect("read"));
-        }
-    }
-    files
 }
 
 fn read_batches(path: &Path) -> Vec<RecordBatch> {

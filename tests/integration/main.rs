@@ -1,0 +1,9 @@
+//! The one integration-test binary (design.md): end-to-end runs of the `medvision-build` binary, one module per
+//! concern, sharing the helpers in `common`.
+
+mod common;
+
+mod build;
+mod datasets;
+mod formats;
+mod landmarks;
