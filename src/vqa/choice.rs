@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use super::format;
 use super::templates::QuestionKind;
-use super::{Asker, MeasurementAsk, Shown};
+use super::{Asker, CommonValues, MeasurementAsk, Shown};
 use crate::manifest::{AnswerFormat, DatasetInfo, Label, MeasureKind, Modality, Plane, TaskKind};
 use crate::record::Choice;
 
@@ -458,21 +458,16 @@ fn question(
         .templates
         .option_format(asker.answer_format, lang)
         .unwrap_or_default();
+    let common = CommonValues {
+        description,
+        label: label_name,
+        plane: plane_name,
+        shown,
+    };
     Ok(template.render(|name| {
-        if let Some(value) = extra(name) {
-            return Some(value);
-        }
-        Some(match name {
-            "image_description" => description.to_string(),
-            "label" => label_name.to_string(),
-            "plane" => plane_name.to_string(),
-            "pixel_width_mm" => format::pixel_size(shown.pixel_width_mm),
-            "pixel_height_mm" => format::pixel_size(shown.pixel_height_mm),
-            "image_width_px" => shown.width_px.to_string(),
-            "image_height_px" => shown.height_px.to_string(),
-            "option_format" => option_format.to_string(),
-            _ => return None,
-        })
+        extra(name)
+            .or_else(|| common.get(name))
+            .or_else(|| (name == "option_format").then(|| option_format.to_string()))
     }))
 }
 

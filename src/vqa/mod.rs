@@ -60,6 +60,31 @@ pub struct Qa {
     pub answer_values: Vec<f64>,
 }
 
+/// The placeholders every question template shares (`templates::COMMON_PLACEHOLDERS`), resolved for one
+/// language and slice; each question kind adds its own on top.
+pub struct CommonValues<'a> {
+    pub description: &'a str,
+    pub label: &'a str,
+    pub plane: &'a str,
+    pub shown: &'a Shown,
+}
+
+impl CommonValues<'_> {
+    /// The value of a common placeholder, `None` for any other name.
+    pub fn get(&self, name: &str) -> Option<String> {
+        Some(match name {
+            "image_description" => self.description.to_string(),
+            "label" => self.label.to_string(),
+            "plane" => self.plane.to_string(),
+            "pixel_width_mm" => format::pixel_size(self.shown.pixel_width_mm),
+            "pixel_height_mm" => format::pixel_size(self.shown.pixel_height_mm),
+            "image_width_px" => self.shown.width_px.to_string(),
+            "image_height_px" => self.shown.height_px.to_string(),
+            _ => return None,
+        })
+    }
+}
+
 /// Everything a question needs besides the fact itself.
 #[derive(Debug, Clone, Copy)]
 pub struct Asker<'a> {
@@ -91,18 +116,16 @@ impl Asker<'_> {
             .templates
             .answer_format(self.answer_format, lang)
             .unwrap_or_default();
+        let common = CommonValues {
+            description,
+            label: label_name,
+            plane: plane_name,
+            shown,
+        };
         Some(template.render(|name| {
-            Some(match name {
-                "image_description" => description.to_string(),
-                "label" => label_name.to_string(),
-                "plane" => plane_name.to_string(),
-                "pixel_width_mm" => format::pixel_size(shown.pixel_width_mm),
-                "pixel_height_mm" => format::pixel_size(shown.pixel_height_mm),
-                "image_width_px" => shown.width_px.to_string(),
-                "image_height_px" => shown.height_px.to_string(),
-                "answer_format" => answer_format.to_string(),
-                _ => return None,
-            })
+            common
+                .get(name)
+                .or_else(|| (name == "answer_format").then(|| answer_format.to_string()))
         }))
     }
 
@@ -213,18 +236,16 @@ impl Asker<'_> {
             self.dataset.image_description.as_str()
         };
         let plane_name = self.templates.plane(plane, lang)?;
+        let common = CommonValues {
+            description,
+            label: ask.name,
+            plane: plane_name,
+            shown,
+        };
         let question = frame.render(|name| {
-            Some(match name {
-                "image_description" => description.to_string(),
-                "label" => ask.name.to_string(),
-                "plane" => plane_name.to_string(),
-                "pixel_width_mm" => format::pixel_size(shown.pixel_width_mm),
-                "pixel_height_mm" => format::pixel_size(shown.pixel_height_mm),
-                "image_width_px" => shown.width_px.to_string(),
-                "image_height_px" => shown.height_px.to_string(),
-                "measurement" => sentence.clone(),
-                _ => return None,
-            })
+            common
+                .get(name)
+                .or_else(|| (name == "measurement").then(|| sentence.clone()))
         });
         let (answer, value) = format::measure(ask.value);
         Some(Qa {
