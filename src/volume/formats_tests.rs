@@ -8,8 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use ndarray::Array3;
-use serde::Deserialize;
 
+use super::golden_tests::{check_golden, GoldenEntry};
 use super::tests::Scratch;
 use super::*;
 use crate::synth::{write_metaimage, write_nrrd, ChannelLayout, MetaWriteOptions};
@@ -214,69 +214,14 @@ fn golden_inputs_are_byte_reproducible() {
     }
 }
 
-#[derive(Deserialize)]
-struct GoldenEntry {
-    file: String,
-    channel: Option<usize>,
-    axcodes: String,
-    shape: Vec<usize>,
-    zooms: Vec<f64>,
-    affine: Vec<Vec<f64>>,
-    sum: f64,
-    weighted_sum: f64,
-    samples: Vec<(Vec<usize>, f64)>,
-    labels: Option<Vec<u16>>,
-}
-
-fn close(a: f64, b: f64, rel: f64) -> bool {
-    (a - b).abs() <= rel * a.abs().max(b.abs()).max(1.0)
-}
-
 #[test]
 fn golden_matches_simpleitk_as_closest_canonical() {
     let json = fs::read_to_string(Path::new(GOLDEN_DIR).join("simpleitk.json")).expect("json");
     let entries: Vec<GoldenEntry> = serde_json::from_str(&json).expect("json");
     assert!(entries.len() >= 15, "{} entries", entries.len());
     for e in entries {
-        let path: PathBuf = Path::new(GOLDEN_DIR).join(&e.file);
-        let f = &e.file;
-        let v = read_image(&path, e.channel).unwrap_or_else(|err| panic!("{f}: {err}"));
-        assert_eq!(v.geometry.source_axes, e.axcodes, "{f}");
-        assert_eq!(v.data.shape(), &e.shape[..], "{f}");
-        for a in 0..3 {
-            assert!(
-                close(v.geometry.spacing_mm[a], e.zooms[a], 1e-6),
-                "{f} zooms {:?}",
-                v.geometry
-            );
-            for c in 0..4 {
-                assert!(
-                    (v.geometry.affine[a][c] - e.affine[a][c]).abs() < 1e-5,
-                    "{f} affine {:?} vs {:?}",
-                    v.geometry.affine,
-                    e.affine
-                );
-            }
-        }
-        let mut sum = 0.0;
-        let mut weighted = 0.0;
-        for ((i, j, k), &x) in v.data.indexed_iter() {
-            sum += x as f64;
-            weighted += x as f64 * (1 + i + 3 * j + 7 * k) as f64;
-        }
-        assert!(close(sum, e.sum, 1e-9), "{f} sum {sum} vs {}", e.sum);
-        assert!(
-            close(weighted, e.weighted_sum, 1e-9),
-            "{f} weighted {weighted} vs {}",
-            e.weighted_sum
-        );
-        for (idx, value) in &e.samples {
-            assert_eq!(
-                v.data[[idx[0], idx[1], idx[2]]] as f64,
-                *value,
-                "{f} at {idx:?}"
-            );
-        }
+        let v = check_golden(Path::new(GOLDEN_DIR), &e, 1e-5);
+        let (path, f) = (Path::new(GOLDEN_DIR).join(&e.file), &e.file);
         if let Some(labels) = &e.labels {
             let m = read_label_map(&path, labels).expect("labels");
             assert_eq!(m.geometry, v.geometry, "{f}");

@@ -167,22 +167,69 @@ fn golden_inputs_are_byte_reproducible() {
     }
 }
 
+/// Reference geometry and values of one file, as the golden scripts (nibabel here, SimpleITK for the other
+/// formats) write them after closest-canonical reorientation.
 #[derive(Deserialize)]
-struct GoldenEntry {
-    file: String,
-    channel: Option<usize>,
-    axcodes: String,
-    shape: Vec<usize>,
-    zooms: Vec<f64>,
-    affine: Vec<Vec<f64>>,
-    sum: f64,
-    weighted_sum: f64,
-    samples: Vec<(Vec<usize>, f64)>,
-    labels: Option<Vec<u16>>,
+pub(super) struct GoldenEntry {
+    pub file: String,
+    pub channel: Option<usize>,
+    pub axcodes: String,
+    pub shape: Vec<usize>,
+    pub zooms: Vec<f64>,
+    pub affine: Vec<Vec<f64>>,
+    pub sum: f64,
+    pub weighted_sum: f64,
+    pub samples: Vec<(Vec<usize>, f64)>,
+    pub labels: Option<Vec<u16>>,
 }
 
 fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * a.abs().max(b.abs()).max(1.0)
+}
+
+/// Reads `e.file` under `dir` and checks axis codes, shape, spacing, affine (within `affine_tol_mm`), the
+/// voxel sum, a position-weighted sum and sample voxels; returns the image for format-specific checks.
+pub(super) fn check_golden(dir: &Path, e: &GoldenEntry, affine_tol_mm: f64) -> Volume<f32> {
+    let path: PathBuf = dir.join(&e.file);
+    let f = &e.file;
+    let v = read_image(&path, e.channel).unwrap_or_else(|err| panic!("{f}: {err}"));
+    assert_eq!(v.geometry.source_axes, e.axcodes, "{f}");
+    assert_eq!(v.data.shape(), &e.shape[..], "{f}");
+    for a in 0..3 {
+        assert!(
+            close(v.geometry.spacing_mm[a], e.zooms[a], 1e-6),
+            "{f} zooms {:?}",
+            v.geometry
+        );
+        for c in 0..4 {
+            assert!(
+                (v.geometry.affine[a][c] - e.affine[a][c]).abs() < affine_tol_mm,
+                "{f} affine {:?} vs {:?}",
+                v.geometry.affine,
+                e.affine
+            );
+        }
+    }
+    let mut sum = 0.0;
+    let mut weighted = 0.0;
+    for ((i, j, k), &x) in v.data.indexed_iter() {
+        sum += x as f64;
+        weighted += x as f64 * (1 + i + 3 * j + 7 * k) as f64;
+    }
+    assert!(close(sum, e.sum, 1e-9), "{f}: sum {sum} vs {}", e.sum);
+    assert!(
+        close(weighted, e.weighted_sum, 1e-9),
+        "{f}: weighted {weighted} vs {}",
+        e.weighted_sum
+    );
+    for (idx, val) in &e.samples {
+        assert_eq!(
+            v.data[[idx[0], idx[1], idx[2]]] as f64,
+            *val,
+            "{f} at {idx:?}"
+        );
+    }
+    v
 }
 
 #[test]
@@ -192,45 +239,8 @@ fn golden_matches_nibabel_as_closest_canonical() {
     let entries: Vec<GoldenEntry> = serde_json::from_str(&json).expect("json");
     assert_eq!(entries.len(), 7);
     for e in entries {
-        let path: PathBuf = Path::new(GOLDEN_DIR).join(&e.file);
-        let v = read_image(&path, e.channel).expect("read");
-        let f = &e.file;
-        assert_eq!(v.geometry.source_axes, e.axcodes, "{f}");
-        assert_eq!(v.data.shape(), &e.shape[..], "{f}");
-        for a in 0..3 {
-            assert!(
-                close(v.geometry.spacing_mm[a], e.zooms[a], 1e-6),
-                "{f} zooms {:?}",
-                v.geometry
-            );
-            for c in 0..4 {
-                assert!(
-                    (v.geometry.affine[a][c] - e.affine[a][c]).abs() < 1e-6,
-                    "{f} affine {:?} vs {:?}",
-                    v.geometry.affine,
-                    e.affine
-                );
-            }
-        }
-        let mut sum = 0.0;
-        let mut weighted = 0.0;
-        for ((i, j, k), &x) in v.data.indexed_iter() {
-            sum += x as f64;
-            weighted += x as f64 * (1 + i + 3 * j + 7 * k) as f64;
-        }
-        assert!(close(sum, e.sum, 1e-9), "{f}: sum {sum} vs {}", e.sum);
-        assert!(
-            close(weighted, e.weighted_sum, 1e-9),
-            "{f}: weighted {weighted} vs {}",
-            e.weighted_sum
-        );
-        for (idx, val) in &e.samples {
-            assert_eq!(
-                v.data[[idx[0], idx[1], idx[2]]] as f64,
-                *val,
-                "{f} at {idx:?}"
-            );
-        }
+        let v = check_golden(Path::new(GOLDEN_DIR), &e, 1e-6);
+        let (path, f) = (Path::new(GOLDEN_DIR).join(&e.file), &e.file);
         if let Some(labels) = &e.labels {
             let known: Vec<u16> = labels.iter().copied().filter(|&l| l != 0).collect();
             let m = read_label_map(&path, &known).expect("labels");
