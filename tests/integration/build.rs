@@ -3,15 +3,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
-use crate::common::{run, temp_dir, tree, ROOT};
+use crate::common::{config_batches, run, temp_dir, tree, ROOT};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type};
-use arrow_array::{Array, RecordBatch};
+use arrow_array::Array;
 use medvision_build::synth::{self, PhantomCase};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 fn build(data_root: &Path, out: &Path, extra: &[&str]) -> Output {
     let manifest = format!("{ROOT}/manifests/kits23.toml");
@@ -25,15 +24,6 @@ fn build(data_root: &Path, out: &Path, extra: &[&str]) -> Output {
     ];
     args.extend_from_slice(extra);
     run(&args)
-}
-
-fn read_batches(path: &Path) -> Vec<RecordBatch> {
-    let file = fs::File::open(path).expect("open shard");
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .expect("parquet")
-        .build()
-        .expect("reader");
-    reader.map(|b| b.expect("batch")).collect()
 }
 
 /// One kept (plane, slice, label) fact as the rows carry it.
@@ -173,68 +163,61 @@ fn assert_matches_closed_form(cases: &[PhantomCase], dataset_dir: &Path, frame: 
 /// Facts found in the written shards of one config, keyed like `expected_facts`.
 fn written_facts(config_dir: &Path) -> BTreeMap<String, Fact> {
     let mut facts = BTreeMap::new();
-    let mut shards: Vec<PathBuf> = fs::read_dir(config_dir)
-        .expect("config dir")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    shards.sort();
-    for shard in shards {
-        for batch in read_batches(&shard) {
-            let col = |name: &str| {
-                batch
-                    .column_by_name(name)
-                    .unwrap_or_else(|| panic!("column {name}"))
-                    .clone()
+    for batch in config_batches(config_dir) {
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .unwrap_or_else(|| panic!("column {name}"))
+                .clone()
+        };
+        let (case, plane, slice, label) = (
+            col("case_id"),
+            col("plane"),
+            col("slice_index"),
+            col("label_id"),
+        );
+        let (bbox, w, h) = (col("bbox_px"), col("image_width"), col("image_height"));
+        let (count, area, bw, bh) = (
+            col("pixel_count"),
+            col("area_mm2"),
+            col("box_width_mm"),
+            col("box_height_mm"),
+        );
+        for r in 0..batch.num_rows() {
+            let key = format!(
+                "{}/{}/{}/{}",
+                case.as_string::<i32>().value(r),
+                plane.as_string::<i32>().value(r),
+                slice.as_primitive::<Int32Type>().value(r),
+                label.as_primitive::<Int32Type>().value(r)
+            );
+            let b = bbox.as_list::<i32>().value(r);
+            let b = b.as_primitive::<Int32Type>();
+            let opt_f64 = |a: &dyn Array| -> f64 {
+                if a.is_null(r) {
+                    f64::NAN
+                } else {
+                    a.as_primitive::<Float64Type>().value(r)
+                }
             };
-            let (case, plane, slice, label) = (
-                col("case_id"),
-                col("plane"),
-                col("slice_index"),
-                col("label_id"),
+            let fact = Fact {
+                bbox_px: [b.value(0), b.value(1), b.value(2), b.value(3)],
+                image_wh_px: [
+                    w.as_primitive::<Int32Type>().value(r),
+                    h.as_primitive::<Int32Type>().value(r),
+                ],
+                pixel_count: if count.is_null(r) {
+                    -1
+                } else {
+                    count.as_primitive::<Int64Type>().value(r)
+                },
+                area_mm2: opt_f64(area.as_ref()),
+                box_mm: [opt_f64(bw.as_ref()), opt_f64(bh.as_ref())],
+            };
+            assert!(
+                facts.insert(key.clone(), fact).is_none(),
+                "duplicate row for {key}"
             );
-            let (bbox, w, h) = (col("bbox_px"), col("image_width"), col("image_height"));
-            let (count, area, bw, bh) = (
-                col("pixel_count"),
-                col("area_mm2"),
-                col("box_width_mm"),
-                col("box_height_mm"),
-            );
-            for r in 0..batch.num_rows() {
-                let key = format!(
-                    "{}/{}/{}/{}",
-                    case.as_string::<i32>().value(r),
-                    plane.as_string::<i32>().value(r),
-                    slice.as_primitive::<Int32Type>().value(r),
-                    label.as_primitive::<Int32Type>().value(r)
-                );
-                let b = bbox.as_list::<i32>().value(r);
-                let b = b.as_primitive::<Int32Type>();
-                let opt_f64 = |a: &dyn Array| -> f64 {
-                    if a.is_null(r) {
-                        f64::NAN
-                    } else {
-                        a.as_primitive::<Float64Type>().value(r)
-                    }
-                };
-                let fact = Fact {
-                    bbox_px: [b.value(0), b.value(1), b.value(2), b.value(3)],
-                    image_wh_px: [
-                        w.as_primitive::<Int32Type>().value(r),
-                        h.as_primitive::<Int32Type>().value(r),
-                    ],
-                    pixel_count: if count.is_null(r) {
-                        -1
-                    } else {
-                        count.as_primitive::<Int64Type>().value(r)
-                    },
-                    area_mm2: opt_f64(area.as_ref()),
-                    box_mm: [opt_f64(bw.as_ref()), opt_f64(bh.as_ref())],
-                };
-                assert!(
-                    facts.insert(key.clone(), fact).is_none(),
-                    "duplicate row for {key}"
-                );
-            }
         }
     }
     facts
@@ -276,52 +259,50 @@ fn assert_lesions_match_closed_form(cases: &[PhantomCase], dataset_dir: &Path, f
         }
     }
     let mut got = BTreeMap::new();
-    for entry in fs::read_dir(dataset_dir.join("lesion_size")).expect("lesion_size dir") {
-        for batch in read_batches(&entry.expect("entry").path()) {
-            let col = |name: &str| {
-                batch
-                    .column_by_name(name)
-                    .unwrap_or_else(|| panic!("column {name}"))
-                    .clone()
-            };
-            let (case, plane, slice, label, task) = (
-                col("case_id"),
-                col("plane"),
-                col("slice_index"),
-                col("label_id"),
-                col("task_type"),
+    for batch in config_batches(&dataset_dir.join("lesion_size")) {
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .unwrap_or_else(|| panic!("column {name}"))
+                .clone()
+        };
+        let (case, plane, slice, label, task) = (
+            col("case_id"),
+            col("plane"),
+            col("slice_index"),
+            col("label_id"),
+            col("task_type"),
+        );
+        let (count, longest, perp) = (
+            col("pixel_count"),
+            col("longest_diameter_mm"),
+            col("perpendicular_diameter_mm"),
+        );
+        let (major, minor) = (col("major_axis_mm"), col("minor_axis_mm"));
+        for r in 0..batch.num_rows() {
+            let key = format!(
+                "{}/{}/{}/{}",
+                case.as_string::<i32>().value(r),
+                plane.as_string::<i32>().value(r),
+                slice.as_primitive::<Int32Type>().value(r),
+                label.as_primitive::<Int32Type>().value(r)
             );
-            let (count, longest, perp) = (
-                col("pixel_count"),
-                col("longest_diameter_mm"),
-                col("perpendicular_diameter_mm"),
+            let major = major.as_primitive::<Float64Type>().value(r);
+            let minor = minor.as_primitive::<Float64Type>().value(r);
+            assert!(
+                major >= minor && minor > 0.0,
+                "{key}: ellipse axes {major} / {minor}"
             );
-            let (major, minor) = (col("major_axis_mm"), col("minor_axis_mm"));
-            for r in 0..batch.num_rows() {
-                let key = format!(
-                    "{}/{}/{}/{}",
-                    case.as_string::<i32>().value(r),
-                    plane.as_string::<i32>().value(r),
-                    slice.as_primitive::<Int32Type>().value(r),
-                    label.as_primitive::<Int32Type>().value(r)
-                );
-                let major = major.as_primitive::<Float64Type>().value(r);
-                let minor = minor.as_primitive::<Float64Type>().value(r);
-                assert!(
-                    major >= minor && minor > 0.0,
-                    "{key}: ellipse axes {major} / {minor}"
-                );
-                let value = (
-                    count.as_primitive::<Int64Type>().value(r),
-                    longest.as_primitive::<Float64Type>().value(r),
-                    perp.as_primitive::<Float64Type>().value(r),
-                );
-                let task = task.as_string::<i32>().value(r).to_string();
-                assert!(
-                    got.insert((key, task), value).is_none(),
-                    "duplicate lesion row"
-                );
-            }
+            let value = (
+                count.as_primitive::<Int64Type>().value(r),
+                longest.as_primitive::<Float64Type>().value(r),
+                perp.as_primitive::<Float64Type>().value(r),
+            );
+            let task = task.as_string::<i32>().value(r).to_string();
+            assert!(
+                got.insert((key, task), value).is_none(),
+                "duplicate lesion row"
+            );
         }
     }
     for task in ["lesion_size", "lesion_diameter"] {

@@ -6,6 +6,9 @@ use std::panic::Location;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use arrow_array::RecordBatch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
 /// The `medvision-build` binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_medvision-build");
 /// The repository root (manifests, fixtures, golden files).
@@ -48,4 +51,24 @@ pub fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         }
     }
     files
+}
+
+/// Every record batch of every Parquet shard in a config folder, shards in name order; none when the folder
+/// does not exist (a config without rows).
+pub fn config_batches(config_dir: &Path) -> Vec<RecordBatch> {
+    let Ok(entries) = fs::read_dir(config_dir) else {
+        return Vec::new();
+    };
+    let mut shards: Vec<PathBuf> = entries.map(|e| e.expect("entry").path()).collect();
+    shards.sort();
+    let mut batches = Vec::new();
+    for shard in shards {
+        let file = fs::File::open(&shard).expect("open shard");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        batches.extend(reader.map(|b| b.expect("batch")));
+    }
+    batches
 }

@@ -6,13 +6,12 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::common::{run, temp_dir, tree, ROOT};
+use crate::common::{config_batches, run, temp_dir, tree, ROOT};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type};
 use arrow_array::Array;
 use medvision_build::manifest::{self, LoadedManifest, TaskKind};
 use medvision_build::synth::{self, LayoutCase};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 /// Manifests under `manifests/` that carry a `[fixture]` table, by file stem.
 fn fixture_manifests() -> Vec<(String, LoadedManifest)> {
@@ -38,62 +37,49 @@ type Written = ([i32; 4], i64, f64);
 /// Axial rows of every shard in `config_dir`, keyed `task/collection/case/slice/label`.
 fn written_axial(config_dir: &Path) -> BTreeMap<String, Written> {
     let mut out = BTreeMap::new();
-    let Ok(entries) = fs::read_dir(config_dir) else {
-        return out;
-    };
-    let mut shards: Vec<PathBuf> = entries.map(|e| e.expect("entry").path()).collect();
-    shards.sort();
-    for shard in shards {
-        let file = fs::File::open(&shard).expect("open shard");
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .expect("parquet")
-            .build()
-            .expect("reader");
-        for batch in reader {
-            let batch = batch.expect("batch");
-            let col = |name: &str| {
-                batch
-                    .column_by_name(name)
-                    .unwrap_or_else(|| panic!("column {name}"))
-                    .clone()
-            };
-            let (task, coll, case, plane) = (
-                col("task_id"),
-                col("collection"),
-                col("case_id"),
-                col("plane"),
-            );
-            let (slice, label, bbox) = (col("slice_index"), col("label_id"), col("bbox_px"));
-            let (count, area) = (col("pixel_count"), col("area_mm2"));
-            for r in 0..batch.num_rows() {
-                if plane.as_string::<i32>().value(r) != "axial" {
-                    continue;
-                }
-                let key = format!(
-                    "{}/{}/{}/{}/{}",
-                    task.as_string::<i32>().value(r),
-                    coll.as_string::<i32>().value(r),
-                    case.as_string::<i32>().value(r),
-                    slice.as_primitive::<Int32Type>().value(r),
-                    label.as_primitive::<Int32Type>().value(r)
-                );
-                let b = bbox.as_list::<i32>().value(r);
-                let b = b.as_primitive::<Int32Type>();
-                let value = (
-                    [b.value(0), b.value(1), b.value(2), b.value(3)],
-                    if count.is_null(r) {
-                        -1
-                    } else {
-                        count.as_primitive::<Int64Type>().value(r)
-                    },
-                    if area.is_null(r) {
-                        f64::NAN
-                    } else {
-                        area.as_primitive::<Float64Type>().value(r)
-                    },
-                );
-                assert!(out.insert(key.clone(), value).is_none(), "duplicate {key}");
+    for batch in config_batches(config_dir) {
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .unwrap_or_else(|| panic!("column {name}"))
+                .clone()
+        };
+        let (task, coll, case, plane) = (
+            col("task_id"),
+            col("collection"),
+            col("case_id"),
+            col("plane"),
+        );
+        let (slice, label, bbox) = (col("slice_index"), col("label_id"), col("bbox_px"));
+        let (count, area) = (col("pixel_count"), col("area_mm2"));
+        for r in 0..batch.num_rows() {
+            if plane.as_string::<i32>().value(r) != "axial" {
+                continue;
             }
+            let key = format!(
+                "{}/{}/{}/{}/{}",
+                task.as_string::<i32>().value(r),
+                coll.as_string::<i32>().value(r),
+                case.as_string::<i32>().value(r),
+                slice.as_primitive::<Int32Type>().value(r),
+                label.as_primitive::<Int32Type>().value(r)
+            );
+            let b = bbox.as_list::<i32>().value(r);
+            let b = b.as_primitive::<Int32Type>();
+            let value = (
+                [b.value(0), b.value(1), b.value(2), b.value(3)],
+                if count.is_null(r) {
+                    -1
+                } else {
+                    count.as_primitive::<Int64Type>().value(r)
+                },
+                if area.is_null(r) {
+                    f64::NAN
+                } else {
+                    area.as_primitive::<Float64Type>().value(r)
+                },
+            );
+            assert!(out.insert(key.clone(), value).is_none(), "duplicate {key}");
         }
     }
     out
@@ -149,53 +135,42 @@ fn expected_axial(
 /// keyed like [`written_axial`].
 fn written_axial_diameters(config_dir: &Path) -> BTreeMap<String, (i64, f64, f64)> {
     let mut out = BTreeMap::new();
-    let Ok(entries) = fs::read_dir(config_dir) else {
-        return out;
-    };
-    for shard in entries.map(|e| e.expect("entry").path()) {
-        let file = fs::File::open(&shard).expect("open shard");
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .expect("parquet")
-            .build()
-            .expect("reader");
-        for batch in reader {
-            let batch = batch.expect("batch");
-            let col = |name: &str| {
-                batch
-                    .column_by_name(name)
-                    .unwrap_or_else(|| panic!("column {name}"))
-                    .clone()
-            };
-            let (task, coll, case, plane, kind) = (
-                col("task_id"),
-                col("collection"),
-                col("case_id"),
-                col("plane"),
-                col("task_type"),
-            );
-            let (slice, label, count) = (col("slice_index"), col("label_id"), col("pixel_count"));
-            let (longest, perp) = (col("longest_diameter_mm"), col("perpendicular_diameter_mm"));
-            for r in 0..batch.num_rows() {
-                if plane.as_string::<i32>().value(r) != "axial"
-                    || kind.as_string::<i32>().value(r) != "lesion_diameter"
-                {
-                    continue;
-                }
-                let key = format!(
-                    "{}/{}/{}/{}/{}",
-                    task.as_string::<i32>().value(r),
-                    coll.as_string::<i32>().value(r),
-                    case.as_string::<i32>().value(r),
-                    slice.as_primitive::<Int32Type>().value(r),
-                    label.as_primitive::<Int32Type>().value(r)
-                );
-                let value = (
-                    count.as_primitive::<Int64Type>().value(r),
-                    longest.as_primitive::<Float64Type>().value(r),
-                    perp.as_primitive::<Float64Type>().value(r),
-                );
-                assert!(out.insert(key.clone(), value).is_none(), "duplicate {key}");
+    for batch in config_batches(config_dir) {
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .unwrap_or_else(|| panic!("column {name}"))
+                .clone()
+        };
+        let (task, coll, case, plane, kind) = (
+            col("task_id"),
+            col("collection"),
+            col("case_id"),
+            col("plane"),
+            col("task_type"),
+        );
+        let (slice, label, count) = (col("slice_index"), col("label_id"), col("pixel_count"));
+        let (longest, perp) = (col("longest_diameter_mm"), col("perpendicular_diameter_mm"));
+        for r in 0..batch.num_rows() {
+            if plane.as_string::<i32>().value(r) != "axial"
+                || kind.as_string::<i32>().value(r) != "lesion_diameter"
+            {
+                continue;
             }
+            let key = format!(
+                "{}/{}/{}/{}/{}",
+                task.as_string::<i32>().value(r),
+                coll.as_string::<i32>().value(r),
+                case.as_string::<i32>().value(r),
+                slice.as_primitive::<Int32Type>().value(r),
+                label.as_primitive::<Int32Type>().value(r)
+            );
+            let value = (
+                count.as_primitive::<Int64Type>().value(r),
+                longest.as_primitive::<Float64Type>().value(r),
+                perp.as_primitive::<Float64Type>().value(r),
+            );
+            assert!(out.insert(key.clone(), value).is_none(), "duplicate {key}");
         }
     }
     out

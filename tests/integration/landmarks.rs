@@ -4,15 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::common::{temp_dir, tree, BIN, ROOT};
+use crate::common::{config_batches, temp_dir, tree, BIN, ROOT};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type};
-use arrow_array::{Array, RecordBatch};
+use arrow_array::Array;
 use medvision_build::synth;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 fn build(manifest: &Path, data_root: &Path, out: &Path) -> Output {
     Command::new(BIN)
@@ -43,67 +42,58 @@ struct LRow {
 
 fn read_rows(dataset_dir: &Path, config: &str) -> Vec<LRow> {
     let mut rows = Vec::new();
-    let dir = dataset_dir.join(config);
-    let mut shards: Vec<PathBuf> = fs::read_dir(&dir)
-        .expect("config dir")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    shards.sort();
-    for shard in shards {
-        let file = fs::File::open(&shard).expect("open");
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .expect("parquet")
-            .build()
-            .expect("reader");
-        for batch in reader {
-            let batch: RecordBatch = batch.expect("batch");
-            let col = |name: &str| {
-                batch
-                    .column_by_name(name)
-                    .unwrap_or_else(|| panic!("column {name}"))
-                    .clone()
-            };
-            let s = |name: &str, r: usize| col(name).as_string::<i32>().value(r).to_string();
-            let f = |name: &str, r: usize| {
-                let c = col(name);
-                (!c.is_null(r)).then(|| c.as_primitive::<Float64Type>().value(r))
-            };
-            let list = |name: &str, r: usize| -> Vec<f64> {
-                col(name)
-                    .as_list::<i32>()
-                    .value(r)
-                    .as_primitive::<Float64Type>()
-                    .values()
-                    .to_vec()
-            };
-            for r in 0..batch.num_rows() {
-                let points = col("landmarks_px").as_list::<i32>().value(r);
-                let points = points.as_list::<i32>();
-                let landmarks_px = (0..points.len())
-                    .map(|i| {
-                        let p = points.value(i);
-                        let p = p.as_primitive::<Float64Type>();
-                        [p.value(0), p.value(1)]
-                    })
-                    .collect();
-                rows.push(LRow {
-                    case_id: s("case_id", r),
-                    task_id: s("task_id", r),
-                    task_type: s("task_type", r),
-                    label_name: s("label_name", r),
-                    plane: s("plane", r),
-                    slice_index: col("slice_index").as_primitive::<Int32Type>().value(r),
-                    question: s("question", r),
-                    answer: s("answer", r),
-                    answer_values: list("answer_values", r),
-                    landmarks_px,
-                    pixel_spacing_mm: list("pixel_spacing_mm", r),
-                    distance_mm: f("distance_mm", r),
-                    angle_deg: f("angle_deg", r),
-                });
-            }
+    for batch in config_batches(&dataset_dir.join(config)) {
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .unwrap_or_else(|| panic!("column {name}"))
+                .clone()
+        };
+        let s = |name: &str, r: usize| col(name).as_string::<i32>().value(r).to_string();
+        let f = |name: &str, r: usize| {
+            let c = col(name);
+            (!c.is_null(r)).then(|| c.as_primitive::<Float64Type>().value(r))
+        };
+        let list = |name: &str, r: usize| -> Vec<f64> {
+            col(name)
+                .as_list::<i32>()
+                .value(r)
+                .as_primitive::<Float64Type>()
+                .values()
+                .to_vec()
+        };
+        for r in 0..batch.num_rows() {
+            let points = col("landmarks_px").as_list::<i32>().value(r);
+            let points = points.as_list::<i32>();
+            let landmarks_px = (0..points.len())
+                .map(|i| {
+                    let p = points.value(i);
+                    let p = p.as_primitive::<Float64Type>();
+                    [p.value(0), p.value(1)]
+                })
+                .collect();
+            rows.push(LRow {
+                case_id: s("case_id", r),
+                task_id: s("task_id", r),
+                task_type: s("task_type", r),
+                label_name: s("label_name", r),
+                plane: s("plane", r),
+                slice_index: col("slice_index").as_primitive::<Int32Type>().value(r),
+                question: s("question", r),
+                answer: s("answer", r),
+                answer_values: list("answer_values", r),
+                landmarks_px,
+                pixel_spacing_mm: list("pixel_spacing_mm", r),
+                distance_mm: f("distance_mm", r),
+                angle_deg: f("angle_deg", r),
+            });
         }
     }
+    assert!(
+        !rows.is_empty(),
+        "no {config} rows in {}",
+        dataset_dir.display()
+    );
     rows
 }
 
@@ -637,54 +627,46 @@ struct McRow {
 
 fn read_mc_rows(dataset_dir: &Path, config: &str) -> Vec<McRow> {
     let mut rows = Vec::new();
-    let mut shards: Vec<PathBuf> = fs::read_dir(dataset_dir.join(config))
-        .expect("config dir")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    shards.sort();
-    for shard in shards {
-        let reader =
-            ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&shard).expect("open"))
-                .expect("parquet")
-                .build()
-                .expect("reader");
-        for batch in reader {
-            let batch: RecordBatch = batch.expect("batch");
-            let col = |name: &str| {
-                batch
-                    .column_by_name(name)
-                    .unwrap_or_else(|| panic!("column {name}"))
-                    .clone()
-            };
-            let s = |name: &str, r: usize| {
-                let c = col(name);
-                assert!(!c.is_null(r), "{name} is null in row {r} of {config}");
-                c.as_string::<i32>().value(r).to_string()
-            };
-            for r in 0..batch.num_rows() {
-                let value = col(if config == "distance" {
-                    "distance_mm"
-                } else {
-                    "angle_deg"
-                });
-                let options = col("mc_options").as_list::<i32>().value(r);
-                let options = options.as_string::<i32>();
-                rows.push(McRow {
-                    id: s("id", r),
-                    case_id: s("case_id", r),
-                    task_id: s("task_id", r),
-                    label_name: s("label_name", r),
-                    lang: s("lang", r),
-                    value: value.as_primitive::<Float64Type>().value(r),
-                    mc_question: s("mc_question", r),
-                    mc_options: (0..options.len())
-                        .map(|i| options.value(i).to_string())
-                        .collect(),
-                    mc_answer: s("mc_answer", r),
-                });
-            }
+    for batch in config_batches(&dataset_dir.join(config)) {
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .unwrap_or_else(|| panic!("column {name}"))
+                .clone()
+        };
+        let s = |name: &str, r: usize| {
+            let c = col(name);
+            assert!(!c.is_null(r), "{name} is null in row {r} of {config}");
+            c.as_string::<i32>().value(r).to_string()
+        };
+        for r in 0..batch.num_rows() {
+            let value = col(if config == "distance" {
+                "distance_mm"
+            } else {
+                "angle_deg"
+            });
+            let options = col("mc_options").as_list::<i32>().value(r);
+            let options = options.as_string::<i32>();
+            rows.push(McRow {
+                id: s("id", r),
+                case_id: s("case_id", r),
+                task_id: s("task_id", r),
+                label_name: s("label_name", r),
+                lang: s("lang", r),
+                value: value.as_primitive::<Float64Type>().value(r),
+                mc_question: s("mc_question", r),
+                mc_options: (0..options.len())
+                    .map(|i| options.value(i).to_string())
+                    .collect(),
+                mc_answer: s("mc_answer", r),
+            });
         }
     }
+    assert!(
+        !rows.is_empty(),
+        "no {config} rows in {}",
+        dataset_dir.display()
+    );
     rows
 }
 
