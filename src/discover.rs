@@ -18,6 +18,12 @@ pub struct Case {
     pub mask_rel: String,
     pub image_path: PathBuf,
     pub mask_path: PathBuf,
+    /// Landmark collections: further landmark files whose points are averaged with `mask_path`'s
+    /// (`landmarks.average_with`, resolved against the data root), in manifest order.
+    pub average_with: Vec<PathBuf>,
+    /// Landmark collections with a `landmarks.transform` glob: the files in `mask_path`'s folder that match
+    /// it, sorted (one is used; several are the case's error).
+    pub transforms: Vec<PathBuf>,
 }
 
 /// A case that is not built, and why.
@@ -199,25 +205,74 @@ fn discover_collection(
             Some(_) => mask_path.is_dir(),
             None => mask_path.is_file(),
         };
-        if mask_found {
-            cases.push(Case {
-                collection: collection.name.clone(),
-                case_id,
-                image_path: data_root.join(&image_rel),
-                image_rel,
-                mask_rel,
-                mask_path,
-            });
-        } else {
+        if !mask_found {
             skipped.push(SkippedCase {
                 collection: collection.name.clone(),
                 case_id,
                 path: image_rel,
                 reason: format!("image without mask ({mask_rel} not found)"),
             });
+            continue;
         }
+        let (average_with, transforms) =
+            match landmark_files(collection, data_root, &case_id, &mask_path) {
+                Ok(files) => files,
+                Err(reason) => {
+                    skipped.push(SkippedCase {
+                        collection: collection.name.clone(),
+                        case_id,
+                        path: image_rel,
+                        reason,
+                    });
+                    continue;
+                }
+            };
+        cases.push(Case {
+            collection: collection.name.clone(),
+            case_id,
+            image_path: data_root.join(&image_rel),
+            image_rel,
+            mask_rel,
+            mask_path,
+            average_with,
+            transforms,
+        });
     }
     Ok((cases, skipped))
+}
+
+/// A landmark case's further files: the ones averaged with its own (`average_with`) and the transform files
+/// next to its landmark file matching `transform`. `Err` (a skip reason) when that folder cannot be listed.
+fn landmark_files(
+    collection: &Collection,
+    data_root: &Path,
+    case_id: &str,
+    landmark_file: &Path,
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>), String> {
+    let Some(source) = &collection.landmarks else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let average_with = source
+        .average_with
+        .iter()
+        .map(|p| data_root.join(p.replace("{case}", case_id)))
+        .collect();
+    let Some(glob) = &source.transform else {
+        return Ok((average_with, Vec::new()));
+    };
+    let dir = landmark_file.parent().unwrap_or(Path::new("."));
+    let re = Regex::new(&format!("^{}$", wildcard_regex(glob)))
+        .map_err(|e| format!("transform `{glob}` is not a usable pattern: {e}"))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("{}: cannot list: {e}", dir.display()))?;
+    let mut transforms: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter(|e| re.is_match(&e.file_name().to_string_lossy()))
+        .map(|e| e.path())
+        .collect();
+    transforms.sort();
+    Ok((average_with, transforms))
 }
 
 fn join_rel(prefix: &[String], rel: &str) -> String {

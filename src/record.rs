@@ -1,6 +1,9 @@
 //! Plain row structs handed from the pipeline to the sinks: the one shape every output format reads.
 //!
-//! No behaviour lives here; every field is already computed and formatted by the stage that owns it.
+//! No behaviour lives here; every field is already computed, formatted and encoded by the stage that owns it
+//! (images included: sinks only serialise and write).
+
+use std::sync::Arc;
 
 /// One question/answer sample with its image and the measurements behind the answer.
 ///
@@ -24,8 +27,8 @@ pub struct Row {
     pub slice_index: Option<i32>,
     pub label_id: Option<i32>,
     pub label_name: Option<String>,
-    /// 8-bit PNG bytes of the displayed slice.
-    pub image_png: Vec<u8>,
+    /// 8-bit grayscale PNG bytes of the displayed slice, shared by every row on that slice.
+    pub image_png: Arc<[u8]>,
     pub image_width_px: i32,
     pub image_height_px: i32,
     /// `[row, col]` spacing of the displayed image in mm.
@@ -86,6 +89,9 @@ pub struct Choice {
     pub original_task: String,
     /// The row's `bbox_px` is drawn (red) on the image shown with this question.
     pub box_drawn: bool,
+    /// 8-bit RGB PNG shown with this question (the slice, with the red box when `box_drawn`), made by the
+    /// case worker when an output needs it (GMAI-style TSV); `None` otherwise.
+    pub rgb_png: Option<Arc<[u8]>>,
 }
 
 impl Choice {

@@ -18,7 +18,7 @@
 use ndarray::{ArrayBase, Axis, Data, Ix3};
 
 use crate::geom::Grid2;
-use crate::manifest::schema::{Plane, Profile};
+use crate::manifest::schema::Plane;
 
 /// How slices are oriented on screen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,16 +28,6 @@ pub enum DisplayFrame {
     Radiological,
     /// The raw RAS+ array slice as is: rows = first remaining array axis, columns = second.
     RawArray,
-}
-
-impl DisplayFrame {
-    /// Default profile → radiological; MedVision profile → raw array.
-    pub fn for_profile(profile: Profile) -> Self {
-        match profile {
-            Profile::Default => DisplayFrame::Radiological,
-            Profile::Medvision | Profile::Medvision14 => DisplayFrame::RawArray,
-        }
-    }
 }
 
 /// One plane of one volume shape in one display frame: slice extraction and coordinate conversion.
@@ -249,18 +239,6 @@ mod tests {
 
     const SHAPE: [usize; 3] = [5, 4, 3];
     const SPACING_MM: [f64; 3] = [0.7, 0.9, 2.5];
-
-    #[test]
-    fn profiles_choose_frames() {
-        assert_eq!(
-            DisplayFrame::for_profile(Profile::Default),
-            DisplayFrame::Radiological
-        );
-        assert_eq!(
-            DisplayFrame::for_profile(Profile::Medvision),
-            DisplayFrame::RawArray
-        );
-    }
 
     #[test]
     fn radiological_corners_follow_the_convention() {

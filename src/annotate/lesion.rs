@@ -62,17 +62,6 @@ pub struct LesionOptions {
     pub min_major_floor_pixels: f64,
 }
 
-impl LesionRules {
-    /// The rules a build profile follows.
-    pub fn for_profile(profile: crate::manifest::Profile) -> LesionRules {
-        match profile {
-            crate::manifest::Profile::Default => LesionRules::Default,
-            crate::manifest::Profile::Medvision => LesionRules::MedVision10,
-            crate::manifest::Profile::Medvision14 => LesionRules::MedVision14,
-        }
-    }
-}
-
 impl LesionOptions {
     /// The options of one profile (see the module docs).
     pub fn new(rules: LesionRules) -> Self {

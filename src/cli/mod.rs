@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::manifest::{self, Profile};
 use crate::pipeline::{self, BuildOptions, BuildSummary, Progress};
+use crate::sink::OutputFormat;
 
 /// Builds a quantitative medical VQA dataset (Parquet shards, dataset card, build report) from one public
 /// segmentation dataset described by a TOML manifest.
@@ -48,8 +49,8 @@ pub struct Cli {
 
     /// Conventions: `default` (radiological display, corrected measurements, round-half-even rendering) or
     /// `medvision` (the MedVision benchmark's raw-array display and truncating renderer).
-    #[arg(long, value_enum, default_value_t = Profile::Default)]
-    pub profile: Profile,
+    #[arg(long, value_enum, default_value_t = ProfileArg::Default)]
+    pub profile: ProfileArg,
 
     /// Output formats, comma-separated: `parquet` (shards + dataset card), `tsv` (GMAI-MMBench-style
     /// multiple choice for VLMEvalKit), `jsonl` (chat JSONL with PNGs for trainers).
@@ -59,7 +60,52 @@ pub struct Cli {
         value_delimiter = ',',
         default_value = "parquet,tsv,jsonl"
     )]
-    pub formats: Vec<crate::sink::OutputFormat>,
+    pub formats: Vec<FormatArg>,
+}
+
+/// `--profile` values (the CLI's own enum: clap stays out of the manifest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProfileArg {
+    /// Radiological display frame, round-half-even rendering, corrected measurements, hash split.
+    Default,
+    /// MedVision v1.0.0 (the leaderboard release): raw RAS+ array slices as displayed, truncating renderer,
+    /// MedVision's split and its v1.0 lesion rules.
+    #[value(alias = "medvision-1.0")]
+    Medvision,
+    /// MedVision v1.4.0: as `medvision`, with the v1.4 lesion rules (mm floor and guards, no scaled-box rule).
+    #[value(name = "medvision-1.4")]
+    Medvision14,
+}
+
+impl From<ProfileArg> for Profile {
+    fn from(arg: ProfileArg) -> Profile {
+        match arg {
+            ProfileArg::Default => Profile::Default,
+            ProfileArg::Medvision => Profile::Medvision,
+            ProfileArg::Medvision14 => Profile::Medvision14,
+        }
+    }
+}
+
+/// `--formats` values (the CLI's own enum: clap stays out of the sinks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// `datasets`-ready Parquet shards with a dataset card.
+    Parquet,
+    /// GMAI-MMBench-style multiple-choice TSV for VLMEvalKit.
+    Tsv,
+    /// Chat JSONL with PNGs beside it for trainers.
+    Jsonl,
+}
+
+impl From<FormatArg> for OutputFormat {
+    fn from(arg: FormatArg) -> OutputFormat {
+        match arg {
+            FormatArg::Parquet => OutputFormat::Parquet,
+            FormatArg::Tsv => OutputFormat::Tsv,
+            FormatArg::Jsonl => OutputFormat::Jsonl,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -285,8 +331,8 @@ fn build(cli: &Cli, manifest: PathBuf) -> ExitCode {
         out_dir: cli.out.clone(),
         threads,
         fail_fast: cli.fail_fast,
-        profile: cli.profile,
-        formats: cli.formats.clone(),
+        profile: cli.profile.into(),
+        formats: cli.formats.iter().map(|&f| f.into()).collect(),
     };
     let display = ProgressDisplay::new();
     let result = pipeline::build(&options, &|event| display.update(event));

@@ -510,17 +510,15 @@ fn default_shard_bytes() -> u64 {
 }
 
 /// Which conventions a build follows (CLI `--profile`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Profile {
     /// Radiological display frame, round-half-even rendering, corrected measurements, hash split.
     #[default]
     Default,
     /// MedVision v1.0.0 (the leaderboard release): raw RAS+ array slices as displayed, truncating renderer,
     /// MedVision's split and its v1.0 lesion rules.
-    #[value(alias = "medvision-1.0")]
     Medvision,
     /// MedVision v1.4.0: as `medvision`, with the v1.4 lesion rules (mm floor and guards, no scaled-box rule).
-    #[value(name = "medvision-1.4")]
     Medvision14,
 }
 

@@ -1,35 +1,27 @@
-//! The build: manifest → discovery → cases in parallel (in fixed-size chunks, results kept in input order) →
-//! one owner writing the sinks, the dataset card and the build report. The only module that knows every stage.
+//! The build: the plan (manifest, discovery, split, conventions) → cases in parallel (in fixed-size chunks,
+//! results kept in input order) → one owner writing the sinks, the dataset card and the build report. The
+//! only module that knows every stage.
 
+pub mod case;
 pub mod cpython_random;
-pub mod landmark_worker;
+pub mod plan;
 pub mod report;
 pub mod split;
-pub mod worker;
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::annotate::lesion::LesionRules;
-use crate::annotate::{DisplayFrame, FilterCounts, LesionCounts};
 use crate::discover::{self, Case};
-use crate::manifest::{self, LoadedManifest, Profile};
-use crate::render::Rounding;
-use crate::sink::{self, CardConfig, CardInfo, OutputFormat, ParquetOptions, Sinks, WrittenShard};
-use report::{
-    BuildReport, CaseCounts, FailedEntry, FileEntry, FilterReport, SkippedEntry, TaskReport,
-};
-use split::SplitPlan;
-use worker::{BuildContext, CaseOutput};
+use crate::manifest::{self, Profile};
+use crate::sink::{self, CardConfig, CardInfo, OutputFormat, Sinks, WrittenShard};
+use case::{CaseContext, CaseError, CaseOutput};
+use plan::BuildPlan;
+use report::{BuildReport, ReportBuilder};
 
 /// The crate version written into every row and report.
 pub const BUILDER_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// Upper bound on the uncompressed bytes of one Parquet row group (outputs.md §1).
-const ROW_GROUP_BYTES: usize = 100 * 1024 * 1024;
 
 /// What to build and how.
 #[derive(Debug, Clone)]
@@ -102,202 +94,81 @@ pub fn build(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<BuildSummary, BuildError> {
     let started = Instant::now();
-    let loaded = manifest::load(&options.manifest)?;
-    let m = &loaded.manifest;
-    let discovery = discover::discover(&loaded, &options.data_root)?;
-    let plan = match &loaded.split_file {
-        Some(path) => SplitPlan::from_file(path)?,
-        None if options.profile.is_medvision() => {
-            SplitPlan::medvision(discovery.cases.iter().map(|c| c.case_id.as_str()))
-        }
-        None => SplitPlan::hash(
-            &m.dataset.name,
-            m.split.seed,
-            m.split.test_fraction,
-            m.split.group.as_ref().map(|g| g.get_ref().as_str()),
-        )?,
-    };
-
-    let mut report = BuildReport {
-        tool: "medvision-build".into(),
-        builder_version: BUILDER_VERSION.into(),
-        dataset: m.dataset.name.clone(),
-        manifest_sha256: loaded.sha256.clone(),
-        profile: options.profile.as_str().into(),
-        answer_format: m.output.answer_format.as_str().into(),
-        languages: m.output.languages.clone(),
-        split: plan.describe(),
-        warnings: discovery.warnings.clone(),
-        ..BuildReport::default()
-    };
-    for task in &m.tasks {
-        report.tasks.insert(
-            worker::task_key(task),
-            TaskReport {
-                kind: task.kind.as_str().into(),
-                ..TaskReport::default()
-            },
-        );
-    }
-    landmark_worker::report_task_keys(&m.tasks, &mut report);
-    for s in &discovery.skipped {
-        report.skipped.push(SkippedEntry {
-            collection: s.collection.clone(),
-            case_id: s.case_id.clone(),
-            path: s.path.clone(),
-            reason: s.reason.clone(),
-        });
-    }
-    let mut work: Vec<(&Case, &'static str)> = Vec::new();
-    for case in &discovery.cases {
-        match plan.assign(&case.case_id) {
-            Some(split) => work.push((case, split.as_str())),
-            None => report.skipped.push(SkippedEntry {
-                collection: case.collection.clone(),
-                case_id: case.case_id.clone(),
-                path: case.image_rel.clone(),
-                reason: format!("not listed by the split ({})", plan.describe()),
-            }),
-        }
-    }
-    report.cases = CaseCounts {
-        found: (discovery.cases.len() + discovery.skipped.len()) as u64,
-        skipped: report.skipped.len() as u64,
-        ..CaseCounts::default()
-    };
-
-    let dataset_dir = options.out_dir.join(&m.dataset.name);
-    std::fs::create_dir_all(&dataset_dir).map_err(|source| BuildError::Write {
+    let plan = BuildPlan::new(options)?;
+    let mut report = ReportBuilder::new(&plan);
+    let dataset_dir = &plan.dataset_dir;
+    std::fs::create_dir_all(dataset_dir).map_err(|source| BuildError::Write {
         path: dataset_dir.clone(),
         source,
     })?;
-    let mut sink = Sinks::new(
-        &dataset_dir,
-        &m.dataset.name,
-        &options.formats,
-        ParquetOptions {
-            row_group_rows: m.output.row_group_rows,
-            row_group_bytes: ROW_GROUP_BYTES,
-            shard_bytes: m.output.shard_bytes,
-        },
-    )?;
-    let ctx = BuildContext {
-        manifest: &loaded,
-        frame: DisplayFrame::for_profile(options.profile),
-        rounding: Rounding::for_profile(options.profile),
-        lesion_rules: LesionRules::for_profile(options.profile),
+    let m = &plan.loaded.manifest;
+    let mut sinks = Sinks::new(dataset_dir, &m.dataset.name, &plan.formats, plan.parquet)?;
+    let ctx = CaseContext {
+        manifest: &plan.loaded,
+        templates: &plan.loaded.templates,
+        conventions: plan.conventions,
         builder_version: BUILDER_VERSION,
+        rgb_images: plan.needs_rgb_images(),
     };
-    let threads = options.threads.max(1);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
+        .num_threads(plan.threads)
         .build()
         .map_err(|e| BuildError::Threads {
-            threads,
+            threads: plan.threads,
             reason: e.to_string(),
         })?;
 
-    progress(Progress::Start { cases: work.len() });
-    let mut filters: BTreeMap<String, FilterCounts> = BTreeMap::new();
-    let mut lesion: BTreeMap<String, LesionCounts> = BTreeMap::new();
+    progress(Progress::Start {
+        cases: plan.work.len(),
+    });
     // A few cases per thread in flight bounds memory; results come back in input order.
-    for chunk in work.chunks(threads * 2) {
-        let results: Vec<Result<CaseOutput, worker::CaseError>> = pool.install(|| {
+    for chunk in plan.work.chunks(plan.threads * 2) {
+        let results: Vec<Result<CaseOutput, CaseError>> = pool.install(|| {
             chunk
                 .par_iter()
-                .map(|(case, split)| worker::build_case(&ctx, case, split))
+                .map(|work| case::build_case(&ctx, work))
                 .collect()
         });
-        for ((case, _), result) in chunk.iter().zip(results) {
+        for (work, result) in chunk.iter().zip(results) {
+            let case = &work.case;
             match result {
                 Ok(output) => {
+                    let rows = output.rows.len();
                     progress(Progress::CaseDone {
                         case,
-                        rows: output.rows.len(),
+                        rows,
                         error: None,
                     });
-                    report.cases.built += 1;
-                    report.warnings.extend(output.warnings);
-                    report.notes.extend(output.notes);
-                    for (task_id, counts) in output.filters {
-                        *filters.entry(task_id).or_default() += counts;
-                    }
-                    for (task_id, counts) in output.lesion {
-                        *lesion.entry(task_id).or_default() += counts;
-                    }
-                    pool.install(|| sink.prepare(&output.rows));
+                    report.case_built(&output);
                     for row in output.rows {
-                        let task = report
-                            .tasks
-                            .entry(format!("{} {}", row.config, row.task_id))
-                            .or_default();
-                        *task.rows_by_split.entry(row.split.clone()).or_default() += 1;
-                        let label = label_key(&loaded, &row.collection, row.label_id);
-                        *task.rows_by_label.entry(label).or_default() += 1;
-                        report.rows_total += 1;
-                        sink.push(row)?;
+                        report.row(&row);
+                        sinks.push(row)?;
                     }
                 }
                 Err(e) => {
+                    let message = e.to_string();
                     progress(Progress::CaseDone {
                         case,
                         rows: 0,
-                        error: Some(&e.message),
+                        error: Some(&message),
                     });
-                    report.cases.failed += 1;
-                    report.failed.push(FailedEntry {
-                        collection: case.collection.clone(),
-                        case_id: case.case_id.clone(),
-                        error: e.message.clone(),
-                    });
+                    report.case_failed(case, &message);
                     if options.fail_fast {
-                        // Dropping the sink removes every partial file.
+                        // Dropping the sinks removes every partial file.
                         return Err(BuildError::FailFast(format!(
-                            "{}/{}: {}",
-                            case.collection, case.case_id, e.message
+                            "{}/{}: {message}",
+                            case.collection, case.case_id
                         )));
                     }
                 }
             }
         }
     }
-    for (task_id, counts) in filters {
-        report.tasks.entry(task_id).or_default().filters = counts.into();
-    }
-    for (task_id, counts) in lesion {
-        report.tasks.entry(task_id).or_default().filters = FilterReport::from_lesion(&counts);
-    }
-    let writes_card = sink.writes_parquet();
-    let written = sink.finish()?;
-    let shards = written.shards;
-    for shard in &shards {
-        let rel = shard.path.strip_prefix(&dataset_dir).unwrap_or(&shard.path);
-        report.files.push(FileEntry {
-            path: rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/"),
-            config: shard.config.clone(),
-            split: shard.split.clone(),
-            rows: shard.rows,
-        });
-    }
-    for file in &written.files {
-        let rel = file.path.strip_prefix(&dataset_dir).unwrap_or(&file.path);
-        report.files.push(FileEntry {
-            path: rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/"),
-            config: file.format.as_str().to_string(),
-            split: file.split.clone(),
-            rows: file.rows,
-        });
-    }
+    let writes_card = sinks.writes_parquet();
+    let written = sinks.finish()?;
+    let report = report.finish(&written, dataset_dir);
     if writes_card {
-        write_card(&loaded, &dataset_dir, &shards)?;
+        write_card(&plan, &written.shards)?;
     }
     let report_path = dataset_dir.join("build-report.json");
     sink::write_atomic(&report_path, &report.to_json()).map_err(|source| BuildError::Write {
@@ -305,31 +176,15 @@ pub fn build(
         source,
     })?;
     Ok(BuildSummary {
-        dataset_dir,
+        dataset_dir: plan.dataset_dir.clone(),
         report,
-        shards,
+        shards: written.shards,
         elapsed: started.elapsed(),
     })
 }
 
-/// `"<id> <English name>"` of a row's label for the report.
-fn label_key(loaded: &LoadedManifest, collection: &str, label_id: Option<i32>) -> String {
-    let Some(id) = label_id else {
-        return "none".into();
-    };
-    let name = u16::try_from(id)
-        .ok()
-        .and_then(|id| loaded.labels(collection).get(&id))
-        .map_or("", |l| l.name.as_str());
-    format!("{id} {name}")
-}
-
-fn write_card(
-    loaded: &LoadedManifest,
-    dataset_dir: &Path,
-    shards: &[WrittenShard],
-) -> Result<(), BuildError> {
-    let m = &loaded.manifest;
+fn write_card(plan: &BuildPlan, shards: &[WrittenShard]) -> Result<(), BuildError> {
+    let m = &plan.loaded.manifest;
     let card = CardInfo {
         pretty_name: format!("{} quantitative VQA", m.dataset.name),
         description: format!(
@@ -340,10 +195,10 @@ fn write_card(
         languages: m.output.languages.clone(),
         task_categories: vec!["visual-question-answering".into()],
         tags: vec!["medical".into(), m.dataset.modality.as_str().to_lowercase()],
-        configs: CardConfig::from_shards(shards, dataset_dir)?,
+        configs: CardConfig::from_shards(shards, &plan.dataset_dir)?,
         builder_version: BUILDER_VERSION.into(),
-        manifest_sha256: loaded.sha256.clone(),
+        manifest_sha256: plan.loaded.sha256.clone(),
     };
-    sink::write_card(dataset_dir, &card)?;
+    sink::write_card(&plan.dataset_dir, &card)?;
     Ok(())
 }

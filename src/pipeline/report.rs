@@ -1,14 +1,23 @@
-//! `build-report.json`: what a build produced and everything it left out, with reasons.
+//! `build-report.json`: what a build produced and everything it left out, with reasons, and the
+//! `ReportBuilder` that gathers it as cases finish (the one place that knows the report's layout).
 //!
 //! The report holds no timings or thread counts, so it is byte-identical across runs and `--threads` values
 //! like every other output; the elapsed time is printed in the summary instead.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::Serialize;
 
+use super::case::{self, CaseOutput};
+use super::plan::BuildPlan;
+use super::BUILDER_VERSION;
 use crate::annotate::lesion::LesionReject;
 use crate::annotate::{FilterCounts, LesionCounts};
+use crate::discover::{Case, SkippedCase};
+use crate::manifest::{LoadedManifest, TaskKind};
+use crate::record::Row;
+use crate::sink::Written;
 
 /// The whole report.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -113,6 +122,17 @@ pub struct SkippedEntry {
     pub reason: String,
 }
 
+impl From<SkippedCase> for SkippedEntry {
+    fn from(s: SkippedCase) -> Self {
+        SkippedEntry {
+            collection: s.collection,
+            case_id: s.case_id,
+            path: s.path,
+            reason: s.reason,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct FailedEntry {
     pub collection: String,
@@ -136,4 +156,143 @@ impl BuildReport {
         bytes.push(b'\n');
         bytes
     }
+}
+
+/// Gathers the report while a build runs: cases as they finish, rows as they are written, files at the end.
+pub struct ReportBuilder<'a> {
+    loaded: &'a LoadedManifest,
+    report: BuildReport,
+    filters: BTreeMap<String, FilterCounts>,
+    lesion: BTreeMap<String, LesionCounts>,
+}
+
+impl<'a> ReportBuilder<'a> {
+    /// A report with the plan's settings, one (empty) entry per task and row type, and the skipped cases.
+    pub fn new(plan: &'a BuildPlan) -> ReportBuilder<'a> {
+        let m = &plan.loaded.manifest;
+        let mut tasks = BTreeMap::new();
+        for task in &m.tasks {
+            let report = TaskReport {
+                kind: task.kind.as_str().into(),
+                ..TaskReport::default()
+            };
+            if task.kind == TaskKind::Landmarks {
+                // A landmark task's rows are counted per row type (`distance T01`, `angle T01`).
+                for task_type in case::landmark_task_types(task) {
+                    tasks.insert(format!("{task_type} {}", task.id), report.clone());
+                }
+            } else {
+                tasks.insert(case::task_key(task), report);
+            }
+        }
+        ReportBuilder {
+            loaded: &plan.loaded,
+            report: BuildReport {
+                tool: "medvision-build".into(),
+                builder_version: BUILDER_VERSION.into(),
+                dataset: m.dataset.name.clone(),
+                manifest_sha256: plan.loaded.sha256.clone(),
+                profile: plan.profile.as_str().into(),
+                answer_format: m.output.answer_format.as_str().into(),
+                languages: m.output.languages.clone(),
+                split: plan.split_description.clone(),
+                cases: CaseCounts {
+                    found: plan.found,
+                    skipped: plan.skipped.len() as u64,
+                    ..CaseCounts::default()
+                },
+                tasks,
+                skipped: plan.skipped.clone(),
+                warnings: plan.warnings.clone(),
+                ..BuildReport::default()
+            },
+            filters: BTreeMap::new(),
+            lesion: BTreeMap::new(),
+        }
+    }
+
+    /// Counts a built case's filters, warnings and notes (its rows are counted one by one by [`Self::row`]).
+    pub fn case_built(&mut self, output: &CaseOutput) {
+        self.report.cases.built += 1;
+        self.report.warnings.extend(output.warnings.iter().cloned());
+        self.report.notes.extend(output.notes.iter().cloned());
+        for (task_key, counts) in &output.filters {
+            *self.filters.entry(task_key.clone()).or_default() += *counts;
+        }
+        for (task_key, counts) in &output.lesion {
+            *self.lesion.entry(task_key.clone()).or_default() += counts.clone();
+        }
+    }
+
+    /// Records a case that failed with `error`.
+    pub fn case_failed(&mut self, case: &Case, error: &str) {
+        self.report.cases.failed += 1;
+        self.report.failed.push(FailedEntry {
+            collection: case.collection.clone(),
+            case_id: case.case_id.clone(),
+            error: error.to_string(),
+        });
+    }
+
+    /// Counts one written row under its task, split and label.
+    pub fn row(&mut self, row: &Row) {
+        let task = self
+            .report
+            .tasks
+            .entry(format!("{} {}", row.config, row.task_id))
+            .or_default();
+        *task.rows_by_split.entry(row.split.clone()).or_default() += 1;
+        let label = label_key(self.loaded, &row.collection, row.label_id);
+        *task.rows_by_label.entry(label).or_default() += 1;
+        self.report.rows_total += 1;
+    }
+
+    /// Lists every written file relative to `dataset_dir` and closes the filter counts.
+    pub fn finish(mut self, written: &Written, dataset_dir: &Path) -> BuildReport {
+        for (task_key, counts) in std::mem::take(&mut self.filters) {
+            self.report.tasks.entry(task_key).or_default().filters = counts.into();
+        }
+        for (task_key, counts) in std::mem::take(&mut self.lesion) {
+            self.report.tasks.entry(task_key).or_default().filters =
+                FilterReport::from_lesion(&counts);
+        }
+        let shards = written.shards.iter().map(|s| {
+            let entry = (s.config.clone(), s.split.clone(), s.rows);
+            (s.path.as_path(), entry)
+        });
+        let files = written.files.iter().map(|f| {
+            let entry = (f.format.as_str().to_string(), f.split.clone(), f.rows);
+            (f.path.as_path(), entry)
+        });
+        for (path, (config, split, rows)) in shards.chain(files) {
+            self.report.files.push(FileEntry {
+                path: relative_slash_path(path, dataset_dir),
+                config,
+                split,
+                rows,
+            });
+        }
+        self.report
+    }
+}
+
+/// `path` relative to `dir` (itself when outside it), with `/` separators on every platform.
+fn relative_slash_path(path: &Path, dir: &Path) -> String {
+    let rel = path.strip_prefix(dir).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// `"<id> <English name>"` of a row's label for the report (`none` for rows without a label id).
+fn label_key(loaded: &LoadedManifest, collection: &str, label_id: Option<i32>) -> String {
+    let Some(id) = label_id else {
+        return "none".into();
+    };
+    let name = u16::try_from(id)
+        .ok()
+        .and_then(|id| loaded.labels(collection).get(&id))
+        .map_or("", |l| l.name.as_str());
+    format!("{id} {name}")
 }

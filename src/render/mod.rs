@@ -13,7 +13,7 @@ mod resize;
 mod golden_tests;
 
 use crate::geom::Grid2;
-use crate::manifest::{Modality, Profile, WindowGroup};
+use crate::manifest::{Modality, WindowGroup};
 
 pub use png_encode::{encode_png_gray, encode_png_rgb};
 
@@ -60,13 +60,6 @@ pub enum Rounding {
 }
 
 impl Rounding {
-    pub fn for_profile(profile: Profile) -> Rounding {
-        match profile {
-            Profile::Default => Rounding::HalfEven,
-            Profile::Medvision | Profile::Medvision14 => Rounding::Truncate,
-        }
-    }
-
     #[inline]
     fn apply(self, gray: f64) -> u8 {
         let rounded = match self {
@@ -87,6 +80,8 @@ impl Rounding {
 pub struct RenderedSlice {
     /// 8-bit grayscale PNG.
     pub png: Vec<u8>,
+    /// The PNG's 8-bit gray pixels, row-major (`width_px × height_px`), for RGB copies without decoding.
+    pub gray: Vec<u8>,
     pub width_px: u32,
     pub height_px: u32,
     /// Output width / input width.
@@ -129,8 +124,6 @@ pub enum RenderError {
         height_px: u32,
         source: image::ImageError,
     },
-    #[error("cannot decode a rendered PNG: {source}")]
-    Decode { source: image::ImageError },
 }
 
 /// Renders `slice` to an 8-bit grayscale PNG.
@@ -163,6 +156,7 @@ pub fn render_slice(
     let png = encode_png_gray(width_px, height_px, &pixels)?;
     Ok(RenderedSlice {
         png,
+        gray: pixels,
         width_px,
         height_px,
         scale_x: width_out as f64 / width_in as f64,
@@ -325,12 +319,7 @@ mod tests {
     }
 
     #[test]
-    fn rounding_per_profile() {
-        assert_eq!(Rounding::for_profile(Profile::Default), Rounding::HalfEven);
-        assert_eq!(
-            Rounding::for_profile(Profile::Medvision),
-            Rounding::Truncate
-        );
+    fn rounding_rules() {
         assert_eq!(Rounding::HalfEven.apply(0.5), 0);
         assert_eq!(Rounding::HalfEven.apply(1.5), 2);
         assert_eq!(Rounding::HalfEven.apply(2.5), 2);

@@ -1,12 +1,11 @@
 //! Three-channel copies of rendered slices for readers that want RGB (GMAI-style TSV), optionally with a red
-//! box drawn around a structure for "which structure is in the red box?" questions.
+//! box drawn around a structure for "which structure is in the red box?" questions. Made straight from the
+//! rendered gray pixels: nothing is decoded.
 //!
 //! The box is drawn on the pixels just outside the inclusive box (clipped to the image), so the marked
 //! structure's own pixels keep their gray values.
 
-use image::ImageFormat;
-
-use super::{encode_png_rgb, RenderError};
+use super::{encode_png_rgb, RenderError, RenderedSlice};
 
 /// Colour of the drawn box.
 pub const BOX_RGB: [u8; 3] = [255, 0, 0];
@@ -17,21 +16,28 @@ pub fn box_line_px(width_px: u32, height_px: u32) -> u32 {
     1 + width_px.min(height_px) / 384
 }
 
-/// Decodes an 8-bit PNG (gray or colour) and re-encodes it as 8-bit RGB, drawing `bbox_px` (inclusive
-/// `[x_min, y_min, x_max, y_max]`) as a red frame around the box when given.
-pub fn rgb_png(png: &[u8], bbox_px: Option<[u32; 4]>) -> Result<Vec<u8>, RenderError> {
-    let decoded = image::load_from_memory_with_format(png, ImageFormat::Png)
-        .map_err(|source| RenderError::Decode { source })?;
-    let mut rgb = decoded.to_rgb8();
-    let (width_px, height_px) = rgb.dimensions();
+/// The rendered slice as an 8-bit RGB PNG (each gray level copied to the three channels), with `bbox_px`
+/// (inclusive `[x_min, y_min, x_max, y_max]`) drawn as a red frame around the box when given.
+pub fn rgb_png(slice: &RenderedSlice, bbox_px: Option<[u32; 4]>) -> Result<Vec<u8>, RenderError> {
+    let (width_px, height_px) = (slice.width_px, slice.height_px);
+    let expected = width_px as usize * height_px as usize;
+    if slice.gray.len() != expected {
+        return Err(RenderError::BufferLength {
+            width_px,
+            height_px,
+            channels: 1,
+            actual: slice.gray.len(),
+        });
+    }
+    let mut rgb: Vec<u8> = slice.gray.iter().flat_map(|&g| [g, g, g]).collect();
     if let Some(bbox) = bbox_px {
         draw_frame(&mut rgb, width_px, height_px, bbox);
     }
-    encode_png_rgb(width_px, height_px, rgb.as_raw())
+    encode_png_rgb(width_px, height_px, &rgb)
 }
 
 /// Paints the `box_line_px`-wide ring of pixels around `bbox` red.
-fn draw_frame(rgb: &mut image::RgbImage, width_px: u32, height_px: u32, bbox: [u32; 4]) {
+fn draw_frame(rgb: &mut [u8], width_px: u32, height_px: u32, bbox: [u32; 4]) {
     let line = i64::from(box_line_px(width_px, height_px));
     let [x0, y0, x1, y1] = bbox.map(i64::from);
     let (outer_x0, outer_y0, outer_x1, outer_y1) = (x0 - line, y0 - line, x1 + line, y1 + line);
@@ -39,7 +45,8 @@ fn draw_frame(rgb: &mut image::RgbImage, width_px: u32, height_px: u32, bbox: [u
         for x in outer_x0.max(0)..=outer_x1.min(i64::from(width_px) - 1) {
             let inside = (x0..=x1).contains(&x) && (y0..=y1).contains(&y);
             if !inside {
-                rgb.put_pixel(x as u32, y as u32, image::Rgb(BOX_RGB));
+                let at = (y as usize * width_px as usize + x as usize) * 3;
+                rgb[at..at + 3].copy_from_slice(&BOX_RGB);
             }
         }
     }
@@ -48,7 +55,7 @@ fn draw_frame(rgb: &mut image::RgbImage, width_px: u32, height_px: u32, bbox: [u
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::encode_png_gray;
+    use image::ImageFormat;
 
     fn decode(png: &[u8]) -> image::RgbImage {
         let img = image::load_from_memory_with_format(png, ImageFormat::Png).expect("decodes");
@@ -56,22 +63,38 @@ mod tests {
         img.to_rgb8()
     }
 
-    #[test]
-    fn gray_becomes_three_equal_channels() {
-        let gray: Vec<u8> = (0..12u8).map(|v| v * 20).collect();
-        let png = encode_png_gray(4, 3, &gray).expect("encode");
-        let rgb = decode(&rgb_png(&png, None).expect("rgb"));
-        for (i, p) in rgb.pixels().enumerate() {
-            assert_eq!(p.0, [gray[i]; 3]);
+    fn slice(width_px: u32, height_px: u32, gray: Vec<u8>) -> RenderedSlice {
+        RenderedSlice {
+            png: crate::render::encode_png_gray(width_px, height_px, &gray).expect("encode"),
+            gray,
+            width_px,
+            height_px,
+            scale_x: 1.0,
+            scale_y: 1.0,
         }
     }
 
     #[test]
+    fn gray_becomes_three_equal_channels_as_a_decoded_copy_would() {
+        let gray: Vec<u8> = (0..12u8).map(|v| v * 20).collect();
+        let s = slice(4, 3, gray.clone());
+        let png = rgb_png(&s, None).expect("rgb");
+        let rgb = decode(&png);
+        for (i, p) in rgb.pixels().enumerate() {
+            assert_eq!(p.0, [gray[i]; 3]);
+        }
+        // The same bytes as decoding the gray PNG and converting it with the `image` crate.
+        let decoded = image::load_from_memory_with_format(&s.png, ImageFormat::Png)
+            .expect("gray decodes")
+            .to_rgb8();
+        assert_eq!(png, encode_png_rgb(4, 3, decoded.as_raw()).expect("encode"));
+    }
+
+    #[test]
     fn frame_surrounds_the_box_and_spares_its_pixels() {
-        let gray = vec![100u8; 10 * 8];
-        let png = encode_png_gray(10, 8, &gray).expect("encode");
+        let s = slice(10, 8, vec![100u8; 10 * 8]);
         // Box x 2..=4, y 0..=3: the frame is x 1..=5, y 0..=4 minus the box (top edge clipped).
-        let rgb = decode(&rgb_png(&png, Some([2, 0, 4, 3])).expect("rgb"));
+        let rgb = decode(&rgb_png(&s, Some([2, 0, 4, 3])).expect("rgb"));
         for y in 0..8u32 {
             for x in 0..10u32 {
                 let in_box = (2..=4).contains(&x) && y <= 3;
@@ -85,10 +108,12 @@ mod tests {
     }
 
     #[test]
-    fn garbage_is_a_decode_error() {
+    fn pixels_that_do_not_fill_the_image_are_an_error() {
+        let mut s = slice(4, 4, vec![0; 16]);
+        s.gray.pop();
         assert!(matches!(
-            rgb_png(b"not a png", None),
-            Err(RenderError::Decode { .. })
+            rgb_png(&s, None),
+            Err(RenderError::BufferLength { actual: 15, .. })
         ));
     }
 }

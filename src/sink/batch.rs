@@ -108,7 +108,7 @@ pub(crate) fn rows_to_batch(schema: &SchemaRef, rows: &[Row]) -> Result<RecordBa
                 let mut bytes = BinaryBuilder::with_capacity(rows.len(), total);
                 let mut paths = StringBuilder::new();
                 for row in rows {
-                    bytes.append_value(&row.image_png);
+                    bytes.append_value(&*row.image_png);
                     paths.append_null();
                 }
                 let children: Vec<ArrayRef> =

@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path};
 
+use super::error::SinkError;
+use super::files::write_atomic;
 use super::parquet_sink::WrittenShard;
 use super::schema::COLUMNS;
-use super::{write_atomic, SinkError};
 
 /// What the card says about the dataset.
 #[derive(Debug, Clone, PartialEq)]

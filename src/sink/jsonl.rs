@@ -10,8 +10,8 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::outputs::{OutputFormat, WrittenFile};
-use super::{partial_path, write_atomic, SinkError};
+use super::error::SinkError;
+use super::files::{partial_path, remove_stale, write_atomic, OutputFormat, WrittenFile};
 use crate::record::Row;
 
 /// Text put before the question in the user turn; trainers replace it with the image's tokens.
@@ -94,7 +94,7 @@ impl JsonlSink {
         let rel = image_rel_path(&row.image_png);
         if self.images.insert(rel.clone()) {
             let path = self.dir.join(&rel);
-            let same = fs::read(&path).is_ok_and(|bytes| bytes == row.image_png);
+            let same = fs::read(&path).is_ok_and(|bytes| *bytes == *row.image_png);
             if !same {
                 if let Some(parent) = path.parent() {
                     fs::create_dir_all(parent).map_err(|source| SinkError::CreateDir {
@@ -174,7 +174,9 @@ impl JsonlSink {
             });
         }
         let keep: BTreeSet<&Path> = written.iter().map(|f| f.path.as_path()).collect();
-        super::outputs::remove_stale(&self.dir, &keep, &[".jsonl", ".jsonl.partial"])?;
+        remove_stale(&self.dir, &keep, |n| {
+            n.ends_with(".jsonl") || n.ends_with(".jsonl.partial")
+        })?;
         let images_dir = self.dir.join("images");
         if images_dir.is_dir() {
             let mut stale = Vec::new();
@@ -260,7 +262,7 @@ mod tests {
             lang: lang.into(),
             question: "q".into(),
             answer: "a".into(),
-            image_png: png(i),
+            image_png: png(i).into(),
             ..Row::default()
         };
         let mut sink = JsonlSink::new(&dir).expect("sink");

@@ -1,54 +1,14 @@
 //! The selected output formats (`--formats parquet,tsv,jsonl`) behind one push/finish interface, so the
 //! pipeline hands each row once and every writer sees the rows in the same deterministic order.
 
-use std::collections::BTreeSet;
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use super::error::SinkError;
+use super::files::{OutputFormat, WrittenFile};
 use super::jsonl::JsonlSink;
 use super::parquet_sink::{ParquetOptions, ParquetSink, WrittenShard};
 use super::tsv::{TsvOptions, TsvSink};
-use super::SinkError;
 use crate::record::Row;
-
-/// One output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
-pub enum OutputFormat {
-    /// `datasets`-ready Parquet shards with a dataset card.
-    Parquet,
-    /// GMAI-MMBench-style multiple-choice TSV for VLMEvalKit.
-    Tsv,
-    /// Chat JSONL with PNGs beside it for trainers.
-    Jsonl,
-}
-
-impl OutputFormat {
-    pub const ALL: [OutputFormat; 3] = [
-        OutputFormat::Parquet,
-        OutputFormat::Tsv,
-        OutputFormat::Jsonl,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutputFormat::Parquet => "parquet",
-            OutputFormat::Tsv => "tsv",
-            OutputFormat::Jsonl => "jsonl",
-        }
-    }
-}
-
-/// A finished TSV or JSONL file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WrittenFile {
-    pub format: OutputFormat,
-    pub path: PathBuf,
-    pub split: String,
-    /// The language of a TSV file (JSONL files hold every language).
-    pub lang: Option<String>,
-    /// Lines (TSV: multiple-choice items; JSONL: rows).
-    pub rows: u64,
-}
 
 /// Everything a build wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,14 +51,6 @@ impl Sinks {
         self.parquet.is_some()
     }
 
-    /// Lets the writers do their per-row conversions for one case's rows in parallel (call inside the
-    /// build's thread pool, before pushing the rows).
-    pub fn prepare(&mut self, rows: &[Row]) {
-        if let Some(tsv) = self.tsv.as_mut() {
-            tsv.prepare(rows);
-        }
-    }
-
     /// Hands one row to every writer.
     pub fn push(&mut self, row: Row) -> Result<(), SinkError> {
         if let Some(tsv) = self.tsv.as_mut() {
@@ -127,36 +79,4 @@ impl Sinks {
         }
         Ok(written)
     }
-}
-
-/// Deletes files directly in `dir` whose names end with one of `suffixes` and that are not in `keep`.
-pub(crate) fn remove_stale(
-    dir: &Path,
-    keep: &BTreeSet<&Path>,
-    suffixes: &[&str],
-) -> Result<(), SinkError> {
-    let entries = fs::read_dir(dir).map_err(|source| SinkError::ReadDir {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut stale = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|source| SinkError::ReadDir {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let path = entry.path();
-        let matches = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| suffixes.iter().any(|s| n.ends_with(s)));
-        if matches && !keep.contains(path.as_path()) && path.is_file() {
-            stale.push(path);
-        }
-    }
-    stale.sort();
-    for path in stale {
-        fs::remove_file(&path).map_err(|source| SinkError::RemoveStale { path, source })?;
-    }
-    Ok(())
 }

@@ -13,8 +13,9 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use super::batch::{estimated_row_bytes, rows_to_batch};
+use super::error::SinkError;
+use super::files::{partial_path, remove_stale};
 use super::schema::arrow_schema;
-use super::{partial_path, SinkError};
 use crate::record::Row;
 
 /// Hard cap on rows per row group (outputs.md §1: the Hub viewer pages by row group).
@@ -258,7 +259,8 @@ impl ParquetSink {
         }
         let keep: BTreeSet<&Path> = written.iter().map(|s| s.path.as_path()).collect();
         for dir in &config_dirs {
-            remove_stale(dir, &keep)?;
+            // Shard files and leftover partials of killed builds that this build did not write.
+            remove_stale(dir, &keep, is_shard_file_name)?;
             // Persist the renames; failure to sync a directory is not worth failing the build.
             if let Ok(handle) = File::open(dir) {
                 let _ = handle.sync_all();
@@ -301,34 +303,6 @@ fn is_shard_file_name(name: &str) -> bool {
         return false;
     };
     digits_ok && is_valid_split(stem)
-}
-
-/// Deletes shard files (and leftover partials of killed builds) in `dir` that this build did not write.
-fn remove_stale(dir: &Path, keep: &BTreeSet<&Path>) -> Result<(), SinkError> {
-    let entries = fs::read_dir(dir).map_err(|source| SinkError::ReadDir {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut stale = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|source| SinkError::ReadDir {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let path = entry.path();
-        let is_shard = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(is_shard_file_name);
-        if is_shard && !keep.contains(path.as_path()) && path.is_file() {
-            stale.push(path);
-        }
-    }
-    stale.sort();
-    for path in stale {
-        fs::remove_file(&path).map_err(|source| SinkError::RemoveStale { path, source })?;
-    }
-    Ok(())
 }
 
 impl SplitWriter {

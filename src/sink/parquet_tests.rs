@@ -77,7 +77,7 @@ fn synthetic_row(i: usize) -> Row {
         slice_index: Some(i as i32),
         label_id: (i % 6 != 0).then_some(1 + (i % 3) as i32),
         label_name: Some("liver".into()),
-        image_png: tiny_png(side, side + 3, i as u32),
+        image_png: tiny_png(side, side + 3, i as u32).into(),
         image_width_px: side as i32,
         image_height_px: side as i32 + 3,
         pixel_spacing_mm: [0.75, 0.8 + i as f64 * 1e-3],
@@ -248,10 +248,7 @@ fn values_round_trip() {
             row.id
         );
         let image = b.column_by_name("image").unwrap().as_struct();
-        assert_eq!(
-            image.column(0).as_binary::<i32>().value(0),
-            row.image_png.as_slice()
-        );
+        assert_eq!(image.column(0).as_binary::<i32>().value(0), &*row.image_png);
         assert!(image.column(1).is_null(0));
         let plane = b.column_by_name("plane").unwrap();
         assert_eq!(plane.is_null(0), row.plane.is_none());
@@ -608,7 +605,7 @@ fn rejects_bad_rows_and_options() {
         Err(SinkError::InvalidName { field: "split", .. })
     ));
     let mut row = synthetic_row(1);
-    row.image_png = b"GIF89a".to_vec();
+    row.image_png = b"GIF89a".to_vec().into();
     let err = sink.push(row).unwrap_err();
     assert!(matches!(err, SinkError::NotPng { .. }));
     assert!(err
@@ -741,8 +738,9 @@ fn sink_throughput() {
     let rows: Vec<Row> = (0..3000)
         .map(|i| {
             let mut row = synthetic_row(i);
-            row.image_png = tiny_png(4, 4, i as u32);
-            row.image_png.extend_from_slice(&payload);
+            let mut png = tiny_png(4, 4, i as u32);
+            png.extend_from_slice(&payload);
+            row.image_png = png.into();
             row
         })
         .collect();

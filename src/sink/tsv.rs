@@ -14,12 +14,9 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::outputs::{OutputFormat, WrittenFile};
-use super::{partial_path, SinkError};
+use super::error::SinkError;
+use super::files::{partial_path, remove_stale, OutputFormat, WrittenFile};
 use crate::record::{Choice, Row};
-use rayon::prelude::*;
-
-use crate::render::overlay;
 
 /// Column order of a GMAI-MMBench TSV.
 pub const COLUMNS: [&str; 15] = [
@@ -262,15 +259,10 @@ pub struct TsvSink {
     options: TsvOptions,
     groups: BTreeMap<(String, String), Group>,
     partials: Vec<PathBuf>,
-    /// RGB PNG (base64) per (gray PNG hash, drawn box) of the current case.
-    images: HashMap<ImageKey, Arc<str>>,
+    /// Base64 of each RGB PNG (by content hash) of the current case: items on one slice share it.
+    images: HashMap<u64, Arc<str>>,
     images_case: (String, String),
-    /// Images converted ahead by [`TsvSink::prepare`] for the case being written.
-    prepared: HashMap<ImageKey, Arc<str>>,
 }
-
-/// Gray PNG hash and drawn box of a TSV image.
-type ImageKey = (u64, Option<[u32; 4]>);
 
 fn safe_name(name: &str) -> bool {
     !name.is_empty()
@@ -321,47 +313,7 @@ impl TsvSink {
             partials: Vec::new(),
             images: HashMap::new(),
             images_case: (String::new(), String::new()),
-            prepared: HashMap::new(),
         })
-    }
-
-    /// Converts, in parallel on the current rayon pool, the RGB images that `push` will need for one case's
-    /// rows (the conversion is a pure function of the slice and the box, so output bytes do not depend on
-    /// it; a conversion that fails is left for `push` to report).
-    pub fn prepare(&mut self, rows: &[Row]) {
-        let mut keys: Vec<ImageKey> = Vec::new();
-        let mut sources: Vec<(&[u8], Option<[u32; 4]>)> = Vec::new();
-        for row in rows {
-            for item in row.choice.iter().chain(row.identify.iter()) {
-                let bbox = if item.box_drawn {
-                    match row.bbox_px {
-                        Some(b) if b.iter().all(|v| *v >= 0) => Some(b.map(|v| v as u32)),
-                        _ => continue,
-                    }
-                } else {
-                    None
-                };
-                let key = (xxhash_rust::xxh3::xxh3_64(&row.image_png), bbox);
-                if !keys.contains(&key) && !self.prepared.contains_key(&key) {
-                    keys.push(key);
-                    sources.push((&row.image_png, bbox));
-                }
-            }
-        }
-        let converted: Vec<Option<Arc<str>>> = sources
-            .par_iter()
-            .map(|(png, bbox)| {
-                overlay::rgb_png(png, *bbox)
-                    .ok()
-                    .map(|rgb| base64(&rgb).into())
-            })
-            .collect();
-        self.prepared.clear();
-        for (key, image) in keys.into_iter().zip(converted) {
-            if let Some(image) = image {
-                self.prepared.insert(key, image);
-            }
-        }
     }
 
     /// Writes the row's multiple-choice items (its own question, then the identification question).
@@ -407,21 +359,7 @@ impl TsvSink {
         }
         for item in items {
             self.check_item(row, item)?;
-            let bbox = if item.box_drawn {
-                match row.bbox_px {
-                    Some(b) if b.iter().all(|v| *v >= 0) => Some(b.map(|v| v as u32)),
-                    _ => {
-                        return Err(SinkError::TsvItem {
-                            path: self.dir.clone(),
-                            row_id: row.id.clone(),
-                            reason: "a box question without a box".into(),
-                        })
-                    }
-                }
-            } else {
-                None
-            };
-            let image = self.image(row, bbox)?;
+            let image = self.image(row, item)?;
             let Some(group) = self.groups.get_mut(&key) else {
                 continue;
             };
@@ -492,19 +430,18 @@ impl TsvSink {
         Ok(())
     }
 
-    fn image(&mut self, row: &Row, bbox: Option<[u32; 4]>) -> Result<Arc<str>, SinkError> {
-        let key = (xxhash_rust::xxh3::xxh3_64(&row.image_png), bbox);
-        if let Some(b64) = self.images.get(&key).or_else(|| self.prepared.get(&key)) {
-            return Ok(b64.clone());
-        }
-        let png = overlay::rgb_png(&row.image_png, bbox).map_err(|e| SinkError::TsvItem {
-            path: self.dir.clone(),
-            row_id: row.id.clone(),
-            reason: e.to_string(),
-        })?;
-        let b64: Arc<str> = base64(&png).into();
-        self.images.insert(key, b64.clone());
-        Ok(b64)
+    /// The item's RGB PNG as base64, encoded once per distinct image of the case.
+    fn image(&mut self, row: &Row, item: &Choice) -> Result<Arc<str>, SinkError> {
+        let Some(png) = item.rgb_png.as_deref() else {
+            return Err(SinkError::TsvItem {
+                path: self.dir.clone(),
+                row_id: row.id.clone(),
+                reason: "no RGB image was made for this question".into(),
+            });
+        };
+        let key = xxhash_rust::xxh3::xxh3_64(png);
+        let b64 = self.images.entry(key).or_insert_with(|| base64(png).into());
+        Ok(b64.clone())
     }
 
     /// Closes every part, renames them to their final names and deletes TSV files of a previous build that
@@ -533,7 +470,9 @@ impl TsvSink {
             }
         }
         let keep: BTreeSet<&Path> = written.iter().map(|f| f.path.as_path()).collect();
-        super::outputs::remove_stale(&self.dir, &keep, &[".tsv", ".tsv.partial"])?;
+        remove_stale(&self.dir, &keep, |n| {
+            n.ends_with(".tsv") || n.ends_with(".tsv.partial")
+        })?;
         Ok(written)
     }
 }
@@ -615,6 +554,14 @@ mod tests {
         let gray: Vec<u8> = (0..64u32)
             .map(|v| ((v * 7 + i as u32) % 256) as u8)
             .collect();
+        let rgb: Vec<u8> = gray.iter().flat_map(|&g| [g, g, g]).collect();
+        let mut boxed = rgb.clone();
+        boxed[..3].copy_from_slice(&[255, 0, 0]);
+        let png = |rgb: &[u8]| -> Arc<[u8]> {
+            crate::render::encode_png_rgb(8, 8, rgb)
+                .expect("png")
+                .into()
+        };
         let choice = Choice {
             question: format!("Question {i} with \"quotes\"?"),
             options: (0..5)
@@ -627,12 +574,14 @@ mod tests {
             modality: "CT".into(),
             original_task: "SEG_2D".into(),
             box_drawn: false,
+            rgb_png: Some(png(&rgb)),
         };
         let identify = Choice {
             question: "Which structure is marked by the red box?".into(),
             options: vec!["kidney".into(), "kidney tumor".into(), "kidney cyst".into()],
             answer_index: i % 3,
             box_drawn: true,
+            rgb_png: Some(png(&boxed)),
             ..choice.clone()
         };
         Row {
@@ -640,7 +589,9 @@ mod tests {
             case_id: format!("case_{}", i / 4),
             split: split.into(),
             lang: "en".into(),
-            image_png: crate::render::encode_png_gray(8, 8, &gray).expect("png"),
+            image_png: crate::render::encode_png_gray(8, 8, &gray)
+                .expect("png")
+                .into(),
             bbox_px: Some([1, 2, 4, 5]),
             choice: Some(choice),
             identify: Some(identify),
@@ -726,7 +677,7 @@ mod tests {
     }
 
     #[test]
-    fn drawn_boxes_change_the_image_and_drop_removes_partials() {
+    fn each_distinct_image_is_encoded_once_and_drop_removes_partials() {
         let dir = temp("drop");
         let mut sink = TsvSink::new(&dir, "KiTS23", TsvOptions::default()).expect("sink");
         sink.push(&row(3, "train")).expect("push");
@@ -743,6 +694,12 @@ mod tests {
         let mut sink = TsvSink::new(&dir, "KiTS23", TsvOptions::default()).expect("sink");
         let err = sink.push(&bad).expect_err("None would vanish in pandas");
         assert!(err.to_string().contains("`None`"), "{err}");
+        let mut bare = row(5, "train");
+        if let Some(c) = bare.identify.as_mut() {
+            c.rgb_png = None;
+        }
+        let err = sink.push(&bare).expect_err("the sink makes no images");
+        assert!(err.to_string().contains("no RGB image"), "{err}");
         fs::remove_dir_all(&dir).expect("clean up");
     }
 }

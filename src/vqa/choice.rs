@@ -493,6 +493,7 @@ fn item(
         modality: lexical.modality,
         original_task: lexical.original_task,
         box_drawn,
+        rgb_png: None,
     })
 }
 

@@ -1,0 +1,484 @@
+//! A segmentation case: read the image and the mask once, derive every plane's facts for every task from
+//! that one load (boxes, mask sizes, lesion sizes), render each needed slice once, and ask each fact's
+//! questions in every language.
+
+use std::collections::BTreeMap;
+
+use super::rows::{CaseRows, Fact, Said, Shot, ShotId};
+use super::{task_key, CaseContext, CaseError, CaseOutput};
+use crate::annotate::lesion::LesionOptions;
+use crate::annotate::{self, MaskStats, PlaneView};
+use crate::manifest::{
+    Collection, Connectivity, GeometryPolicy, Label, Modality, Plane, Task, TaskKind, WindowGroup,
+};
+use crate::pipeline::plan::Work;
+use crate::record::{Choice, Measurements};
+use crate::render::{self, Scaling};
+use crate::volume::{self, Volume};
+use crate::vqa::choice::{self, Lexical};
+use crate::vqa::templates::QuestionKind;
+use crate::vqa::{Asker, Qa, Shown};
+
+/// Builds every row of one segmentation case.
+pub(super) fn build(
+    ctx: &CaseContext,
+    work: &Work,
+    collection: &Collection,
+) -> Result<CaseOutput, CaseError> {
+    let case = &work.case;
+    let manifest = ctx.manifest;
+    let labels = manifest.labels(&collection.name);
+    let mask = read_mask(case, collection, labels)?;
+    let image = volume::read_image(&case.image_path, collection.channel)?;
+    let mut out = CaseOutput::default();
+    if let Err(e) = volume::check_agreement(&case.image_path, &image, &case.mask_path, &mask) {
+        match collection.geometry {
+            GeometryPolicy::Error => return Err(e.into()),
+            GeometryPolicy::Warn => out
+                .warnings
+                .push(format!("{}/{}: {e}", case.collection, case.case_id)),
+        }
+    }
+    let tasks: Vec<&Task> = manifest.tasks_for(&collection.name).collect();
+    let stats = mask_statistics(ctx, &mask, &tasks)?;
+    let source_orientation = image.geometry.source_axes.clone();
+    let mut emitter = Emitter {
+        ctx,
+        image: &image,
+        labels,
+        modality: collection
+            .modality
+            .unwrap_or(manifest.manifest.dataset.modality),
+        shots: BTreeMap::new(),
+        asker: Asker {
+            templates: ctx.templates,
+            dataset: &manifest.manifest.dataset,
+            answer_format: manifest.manifest.output.answer_format,
+        },
+        rows: CaseRows::new(ctx, case, work.split.as_str(), source_orientation),
+    };
+    for task in &tasks {
+        let Some(task_stats) = stats.get(&(task.filters.connectivity as u8)) else {
+            continue;
+        };
+        let task_labels = manifest.task_labels(task, &collection.name);
+        let items = task_items(ctx, task, task_stats, &mask, &task_labels, &mut out);
+        for item in items
+            .into_iter()
+            .filter(|i| task.planes.contains(&i.place.plane))
+        {
+            emitter.emit(task, &labels[&item.place.label], item)?;
+        }
+    }
+    out.rows = emitter.rows.finish()?;
+    Ok(out)
+}
+
+/// The case's label map: one file, or per-structure binary files merged by the collection's rule.
+fn read_mask(
+    case: &crate::discover::Case,
+    collection: &Collection,
+    labels: &BTreeMap<u16, Label>,
+) -> Result<Volume<u16>, CaseError> {
+    Ok(match &collection.mask_files {
+        Some(rule) => {
+            let files = rule.files(&case.mask_path, labels);
+            volume::read_label_files(&files, rule.overlap, rule.absent)?
+        }
+        None => {
+            let known: Vec<u16> = labels.keys().copied().collect();
+            volume::read_label_map(&case.mask_path, &known)?
+        }
+    })
+}
+
+/// One pass over the mask per connectivity any task asks for, covering the union of those tasks' planes.
+fn mask_statistics(
+    ctx: &CaseContext,
+    mask: &Volume<u16>,
+    tasks: &[&Task],
+) -> Result<BTreeMap<u8, MaskStats>, CaseError> {
+    let mut stats = BTreeMap::new();
+    for connectivity in [Connectivity::Four, Connectivity::Eight] {
+        let mut planes: Vec<Plane> = tasks
+            .iter()
+            .filter(|t| t.filters.connectivity == connectivity)
+            .flat_map(|t| t.planes.iter().copied())
+            .collect();
+        if planes.is_empty() {
+            continue;
+        }
+        planes.sort();
+        planes.dedup();
+        let frame = ctx.conventions.frame;
+        stats.insert(
+            connectivity as u8,
+            annotate::mask_stats(mask, frame, &planes, connectivity)?,
+        );
+    }
+    Ok(stats)
+}
+
+/// The kept facts of one task (before the plane filter), counting what the filters removed into `out`.
+fn task_items(
+    ctx: &CaseContext,
+    task: &Task,
+    stats: &MaskStats,
+    mask: &Volume<u16>,
+    labels: &[u16],
+    out: &mut CaseOutput,
+) -> Vec<Item> {
+    match task.kind {
+        TaskKind::Bbox => {
+            let (facts, counts) = annotate::box_facts(stats, labels, &task.filters);
+            out.filters.insert(task_key(task), counts);
+            facts.into_iter().map(Item::bbox).collect()
+        }
+        TaskKind::MaskSize => {
+            let (facts, counts) = annotate::mask_size_facts(stats, labels, &task.filters);
+            out.filters.insert(task_key(task), counts);
+            facts.into_iter().map(Item::mask_size).collect()
+        }
+        TaskKind::LesionSize => {
+            let options = lesion_options(ctx, task);
+            let (facts, counts) = annotate::lesion_facts(mask, stats, labels, &options);
+            out.lesion.insert(task_key(task), counts);
+            facts.iter().flat_map(Item::lesion).collect()
+        }
+        // `landmarks` tasks run only on landmark collections (`case::landmark`).
+        TaskKind::Landmarks => Vec::new(),
+    }
+}
+
+/// The profile's lesion rules with the task's `lesion` overrides applied.
+fn lesion_options(ctx: &CaseContext, task: &Task) -> LesionOptions {
+    let mut options = LesionOptions::new(ctx.conventions.lesion_rules);
+    if let Some(settings) = &task.lesion {
+        let s = settings.get_ref();
+        if let Some(v) = s.min_pixels {
+            options.min_pixels = v;
+        }
+        if let Some(v) = s.max_major_over_bbox_diagonal {
+            options.max_major_over_bbox_diagonal = v;
+        }
+        if let Some(v) = s.min_major_mm {
+            options.min_major_floor_mm = v;
+        }
+        if let Some(v) = s.min_major_px {
+            options.min_major_floor_pixels = v;
+        }
+    }
+    options
+}
+
+/// Where a fact sits: its slice and the native pixel spacing there.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Place {
+    plane: Plane,
+    slice_index: usize,
+    label: u16,
+    row_spacing_mm: f64,
+    col_spacing_mm: f64,
+}
+
+/// What a row asks, with the numbers its answer needs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Ask {
+    Bbox,
+    MaskSize(f64),
+    Lesion(QuestionKind, [f64; 2]),
+}
+
+/// One kept fact about to become a row per language; coordinates in native display pixels.
+#[derive(Debug, Clone, PartialEq)]
+struct Item {
+    task_type: &'static str,
+    place: Place,
+    bbox_px: [u32; 4],
+    points_px: Vec<[f64; 2]>,
+    measurements: Measurements,
+    ask: Ask,
+}
+
+impl Item {
+    fn bbox(f: annotate::BoxFact) -> Item {
+        Item {
+            task_type: "bbox",
+            place: Place {
+                plane: f.plane,
+                slice_index: f.slice_index,
+                label: f.label,
+                row_spacing_mm: f.row_spacing_mm,
+                col_spacing_mm: f.col_spacing_mm,
+            },
+            bbox_px: f.bbox_px,
+            points_px: Vec::new(),
+            measurements: Measurements {
+                box_width_mm: Some(f.box_width_mm),
+                box_height_mm: Some(f.box_height_mm),
+                ..Measurements::default()
+            },
+            ask: Ask::Bbox,
+        }
+    }
+
+    fn mask_size(f: annotate::MaskSizeFact) -> Item {
+        Item {
+            task_type: "mask_size",
+            place: Place {
+                plane: f.plane,
+                slice_index: f.slice_index,
+                label: f.label,
+                row_spacing_mm: f.row_spacing_mm,
+                col_spacing_mm: f.col_spacing_mm,
+            },
+            bbox_px: f.bbox_px,
+            points_px: Vec::new(),
+            measurements: Measurements {
+                pixel_count: Some(f.pixel_count as i64),
+                area_mm2: Some(f.area_mm2),
+                ..Measurements::default()
+            },
+            ask: Ask::MaskSize(f.area_mm2),
+        }
+    }
+
+    /// A lesion fact asks two questions: the ellipse axes (MedVision's measure, end points P1–P4) and the
+    /// RECIST longest / perpendicular diameters (end points of the longest chord).
+    fn lesion(f: &annotate::LesionFact) -> [Item; 2] {
+        let m = &f.measurement;
+        let place = Place {
+            plane: f.plane,
+            slice_index: f.slice_index,
+            label: f.label,
+            row_spacing_mm: f.row_spacing_mm,
+            col_spacing_mm: f.col_spacing_mm,
+        };
+        let bbox_px = [m.bbox.x_min, m.bbox.y_min, m.bbox.x_max, m.bbox.y_max].map(|v| v as u32);
+        let measurements = Measurements {
+            pixel_count: Some(m.pixel_count as i64),
+            area_mm2: Some(m.area_mm2),
+            major_axis_mm: Some(m.major_mm),
+            minor_axis_mm: Some(m.minor_mm),
+            ellipse_angle_deg: Some(m.major_angle_deg),
+            longest_diameter_mm: Some(m.feret_longest_mm),
+            perpendicular_diameter_mm: Some(m.feret_perpendicular_mm),
+            ..Measurements::default()
+        };
+        let [p1, p2] = m.major_end_points_px;
+        let [p3, p4] = m.minor_end_points_px;
+        let feret = m.feret_end_points_px.map(|p| p.map(f64::from));
+        [
+            Item {
+                task_type: "lesion_size",
+                place,
+                bbox_px,
+                points_px: vec![p1, p2, p3, p4],
+                measurements: measurements.clone(),
+                ask: Ask::Lesion(QuestionKind::LesionAxes, [m.major_mm, m.minor_mm]),
+            },
+            Item {
+                task_type: "lesion_diameter",
+                place,
+                bbox_px,
+                points_px: feret.to_vec(),
+                measurements,
+                ask: Ask::Lesion(
+                    QuestionKind::LesionDiameters,
+                    [m.feret_longest_mm, m.feret_perpendicular_mm],
+                ),
+            },
+        ]
+    }
+}
+
+/// A rendered slice is shared by every row on it: (plane, slice, window group or none).
+type ShotKey = (Plane, usize, Option<WindowGroup>);
+
+/// Renders each needed slice once and turns items into rows.
+struct Emitter<'a> {
+    ctx: &'a CaseContext<'a>,
+    image: &'a Volume<f32>,
+    /// The collection's labels (the options of "which structure is in the red box?").
+    labels: &'a BTreeMap<u16, Label>,
+    modality: Modality,
+    shots: BTreeMap<ShotKey, ShotId>,
+    asker: Asker<'a>,
+    rows: CaseRows<'a>,
+}
+
+impl Emitter<'_> {
+    /// The shot `place` is shown on in `label`'s window, rendered on first use.
+    fn shot(&mut self, place: Place, label: &Label) -> Result<ShotId, CaseError> {
+        let manifest = &self.ctx.manifest.manifest;
+        let group = match self.modality {
+            Modality::CT => label.group.or(manifest.render.default_group),
+            _ => None,
+        };
+        let key = (place.plane, place.slice_index, group);
+        if let Some(id) = self.shots.get(&key) {
+            return Ok(*id);
+        }
+        let dim = self.image.data.dim();
+        let view = PlaneView::new(
+            place.plane,
+            self.ctx.conventions.frame,
+            [dim.0, dim.1, dim.2],
+            self.image.geometry.spacing_mm,
+        );
+        let slice = view.extract(&self.image.data, place.slice_index);
+        let rendered = render::render_slice(
+            &slice,
+            Scaling::for_slice(self.modality, group),
+            self.ctx.conventions.rounding,
+            manifest.render.max_side,
+        )?;
+        let spacing_xy_mm = [place.col_spacing_mm, place.row_spacing_mm];
+        let id = self.rows.add_shot(Shot::new(rendered, spacing_xy_mm));
+        self.shots.insert(key, id);
+        Ok(id)
+    }
+
+    fn emit(&mut self, task: &Task, label: &Label, item: Item) -> Result<(), CaseError> {
+        let manifest = &self.ctx.manifest.manifest;
+        let place = item.place;
+        let shot = self.shot(place, label)?;
+        let shown = self.rows.shot(shot).shown();
+        let fact = Fact {
+            task,
+            task_type: item.task_type,
+            config: task.kind.as_str(),
+            plane: place.plane,
+            slice_index: place.slice_index,
+            subject: place.label.to_string(),
+            label_id: Some(place.label),
+            bbox_px: Some(shown.scale_box(item.bbox_px)),
+            points_px: item
+                .points_px
+                .iter()
+                .map(|p| shown.scale_point(*p))
+                .collect(),
+            measurements: item.measurements,
+        };
+        let fact_id = self.rows.fact_id(&fact);
+        let lexical = Lexical::new(task.kind, &manifest.dataset, self.modality, label);
+        for lang in &manifest.output.languages {
+            let Some(qa) = self.question(lang, label, &fact, &shown, item.ask) else {
+                continue;
+            };
+            let (choice, identify) =
+                self.choices(lang, label, &fact, &fact_id, &shown, item.ask, &lexical);
+            let said = Said {
+                label_name: label_name(label, lang),
+                qa,
+                choice,
+                identify,
+            };
+            self.rows.push(&fact, &fact_id, shot, lang, said);
+        }
+        Ok(())
+    }
+
+    /// The open question and its answer (`None` when the language has no template for it).
+    fn question(
+        &self,
+        lang: &str,
+        label: &Label,
+        fact: &Fact,
+        shown: &Shown,
+        ask: Ask,
+    ) -> Option<Qa> {
+        let plane = fact.plane;
+        match ask {
+            Ask::Bbox => {
+                let bbox_px = fact.bbox_px?;
+                self.asker.bbox(lang, label, plane, shown, bbox_px)
+            }
+            Ask::MaskSize(area_mm2) => self.asker.mask_size(lang, label, plane, shown, area_mm2),
+            Ask::Lesion(kind, lengths_mm) => self
+                .asker
+                .lesion(kind, lang, label, plane, shown, lengths_mm),
+        }
+    }
+
+    /// The question's multiple-choice form, and for box facts the "which structure is in the red box?" item.
+    #[allow(clippy::too_many_arguments)]
+    fn choices(
+        &self,
+        lang: &str,
+        label: &Label,
+        fact: &Fact,
+        fact_id: &str,
+        shown: &Shown,
+        ask: Ask,
+        lexical: &Lexical,
+    ) -> (Option<Choice>, Option<Choice>) {
+        let (asker, plane) = (&self.asker, fact.plane);
+        match ask {
+            Ask::Bbox => {
+                let bbox_px = fact.bbox_px.unwrap_or_default();
+                let mc = choice::bbox_item(
+                    asker,
+                    lang,
+                    label,
+                    plane,
+                    shown,
+                    bbox_px,
+                    fact_id,
+                    lexical.clone(),
+                );
+                let identify = choice::identify_item(
+                    asker,
+                    lang,
+                    fact.label_id.unwrap_or_default(),
+                    self.labels,
+                    plane,
+                    shown,
+                    &format!("{fact_id}/identify"),
+                    lexical.clone(),
+                );
+                (mc.ok(), identify.ok())
+            }
+            Ask::MaskSize(area_mm2) => {
+                let (kind, unit) = (QuestionKind::MaskSize, choice::Unit::Mm2);
+                let values = [area_mm2];
+                let mc = choice::numeric_item(
+                    asker,
+                    kind,
+                    lang,
+                    label,
+                    plane,
+                    shown,
+                    &values,
+                    unit,
+                    fact_id,
+                    lexical.clone(),
+                );
+                (mc.ok(), None)
+            }
+            Ask::Lesion(kind, lengths_mm) => {
+                let unit = choice::Unit::Mm;
+                let mc = choice::numeric_item(
+                    asker,
+                    kind,
+                    lang,
+                    label,
+                    plane,
+                    shown,
+                    &lengths_mm,
+                    unit,
+                    fact_id,
+                    lexical.clone(),
+                );
+                (mc.ok(), None)
+            }
+        }
+    }
+}
+
+fn label_name(label: &Label, lang: &str) -> String {
+    match (lang, &label.name_ar) {
+        ("ar", Some(ar)) => ar.clone(),
+        _ => label.name.clone(),
+    }
+}

@@ -1,0 +1,174 @@
+//! The build plan: everything a build decides once, before any case is built — the loaded manifest, the
+//! cases found and the split each goes to, the conventions of the chosen profile, and where outputs go.
+//!
+//! `Profile` is translated into conventions here and only here: the stages receive plain values
+//! (`DisplayFrame`, `Rounding`, `LesionRules`) and never look at the profile themselves.
+
+use std::path::PathBuf;
+
+use super::report::SkippedEntry;
+use super::split::{Split, SplitPlan};
+use super::{BuildError, BuildOptions};
+use crate::annotate::lesion::LesionRules;
+use crate::annotate::DisplayFrame;
+use crate::discover::{self, Case};
+use crate::manifest::{self, LoadedManifest, Profile};
+use crate::render::Rounding;
+use crate::sink::{OutputFormat, ParquetOptions};
+
+/// Upper bound on the uncompressed bytes of one Parquet row group (outputs.md §1).
+const ROW_GROUP_BYTES: usize = 100 * 1024 * 1024;
+
+/// How a profile displays slices, renders them, measures lesions and splits cases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conventions {
+    /// Orientation of displayed slices.
+    pub frame: DisplayFrame,
+    /// Rounding of scaled intensities to 8-bit gray levels.
+    pub rounding: Rounding,
+    /// Which published rule set measures lesions.
+    pub lesion_rules: LesionRules,
+    /// Without a split file: MedVision's seeded shuffle of case ids (true) or the stable hash split.
+    pub medvision_split: bool,
+}
+
+impl Conventions {
+    /// The conventions of one profile (docs/measurements.md §1 and §4).
+    pub fn for_profile(profile: Profile) -> Conventions {
+        match profile {
+            Profile::Default => Conventions {
+                frame: DisplayFrame::Radiological,
+                rounding: Rounding::HalfEven,
+                lesion_rules: LesionRules::Default,
+                medvision_split: false,
+            },
+            Profile::Medvision => Conventions {
+                frame: DisplayFrame::RawArray,
+                rounding: Rounding::Truncate,
+                lesion_rules: LesionRules::MedVision10,
+                medvision_split: true,
+            },
+            Profile::Medvision14 => Conventions {
+                frame: DisplayFrame::RawArray,
+                rounding: Rounding::Truncate,
+                lesion_rules: LesionRules::MedVision14,
+                medvision_split: true,
+            },
+        }
+    }
+}
+
+/// One case to build and the split its rows go to.
+#[derive(Debug, Clone)]
+pub struct Work {
+    pub case: Case,
+    pub split: Split,
+}
+
+/// Everything decided before the first case is built.
+pub struct BuildPlan {
+    pub loaded: LoadedManifest,
+    pub profile: Profile,
+    pub conventions: Conventions,
+    /// How cases are assigned to splits (written into the report).
+    pub split_description: String,
+    /// Cases to build, in the deterministic discovery order.
+    pub work: Vec<Work>,
+    /// Cases found but not built: images without a mask, cases the split file does not list.
+    pub skipped: Vec<SkippedEntry>,
+    /// Images found, with or without a mask.
+    pub found: u64,
+    /// Non-fatal discovery findings.
+    pub warnings: Vec<String>,
+    /// `<out>/<dataset name>`.
+    pub dataset_dir: PathBuf,
+    pub formats: Vec<OutputFormat>,
+    pub parquet: ParquetOptions,
+    pub threads: usize,
+}
+
+impl BuildPlan {
+    /// Loads the manifest, discovers the cases and assigns each to its split.
+    pub fn new(options: &BuildOptions) -> Result<BuildPlan, BuildError> {
+        let loaded = manifest::load(&options.manifest)?;
+        let conventions = Conventions::for_profile(options.profile);
+        let discovery = discover::discover(&loaded, &options.data_root)?;
+        let m = &loaded.manifest;
+        let split_plan = match &loaded.split_file {
+            Some(path) => SplitPlan::from_file(path)?,
+            None if conventions.medvision_split => {
+                SplitPlan::medvision(discovery.cases.iter().map(|c| c.case_id.as_str()))
+            }
+            None => SplitPlan::hash(
+                &m.dataset.name,
+                m.split.seed,
+                m.split.test_fraction,
+                m.split.group.as_ref().map(|g| g.get_ref().as_str()),
+            )?,
+        };
+        let split_description = split_plan.describe();
+        let found = (discovery.cases.len() + discovery.skipped.len()) as u64;
+        let mut skipped: Vec<SkippedEntry> = discovery
+            .skipped
+            .into_iter()
+            .map(SkippedEntry::from)
+            .collect();
+        let mut work = Vec::new();
+        for case in discovery.cases {
+            match split_plan.assign(&case.case_id) {
+                Some(split) => work.push(Work { case, split }),
+                None => skipped.push(SkippedEntry {
+                    collection: case.collection,
+                    case_id: case.case_id,
+                    path: case.image_rel,
+                    reason: format!("not listed by the split ({split_description})"),
+                }),
+            }
+        }
+        Ok(BuildPlan {
+            dataset_dir: options.out_dir.join(&m.dataset.name),
+            parquet: ParquetOptions {
+                row_group_rows: m.output.row_group_rows,
+                row_group_bytes: ROW_GROUP_BYTES,
+                shard_bytes: m.output.shard_bytes,
+            },
+            loaded,
+            profile: options.profile,
+            conventions,
+            split_description,
+            work,
+            skipped,
+            found,
+            warnings: discovery.warnings,
+            formats: options.formats.clone(),
+            threads: options.threads.max(1),
+        })
+    }
+
+    /// True when some output stores RGB copies of the slices (the GMAI-style TSV).
+    pub fn needs_rgb_images(&self) -> bool {
+        self.formats.contains(&OutputFormat::Tsv)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_profile_maps_to_its_conventions() {
+        let default = Conventions::for_profile(Profile::Default);
+        assert_eq!(default.frame, DisplayFrame::Radiological);
+        assert_eq!(default.rounding, Rounding::HalfEven);
+        assert_eq!(default.lesion_rules, LesionRules::Default);
+        assert!(!default.medvision_split);
+        let v10 = Conventions::for_profile(Profile::Medvision);
+        assert_eq!(v10.frame, DisplayFrame::RawArray);
+        assert_eq!(v10.rounding, Rounding::Truncate);
+        assert_eq!(v10.lesion_rules, LesionRules::MedVision10);
+        assert!(v10.medvision_split);
+        let v14 = Conventions::for_profile(Profile::Medvision14);
+        assert_eq!(v14.lesion_rules, LesionRules::MedVision14);
+        assert_eq!((v14.frame, v14.rounding), (v10.frame, v10.rounding));
+    }
+}
