@@ -13,29 +13,11 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::discover::{self, Case};
-use crate::manifest::{self, Profile};
-use crate::sink::{self, CardConfig, CardInfo, OutputFormat, Sinks, WrittenShard};
+use crate::discover::Case;
+use crate::sink::{self, CardConfig, CardInfo, Sinks, WrittenShard};
 use case::{CaseContext, CaseError, CaseOutput};
-use plan::BuildPlan;
+pub use plan::{BuildOptions, BuildPlan, PlanError, BUILDER_VERSION};
 use report::{BuildReport, ReportBuilder};
-
-/// The crate version written into every row and report.
-pub const BUILDER_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// What to build and how.
-#[derive(Debug, Clone)]
-pub struct BuildOptions {
-    pub manifest: PathBuf,
-    pub data_root: PathBuf,
-    pub out_dir: PathBuf,
-    /// Worker threads (at least 1).
-    pub threads: usize,
-    pub fail_fast: bool,
-    pub profile: Profile,
-    /// Output formats to write (Parquet with its card, GMAI-style TSV, chat JSONL).
-    pub formats: Vec<OutputFormat>,
-}
 
 /// Progress notifications for the CLI's bar or log lines.
 #[derive(Debug, Clone)]
@@ -54,11 +36,7 @@ pub enum Progress<'a> {
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error(transparent)]
-    Manifest(#[from] manifest::ManifestError),
-    #[error(transparent)]
-    Discover(#[from] discover::DiscoverError),
-    #[error(transparent)]
-    Split(#[from] split::SplitError),
+    Plan(#[from] PlanError),
     #[error(transparent)]
     Sink(#[from] sink::SinkError),
     #[error("{path}: cannot write: {source}")]

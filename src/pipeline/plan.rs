@@ -6,18 +6,44 @@
 
 use std::path::PathBuf;
 
-use super::report::SkippedEntry;
-use super::split::{Split, SplitPlan};
-use super::{BuildError, BuildOptions};
+use super::split::{Split, SplitError, SplitPlan};
 use crate::annotate::lesion::LesionRules;
 use crate::annotate::DisplayFrame;
-use crate::discover::{self, Case};
-use crate::manifest::{self, LoadedManifest, Profile};
+use crate::discover::{self, Case, DiscoverError, SkippedCase};
+use crate::manifest::{self, LoadedManifest, ManifestError, Profile};
 use crate::render::Rounding;
 use crate::sink::{OutputFormat, ParquetOptions};
 
+/// The crate version written into every row and report.
+pub const BUILDER_VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// Upper bound on the uncompressed bytes of one Parquet row group (outputs.md §1).
 const ROW_GROUP_BYTES: usize = 100 * 1024 * 1024;
+
+/// What to build and how.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub manifest: PathBuf,
+    pub data_root: PathBuf,
+    pub out_dir: PathBuf,
+    /// Worker threads (at least 1).
+    pub threads: usize,
+    pub fail_fast: bool,
+    pub profile: Profile,
+    /// Output formats to write (Parquet with its card, GMAI-style TSV, chat JSONL).
+    pub formats: Vec<OutputFormat>,
+}
+
+/// Why a build could not be planned (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Discover(#[from] DiscoverError),
+    #[error(transparent)]
+    Split(#[from] SplitError),
+}
 
 /// How a profile displays slices, renders them, measures lesions and splits cases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +101,7 @@ pub struct BuildPlan {
     /// Cases to build, in the deterministic discovery order.
     pub work: Vec<Work>,
     /// Cases found but not built: images without a mask, cases the split file does not list.
-    pub skipped: Vec<SkippedEntry>,
+    pub skipped: Vec<SkippedCase>,
     /// Images found, with or without a mask.
     pub found: u64,
     /// Non-fatal discovery findings.
@@ -89,7 +115,7 @@ pub struct BuildPlan {
 
 impl BuildPlan {
     /// Loads the manifest, discovers the cases and assigns each to its split.
-    pub fn new(options: &BuildOptions) -> Result<BuildPlan, BuildError> {
+    pub fn new(options: &BuildOptions) -> Result<BuildPlan, PlanError> {
         let loaded = manifest::load(&options.manifest)?;
         let conventions = Conventions::for_profile(options.profile);
         let discovery = discover::discover(&loaded, &options.data_root)?;
@@ -108,16 +134,12 @@ impl BuildPlan {
         };
         let split_description = split_plan.describe();
         let found = (discovery.cases.len() + discovery.skipped.len()) as u64;
-        let mut skipped: Vec<SkippedEntry> = discovery
-            .skipped
-            .into_iter()
-            .map(SkippedEntry::from)
-            .collect();
+        let mut skipped = discovery.skipped;
         let mut work = Vec::new();
         for case in discovery.cases {
             match split_plan.assign(&case.case_id) {
                 Some(split) => work.push(Work { case, split }),
-                None => skipped.push(SkippedEntry {
+                None => skipped.push(SkippedCase {
                     collection: case.collection,
                     case_id: case.case_id,
                     path: case.image_rel,

@@ -10,8 +10,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::case::{self, CaseOutput};
-use super::plan::BuildPlan;
-use super::BUILDER_VERSION;
+use super::plan::{BuildPlan, BUILDER_VERSION};
 use crate::annotate::lesion::LesionReject;
 use crate::annotate::{FilterCounts, LesionCounts};
 use crate::discover::{Case, SkippedCase};
@@ -202,7 +201,12 @@ impl<'a> ReportBuilder<'a> {
                     ..CaseCounts::default()
                 },
                 tasks,
-                skipped: plan.skipped.clone(),
+                skipped: plan
+                    .skipped
+                    .iter()
+                    .cloned()
+                    .map(SkippedEntry::from)
+                    .collect(),
                 warnings: plan.warnings.clone(),
                 ..BuildReport::default()
             },

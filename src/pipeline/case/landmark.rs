@@ -486,3 +486,48 @@ fn landmark_names<'t>(task: &'t Task, def: &'t MeasurementDef, lang: &str) -> Ve
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest;
+
+    fn ceph() -> manifest::LoadedManifest {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("manifests/ceph_biometrics_400.toml");
+        manifest::load(&path).expect("ceph manifest loads")
+    }
+
+    #[test]
+    fn a_task_writes_each_row_type_once_in_a_fixed_order() {
+        let loaded = ceph();
+        let types: Vec<Vec<&str>> = loaded.manifest.tasks.iter().map(task_types).collect();
+        // T01 mixes line angles and distances; the vertex-angle task writes angles only.
+        assert_eq!(types[0], vec!["angle", "distance"]);
+        assert!(types.iter().skip(1).all(|t| t == &vec!["angle"]));
+    }
+
+    #[test]
+    fn landmark_names_follow_the_language_and_fall_back_to_english_then_the_id() {
+        let loaded = ceph();
+        let task = &loaded.manifest.tasks[0];
+        let def = task
+            .measurements
+            .iter()
+            .find(|d| d.id == "A-L_1_2-L_2_6")
+            .expect("measurement");
+        assert_eq!(
+            landmark_names(task, def, "en"),
+            vec!["sella", "nasion", "nasion", "supramentale"]
+        );
+        assert_eq!(
+            landmark_names(task, def, "ar")[..2],
+            ["نقطة السرج التركي", "نقطة الناسيون"]
+        );
+        // A language without names reads English; a point the task does not name reads its id.
+        assert_eq!(landmark_names(task, def, "fr")[0], "sella");
+        let mut unnamed = def.clone();
+        unnamed.points[0] = "P99".into();
+        assert_eq!(landmark_names(task, &unnamed, "en")[0], "P99");
+    }
+}

@@ -482,3 +482,161 @@ fn label_name(label: &Label, lang: &str) -> String {
         _ => label.name.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::annotate::lesion::{LesionMeasurement, LesionRules, PixelBox};
+    use crate::geom::ellipse::Ellipse;
+    use crate::manifest::{self, LesionSettings, LoadedManifest, Profile};
+    use crate::pipeline::plan::{Conventions, BUILDER_VERSION};
+
+    fn kits23() -> LoadedManifest {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/kits23.toml");
+        manifest::load(&path).expect("kits23 manifest loads")
+    }
+
+    fn lesion_fact() -> annotate::LesionFact {
+        annotate::LesionFact {
+            plane: Plane::Coronal,
+            slice_index: 9,
+            label: 2,
+            image_width_px: 40,
+            image_height_px: 30,
+            row_spacing_mm: 2.5,
+            col_spacing_mm: 0.8,
+            measurement: LesionMeasurement {
+                major_mm: 12.0,
+                minor_mm: 7.0,
+                major_angle_deg: 30.0,
+                center_px: [10.0, 8.0],
+                major_end_points_px: [[5.0, 6.0], [15.0, 10.0]],
+                minor_end_points_px: [[9.0, 11.0], [11.0, 5.0]],
+                ellipse_mm: Ellipse {
+                    center: [8.0, 20.0],
+                    full_axes: [7.0, 12.0],
+                    angle_deg: 120.0,
+                },
+                feret_longest_mm: 13.0,
+                feret_perpendicular_mm: 6.5,
+                feret_end_points_px: [[4, 6], [16, 11]],
+                pixel_count: 55,
+                area_mm2: 110.0,
+                bbox: PixelBox {
+                    x_min: 4,
+                    y_min: 5,
+                    x_max: 16,
+                    y_max: 11,
+                },
+                boundary_points: 30,
+            },
+        }
+    }
+
+    #[test]
+    fn a_lesion_asks_its_axes_and_its_diameters() {
+        let [axes, diameters] = Item::lesion(&lesion_fact());
+        assert_eq!(
+            (axes.task_type, diameters.task_type),
+            ("lesion_size", "lesion_diameter")
+        );
+        for item in [&axes, &diameters] {
+            assert_eq!(item.bbox_px, [4, 5, 16, 11]);
+            assert_eq!(item.place.row_spacing_mm, 2.5);
+            assert_eq!(item.measurements.major_axis_mm, Some(12.0));
+            assert_eq!(item.measurements.longest_diameter_mm, Some(13.0));
+            assert_eq!(item.measurements.area_mm2, Some(110.0));
+            assert_eq!(item.measurements.pixel_count, Some(55));
+        }
+        // Axes: P1–P4 (major then minor end points); diameters: the longest chord's two ends.
+        assert_eq!(
+            axes.points_px,
+            vec![[5.0, 6.0], [15.0, 10.0], [9.0, 11.0], [11.0, 5.0]]
+        );
+        assert_eq!(axes.ask, Ask::Lesion(QuestionKind::LesionAxes, [12.0, 7.0]));
+        assert_eq!(diameters.points_px, vec![[4.0, 6.0], [16.0, 11.0]]);
+        assert_eq!(
+            diameters.ask,
+            Ask::Lesion(QuestionKind::LesionDiameters, [13.0, 6.5])
+        );
+    }
+
+    #[test]
+    fn task_lesion_settings_override_the_profile() {
+        let loaded = kits23();
+        let ctx = CaseContext {
+            manifest: &loaded,
+            templates: &loaded.templates,
+            conventions: Conventions::for_profile(Profile::Medvision),
+            builder_version: BUILDER_VERSION,
+            rgb_images: false,
+        };
+        let mut task = loaded
+            .manifest
+            .tasks
+            .iter()
+            .find(|t| t.kind == TaskKind::LesionSize)
+            .expect("lesion task")
+            .clone();
+        let profile = LesionOptions::new(LesionRules::MedVision10);
+        assert_eq!(lesion_options(&ctx, &task), profile);
+        task.lesion = Some(toml::Spanned::new(
+            0..0,
+            LesionSettings {
+                min_pixels: Some(7),
+                max_major_over_bbox_diagonal: None,
+                min_major_mm: Some(3.5),
+                min_major_px: Some(4.0),
+            },
+        ));
+        let options = lesion_options(&ctx, &task);
+        assert_eq!(options.min_pixels, 7);
+        assert_eq!(options.min_major_floor_mm, 3.5);
+        assert_eq!(options.min_major_floor_pixels, 4.0);
+        assert_eq!(
+            options.max_major_over_bbox_diagonal,
+            profile.max_major_over_bbox_diagonal
+        );
+        assert_eq!(options.rules, LesionRules::MedVision10);
+    }
+
+    #[test]
+    fn box_and_mask_size_items_carry_their_own_columns() {
+        let place = |f: &Item| (f.place.plane, f.place.slice_index, f.place.label);
+        let b = Item::bbox(annotate::BoxFact {
+            plane: Plane::Sagittal,
+            slice_index: 4,
+            label: 1,
+            bbox_px: [2, 3, 5, 9],
+            width_px: 4,
+            height_px: 7,
+            image_width_px: 20,
+            image_height_px: 20,
+            row_spacing_mm: 2.0,
+            col_spacing_mm: 0.5,
+            box_width_mm: 2.0,
+            box_height_mm: 14.0,
+        });
+        assert_eq!(place(&b), (Plane::Sagittal, 4, 1));
+        assert_eq!(b.measurements.box_width_mm, Some(2.0));
+        assert_eq!(b.measurements.box_height_mm, Some(14.0));
+        assert_eq!(b.measurements.area_mm2, None);
+        assert_eq!(b.ask, Ask::Bbox);
+        let s = Item::mask_size(annotate::MaskSizeFact {
+            plane: Plane::Axial,
+            slice_index: 2,
+            label: 3,
+            bbox_px: [0, 0, 1, 1],
+            pixel_count: 3,
+            area_mm2: 1.5,
+            image_width_px: 8,
+            image_height_px: 8,
+            row_spacing_mm: 1.0,
+            col_spacing_mm: 0.5,
+        });
+        assert_eq!(place(&s), (Plane::Axial, 2, 3));
+        assert_eq!(s.measurements.pixel_count, Some(3));
+        assert_eq!(s.measurements.box_width_mm, None);
+        assert_eq!(s.ask, Ask::MaskSize(1.5));
+    }
+}

@@ -231,3 +231,220 @@ fn drawn_box(row: &Row, item: &Choice) -> Result<Option<[u32; 4]>, CaseError> {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geom::Grid2;
+    use crate::manifest::{self, LoadedManifest};
+    use crate::pipeline::plan::{Conventions, BUILDER_VERSION};
+    use crate::render::{Rounding, Scaling};
+
+    fn manifest() -> LoadedManifest {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/kits23.toml");
+        manifest::load(&path).expect("kits23 manifest loads")
+    }
+
+    fn ctx(loaded: &LoadedManifest, rgb_images: bool) -> CaseContext<'_> {
+        CaseContext {
+            manifest: loaded,
+            templates: &loaded.templates,
+            conventions: Conventions::for_profile(manifest::Profile::Default),
+            builder_version: BUILDER_VERSION,
+            rgb_images,
+        }
+    }
+
+    fn case() -> Case {
+        Case {
+            collection: "default".into(),
+            case_id: "case_00007".into(),
+            image_rel: "dataset/case_00007/imaging.nii.gz".into(),
+            mask_rel: "dataset/case_00007/segmentation.nii.gz".into(),
+            image_path: "/data/dataset/case_00007/imaging.nii.gz".into(),
+            mask_path: "/data/dataset/case_00007/segmentation.nii.gz".into(),
+            average_with: Vec::new(),
+            transforms: Vec::new(),
+        }
+    }
+
+    /// A 6×4 ramp rendered with `max_side` (3 halves it) at 0.5 mm columns × 2 mm rows.
+    fn shot(max_side: Option<u32>) -> Shot {
+        let grid = Grid2 {
+            width_px: 6,
+            height_px: 4,
+            data: (0..24).map(|v| v as f32).collect(),
+        };
+        let scaling = Scaling::Window {
+            low: 0.0,
+            high: 23.0,
+        };
+        let rendered =
+            render::render_slice(&grid, scaling, Rounding::HalfEven, max_side).expect("renders");
+        Shot::new(rendered, [0.5, 2.0])
+    }
+
+    fn fact(task: &Task, bbox_px: Option<[u32; 4]>) -> Fact<'_> {
+        Fact {
+            task,
+            task_type: "bbox",
+            config: "bbox",
+            plane: Plane::Axial,
+            slice_index: 3,
+            subject: "2".into(),
+            label_id: Some(2),
+            bbox_px,
+            points_px: vec![[1.0, 2.0]],
+            measurements: Measurements {
+                box_width_mm: Some(1.5),
+                ..Measurements::default()
+            },
+        }
+    }
+
+    fn said(lang: &str, identify_box: bool) -> Said {
+        let item = |box_drawn: bool| Choice {
+            question: format!("{lang}?"),
+            options: vec!["a mm".into(), "b mm".into()],
+            box_drawn,
+            ..Choice::default()
+        };
+        Said {
+            label_name: format!("tumor-{lang}"),
+            qa: Qa {
+                question: format!("q-{lang}"),
+                answer: format!("a-{lang}"),
+                answer_values: vec![1.0],
+            },
+            choice: Some(item(false)),
+            identify: identify_box.then(|| item(true)),
+        }
+    }
+
+    use crate::render;
+
+    #[test]
+    fn rows_carry_the_fact_the_language_and_the_case() {
+        let loaded = manifest();
+        let ctx = ctx(&loaded, false);
+        let task = &loaded.manifest.tasks[0];
+        let mut rows = CaseRows::new(&ctx, &case(), "test", "LPS".into());
+        let s = rows.add_shot(shot(None));
+        let f = fact(task, Some([1, 0, 4, 2]));
+        let id = rows.fact_id(&f);
+        assert_eq!(
+            id,
+            format!("KiTS23/default/case_00007/bbox/{}/axial/3/2", task.id)
+        );
+        rows.push(&f, &id, s, "en", said("en", false));
+        rows.push(&f, &id, s, "ar", said("ar", false));
+        let out = rows.finish().expect("rows");
+        assert_eq!(out.len(), 2);
+        let (en, ar) = (&out[0], &out[1]);
+        assert_eq!(en.id, format!("{id}/en"));
+        assert_eq!(ar.id, format!("{id}/ar"));
+        assert_eq!((en.lang.as_str(), ar.lang.as_str()), ("en", "ar"));
+        assert_eq!(ar.label_name.as_deref(), Some("tumor-ar"));
+        assert_eq!(ar.question, "q-ar");
+        assert_eq!(en.task_id, task.id);
+        assert_eq!(
+            (en.config.as_str(), en.task_type.as_str()),
+            ("bbox", "bbox")
+        );
+        assert_eq!(en.plane.as_deref(), Some("axial"));
+        assert_eq!((en.slice_index, en.label_id), (Some(3), Some(2)));
+        assert_eq!(en.bbox_px, Some([1, 0, 4, 2]));
+        assert_eq!(en.landmarks_px, vec![[1.0, 2.0]]);
+        assert_eq!(en.measurements.box_width_mm, Some(1.5));
+        assert_eq!(en.split, "test");
+        assert_eq!(en.dataset, "KiTS23");
+        assert_eq!(en.source_image, "dataset/case_00007/imaging.nii.gz");
+        assert_eq!(en.source_mask, "dataset/case_00007/segmentation.nii.gz");
+        assert_eq!(en.source_orientation, "LPS");
+        assert_eq!(en.manifest_sha256, loaded.sha256);
+        assert_eq!(en.builder_version, BUILDER_VERSION);
+        // Both rows share one PNG in memory; without the TSV no RGB copy is made.
+        assert!(Arc::ptr_eq(&en.image_png, &ar.image_png));
+        assert!(en.choice.as_ref().is_some_and(|c| c.rgb_png.is_none()));
+    }
+
+    #[test]
+    fn displayed_spacing_and_size_follow_the_resize() {
+        let loaded = manifest();
+        let ctx = ctx(&loaded, false);
+        let mut rows = CaseRows::new(&ctx, &case(), "train", "RAS".into());
+        let s = rows.add_shot(shot(Some(3)));
+        let shown = rows.shot(s).shown();
+        // 6×4 → 3×2: every displayed pixel covers two native pixels each way.
+        assert_eq!((shown.width_px, shown.height_px), (3, 2));
+        assert_eq!((shown.scale_x, shown.scale_y), (0.5, 0.5));
+        assert_eq!((shown.pixel_width_mm, shown.pixel_height_mm), (1.0, 4.0));
+        let task = &loaded.manifest.tasks[0];
+        let f = fact(task, None);
+        let id = rows.fact_id(&f);
+        rows.push(&f, &id, s, "en", said("en", false));
+        let row = &rows.finish().expect("rows")[0];
+        assert_eq!((row.image_width_px, row.image_height_px), (3, 2));
+        // `[row, col]` order.
+        assert_eq!(row.pixel_spacing_mm, [4.0, 1.0]);
+        assert_eq!(row.bbox_px, None);
+    }
+
+    #[test]
+    fn rgb_copies_are_made_once_per_image_and_box() {
+        let loaded = manifest();
+        let ctx = ctx(&loaded, true);
+        let task = &loaded.manifest.tasks[0];
+        let mut rows = CaseRows::new(&ctx, &case(), "test", "RAS".into());
+        let s = rows.add_shot(shot(None));
+        let boxed = fact(task, Some([1, 0, 4, 2]));
+        let id = rows.fact_id(&boxed);
+        rows.push(&boxed, &id, s, "en", said("en", true));
+        rows.push(&boxed, &id, s, "ar", said("ar", true));
+        let out = rows.finish().expect("rows");
+        let plain = |r: &Row| {
+            r.choice
+                .as_ref()
+                .and_then(|c| c.rgb_png.clone())
+                .expect("rgb")
+        };
+        let drawn = |r: &Row| {
+            r.identify
+                .as_ref()
+                .and_then(|c| c.rgb_png.clone())
+                .expect("rgb")
+        };
+        // One plain and one boxed image, each shared by both languages.
+        assert!(Arc::ptr_eq(&plain(&out[0]), &plain(&out[1])));
+        assert!(Arc::ptr_eq(&drawn(&out[0]), &drawn(&out[1])));
+        assert_ne!(plain(&out[0]), drawn(&out[0]));
+        // They are exactly the overlay of the rendered gray slice.
+        let reference = shot(None);
+        assert_eq!(
+            *plain(&out[0]),
+            *overlay::rgb_png(&reference.rendered, None).expect("rgb")
+        );
+        assert_eq!(
+            *drawn(&out[0]),
+            *overlay::rgb_png(&reference.rendered, Some([1, 0, 4, 2])).expect("rgb")
+        );
+    }
+
+    #[test]
+    fn a_drawn_box_needs_a_box() {
+        let loaded = manifest();
+        let ctx = ctx(&loaded, true);
+        let task = &loaded.manifest.tasks[0];
+        let mut rows = CaseRows::new(&ctx, &case(), "test", "RAS".into());
+        let s = rows.add_shot(shot(None));
+        let f = fact(task, None);
+        let id = rows.fact_id(&f);
+        rows.push(&f, &id, s, "en", said("en", true));
+        let err = rows.finish().expect_err("no box to draw");
+        assert!(
+            err.to_string()
+                .contains("a question that draws its box has no box"),
+            "{err}"
+        );
+    }
+}
