@@ -385,7 +385,12 @@ impl FittedAxes {
     /// End points in the mm frame of the fit, then back to display pixels with the same pairing `(sx, sy)`;
     /// with `round_end_points` the lengths are measured between the rounded points. Refuses non-finite
     /// results.
-    fn new(ellipse: &Ellipse, sx: f64, sy: f64, round_end_points: bool) -> Result<Self, LesionReject> {
+    fn new(
+        ellipse: &Ellipse,
+        sx: f64,
+        sy: f64,
+        round_end_points: bool,
+    ) -> Result<Self, LesionReject> {
         let [cx, cy] = ellipse.center;
         let major_len = ellipse.major_full_axis();
         let minor_len = ellipse.minor_full_axis();

@@ -451,17 +451,17 @@ fn null_vector(shifted: &Matrix3<f64>) -> Result<Vector3<f64>, EllipseError> {
     let v_t = svd.v_t.ok_or(EllipseError::NonFiniteConic {
         what: "eigenvector computation failed",
     })?;
-    let (imin, _) = svd
-        .singular_values
-        .iter()
-        .enumerate()
-        .fold((0usize, f64::INFINITY), |acc, (i, v)| {
-            if *v < acc.1 {
-                (i, *v)
-            } else {
-                acc
-            }
-        });
+    let (imin, _) =
+        svd.singular_values
+            .iter()
+            .enumerate()
+            .fold((0usize, f64::INFINITY), |acc, (i, v)| {
+                if *v < acc.1 {
+                    (i, *v)
+                } else {
+                    acc
+                }
+            });
     let v: Vector3<f64> = v_t.row(imin).transpose();
     Ok(v / v.norm())
 }
