@@ -253,20 +253,13 @@ impl<'m> FixturePlan<'m> {
                 axes,
                 channels,
             };
-            let mut cuboids = if empty.contains(case_id) {
-                Vec::new()
-            } else {
-                layout_cuboids(&label_ids, n % 2)
-            };
-            // Per-structure masks with `absent = "empty"`: the last `cases` entry lacks the last label's
-            // file (and its cuboid), so the merge's missing-file path is exercised.
-            let absent_label = collection
-                .mask_files
-                .as_ref()
-                .filter(|mf| mf.absent == AbsentMask::Empty)
-                .filter(|_| has_mask && n + 1 == with_mask.len() && cuboids.len() > 1)
-                .and_then(|_| label_ids.last().copied());
-            cuboids.retain(|c| Some(c.label) != absent_label);
+            let (cuboids, absent_label) = case_cuboids(
+                collection,
+                &label_ids,
+                n,
+                empty.contains(case_id),
+                has_mask && n + 1 == with_mask.len(),
+            );
             let image_rel = self.add_image(&collection.image, case_id, geometry, &cuboids)?;
             let mask_rel = if has_mask {
                 Some(self.add_masks(collection, case_id, geometry, &cuboids, absent_label)?)
@@ -382,6 +375,32 @@ impl<'m> FixturePlan<'m> {
         }
         Ok(())
     }
+}
+
+/// The cuboids of the `n`-th case of `collection` (none for an `empty_mask` case) and the label whose
+/// per-structure mask file the case lacks. With `absent = "empty"` the last `cases` entry
+/// (`last_with_mask`) lacks the last label's file and its cuboid, so the merge's missing-file path is
+/// exercised.
+fn case_cuboids(
+    collection: &Collection,
+    label_ids: &[u16],
+    n: usize,
+    empty: bool,
+    last_with_mask: bool,
+) -> (Vec<Cuboid>, Option<u16>) {
+    let mut cuboids = if empty {
+        Vec::new()
+    } else {
+        layout_cuboids(label_ids, n % 2)
+    };
+    let absent_label = collection
+        .mask_files
+        .as_ref()
+        .filter(|mf| mf.absent == AbsentMask::Empty)
+        .filter(|_| last_with_mask && cuboids.len() > 1)
+        .and_then(|_| label_ids.last().copied());
+    cuboids.retain(|c| Some(c.label) != absent_label);
+    (cuboids, absent_label)
 }
 
 fn bad_manifest(manifest: &LoadedManifest, reason: String) -> LayoutFixtureError {
