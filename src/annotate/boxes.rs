@@ -11,7 +11,7 @@
 
 use std::ops::{Add, AddAssign};
 
-use ndarray::{s, Axis};
+use ndarray::{s, ArrayView2, ArrayView3, Axis};
 
 use crate::annotate::frame::{DisplayFrame, PlaneView};
 use crate::geom::components::{Adjacency, Components, LabelScratch};
@@ -150,94 +150,14 @@ pub fn mask_stats(
         wanted[p.fixed_axis()] = true;
     }
     let (labels, accs) = sweep(mask, shape, wanted);
-
-    // Label indices in ascending label order.
-    let mut by_label: Vec<usize> = (0..labels.len()).collect();
-    by_label.sort_by_key(|&li| labels[li]);
-
-    let adjacency = Adjacency::from(connectivity);
-    let mut scratch = LabelScratch::default();
-    let mut region = Grid2 {
-        width_px: 0,
-        height_px: 0,
-        data: Vec::new(),
-    };
-    let mut components_of = vec![0u32; labels.len()];
-    let mut index_of_label = vec![usize::MAX; 1 << 16];
-    for (li, &label) in labels.iter().enumerate() {
-        index_of_label[label as usize] = li;
-    }
-
-    let mut out = Vec::with_capacity(planes.len());
-    for &plane in planes {
-        let view = PlaneView::new(plane, frame, shape, mask.geometry.spacing_mm);
-        let fixed = plane.fixed_axis();
-        // Remaining canonical axes, ascending: they are the row/column axes of `index_axis`.
-        let (a, b) = match fixed {
-            0 => (1, 2),
-            1 => (0, 2),
-            _ => (0, 1),
-        };
-        let mut slices = Vec::new();
-        for (s, slab) in mask.data.axis_iter(Axis(fixed)).enumerate() {
-            // (label index, accumulator) of the labels present, ascending by label.
-            let present: Vec<(usize, &Acc)> = by_label
-                .iter()
-                .map(|&li| (li, &accs[li][fixed][s]))
-                .filter(|(_, acc)| acc.count > 0)
-                .collect();
-            if present.is_empty() {
-                continue;
-            }
-            let mut lo = [u32::MAX; 3];
-            let mut hi = [0u32; 3];
-            for (_, acc) in &present {
-                for ax in [a, b] {
-                    lo[ax] = lo[ax].min(acc.lo[ax]);
-                    hi[ax] = hi[ax].max(acc.hi[ax]);
-                }
-            }
-            let (a0, a1, b0, b1) = (
-                lo[a] as usize,
-                hi[a] as usize,
-                lo[b] as usize,
-                hi[b] as usize,
-            );
-            let mut sub = slab.slice(s![a0..=a1, b0..=b1]);
-            // Component counts do not change under transposition: read along the axis closer in memory.
-            if sub.strides()[0].unsigned_abs() < sub.strides()[1].unsigned_abs() {
-                sub.swap_axes(0, 1);
-            }
-            region.width_px = sub.ncols();
-            region.height_px = sub.nrows();
-            region.data.clear();
-            for row in sub.outer_iter() {
-                region.data.extend(row.iter().copied());
-            }
-            let components = Components::label_with(&region, 0u16, adjacency, &mut scratch);
-            for st in components.stats() {
-                components_of[index_of_label[st.value as usize]] += 1;
-            }
-            let mut label_stats = Vec::with_capacity(present.len());
-            for &(li, acc) in &present {
-                let to_usize = |v: [u32; 3]| [v[0] as usize, v[1] as usize, v[2] as usize];
-                let bbox = view.display_bbox(to_usize(acc.lo), to_usize(acc.hi));
-                label_stats.push(LabelStats {
-                    label: labels[li],
-                    component_count: components_of[li],
-                    pixel_count: acc.count,
-                    // Fits: every axis is shorter than 2^32 (checked above).
-                    bbox_px: bbox.map(|v| v as u32),
-                });
-                components_of[li] = 0;
-            }
-            slices.push(SliceStats {
-                slice_index: s,
-                labels: label_stats,
-            });
-        }
-        out.push(PlaneStats { view, slices });
-    }
+    let mut summariser = SliceSummariser::new(&labels, &accs, Adjacency::from(connectivity));
+    let out = planes
+        .iter()
+        .map(|&plane| {
+            let view = PlaneView::new(plane, frame, shape, mask.geometry.spacing_mm);
+            summariser.plane(mask, view)
+        })
+        .collect();
     Ok(MaskStats {
         frame,
         connectivity,
@@ -245,22 +165,141 @@ pub fn mask_stats(
     })
 }
 
+/// Turns the per-slice accumulators of [`sweep`] into [`SliceStats`], counting components only in slices
+/// that hold a label; keeps the labelling buffers across slices and planes.
+struct SliceSummariser<'a> {
+    labels: &'a [u16],
+    accs: &'a [LabelAccs],
+    adjacency: Adjacency,
+    /// Label indices in ascending label order.
+    by_label: Vec<usize>,
+    /// Label index of each label value (`usize::MAX` for labels not met).
+    index_of_label: Vec<usize>,
+    /// Components of each label index in the current slice.
+    components_of: Vec<u32>,
+    scratch: LabelScratch,
+    region: Grid2<u16>,
+}
+
+impl<'a> SliceSummariser<'a> {
+    fn new(labels: &'a [u16], accs: &'a [LabelAccs], adjacency: Adjacency) -> Self {
+        let mut by_label: Vec<usize> = (0..labels.len()).collect();
+        by_label.sort_by_key(|&li| labels[li]);
+        let mut index_of_label = vec![usize::MAX; 1 << 16];
+        for (li, &label) in labels.iter().enumerate() {
+            index_of_label[label as usize] = li;
+        }
+        SliceSummariser {
+            labels,
+            accs,
+            adjacency,
+            by_label,
+            index_of_label,
+            components_of: vec![0u32; labels.len()],
+            scratch: LabelScratch::default(),
+            region: Grid2 {
+                width_px: 0,
+                height_px: 0,
+                data: Vec::new(),
+            },
+        }
+    }
+
+    /// The non-empty slices of `view`'s plane, ascending by slice index.
+    fn plane(&mut self, mask: &Volume<u16>, view: PlaneView) -> PlaneStats {
+        let fixed = view.plane().fixed_axis();
+        let mut slices = Vec::new();
+        for (s, slab) in mask.data.axis_iter(Axis(fixed)).enumerate() {
+            if let Some(slice) = self.slice(slab, fixed, s, &view) {
+                slices.push(slice);
+            }
+        }
+        PlaneStats { view, slices }
+    }
+
+    /// Statistics of slice `s` (`slab`) across `fixed`, or `None` when it holds no label.
+    fn slice(
+        &mut self,
+        slab: ArrayView2<u16>,
+        fixed: usize,
+        s: usize,
+        view: &PlaneView,
+    ) -> Option<SliceStats> {
+        let accs = self.accs;
+        // (label index, accumulator) of the labels present, ascending by label.
+        let present: Vec<(usize, &Acc)> = self
+            .by_label
+            .iter()
+            .map(|&li| (li, &accs[li][fixed][s]))
+            .filter(|(_, acc)| acc.count > 0)
+            .collect();
+        if present.is_empty() {
+            return None;
+        }
+        // Remaining canonical axes, ascending: they are the row/column axes of `index_axis`.
+        let (a, b) = match fixed {
+            0 => (1, 2),
+            1 => (0, 2),
+            _ => (0, 1),
+        };
+        let mut lo = [u32::MAX; 3];
+        let mut hi = [0u32; 3];
+        for (_, acc) in &present {
+            for ax in [a, b] {
+                lo[ax] = lo[ax].min(acc.lo[ax]);
+                hi[ax] = hi[ax].max(acc.hi[ax]);
+            }
+        }
+        let (a0, a1, b0, b1) = (
+            lo[a] as usize,
+            hi[a] as usize,
+            lo[b] as usize,
+            hi[b] as usize,
+        );
+        self.count_components(slab.slice(s![a0..=a1, b0..=b1]));
+        let mut label_stats = Vec::with_capacity(present.len());
+        for &(li, acc) in &present {
+            let to_usize = |v: [u32; 3]| [v[0] as usize, v[1] as usize, v[2] as usize];
+            let bbox = view.display_bbox(to_usize(acc.lo), to_usize(acc.hi));
+            label_stats.push(LabelStats {
+                label: self.labels[li],
+                component_count: self.components_of[li],
+                pixel_count: acc.count,
+                // Fits: every axis is shorter than 2^32 (checked above).
+                bbox_px: bbox.map(|v| v as u32),
+            });
+            self.components_of[li] = 0;
+        }
+        Some(SliceStats {
+            slice_index: s,
+            labels: label_stats,
+        })
+    }
+
+    /// Adds the components of each label in `sub` (the union box of a slice's labels) to `components_of`.
+    fn count_components(&mut self, mut sub: ArrayView2<u16>) {
+        // Component counts do not change under transposition: read along the axis closer in memory.
+        if sub.strides()[0].unsigned_abs() < sub.strides()[1].unsigned_abs() {
+            sub.swap_axes(0, 1);
+        }
+        let region = &mut self.region;
+        region.width_px = sub.ncols();
+        region.height_px = sub.nrows();
+        region.data.clear();
+        for row in sub.outer_iter() {
+            region.data.extend(row.iter().copied());
+        }
+        let components = Components::label_with(region, 0u16, self.adjacency, &mut self.scratch);
+        for st in components.stats() {
+            self.components_of[self.index_of_label[st.value as usize]] += 1;
+        }
+    }
+}
+
 /// One pass over the mask in memory order: the labels met (in order of first appearance) and, per label,
 /// per fixed axis in `wanted`, per slice, the count and canonical box of its voxels.
 fn sweep(mask: &Volume<u16>, shape: [usize; 3], wanted: [bool; 3]) -> (Vec<u16>, Vec<LabelAccs>) {
-    let mut view = mask.data.view();
-    let mut reversed = [false; 3];
-    for (ax, rev) in reversed.iter_mut().enumerate() {
-        if view.strides()[ax] < 0 {
-            view.invert_axis(Axis(ax));
-            *rev = true;
-        }
-    }
-    // Outermost (largest stride) first, so the innermost lane is the most contiguous one.
-    let strides = [view.strides()[0], view.strides()[1], view.strides()[2]];
-    let mut order = [0usize, 1, 2];
-    order.sort_by_key(|&ax| std::cmp::Reverse(strides[ax]));
-    let view = view.permuted_axes(order);
+    let (view, reversed, order) = memory_order_view(mask);
     let [o_ax, m_ax, c_ax] = order;
     let canonical = |ax: usize, t: usize| -> usize {
         if reversed[ax] {
@@ -271,9 +310,7 @@ fn sweep(mask: &Volume<u16>, shape: [usize; 3], wanted: [bool; 3]) -> (Vec<u16>,
     };
     let nc = shape[c_ax];
 
-    let mut labels: Vec<u16> = Vec::new();
-    let mut accs: Vec<LabelAccs> = Vec::new();
-    let mut index_of_label = vec![u32::MAX; 1 << 16];
+    let mut accumulator = RunAccumulator::new(shape, wanted, order);
     let mut lane_copy: Vec<u16> = Vec::new();
     for (o, slab) in view.outer_iter().enumerate() {
         let co = canonical(o_ax, o) as u32;
@@ -287,60 +324,129 @@ fn sweep(mask: &Volume<u16>, shape: [usize; 3], wanted: [bool; 3]) -> (Vec<u16>,
                     &lane_copy
                 }
             };
-            let mut t = 0;
-            while t < nc {
-                t = next_nonzero(values, t);
-                if t == nc {
-                    break;
-                }
-                let value = values[t];
-                let t0 = t;
-                while t < nc && values[t] == value {
-                    t += 1;
-                }
+            for_each_run(values, |value, t0, t| {
                 let (c0, c1) = if reversed[c_ax] {
                     (nc - t, nc - 1 - t0)
                 } else {
                     (t0, t - 1)
                 };
-                let mut li = index_of_label[value as usize] as usize;
-                if li == u32::MAX as usize {
-                    li = labels.len();
-                    index_of_label[value as usize] = li as u32;
-                    labels.push(value);
-                    accs.push(std::array::from_fn(|ax| {
-                        if wanted[ax] {
-                            vec![Acc::EMPTY; shape[ax]]
-                        } else {
-                            Vec::new()
-                        }
-                    }));
-                }
-                let acc = &mut accs[li];
                 let mut lo = [0u32; 3];
                 lo[o_ax] = co;
                 lo[m_ax] = cm;
                 lo[c_ax] = c0 as u32;
                 let mut hi = lo;
                 hi[c_ax] = c1 as u32;
-                let run_px = (c1 - c0 + 1) as u64;
-                if wanted[o_ax] {
-                    acc[o_ax][co as usize].add(run_px, lo, hi);
-                }
-                if wanted[m_ax] {
-                    acc[m_ax][cm as usize].add(run_px, lo, hi);
-                }
-                if wanted[c_ax] {
-                    for (c, slice_acc) in (c0..).zip(&mut acc[c_ax][c0..=c1]) {
-                        let mut p = lo;
-                        p[c_ax] = c as u32;
-                        slice_acc.add(1, p, p);
-                    }
-                }
+                accumulator.add_run(value, lo, hi);
+            });
+        }
+    }
+    (accumulator.labels, accumulator.accs)
+}
+
+/// The mask's view with every axis stepping forward in memory, permuted outermost (largest stride) first so
+/// the innermost lane is the most contiguous one; which canonical axes were reversed; and the permutation
+/// (`order[k]` is the canonical axis of view axis `k`).
+fn memory_order_view(mask: &Volume<u16>) -> (ArrayView3<'_, u16>, [bool; 3], [usize; 3]) {
+    let mut view = mask.data.view();
+    let mut reversed = [false; 3];
+    for (ax, rev) in reversed.iter_mut().enumerate() {
+        if view.strides()[ax] < 0 {
+            view.invert_axis(Axis(ax));
+            *rev = true;
+        }
+    }
+    let strides = [view.strides()[0], view.strides()[1], view.strides()[2]];
+    let mut order = [0usize, 1, 2];
+    order.sort_by_key(|&ax| std::cmp::Reverse(strides[ax]));
+    (view.permuted_axes(order), reversed, order)
+}
+
+/// Calls `f(value, start, end)` for every maximal run `values[start..end]` of one non-zero value, in order.
+#[inline]
+fn for_each_run(values: &[u16], mut f: impl FnMut(u16, usize, usize)) {
+    let n = values.len();
+    let mut t = 0;
+    while t < n {
+        t = next_nonzero(values, t);
+        if t == n {
+            break;
+        }
+        let value = values[t];
+        let t0 = t;
+        while t < n && values[t] == value {
+            t += 1;
+        }
+        f(value, t0, t);
+    }
+}
+
+/// The accumulators [`sweep`] fills: labels in order of first appearance and their [`LabelAccs`].
+struct RunAccumulator {
+    shape: [usize; 3],
+    wanted: [bool; 3],
+    /// Canonical axes `[outer, middle, contiguous]` of the sweep.
+    order: [usize; 3],
+    labels: Vec<u16>,
+    accs: Vec<LabelAccs>,
+    index_of_label: Vec<u32>,
+}
+
+impl RunAccumulator {
+    fn new(shape: [usize; 3], wanted: [bool; 3], order: [usize; 3]) -> Self {
+        RunAccumulator {
+            shape,
+            wanted,
+            order,
+            labels: Vec::new(),
+            accs: Vec::new(),
+            index_of_label: vec![u32::MAX; 1 << 16],
+        }
+    }
+
+    /// Adds a run of `value` spanning canonical `lo..=hi` (which differ only along the contiguous axis) to
+    /// the slices it lies in.
+    #[inline]
+    fn add_run(&mut self, value: u16, lo: [u32; 3], hi: [u32; 3]) {
+        let [o_ax, m_ax, c_ax] = self.order;
+        let wanted = self.wanted;
+        let li = self.label_index(value);
+        let acc = &mut self.accs[li];
+        let (c0, c1) = (lo[c_ax] as usize, hi[c_ax] as usize);
+        let run_px = (c1 - c0 + 1) as u64;
+        if wanted[o_ax] {
+            acc[o_ax][lo[o_ax] as usize].add(run_px, lo, hi);
+        }
+        if wanted[m_ax] {
+            acc[m_ax][lo[m_ax] as usize].add(run_px, lo, hi);
+        }
+        if wanted[c_ax] {
+            for (c, slice_acc) in (c0..).zip(&mut acc[c_ax][c0..=c1]) {
+                let mut p = lo;
+                p[c_ax] = c as u32;
+                slice_acc.add(1, p, p);
             }
         }
     }
-    (labels, accs)
+
+    /// Index of `value` in `labels`, registering it (with empty accumulators) on first sight.
+    #[inline]
+    fn label_index(&mut self, value: u16) -> usize {
+        let mut li = self.index_of_label[value as usize] as usize;
+        if li == u32::MAX as usize {
+            li = self.labels.len();
+            self.index_of_label[value as usize] = li as u32;
+            self.labels.push(value);
+            let (shape, wanted) = (self.shape, self.wanted);
+            self.accs.push(std::array::from_fn(|ax| {
+                if wanted[ax] {
+                    vec![Acc::EMPTY; shape[ax]]
+                } else {
+                    Vec::new()
+                }
+            }));
+        }
+        li
+    }
 }
 
 /// Index of the first non-zero value at or after `from` (`values.len()` if none), skipping zeros 32 at a time.

@@ -310,50 +310,126 @@ pub fn measure_lesion(
         SpacingPairing::PerAxis => (col_spacing_mm, row_spacing_mm),
         SpacingPairing::Swapped => (row_spacing_mm, col_spacing_mm),
     };
+    let ellipse = fit_contour_mm(&contour, sx, sy)?;
+    let axes = FittedAxes::new(&ellipse, sx, sy, opts.round_end_points)?;
+    check_guards(opts, component, bbox, &axes, row_spacing_mm, col_spacing_mm)?;
+
+    // RECIST longest diameter: always on the correctly paired boundary pixel centres.
+    let boundary_mm: Vec<[f64; 2]> = contour
+        .iter()
+        .map(|p| {
+            [
+                f64::from(p[0]) * col_spacing_mm,
+                f64::from(p[1]) * row_spacing_mm,
+            ]
+        })
+        .collect();
+    let feret = feret_diameters(&boundary_mm).ok_or(LesionReject::TooFewPoints)?;
+
+    let [p1, p2, p3, p4] = axes.end_points_px;
+    Ok(LesionMeasurement {
+        major_mm: axes.major_mm,
+        minor_mm: axes.minor_mm,
+        major_angle_deg: axes.major_angle_deg,
+        center_px: axes.center_px,
+        major_end_points_px: ordered(p1, p2),
+        minor_end_points_px: ordered(p3, p4),
+        ellipse_mm: ellipse,
+        feret_longest_mm: feret.longest_mm,
+        feret_perpendicular_mm: feret.perpendicular_mm,
+        feret_end_points_px: [contour[feret.longest_pair.0], contour[feret.longest_pair.1]],
+        pixel_count,
+        area_mm2: pixel_count as f64 * row_spacing_mm * col_spacing_mm,
+        bbox,
+        boundary_points: contour.len(),
+    })
+}
+
+/// Ellipse fit of the contour pixels scaled by `(sx, sy)` mm (rounded to float32, as the fit takes them).
+fn fit_contour_mm(contour: &[[i32; 2]], sx: f64, sy: f64) -> Result<Ellipse, LesionReject> {
     let pts_mm: Vec<[f32; 2]> = contour
         .iter()
         .map(|p| [(f64::from(p[0]) * sx) as f32, (f64::from(p[1]) * sy) as f32])
         .collect();
-    let ellipse = fit_ellipse(&pts_mm).map_err(|e| match e {
+    fit_ellipse(&pts_mm).map_err(|e| match e {
         EllipseError::TooFewPoints { .. } => LesionReject::TooFewPoints,
         EllipseError::Singular => LesionReject::SingularFit,
         EllipseError::NonFiniteInput { .. } | EllipseError::NonFiniteConic { .. } => {
             LesionReject::NonFiniteConic
         }
-    })?;
+    })
+}
 
-    // End points in the mm frame of the fit, then back to display pixels with the same pairing.
-    let [cx, cy] = ellipse.center;
-    let major_len = ellipse.major_full_axis();
-    let minor_len = ellipse.minor_full_axis();
-    let major_angle_deg = ellipse.major_axis_angle_deg();
-    let (c, s) = (
-        major_angle_deg.to_radians().cos(),
-        major_angle_deg.to_radians().sin(),
-    );
-    let to_px = |x_mm: f64, y_mm: f64| [x_mm / sx, y_mm / sy];
-    let mut p1 = to_px(cx - c * major_len / 2.0, cy - s * major_len / 2.0);
-    let mut p2 = to_px(cx + c * major_len / 2.0, cy + s * major_len / 2.0);
-    let mut p3 = to_px(cx + s * minor_len / 2.0, cy - c * minor_len / 2.0);
-    let mut p4 = to_px(cx - s * minor_len / 2.0, cy + c * minor_len / 2.0);
-    let (major_mm, minor_mm) = if opts.round_end_points {
-        for p in [&mut p1, &mut p2, &mut p3, &mut p4] {
-            *p = [round_half_even(p[0]), round_half_even(p[1])];
+/// The fitted ellipse's diameters and axis end points, back in display pixels.
+struct FittedAxes {
+    major_mm: f64,
+    minor_mm: f64,
+    major_angle_deg: f64,
+    center_px: [f64; 2],
+    /// P1, P2 (major axis) and P3, P4 (minor axis), unordered; integer-valued when rounded.
+    end_points_px: [[f64; 2]; 4],
+}
+
+impl FittedAxes {
+    /// End points in the mm frame of the fit, then back to display pixels with the same pairing `(sx, sy)`;
+    /// with `round_end_points` the lengths are measured between the rounded points. Refuses non-finite
+    /// results.
+    fn new(
+        ellipse: &Ellipse,
+        sx: f64,
+        sy: f64,
+        round_end_points: bool,
+    ) -> Result<Self, LesionReject> {
+        let [cx, cy] = ellipse.center;
+        let major_len = ellipse.major_full_axis();
+        let minor_len = ellipse.minor_full_axis();
+        let major_angle_deg = ellipse.major_axis_angle_deg();
+        let (c, s) = (
+            major_angle_deg.to_radians().cos(),
+            major_angle_deg.to_radians().sin(),
+        );
+        let to_px = |x_mm: f64, y_mm: f64| [x_mm / sx, y_mm / sy];
+        let mut p1 = to_px(cx - c * major_len / 2.0, cy - s * major_len / 2.0);
+        let mut p2 = to_px(cx + c * major_len / 2.0, cy + s * major_len / 2.0);
+        let mut p3 = to_px(cx + s * minor_len / 2.0, cy - c * minor_len / 2.0);
+        let mut p4 = to_px(cx - s * minor_len / 2.0, cy + c * minor_len / 2.0);
+        let (major_mm, minor_mm) = if round_end_points {
+            for p in [&mut p1, &mut p2, &mut p3, &mut p4] {
+                *p = [round_half_even(p[0]), round_half_even(p[1])];
+            }
+            let len = |a: [f64; 2], b: [f64; 2]| ((a[0] - b[0]) * sx).hypot((a[1] - b[1]) * sy);
+            (len(p1, p2), len(p3, p4))
+        } else {
+            (major_len, minor_len)
+        };
+        if ![
+            major_mm, minor_mm, p1[0], p1[1], p2[0], p2[1], p3[0], p3[1], p4[0], p4[1],
+        ]
+        .iter()
+        .all(|v| v.is_finite())
+        {
+            return Err(LesionReject::NonFiniteConic);
         }
-        let len = |a: [f64; 2], b: [f64; 2]| ((a[0] - b[0]) * sx).hypot((a[1] - b[1]) * sy);
-        (len(p1, p2), len(p3, p4))
-    } else {
-        (major_len, minor_len)
-    };
-    if ![
-        major_mm, minor_mm, p1[0], p1[1], p2[0], p2[1], p3[0], p3[1], p4[0], p4[1],
-    ]
-    .iter()
-    .all(|v| v.is_finite())
-    {
-        return Err(LesionReject::NonFiniteConic);
+        Ok(FittedAxes {
+            major_mm,
+            minor_mm,
+            major_angle_deg,
+            center_px: to_px(cx, cy),
+            end_points_px: [p1, p2, p3, p4],
+        })
     }
+}
 
+/// The plausibility guards of §4.5 and the scaled-box rule, in that order, as `opts` enables them.
+fn check_guards(
+    opts: &LesionOptions,
+    component: &Grid2<bool>,
+    bbox: PixelBox,
+    axes: &FittedAxes,
+    row_spacing_mm: f64,
+    col_spacing_mm: f64,
+) -> Result<(), LesionReject> {
+    let (major_mm, minor_mm) = (axes.major_mm, axes.minor_mm);
     let coarser_mm = row_spacing_mm.max(col_spacing_mm);
     if opts.guard_minor_below_pixel && minor_mm < coarser_mm {
         return Err(LesionReject::MinorBelowOnePixel);
@@ -378,40 +454,12 @@ pub fn measure_lesion(
             bbox,
             component.width_px,
             component.height_px,
-            &[p1, p2, p3, p4],
+            &axes.end_points_px,
         )
     {
         return Err(LesionReject::ScaledBoxRule);
     }
-
-    // RECIST longest diameter: always on the correctly paired boundary pixel centres.
-    let boundary_mm: Vec<[f64; 2]> = contour
-        .iter()
-        .map(|p| {
-            [
-                f64::from(p[0]) * col_spacing_mm,
-                f64::from(p[1]) * row_spacing_mm,
-            ]
-        })
-        .collect();
-    let feret = feret_diameters(&boundary_mm).ok_or(LesionReject::TooFewPoints)?;
-
-    Ok(LesionMeasurement {
-        major_mm,
-        minor_mm,
-        major_angle_deg,
-        center_px: to_px(cx, cy),
-        major_end_points_px: ordered(p1, p2),
-        minor_end_points_px: ordered(p3, p4),
-        ellipse_mm: ellipse,
-        feret_longest_mm: feret.longest_mm,
-        feret_perpendicular_mm: feret.perpendicular_mm,
-        feret_end_points_px: [contour[feret.longest_pair.0], contour[feret.longest_pair.1]],
-        pixel_count,
-        area_mm2: pixel_count as f64 * row_spacing_mm * col_spacing_mm,
-        bbox,
-        boundary_points: contour.len(),
-    })
+    Ok(())
 }
 
 /// Second-moment ("equivalent") ellipse full axes `[major, minor]` in mm: `4·sqrt(eigenvalues)` of the

@@ -77,87 +77,21 @@ impl<T: Copy + PartialEq> Components<T> {
         adjacency: Adjacency,
         scratch: &mut LabelScratch,
     ) -> Self {
-        let (width_px, height_px) = (grid.width_px, grid.height_px);
         // Runs that may touch a run [x0, x1] of the next row: those overlapping [x0 - reach, x1 + reach].
         let reach = match adjacency {
             Adjacency::Four => 0,
             Adjacency::Eight => 1,
         };
-        let mut runs: Vec<Run> = Vec::new();
-        let mut values: Vec<T> = Vec::new();
-        let parent = &mut scratch.parent;
-        parent.clear();
-        let mut prev_rows = 0..0;
-        for y in 0..height_px {
-            let row = &grid.data[y * width_px..(y + 1) * width_px];
-            let row_start = runs.len();
-            let mut above = prev_rows.start;
-            let mut x = 0;
-            while x < width_px {
-                let value = row[x];
-                if value == background {
-                    x += 1;
-                    continue;
-                }
-                let x0 = x;
-                while x < width_px && row[x] == value {
-                    x += 1;
-                }
-                let x1 = x - 1;
-                let me = runs.len();
-                runs.push(Run {
-                    y_px: y,
-                    x0_px: x0,
-                    x1_px: x1,
-                    component: 0,
-                });
-                values.push(value);
-                parent.push(me as u32);
-                // Runs of the row above ending left of our reach touch neither this run nor later ones.
-                while above < prev_rows.end && runs[above].x1_px + reach < x0 {
-                    above += 1;
-                }
-                let mut k = above;
-                while k < prev_rows.end && runs[k].x0_px <= x1 + reach {
-                    if values[k] == value {
-                        union(parent, k as u32, me as u32);
-                    }
-                    k += 1;
-                }
-            }
-            prev_rows = row_start..runs.len();
-        }
-
-        // A set's root is its smallest run index, i.e. its first run in raster order, so numbering roots as
-        // they are met numbers components by their first pixel.
-        let id_of_root = &mut scratch.id_of_root;
-        id_of_root.clear();
-        id_of_root.resize(runs.len(), u32::MAX);
-        let mut stats: Vec<ComponentStats<T>> = Vec::new();
-        for r in 0..runs.len() {
-            let root = find(parent, r as u32) as usize;
-            let run = runs[r];
-            let id = if root == r {
-                id_of_root[r] = stats.len() as u32;
-                stats.push(ComponentStats {
-                    value: values[r],
-                    pixel_count: 0,
-                    bbox_px: [run.x0_px, run.y_px, run.x1_px, run.y_px],
-                });
-                stats.len() - 1
-            } else {
-                id_of_root[root] as usize
-            };
-            let s = &mut stats[id];
-            s.pixel_count += (run.x1_px - run.x0_px + 1) as u64;
-            s.bbox_px[0] = s.bbox_px[0].min(run.x0_px);
-            s.bbox_px[2] = s.bbox_px[2].max(run.x1_px);
-            s.bbox_px[3] = run.y_px;
-            runs[r].component = id;
-        }
+        let (mut runs, values) = join_runs(grid, background, reach, &mut scratch.parent);
+        let stats = number_components(
+            &mut runs,
+            &values,
+            &mut scratch.parent,
+            &mut scratch.id_of_root,
+        );
         Components {
-            width_px,
-            height_px,
+            width_px: grid.width_px,
+            height_px: grid.height_px,
             runs,
             stats,
         }
@@ -200,6 +134,98 @@ impl<T: Copy + PartialEq> Components<T> {
         }
         labels
     }
+}
+
+/// One pass over the rows: every horizontal run of equal non-background values (component ids not yet set)
+/// with its value, and in `parent` the union-find forest joining runs that touch a run of the row above
+/// (within `reach` columns) and share its value.
+fn join_runs<T: Copy + PartialEq>(
+    grid: &Grid2<T>,
+    background: T,
+    reach: usize,
+    parent: &mut Vec<u32>,
+) -> (Vec<Run>, Vec<T>) {
+    let width_px = grid.width_px;
+    let mut runs: Vec<Run> = Vec::new();
+    let mut values: Vec<T> = Vec::new();
+    parent.clear();
+    let mut prev_rows = 0..0;
+    for y in 0..grid.height_px {
+        let row = &grid.data[y * width_px..(y + 1) * width_px];
+        let row_start = runs.len();
+        let mut above = prev_rows.start;
+        let mut x = 0;
+        while x < width_px {
+            let value = row[x];
+            if value == background {
+                x += 1;
+                continue;
+            }
+            let x0 = x;
+            while x < width_px && row[x] == value {
+                x += 1;
+            }
+            let x1 = x - 1;
+            let me = runs.len();
+            runs.push(Run {
+                y_px: y,
+                x0_px: x0,
+                x1_px: x1,
+                component: 0,
+            });
+            values.push(value);
+            parent.push(me as u32);
+            // Runs of the row above ending left of our reach touch neither this run nor later ones.
+            while above < prev_rows.end && runs[above].x1_px + reach < x0 {
+                above += 1;
+            }
+            let mut k = above;
+            while k < prev_rows.end && runs[k].x0_px <= x1 + reach {
+                if values[k] == value {
+                    union(parent, k as u32, me as u32);
+                }
+                k += 1;
+            }
+        }
+        prev_rows = row_start..runs.len();
+    }
+    (runs, values)
+}
+
+/// Numbers the sets of `parent` and tags every run with its component id; returns each component's stats.
+fn number_components<T: Copy>(
+    runs: &mut [Run],
+    values: &[T],
+    parent: &mut [u32],
+    id_of_root: &mut Vec<u32>,
+) -> Vec<ComponentStats<T>> {
+    // A set's root is its smallest run index, i.e. its first run in raster order, so numbering roots as
+    // they are met numbers components by their first pixel.
+    id_of_root.clear();
+    id_of_root.resize(runs.len(), u32::MAX);
+    let mut stats: Vec<ComponentStats<T>> = Vec::new();
+    for r in 0..runs.len() {
+        let root = find(parent, r as u32) as usize;
+        let run = runs[r];
+        let id = if root == r {
+            id_of_root[r] = stats.len() as u32;
+            stats.push(ComponentStats {
+                value: values[r],
+                pixel_count: 0,
+                bbox_px: [run.x0_px, run.y_px, run.x1_px, run.y_px],
+            });
+            stats.len() - 1
+        } else {
+            id_of_root[root] as usize
+        };
+        let s = &mut stats[id];
+        s.pixel_count += (run.x1_px - run.x0_px + 1) as u64;
+        s.bbox_px[0] = s.bbox_px[0].min(run.x0_px);
+        s.bbox_px[2] = s.bbox_px[2].max(run.x1_px);
+        s.bbox_px[3] = run.y_px;
+        runs[r].component = id;
+    }
+    stats
 }
 
 /// Root of `x` with path halving.

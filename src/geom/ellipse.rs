@@ -117,83 +117,15 @@ fn svd_solve(
 }
 
 fn fit_no_direct(points: &[[f32; 2]]) -> Result<Ellipse, EllipseError> {
-    let n = points.len();
-    // Centroid accumulated in float32, as OpenCV's Point2f sum.
-    let mut cx = 0f32;
-    let mut cy = 0f32;
-    for p in points {
-        cx += p[0];
-        cy += p[1];
-    }
-    cx /= n as f32;
-    cy /= n as f32;
-
-    let mut s = 0f64;
-    for p in points {
-        let dx = p[0] - cx;
-        let dy = p[1] - cy;
-        s += f64::from(dx.abs() + dy.abs());
-    }
-    let scale = 100.0 / if s > FLT_EPSILON { s } else { FLT_EPSILON };
+    let (cx, cy, scale) = centroid_f32_and_scale(points);
     let shifted: Vec<[f64; 2]> = points
         .iter()
         .map(|p| [f64::from(p[0] - cx) * scale, f64::from(p[1] - cy) * scale])
         .collect();
-
-    // First fit: A..E of  -A x² - B y² - C xy + D x + E y = 10000.
-    let a5 = DMatrix::from_fn(n, 5, |i, j| {
-        let [px, py] = shifted[i];
-        match j {
-            0 => -px * px,
-            1 => -py * py,
-            2 => -px * py,
-            3 => px,
-            _ => py,
-        }
-    });
-    let b5 = DVector::from_element(n, 10000.0);
-    let (gfp, sv) = svd_solve(a5, &b5)?;
-    let sv_max = sv.max();
-    let sv_min = sv.min();
-    if sv_max * FLT_EPSILON > sv_min {
-        return Err(EllipseError::Singular);
-    }
-
-    // Centre from the gradient of the general form.
-    let a2 = DMatrix::from_row_slice(2, 2, &[2.0 * gfp[0], gfp[2], gfp[2], 2.0 * gfp[1]]);
-    let b2 = DVector::from_row_slice(&[gfp[3], gfp[4]]);
-    let (rc, _) = svd_solve(a2, &b2)?;
-    let (r0, r1) = (rc[0], rc[1]);
-
-    // Refit A..C about that centre.
-    let a3 = DMatrix::from_fn(n, 3, |i, j| {
-        let [px, py] = shifted[i];
-        let (dx, dy) = (px - r0, py - r1);
-        match j {
-            0 => dx * dx,
-            1 => dy * dy,
-            _ => dx * dy,
-        }
-    });
-    let b3 = DVector::from_element(n, 1.0);
-    let (g, _) = svd_solve(a3, &b3)?;
-
-    let angle_rad = -0.5 * g[2].atan2(g[1] - g[0]);
-    let t = if g[2].abs() > MIN_EPS {
-        g[2] / (-2.0 * angle_rad).sin()
-    } else {
-        g[1] - g[0]
-    };
-    let q2 = (g[0] + g[1] - t).abs();
-    let q3 = (g[0] + g[1] + t).abs();
-    if q2 <= MIN_EPS || q3 <= MIN_EPS {
-        // OpenCV would return a meaningless tiny radius here; the conic is not a proper ellipse.
-        return Err(EllipseError::NonFiniteConic {
-            what: "zero eigenvalue in the quadratic form",
-        });
-    }
-    let rad_w = (2.0 / q2).sqrt();
-    let rad_h = (2.0 / q3).sqrt();
+    let gfp = fit_general_conic(&shifted)?;
+    let (r0, r1) = conic_centre(&gfp)?;
+    let g = refit_about_centre(&shifted, r0, r1)?;
+    let (angle_rad, rad_w, rad_h) = angle_and_radii(&g)?;
 
     let center_x = (r0 / scale) as f32 + cx;
     let center_y = (r1 / scale) as f32 + cy;
@@ -213,6 +145,105 @@ fn fit_no_direct(points: &[[f32; 2]]) -> Result<Ellipse, EllipseError> {
         angle -= 360.0;
     }
     finish(center_x, center_y, w, h, angle)
+}
+
+/// Centroid accumulated in float32 (as OpenCV's Point2f sum) and the scale that makes the L1 spread 100.
+fn centroid_f32_and_scale(points: &[[f32; 2]]) -> (f32, f32, f64) {
+    let n = points.len();
+    let mut cx = 0f32;
+    let mut cy = 0f32;
+    for p in points {
+        cx += p[0];
+        cy += p[1];
+    }
+    cx /= n as f32;
+    cy /= n as f32;
+
+    let mut s = 0f64;
+    for p in points {
+        let dx = p[0] - cx;
+        let dy = p[1] - cy;
+        s += f64::from(dx.abs() + dy.abs());
+    }
+    (cx, cy, scale_to_100(s))
+}
+
+/// OpenCV's `scale = 100 / max(s, FLT_EPSILON)` for an L1 spread `s`.
+fn scale_to_100(s: f64) -> f64 {
+    100.0 / if s > FLT_EPSILON { s } else { FLT_EPSILON }
+}
+
+/// First fit: A..E of `-A x² - B y² - C xy + D x + E y = 10000`; refuses a near-singular system.
+fn fit_general_conic(shifted: &[[f64; 2]]) -> Result<DVector<f64>, EllipseError> {
+    let n = shifted.len();
+    let a5 = DMatrix::from_fn(n, 5, |i, j| {
+        let [px, py] = shifted[i];
+        match j {
+            0 => -px * px,
+            1 => -py * py,
+            2 => -px * py,
+            3 => px,
+            _ => py,
+        }
+    });
+    let b5 = DVector::from_element(n, 10000.0);
+    let (gfp, sv) = svd_solve(a5, &b5)?;
+    let sv_max = sv.max();
+    let sv_min = sv.min();
+    if sv_max * FLT_EPSILON > sv_min {
+        return Err(EllipseError::Singular);
+    }
+    Ok(gfp)
+}
+
+/// Centre `(r0, r1)` from the gradient of the general form.
+fn conic_centre(gfp: &DVector<f64>) -> Result<(f64, f64), EllipseError> {
+    let a2 = DMatrix::from_row_slice(2, 2, &[2.0 * gfp[0], gfp[2], gfp[2], 2.0 * gfp[1]]);
+    let b2 = DVector::from_row_slice(&[gfp[3], gfp[4]]);
+    let (rc, _) = svd_solve(a2, &b2)?;
+    Ok((rc[0], rc[1]))
+}
+
+/// Refit A..C of `A dx² + B dy² + C dx dy = 1` about the centre `(r0, r1)`.
+fn refit_about_centre(
+    shifted: &[[f64; 2]],
+    r0: f64,
+    r1: f64,
+) -> Result<DVector<f64>, EllipseError> {
+    let n = shifted.len();
+    let a3 = DMatrix::from_fn(n, 3, |i, j| {
+        let [px, py] = shifted[i];
+        let (dx, dy) = (px - r0, py - r1);
+        match j {
+            0 => dx * dx,
+            1 => dy * dy,
+            _ => dx * dy,
+        }
+    });
+    let b3 = DVector::from_element(n, 1.0);
+    let (g, _) = svd_solve(a3, &b3)?;
+    Ok(g)
+}
+
+/// Angle (radians) and the two semi-axes (scaled units) of the centred quadratic form `g`.
+fn angle_and_radii(g: &DVector<f64>) -> Result<(f64, f64, f64), EllipseError> {
+    let angle_rad = -0.5 * g[2].atan2(g[1] - g[0]);
+    let t = if g[2].abs() > MIN_EPS {
+        g[2] / (-2.0 * angle_rad).sin()
+    } else {
+        g[1] - g[0]
+    };
+    let q2 = (g[0] + g[1] - t).abs();
+    let q3 = (g[0] + g[1] + t).abs();
+    if q2 <= MIN_EPS || q3 <= MIN_EPS {
+        // OpenCV would return a meaningless tiny radius here; the conic is not a proper ellipse.
+        return Err(EllipseError::NonFiniteConic {
+            what: "zero eigenvalue in the quadratic form",
+        });
+    }
+    let rad_w = (2.0 / q2).sqrt();
+    let rad_h = (2.0 / q3).sqrt();
+    Ok((angle_rad, rad_w, rad_h))
 }
 
 fn finish(
@@ -239,129 +270,17 @@ fn finish(
 
 /// OpenCV's `fitEllipseDirect` (Fitzgibbon et al. via the reduced 3x3 eigenproblem), used for exactly 5 points.
 fn fit_direct(points: &[[f32; 2]]) -> Result<Ellipse, EllipseError> {
-    let n = points.len();
-    // Centroid accumulated in double (Point2d).
-    let mut cx = 0f64;
-    let mut cy = 0f64;
-    for p in points {
-        cx += f64::from(p[0]);
-        cy += f64::from(p[1]);
-    }
-    cx /= n as f64;
-    cy /= n as f64;
-    let mut s = 0f64;
-    for p in points {
-        s += (f64::from(p[0]) - cx).abs() + (f64::from(p[1]) - cy).abs();
-    }
-    let scale = 100.0 / if s > FLT_EPSILON { s } else { FLT_EPSILON };
-
-    // Scatter matrix DM = AᵀA / n with rows [x², xy, y², x, y, 1].
-    let mut dm = [[0f64; 6]; 6];
-    for p in points {
-        let px = (f64::from(p[0]) - cx) * scale;
-        let py = (f64::from(p[1]) - cy) * scale;
-        let row = [px * px, px * py, py * py, px, py, 1.0];
-        for (i, ri) in row.iter().enumerate() {
-            for (j, rj) in row.iter().enumerate() {
-                dm[i][j] += ri * rj;
-            }
-        }
-    }
-    let inv_n = 1.0 / n as f64;
-    for row in dm.iter_mut() {
-        for v in row.iter_mut() {
-            *v *= inv_n;
-        }
-    }
-    let d = |i: usize, j: usize| dm[i][j];
-
-    // TM = adjugate-based product S3⁻¹·S2ᵀ scaled by Ts = det(S3) (S3: linear block, S2: mixed block).
-    let mut tm = Matrix3::<f64>::zeros();
-    for k in 0..3 {
-        tm[(0, k)] =
-            d(k, 5) * d(3, 5) * d(4, 4) - d(k, 5) * d(3, 4) * d(4, 5) - d(k, 4) * d(3, 5) * d(5, 4)
-                + d(k, 3) * d(4, 5) * d(5, 4)
-                + d(k, 4) * d(3, 4) * d(5, 5)
-                - d(k, 3) * d(4, 4) * d(5, 5);
-        tm[(1, k)] = d(k, 5) * d(3, 3) * d(4, 5) - d(k, 5) * d(3, 5) * d(4, 3)
-            + d(k, 4) * d(3, 5) * d(5, 3)
-            - d(k, 3) * d(4, 5) * d(5, 3)
-            - d(k, 4) * d(3, 3) * d(5, 5)
-            + d(k, 3) * d(4, 3) * d(5, 5);
-        tm[(2, k)] =
-            d(k, 5) * d(3, 4) * d(4, 3) - d(k, 5) * d(3, 3) * d(4, 4) - d(k, 4) * d(3, 4) * d(5, 3)
-                + d(k, 3) * d(4, 4) * d(5, 3)
-                + d(k, 4) * d(3, 3) * d(5, 4)
-                - d(k, 3) * d(4, 3) * d(5, 4);
-    }
-    let ts =
-        -(d(3, 5) * d(4, 4) * d(5, 3)) + d(3, 4) * d(4, 5) * d(5, 3) + d(3, 5) * d(4, 3) * d(5, 4)
-            - d(3, 3) * d(4, 5) * d(5, 4)
-            - d(3, 4) * d(4, 3) * d(5, 5)
-            + d(3, 3) * d(4, 4) * d(5, 5);
-
-    let mut m = Matrix3::<f64>::zeros();
-    for k in 0..3 {
-        let corr =
-            |r: usize| (d(r, 3) * tm[(0, k)] + d(r, 4) * tm[(1, k)] + d(r, 5) * tm[(2, k)]) / ts;
-        m[(0, k)] = (d(2, k) + corr(2)) / 2.0;
-        m[(1, k)] = -d(1, k) - corr(1);
-        m[(2, k)] = (d(0, k) + corr(0)) / 2.0;
-    }
-    if m.iter().any(|v| !v.is_finite()) {
-        return Err(EllipseError::NonFiniteConic {
-            what: "non-finite reduced scatter matrix",
-        });
-    }
-    // OpenCV's 3x3 determinant, same operation order. With exactly 5 points the exact value is 0 (the conic
-    // interpolates the points), so this mirrors OpenCV's gate on rounding noise: where OpenCV computes
-    // |det| <= 1e-10 it perturbs the points randomly and we refuse.
-    let det = m[(0, 0)] * (m[(1, 1)] * m[(2, 2)] - m[(1, 2)] * m[(2, 1)])
-        - m[(0, 1)] * (m[(1, 0)] * m[(2, 2)] - m[(1, 2)] * m[(2, 0)])
-        + m[(0, 2)] * (m[(1, 0)] * m[(2, 1)] - m[(1, 1)] * m[(2, 0)]);
-    if det.abs() <= 1.0e-10 {
+    let (cx, cy, scale) = centroid_f64_and_scale(points);
+    let dm = scatter_matrix(points, cx, cy, scale);
+    let (tm, ts) = reduced_transform(&dm);
+    let m = reduced_matrix(&dm, &tm, ts)?;
+    // With exactly 5 points the exact determinant is 0 (the conic interpolates the points), so this mirrors
+    // OpenCV's gate on rounding noise: where OpenCV computes |det| <= 1e-10 it perturbs the points randomly
+    // and we refuse.
+    if det3_opencv(&m).abs() <= 1.0e-10 {
         return Err(EllipseError::Singular);
     }
-
-    let eigenvalues = m.eigenvalues().ok_or(EllipseError::NonFiniteConic {
-        what: "complex eigenvalues in the direct fit",
-    })?;
-    // Unit eigenvectors from the null space of (M - λI); pick the one with the largest 4ac - b².
-    let mut best: Option<(f64, Vector3<f64>)> = None;
-    for lambda in eigenvalues.iter() {
-        let shifted = m - Matrix3::identity() * *lambda;
-        let svd = shifted.svd(false, true);
-        let v_t = svd.v_t.ok_or(EllipseError::NonFiniteConic {
-            what: "eigenvector computation failed",
-        })?;
-        let (imin, _) =
-            svd.singular_values
-                .iter()
-                .enumerate()
-                .fold((0usize, f64::INFINITY), |acc, (i, v)| {
-                    if *v < acc.1 {
-                        (i, *v)
-                    } else {
-                        acc
-                    }
-                });
-        let v: Vector3<f64> = v_t.row(imin).transpose();
-        let v = v / v.norm();
-        let cond = 4.0 * v[0] * v[2] - v[1] * v[1];
-        if best.as_ref().is_none_or(|(c, _)| cond > *c) {
-            best = Some((cond, v));
-        }
-    }
-    let (best_cond, p) = best.ok_or(EllipseError::NonFiniteConic {
-        what: "no eigenvector",
-    })?;
-    // Five points on a degenerate conic (e.g. two lines): every eigenvector has 4ac - b² ~ 0 and OpenCV's
-    // pick is decided by rounding noise; refuse rather than return that noise.
-    if best_cond <= DIRECT_MIN_COND {
-        return Err(EllipseError::NonFiniteConic {
-            what: "five points on a degenerate conic",
-        });
-    }
+    let p = best_eigenvector(&m)?;
 
     let q0 = (tm[(0, 0)] * p[0] + tm[(0, 1)] * p[1] + tm[(0, 2)] * p[2]) / ts;
     let q1 = (tm[(1, 0)] * p[0] + tm[(1, 1)] * p[1] + tm[(1, 2)] * p[2]) / ts;
@@ -396,6 +315,155 @@ fn fit_direct(points: &[[f32; 2]]) -> Result<Ellipse, EllipseError> {
         (theta.to_degrees() % 180.0) as f32
     };
     finish(x0 as f32, y0 as f32, w, h, angle)
+}
+
+/// Centroid accumulated in double (OpenCV's Point2d) and the scale that makes the L1 spread 100.
+fn centroid_f64_and_scale(points: &[[f32; 2]]) -> (f64, f64, f64) {
+    let n = points.len();
+    let mut cx = 0f64;
+    let mut cy = 0f64;
+    for p in points {
+        cx += f64::from(p[0]);
+        cy += f64::from(p[1]);
+    }
+    cx /= n as f64;
+    cy /= n as f64;
+    let mut s = 0f64;
+    for p in points {
+        s += (f64::from(p[0]) - cx).abs() + (f64::from(p[1]) - cy).abs();
+    }
+    (cx, cy, scale_to_100(s))
+}
+
+/// Scatter matrix DM = AᵀA / n with rows [x², xy, y², x, y, 1] of the shifted, scaled points.
+fn scatter_matrix(points: &[[f32; 2]], cx: f64, cy: f64, scale: f64) -> [[f64; 6]; 6] {
+    let mut dm = [[0f64; 6]; 6];
+    for p in points {
+        let px = (f64::from(p[0]) - cx) * scale;
+        let py = (f64::from(p[1]) - cy) * scale;
+        let row = [px * px, px * py, py * py, px, py, 1.0];
+        for (i, ri) in row.iter().enumerate() {
+            for (j, rj) in row.iter().enumerate() {
+                dm[i][j] += ri * rj;
+            }
+        }
+    }
+    let inv_n = 1.0 / points.len() as f64;
+    for row in dm.iter_mut() {
+        for v in row.iter_mut() {
+            *v *= inv_n;
+        }
+    }
+    dm
+}
+
+/// TM = adjugate-based product S3⁻¹·S2ᵀ scaled by Ts = det(S3) (S3: linear block, S2: mixed block), with
+/// OpenCV's term order. Returns `(TM, Ts)`.
+fn reduced_transform(dm: &[[f64; 6]; 6]) -> (Matrix3<f64>, f64) {
+    let d = |i: usize, j: usize| dm[i][j];
+    let mut tm = Matrix3::<f64>::zeros();
+    for k in 0..3 {
+        tm[(0, k)] =
+            d(k, 5) * d(3, 5) * d(4, 4) - d(k, 5) * d(3, 4) * d(4, 5) - d(k, 4) * d(3, 5) * d(5, 4)
+                + d(k, 3) * d(4, 5) * d(5, 4)
+                + d(k, 4) * d(3, 4) * d(5, 5)
+                - d(k, 3) * d(4, 4) * d(5, 5);
+        tm[(1, k)] = d(k, 5) * d(3, 3) * d(4, 5) - d(k, 5) * d(3, 5) * d(4, 3)
+            + d(k, 4) * d(3, 5) * d(5, 3)
+            - d(k, 3) * d(4, 5) * d(5, 3)
+            - d(k, 4) * d(3, 3) * d(5, 5)
+            + d(k, 3) * d(4, 3) * d(5, 5);
+        tm[(2, k)] =
+            d(k, 5) * d(3, 4) * d(4, 3) - d(k, 5) * d(3, 3) * d(4, 4) - d(k, 4) * d(3, 4) * d(5, 3)
+                + d(k, 3) * d(4, 4) * d(5, 3)
+                + d(k, 4) * d(3, 3) * d(5, 4)
+                - d(k, 3) * d(4, 3) * d(5, 4);
+    }
+    let ts =
+        -(d(3, 5) * d(4, 4) * d(5, 3)) + d(3, 4) * d(4, 5) * d(5, 3) + d(3, 5) * d(4, 3) * d(5, 4)
+            - d(3, 3) * d(4, 5) * d(5, 4)
+            - d(3, 4) * d(4, 3) * d(5, 5)
+            + d(3, 3) * d(4, 4) * d(5, 5);
+    (tm, ts)
+}
+
+/// The reduced 3x3 eigenproblem matrix M of the direct fit (DM's quadratic block corrected through TM / Ts,
+/// rows reordered and scaled by the inverse constraint matrix, as OpenCV builds it); refuses a non-finite one.
+fn reduced_matrix(
+    dm: &[[f64; 6]; 6],
+    tm: &Matrix3<f64>,
+    ts: f64,
+) -> Result<Matrix3<f64>, EllipseError> {
+    let d = |i: usize, j: usize| dm[i][j];
+    let mut m = Matrix3::<f64>::zeros();
+    for k in 0..3 {
+        let corr =
+            |r: usize| (d(r, 3) * tm[(0, k)] + d(r, 4) * tm[(1, k)] + d(r, 5) * tm[(2, k)]) / ts;
+        m[(0, k)] = (d(2, k) + corr(2)) / 2.0;
+        m[(1, k)] = -d(1, k) - corr(1);
+        m[(2, k)] = (d(0, k) + corr(0)) / 2.0;
+    }
+    if m.iter().any(|v| !v.is_finite()) {
+        return Err(EllipseError::NonFiniteConic {
+            what: "non-finite reduced scatter matrix",
+        });
+    }
+    Ok(m)
+}
+
+/// OpenCV's 3x3 determinant, same operation order.
+fn det3_opencv(m: &Matrix3<f64>) -> f64 {
+    m[(0, 0)] * (m[(1, 1)] * m[(2, 2)] - m[(1, 2)] * m[(2, 1)])
+        - m[(0, 1)] * (m[(1, 0)] * m[(2, 2)] - m[(1, 2)] * m[(2, 0)])
+        + m[(0, 2)] * (m[(1, 0)] * m[(2, 1)] - m[(1, 1)] * m[(2, 0)])
+}
+
+/// Unit eigenvectors from the null space of (M - λI); the one with the largest 4ac - b², refused when even
+/// that one is a degenerate conic.
+fn best_eigenvector(m: &Matrix3<f64>) -> Result<Vector3<f64>, EllipseError> {
+    let eigenvalues = m.eigenvalues().ok_or(EllipseError::NonFiniteConic {
+        what: "complex eigenvalues in the direct fit",
+    })?;
+    let mut best: Option<(f64, Vector3<f64>)> = None;
+    for lambda in eigenvalues.iter() {
+        let v = null_vector(&(m - Matrix3::identity() * *lambda))?;
+        let cond = 4.0 * v[0] * v[2] - v[1] * v[1];
+        if best.as_ref().is_none_or(|(c, _)| cond > *c) {
+            best = Some((cond, v));
+        }
+    }
+    let (best_cond, p) = best.ok_or(EllipseError::NonFiniteConic {
+        what: "no eigenvector",
+    })?;
+    // Five points on a degenerate conic (e.g. two lines): every eigenvector has 4ac - b² ~ 0 and OpenCV's
+    // pick is decided by rounding noise; refuse rather than return that noise.
+    if best_cond <= DIRECT_MIN_COND {
+        return Err(EllipseError::NonFiniteConic {
+            what: "five points on a degenerate conic",
+        });
+    }
+    Ok(p)
+}
+
+/// Unit right-singular vector of the smallest singular value of `shifted` (the first one on ties).
+fn null_vector(shifted: &Matrix3<f64>) -> Result<Vector3<f64>, EllipseError> {
+    let svd = shifted.svd(false, true);
+    let v_t = svd.v_t.ok_or(EllipseError::NonFiniteConic {
+        what: "eigenvector computation failed",
+    })?;
+    let (imin, _) =
+        svd.singular_values
+            .iter()
+            .enumerate()
+            .fold((0usize, f64::INFINITY), |acc, (i, v)| {
+                if *v < acc.1 {
+                    (i, *v)
+                } else {
+                    acc
+                }
+            });
+    let v: Vector3<f64> = v_t.row(imin).transpose();
+    Ok(v / v.norm())
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use super::fixtures::PhantomCase;
 use super::meta_writer::{write_metaimage, MetaScalar, MetaWriteOptions};
 use super::phantom::{ct_volume, paint_cuboid, Cuboid, Region};
 use super::writer::{write_nifti_channels, WriteOptions};
-use crate::manifest::{AbsentMask, LoadedManifest, Modality};
+use crate::manifest::{AbsentMask, Collection, FixtureOptions, LoadedManifest, Modality};
 
 /// In-plane (R, A) extent of every layout phantom, voxels.
 pub const LAYOUT_RA_PX: [usize; 2] = [24, 20];
@@ -109,40 +109,84 @@ pub fn write_manifest_fixture(
     manifest: &LoadedManifest,
     root: &Path,
 ) -> Result<Vec<LayoutCase>, LayoutFixtureError> {
-    let bad = |reason: String| LayoutFixtureError::Manifest {
-        manifest: manifest.path.clone(),
-        reason,
-    };
-    let Some(fixture) = &manifest.manifest.fixture else {
-        return Err(bad(
-            "no [fixture] table: add `[fixture] cases = { <collection> = [\"<case id>\", ...] }`"
-                .into(),
-        ));
-    };
-    let from_case = match &fixture.wildcard_from_case {
-        Some(re) => {
-            Some(Regex::new(re).map_err(|e| bad(format!("fixture.wildcard_from_case: {e}")))?)
-        }
-        None => None,
-    };
-    let fill = |pattern: &str, case_id: &str| -> Result<String, LayoutFixtureError> {
+    let mut plan = FixturePlan::new(manifest)?;
+    let mut cases = Vec::new();
+    for collection in &manifest.manifest.collections {
+        plan.add_collection(collection, root, &mut cases)?;
+    }
+    plan.add_extra_files()?;
+    for (rel, spec) in &plan.files {
+        write_file(&root.join(rel), spec)?;
+    }
+    Ok(cases)
+}
+
+/// The files of a fixture being planned: relative path → contents, merged as collections share files.
+struct FixturePlan<'m> {
+    manifest: &'m LoadedManifest,
+    fixture: &'m FixtureOptions,
+    /// `fixture.wildcard_from_case`, compiled.
+    from_case: Option<Regex>,
+    files: BTreeMap<String, FileSpec>,
+}
+
+/// Geometry and image kind shared by every file of one case.
+#[derive(Debug, Clone, Copy)]
+struct CaseGeometry {
+    ct: bool,
+    shape: [usize; 3],
+    spacing_mm: [f64; 3],
+    axes: &'static str,
+    channels: usize,
+}
+
+impl<'m> FixturePlan<'m> {
+    fn new(manifest: &'m LoadedManifest) -> Result<Self, LayoutFixtureError> {
+        let bad = |reason: String| bad_manifest(manifest, reason);
+        let Some(fixture) = &manifest.manifest.fixture else {
+            return Err(bad(
+                "no [fixture] table: add `[fixture] cases = { <collection> = [\"<case id>\", ...] }`"
+                    .into(),
+            ));
+        };
+        let from_case = match &fixture.wildcard_from_case {
+            Some(re) => {
+                Some(Regex::new(re).map_err(|e| bad(format!("fixture.wildcard_from_case: {e}")))?)
+            }
+            None => None,
+        };
+        Ok(FixturePlan {
+            manifest,
+            fixture,
+            from_case,
+            files: BTreeMap::new(),
+        })
+    }
+
+    fn bad(&self, reason: String) -> LayoutFixtureError {
+        bad_manifest(self.manifest, reason)
+    }
+
+    /// `pattern` with `{case}` replaced by `case_id` and each `*` by its `fixture.wildcards` template
+    /// (expanded against `wildcard_from_case`'s captures of the case id when set).
+    fn fill(&self, pattern: &str, case_id: &str) -> Result<String, LayoutFixtureError> {
         let path = pattern.replace("{case}", case_id);
-        let default = if from_case.is_some() { "$1" } else { "1" };
-        let caps = match &from_case {
+        let default = if self.from_case.is_some() { "$1" } else { "1" };
+        let caps = match &self.from_case {
             Some(re) => Some(re.captures(case_id).ok_or_else(|| {
-                bad(format!(
+                self.bad(format!(
                     "fixture.wildcard_from_case does not match case id `{case_id}`"
                 ))
             })?),
             None => None,
         };
+        let wildcards = &self.fixture.wildcards;
         let mut out = String::new();
         for (i, piece) in path.split('*').enumerate() {
             if i > 0 {
-                let template = fixture
-                    .wildcards
+                let template = wildcards
                     .get(i - 1)
-                    .or(fixture.wildcards.last())
+                    .or(wildcards.last())
                     .map_or(default, String::as_str);
                 match &caps {
                     Some(c) => c.expand(template, &mut out),
@@ -152,27 +196,34 @@ pub fn write_manifest_fixture(
             out.push_str(piece);
         }
         Ok(out)
-    };
-    let mut files: BTreeMap<String, FileSpec> = BTreeMap::new();
-    let mut add = |rel: String, spec: FileSpec| -> Result<(), LayoutFixtureError> {
-        match files.get_mut(&rel) {
+    }
+
+    /// Plans file `rel`, merging with an earlier use of the same path.
+    fn add(&mut self, rel: String, spec: FileSpec) -> Result<(), LayoutFixtureError> {
+        match self.files.get_mut(&rel) {
             None => {
-                files.insert(rel, spec);
+                self.files.insert(rel, spec);
                 Ok(())
             }
-            Some(existing) => {
-                merge(existing, spec).map_err(|reason| bad(format!("{rel}: {reason}")))
-            }
+            Some(existing) => merge(existing, spec)
+                .map_err(|reason| bad_manifest(self.manifest, format!("{rel}: {reason}"))),
         }
-    };
-    let mut cases = Vec::new();
-    for collection in &manifest.manifest.collections {
+    }
+
+    /// Plans the files of every fixture case of `collection` and appends the cases to `cases`.
+    fn add_collection(
+        &mut self,
+        collection: &Collection,
+        root: &Path,
+        cases: &mut Vec<LayoutCase>,
+    ) -> Result<(), LayoutFixtureError> {
         if collection.landmarks.is_some() {
-            return Err(bad(format!(
+            return Err(self.bad(format!(
                 "collection `{}` is a landmark collection; the generic generator writes label masks only",
                 collection.name
             )));
         }
+        let (manifest, fixture) = (self.manifest, self.fixture);
         let label_ids: Vec<u16> = manifest.labels(&collection.name).keys().copied().collect();
         let shape = layout_shape(label_ids.len());
         let ct = collection
@@ -190,80 +241,28 @@ pub fn write_manifest_fixture(
             .chain(image_only.iter().map(|id| (id, false)));
         for (n, (case_id, has_mask)) in ids.enumerate() {
             if case_id.is_empty() || case_id.contains('/') {
-                return Err(bad(format!(
+                return Err(self.bad(format!(
                     "fixture case id `{case_id}` must be one path component"
                 )));
             }
             let (axes, spacing_mm) = VARIANTS[n % VARIANTS.len()];
-            let mut cuboids = if empty.contains(case_id) {
-                Vec::new()
-            } else {
-                layout_cuboids(&label_ids, n % 2)
+            let geometry = CaseGeometry {
+                ct,
+                shape,
+                spacing_mm,
+                axes,
+                channels,
             };
-            // Per-structure masks with `absent = "empty"`: the last `cases` entry lacks the last label's
-            // file (and its cuboid), so the merge's missing-file path is exercised.
-            let absent_label = collection
-                .mask_files
-                .as_ref()
-                .filter(|mf| mf.absent == AbsentMask::Empty)
-                .filter(|_| has_mask && n + 1 == with_mask.len() && cuboids.len() > 1)
-                .and_then(|_| label_ids.last().copied());
-            cuboids.retain(|c| Some(c.label) != absent_label);
-            let image_rel = fill(&collection.image, case_id)?;
-            add(
-                image_rel.clone(),
-                FileSpec::Image {
-                    ct,
-                    shape,
-                    spacing_mm,
-                    axes,
-                    organs: cuboids.clone(),
-                    channels,
-                },
-            )?;
-            if fixture.junk {
-                let (dir, name) = match image_rel.rsplit_once('/') {
-                    Some((d, f)) => (format!("{d}/"), f),
-                    None => (String::new(), image_rel.as_str()),
-                };
-                add(format!("{dir}._{name}"), FileSpec::Junk)?;
-            }
+            let (cuboids, absent_label) = case_cuboids(
+                collection,
+                &label_ids,
+                n,
+                empty.contains(case_id),
+                has_mask && n + 1 == with_mask.len(),
+            );
+            let image_rel = self.add_image(&collection.image, case_id, geometry, &cuboids)?;
             let mask_rel = if has_mask {
-                let rel = fill(&collection.mask, case_id)?;
-                match &collection.mask_files {
-                    None => add(
-                        rel.clone(),
-                        FileSpec::Mask {
-                            shape,
-                            spacing_mm,
-                            axes,
-                            cuboids: cuboids.clone(),
-                        },
-                    )?,
-                    Some(mf) => {
-                        // One binary (0/1) mask per label in the folder `rel`.
-                        for (&id, label) in manifest.labels(&collection.name) {
-                            if Some(id) == absent_label {
-                                continue;
-                            }
-                            let own = cuboids
-                                .iter()
-                                .filter(|c| c.label == id)
-                                .map(|c| Cuboid { label: 1, ..*c })
-                                .collect();
-                            add(
-                                format!("{rel}/{}{}", label.file_stem(), mf.suffix),
-                                FileSpec::Mask {
-                                    shape,
-                                    spacing_mm,
-                                    axes,
-                                    cuboids: own,
-                                },
-                            )?;
-                        }
-                    }
-                }
-                Some(rel)
+                Some(self.add_masks(collection, case_id, geometry, &cuboids, absent_label)?)
             } else {
                 None
             };
@@ -280,30 +279,135 @@ pub fn write_manifest_fixture(
                 },
             });
         }
+        Ok(())
     }
-    for rel in &fixture.extra_files {
-        if rel.contains('*') || rel.contains("{case}") {
-            return Err(bad(format!(
-                "fixture.extra_files entry `{rel}` must be a literal path"
-            )));
-        }
-        let (axes, spacing_mm) = VARIANTS[0];
-        add(
-            rel.clone(),
+
+    /// Plans the image of one case (and its AppleDouble twin when `fixture.junk`); returns its path.
+    fn add_image(
+        &mut self,
+        pattern: &str,
+        case_id: &str,
+        geometry: CaseGeometry,
+        cuboids: &[Cuboid],
+    ) -> Result<String, LayoutFixtureError> {
+        let image_rel = self.fill(pattern, case_id)?;
+        self.add(
+            image_rel.clone(),
             FileSpec::Image {
-                ct: manifest.manifest.dataset.modality == Modality::CT,
-                shape: layout_shape(1),
-                spacing_mm,
-                axes,
-                organs: Vec::new(),
-                channels: 1,
+                ct: geometry.ct,
+                shape: geometry.shape,
+                spacing_mm: geometry.spacing_mm,
+                axes: geometry.axes,
+                organs: cuboids.to_vec(),
+                channels: geometry.channels,
             },
         )?;
+        if self.fixture.junk {
+            let (dir, name) = match image_rel.rsplit_once('/') {
+                Some((d, f)) => (format!("{d}/"), f),
+                None => (String::new(), image_rel.as_str()),
+            };
+            self.add(format!("{dir}._{name}"), FileSpec::Junk)?;
+        }
+        Ok(image_rel)
     }
-    for (rel, spec) in &files {
-        write_file(&root.join(rel), spec)?;
+
+    /// Plans the mask of one case: one label map, or for `mask_files` one binary (0/1) mask per label
+    /// (except `absent_label`) in the folder the mask pattern names. Returns the mask pattern's path.
+    fn add_masks(
+        &mut self,
+        collection: &Collection,
+        case_id: &str,
+        geometry: CaseGeometry,
+        cuboids: &[Cuboid],
+        absent_label: Option<u16>,
+    ) -> Result<String, LayoutFixtureError> {
+        let mask = |cuboids: Vec<Cuboid>| FileSpec::Mask {
+            shape: geometry.shape,
+            spacing_mm: geometry.spacing_mm,
+            axes: geometry.axes,
+            cuboids,
+        };
+        let rel = self.fill(&collection.mask, case_id)?;
+        match &collection.mask_files {
+            None => self.add(rel.clone(), mask(cuboids.to_vec()))?,
+            Some(mf) => {
+                for (&id, label) in self.manifest.labels(&collection.name) {
+                    if Some(id) == absent_label {
+                        continue;
+                    }
+                    let own = cuboids
+                        .iter()
+                        .filter(|c| c.label == id)
+                        .map(|c| Cuboid { label: 1, ..*c })
+                        .collect();
+                    self.add(
+                        format!("{rel}/{}{}", label.file_stem(), mf.suffix),
+                        mask(own),
+                    )?;
+                }
+            }
+        }
+        Ok(rel)
     }
-    Ok(cases)
+
+    /// Plans `fixture.extra_files`: empty one-label images at the first variant's geometry.
+    fn add_extra_files(&mut self) -> Result<(), LayoutFixtureError> {
+        let fixture = self.fixture;
+        for rel in &fixture.extra_files {
+            if rel.contains('*') || rel.contains("{case}") {
+                return Err(self.bad(format!(
+                    "fixture.extra_files entry `{rel}` must be a literal path"
+                )));
+            }
+            let (axes, spacing_mm) = VARIANTS[0];
+            self.add(
+                rel.clone(),
+                FileSpec::Image {
+                    ct: self.manifest.manifest.dataset.modality == Modality::CT,
+                    shape: layout_shape(1),
+                    spacing_mm,
+                    axes,
+                    organs: Vec::new(),
+                    channels: 1,
+                },
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The cuboids of the `n`-th case of `collection` (none for an `empty_mask` case) and the label whose
+/// per-structure mask file the case lacks. With `absent = "empty"` the last `cases` entry
+/// (`last_with_mask`) lacks the last label's file and its cuboid, so the merge's missing-file path is
+/// exercised.
+fn case_cuboids(
+    collection: &Collection,
+    label_ids: &[u16],
+    n: usize,
+    empty: bool,
+    last_with_mask: bool,
+) -> (Vec<Cuboid>, Option<u16>) {
+    let mut cuboids = if empty {
+        Vec::new()
+    } else {
+        layout_cuboids(label_ids, n % 2)
+    };
+    let absent_label = collection
+        .mask_files
+        .as_ref()
+        .filter(|mf| mf.absent == AbsentMask::Empty)
+        .filter(|_| last_with_mask && cuboids.len() > 1)
+        .and_then(|_| label_ids.last().copied());
+    cuboids.retain(|c| Some(c.label) != absent_label);
+    (cuboids, absent_label)
+}
+
+fn bad_manifest(manifest: &LoadedManifest, reason: String) -> LayoutFixtureError {
+    LayoutFixtureError::Manifest {
+        manifest: manifest.path.clone(),
+        reason,
+    }
 }
 
 /// Merges a second use of one file into the first: equal specs, or images differing only in channels.
@@ -345,40 +449,12 @@ fn merge(existing: &mut FileSpec, new: FileSpec) -> Result<(), String> {
 }
 
 fn write_file(path: &Path, spec: &FileSpec) -> Result<(), LayoutFixtureError> {
-    let io_err = |source: io::Error| LayoutFixtureError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let out = VolumeFile::new(path);
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(io_err)?;
-    }
-    let opts = WriteOptions {
-        compression_level: 9,
-        ..WriteOptions::default()
-    };
-    let metaimage = path.to_string_lossy().ends_with(".mha");
-    let meta_opts = MetaWriteOptions {
-        compressed: true,
-        ..MetaWriteOptions::default()
-    };
-    // One 3D (or 4D, several channels) volume in the file's format: `.mha` MetaImage, else NIfTI.
-    fn put<T: MetaScalar>(
-        path: &Path,
-        vols: &[ArrayView3<T>],
-        spacing_mm: [f64; 3],
-        axes: &str,
-        metaimage: bool,
-        opts: &WriteOptions,
-        meta_opts: &MetaWriteOptions,
-    ) -> io::Result<()> {
-        if metaimage {
-            write_metaimage(path, vols, spacing_mm, axes, meta_opts)
-        } else {
-            write_nifti_channels(path, vols, spacing_mm, axes, opts)
-        }
+        fs::create_dir_all(dir).map_err(|e| out.io_err(e))?;
     }
     match spec {
-        FileSpec::Junk => fs::write(path, APPLEDOUBLE_JUNK).map_err(io_err),
+        FileSpec::Junk => fs::write(path, APPLEDOUBLE_JUNK).map_err(|e| out.io_err(e)),
         FileSpec::Mask {
             shape,
             spacing_mm,
@@ -386,35 +462,11 @@ fn write_file(path: &Path, spec: &FileSpec) -> Result<(), LayoutFixtureError> {
             cuboids,
         } => {
             if cuboids.iter().any(|c| c.label > 255) {
-                let mut m = Array3::<u16>::zeros((shape[0], shape[1], shape[2]));
-                cuboids
-                    .iter()
-                    .for_each(|c| paint_cuboid(&mut m, c, c.label));
-                put(
-                    path,
-                    &[m.view()],
-                    *spacing_mm,
-                    axes,
-                    metaimage,
-                    &opts,
-                    &meta_opts,
-                )
-                .map_err(io_err)
+                let m = painted_mask(*shape, cuboids, |label| label);
+                out.put(&[m.view()], *spacing_mm, axes)
             } else {
-                let mut m = Array3::<u8>::zeros((shape[0], shape[1], shape[2]));
-                cuboids
-                    .iter()
-                    .for_each(|c| paint_cuboid(&mut m, c, c.label as u8));
-                put(
-                    path,
-                    &[m.view()],
-                    *spacing_mm,
-                    axes,
-                    metaimage,
-                    &opts,
-                    &meta_opts,
-                )
-                .map_err(io_err)
+                let m = painted_mask(*shape, cuboids, |label| label as u8);
+                out.put(&[m.view()], *spacing_mm, axes)
             }
         }
         FileSpec::Image {
@@ -431,33 +483,76 @@ fn write_file(path: &Path, spec: &FileSpec) -> Result<(), LayoutFixtureError> {
                 .collect();
             let hu = ct_volume(*shape, &regions, 0);
             if *ct && *channels == 1 {
-                return put(
-                    path,
-                    &[hu.view()],
-                    *spacing_mm,
-                    axes,
-                    metaimage,
-                    &opts,
-                    &meta_opts,
-                )
-                .map_err(io_err);
+                return out.put(&[hu.view()], *spacing_mm, axes);
             }
             // Other modalities (and CT channels): float32, air 0, body 100, channel c offset by 5·c.
             let vols: Vec<Array3<f32>> = (0..*channels)
                 .map(|c| hu.mapv(|v| (f32::from(v) + 1000.0) / 10.0 + 5.0 * c as f32))
                 .collect();
             let views: Vec<ArrayView3<f32>> = vols.iter().map(|v| v.view()).collect();
-            put(
-                path,
-                &views,
-                *spacing_mm,
-                axes,
-                metaimage,
-                &opts,
-                &meta_opts,
-            )
-            .map_err(io_err)
+            out.put(&views, *spacing_mm, axes)
         }
+    }
+}
+
+/// Label map of `shape` with each cuboid painted with `value_of(label)` over zeros.
+fn painted_mask<T: Copy + Default>(
+    shape: [usize; 3],
+    cuboids: &[Cuboid],
+    value_of: impl Fn(u16) -> T,
+) -> Array3<T> {
+    let mut m = Array3::<T>::from_elem((shape[0], shape[1], shape[2]), T::default());
+    cuboids
+        .iter()
+        .for_each(|c| paint_cuboid(&mut m, c, value_of(c.label)));
+    m
+}
+
+/// One fixture volume file and how it is written: `.mha` as zlib-compressed MetaImage, else NIfTI with gzip
+/// level 9.
+struct VolumeFile<'p> {
+    path: &'p Path,
+    metaimage: bool,
+    opts: WriteOptions,
+    meta_opts: MetaWriteOptions,
+}
+
+impl<'p> VolumeFile<'p> {
+    fn new(path: &'p Path) -> Self {
+        VolumeFile {
+            path,
+            metaimage: path.to_string_lossy().ends_with(".mha"),
+            opts: WriteOptions {
+                compression_level: 9,
+                ..WriteOptions::default()
+            },
+            meta_opts: MetaWriteOptions {
+                compressed: true,
+                ..MetaWriteOptions::default()
+            },
+        }
+    }
+
+    fn io_err(&self, source: io::Error) -> LayoutFixtureError {
+        LayoutFixtureError::Io {
+            path: self.path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// Writes one 3D (or 4D, several channels) volume in the file's format.
+    fn put<T: MetaScalar>(
+        &self,
+        vols: &[ArrayView3<T>],
+        spacing_mm: [f64; 3],
+        axes: &str,
+    ) -> Result<(), LayoutFixtureError> {
+        if self.metaimage {
+            write_metaimage(self.path, vols, spacing_mm, axes, &self.meta_opts)
+        } else {
+            write_nifti_channels(self.path, vols, spacing_mm, axes, &self.opts)
+        }
+        .map_err(|e| self.io_err(e))
     }
 }
 
