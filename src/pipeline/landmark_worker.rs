@@ -19,8 +19,8 @@ use crate::manifest::{
 use crate::record::{Measurements, Row};
 use crate::render::{self, RenderedSlice, Scaling};
 use crate::volume::image2d;
-use crate::volume::landmarks::{self as lm, Resampler};
-use crate::volume::{self, Volume};
+use crate::volume::landmarks as lm;
+use crate::volume::{self, Resampler, Volume};
 use crate::vqa::choice::{self, Lexical};
 use crate::vqa::{Asker, MeasurementAsk, Qa, Shown};
 
@@ -362,18 +362,9 @@ pub fn build_landmark_case(
                             None => Ok(view.extract(&image.data, slice)),
                             Some(t) => {
                                 Resampler::new(image, grid_affine, t, &case.image_path).map(|r| {
-                                    let mut g =
-                                        Grid2::filled(view.width_px(), view.height_px(), 0.0f32);
-                                    for y in 0..view.height_px() {
-                                        for x in 0..view.width_px() {
-                                            g.set(
-                                                x,
-                                                y,
-                                                r.sample(view.display_to_voxel(slice, x, y)),
-                                            );
-                                        }
-                                    }
-                                    g
+                                    r.sample_grid(view.width_px(), view.height_px(), |x, y| {
+                                        view.display_to_voxel(slice, x, y)
+                                    })
                                 })
                             }
                         };
