@@ -524,13 +524,15 @@ impl ItkTransform {
                 let m = euler_matrix(p[0], p[1], p[2], zyx);
                 (m, [p[3], p[4], p[5]], center(fixed))
             }
-            _ => return Err(format_err(
-                path,
-                format!(
+            _ => {
+                return Err(format_err(
+                    path,
+                    format!(
                     "transform type `{kind}` is not supported (affine, rigid Euler, translation, \
                          identity)"
                 ),
-            )),
+                ))
+            }
         })
     }
 }
