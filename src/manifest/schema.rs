@@ -8,8 +8,6 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use crate::volume::{AbsentMask, MaskOverlap};
-
 /// A whole manifest file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -156,6 +154,31 @@ pub struct MaskFiles {
     /// A missing structure file: `error` (default) or `empty` (structure absent in this case).
     #[serde(default)]
     pub absent: AbsentMask,
+}
+
+/// What a voxel claimed by two structure masks becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaskOverlap {
+    /// Any overlap is an error naming both files and the voxel count.
+    Error,
+    /// The earlier file in the list keeps the voxel (TotalSegmentator: the lower class id wins).
+    First,
+    /// The later file in the list takes the voxel.
+    Last,
+    /// The structure with fewer voxels in total takes it (ties: the earlier file).
+    Smallest,
+}
+
+/// What a missing structure file means.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AbsentMask {
+    /// A missing file is an error naming it.
+    #[default]
+    Error,
+    /// A missing file is an empty mask (the structure is absent); at least one file must exist.
+    Empty,
 }
 
 fn default_mask_suffix() -> String {

@@ -12,6 +12,7 @@ use ndarray::Array3;
 use super::golden_tests::{check_golden, GoldenEntry};
 use super::tests::Scratch;
 use super::*;
+use crate::manifest::{AbsentMask, MaskOverlap};
 use crate::synth::{write_metaimage, write_nrrd, ChannelLayout, MetaWriteOptions};
 
 const GOLDEN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/readers");

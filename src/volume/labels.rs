@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::reader::{self, Datatype, Raw};
-use super::{Volume, VolumeError};
+use super::decode::{Datatype, Raw};
+use super::{open, Volume, VolumeError};
 
 /// How many distinct offending labels an error lists (the smallest ones, sorted).
 const MAX_LISTED_LABELS: usize = 64;
@@ -139,7 +139,7 @@ impl Tally {
 /// other value must be in `known_labels`. Integer files are decoded exactly; float files (or files with a
 /// non-identity `scl_slope`/`scl_inter`, applied in f64) must hold integral values.
 pub fn read_label_map(path: &Path, known_labels: &[u16]) -> Result<Volume<u16>, VolumeError> {
-    let mut op = reader::open(path, None)?;
+    let mut op = open::open(path, None)?;
     let scaling = op.scaling.filter(|&(s, i)| !(s == 1.0 && i == 0.0));
     macro_rules! int {
         ($t:ty) => {

@@ -1,6 +1,6 @@
 //! Landmark file readers (a closed set of adapters, spec annotations.md §5, datasets.md §4): cephalogram text
 //! files, two-voxel measurement label maps, MedVision landmark JSON and 3D Slicer `.fcsv` markups, plus the
-//! ITK transform files and trilinear sampling that put a FeTA T2w volume onto its measurement map's grid.
+//! ITK transform files that put a FeTA T2w volume onto its measurement map's grid (sampled by `resample`).
 //!
 //! 3D points come out as canonical (RAS+) voxel indices of the grid they are measured on; 2D points as
 //! `(x, y)` pixel coordinates (column, row, origin top-left, 0-based) of the stored image.
@@ -39,7 +39,7 @@ pub enum LandmarkError {
     Volume(#[from] VolumeError),
 }
 
-fn format_err(path: &Path, reason: impl Into<String>) -> LandmarkError {
+pub(super) fn format_err(path: &Path, reason: impl Into<String>) -> LandmarkError {
     LandmarkError::Format {
         path: path.to_path_buf(),
         reason: reason.into(),
@@ -213,7 +213,7 @@ pub fn stored_to_canonical(
     image_path: &Path,
 ) -> Result<impl Fn([f64; 3]) -> [f64; 3], LandmarkError> {
     let header = read_header(image_path)?;
-    let (chosen, _) = super::reader::chosen_affine(&header);
+    let (chosen, _) = super::nifti::chosen_affine(&header);
     let orientation = affine::io_orientation(&chosen).ok_or_else(|| {
         format_err(
             image_path,
@@ -303,7 +303,7 @@ pub fn read_medvision_json(
 }
 
 /// Inverse of an affine; `None` when singular.
-fn invert(a: &Affine) -> Option<Affine> {
+pub(super) fn invert(a: &Affine) -> Option<Affine> {
     let m = Matrix4::from_fn(|r, c| a[r][c]).try_inverse()?;
     let mut out = [[0.0; 4]; 4];
     for (r, row) in out.iter_mut().enumerate() {
@@ -314,7 +314,8 @@ fn invert(a: &Affine) -> Option<Affine> {
     Some(out)
 }
 
-fn apply(a: &Affine, p: [f64; 3]) -> [f64; 3] {
+/// `a` applied to point `p`.
+pub(super) fn apply(a: &Affine, p: [f64; 3]) -> [f64; 3] {
     let mut out = [0.0; 3];
     for (r, o) in out.iter_mut().enumerate() {
         *o = a[r][0] * p[0] + a[r][1] * p[1] + a[r][2] * p[2] + a[r][3];
@@ -412,77 +413,8 @@ pub fn read_slicer_fcsv(
 pub fn read_itk_transform(path: &Path) -> Result<Affine, LandmarkError> {
     let text = String::from_utf8(std::fs::read(path).map_err(io_err(path))?)
         .map_err(|_| format_err(path, "is not UTF-8 text"))?;
-    let mut kind = None;
-    let mut params: Vec<f64> = Vec::new();
-    let mut fixed: Vec<f64> = Vec::new();
-    let numbers = |s: &str| -> Result<Vec<f64>, LandmarkError> {
-        s.split_whitespace()
-            .map(|t| {
-                t.parse::<f64>()
-                    .map_err(|_| format_err(path, format!("`{t}` is not a number")))
-            })
-            .collect()
-    };
-    for line in text.lines() {
-        let line = line.trim();
-        if let Some(v) = line.strip_prefix("Transform:") {
-            if kind.is_some() {
-                return Err(format_err(
-                    path,
-                    "holds several transforms; only a single transform is supported",
-                ));
-            }
-            kind = Some(v.trim().to_string());
-        } else if let Some(v) = line.strip_prefix("Parameters:") {
-            params = numbers(v)?;
-        } else if let Some(v) = line.strip_prefix("FixedParameters:") {
-            fixed = numbers(v)?;
-        }
-    }
-    let kind = kind
-        .ok_or_else(|| format_err(path, "has no `Transform:` line (not an ITK transform file)"))?;
-    let base = kind.split('_').next().unwrap_or_default();
-    let bad_count = || {
-        format_err(
-            path,
-            format!(
-                "{kind}: {} parameters and {} fixed parameters",
-                params.len(),
-                fixed.len()
-            ),
-        )
-    };
-    let center = |fixed: &[f64]| -> [f64; 3] {
-        [
-            fixed.first().copied().unwrap_or(0.0),
-            fixed.get(1).copied().unwrap_or(0.0),
-            fixed.get(2).copied().unwrap_or(0.0),
-        ]
-    };
-    let (m, t, c): ([[f64; 3]; 3], [f64; 3], [f64; 3]) = match base {
-        "AffineTransform" | "MatrixOffsetTransformBase" => {
-            if params.len() != 12 || fixed.len() != 3 {
-                return Err(bad_count());
-            }
-            let m = [[params[0], params[1], params[2]], [params[3], params[4], params[5]], [params[6], params[7], params[8]]];
-            (m, [params[9], params[10], params[11]], center(&fixed))
-        }
-        "TranslationTransform" => {
-            if params.len() != 3 {
-                return Err(bad_count());
-            }
-            (IDENTITY3, [params[0], params[1], params[2]], [0.0; 3])
-        }
-        "IdentityTransform" => (IDENTITY3, [0.0; 3], [0.0; 3]),
-        "Euler3DTransform" => {
-            if params.len() != 6 || !(3..=4).contains(&fixed.len()) {
-                return Err(bad_count());
-            }
-            let zyx = fixed.get(3).is_some_and(|f| *f != 0.0);
-            (euler_matrix(params[0], params[1], params[2], zyx), [params[3], params[4], params[5]], center(&fixed))
-        }
-        _ => return Err(format_err(path, format!("transform type `{kind}` is not supported (affine, rigid Euler, translation, identity)"))),
-    };
+    let parts = ItkTransform::parse(path, &text)?;
+    let (m, t, c) = parts.matrix_translation_center(path)?;
     // T(p) = M (p - c) + c + t.
     let mut out = affine::identity();
     for r in 0..3 {
@@ -491,6 +423,118 @@ pub fn read_itk_transform(path: &Path) -> Result<Affine, LandmarkError> {
         out[r][3] = t[r] + c[r] - mc;
     }
     Ok(out)
+}
+
+/// The lines of an ITK transform file we read.
+struct ItkTransform {
+    /// `Transform:` value, e.g. `AffineTransform_double_3_3`.
+    kind: String,
+    /// `Parameters:`.
+    params: Vec<f64>,
+    /// `FixedParameters:`.
+    fixed: Vec<f64>,
+}
+
+impl ItkTransform {
+    /// Finds the single `Transform:` and its (last) `Parameters:` and `FixedParameters:` lines.
+    fn parse(path: &Path, text: &str) -> Result<ItkTransform, LandmarkError> {
+        let mut kind = None;
+        let mut params: Vec<f64> = Vec::new();
+        let mut fixed: Vec<f64> = Vec::new();
+        let numbers = |s: &str| -> Result<Vec<f64>, LandmarkError> {
+            s.split_whitespace()
+                .map(|t| {
+                    t.parse::<f64>()
+                        .map_err(|_| format_err(path, format!("`{t}` is not a number")))
+                })
+                .collect()
+        };
+        for line in text.lines() {
+            let line = line.trim();
+            if let Some(v) = line.strip_prefix("Transform:") {
+                if kind.is_some() {
+                    return Err(format_err(
+                        path,
+                        "holds several transforms; only a single transform is supported",
+                    ));
+                }
+                kind = Some(v.trim().to_string());
+            } else if let Some(v) = line.strip_prefix("Parameters:") {
+                params = numbers(v)?;
+            } else if let Some(v) = line.strip_prefix("FixedParameters:") {
+                fixed = numbers(v)?;
+            }
+        }
+        let kind = kind.ok_or_else(|| {
+            format_err(path, "has no `Transform:` line (not an ITK transform file)")
+        })?;
+        Ok(ItkTransform {
+            kind,
+            params,
+            fixed,
+        })
+    }
+
+    /// The transform as `(M, t, c)`: `T(p) = M (p - c) + c + t` (ITK's matrix, translation and center).
+    #[allow(clippy::type_complexity)]
+    fn matrix_translation_center(
+        &self,
+        path: &Path,
+    ) -> Result<([[f64; 3]; 3], [f64; 3], [f64; 3]), LandmarkError> {
+        let (kind, params, fixed) = (&self.kind, &self.params, &self.fixed);
+        let base = kind.split('_').next().unwrap_or_default();
+        let bad_count = || {
+            format_err(
+                path,
+                format!(
+                    "{kind}: {} parameters and {} fixed parameters",
+                    params.len(),
+                    fixed.len()
+                ),
+            )
+        };
+        let center = |fixed: &[f64]| -> [f64; 3] {
+            [
+                fixed.first().copied().unwrap_or(0.0),
+                fixed.get(1).copied().unwrap_or(0.0),
+                fixed.get(2).copied().unwrap_or(0.0),
+            ]
+        };
+        let p = params;
+        Ok(match base {
+            "AffineTransform" | "MatrixOffsetTransformBase" => {
+                if p.len() != 12 || fixed.len() != 3 {
+                    return Err(bad_count());
+                }
+                let m = [[p[0], p[1], p[2]], [p[3], p[4], p[5]], [p[6], p[7], p[8]]];
+                (m, [p[9], p[10], p[11]], center(fixed))
+            }
+            "TranslationTransform" => {
+                if p.len() != 3 {
+                    return Err(bad_count());
+                }
+                (IDENTITY3, [p[0], p[1], p[2]], [0.0; 3])
+            }
+            "IdentityTransform" => (IDENTITY3, [0.0; 3], [0.0; 3]),
+            "Euler3DTransform" => {
+                if p.len() != 6 || !(3..=4).contains(&fixed.len()) {
+                    return Err(bad_count());
+                }
+                let zyx = fixed.get(3).is_some_and(|f| *f != 0.0);
+                let m = euler_matrix(p[0], p[1], p[2], zyx);
+                (m, [p[3], p[4], p[5]], center(fixed))
+            }
+            _ => {
+                return Err(format_err(
+                    path,
+                    format!(
+                    "transform type `{kind}` is not supported (affine, rigid Euler, translation, \
+                         identity)"
+                ),
+                ))
+            }
+        })
+    }
 }
 
 const IDENTITY3: [[f64; 3]; 3] = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
@@ -518,91 +562,6 @@ fn euler_matrix(ax: f64, ay: f64, az: f64, zyx: bool) -> [[f64; 3]; 3] {
     } else {
         mat3_mul(rz, mat3_mul(rx, ry))
     }
-}
-
-/// Samples an image at output-grid voxels through an ITK transform (ITK resampling semantics: the transform
-/// maps an output point to the input point), trilinearly; points outside the image give 0.
-pub struct Resampler<'a> {
-    image: &'a Volume<f32>,
-    /// Output canonical voxel → input canonical voxel.
-    out_to_in: Affine,
-}
-
-impl<'a> Resampler<'a> {
-    /// `out_affine`: output canonical voxel → RAS mm; `transform_lps`: ITK transform of LPS points.
-    pub fn new(
-        image: &'a Volume<f32>,
-        out_affine: &Affine,
-        transform_lps: &Affine,
-        path: &Path,
-    ) -> Result<Self, LandmarkError> {
-        let flip: Affine = [
-            [-1.0, 0.0, 0.0, 0.0],
-            [0.0, -1.0, 0.0, 0.0],
-            [0.0, 0.0, 1.0, 0.0],
-            [0.0, 0.0, 0.0, 1.0],
-        ];
-        let in_inverse = invert(&image.geometry.affine)
-            .ok_or_else(|| format_err(path, "the image affine is singular"))?;
-        // input voxel = inv(A_in) · flip · T · flip · A_out · output voxel  (flip: RAS ↔ LPS).
-        let chain = [in_inverse, flip, *transform_lps, flip, *out_affine];
-        let out_to_in = chain.iter().skip(1).fold(chain[0], |acc, m| mul4(&acc, m));
-        Ok(Resampler { image, out_to_in })
-    }
-
-    /// Trilinear value at output canonical voxel `voxel`.
-    pub fn sample(&self, voxel: [usize; 3]) -> f32 {
-        let p = apply(&self.out_to_in, voxel.map(|v| v as f64));
-        trilinear(self.image, p)
-    }
-}
-
-fn mul4(a: &Affine, b: &Affine) -> Affine {
-    let mut out = [[0.0; 4]; 4];
-    for (r, row) in out.iter_mut().enumerate() {
-        for (c, v) in row.iter_mut().enumerate() {
-            *v = (0..4).map(|k| a[r][k] * b[k][c]).sum();
-        }
-    }
-    out
-}
-
-/// Trilinear interpolation at a continuous canonical index; 0 outside `[0, n - 1]` on any axis (a tolerance
-/// of 1e-6 voxel absorbs round-off at the borders).
-fn trilinear(image: &Volume<f32>, p: [f64; 3]) -> f32 {
-    const EPS: f64 = 1e-6;
-    let shape = image.data.shape();
-    let mut lo = [0usize; 3];
-    let mut frac = [0.0f64; 3];
-    for a in 0..3 {
-        let n = shape[a];
-        let max = (n - 1) as f64;
-        if !p[a].is_finite() || p[a] < -EPS || p[a] > max + EPS {
-            return 0.0;
-        }
-        let q = p[a].clamp(0.0, max);
-        let f = q.floor();
-        lo[a] = (f as usize).min(n.saturating_sub(2));
-        frac[a] = q - lo[a] as f64;
-        if n == 1 {
-            lo[a] = 0;
-            frac[a] = 0.0;
-        }
-    }
-    let mut acc = 0.0f64;
-    for corner in 0..8usize {
-        let mut w = 1.0;
-        let mut idx = [0usize; 3];
-        for a in 0..3 {
-            let hi = (corner >> a) & 1 == 1;
-            w *= if hi { frac[a] } else { 1.0 - frac[a] };
-            idx[a] = lo[a] + usize::from(hi && shape[a] > 1);
-        }
-        if w != 0.0 {
-            acc += w * f64::from(image.data[idx]);
-        }
-    }
-    acc as f32
 }
 
 #[cfg(test)]

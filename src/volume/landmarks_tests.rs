@@ -278,38 +278,3 @@ fn itk_transforms_parse_to_point_maps() {
     assert!(read_itk_transform(&path).is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
-
-#[test]
-fn resampling_follows_itk_semantics_and_interpolates_trilinearly() {
-    // Image: value = 10 i + 100 j + 1000 k on a 0.5 mm RAS grid (linear, so trilinear is exact).
-    let image = Volume {
-        data: Array3::from_shape_fn((6, 5, 4), |(i, j, k)| (10 * i + 100 * j + 1000 * k) as f32),
-        geometry: super::super::Geometry {
-            spacing_mm: [0.5; 3],
-            affine: [
-                [0.5, 0.0, 0.0, 0.0],
-                [0.0, 0.5, 0.0, 0.0],
-                [0.0, 0.0, 0.5, 0.0],
-                [0.0, 0.0, 0.0, 1.0],
-            ],
-            source_axes: "RAS".into(),
-        },
-    };
-    // Transform of LPS points: +0.25 mm along L, i.e. -0.25 mm along R = half a voxel towards lower i.
-    let mut t = affine::identity();
-    t[0][3] = 0.25;
-    let r =
-        Resampler::new(&image, &image.geometry.affine, &t, Path::new("img")).expect("resampler");
-    assert_eq!(r.sample([2, 1, 3]), 10.0 * 1.5 + 100.0 + 3000.0);
-    // Outside the image (i = -0.5) → 0.
-    assert_eq!(r.sample([0, 0, 0]), 0.0);
-    // Identity transform on the same grid is the image itself.
-    let id = Resampler::new(
-        &image,
-        &image.geometry.affine,
-        &affine::identity(),
-        Path::new("img"),
-    )
-    .expect("id");
-    assert_eq!(id.sample([5, 4, 3]), image.data[[5, 4, 3]]);
-}

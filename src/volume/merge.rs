@@ -3,35 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use ndarray::Zip;
-use serde::Deserialize;
+use ndarray::{Array3, Zip};
 
 use super::{affine, read_label_map, Volume, VolumeError, AFFINE_TOL_MM, SPACING_REL_TOL};
-
-/// What a voxel claimed by two structure masks becomes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MaskOverlap {
-    /// Any overlap is an error naming both files and the voxel count.
-    Error,
-    /// The earlier file in the list keeps the voxel (TotalSegmentator: the lower class id wins).
-    First,
-    /// The later file in the list takes the voxel.
-    Last,
-    /// The structure with fewer voxels in total takes it (ties: the earlier file).
-    Smallest,
-}
-
-/// What a missing structure file means.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AbsentMask {
-    /// A missing file is an error naming it.
-    #[default]
-    Error,
-    /// A missing file is an empty mask (the structure is absent); at least one file must exist.
-    Empty,
-}
+use crate::manifest::{AbsentMask, MaskOverlap};
 
 fn same_grid(a: &Volume<u16>, b: &Volume<u16>) -> Option<String> {
     let mut what = Vec::new();
@@ -65,9 +40,7 @@ pub fn read_label_files(
     overlap: MaskOverlap,
     absent: AbsentMask,
 ) -> Result<Volume<u16>, VolumeError> {
-    let mut merged: Option<(Volume<u16>, PathBuf)> = None;
-    // Per file: (label, path, voxel count) of every file merged so far, for naming and `smallest`.
-    let mut seen: Vec<(u16, &Path, usize)> = Vec::new();
+    let mut merged: Option<Merged> = None;
     for (label, path) in files {
         if !path.is_file() {
             match absent {
@@ -81,70 +54,13 @@ pub fn read_label_files(
             }
         }
         let mask = read_label_map(path, &[1])?;
-        let count = mask.data.iter().filter(|&&v| v != 0).count();
-        let Some((out, first_path)) = &mut merged else {
-            let data = mask.data.mapv(|v| if v != 0 { *label } else { 0 });
-            merged = Some((
-                Volume {
-                    data,
-                    geometry: mask.geometry,
-                },
-                path.clone(),
-            ));
-            seen.push((*label, path, count));
-            continue;
-        };
-        if let Some(what) = same_grid(out, &mask) {
-            return Err(VolumeError::GeometryMismatch {
-                image: first_path.clone(),
-                mask: path.clone(),
-                what,
-            });
+        match &mut merged {
+            None => merged = Some(Merged::start(*label, path, mask)),
+            Some(m) => m.add(*label, path, &mask, overlap)?,
         }
-        let size_of = |l: u16| seen.iter().find(|s| s.0 == l).map_or(usize::MAX, |s| s.2);
-        // Overlap voxels per earlier label (for the error message).
-        let mut clashes: Vec<(u16, usize)> = Vec::new();
-        Zip::from(&mut out.data).and(&mask.data).for_each(|o, &m| {
-            if m == 0 {
-                return;
-            }
-            if *o == 0 {
-                *o = *label;
-                return;
-            }
-            match clashes.iter_mut().find(|c| c.0 == *o) {
-                Some(c) => c.1 += 1,
-                None => clashes.push((*o, 1)),
-            }
-            match overlap {
-                MaskOverlap::Error | MaskOverlap::First => {}
-                MaskOverlap::Last => *o = *label,
-                MaskOverlap::Smallest => {
-                    if count < size_of(*o) {
-                        *o = *label;
-                    }
-                }
-            }
-        });
-        if overlap == MaskOverlap::Error {
-            if let Some(&(other, voxels)) = clashes.first() {
-                let first = seen
-                    .iter()
-                    .find(|s| s.0 == other)
-                    .map_or_else(|| first_path.clone(), |s| s.1.to_path_buf());
-                return Err(VolumeError::MaskOverlap {
-                    first,
-                    second: path.clone(),
-                    first_label: other,
-                    second_label: *label,
-                    voxels,
-                });
-            }
-        }
-        seen.push((*label, path, count));
     }
     match merged {
-        Some((volume, _)) => Ok(volume),
+        Some(m) => Ok(m.volume),
         None => Err(VolumeError::NoMasks {
             path: files
                 .first()
@@ -153,4 +69,111 @@ pub fn read_label_files(
             files: files.len(),
         }),
     }
+}
+
+/// The label map merged so far.
+struct Merged<'a> {
+    volume: Volume<u16>,
+    /// The first file merged (its geometry is the map's).
+    first_path: PathBuf,
+    /// `(label, path, voxel count)` of every file merged so far, for naming and `smallest`.
+    seen: Vec<(u16, &'a Path, usize)>,
+}
+
+impl<'a> Merged<'a> {
+    /// A map holding the first existing file's mask as `label`.
+    fn start(label: u16, path: &'a Path, mask: Volume<u16>) -> Merged<'a> {
+        let count = mask.data.iter().filter(|&&v| v != 0).count();
+        let data = mask.data.mapv(|v| if v != 0 { label } else { 0 });
+        Merged {
+            volume: Volume {
+                data,
+                geometry: mask.geometry,
+            },
+            first_path: path.to_path_buf(),
+            seen: vec![(label, path, count)],
+        }
+    }
+
+    /// Merges the next file's mask as `label`: same grid required, overlaps resolved by `overlap`.
+    fn add(
+        &mut self,
+        label: u16,
+        path: &'a Path,
+        mask: &Volume<u16>,
+        overlap: MaskOverlap,
+    ) -> Result<(), VolumeError> {
+        let count = mask.data.iter().filter(|&&v| v != 0).count();
+        if let Some(what) = same_grid(&self.volume, mask) {
+            return Err(VolumeError::GeometryMismatch {
+                image: self.first_path.clone(),
+                mask: path.to_path_buf(),
+                what,
+            });
+        }
+        let clashes = paint(
+            &mut self.volume.data,
+            &mask.data,
+            label,
+            count,
+            overlap,
+            &self.seen,
+        );
+        if overlap == MaskOverlap::Error {
+            if let Some(&(other, voxels)) = clashes.first() {
+                let first = self
+                    .seen
+                    .iter()
+                    .find(|s| s.0 == other)
+                    .map_or_else(|| self.first_path.clone(), |s| s.1.to_path_buf());
+                return Err(VolumeError::MaskOverlap {
+                    first,
+                    second: path.to_path_buf(),
+                    first_label: other,
+                    second_label: label,
+                    voxels,
+                });
+            }
+        }
+        self.seen.push((label, path, count));
+        Ok(())
+    }
+}
+
+/// Writes `label` where `mask` is set: free voxels take it, claimed ones follow `overlap` (`count` is the
+/// mask's voxel count, `seen` the files merged before). Returns the overlap voxels per earlier label, in
+/// order of first clash.
+fn paint(
+    out: &mut Array3<u16>,
+    mask: &Array3<u16>,
+    label: u16,
+    count: usize,
+    overlap: MaskOverlap,
+    seen: &[(u16, &Path, usize)],
+) -> Vec<(u16, usize)> {
+    let size_of = |l: u16| seen.iter().find(|s| s.0 == l).map_or(usize::MAX, |s| s.2);
+    let mut clashes: Vec<(u16, usize)> = Vec::new();
+    Zip::from(out).and(mask).for_each(|o, &m| {
+        if m == 0 {
+            return;
+        }
+        if *o == 0 {
+            *o = label;
+            return;
+        }
+        match clashes.iter_mut().find(|c| c.0 == *o) {
+            Some(c) => c.1 += 1,
+            None => clashes.push((*o, 1)),
+        }
+        match overlap {
+            MaskOverlap::Error | MaskOverlap::First => {}
+            MaskOverlap::Last => *o = label,
+            MaskOverlap::Smallest => {
+                if count < size_of(*o) {
+                    *o = label;
+                }
+            }
+        }
+    });
+    clashes
 }

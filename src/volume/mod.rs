@@ -7,7 +7,7 @@
 //! usually has non-standard (possibly negative) strides. Index it with `[[i, j, k]]`, `index_axis`, `slice`
 //! or iterators; do not assume `as_slice()` succeeds. This avoids a copy of the whole volume per read.
 
-mod formats;
+mod decode;
 #[cfg(test)]
 mod formats_tests;
 #[cfg(test)]
@@ -17,8 +17,12 @@ mod labels;
 pub mod landmarks;
 mod merge;
 mod metaimage;
+mod nifti;
 mod nrrd;
-mod reader;
+mod open;
+mod raw_data;
+mod raw_layout;
+mod resample;
 #[cfg(test)]
 mod tests;
 
@@ -27,8 +31,9 @@ use std::path::{Path, PathBuf};
 use ndarray::Array3;
 
 pub use self::labels::read_label_map;
-pub use self::merge::{read_label_files, AbsentMask, MaskOverlap};
-pub use self::reader::read_image;
+pub use self::merge::read_label_files;
+pub use self::open::read_image;
+pub use self::resample::Resampler;
 use crate::geom::affine;
 
 /// Voxel geometry of a canonical (RAS+) volume.

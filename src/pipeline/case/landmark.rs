@@ -20,8 +20,8 @@ use crate::pipeline::plan::Work;
 use crate::record::Measurements;
 use crate::render::{self, Scaling};
 use crate::volume::image2d;
-use crate::volume::landmarks::{self as lm, Resampler};
-use crate::volume::{self, Volume};
+use crate::volume::landmarks as lm;
+use crate::volume::{self, Resampler, Volume};
 use crate::vqa::choice::{self, Lexical};
 use crate::vqa::{Asker, MeasurementAsk};
 
@@ -455,13 +455,9 @@ impl Emitter<'_> {
                     None => view.extract(&image.data, slice),
                     Some(t) => {
                         let r = Resampler::new(image, grid_affine, t, &self.case.image_path)?;
-                        let mut g = Grid2::filled(view.width_px(), view.height_px(), 0.0f32);
-                        for y in 0..view.height_px() {
-                            for x in 0..view.width_px() {
-                                g.set(x, y, r.sample(view.display_to_voxel(slice, x, y)));
-                            }
-                        }
-                        g
+                        r.sample_grid(view.width_px(), view.height_px(), |x, y| {
+                            view.display_to_voxel(slice, x, y)
+                        })
                     }
                 };
                 let rendered = render::render_slice(&grid, self.scaling, rounding, max_side)?;

@@ -1,0 +1,318 @@
+//! Raw voxel bytes → typed values, shared by every file format: the stored datatypes, endianness, the streamed
+//! chunk-by-chunk decoding into the output element type, and the canonical (RAS+) array view of the result.
+//!
+//! Speed path: the file is inflated once (gzip detected by magic bytes, multi-member streams allowed) and
+//! decoded chunk by chunk (256 KiB, cache-resident) straight into the output element type, so the whole
+//! volume exists exactly once in memory, in its final type.
+
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array3, Axis, ShapeBuilder};
+
+use super::{Geometry, Volume, VolumeError};
+use crate::geom::affine::{self, Affine, Orientation};
+
+/// Bytes inflated and converted per step; a multiple of every element size.
+pub(super) const CHUNK_BYTES: usize = 256 * 1024;
+/// Refuse headers promising more output than this many bytes (corrupt sizes), before allocating.
+pub(super) const MAX_OUTPUT_BYTES: usize = 16 << 30;
+/// Elements per block checked for "all zero" (a block of zeros leaves its output pages untouched).
+const ZERO_BLOCK_ELEMS: usize = 2048;
+
+/// The stored scalar types we decode (NIfTI-1 datatype codes, MetaImage element types, NRRD types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Datatype {
+    U8,
+    I8,
+    I16,
+    U16,
+    I32,
+    U32,
+    I64,
+    U64,
+    F32,
+    F64,
+}
+
+impl Datatype {
+    pub(super) fn size(self) -> usize {
+        match self {
+            Datatype::U8 | Datatype::I8 => 1,
+            Datatype::I16 | Datatype::U16 => 2,
+            Datatype::I32 | Datatype::U32 | Datatype::F32 => 4,
+            Datatype::I64 | Datatype::U64 | Datatype::F64 => 8,
+        }
+    }
+}
+
+/// A stored scalar type: decoded from little- or big-endian bytes, converted to f64/f32/i64.
+pub(super) trait Raw: Copy {
+    const SIZE: usize;
+    fn from_le(b: &[u8]) -> Self;
+    fn from_be(b: &[u8]) -> Self;
+    fn to_f64(self) -> f64;
+    /// Same result as `self.to_f64() as f32` (exact or single rounding).
+    fn to_f32(self) -> f32;
+    /// Integer value, saturating at `i64::MAX` (u64 only); floats are never asked.
+    fn to_i64_sat(self) -> i64;
+}
+
+macro_rules! impl_raw {
+    ($t:ty, $n:expr, |$v:ident| $f32:expr, $i64:expr) => {
+        impl Raw for $t {
+            const SIZE: usize = $n;
+            #[inline(always)]
+            fn from_le(b: &[u8]) -> Self {
+                let mut a = [0u8; $n];
+                a.copy_from_slice(b);
+                <$t>::from_le_bytes(a)
+            }
+            #[inline(always)]
+            fn from_be(b: &[u8]) -> Self {
+                let mut a = [0u8; $n];
+                a.copy_from_slice(b);
+                <$t>::from_be_bytes(a)
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn to_f32(self) -> f32 {
+                let $v = self;
+                $f32
+            }
+            #[inline(always)]
+            #[allow(clippy::unnecessary_cast)]
+            fn to_i64_sat(self) -> i64 {
+                let $v = self;
+                $i64
+            }
+        }
+    };
+}
+
+impl_raw!(u8, 1, |v| v as f32, v as i64);
+impl_raw!(i8, 1, |v| v as f32, v as i64);
+impl_raw!(i16, 2, |v| v as f32, v as i64);
+impl_raw!(u16, 2, |v| v as f32, v as i64);
+impl_raw!(i32, 4, |v| v as f32, v as i64);
+impl_raw!(u32, 4, |v| v as f32, v as i64);
+impl_raw!(i64, 8, |v| v as f64 as f32, v);
+impl_raw!(
+    u64,
+    8,
+    |v| v as f64 as f32,
+    i64::try_from(v).unwrap_or(i64::MAX)
+);
+impl_raw!(f32, 4, |v| v, v as i64);
+impl_raw!(f64, 8, |v| v as f32, v as i64);
+
+/// An opened file positioned at the first voxel of the requested channel, with its header facts.
+pub(super) struct Opened {
+    pub path: PathBuf,
+    src: Box<dyn Read + Send>,
+    pub datatype: Datatype,
+    big_endian: bool,
+    /// Stored (on-disk) shape of one 3D channel, x fastest.
+    pub stored_shape: [usize; 3],
+    pub voxels: usize,
+    orientation: Orientation,
+    pub geometry: Geometry,
+    /// `(scl_slope, scl_inter)` when the slope is finite and non-zero (spec §1).
+    pub scaling: Option<(f64, f64)>,
+    data_offset: u64,
+}
+
+/// A read error that names `path` (worded as for NIfTI-1, whatever the format: the messages are part of the
+/// contract other tests match).
+pub(super) fn read_error(path: &Path, reason: impl Into<String>) -> VolumeError {
+    VolumeError::ReadNifti {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// The 0-based channel to read from a file with `channels` channels: `None` is channel 0 of a 3D file; a 4D
+/// file needs an explicit channel. `shape` (the file's dimensions) is only quoted in errors.
+pub(super) fn pick_channel(
+    path: &Path,
+    channel: Option<usize>,
+    channels: usize,
+    shape: impl FnOnce() -> Vec<usize>,
+) -> Result<usize, VolumeError> {
+    match channel {
+        Some(c) if c >= channels => Err(VolumeError::Channel {
+            path: path.to_path_buf(),
+            channel: c,
+            available: channels,
+        }),
+        Some(c) => Ok(c),
+        None if channels > 1 => Err(VolumeError::Dimensions {
+            path: path.to_path_buf(),
+            shape: shape(),
+        }),
+        None => Ok(0),
+    }
+}
+
+/// The orientation of a stored-index → RAS affine and the canonical geometry it gives a volume of
+/// `stored_shape`; a degenerate affine is an error.
+pub(super) fn canonical_geometry(
+    path: &Path,
+    affine_ras: &Affine,
+    stored_shape: [usize; 3],
+) -> Result<(Orientation, Geometry), VolumeError> {
+    let orientation = affine::io_orientation(affine_ras).ok_or_else(|| VolumeError::Affine {
+        path: path.to_path_buf(),
+    })?;
+    let canonical = affine::canonical_affine(affine_ras, &orientation, stored_shape);
+    let geometry = Geometry {
+        spacing_mm: affine::column_norms(&canonical),
+        affine: canonical,
+        source_axes: affine::axis_codes(&orientation),
+    };
+    Ok((orientation, geometry))
+}
+
+/// Whether every byte is 0: a quick look at the first 16 bytes, then a vectorised OR over the rest.
+fn all_zero(bytes: &[u8]) -> bool {
+    let head = bytes.len().min(16);
+    bytes[..head].iter().all(|&b| b == 0) && bytes[head..].iter().fold(0u8, |acc, &b| acc | b) == 0
+}
+
+impl Opened {
+    /// An opened file: `src` yields the requested channel's voxels in stored order (x fastest);
+    /// `data_offset` is only quoted in truncation errors. No intensity scaling (see `with_scaling`).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        path: PathBuf,
+        src: Box<dyn Read + Send>,
+        datatype: Datatype,
+        big_endian: bool,
+        stored_shape: [usize; 3],
+        orientation: Orientation,
+        geometry: Geometry,
+        data_offset: u64,
+    ) -> Opened {
+        Opened {
+            path,
+            src,
+            datatype,
+            big_endian,
+            stored_shape,
+            voxels: stored_shape.iter().product(),
+            orientation,
+            geometry,
+            scaling: None,
+            data_offset,
+        }
+    }
+
+    /// The same file with `(scl_slope, scl_inter)` applied on decoding (NIfTI-1, spec §1).
+    pub(super) fn with_scaling(self, scaling: Option<(f64, f64)>) -> Opened {
+        Opened { scaling, ..self }
+    }
+
+    /// Inflates and decodes this channel's voxels in stored order (x fastest), 256 KiB at a time, mapping each
+    /// through `f` with a state made by `init`; returns the voxels and the final state.
+    ///
+    /// When `zero_is_default` (the caller promises `f` maps a stored 0 to `O::default()` and its state effect
+    /// for 0 is idempotent), all-zero blocks of 2048 voxels — most of a mask — call `f` once and leave the
+    /// lazily zeroed output untouched, which skips their page faults.
+    ///
+    /// One thread: the build's parallelism is across cases (`--threads`), so a read never starts threads of
+    /// its own; converting each chunk while it is still in cache keeps the read close to the inflate time.
+    pub(super) fn decode<R, O, S, I, F>(
+        &mut self,
+        init: I,
+        zero_is_default: bool,
+        f: F,
+    ) -> Result<(Vec<O>, S), VolumeError>
+    where
+        R: Raw,
+        O: Copy + Default,
+        I: Fn() -> S,
+        F: Fn(&mut S, R) -> O,
+    {
+        let total = self.voxels * R::SIZE;
+        let mut out: Vec<O> = vec![O::default(); self.voxels];
+        let big_endian = self.big_endian;
+        let zero = [0u8; 8];
+        let convert_block = |state: &mut S, chunk: &[u8], dst: &mut [O]| {
+            if big_endian {
+                for (d, c) in dst.iter_mut().zip(chunk.chunks_exact(R::SIZE)) {
+                    *d = f(state, R::from_be(c));
+                }
+            } else {
+                for (d, c) in dst.iter_mut().zip(chunk.chunks_exact(R::SIZE)) {
+                    *d = f(state, R::from_le(c));
+                }
+            }
+        };
+        let convert = |state: &mut S, chunk: &[u8], dst: &mut [O]| {
+            if !zero_is_default {
+                return convert_block(state, chunk, dst);
+            }
+            let mut saw_zero_block = false;
+            let blocks = chunk.chunks(ZERO_BLOCK_ELEMS * R::SIZE);
+            for (src_block, dst_block) in blocks.zip(dst.chunks_mut(ZERO_BLOCK_ELEMS)) {
+                if all_zero(src_block) {
+                    saw_zero_block = true;
+                } else {
+                    convert_block(state, src_block, dst_block);
+                }
+            }
+            if saw_zero_block {
+                f(state, R::from_le(&zero[..R::SIZE]));
+            }
+        };
+        let (path, data_offset) = (&self.path, self.data_offset);
+        let fail = |e: io::Error| {
+            match e.kind() {
+            io::ErrorKind::UnexpectedEof => read_error(
+                path,
+                format!(
+                    "truncated: the header promises {total} bytes of voxel data from byte {data_offset} but \
+                     the file ends within them"
+                ),
+            ),
+            _ => read_error(path, format!("cannot decode voxel data: {e}")),
+        }
+        };
+        let src = &mut self.src;
+        let elems_per_chunk = CHUNK_BYTES / R::SIZE;
+        let mut state = init();
+        let mut buf = vec![0u8; CHUNK_BYTES];
+        for dst in out.chunks_mut(elems_per_chunk) {
+            let len = dst.len() * R::SIZE;
+            src.read_exact(&mut buf[..len]).map_err(fail)?;
+            convert(&mut state, &buf[..len], dst);
+        }
+        Ok((out, state))
+    }
+
+    /// Wraps stored-order voxels as the canonical RAS+ array: a Fortran-order array of the stored shape,
+    /// axes permuted and inverted (no copy; strides are non-standard).
+    pub(super) fn into_volume<T>(self, data: Vec<T>) -> Result<Volume<T>, VolumeError> {
+        let [s0, s1, s2] = self.stored_shape;
+        let stored = Array3::from_shape_vec((s0, s1, s2).f(), data).map_err(|e| {
+            read_error(
+                &self.path,
+                format!("voxel count does not match the shape: {e}"),
+            )
+        })?;
+        let src = affine::canonical_source_axes(&self.orientation);
+        let mut data = stored.permuted_axes([src[0], src[1], src[2]]);
+        for (w, &s) in src.iter().enumerate() {
+            if self.orientation[s].flipped {
+                data.invert_axis(Axis(w));
+            }
+        }
+        Ok(Volume {
+            data,
+            geometry: self.geometry,
+        })
+    }
+}
