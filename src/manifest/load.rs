@@ -111,6 +111,12 @@ pub fn load(path: &Path) -> Result<LoadedManifest, ManifestError> {
         path: path.to_path_buf(),
         source,
     })?;
+    load_text(path, &text)
+}
+
+/// [`load`] of a manifest already read: `path` names it in diagnostics and anchors `split.split_file`.
+pub fn load_text(path: &Path, text: &str) -> Result<LoadedManifest, ManifestError> {
+    let text = text.to_string();
     let sha256 = hex(&Sha256::digest(text.as_bytes()));
     let ctx = Ctx { path, text: &text };
     let manifest: Manifest = toml::from_str(&text).map_err(|e| {
@@ -739,6 +745,10 @@ fn validate_landmarks(ctx: &Ctx, m: &Manifest, diags: &mut Vec<Diagnostic>) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "load_tests.rs"]
+mod table_tests;
 
 #[cfg(test)]
 mod tests {
