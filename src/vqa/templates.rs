@@ -824,3 +824,7 @@ mod tests {
         assert!(Template::parse("{}").is_err());
     }
 }
+
+#[cfg(test)]
+#[path = "templates_tests.rs"]
+mod table_tests;
