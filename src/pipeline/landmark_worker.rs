@@ -14,7 +14,7 @@ use crate::discover::Case;
 use crate::geom::affine::Affine;
 use crate::geom::Grid2;
 use crate::manifest::{
-    Collection, LandmarkFormat, LandmarkSource, MeasureKind, Plane, Task, TaskKind,
+    Collection, LandmarkFormat, LandmarkSource, Localized, MeasureKind, Plane, Task, TaskKind,
 };
 use crate::record::{Measurements, Row};
 use crate::render::{self, RenderedSlice, Scaling};
@@ -272,7 +272,7 @@ pub fn build_landmark_case(
     let modality = collection.modality.unwrap_or(m.dataset.modality);
     let scaling = Scaling::for_slice(modality, None);
     let asker = Asker {
-        templates: &manifest.templates,
+        templates: ctx.templates,
         dataset: &m.dataset,
         answer_format: m.output.answer_format,
     };
@@ -305,10 +305,10 @@ pub fn build_landmark_case(
         .tasks_for(&collection.name)
         .filter(|t| t.kind == TaskKind::Landmarks)
     {
-        let names: BTreeMap<&str, (&str, Option<&str>)> = task
+        let names: BTreeMap<&str, &Localized<String>> = task
             .landmarks
             .iter()
-            .map(|l| (l.id.as_str(), (l.name.as_str(), l.name_ar.as_deref())))
+            .map(|l| (l.id.as_str(), &l.name))
             .collect();
         for def in task
             .measurements
@@ -449,15 +449,13 @@ pub fn build_landmark_case(
                     .points
                     .iter()
                     .map(|p| match names.get(p.as_str()) {
-                        Some((_, Some(ar))) if lang == "ar" => *ar,
-                        Some((en, _)) => *en,
+                        Some(name) => name.or_english(lang).as_str(),
                         None => p.as_str(),
                     })
                     .collect();
-                let display_name = match (&def.name, &def.name_ar) {
-                    (Some(_), Some(ar)) if lang == "ar" => ar.clone(),
-                    (Some(en), _) => en.clone(),
-                    (None, _) => landmark_names.join("–"),
+                let display_name = match &def.name {
+                    Some(name) => name.or_english(lang).clone(),
+                    None => landmark_names.join("–"),
                 };
                 let ask = MeasurementAsk {
                     kind: def.kind,
@@ -504,7 +502,7 @@ pub fn build_landmark_case(
                     image_width_px: r.width_px as i32,
                     image_height_px: r.height_px as i32,
                     pixel_spacing_mm: [shown.pixel_height_mm, shown.pixel_width_mm],
-                    lang: lang.clone(),
+                    lang: lang.to_string(),
                     question,
                     answer,
                     answer_values,

@@ -102,7 +102,7 @@ pub fn build(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<BuildSummary, BuildError> {
     let started = Instant::now();
-    let loaded = manifest::load(&options.manifest)?;
+    let (loaded, templates) = crate::vqa::templates::load_manifest(&options.manifest)?;
     let m = &loaded.manifest;
     let discovery = discover::discover(&loaded, &options.data_root)?;
     let plan = match &loaded.split_file {
@@ -125,7 +125,7 @@ pub fn build(
         manifest_sha256: loaded.sha256.clone(),
         profile: options.profile.as_str().into(),
         answer_format: m.output.answer_format.as_str().into(),
-        languages: m.output.languages.clone(),
+        languages: m.output.languages.iter().map(|l| l.to_string()).collect(),
         split: plan.describe(),
         warnings: discovery.warnings.clone(),
         ..BuildReport::default()
@@ -183,6 +183,7 @@ pub fn build(
     )?;
     let ctx = BuildContext {
         manifest: &loaded,
+        templates: &templates,
         frame: DisplayFrame::for_profile(options.profile),
         rounding: Rounding::for_profile(options.profile),
         lesion_rules: LesionRules::for_profile(options.profile),
@@ -320,7 +321,7 @@ fn label_key(loaded: &LoadedManifest, collection: &str, label_id: Option<i32>) -
     let name = u16::try_from(id)
         .ok()
         .and_then(|id| loaded.labels(collection).get(&id))
-        .map_or("", |l| l.name.as_str());
+        .map_or("", |l| l.name.english().as_str());
     format!("{id} {name}")
 }
 
@@ -334,10 +335,11 @@ fn write_card(
         pretty_name: format!("{} quantitative VQA", m.dataset.name),
         description: format!(
             "Quantitative visual question answering built by medvision-build from {} ({}).",
-            m.dataset.name, m.dataset.image_description
+            m.dataset.name,
+            m.dataset.image_description.english()
         ),
         license: None,
-        languages: m.output.languages.clone(),
+        languages: m.output.languages.iter().map(|l| l.to_string()).collect(),
         task_categories: vec!["visual-question-answering".into()],
         tags: vec!["medical".into(), m.dataset.modality.as_str().to_lowercase()],
         configs: CardConfig::from_shards(shards, dataset_dir)?,

@@ -9,19 +9,21 @@ use crate::annotate::lesion::{LesionOptions, LesionRules};
 use crate::annotate::{self, DisplayFrame, FilterCounts, LesionCounts, PlaneView};
 use crate::discover::Case;
 use crate::manifest::{
-    Connectivity, GeometryPolicy, Label, LoadedManifest, Modality, Plane, Task, TaskKind,
+    Connectivity, GeometryPolicy, Label, Lang, LoadedManifest, Modality, Plane, Task, TaskKind,
     WindowGroup,
 };
 use crate::record::{Measurements, Row};
 use crate::render::{self, RenderedSlice, Rounding, Scaling};
 use crate::volume;
 use crate::vqa::choice::{self, Lexical};
-use crate::vqa::templates::QuestionKind;
+use crate::vqa::templates::{QuestionKind, TemplateSet};
 use crate::vqa::{Asker, Qa, Shown};
 
 /// Settings shared by every case of a build.
 pub struct BuildContext<'a> {
     pub manifest: &'a LoadedManifest,
+    /// The manifest's question templates (defaults with its overrides), loaded once per build.
+    pub templates: &'a TemplateSet,
     pub frame: DisplayFrame,
     pub rounding: Rounding,
     pub lesion_rules: LesionRules,
@@ -127,7 +129,7 @@ pub fn build_case(ctx: &BuildContext, case: &Case, split: &str) -> Result<CaseOu
         modality,
         renders: BTreeMap::new(),
         asker: Asker {
-            templates: &manifest.templates,
+            templates: ctx.templates,
             dataset: &manifest.manifest.dataset,
             answer_format: manifest.manifest.output.answer_format,
         },
@@ -295,11 +297,8 @@ fn lesion_items(f: &annotate::LesionFact) -> [Item; 2] {
     ]
 }
 
-fn label_name(label: &Label, lang: &str) -> String {
-    match (lang, &label.name_ar) {
-        ("ar", Some(ar)) => ar.clone(),
-        _ => label.name.clone(),
-    }
+fn label_name(label: &Label, lang: &Lang) -> String {
+    label.name.or_english(lang).clone()
 }
 
 /// Where a fact sits: its slice and the native pixel spacing there.
@@ -503,7 +502,7 @@ impl Emitter<'_> {
                 image_width_px: rendered.width_px as i32,
                 image_height_px: rendered.height_px as i32,
                 pixel_spacing_mm: [shown.pixel_height_mm, shown.pixel_width_mm],
-                lang: lang.clone(),
+                lang: lang.to_string(),
                 question,
                 answer,
                 answer_values,

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use super::{load_manifest_text, TemplateSet};
 use crate::manifest::ManifestError;
 
 /// A valid bilingual-ready manifest every row edits (English only until a row adds `ar`).
@@ -42,7 +43,8 @@ measurements = [{ id = "d", kind = "distance", points = ["P1", "P2"], plane = "s
 
 /// Every diagnostic of a manifest text (template and language checks included), as `line:col: message`.
 fn diagnostics(text: &str) -> Vec<String> {
-    match crate::manifest::load_text(Path::new("m.toml"), text) {
+    let base = TemplateSet::defaults().expect("default templates");
+    match load_manifest_text(Path::new("m.toml"), text.to_string(), &base) {
         Ok(_) => Vec::new(),
         Err(ManifestError::Invalid(diags)) => diags
             .iter()
