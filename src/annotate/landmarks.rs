@@ -96,7 +96,6 @@ mod tests {
             points: points.iter().map(|p| p.to_string()).collect(),
             plane: Plane::Sagittal,
             name: None,
-            name_ar: None,
         }
     }
 

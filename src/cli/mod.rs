@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::manifest::{self, Profile};
+use crate::manifest::Profile;
 use crate::pipeline::{self, BuildOptions, BuildSummary, Progress};
 use crate::sink::OutputFormat;
 
@@ -171,7 +171,7 @@ pub fn run() -> ExitCode {
 fn validate(manifests: &[PathBuf]) -> ExitCode {
     let mut ok = true;
     for path in manifests {
-        match manifest::load(path) {
+        match crate::vqa::templates::load_manifest(path).map(|(m, _)| m) {
             Ok(m) => println!(
                 "{}: ok ({} collection(s), {} task(s))",
                 path.display(),
@@ -208,7 +208,8 @@ fn synth(dataset: &str, out: &Path, manifests: &Path) -> ExitCode {
             } else {
                 manifests.join(format!("{other}.toml"))
             };
-            manifest::load(&path)
+            crate::vqa::templates::load_manifest(&path)
+                .map(|(m, _)| m)
                 .map_err(|e| e.to_string())
                 .and_then(|m| {
                     crate::synth::write_manifest_fixture(&m, out).map_err(|e| e.to_string())
@@ -250,7 +251,7 @@ fn list(dir: &Path) -> ExitCode {
     // Collected and written once, so a closed pipe (`| head`) ends the listing instead of a panic.
     let mut text = String::new();
     for path in &paths {
-        let m = match manifest::load(path) {
+        let m = match crate::vqa::templates::load_manifest(path).map(|(m, _)| m) {
             Ok(m) => m,
             Err(e) => {
                 ok = false;

@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
-use super::schema::{Collection, Label, Manifest, TaskKind};
-use crate::vqa::templates::{TemplateError, TemplateSet};
+use super::schema::{Collection, Label, Manifest, Task, TaskKind};
 
 /// One problem found in a manifest, located when the position is known.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,13 +63,22 @@ pub struct LoadedManifest {
     pub sha256: String,
     /// Label map per collection name, ids resolved.
     pub label_maps: BTreeMap<String, BTreeMap<u16, Label>>,
-    /// Question templates after applying the manifest's overrides.
-    pub templates: TemplateSet,
     /// Resolved explicit split file, relative paths taken from the manifest's directory.
     pub split_file: Option<PathBuf>,
+    /// The manifest file's text, to place diagnostics found by later checks (templates, languages).
+    text: String,
 }
 
 impl LoadedManifest {
+    /// A diagnostic of this manifest, placed at a byte range of its text when one is given.
+    pub fn diag(&self, span: Option<Range<usize>>, message: String) -> Diagnostic {
+        Ctx {
+            path: &self.path,
+            text: &self.text,
+        }
+        .diag(span, message)
+    }
+
     /// Labels of a collection (ids ascending).
     pub fn labels(&self, collection: &str) -> &BTreeMap<u16, Label> {
         &self.label_maps[collection]
@@ -105,12 +113,31 @@ impl LoadedManifest {
     }
 }
 
-/// Reads, parses and validates a manifest; all problems are reported together.
+/// Checks a manifest needs beyond its own structure (templates, languages), run by [`load_with`] on the
+/// parsed manifest; the diagnostics they return are reported with the structural ones.
+pub type ExtraChecks<'a> = &'a dyn Fn(&LoadedManifest) -> Vec<Diagnostic>;
+
+/// Reads, parses and validates a manifest's structure; all problems are reported together. Templates and
+/// languages are not checked: `vqa::templates::load_manifest` adds those checks.
 pub fn load(path: &Path) -> Result<LoadedManifest, ManifestError> {
+    load_with(path, &|_| Vec::new())
+}
+
+/// [`load`] with `extra` checks, whose diagnostics come after the structural ones (before the split file's).
+pub fn load_with(path: &Path, extra: ExtraChecks) -> Result<LoadedManifest, ManifestError> {
     let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
         path: path.to_path_buf(),
         source,
     })?;
+    load_text(path, text, extra)
+}
+
+/// [`load_with`] of a manifest already read: `path` names it in diagnostics and anchors `split.split_file`.
+pub fn load_text(
+    path: &Path,
+    text: String,
+    extra: ExtraChecks,
+) -> Result<LoadedManifest, ManifestError> {
     let sha256 = hex(&Sha256::digest(text.as_bytes()));
     let ctx = Ctx { path, text: &text };
     let manifest: Manifest = toml::from_str(&text).map_err(|e| {
@@ -118,40 +145,31 @@ pub fn load(path: &Path) -> Result<LoadedManifest, ManifestError> {
     })?;
     let mut diags = Vec::new();
     let label_maps = validate_structure(&ctx, &manifest, &mut diags);
-    let templates = match TemplateSet::with_overrides(&manifest.templates) {
-        Ok(t) => Some(t),
-        Err(errors) => {
-            for TemplateError { span, message } in errors {
-                diags.push(ctx.diag(span, message));
-            }
-            None
-        }
-    };
-    if let Some(templates) = &templates {
-        validate_languages(&ctx, &manifest, &label_maps, templates, &mut diags);
-    }
     let split_file = manifest.split.split_file.as_ref().map(|f| {
         let dir = path.parent().unwrap_or(Path::new("."));
         dir.join(f)
     });
-    if let Some(f) = &split_file {
+    let loaded = LoadedManifest {
+        path: path.to_path_buf(),
+        manifest,
+        sha256,
+        label_maps,
+        split_file,
+        text,
+    };
+    diags.extend(extra(&loaded));
+    if let Some(f) = &loaded.split_file {
         if !f.is_file() {
-            diags.push(ctx.diag(
+            diags.push(loaded.diag(
                 None,
                 format!("split.split_file: {} does not exist", f.display()),
             ));
         }
     }
-    match templates {
-        Some(templates) if diags.is_empty() => Ok(LoadedManifest {
-            path: path.to_path_buf(),
-            manifest,
-            sha256,
-            label_maps,
-            templates,
-            split_file,
-        }),
-        _ => Err(ManifestError::Invalid(diags)),
+    if diags.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(ManifestError::Invalid(diags))
     }
 }
 
@@ -210,14 +228,42 @@ fn resolve_labels(
                 ),
             )),
         }
-        if label.name.trim().is_empty() {
+        if label.name.english().trim().is_empty() {
             diags.push(ctx.at(key, format!("label {} has an empty name", key.get_ref())));
         }
     }
     out
 }
 
+/// Everything a manifest says about itself: collections and labels, tasks, options, landmarks, fixture.
 fn validate_structure(
+    ctx: &Ctx,
+    m: &Manifest,
+    diags: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, BTreeMap<u16, Label>> {
+    let label_maps = validate_collections(ctx, m, diags);
+    let mut task_ids = BTreeSet::new();
+    for t in &m.tasks {
+        if !task_ids.insert((t.kind, t.id.clone())) {
+            diags.push(ctx.diag(
+                None,
+                format!(
+                    "task id `{}` is used twice for kind `{}`",
+                    t.id,
+                    t.kind.as_str()
+                ),
+            ));
+        }
+        validate_task(ctx, t, &label_maps, diags);
+    }
+    validate_options(ctx, m, diags);
+    validate_landmarks(ctx, m, diags);
+    validate_fixture(ctx, m, &label_maps, diags);
+    label_maps
+}
+
+/// Collections and their label maps (resolved, per collection name).
+fn validate_collections(
     ctx: &Ctx,
     m: &Manifest,
     diags: &mut Vec<Diagnostic>,
@@ -247,87 +293,101 @@ fn validate_structure(
             diags.push(ctx.diag(None, format!("collection name `{}` is used twice", c.name)));
         }
     }
-    let mut task_ids = BTreeSet::new();
-    for t in &m.tasks {
-        if !task_ids.insert((t.kind, t.id.clone())) {
-            diags.push(ctx.diag(
-                None,
-                format!(
-                    "task id `{}` is used twice for kind `{}`",
-                    t.id,
-                    t.kind.as_str()
-                ),
-            ));
-        }
-        if t.kind == TaskKind::LesionSize && !t.filters.single_instance {
-            diags.push(ctx.diag(
+    label_maps
+}
+
+/// One task's own settings: lesion guards, planes, filters, and the collections and labels it names.
+fn validate_task(
+    ctx: &Ctx,
+    t: &Task,
+    label_maps: &BTreeMap<String, BTreeMap<u16, Label>>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if t.kind == TaskKind::LesionSize && !t.filters.single_instance {
+        diags.push(ctx.diag(
                 None,
                 format!(
                     "task `{}`: lesion_size measures one component per slice and needs filters.single_instance = true",
                     t.id
                 ),
             ));
+    }
+    if let Some(lesion) = &t.lesion {
+        if t.kind != TaskKind::LesionSize {
+            diags.push(ctx.at(
+                lesion,
+                format!(
+                    "task `{}`: `lesion` applies only to `lesion_size` tasks",
+                    t.id
+                ),
+            ));
         }
-        if let Some(lesion) = &t.lesion {
-            if t.kind != TaskKind::LesionSize {
+        let l = lesion.get_ref();
+        for (key, value) in [
+            (
+                "max_major_over_bbox_diagonal",
+                l.max_major_over_bbox_diagonal,
+            ),
+            ("min_major_mm", l.min_major_mm),
+            ("min_major_px", l.min_major_px),
+        ] {
+            if value.is_some_and(|v| !(v.is_finite() && v >= 0.0)) {
                 diags.push(ctx.at(
                     lesion,
-                    format!(
-                        "task `{}`: `lesion` applies only to `lesion_size` tasks",
-                        t.id
-                    ),
+                    format!("task `{}`: lesion.{key} must be a finite number ≥ 0", t.id),
                 ));
             }
-            let l = lesion.get_ref();
-            for (key, value) in [
-                (
-                    "max_major_over_bbox_diagonal",
-                    l.max_major_over_bbox_diagonal,
+        }
+    }
+    if t.planes.is_empty() {
+        diags.push(ctx.diag(None, format!("task `{}`: `planes` must not be empty", t.id)));
+    }
+    validate_task_refs(ctx, t, label_maps, diags);
+    if t.filters.min_side_px == 0 {
+        diags.push(ctx.diag(
+            None,
+            format!("task `{}`: filters.min_side_px must be at least 1", t.id),
+        ));
+    }
+}
+
+/// The collections and labels a task names must exist.
+fn validate_task_refs(
+    ctx: &Ctx,
+    t: &Task,
+    label_maps: &BTreeMap<String, BTreeMap<u16, Label>>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for c in &t.collections {
+        if !label_maps.contains_key(c.get_ref()) {
+            let known: Vec<&String> = label_maps.keys().collect();
+            diags.push(ctx.at(
+                c,
+                format!(
+                    "task `{}` names collection `{}`, which is not defined (known: {known:?})",
+                    t.id,
+                    c.get_ref()
                 ),
-                ("min_major_mm", l.min_major_mm),
-                ("min_major_px", l.min_major_px),
-            ] {
-                if value.is_some_and(|v| !(v.is_finite() && v >= 0.0)) {
+            ));
+        }
+    }
+    // Labels are checked against the task's defined collections (all of them when it names none that
+    // exist), so an unknown collection does not hide an unknown label.
+    let mut collections: Vec<&str> = t
+        .collections
+        .iter()
+        .map(|c| c.get_ref().as_str())
+        .filter(|c| label_maps.contains_key(*c))
+        .collect();
+    if collections.is_empty() {
+        collections = label_maps.keys().map(String::as_str).collect();
+    }
+    for label in &t.labels {
+        for c in &collections {
+            if let Some(map) = label_maps.get(*c) {
+                if !map.contains_key(label.get_ref()) {
+                    let known: Vec<u16> = map.keys().copied().collect();
                     diags.push(ctx.at(
-                        lesion,
-                        format!("task `{}`: lesion.{key} must be a finite number ≥ 0", t.id),
-                    ));
-                }
-            }
-        }
-        if t.planes.is_empty() {
-            diags.push(ctx.diag(None, format!("task `{}`: `planes` must not be empty", t.id)));
-        }
-        for c in &t.collections {
-            if !label_maps.contains_key(c.get_ref()) {
-                let known: Vec<&String> = label_maps.keys().collect();
-                diags.push(ctx.at(
-                    c,
-                    format!(
-                        "task `{}` names collection `{}`, which is not defined (known: {known:?})",
-                        t.id,
-                        c.get_ref()
-                    ),
-                ));
-            }
-        }
-        // Labels are checked against the task's defined collections (all of them when it names none that
-        // exist), so an unknown collection does not hide an unknown label.
-        let mut collections: Vec<&str> = t
-            .collections
-            .iter()
-            .map(|c| c.get_ref().as_str())
-            .filter(|c| label_maps.contains_key(*c))
-            .collect();
-        if collections.is_empty() {
-            collections = label_maps.keys().map(String::as_str).collect();
-        }
-        for label in &t.labels {
-            for c in &collections {
-                if let Some(map) = label_maps.get(*c) {
-                    if !map.contains_key(label.get_ref()) {
-                        let known: Vec<u16> = map.keys().copied().collect();
-                        diags.push(ctx.at(
                             label,
                             format!(
                                 "task `{}` names label {} but collection `{c}`'s label map lacks it (known: {known:?})",
@@ -335,17 +395,14 @@ fn validate_structure(
                                 label.get_ref()
                             ),
                         ));
-                    }
                 }
             }
         }
-        if t.filters.min_side_px == 0 {
-            diags.push(ctx.diag(
-                None,
-                format!("task `{}`: filters.min_side_px must be at least 1", t.id),
-            ));
-        }
     }
+}
+
+/// `[split]`, `[output]` and `[render]` values.
+fn validate_options(ctx: &Ctx, m: &Manifest, diags: &mut Vec<Diagnostic>) {
     let split = &m.split;
     if !(0.0..=1.0).contains(&split.test_fraction) || split.test_fraction.is_nan() {
         diags.push(ctx.diag(
@@ -388,9 +445,6 @@ fn validate_structure(
             ));
         }
     }
-    validate_landmarks(ctx, m, diags);
-    validate_fixture(ctx, m, &label_maps, diags);
-    label_maps
 }
 
 /// `[fixture]` must name defined collections and give a valid `wildcard_from_case` regex.
@@ -503,90 +557,39 @@ fn validate_mask_files(
     }
 }
 
-fn validate_languages(
-    ctx: &Ctx,
-    m: &Manifest,
-    label_maps: &BTreeMap<String, BTreeMap<u16, Label>>,
-    templates: &TemplateSet,
-    diags: &mut Vec<Diagnostic>,
-) {
-    for lang in &m.output.languages {
-        if !crate::vqa::templates::LANGUAGES.contains(&lang.as_str()) {
+/// Landmark collections and `landmarks` tasks: formats, landmark ids, measurement arity, and that landmark
+/// tasks run only on landmark collections (and mask tasks only on mask collections).
+fn validate_landmarks(ctx: &Ctx, m: &Manifest, diags: &mut Vec<Diagnostic>) {
+    for c in &m.collections {
+        if let Some(src) = &c.landmarks {
+            validate_landmark_source(ctx, &c.name, src, diags);
+        }
+    }
+    for t in &m.tasks {
+        validate_task_collections(ctx, m, t, diags);
+        if t.kind == TaskKind::Landmarks {
+            validate_landmark_task(ctx, t, diags);
+        } else if !t.landmarks.is_empty() || !t.measurements.is_empty() {
             diags.push(ctx.diag(
                 None,
                 format!(
-                    "output.languages: `{lang}` is not supported (supported: {:?})",
-                    crate::vqa::templates::LANGUAGES
+                    "task `{}`: `landmarks` and `measurements` belong to kind `landmarks` only",
+                    t.id
                 ),
             ));
-            continue;
-        }
-        let kinds: BTreeSet<TaskKind> = m.tasks.iter().map(|t| t.kind).collect();
-        for key in templates.missing(&kinds, lang, m.output.answer_format) {
-            diags.push(ctx.diag(
-                None,
-                format!("output.languages has `{lang}` but no template `{key}` exists"),
-            ));
-        }
-        if lang == "ar" {
-            if m.dataset.image_description_ar.is_none() {
-                diags.push(
-                    ctx.diag(
-                        None,
-                        "dataset.image_description_ar is required when `ar` is an output language"
-                            .into(),
-                    ),
-                );
-            }
-            for (collection, map) in label_maps {
-                for (id, label) in map {
-                    if label.name_ar.is_none() {
-                        diags.push(ctx.diag(
-                            None,
-                            format!(
-                                "label {id} (`{}`) of collection `{collection}` has no `name_ar`, required when `ar` is an output language",
-                                label.name
-                            ),
-                        ));
-                    }
-                }
-            }
-            for t in m.tasks.iter().filter(|t| t.kind == TaskKind::Landmarks) {
-                for l in t.landmarks.iter().filter(|l| l.name_ar.is_none()) {
-                    diags.push(ctx.diag(
-                        None,
-                        format!(
-                            "task `{}`: landmark `{}` (`{}`) has no `name_ar`, required when `ar` is an output language",
-                            t.id, l.id, l.name
-                        ),
-                    ));
-                }
-                for ms in t
-                    .measurements
-                    .iter()
-                    .filter(|ms| ms.name.is_some() && ms.name_ar.is_none())
-                {
-                    diags.push(ctx.diag(
-                        None,
-                        format!(
-                            "task `{}`: measurement `{}` has a `name` but no `name_ar`, required when `ar` is an output language",
-                            t.id, ms.id
-                        ),
-                    ));
-                }
-            }
         }
     }
 }
 
-/// Landmark collections and `landmarks` tasks: formats, landmark ids, measurement arity, and that landmark
-/// tasks run only on landmark collections (and mask tasks only on mask collections).
-fn validate_landmarks(ctx: &Ctx, m: &Manifest, diags: &mut Vec<Diagnostic>) {
+/// A `[collection.landmarks]` table: format needs, index base, pairs, extra files, spacing, transform.
+fn validate_landmark_source(
+    ctx: &Ctx,
+    name: &str,
+    src: &super::schema::LandmarkSource,
+    diags: &mut Vec<Diagnostic>,
+) {
     use super::schema::LandmarkFormat;
-    for c in &m.collections {
-        let Some(src) = &c.landmarks else { continue };
-        let name = &c.name;
-        match src.format {
+    match src.format {
             LandmarkFormat::CephTxt if src.points.is_none_or(|n| n == 0) => diags.push(ctx.diag(
                 None,
                 format!("collection `{name}`: landmarks.format `ceph_txt` needs `points` (number of x,y lines, at least 1)"),
@@ -597,148 +600,145 @@ fn validate_landmarks(ctx: &Ctx, m: &Manifest, diags: &mut Vec<Diagnostic>) {
             )),
             _ => {}
         }
-        if src.index_base > 1 {
+    if src.index_base > 1 {
+        diags.push(ctx.diag(
+            None,
+            format!(
+                "collection `{name}`: landmarks.index_base must be 0 or 1, found {}",
+                src.index_base
+            ),
+        ));
+    }
+    let mut labels = BTreeSet::new();
+    for pair in &src.pairs {
+        if pair.label == 0 || !labels.insert(pair.label) {
             diags.push(ctx.diag(
                 None,
                 format!(
-                    "collection `{name}`: landmarks.index_base must be 0 or 1, found {}",
-                    src.index_base
+                    "collection `{name}`: landmarks.pairs label {} is 0 or used twice",
+                    pair.label
                 ),
             ));
         }
-        let mut labels = BTreeSet::new();
-        for pair in &src.pairs {
-            if pair.label == 0 || !labels.insert(pair.label) {
-                diags.push(ctx.diag(
-                    None,
-                    format!(
-                        "collection `{name}`: landmarks.pairs label {} is 0 or used twice",
-                        pair.label
-                    ),
-                ));
-            }
-            if pair.larger_first_axis > 2 {
-                diags.push(ctx.diag(
+        if pair.larger_first_axis > 2 {
+            diags.push(ctx.diag(
                     None,
                     format!("collection `{name}`: landmarks.pairs larger_first_axis must be 0, 1 or 2, found {}", pair.larger_first_axis),
                 ));
-            }
         }
-        for pattern in &src.average_with {
-            if pattern.matches("{case}").count() != 1
-                || Path::new(pattern).is_absolute()
-                || pattern.split('/').any(|p| p == "..")
-            {
-                diags.push(ctx.diag(
+    }
+    for pattern in &src.average_with {
+        if pattern.matches("{case}").count() != 1
+            || Path::new(pattern).is_absolute()
+            || pattern.split('/').any(|p| p == "..")
+        {
+            diags.push(ctx.diag(
                     None,
                     format!("collection `{name}`: landmarks.average_with `{pattern}` must be relative with `{{case}}` exactly once"),
                 ));
-            }
-        }
-        if let Some(sp) = src.pixel_spacing_mm {
-            if sp.iter().any(|v| !v.is_finite() || *v <= 0.0) {
-                diags.push(ctx.diag(None, format!("collection `{name}`: landmarks.pixel_spacing_mm must be positive, found {sp:?}")));
-            }
-        }
-        if let Some(t) = &src.transform {
-            if t.is_empty() || t.contains('/') {
-                diags.push(ctx.diag(None, format!("collection `{name}`: landmarks.transform must be a file name glob, found `{t}`")));
-            }
         }
     }
-    for t in &m.tasks {
-        let applies: Vec<&super::schema::Collection> = m
-            .collections
-            .iter()
-            .filter(|c| {
-                t.collections.is_empty() || t.collections.iter().any(|n| n.get_ref() == &c.name)
-            })
-            .collect();
-        let is_landmarks = t.kind == TaskKind::Landmarks;
-        for c in applies {
-            if is_landmarks && c.landmarks.is_none() {
-                diags.push(ctx.diag(
+    if let Some(sp) = src.pixel_spacing_mm {
+        if sp.iter().any(|v| !v.is_finite() || *v <= 0.0) {
+            diags.push(ctx.diag(None, format!("collection `{name}`: landmarks.pixel_spacing_mm must be positive, found {sp:?}")));
+        }
+    }
+    if let Some(t) = &src.transform {
+        if t.is_empty() || t.contains('/') {
+            diags.push(ctx.diag(None, format!("collection `{name}`: landmarks.transform must be a file name glob, found `{t}`")));
+        }
+    }
+}
+
+/// Landmark tasks run only on landmark collections, and mask tasks that name collections only on mask ones.
+fn validate_task_collections(ctx: &Ctx, m: &Manifest, t: &Task, diags: &mut Vec<Diagnostic>) {
+    let applies: Vec<&super::schema::Collection> = m
+        .collections
+        .iter()
+        .filter(|c| {
+            t.collections.is_empty() || t.collections.iter().any(|n| n.get_ref() == &c.name)
+        })
+        .collect();
+    let is_landmarks = t.kind == TaskKind::Landmarks;
+    for c in applies {
+        if is_landmarks && c.landmarks.is_none() {
+            diags.push(ctx.diag(
                     None,
                     format!("task `{}`: kind `landmarks` runs on collection `{}`, which has no [collection.landmarks] table", t.id, c.name),
                 ));
-            } else if !is_landmarks && c.landmarks.is_some() && !t.collections.is_empty() {
-                diags.push(ctx.diag(
+        } else if !is_landmarks && c.landmarks.is_some() && !t.collections.is_empty() {
+            diags.push(ctx.diag(
                     None,
                     format!("task `{}`: kind `{}` needs a mask but collection `{}` is a landmark collection", t.id, t.kind.as_str(), c.name),
                 ));
-            }
         }
-        if !is_landmarks {
-            if !t.landmarks.is_empty() || !t.measurements.is_empty() {
-                diags.push(ctx.diag(
-                    None,
-                    format!(
-                        "task `{}`: `landmarks` and `measurements` belong to kind `landmarks` only",
-                        t.id
-                    ),
-                ));
-            }
-            continue;
-        }
-        if !t.labels.is_empty() {
-            diags.push(ctx.diag(
-                None,
-                format!("task `{}`: kind `landmarks` takes no `labels`", t.id),
-            ));
-        }
-        if t.landmarks.is_empty() || t.measurements.is_empty() {
+    }
+}
+
+/// A `landmarks` task: no labels, named landmarks, and measurements of the right arity over them.
+fn validate_landmark_task(ctx: &Ctx, t: &Task, diags: &mut Vec<Diagnostic>) {
+    if !t.labels.is_empty() {
+        diags.push(ctx.diag(
+            None,
+            format!("task `{}`: kind `landmarks` takes no `labels`", t.id),
+        ));
+    }
+    if t.landmarks.is_empty() || t.measurements.is_empty() {
+        diags.push(ctx.diag(
+            None,
+            format!(
+                "task `{}`: kind `landmarks` needs `landmarks` and `measurements`",
+                t.id
+            ),
+        ));
+    }
+    let mut ids = BTreeSet::new();
+    for l in &t.landmarks {
+        if l.id.is_empty() || l.name.english().trim().is_empty() || !ids.insert(l.id.as_str()) {
             diags.push(ctx.diag(
                 None,
                 format!(
-                    "task `{}`: kind `landmarks` needs `landmarks` and `measurements`",
-                    t.id
+                    "task `{}`: landmark `{}` has an empty id or name, or is defined twice",
+                    t.id, l.id
                 ),
             ));
         }
-        let mut ids = BTreeSet::new();
-        for l in &t.landmarks {
-            if l.id.is_empty() || l.name.trim().is_empty() || !ids.insert(l.id.as_str()) {
-                diags.push(ctx.diag(
-                    None,
-                    format!(
-                        "task `{}`: landmark `{}` has an empty id or name, or is defined twice",
-                        t.id, l.id
-                    ),
-                ));
-            }
+    }
+    let mut keys = BTreeSet::new();
+    for ms in &t.measurements {
+        if ms.id.is_empty() || ms.id.contains('/') || !keys.insert(ms.id.as_str()) {
+            diags.push(ctx.diag(
+                None,
+                format!(
+                    "task `{}`: measurement id `{}` is empty, has a slash or is used twice",
+                    t.id, ms.id
+                ),
+            ));
         }
-        let mut keys = BTreeSet::new();
-        for ms in &t.measurements {
-            if ms.id.is_empty() || ms.id.contains('/') || !keys.insert(ms.id.as_str()) {
-                diags.push(ctx.diag(
-                    None,
-                    format!(
-                        "task `{}`: measurement id `{}` is empty, has a slash or is used twice",
-                        t.id, ms.id
-                    ),
-                ));
-            }
-            if ms.points.len() != ms.kind.point_count() {
-                diags.push(ctx.diag(
-                    None,
-                    format!(
-                        "task `{}`: measurement `{}` of kind `{}` needs {} points, found {}",
-                        t.id,
-                        ms.id,
-                        ms.kind.as_str(),
-                        ms.kind.point_count(),
-                        ms.points.len()
-                    ),
-                ));
-            }
-            for p in &ms.points {
-                if !ids.contains(p.as_str()) {
-                    diags.push(ctx.diag(None, format!("task `{}`: measurement `{}` names landmark `{p}`, which the task does not define", t.id, ms.id)));
-                }
+        if ms.points.len() != ms.kind.point_count() {
+            diags.push(ctx.diag(
+                None,
+                format!(
+                    "task `{}`: measurement `{}` of kind `{}` needs {} points, found {}",
+                    t.id,
+                    ms.id,
+                    ms.kind.as_str(),
+                    ms.kind.point_count(),
+                    ms.points.len()
+                ),
+            ));
+        }
+        for p in &ms.points {
+            if !ids.contains(p.as_str()) {
+                diags.push(ctx.diag(None, format!("task `{}`: measurement `{}` names landmark `{p}`, which the task does not define", t.id, ms.id)));
             }
         }
     }
 }
+
+#[cfg(test)]
+#[path = "load_tests.rs"]
+mod table_tests;
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,9 @@
 //! Manifest: the declarative description of one dataset (layout, labels, tasks, render/split/output options).
+pub mod lang;
 pub mod load;
 pub mod schema;
+mod schema_de;
 
+pub use lang::{Lang, Localized};
 pub use load::*;
 pub use schema::*;

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::lang::{Lang, Localized};
+
 /// A whole manifest file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,22 +64,19 @@ pub struct FixtureOptions {
     pub junk: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `[dataset]`; `image_description_<code>` keys translate the description (see `schema_de`).
+#[derive(Debug, Clone)]
 pub struct DatasetInfo {
     /// Dataset name as written in rows and output folders, e.g. `KiTS23`.
     pub name: String,
     /// Default modality of every collection: `CT`, `MR`, `PET`, `US`, `XR`.
     pub modality: Modality,
-    /// Phrase used in questions, e.g. "an abdominal CT scan".
-    pub image_description: String,
-    /// Arabic version of `image_description` (required when `ar` is among the output languages).
-    #[serde(default)]
-    pub image_description_ar: Option<String>,
+    /// Phrase used in questions, e.g. "an abdominal CT scan", with its `image_description_<code>`
+    /// translations (one is required for every output language but English).
+    pub image_description: Localized<String>,
     /// GMAI-MMBench department.
     pub department: String,
     /// Free-text note on the expected layout, printed by `medvision-build list`.
-    #[serde(default)]
     pub layout: Option<String>,
 }
 
@@ -208,22 +207,17 @@ pub enum GeometryPolicy {
     Warn,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A label; `name_<code>` keys translate its name (see `schema_de`).
+#[derive(Debug, Clone)]
 pub struct Label {
-    /// English name, e.g. `kidney tumor`.
-    pub name: String,
-    /// Arabic name (required when `ar` is among the output languages).
-    #[serde(default)]
-    pub name_ar: Option<String>,
+    /// Name, e.g. `kidney tumor`, with its `name_<code>` translations (one is required for every output
+    /// language but English).
+    pub name: Localized<String>,
     /// CT window group; when absent a CT slice is percentile-scaled like any other modality.
-    #[serde(default)]
     pub group: Option<WindowGroup>,
     /// GMAI clinical VQA task, e.g. `Organ Recognition - Abdomen`.
-    #[serde(default)]
     pub vqa_task: Option<String>,
     /// File stem of this label's mask in a `mask_files` collection; default: the name with spaces → `_`.
-    #[serde(default)]
     pub file: Option<String>,
 }
 
@@ -232,7 +226,7 @@ impl Label {
     pub fn file_stem(&self) -> String {
         self.file
             .clone()
-            .unwrap_or_else(|| self.name.trim().replace(' ', "_"))
+            .unwrap_or_else(|| self.name.english().trim().replace(' ', "_"))
     }
 }
 
@@ -502,7 +496,7 @@ pub struct OutputOptions {
     #[serde(default)]
     pub answer_format: AnswerFormat,
     #[serde(default = "default_languages")]
-    pub languages: Vec<String>,
+    pub languages: Vec<Lang>,
     /// Rows per Parquet row group (at most 100).
     #[serde(default = "default_row_group_rows")]
     pub row_group_rows: usize,
@@ -522,8 +516,8 @@ impl Default for OutputOptions {
     }
 }
 
-fn default_languages() -> Vec<String> {
-    vec!["en".to_string()]
+fn default_languages() -> Vec<Lang> {
+    vec![Lang::EN]
 }
 fn default_row_group_rows() -> usize {
     100
@@ -623,16 +617,13 @@ pub struct PointPair {
     pub larger_first_axis: usize,
 }
 
-/// A named landmark.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A named landmark; `name_<code>` keys translate its name (see `schema_de`).
+#[derive(Debug, Clone)]
 pub struct LandmarkDef {
     /// Id used by the landmark file and measurements, e.g. `P1`.
     pub id: String,
-    /// English name used in questions, e.g. `sella`.
-    pub name: String,
-    #[serde(default)]
-    pub name_ar: Option<String>,
+    /// Name used in questions, e.g. `sella`, with its translations.
+    pub name: Localized<String>,
 }
 
 /// What a measurement computes from its `points`.
@@ -685,9 +676,8 @@ impl MeasureKind {
     }
 }
 
-/// One measurement of a `landmarks` task.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One measurement of a `landmarks` task; `name_<code>` keys translate its name (see `schema_de`).
+#[derive(Debug, Clone)]
 pub struct MeasurementDef {
     /// Key unique within the task, e.g. `A-L_2_5-L_2_6` or `L-1-2`.
     pub id: String,
@@ -696,10 +686,7 @@ pub struct MeasurementDef {
     pub points: Vec<String>,
     /// Plane the measurement is shown on (its slice is the first landmark's).
     pub plane: Plane,
-    /// Optional display name, e.g. `length of corpus callosum`.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Arabic display name; required with `name` when `ar` is an output language.
-    #[serde(default)]
-    pub name_ar: Option<String>,
+    /// Optional display name, e.g. `length of corpus callosum`, with its translations (required with `name`
+    /// for every output language but English; translations without a `name` are ignored).
+    pub name: Option<Localized<String>>,
 }

@@ -83,7 +83,7 @@ pub fn build(
     let mut sinks = Sinks::new(dataset_dir, &m.dataset.name, &plan.formats, plan.parquet)?;
     let ctx = CaseContext {
         manifest: &plan.loaded,
-        templates: &plan.loaded.templates,
+        templates: &plan.templates,
         conventions: plan.conventions,
         builder_version: BUILDER_VERSION,
         rgb_images: plan.needs_rgb_images(),
@@ -167,10 +167,11 @@ fn write_card(plan: &BuildPlan, shards: &[WrittenShard]) -> Result<(), BuildErro
         pretty_name: format!("{} quantitative VQA", m.dataset.name),
         description: format!(
             "Quantitative visual question answering built by medvision-build from {} ({}).",
-            m.dataset.name, m.dataset.image_description
+            m.dataset.name,
+            m.dataset.image_description.english()
         ),
         license: None,
-        languages: m.output.languages.clone(),
+        languages: m.output.languages.iter().map(|l| l.to_string()).collect(),
         task_categories: vec!["visual-question-answering".into()],
         tags: vec!["medical".into(), m.dataset.modality.as_str().to_lowercase()],
         configs: CardConfig::from_shards(shards, &plan.dataset_dir)?,

@@ -10,9 +10,10 @@ use super::split::{Split, SplitError, SplitPlan};
 use crate::annotate::lesion::LesionRules;
 use crate::annotate::DisplayFrame;
 use crate::discover::{self, Case, DiscoverError, SkippedCase};
-use crate::manifest::{self, LoadedManifest, ManifestError, Profile};
+use crate::manifest::{LoadedManifest, ManifestError, Profile};
 use crate::render::Rounding;
 use crate::sink::{OutputFormat, ParquetOptions};
+use crate::vqa::templates::{self, TemplateSet};
 
 /// The crate version written into every row and report.
 pub const BUILDER_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -94,6 +95,8 @@ pub struct Work {
 /// Everything decided before the first case is built.
 pub struct BuildPlan {
     pub loaded: LoadedManifest,
+    /// The question templates: the built-in set with the manifest's overrides.
+    pub templates: TemplateSet,
     pub profile: Profile,
     pub conventions: Conventions,
     /// How cases are assigned to splits (written into the report).
@@ -116,7 +119,7 @@ pub struct BuildPlan {
 impl BuildPlan {
     /// Loads the manifest, discovers the cases and assigns each to its split.
     pub fn new(options: &BuildOptions) -> Result<BuildPlan, PlanError> {
-        let loaded = manifest::load(&options.manifest)?;
+        let (loaded, templates) = templates::load_manifest(&options.manifest)?;
         let conventions = Conventions::for_profile(options.profile);
         let discovery = discover::discover(&loaded, &options.data_root)?;
         let m = &loaded.manifest;
@@ -155,6 +158,7 @@ impl BuildPlan {
                 shard_bytes: m.output.shard_bytes,
             },
             loaded,
+            templates,
             profile: options.profile,
             conventions,
             split_description,

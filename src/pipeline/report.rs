@@ -193,7 +193,7 @@ impl<'a> ReportBuilder<'a> {
                 manifest_sha256: plan.loaded.sha256.clone(),
                 profile: plan.profile.as_str().into(),
                 answer_format: m.output.answer_format.as_str().into(),
-                languages: m.output.languages.clone(),
+                languages: m.output.languages.iter().map(|l| l.to_string()).collect(),
                 split: plan.split_description.clone(),
                 cases: CaseCounts {
                     found: plan.found,
@@ -297,6 +297,6 @@ fn label_key(loaded: &LoadedManifest, collection: &str, label_id: Option<i32>) -
     let name = u16::try_from(id)
         .ok()
         .and_then(|id| loaded.labels(collection).get(&id))
-        .map_or("", |l| l.name.as_str());
+        .map_or("", |l| l.name.english().as_str());
     format!("{id} {name}")
 }

@@ -14,9 +14,12 @@
 use std::collections::BTreeMap;
 
 use super::format;
-use super::templates::QuestionKind;
-use super::{Asker, CommonValues, MeasurementAsk, Shown};
-use crate::manifest::{AnswerFormat, DatasetInfo, Label, MeasureKind, Modality, Plane, TaskKind};
+use super::kinds::QuestionKind;
+pub use super::kinds::{units_for, ChoiceKind, Unit};
+use super::{label_name, no_extra, Asker, ExtraPlaceholders, MeasurementAsk, Missing, Shown};
+use crate::manifest::{
+    AnswerFormat, DatasetInfo, Label, Lang, Localized, MeasureKind, Modality, Plane, TaskKind,
+};
 use crate::record::Choice;
 
 /// Option letters in order.
@@ -66,77 +69,6 @@ impl SplitMix64 {
     /// Uniform float in `[0, 1)` with 53 random bits.
     pub fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-}
-
-/// Which multiple-choice question a template is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ChoiceKind {
-    /// The task's own question with options (`[<kind>_choice]`).
-    Question(QuestionKind),
-    /// "Which structure is in the red box?" (`[identify_choice]`).
-    Identify,
-}
-
-impl ChoiceKind {
-    /// The template table name, e.g. `bbox_choice`.
-    pub fn key(self) -> String {
-        match self {
-            ChoiceKind::Question(kind) => format!("{}_choice", kind.as_str()),
-            ChoiceKind::Identify => "identify_choice".to_string(),
-        }
-    }
-
-    /// The kind named by a template table name.
-    pub fn parse(name: &str) -> Option<ChoiceKind> {
-        if name == "identify_choice" {
-            return Some(ChoiceKind::Identify);
-        }
-        name.strip_suffix("_choice")
-            .and_then(QuestionKind::parse)
-            .map(ChoiceKind::Question)
-    }
-}
-
-/// Unit of a numeric option; its text per language is the `[unit.<key>]` template (`{value}` placeholder).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Unit {
-    Mm,
-    Mm2,
-    Deg,
-}
-
-impl Unit {
-    pub const ALL: [Unit; 3] = [Unit::Mm, Unit::Mm2, Unit::Deg];
-
-    pub fn key(self) -> &'static str {
-        match self {
-            Unit::Mm => "mm",
-            Unit::Mm2 => "mm2",
-            Unit::Deg => "deg",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Unit> {
-        Self::ALL.into_iter().find(|u| u.key() == name)
-    }
-
-    /// Largest meaningful value (angles between lines are at most 180°).
-    pub fn max_value(self) -> Option<f64> {
-        match self {
-            Unit::Deg => Some(180.0),
-            Unit::Mm | Unit::Mm2 => None,
-        }
-    }
-}
-
-/// Units whose templates a task kind's options need.
-pub fn units_for(kind: QuestionKind) -> &'static [Unit] {
-    match kind {
-        QuestionKind::Bbox => &[],
-        QuestionKind::MaskSize => &[Unit::Mm2],
-        QuestionKind::LesionAxes | QuestionKind::LesionDiameters => &[Unit::Mm],
-        QuestionKind::Landmarks => &[Unit::Mm, Unit::Deg],
     }
 }
 
@@ -407,18 +339,12 @@ pub fn label_options(
     Ok((others, k))
 }
 
-/// Values of kind-specific placeholders (e.g. `{landmark_1}`), consulted before the common ones.
-pub type ExtraPlaceholders<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-fn no_extra(_: &str) -> Option<String> {
-    None
-}
-
-/// Fills a choice template; an error names the missing template, plane name or language's name.
+/// Fills a choice template through the one filler ([`Asker::fill`]); an error names the missing template,
+/// plane name or name in `lang`.
 fn question(
     asker: &Asker,
     kind: ChoiceKind,
-    lang: &str,
+    lang: &Lang,
     label: &Label,
     plane: Plane,
     shown: &Shown,
@@ -432,43 +358,9 @@ fn question(
         .templates
         .choice(kind, lang)
         .ok_or_else(|| missing(kind.key()))?;
-    let (description, label_name) = if lang == "ar" {
-        (
-            asker
-                .dataset
-                .image_description_ar
-                .as_deref()
-                .ok_or_else(|| missing("dataset.image_description_ar".into()))?,
-            label
-                .name_ar
-                .as_deref()
-                .ok_or_else(|| missing(format!("name_ar of `{}`", label.name)))?,
-        )
-    } else {
-        (
-            asker.dataset.image_description.as_str(),
-            label.name.as_str(),
-        )
-    };
-    let plane_name = asker
-        .templates
-        .plane(plane, lang)
-        .ok_or_else(|| missing(format!("plane.{}", plane.as_str())))?;
-    let option_format = asker
-        .templates
-        .option_format(asker.answer_format, lang)
-        .unwrap_or_default();
-    let common = CommonValues {
-        description,
-        label: label_name,
-        plane: plane_name,
-        shown,
-    };
-    Ok(template.render(|name| {
-        extra(name)
-            .or_else(|| common.get(name))
-            .or_else(|| (name == "option_format").then(|| option_format.to_string()))
-    }))
+    asker
+        .fill(template, lang, label_name(label, lang), plane, shown, extra)
+        .map_err(|Missing(key)| missing(key))
 }
 
 fn item(
@@ -501,7 +393,7 @@ fn item(
 #[allow(clippy::too_many_arguments)]
 pub fn bbox_item(
     asker: &Asker,
-    lang: &str,
+    lang: &Lang,
     label: &Label,
     plane: Plane,
     shown: &Shown,
@@ -543,7 +435,7 @@ fn box_text(bbox_px: [u32; 4], shown: &Shown, answer_format: AnswerFormat) -> St
 pub fn numeric_item(
     asker: &Asker,
     kind: QuestionKind,
-    lang: &str,
+    lang: &Lang,
     label: &Label,
     plane: Plane,
     shown: &Shown,
@@ -562,7 +454,7 @@ pub fn numeric_item(
 pub fn numeric_item_with(
     asker: &Asker,
     kind: QuestionKind,
-    lang: &str,
+    lang: &Lang,
     label: &Label,
     plane: Plane,
     shown: &Shown,
@@ -593,7 +485,7 @@ pub fn numeric_item_with(
 fn numeric_item_bounded(
     asker: &Asker,
     kind: QuestionKind,
-    lang: &str,
+    lang: &Lang,
     label: &Label,
     plane: Plane,
     shown: &Shown,
@@ -644,7 +536,7 @@ fn numeric_item_bounded(
 /// line angles and 180° for vertex angles). `ask` carries the names in `lang`; `{label}` is its display name.
 pub fn landmark_item(
     asker: &Asker,
-    lang: &str,
+    lang: &Lang,
     plane: Plane,
     shown: &Shown,
     ask: &MeasurementAsk,
@@ -659,10 +551,9 @@ pub fn landmark_item(
             key: format!("measurement_choice.{}", ask.kind.as_str()),
             lang: lang.to_string(),
         })?;
-    // The display name is already in `lang`, so it serves as the label's name in every language.
+    // The display name is already in `lang`, so it serves as the label's name in `lang`.
     let label = Label {
-        name: ask.name.to_string(),
-        name_ar: Some(ask.name.to_string()),
+        name: Localized::new(ask.name.to_string()).with(lang.clone(), ask.name.to_string()),
         group: None,
         vqa_task: None,
         file: None,
@@ -689,7 +580,7 @@ pub fn landmark_item(
 #[allow(clippy::too_many_arguments)]
 pub fn identify_item(
     asker: &Asker,
-    lang: &str,
+    lang: &Lang,
     label_id: u16,
     labels: &BTreeMap<u16, Label>,
     plane: Plane,
@@ -713,16 +604,13 @@ pub fn identify_item(
     let (chosen, k) = label_options(seed_key, label_id, &ids)?;
     let mut options = Vec::with_capacity(chosen.len());
     for id in chosen {
-        let l = &labels[&id];
-        let name = if lang == "ar" {
-            l.name_ar.clone()
-        } else {
-            Some(l.name.clone())
-        };
-        options.push(name.ok_or_else(|| ChoiceError::MissingTemplate {
-            key: format!("name_ar of `{}`", l.name),
-            lang: lang.to_string(),
-        })?);
+        let name = label_name(&labels[&id], lang).map_err(|Missing(key)| {
+            ChoiceError::MissingTemplate {
+                key,
+                lang: lang.to_string(),
+            }
+        })?;
+        options.push(name.to_string());
     }
     item(question, options, k, lexical, true)
 }
@@ -731,6 +619,10 @@ pub fn identify_item(
 mod tests {
     use super::*;
     use crate::vqa::templates::TemplateSet;
+
+    fn ar() -> Lang {
+        Lang::parse("ar").expect("a language code")
+    }
 
     /// Pearson χ² of letter counts against a uniform distribution.
     fn chi_square(counts: &[usize]) -> f64 {
@@ -891,8 +783,8 @@ mod tests {
         DatasetInfo {
             name: "KiTS23".into(),
             modality: Modality::CT,
-            image_description: "an abdominal CT scan".into(),
-            image_description_ar: Some("تصوير مقطعي محوسب للبطن".into()),
+            image_description: Localized::new("an abdominal CT scan".to_string())
+                .with(ar(), "تصوير مقطعي محوسب للبطن".to_string()),
             department: "Urology".into(),
             layout: None,
         }
@@ -900,8 +792,7 @@ mod tests {
 
     fn labels() -> BTreeMap<u16, Label> {
         let l = |name: &str, ar: &str, task: &str| Label {
-            name: name.into(),
-            name_ar: Some(ar.into()),
+            name: Localized::new(name.to_string()).with(self::ar(), ar.to_string()),
             group: None,
             vqa_task: Some(task.into()),
             file: None,
@@ -939,7 +830,7 @@ mod tests {
         let en = numeric_item(
             &asker,
             QuestionKind::MaskSize,
-            "en",
+            &Lang::EN,
             label,
             Plane::Axial,
             &shown(),
@@ -952,7 +843,7 @@ mod tests {
         let ar = numeric_item(
             &asker,
             QuestionKind::MaskSize,
-            "ar",
+            &ar(),
             label,
             Plane::Axial,
             &shown(),
@@ -993,7 +884,7 @@ mod tests {
 
         let box_en = bbox_item(
             &asker,
-            "en",
+            &Lang::EN,
             label,
             Plane::Axial,
             &shown(),
@@ -1004,7 +895,7 @@ mod tests {
         .expect("box");
         let box_ar = bbox_item(
             &asker,
-            "ar",
+            &self::ar(),
             label,
             Plane::Axial,
             &shown(),
@@ -1026,7 +917,7 @@ mod tests {
 
         let id_en = identify_item(
             &asker,
-            "en",
+            &Lang::EN,
             3,
             &labels,
             Plane::Coronal,
@@ -1037,7 +928,7 @@ mod tests {
         .expect("identify");
         let id_ar = identify_item(
             &asker,
-            "ar",
+            &self::ar(),
             3,
             &labels,
             Plane::Coronal,
@@ -1067,7 +958,7 @@ mod tests {
         };
         let labels = labels();
         let lex = || Lexical::new(TaskKind::LesionSize, &ds, Modality::CT, &labels[&2]);
-        let item = |lang: &str| {
+        let item = |lang: &Lang| {
             numeric_item(
                 &asker,
                 QuestionKind::LesionDiameters,
@@ -1082,7 +973,7 @@ mod tests {
             )
             .expect("lesion item")
         };
-        let (en, ar) = (item("en"), item("ar"));
+        let (en, ar) = (item(&Lang::EN), item(&ar()));
         assert_eq!(en.options[en.answer_index], "23.46 mm, 11.20 mm");
         assert_eq!(ar.options[ar.answer_index], "23.46 مم, 11.20 مم");
         assert_eq!(en.answer_index, ar.answer_index);
@@ -1100,7 +991,10 @@ mod tests {
         let text = "[lesion_axes_choice]\nen = \"Which angle does the {label} make on this {plane} slice?\"\n";
         let overrides: BTreeMap<String, BTreeMap<String, toml::Spanned<String>>> =
             toml::from_str(text).expect("toml");
-        let templates = TemplateSet::with_overrides(&overrides).expect("valid");
+        let templates = TemplateSet::defaults()
+            .expect("defaults")
+            .with_overrides(&overrides)
+            .expect("valid");
         let asker = Asker {
             templates: &templates,
             dataset: &ds,
@@ -1111,7 +1005,7 @@ mod tests {
         let angle = numeric_item_with(
             &asker,
             QuestionKind::LesionAxes,
-            "en",
+            &Lang::EN,
             &labels[&1],
             Plane::Coronal,
             &shown(),

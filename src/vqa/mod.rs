@@ -3,10 +3,12 @@
 
 pub mod choice;
 pub mod format;
+pub mod kinds;
 pub mod templates;
 
-use crate::manifest::{AnswerFormat, DatasetInfo, Label, Plane};
-use templates::{QuestionKind, TemplateSet};
+use crate::manifest::{AnswerFormat, DatasetInfo, Label, Lang, Plane};
+use kinds::QuestionKind;
+use templates::{Template, TemplateSet};
 
 /// What the displayed image looks like: its size and the physical size of one displayed pixel.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -60,29 +62,26 @@ pub struct Qa {
     pub answer_values: Vec<f64>,
 }
 
-/// The placeholders every question template shares (`templates::COMMON_PLACEHOLDERS`), resolved for one
-/// language and slice; each question kind adds its own on top.
-pub struct CommonValues<'a> {
-    pub description: &'a str,
-    pub label: &'a str,
-    pub plane: &'a str,
-    pub shown: &'a Shown,
+/// A text a question needs that the manifest or the templates lack, named by its key, e.g.
+/// `name_ar of `kidney`` or `plane.axial` (the manifest loader rejects builds that would meet one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing(pub String);
+
+/// Values of kind-specific placeholders (e.g. `{measurement}`, `{landmark_1}`), consulted before the others.
+pub type ExtraPlaceholders<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// No kind-specific placeholders.
+pub fn no_extra(_: &str) -> Option<String> {
+    None
 }
 
-impl CommonValues<'_> {
-    /// The value of a common placeholder, `None` for any other name.
-    pub fn get(&self, name: &str) -> Option<String> {
-        Some(match name {
-            "image_description" => self.description.to_string(),
-            "label" => self.label.to_string(),
-            "plane" => self.plane.to_string(),
-            "pixel_width_mm" => format::pixel_size(self.shown.pixel_width_mm),
-            "pixel_height_mm" => format::pixel_size(self.shown.pixel_height_mm),
-            "image_width_px" => self.shown.width_px.to_string(),
-            "image_height_px" => self.shown.height_px.to_string(),
-            _ => return None,
-        })
-    }
+/// A label's name in `lang`, or what is missing (`name_<lang> of `<English name>``).
+pub fn label_name<'a>(label: &'a Label, lang: &Lang) -> Result<&'a str, Missing> {
+    label
+        .name
+        .get(lang)
+        .map(String::as_str)
+        .ok_or_else(|| Missing(format!("name_{lang} of `{}`", label.name.english())))
 }
 
 /// Everything a question needs besides the fact itself.
@@ -94,52 +93,84 @@ pub struct Asker<'a> {
 }
 
 impl Asker<'_> {
-    fn fill(
+    /// The one template filler of every question, open or multiple-choice, in any language: `extra`'s values
+    /// first, then the placeholders every question shares (`{image_description}`, `{label}`, `{plane}`, pixel
+    /// and image sizes), then the build's `{answer_format}` and `{option_format}` sentences. `label` is the
+    /// name `{label}` stands for, already in `lang` (or what is missing).
+    pub fn fill(
+        &self,
+        template: &Template,
+        lang: &Lang,
+        label: Result<&str, Missing>,
+        plane: Plane,
+        shown: &Shown,
+        extra: ExtraPlaceholders,
+    ) -> Result<String, Missing> {
+        let description = self
+            .dataset
+            .image_description
+            .get(lang)
+            .ok_or_else(|| Missing(format!("dataset.image_description_{lang}")))?;
+        let label = label?;
+        let plane_name = self
+            .templates
+            .plane(plane, lang)
+            .ok_or_else(|| Missing(format!("plane.{}", plane.as_str())))?;
+        let sentence = |text: Option<&str>| text.unwrap_or_default().to_string();
+        Ok(template.render(|name| {
+            extra(name).or_else(|| {
+                Some(match name {
+                    "image_description" => description.clone(),
+                    "label" => label.to_string(),
+                    "plane" => plane_name.to_string(),
+                    "pixel_width_mm" => format::pixel_size(shown.pixel_width_mm),
+                    "pixel_height_mm" => format::pixel_size(shown.pixel_height_mm),
+                    "image_width_px" => shown.width_px.to_string(),
+                    "image_height_px" => shown.height_px.to_string(),
+                    "answer_format" => {
+                        sentence(self.templates.answer_format(self.answer_format, lang))
+                    }
+                    "option_format" => {
+                        sentence(self.templates.option_format(self.answer_format, lang))
+                    }
+                    _ => return None,
+                })
+            })
+        }))
+    }
+
+    /// An open question of `kind` about `label`; `None` when a template or name is missing.
+    fn open(
         &self,
         kind: QuestionKind,
-        lang: &str,
+        lang: &Lang,
         label: &Label,
         plane: Plane,
         shown: &Shown,
     ) -> Option<String> {
         let template = self.templates.get(kind, lang)?;
-        let (description, label_name) = if lang == "ar" {
-            (
-                self.dataset.image_description_ar.as_deref()?,
-                label.name_ar.as_deref()?,
-            )
-        } else {
-            (self.dataset.image_description.as_str(), label.name.as_str())
-        };
-        let plane_name = self.templates.plane(plane, lang)?;
-        let answer_format = self
-            .templates
-            .answer_format(self.answer_format, lang)
-            .unwrap_or_default();
-        let common = CommonValues {
-            description,
-            label: label_name,
-            plane: plane_name,
+        self.fill(
+            template,
+            lang,
+            label_name(label, lang),
+            plane,
             shown,
-        };
-        Some(template.render(|name| {
-            common
-                .get(name)
-                .or_else(|| (name == "answer_format").then(|| answer_format.to_string()))
-        }))
+            &no_extra,
+        )
+        .ok()
     }
 
     /// Bounding-box question; `bbox_px` is the inclusive box in displayed pixels.
     /// `None` when the language lacks a template (the manifest loader rejects such builds up front).
     pub fn bbox(
         &self,
-        lang: &str,
+        lang: &Lang,
         label: &Label,
         plane: Plane,
         shown: &Shown,
         bbox_px: [u32; 4],
     ) -> Option<Qa> {
-        let question = self.fill(QuestionKind::Bbox, lang, label, plane, shown)?;
+        let question = self.open(QuestionKind::Bbox, lang, label, plane, shown)?;
         let (answer, answer_values) = format::bbox_answer(
             bbox_px.map(f64::from),
             f64::from(shown.width_px),
@@ -156,13 +187,13 @@ impl Asker<'_> {
     /// Mask-area question; the answer is the label's area in mm².
     pub fn mask_size(
         &self,
-        lang: &str,
+        lang: &Lang,
         label: &Label,
         plane: Plane,
         shown: &Shown,
         area_mm2: f64,
     ) -> Option<Qa> {
-        let question = self.fill(QuestionKind::MaskSize, lang, label, plane, shown)?;
+        let question = self.open(QuestionKind::MaskSize, lang, label, plane, shown)?;
         let (answer, value) = format::measure(area_mm2);
         Some(Qa {
             question,
@@ -175,13 +206,13 @@ impl Asker<'_> {
     pub fn lesion(
         &self,
         kind: QuestionKind,
-        lang: &str,
+        lang: &Lang,
         label: &Label,
         plane: Plane,
         shown: &Shown,
         lengths_mm: [f64; 2],
     ) -> Option<Qa> {
-        let question = self.fill(kind, lang, label, plane, shown)?;
+        let question = self.open(kind, lang, label, plane, shown)?;
         let (answer, answer_values) = format::measure_list(&lengths_mm);
         Some(Qa {
             question,
@@ -221,32 +252,17 @@ impl Asker<'_> {
     /// `None` when the language lacks a template or a description.
     pub fn landmark_measurement(
         &self,
-        lang: &str,
+        lang: &Lang,
         plane: Plane,
         shown: &Shown,
         ask: &MeasurementAsk,
     ) -> Option<Qa> {
         let sentence = ask.sentence(self.templates.measurement(ask.kind, lang)?);
-        let frame = self
-            .templates
-            .get(templates::QuestionKind::Landmarks, lang)?;
-        let description = if lang == "ar" {
-            self.dataset.image_description_ar.as_deref()?
-        } else {
-            self.dataset.image_description.as_str()
-        };
-        let plane_name = self.templates.plane(plane, lang)?;
-        let common = CommonValues {
-            description,
-            label: ask.name,
-            plane: plane_name,
-            shown,
-        };
-        let question = frame.render(|name| {
-            common
-                .get(name)
-                .or_else(|| (name == "measurement").then(|| sentence.clone()))
-        });
+        let frame = self.templates.get(QuestionKind::Landmarks, lang)?;
+        let extra = |name: &str| (name == "measurement").then(|| sentence.clone());
+        let question = self
+            .fill(frame, lang, Ok(ask.name), plane, shown, &extra)
+            .ok()?;
         let (answer, value) = format::measure(ask.value);
         Some(Qa {
             question,
@@ -259,14 +275,17 @@ impl Asker<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::Modality;
+    use crate::manifest::{Localized, Modality};
+
+    fn ar() -> Lang {
+        Lang::parse("ar").expect("a language code")
+    }
 
     fn dataset() -> DatasetInfo {
         DatasetInfo {
             name: "KiTS23".into(),
             modality: Modality::CT,
-            image_description: "an abdominal CT scan".into(),
-            image_description_ar: None,
+            image_description: Localized::new("an abdominal CT scan".to_string()),
             department: "Urology".into(),
             layout: None,
         }
@@ -274,8 +293,7 @@ mod tests {
 
     fn label() -> Label {
         Label {
-            name: "kidney tumor".into(),
-            name_ar: None,
+            name: Localized::new("kidney tumor".to_string()),
             group: None,
             vqa_task: None,
             file: None,
@@ -303,7 +321,13 @@ mod tests {
             answer_format: AnswerFormat::RelativeLowerLeft,
         };
         let qa = asker
-            .bbox("en", &label(), Plane::Axial, &shown(1.0), [10, 5, 29, 14])
+            .bbox(
+                &Lang::EN,
+                &label(),
+                Plane::Axial,
+                &shown(1.0),
+                [10, 5, 29, 14],
+            )
             .expect("en exists");
         assert!(
             qa.question.contains("axial slice of an abdominal CT scan"),
@@ -314,7 +338,7 @@ mod tests {
         assert!(qa.question.contains("lower-left"));
         assert_eq!(qa.answer, "[0.100, 0.720, 0.290, 0.900]");
         assert!(asker
-            .bbox("ar", &label(), Plane::Axial, &shown(1.0), [0, 0, 1, 1])
+            .bbox(&ar(), &label(), Plane::Axial, &shown(1.0), [0, 0, 1, 1])
             .is_none());
     }
 
@@ -328,7 +352,7 @@ mod tests {
             answer_format: AnswerFormat::RelativeLowerLeft,
         };
         let qa = asker
-            .mask_size("en", &label(), Plane::Coronal, &shown(1.0), 1234.5678)
+            .mask_size(&Lang::EN, &label(), Plane::Coronal, &shown(1.0), 1234.5678)
             .expect("en");
         assert!(
             qa.question.contains("0.781 mm wide and 2.500 mm high"),
@@ -344,7 +368,8 @@ mod tests {
         use crate::manifest::{MeasureKind, TaskKind};
         let templates = TemplateSet::defaults().expect("defaults");
         let ds = DatasetInfo {
-            image_description_ar: Some("صورة شعاعية سيفالومترية جانبية للرأس".into()),
+            image_description: Localized::new("an abdominal CT scan".to_string())
+                .with(ar(), "صورة شعاعية سيفالومترية جانبية للرأس".to_string()),
             ..dataset()
         };
         let asker = Asker {
@@ -353,7 +378,7 @@ mod tests {
             answer_format: AnswerFormat::RelativeLowerLeft,
         };
         let lexical = choice::Lexical::new(TaskKind::Landmarks, &ds, Modality::XR, &label());
-        let item = |lang: &str, kind: MeasureKind, value: f64, names: &[&str]| {
+        let item = |lang: &Lang, kind: MeasureKind, value: f64, names: &[&str]| {
             let ask = MeasurementAsk {
                 kind,
                 landmark_names: names,
@@ -383,8 +408,8 @@ mod tests {
             (MeasureKind::VertexAngle, 170.2, 180.0),
         ] {
             let (en, ar) = (
-                item("en", kind, value, &en_names),
-                item("ar", kind, value, &ar_names),
+                item(&Lang::EN, kind, value, &en_names),
+                item(&ar(), kind, value, &ar_names),
             );
             assert_eq!(en.options, ar.options);
             assert_eq!(en.answer_index, ar.answer_index);
@@ -401,8 +426,8 @@ mod tests {
             assert!(ar.question.contains("لقطة سهمية") && ar.question.contains("نقطة الناسيون"));
             assert!(!en.question.contains("single number"), "{}", en.question);
         }
-        let en = item("en", MeasureKind::Distance, 61.234, &en_names);
-        let ar = item("ar", MeasureKind::Distance, 61.234, &ar_names);
+        let en = item(&Lang::EN, MeasureKind::Distance, 61.234, &en_names);
+        let ar = item(&ar(), MeasureKind::Distance, 61.234, &ar_names);
         assert_eq!(en.options[en.answer_index], "61.23 mm");
         assert_eq!(ar.options[ar.answer_index], "61.23 مم");
         assert_eq!(en.answer_index, ar.answer_index);

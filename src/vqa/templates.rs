@@ -1,17 +1,21 @@
-//! Question templates as data: the repo's `templates/default.toml`, overridable per manifest, parsed once and
-//! checked for unknown placeholders so a typo is a validation error, never a question with `{lable}` in it.
+//! Question templates as data: the repo's `templates/default.toml` (plus any further template files layered on
+//! it), overridable per manifest, parsed once and checked for unknown placeholders so a typo is a validation
+//! error, never a question with `{lable}` in it. The languages a build may use are the languages these files
+//! carry: a new language is a new template section and the manifest's `name_<code>` keys, no code.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
+use std::path::Path;
 
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::choice::{self, ChoiceKind, Unit};
-use crate::manifest::{AnswerFormat, MeasureKind, Plane, TaskKind};
-
-/// Languages a template set may carry.
-pub const LANGUAGES: [&str; 2] = ["en", "ar"];
+pub use super::kinds::QuestionKind;
+use super::kinds::{units_for, ChoiceKind, Unit};
+use crate::manifest::{
+    AnswerFormat, Diagnostic, Lang, LoadedManifest, Localized, ManifestError, MeasureKind, Plane,
+    TaskKind,
+};
 
 /// The repo's default templates, compiled in so the binary needs no files beside it.
 const DEFAULT_TEMPLATES: &str = include_str!("../../templates/default.toml");
@@ -26,63 +30,6 @@ const COMMON_PLACEHOLDERS: [&str; 7] = [
     "image_width_px",
     "image_height_px",
 ];
-
-/// What a question asks; a task kind asks one or more (a lesion task asks for the ellipse axes and for the
-/// longest / perpendicular diameters). Template tables are named by these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum QuestionKind {
-    Bbox,
-    MaskSize,
-    LesionAxes,
-    LesionDiameters,
-    /// The frame of every landmark distance/angle question (`{measurement}` is the kind's sentence).
-    Landmarks,
-}
-
-impl QuestionKind {
-    pub const ALL: [QuestionKind; 5] = [
-        QuestionKind::Bbox,
-        QuestionKind::MaskSize,
-        QuestionKind::LesionAxes,
-        QuestionKind::LesionDiameters,
-        QuestionKind::Landmarks,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QuestionKind::Bbox => "bbox",
-            QuestionKind::MaskSize => "mask_size",
-            QuestionKind::LesionAxes => "lesion_axes",
-            QuestionKind::LesionDiameters => "lesion_diameters",
-            QuestionKind::Landmarks => "landmarks",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<QuestionKind> {
-        Self::ALL.into_iter().find(|k| k.as_str() == name)
-    }
-
-    /// The questions a task kind asks.
-    pub fn for_task(kind: TaskKind) -> &'static [QuestionKind] {
-        match kind {
-            TaskKind::Bbox => &[QuestionKind::Bbox],
-            TaskKind::MaskSize => &[QuestionKind::MaskSize],
-            TaskKind::LesionSize => &[QuestionKind::LesionAxes, QuestionKind::LesionDiameters],
-            TaskKind::Landmarks => &[QuestionKind::Landmarks],
-        }
-    }
-
-    /// Placeholders a template of this kind may use beyond the common ones.
-    fn extra_placeholders(self) -> &'static [&'static str] {
-        match self {
-            QuestionKind::Bbox => &["answer_format"],
-            QuestionKind::Landmarks => &["measurement"],
-            QuestionKind::MaskSize | QuestionKind::LesionAxes | QuestionKind::LesionDiameters => {
-                &[]
-            }
-        }
-    }
-}
 
 /// A template problem; `span` is a byte range in the manifest when the template came from one.
 #[derive(Debug, Clone, PartialEq)]
@@ -179,235 +126,277 @@ impl Template {
     }
 }
 
+/// Per-name, per-language texts of one template table, e.g. `[plane.axial] en = "axial"`.
+type Tables = BTreeMap<String, BTreeMap<String, String>>;
+
 #[derive(Deserialize)]
 struct TemplateFile {
-    answer_format: BTreeMap<String, BTreeMap<String, String>>,
-    plane: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(default)]
+    answer_format: Tables,
+    #[serde(default)]
+    plane: Tables,
     /// Landmark measurement sentences, `[measurement.<distance|line_angle|vertex_angle>]`.
     #[serde(default)]
-    measurement: BTreeMap<String, BTreeMap<String, String>>,
+    measurement: Tables,
     /// The same sentences for the multiple-choice form (no answer instruction), `[measurement_choice.<kind>]`.
     #[serde(default)]
-    measurement_choice: BTreeMap<String, BTreeMap<String, String>>,
+    measurement_choice: Tables,
     /// Multiple-choice box questions: how the options are written, per answer format.
     #[serde(default)]
-    option_format: BTreeMap<String, BTreeMap<String, String>>,
+    option_format: Tables,
     /// Numeric option text per unit, with a `{value}` placeholder.
     #[serde(default)]
-    unit: BTreeMap<String, BTreeMap<String, String>>,
+    unit: Tables,
     #[serde(flatten)]
-    kinds: BTreeMap<String, BTreeMap<String, String>>,
+    kinds: Tables,
 }
 
 /// Every question template, answer-format sentence and plane name, per language.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct TemplateSet {
-    questions: BTreeMap<(QuestionKind, String), Template>,
-    answer_formats: BTreeMap<(AnswerFormat, String), String>,
-    planes: BTreeMap<(Plane, String), String>,
-    measurements: BTreeMap<(MeasureKind, String), Template>,
+    /// Languages the template files carry: English first, then by code.
+    languages: Vec<Lang>,
+    questions: BTreeMap<(QuestionKind, Lang), Template>,
+    answer_formats: BTreeMap<(AnswerFormat, Lang), String>,
+    planes: BTreeMap<(Plane, Lang), String>,
+    measurements: BTreeMap<(MeasureKind, Lang), Template>,
     /// Landmark measurement sentences of the multiple-choice form.
-    measurement_choices: BTreeMap<(MeasureKind, String), Template>,
+    measurement_choices: BTreeMap<(MeasureKind, Lang), Template>,
     /// Multiple-choice question templates (`[<question kind>_choice]`, `[identify_choice]`).
-    choices: BTreeMap<(ChoiceKind, String), Template>,
-    option_formats: BTreeMap<(AnswerFormat, String), String>,
-    units: BTreeMap<(Unit, String), Template>,
+    choices: BTreeMap<(ChoiceKind, Lang), Template>,
+    option_formats: BTreeMap<(AnswerFormat, Lang), String>,
+    units: BTreeMap<(Unit, Lang), Template>,
+}
+
+/// Collects the errors of one template file, each prefixed with the file's name.
+struct FileErrors<'a> {
+    origin: &'a str,
+    errors: Vec<TemplateError>,
+}
+
+impl FileErrors<'_> {
+    fn push(&mut self, message: String) {
+        self.errors.push(TemplateError {
+            span: None,
+            message,
+        });
+    }
+
+    /// The language of a template file entry `<table>.<lang>`: any language code.
+    fn lang(&mut self, table: &str, lang: &str) -> Option<Lang> {
+        let parsed = Lang::parse(lang);
+        if parsed.is_none() {
+            self.push(format!(
+                "{}: {table}.{lang}: `{lang}` is not a language code (2 to 8 lowercase letters)",
+                self.origin
+            ));
+        }
+        parsed
+    }
 }
 
 impl TemplateSet {
     /// The repo's default templates.
     pub fn defaults() -> Result<TemplateSet, Vec<TemplateError>> {
-        Self::from_toml(DEFAULT_TEMPLATES)
+        Self::from_toml(DEFAULT_TEMPLATES, "templates/default.toml")
     }
 
-    fn from_toml(text: &str) -> Result<TemplateSet, Vec<TemplateError>> {
+    /// A template file's contents; `origin` names it in errors. Its languages are those its entries use.
+    pub fn from_toml(text: &str, origin: &str) -> Result<TemplateSet, Vec<TemplateError>> {
         let file: TemplateFile = toml::from_str(text).map_err(|e| {
             vec![TemplateError {
                 span: None,
-                message: format!("templates/default.toml: {}", e.message()),
+                message: format!("{origin}: {}", e.message()),
             }]
         })?;
-        let mut errors = Vec::new();
-        let mut set = TemplateSet {
-            questions: BTreeMap::new(),
-            answer_formats: BTreeMap::new(),
-            planes: BTreeMap::new(),
-            measurements: BTreeMap::new(),
-            measurement_choices: BTreeMap::new(),
-            choices: BTreeMap::new(),
-            option_formats: BTreeMap::new(),
-            units: BTreeMap::new(),
+        let mut errors = FileErrors {
+            origin,
+            errors: Vec::new(),
         };
-        for (kind_name, langs) in &file.kinds {
-            if let Some(choice_kind) = ChoiceKind::parse(kind_name) {
-                for (lang, text) in langs {
-                    let key = format!("templates/default.toml: {kind_name}.{lang}");
-                    match check_choice(choice_kind, lang, text, &key) {
-                        Ok(t) => {
-                            set.choices.insert((choice_kind, lang.clone()), t);
-                        }
-                        Err(message) => errors.push(TemplateError {
-                            span: None,
-                            message,
-                        }),
-                    }
-                }
+        let mut set = TemplateSet::default();
+        set.load_kinds(&file.kinds, &mut errors);
+        set.load_sentences(&file, &mut errors);
+        set.load_units(&file.unit, &mut errors);
+        set.measurements = load_measurements("measurement", &file.measurement, &mut errors);
+        set.measurement_choices =
+            load_measurements("measurement_choice", &file.measurement_choice, &mut errors);
+        set.collect_languages();
+        if errors.errors.is_empty() {
+            Ok(set)
+        } else {
+            Err(errors.errors)
+        }
+    }
+
+    /// This set with every entry of `other` added on top (e.g. a template file for one more language).
+    pub fn layered(mut self, other: TemplateSet) -> TemplateSet {
+        self.questions.extend(other.questions);
+        self.answer_formats.extend(other.answer_formats);
+        self.planes.extend(other.planes);
+        self.measurements.extend(other.measurements);
+        self.measurement_choices.extend(other.measurement_choices);
+        self.choices.extend(other.choices);
+        self.option_formats.extend(other.option_formats);
+        self.units.extend(other.units);
+        self.collect_languages();
+        self
+    }
+
+    /// Languages of these templates: English first, then by code.
+    pub fn languages(&self) -> &[Lang] {
+        &self.languages
+    }
+
+    fn collect_languages(&mut self) {
+        let mut langs: BTreeSet<&Lang> = BTreeSet::new();
+        langs.extend(self.questions.keys().map(|(_, l)| l));
+        langs.extend(self.answer_formats.keys().map(|(_, l)| l));
+        langs.extend(self.planes.keys().map(|(_, l)| l));
+        langs.extend(self.measurements.keys().map(|(_, l)| l));
+        langs.extend(self.measurement_choices.keys().map(|(_, l)| l));
+        langs.extend(self.choices.keys().map(|(_, l)| l));
+        langs.extend(self.option_formats.keys().map(|(_, l)| l));
+        langs.extend(self.units.keys().map(|(_, l)| l));
+        let english = langs.remove(&Lang::EN);
+        self.languages = english
+            .then_some(Lang::EN)
+            .into_iter()
+            .chain(langs.into_iter().cloned())
+            .collect();
+    }
+
+    /// `[<question kind>]` and `[<question kind>_choice]` tables.
+    fn load_kinds(&mut self, kinds: &Tables, errors: &mut FileErrors) {
+        let origin = errors.origin;
+        for (kind_name, langs) in kinds {
+            let choice_kind = ChoiceKind::parse(kind_name);
+            let kind = QuestionKind::parse(kind_name);
+            if choice_kind.is_none() && kind.is_none() {
+                errors.push(format!("{origin}: unknown question kind `{kind_name}`"));
                 continue;
             }
-            let Some(kind) = QuestionKind::parse(kind_name) else {
-                errors.push(TemplateError {
-                    span: None,
-                    message: format!("templates/default.toml: unknown question kind `{kind_name}`"),
-                });
-                continue;
-            };
             for (lang, text) in langs {
-                let key = format!("templates/default.toml: {kind_name}.{lang}");
-                match check_question(kind, lang, text, &key) {
-                    Ok(t) => {
-                        set.questions.insert((kind, lang.clone()), t);
-                    }
-                    Err(message) => errors.push(TemplateError {
-                        span: None,
-                        message,
+                let Some(code) = errors.lang(kind_name, lang) else {
+                    continue;
+                };
+                let key = format!("{origin}: {kind_name}.{lang}");
+                let checked = match (choice_kind, kind) {
+                    (Some(c), _) => check_choice(c, text, &key).map(|t| {
+                        self.choices.insert((c, code), t);
                     }),
+                    (None, Some(k)) => check_question(k, text, &key).map(|t| {
+                        self.questions.insert((k, code), t);
+                    }),
+                    (None, None) => Ok(()),
+                };
+                if let Err(message) = checked {
+                    errors.push(message);
                 }
             }
         }
+    }
+
+    /// Plain sentences: `[answer_format.<format>]`, `[option_format.<format>]`, `[plane.<plane>]`.
+    fn load_sentences(&mut self, file: &TemplateFile, errors: &mut FileErrors) {
+        let origin = errors.origin;
         for (format_name, langs) in &file.answer_format {
-            match AnswerFormat::parse(format_name) {
-                Some(format) => {
-                    for (lang, text) in langs {
-                        set.answer_formats
-                            .insert((format, lang.clone()), text.clone());
-                    }
+            let Some(format) = AnswerFormat::parse(format_name) else {
+                errors.push(format!("{origin}: unknown answer format `{format_name}`"));
+                continue;
+            };
+            for (lang, text) in langs {
+                if let Some(code) = errors.lang(&format!("answer_format.{format_name}"), lang) {
+                    self.answer_formats.insert((format, code), text.clone());
                 }
-                None => errors.push(TemplateError {
-                    span: None,
-                    message: format!(
-                        "templates/default.toml: unknown answer format `{format_name}`"
-                    ),
-                }),
             }
         }
         for (format_name, langs) in &file.option_format {
-            match AnswerFormat::parse(format_name) {
-                Some(format) => {
-                    for (lang, text) in langs {
-                        set.option_formats.insert((format, lang.clone()), text.clone());
-                    }
-                }
-                None => errors.push(TemplateError {
-                    span: None,
-                    message: format!("templates/default.toml: unknown answer format `option_format.{format_name}`"),
-                }),
-            }
-        }
-        for (unit_name, langs) in &file.unit {
-            let Some(unit) = Unit::parse(unit_name) else {
-                errors.push(TemplateError {
-                    span: None,
-                    message: format!("templates/default.toml: unknown unit `unit.{unit_name}`"),
-                });
+            let Some(format) = AnswerFormat::parse(format_name) else {
+                errors.push(format!(
+                    "{origin}: unknown answer format `option_format.{format_name}`"
+                ));
                 continue;
             };
             for (lang, text) in langs {
-                let key = format!("templates/default.toml: unit.{unit_name}.{lang}");
-                match check_placeholders(lang, text, &key, &["value"], "units") {
-                    Ok(t) => {
-                        set.units.insert((unit, lang.clone()), t);
-                    }
-                    Err(message) => errors.push(TemplateError {
-                        span: None,
-                        message,
-                    }),
+                if let Some(code) = errors.lang(&format!("option_format.{format_name}"), lang) {
+                    self.option_formats.insert((format, code), text.clone());
                 }
             }
         }
         for (plane_name, langs) in &file.plane {
-            match Plane::ALL.into_iter().find(|p| p.as_str() == plane_name) {
-                Some(plane) => {
-                    for (lang, text) in langs {
-                        set.planes.insert((plane, lang.clone()), text.clone());
-                    }
-                }
-                None => errors.push(TemplateError {
-                    span: None,
-                    message: format!("templates/default.toml: unknown plane `{plane_name}`"),
-                }),
-            }
-        }
-        set.measurements = load_measurements("measurement", &file.measurement, &mut errors);
-        set.measurement_choices =
-            load_measurements("measurement_choice", &file.measurement_choice, &mut errors);
-        if errors.is_empty() {
-            Ok(set)
-        } else {
-            Err(errors)
-        }
-    }
-
-    /// The defaults with a manifest's `[templates.<kind>]` entries applied on top.
-    pub fn with_overrides(
-        overrides: &BTreeMap<String, BTreeMap<String, Spanned<String>>>,
-    ) -> Result<TemplateSet, Vec<TemplateError>> {
-        let mut set = Self::defaults()?;
-        let mut errors = Vec::new();
-        for (kind_name, langs) in overrides {
-            if let Some(choice_kind) = ChoiceKind::parse(kind_name) {
-                for (lang, text) in langs {
-                    let key = format!("templates.{kind_name}.{lang}");
-                    match check_choice(choice_kind, lang, text.get_ref(), &key) {
-                        Ok(t) => {
-                            set.choices.insert((choice_kind, lang.clone()), t);
-                        }
-                        Err(message) => errors.push(TemplateError {
-                            span: Some(text.span()),
-                            message,
-                        }),
-                    }
-                }
-                continue;
-            }
-            let Some(kind) = QuestionKind::parse(kind_name) else {
-                let span = langs.values().next().map(|t| t.span());
-                let known: Vec<String> = QuestionKind::ALL
-                    .iter()
-                    .map(|k| k.as_str().to_string())
-                    .chain(
-                        QuestionKind::ALL
-                            .iter()
-                            .map(|k| ChoiceKind::Question(*k).key()),
-                    )
-                    .chain([ChoiceKind::Identify.key()])
-                    .collect();
-                errors.push(TemplateError {
-                    span,
-                    message: format!(
-                        "templates: unknown question kind `{kind_name}` (known: {known:?})"
-                    ),
-                });
+            let Some(plane) = Plane::ALL.into_iter().find(|p| p.as_str() == plane_name) else {
+                errors.push(format!("{origin}: unknown plane `{plane_name}`"));
                 continue;
             };
             for (lang, text) in langs {
+                if let Some(code) = errors.lang(&format!("plane.{plane_name}"), lang) {
+                    self.planes.insert((plane, code), text.clone());
+                }
+            }
+        }
+    }
+
+    /// `[unit.<unit>]` option texts with their `{value}`.
+    fn load_units(&mut self, units: &Tables, errors: &mut FileErrors) {
+        let origin = errors.origin;
+        for (unit_name, langs) in units {
+            let Some(unit) = Unit::parse(unit_name) else {
+                errors.push(format!("{origin}: unknown unit `unit.{unit_name}`"));
+                continue;
+            };
+            for (lang, text) in langs {
+                let Some(code) = errors.lang(&format!("unit.{unit_name}"), lang) else {
+                    continue;
+                };
+                let key = format!("{origin}: unit.{unit_name}.{lang}");
+                match check_placeholders(text, &key, &["value"], "units") {
+                    Ok(t) => {
+                        self.units.insert((unit, code), t);
+                    }
+                    Err(message) => errors.push(message),
+                }
+            }
+        }
+    }
+
+    /// This set with a manifest's `[templates.<kind>]` entries applied on top; their languages must be
+    /// languages of this set.
+    pub fn with_overrides(
+        &self,
+        overrides: &BTreeMap<String, BTreeMap<String, Spanned<String>>>,
+    ) -> Result<TemplateSet, Vec<TemplateError>> {
+        let mut set = self.clone();
+        let mut errors = Vec::new();
+        for (kind_name, langs) in overrides {
+            let choice_kind = ChoiceKind::parse(kind_name);
+            let kind = QuestionKind::parse(kind_name);
+            if choice_kind.is_none() && kind.is_none() {
+                let span = langs.values().next().map(|t| t.span());
+                errors.push(TemplateError {
+                    span,
+                    message: format!(
+                        "templates: unknown question kind `{kind_name}` (known: {:?})",
+                        known_kinds()
+                    ),
+                });
+                continue;
+            }
+            for (lang, text) in langs {
                 let key = format!("templates.{kind_name}.{lang}");
-                if !LANGUAGES.contains(&lang.as_str()) {
+                let checked =
+                    self.supported(lang, &key)
+                        .and_then(|code| match (choice_kind, kind) {
+                            (Some(c), _) => check_choice(c, text.get_ref(), &key)
+                                .map(|t| drop(set.choices.insert((c, code), t))),
+                            (None, Some(k)) => check_question(k, text.get_ref(), &key)
+                                .map(|t| drop(set.questions.insert((k, code), t))),
+                            (None, None) => Ok(()),
+                        });
+                if let Err(message) = checked {
                     errors.push(TemplateError {
                         span: Some(text.span()),
-                        message: format!(
-                            "{key}: language `{lang}` is not supported (supported: {LANGUAGES:?})"
-                        ),
-                    });
-                    continue;
-                }
-                match check_question(kind, lang, text.get_ref(), &key) {
-                    Ok(t) => {
-                        set.questions.insert((kind, lang.clone()), t);
-                    }
-                    Err(message) => errors.push(TemplateError {
-                        span: Some(text.span()),
                         message,
-                    }),
+                    });
                 }
             }
         }
@@ -418,30 +407,71 @@ impl TemplateSet {
         }
     }
 
+    /// `lang` when these templates carry it; otherwise the `{key}: language … is not supported` message.
+    pub fn supported(&self, lang: &str, key: &str) -> Result<Lang, String> {
+        match self.languages.iter().find(|l| l.as_str() == lang) {
+            Some(l) => Ok(l.clone()),
+            None => Err(format!(
+                "{key}: language `{lang}` is not supported (supported: {:?})",
+                self.language_codes()
+            )),
+        }
+    }
+
+    /// The language codes, for messages (`["en", "ar"]`).
+    pub fn language_codes(&self) -> Vec<&str> {
+        self.languages.iter().map(Lang::as_str).collect()
+    }
+
     /// The question template for a question kind and language.
-    pub fn get(&self, kind: QuestionKind, lang: &str) -> Option<&Template> {
-        self.questions.get(&(kind, lang.to_string()))
+    pub fn get(&self, kind: QuestionKind, lang: &Lang) -> Option<&Template> {
+        self.questions.get(&(kind, lang.clone()))
     }
 
     /// The sentence describing a box answer format.
-    pub fn answer_format(&self, format: AnswerFormat, lang: &str) -> Option<&str> {
+    pub fn answer_format(&self, format: AnswerFormat, lang: &Lang) -> Option<&str> {
         self.answer_formats
-            .get(&(format, lang.to_string()))
+            .get(&(format, lang.clone()))
             .map(String::as_str)
     }
 
     /// A plane's name in a language.
-    pub fn plane(&self, plane: Plane, lang: &str) -> Option<&str> {
-        self.planes
-            .get(&(plane, lang.to_string()))
+    pub fn plane(&self, plane: Plane, lang: &Lang) -> Option<&str> {
+        self.planes.get(&(plane, lang.clone())).map(String::as_str)
+    }
+
+    /// A multiple-choice question template.
+    pub fn choice(&self, kind: ChoiceKind, lang: &Lang) -> Option<&Template> {
+        self.choices.get(&(kind, lang.clone()))
+    }
+
+    /// The sentence describing how box options are written.
+    pub fn option_format(&self, format: AnswerFormat, lang: &Lang) -> Option<&str> {
+        self.option_formats
+            .get(&(format, lang.clone()))
             .map(String::as_str)
+    }
+
+    /// A numeric option's text template (`{value}` and the unit).
+    pub fn unit(&self, unit: Unit, lang: &Lang) -> Option<&Template> {
+        self.units.get(&(unit, lang.clone()))
+    }
+
+    /// The sentence asking for one landmark measurement kind.
+    pub fn measurement(&self, kind: MeasureKind, lang: &Lang) -> Option<&Template> {
+        self.measurements.get(&(kind, lang.clone()))
+    }
+
+    /// The multiple-choice sentence asking for one landmark measurement kind (no answer instruction).
+    pub fn measurement_choice(&self, kind: MeasureKind, lang: &Lang) -> Option<&Template> {
+        self.measurement_choices.get(&(kind, lang.clone()))
     }
 
     /// What a build in `lang` with these task kinds and answer format still lacks (empty when complete).
     pub fn missing(
         &self,
         kinds: &BTreeSet<TaskKind>,
-        lang: &str,
+        lang: &Lang,
         format: AnswerFormat,
     ) -> Vec<String> {
         let mut missing = Vec::new();
@@ -459,34 +489,22 @@ impl TemplateSet {
             }
         }
         if kinds.contains(&TaskKind::Landmarks) {
-            missing.extend(self.missing_measurements(lang));
+            missing.extend(
+                MeasureKind::ALL
+                    .into_iter()
+                    .filter(|k| self.measurement(*k, lang).is_none())
+                    .map(|k| format!("measurement.{}.{lang}", k.as_str())),
+            );
         }
         missing.extend(self.missing_choices(kinds, lang, format));
         missing
-    }
-
-    /// A multiple-choice question template.
-    pub fn choice(&self, kind: ChoiceKind, lang: &str) -> Option<&Template> {
-        self.choices.get(&(kind, lang.to_string()))
-    }
-
-    /// The sentence describing how box options are written.
-    pub fn option_format(&self, format: AnswerFormat, lang: &str) -> Option<&str> {
-        self.option_formats
-            .get(&(format, lang.to_string()))
-            .map(String::as_str)
-    }
-
-    /// A numeric option's text template (`{value}` and the unit).
-    pub fn unit(&self, unit: Unit, lang: &str) -> Option<&Template> {
-        self.units.get(&(unit, lang.to_string()))
     }
 
     /// What the multiple-choice questions of a build in `lang` still lack.
     fn missing_choices(
         &self,
         kinds: &BTreeSet<TaskKind>,
-        lang: &str,
+        lang: &Lang,
         format: AnswerFormat,
     ) -> Vec<String> {
         let mut missing = Vec::new();
@@ -495,7 +513,7 @@ impl TemplateSet {
             if self.choice(kind, lang).is_none() {
                 missing.push(format!("templates.{}.{lang}", kind.key()));
             }
-            for &unit in choice::units_for(question) {
+            for &unit in units_for(question) {
                 if self.unit(unit, lang).is_none() {
                     missing.push(format!("unit.{}.{lang}", unit.key()));
                 }
@@ -523,6 +541,20 @@ impl TemplateSet {
     }
 }
 
+/// Every table name a manifest's `[templates.<name>]` may override.
+fn known_kinds() -> Vec<String> {
+    QuestionKind::ALL
+        .iter()
+        .map(|k| k.as_str().to_string())
+        .chain(
+            QuestionKind::ALL
+                .iter()
+                .map(|k| ChoiceKind::Question(*k).key()),
+        )
+        .chain([ChoiceKind::Identify.key()])
+        .collect()
+}
+
 /// Placeholders a multiple-choice template of `kind` may use: the question's own, except that box options
 /// are described by `{option_format}` (not `{answer_format}`), and an identification question may not name
 /// the label it asks for.
@@ -543,9 +575,8 @@ fn choice_placeholders(kind: ChoiceKind) -> Vec<&'static str> {
     }
 }
 
-fn check_choice(kind: ChoiceKind, lang: &str, text: &str, key: &str) -> Result<Template, String> {
+fn check_choice(kind: ChoiceKind, text: &str, key: &str) -> Result<Template, String> {
     check_placeholders(
-        lang,
         text,
         key,
         &choice_placeholders(kind),
@@ -553,76 +584,39 @@ fn check_choice(kind: ChoiceKind, lang: &str, text: &str, key: &str) -> Result<T
     )
 }
 
-fn check_placeholders(
-    lang: &str,
-    text: &str,
-    key: &str,
-    allowed: &[&str],
-    what: &str,
-) -> Result<Template, String> {
-    if !LANGUAGES.contains(&lang) {
-        return Err(format!(
-            "{key}: language `{lang}` is not supported (supported: {LANGUAGES:?})"
-        ));
-    }
-    let template = Template::parse(text).map_err(|e| format!("{key}: {e}"))?;
-    let unknown: Vec<&str> = template
-        .placeholders()
-        .filter(|p| !allowed.contains(p))
-        .collect();
-    if !unknown.is_empty() {
-        return Err(format!(
-            "{key}: unknown placeholder(s) {} (allowed for {what}: {})",
-            unknown
-                .iter()
-                .map(|p| format!("{{{p}}}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            allowed
-                .iter()
-                .map(|p| format!("{{{p}}}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    Ok(template)
-}
-
-fn check_question(
-    kind: QuestionKind,
-    lang: &str,
-    text: &str,
-    key: &str,
-) -> Result<Template, String> {
-    if !LANGUAGES.contains(&lang) {
-        return Err(format!(
-            "{key}: language `{lang}` is not supported (supported: {LANGUAGES:?})"
-        ));
-    }
-    let template = Template::parse(text).map_err(|e| format!("{key}: {e}"))?;
+fn check_question(kind: QuestionKind, text: &str, key: &str) -> Result<Template, String> {
     let allowed: Vec<&str> = COMMON_PLACEHOLDERS
         .iter()
         .chain(kind.extra_placeholders())
         .copied()
         .collect();
+    check_placeholders(text, key, &allowed, &format!("`{}`", kind.as_str()))
+}
+
+/// Parses a template and rejects placeholders outside `allowed` (`what` names the template's kind).
+fn check_placeholders(
+    text: &str,
+    key: &str,
+    allowed: &[&str],
+    what: &str,
+) -> Result<Template, String> {
+    let template = Template::parse(text).map_err(|e| format!("{key}: {e}"))?;
     let unknown: Vec<&str> = template
         .placeholders()
         .filter(|p| !allowed.contains(p))
         .collect();
     if !unknown.is_empty() {
-        return Err(format!(
-            "{key}: unknown placeholder(s) {} (allowed for `{}`: {})",
-            unknown
-                .iter()
-                .map(|p| format!("{{{p}}}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            kind.as_str(),
-            allowed
+        let braced = |names: &[&str]| {
+            names
                 .iter()
                 .map(|p| format!("{{{p}}}"))
                 .collect::<Vec<_>>()
                 .join(", ")
+        };
+        return Err(format!(
+            "{key}: unknown placeholder(s) {} (allowed for {what}: {})",
+            braced(&unknown),
+            braced(allowed)
         ));
     }
     Ok(template)
@@ -640,31 +634,23 @@ const MEASUREMENT_PLACEHOLDERS: [&str; 5] = [
 /// Parses one family of measurement sentences (`table` is `measurement` or `measurement_choice`).
 fn load_measurements(
     table: &str,
-    tables: &BTreeMap<String, BTreeMap<String, String>>,
-    errors: &mut Vec<TemplateError>,
-) -> BTreeMap<(MeasureKind, String), Template> {
+    tables: &Tables,
+    errors: &mut FileErrors,
+) -> BTreeMap<(MeasureKind, Lang), Template> {
+    let origin = errors.origin;
     let mut loaded = BTreeMap::new();
     for (kind_name, langs) in tables {
         let Some(kind) = MeasureKind::parse(kind_name) else {
-            errors.push(TemplateError {
-                span: None,
-                message: format!(
-                    "templates/default.toml: unknown measurement kind `{table}.{kind_name}`"
-                ),
-            });
+            errors.push(format!(
+                "{origin}: unknown measurement kind `{table}.{kind_name}`"
+            ));
             continue;
         };
         for (lang, text) in langs {
-            if !LANGUAGES.contains(&lang.as_str()) {
-                errors.push(TemplateError {
-                    span: None,
-                    message: format!(
-                        "templates/default.toml: {table}.{kind_name}.{lang}: language `{lang}` is not supported (supported: {LANGUAGES:?})"
-                    ),
-                });
+            let Some(code) = errors.lang(&format!("{table}.{kind_name}"), lang) else {
                 continue;
-            }
-            let key = format!("templates/default.toml: {table}.{kind_name}.{lang}");
+            };
+            let key = format!("{origin}: {table}.{kind_name}.{lang}");
             let allowed = &MEASUREMENT_PLACEHOLDERS[..kind.point_count()];
             let checked = Template::parse(text)
                 .map_err(|e| format!("{key}: {e}"))
@@ -681,41 +667,211 @@ fn load_measurements(
                 });
             match checked {
                 Ok(t) => {
-                    loaded.insert((kind, lang.clone()), t);
+                    loaded.insert((kind, code), t);
                 }
-                Err(message) => errors.push(TemplateError {
-                    span: None,
-                    message,
-                }),
+                Err(message) => errors.push(message),
             }
         }
     }
     loaded
 }
 
-impl TemplateSet {
-    /// The sentence asking for one landmark measurement kind.
-    pub fn measurement(&self, kind: MeasureKind, lang: &str) -> Option<&Template> {
-        self.measurements.get(&(kind, lang.to_string()))
+/// A manifest's templates: `base` with the manifest's `[templates]` overrides, checked against its output
+/// languages and its translated names. `Err` holds the located diagnostics (`file:line:col: message`).
+pub fn check_manifest(
+    manifest: &LoadedManifest,
+    base: &TemplateSet,
+) -> Result<TemplateSet, Vec<Diagnostic>> {
+    let templates = base
+        .with_overrides(&manifest.manifest.templates)
+        .map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|TemplateError { span, message }| manifest.diag(span, message))
+                .collect::<Vec<_>>()
+        })?;
+    let mut diags = Vec::new();
+    for lang in &manifest.manifest.output.languages {
+        check_output_language(manifest, &templates, lang, &mut diags);
     }
-
-    /// The multiple-choice sentence asking for one landmark measurement kind (no answer instruction).
-    pub fn measurement_choice(&self, kind: MeasureKind, lang: &str) -> Option<&Template> {
-        self.measurement_choices.get(&(kind, lang.to_string()))
+    check_translation_keys(manifest, &templates, &mut diags);
+    if diags.is_empty() {
+        Ok(templates)
+    } else {
+        Err(diags)
     }
+}
 
-    fn missing_measurements(&self, lang: &str) -> Vec<String> {
-        MeasureKind::ALL
-            .into_iter()
-            .filter(|k| self.measurement(*k, lang).is_none())
-            .map(|k| format!("measurement.{}.{lang}", k.as_str()))
-            .collect()
+/// The repo's default templates with a manifest's overrides; diagnostics as `manifest::load` reports them.
+pub fn load_for(manifest: &LoadedManifest) -> Result<TemplateSet, ManifestError> {
+    load_for_with(manifest, &defaults_or_diagnostics(manifest)?)
+}
+
+/// [`load_for`] on top of a given template set (e.g. the defaults layered with another language's file).
+pub fn load_for_with(
+    manifest: &LoadedManifest,
+    base: &TemplateSet,
+) -> Result<TemplateSet, ManifestError> {
+    check_manifest(manifest, base).map_err(ManifestError::Invalid)
+}
+
+fn defaults_or_diagnostics(manifest: &LoadedManifest) -> Result<TemplateSet, ManifestError> {
+    TemplateSet::defaults().map_err(|errors| {
+        ManifestError::Invalid(
+            errors
+                .into_iter()
+                .map(|e| manifest.diag(e.span, e.message))
+                .collect(),
+        )
+    })
+}
+
+/// Loads and validates a manifest with its templates (the repo defaults): every structural, template and
+/// language diagnostic is reported together, in the order `medvision-build validate` prints them.
+pub fn load_manifest(path: &Path) -> Result<(LoadedManifest, TemplateSet), ManifestError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let base = TemplateSet::defaults().map_err(|errors| {
+        ManifestError::Invalid(
+            errors
+                .into_iter()
+                .map(|e| Diagnostic {
+                    path: path.to_path_buf(),
+                    line_col: None,
+                    message: e.message,
+                })
+                .collect(),
+        )
+    })?;
+    load_manifest_text(path, text, &base)
+}
+
+/// [`load_manifest`] of a manifest already read, on top of `base` templates.
+pub fn load_manifest_text(
+    path: &Path,
+    text: String,
+    base: &TemplateSet,
+) -> Result<(LoadedManifest, TemplateSet), ManifestError> {
+    let extra = |m: &LoadedManifest| check_manifest(m, base).err().unwrap_or_default();
+    let loaded = crate::manifest::load_text(path, text, &extra)?;
+    let templates = load_for_with(&loaded, base)?;
+    Ok((loaded, templates))
+}
+
+/// One output language: the templates carry it completely, and every name a question uses is translated.
+fn check_output_language(
+    manifest: &LoadedManifest,
+    templates: &TemplateSet,
+    lang: &Lang,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let m = &manifest.manifest;
+    if templates.supported(lang, "").is_err() {
+        diags.push(manifest.diag(
+            None,
+            format!(
+                "output.languages: `{lang}` is not supported (supported: {:?})",
+                templates.language_codes()
+            ),
+        ));
+        return;
+    }
+    let kinds: BTreeSet<TaskKind> = m.tasks.iter().map(|t| t.kind).collect();
+    for key in templates.missing(&kinds, lang, m.output.answer_format) {
+        diags.push(manifest.diag(
+            None,
+            format!("output.languages has `{lang}` but no template `{key}` exists"),
+        ));
+    }
+    if *lang == Lang::EN {
+        return;
+    }
+    let required = |what: String| format!("{what}, required when `{lang}` is an output language");
+    if m.dataset.image_description.get(lang).is_none() {
+        diags.push(manifest.diag(
+            None,
+            format!(
+                "dataset.image_description_{lang} is required when `{lang}` is an output language"
+            ),
+        ));
+    }
+    for (collection, map) in &manifest.label_maps {
+        for (id, label) in map.iter().filter(|(_, l)| l.name.get(lang).is_none()) {
+            let what = format!(
+                "label {id} (`{}`) of collection `{collection}` has no `name_{lang}`",
+                label.name.english()
+            );
+            diags.push(manifest.diag(None, required(what)));
+        }
+    }
+    for t in m.tasks.iter().filter(|t| t.kind == TaskKind::Landmarks) {
+        for l in t.landmarks.iter().filter(|l| l.name.get(lang).is_none()) {
+            let what = format!(
+                "task `{}`: landmark `{}` (`{}`) has no `name_{lang}`",
+                t.id,
+                l.id,
+                l.name.english()
+            );
+            diags.push(manifest.diag(None, required(what)));
+        }
+        for ms in &t.measurements {
+            if ms.name.as_ref().is_some_and(|n| n.get(lang).is_none()) {
+                let what = format!(
+                    "task `{}`: measurement `{}` has a `name` but no `name_{lang}`",
+                    t.id, ms.id
+                );
+                diags.push(manifest.diag(None, required(what)));
+            }
+        }
+    }
+}
+
+/// Every `<key>_<code>` translation must be in an output language or a language of the templates.
+fn check_translation_keys(
+    manifest: &LoadedManifest,
+    templates: &TemplateSet,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let m = &manifest.manifest;
+    let mut localized: Vec<(&str, &Localized<String>)> =
+        vec![("image_description", &m.dataset.image_description)];
+    let labels = m.labels.values().chain(
+        m.collections
+            .iter()
+            .flat_map(|c| c.labels.iter().flat_map(|l| l.values())),
+    );
+    localized.extend(labels.map(|l| ("name", &l.name)));
+    for t in &m.tasks {
+        localized.extend(t.landmarks.iter().map(|l| ("name", &l.name)));
+        localized.extend(
+            t.measurements
+                .iter()
+                .filter_map(|ms| ms.name.as_ref().map(|n| ("name", n))),
+        );
+    }
+    for (key, value) in localized {
+        for (lang, span) in value.translations() {
+            let known = templates.languages().contains(lang) || m.output.languages.contains(lang);
+            if !known {
+                let message = format!(
+                    "{key}_{lang}: language `{lang}` is neither an output language nor one the templates carry (templates: {:?})",
+                    templates.language_codes()
+                );
+                diags.push(manifest.diag(Some(span), message));
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ar() -> Lang {
+        Lang::parse("ar").expect("a language code")
+    }
 
     #[test]
     fn defaults_load_and_cover_english() {
@@ -726,7 +882,7 @@ mod tests {
             AnswerFormat::RelativeTopLeft,
             AnswerFormat::Qwen1000,
         ] {
-            assert!(set.missing(&kinds, "en", format).is_empty());
+            assert!(set.missing(&kinds, &Lang::EN, format).is_empty());
         }
     }
 
@@ -742,7 +898,10 @@ mod tests {
         let text = "[bbox]\nen = \"Where is the {lable}?\"\n";
         let overrides: BTreeMap<String, BTreeMap<String, Spanned<String>>> =
             toml::from_str(text).expect("toml");
-        let errors = TemplateSet::with_overrides(&overrides).expect_err("must fail");
+        let errors = TemplateSet::defaults()
+            .expect("defaults")
+            .with_overrides(&overrides)
+            .expect_err("must fail");
         assert_eq!(errors.len(), 1);
         assert!(
             errors[0].message.contains("{lable}"),
@@ -754,17 +913,18 @@ mod tests {
 
     #[test]
     fn placeholder_only_allowed_for_its_kind() {
-        let err = check_question(QuestionKind::MaskSize, "en", "{answer_format}", "k")
+        let err = check_question(QuestionKind::MaskSize, "{answer_format}", "k")
             .expect_err("not for mask_size");
         assert!(err.contains("unknown placeholder"));
-        assert!(check_question(QuestionKind::Bbox, "en", "{answer_format}", "k").is_ok());
+        assert!(check_question(QuestionKind::Bbox, "{answer_format}", "k").is_ok());
     }
 
     #[test]
     fn defaults_cover_arabic_and_every_choice_template() {
         let set = TemplateSet::defaults().expect("default templates are valid");
         let kinds: BTreeSet<TaskKind> = TaskKind::ALL.into();
-        for lang in LANGUAGES {
+        assert_eq!(set.language_codes(), vec!["en", "ar"]);
+        for lang in set.languages() {
             for format in AnswerFormat::ALL {
                 let missing = set.missing(&kinds, lang, format);
                 assert!(missing.is_empty(), "{lang} {format:?}: {missing:?}");
@@ -777,21 +937,21 @@ mod tests {
         let mut set = TemplateSet::defaults().expect("default templates are valid");
         let kinds: BTreeSet<TaskKind> = [TaskKind::Landmarks].into();
         let format = AnswerFormat::RelativeLowerLeft;
-        assert!(set.missing(&kinds, "ar", format).is_empty());
+        assert!(set.missing(&kinds, &ar(), format).is_empty());
         set.choices
-            .remove(&(ChoiceKind::Question(QuestionKind::Landmarks), "ar".into()));
+            .remove(&(ChoiceKind::Question(QuestionKind::Landmarks), ar()));
         set.measurement_choices
-            .remove(&(MeasureKind::LineAngle, "ar".into()));
-        set.units.remove(&(Unit::Deg, "ar".into()));
+            .remove(&(MeasureKind::LineAngle, ar()));
+        set.units.remove(&(Unit::Deg, ar()));
         assert_eq!(
-            set.missing(&kinds, "ar", format),
+            set.missing(&kinds, &ar(), format),
             vec![
                 "measurement_choice.line_angle.ar".to_string(),
                 "templates.landmarks_choice.ar".to_string(),
                 "unit.deg.ar".to_string(),
             ]
         );
-        assert!(set.missing(&kinds, "en", format).is_empty());
+        assert!(set.missing(&kinds, &Lang::EN, format).is_empty());
     }
 
     #[test]
@@ -799,7 +959,10 @@ mod tests {
         let text = "[identify_choice]\nen = \"Which {label} is boxed?\"\n[mask_size_choice]\nar = \"{option_format}\"\n";
         let overrides: BTreeMap<String, BTreeMap<String, Spanned<String>>> =
             toml::from_str(text).expect("toml");
-        let errors = TemplateSet::with_overrides(&overrides).expect_err("must fail");
+        let errors = TemplateSet::defaults()
+            .expect("defaults")
+            .with_overrides(&overrides)
+            .expect_err("must fail");
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(errors
             .iter()
@@ -811,9 +974,12 @@ mod tests {
         let ok = "[bbox_choice]\nen = \"Box of the {label}? {option_format}\"\n";
         let overrides: BTreeMap<String, BTreeMap<String, Spanned<String>>> =
             toml::from_str(ok).expect("toml");
-        let set = TemplateSet::with_overrides(&overrides).expect("valid override");
+        let set = TemplateSet::defaults()
+            .expect("defaults")
+            .with_overrides(&overrides)
+            .expect("valid override");
         assert!(set
-            .choice(ChoiceKind::Question(QuestionKind::Bbox), "en")
+            .choice(ChoiceKind::Question(QuestionKind::Bbox), &Lang::EN)
             .is_some());
     }
 
@@ -824,3 +990,7 @@ mod tests {
         assert!(Template::parse("{}").is_err());
     }
 }
+
+#[cfg(test)]
+#[path = "templates_tests.rs"]
+mod table_tests;

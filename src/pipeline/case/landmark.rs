@@ -13,8 +13,8 @@ use crate::discover::Case;
 use crate::geom::affine::Affine;
 use crate::geom::Grid2;
 use crate::manifest::{
-    Collection, LandmarkFormat, LandmarkSource, MeasureKind, MeasurementDef, Modality, Plane, Task,
-    TaskKind,
+    Collection, LandmarkFormat, LandmarkSource, Lang, MeasureKind, MeasurementDef, Modality, Plane,
+    Task, TaskKind,
 };
 use crate::pipeline::plan::Work;
 use crate::record::Measurements;
@@ -333,10 +333,9 @@ impl Emitter<'_> {
         };
         for lang in &m.output.languages {
             let landmark_names = landmark_names(task, def, lang);
-            let display_name = match (&def.name, &def.name_ar) {
-                (Some(_), Some(ar)) if lang == "ar" => ar.clone(),
-                (Some(en), _) => en.clone(),
-                (None, _) => landmark_names.join("–"),
+            let display_name = match &def.name {
+                Some(name) => name.or_english(lang).clone(),
+                None => landmark_names.join("–"),
             };
             let ask = MeasurementAsk {
                 kind: def.kind,
@@ -362,7 +361,7 @@ impl Emitter<'_> {
                 choice: mc.ok(),
                 identify: None,
             };
-            self.rows.push(&fact, &fact_id, shot, lang, said);
+            self.rows.push(&fact, &fact_id, shot, lang.as_str(), said);
         }
     }
 
@@ -470,14 +469,11 @@ impl Emitter<'_> {
 
 /// The measurement's landmark names in `lang` (the English name where the language has none, the id where
 /// the task names no landmark).
-fn landmark_names<'t>(task: &'t Task, def: &'t MeasurementDef, lang: &str) -> Vec<&'t str> {
+fn landmark_names<'t>(task: &'t Task, def: &'t MeasurementDef, lang: &Lang) -> Vec<&'t str> {
     def.points
         .iter()
         .map(|p| match task.landmarks.iter().find(|l| &l.id == p) {
-            Some(l) => match (&l.name_ar, lang) {
-                (Some(ar), "ar") => ar.as_str(),
-                _ => l.name.as_str(),
-            },
+            Some(l) => l.name.or_english(lang).as_str(),
             None => p.as_str(),
         })
         .collect()
@@ -487,6 +483,10 @@ fn landmark_names<'t>(task: &'t Task, def: &'t MeasurementDef, lang: &str) -> Ve
 mod tests {
     use super::*;
     use crate::manifest;
+
+    fn lang(code: &str) -> Lang {
+        Lang::parse(code).expect("language code")
+    }
 
     fn ceph() -> manifest::LoadedManifest {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -513,17 +513,17 @@ mod tests {
             .find(|d| d.id == "A-L_1_2-L_2_6")
             .expect("measurement");
         assert_eq!(
-            landmark_names(task, def, "en"),
+            landmark_names(task, def, &lang("en")),
             vec!["sella", "nasion", "nasion", "supramentale"]
         );
         assert_eq!(
-            landmark_names(task, def, "ar")[..2],
+            landmark_names(task, def, &lang("ar"))[..2],
             ["نقطة السرج التركي", "نقطة الناسيون"]
         );
         // A language without names reads English; a point the task does not name reads its id.
-        assert_eq!(landmark_names(task, def, "fr")[0], "sella");
+        assert_eq!(landmark_names(task, def, &lang("fr"))[0], "sella");
         let mut unnamed = def.clone();
         unnamed.points[0] = "P99".into();
-        assert_eq!(landmark_names(task, &unnamed, "en")[0], "P99");
+        assert_eq!(landmark_names(task, &unnamed, &lang("en"))[0], "P99");
     }
 }

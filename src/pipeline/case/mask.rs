@@ -9,7 +9,8 @@ use super::{task_key, CaseContext, CaseError, CaseOutput};
 use crate::annotate::lesion::LesionOptions;
 use crate::annotate::{self, MaskStats, PlaneView};
 use crate::manifest::{
-    Collection, Connectivity, GeometryPolicy, Label, Modality, Plane, Task, TaskKind, WindowGroup,
+    Collection, Connectivity, GeometryPolicy, Label, Lang, Modality, Plane, Task, TaskKind,
+    WindowGroup,
 };
 use crate::pipeline::plan::Work;
 use crate::record::{Choice, Measurements};
@@ -369,12 +370,12 @@ impl Emitter<'_> {
             let (choice, identify) =
                 self.choices(lang, label, &fact, &fact_id, &shown, item.ask, &lexical);
             let said = Said {
-                label_name: label_name(label, lang),
+                label_name: label.name.or_english(lang).clone(),
                 qa,
                 choice,
                 identify,
             };
-            self.rows.push(&fact, &fact_id, shot, lang, said);
+            self.rows.push(&fact, &fact_id, shot, lang.as_str(), said);
         }
         Ok(())
     }
@@ -382,7 +383,7 @@ impl Emitter<'_> {
     /// The open question and its answer (`None` when the language has no template for it).
     fn question(
         &self,
-        lang: &str,
+        lang: &Lang,
         label: &Label,
         fact: &Fact,
         shown: &Shown,
@@ -405,7 +406,7 @@ impl Emitter<'_> {
     #[allow(clippy::too_many_arguments)]
     fn choices(
         &self,
-        lang: &str,
+        lang: &Lang,
         label: &Label,
         fact: &Fact,
         fact_id: &str,
@@ -476,16 +477,17 @@ impl Emitter<'_> {
     }
 }
 
-fn label_name(label: &Label, lang: &str) -> String {
-    match (lang, &label.name_ar) {
-        ("ar", Some(ar)) => ar.clone(),
-        _ => label.name.clone(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn templates() -> &'static crate::vqa::templates::TemplateSet {
+        static SET: std::sync::OnceLock<crate::vqa::templates::TemplateSet> =
+            std::sync::OnceLock::new();
+        SET.get_or_init(|| {
+            crate::vqa::templates::TemplateSet::defaults().expect("built-in templates")
+        })
+    }
     use crate::annotate::lesion::{LesionMeasurement, LesionRules, PixelBox};
     use crate::geom::ellipse::Ellipse;
     use crate::manifest::{self, LesionSettings, LoadedManifest, Profile};
@@ -566,7 +568,7 @@ mod tests {
         let loaded = kits23();
         let ctx = CaseContext {
             manifest: &loaded,
-            templates: &loaded.templates,
+            templates: templates(),
             conventions: Conventions::for_profile(Profile::Medvision),
             builder_version: BUILDER_VERSION,
             rgb_images: false,

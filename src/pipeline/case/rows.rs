@@ -235,6 +235,14 @@ fn drawn_box(row: &Row, item: &Choice) -> Result<Option<[u32; 4]>, CaseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn templates() -> &'static crate::vqa::templates::TemplateSet {
+        static SET: std::sync::OnceLock<crate::vqa::templates::TemplateSet> =
+            std::sync::OnceLock::new();
+        SET.get_or_init(|| {
+            crate::vqa::templates::TemplateSet::defaults().expect("built-in templates")
+        })
+    }
     use crate::geom::Grid2;
     use crate::manifest::{self, LoadedManifest};
     use crate::pipeline::plan::{Conventions, BUILDER_VERSION};
@@ -248,7 +256,7 @@ mod tests {
     fn ctx(loaded: &LoadedManifest, rgb_images: bool) -> CaseContext<'_> {
         CaseContext {
             manifest: loaded,
-            templates: &loaded.templates,
+            templates: templates(),
             conventions: Conventions::for_profile(manifest::Profile::Default),
             builder_version: BUILDER_VERSION,
             rgb_images,

@@ -1,0 +1,239 @@
+//! Deserialization of the manifest tables whose keys may carry a language suffix (`name_<code>`,
+//! `image_description_<code>`): serde's derive cannot accept a family of keys and still reject unknown ones,
+//! so these four tables are read by hand, with the derive's messages (`unknown field`, `missing field`).
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+
+use super::lang::{TableKey, TableKeys, Translations};
+use super::schema::{DatasetInfo, Label, LandmarkDef, MeasurementDef};
+
+/// A table read key by key: `field` reads one fixed field's value, `finish` builds the value.
+trait Table: Sized {
+    const NAME: &'static str;
+    const KEYS: TableKeys;
+    type Partial: Default;
+
+    fn field<'de, A: MapAccess<'de>>(
+        partial: &mut Self::Partial,
+        key: &'static str,
+        map: &mut A,
+    ) -> Result<(), A::Error>;
+
+    fn finish<E: de::Error>(partial: Self::Partial, translations: Translations) -> Result<Self, E>;
+}
+
+struct TableVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Table> Visitor<'de> for TableVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "struct {}", T::NAME)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        let mut partial = T::Partial::default();
+        let mut translations = Translations::default();
+        while let Some(key) = map.next_key_seed(&T::KEYS)? {
+            match key {
+                TableKey::Translation(base, lang) => translations.read(&mut map, base, lang)?,
+                TableKey::Field(name) => T::field(&mut partial, name, &mut map)?,
+            }
+        }
+        T::finish(partial, translations)
+    }
+}
+
+fn read<'de, T: Table, D: Deserializer<'de>>(deserializer: D) -> Result<T, D::Error> {
+    deserializer.deserialize_struct(
+        T::NAME,
+        T::KEYS.fields,
+        TableVisitor::<T>(std::marker::PhantomData),
+    )
+}
+
+fn required<T, E: de::Error>(value: Option<T>, field: &'static str) -> Result<T, E> {
+    value.ok_or_else(|| E::missing_field(field))
+}
+
+#[derive(Default)]
+struct DatasetFields {
+    name: Option<String>,
+    modality: Option<super::schema::Modality>,
+    image_description: Option<String>,
+    department: Option<String>,
+    layout: Option<String>,
+}
+
+impl Table for DatasetInfo {
+    const NAME: &'static str = "DatasetInfo";
+    const KEYS: TableKeys = TableKeys {
+        fields: &[
+            "name",
+            "modality",
+            "image_description",
+            "image_description_ar",
+            "department",
+            "layout",
+        ],
+        translated: &["image_description"],
+    };
+    type Partial = DatasetFields;
+
+    fn field<'de, A: MapAccess<'de>>(
+        p: &mut DatasetFields,
+        key: &'static str,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        match key {
+            "name" => p.name = Some(map.next_value()?),
+            "modality" => p.modality = Some(map.next_value()?),
+            "image_description" => p.image_description = Some(map.next_value()?),
+            "department" => p.department = Some(map.next_value()?),
+            _ => p.layout = map.next_value()?,
+        }
+        Ok(())
+    }
+
+    fn finish<E: de::Error>(p: DatasetFields, mut t: Translations) -> Result<Self, E> {
+        Ok(DatasetInfo {
+            name: required(p.name, "name")?,
+            modality: required(p.modality, "modality")?,
+            image_description: t.localize(
+                "image_description",
+                required(p.image_description, "image_description")?,
+            ),
+            department: required(p.department, "department")?,
+            layout: p.layout,
+        })
+    }
+}
+
+#[derive(Default)]
+struct LabelFields {
+    name: Option<String>,
+    group: Option<super::schema::WindowGroup>,
+    vqa_task: Option<String>,
+    file: Option<String>,
+}
+
+impl Table for Label {
+    const NAME: &'static str = "Label";
+    const KEYS: TableKeys = TableKeys {
+        fields: &["name", "name_ar", "group", "vqa_task", "file"],
+        translated: &["name"],
+    };
+    type Partial = LabelFields;
+
+    fn field<'de, A: MapAccess<'de>>(
+        p: &mut LabelFields,
+        key: &'static str,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        match key {
+            "name" => p.name = Some(map.next_value()?),
+            "group" => p.group = map.next_value()?,
+            "vqa_task" => p.vqa_task = map.next_value()?,
+            _ => p.file = map.next_value()?,
+        }
+        Ok(())
+    }
+
+    fn finish<E: de::Error>(p: LabelFields, mut t: Translations) -> Result<Self, E> {
+        Ok(Label {
+            name: t.localize("name", required(p.name, "name")?),
+            group: p.group,
+            vqa_task: p.vqa_task,
+            file: p.file,
+        })
+    }
+}
+
+#[derive(Default)]
+struct LandmarkFields {
+    id: Option<String>,
+    name: Option<String>,
+}
+
+impl Table for LandmarkDef {
+    const NAME: &'static str = "LandmarkDef";
+    const KEYS: TableKeys = TableKeys {
+        fields: &["id", "name", "name_ar"],
+        translated: &["name"],
+    };
+    type Partial = LandmarkFields;
+
+    fn field<'de, A: MapAccess<'de>>(
+        p: &mut LandmarkFields,
+        key: &'static str,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        match key {
+            "id" => p.id = Some(map.next_value()?),
+            _ => p.name = Some(map.next_value()?),
+        }
+        Ok(())
+    }
+
+    fn finish<E: de::Error>(p: LandmarkFields, mut t: Translations) -> Result<Self, E> {
+        Ok(LandmarkDef {
+            id: required(p.id, "id")?,
+            name: t.localize("name", required(p.name, "name")?),
+        })
+    }
+}
+
+#[derive(Default)]
+struct MeasurementFields {
+    id: Option<String>,
+    kind: Option<super::schema::MeasureKind>,
+    points: Option<Vec<String>>,
+    plane: Option<super::schema::Plane>,
+    name: Option<String>,
+}
+
+impl Table for MeasurementDef {
+    const NAME: &'static str = "MeasurementDef";
+    const KEYS: TableKeys = TableKeys {
+        fields: &["id", "kind", "points", "plane", "name", "name_ar"],
+        translated: &["name"],
+    };
+    type Partial = MeasurementFields;
+
+    fn field<'de, A: MapAccess<'de>>(
+        p: &mut MeasurementFields,
+        key: &'static str,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        match key {
+            "id" => p.id = Some(map.next_value()?),
+            "kind" => p.kind = Some(map.next_value()?),
+            "points" => p.points = Some(map.next_value()?),
+            "plane" => p.plane = Some(map.next_value()?),
+            _ => p.name = map.next_value()?,
+        }
+        Ok(())
+    }
+
+    fn finish<E: de::Error>(p: MeasurementFields, mut t: Translations) -> Result<Self, E> {
+        Ok(MeasurementDef {
+            id: required(p.id, "id")?,
+            kind: required(p.kind, "kind")?,
+            points: required(p.points, "points")?,
+            plane: required(p.plane, "plane")?,
+            name: p.name.map(|english| t.localize("name", english)),
+        })
+    }
+}
+
+macro_rules! deserialize_table {
+    ($($t:ty),*) => {$(
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                read(deserializer)
+            }
+        }
+    )*};
+}
+
+deserialize_table!(DatasetInfo, Label, LandmarkDef, MeasurementDef);
