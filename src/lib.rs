@@ -1,7 +1,7 @@
 //! medvision-build: turns a public medical segmentation/landmark dataset into a quantitative VQA dataset.
 //!
 //! Data flows one way: manifest → discover → volume → annotate → render → vqa → sink, with `pipeline` the only
-//! module that knows every stage (see `shared/design.md`).
+//! module that knows every stage (see the README's code map; `tests/architecture.rs` enforces the layers).
 
 pub mod annotate;
 pub mod cli;

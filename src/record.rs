@@ -72,7 +72,7 @@ pub struct Measurements {
     pub angle_deg: Option<f64>,
 }
 
-/// A multiple-choice question with its GMAI-MMBench lexical-tree columns (outputs.md §2).
+/// A multiple-choice question with its GMAI-MMBench lexical-tree columns (README, "Output formats").
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Choice {
     pub question: String,

@@ -1,5 +1,5 @@
 //! Bounding boxes and mask sizes of every label in every slice of every plane, from one sweep over a mask
-//! (spec annotations.md §3).
+//! (docs/measurements.md §4–§6).
 //!
 //! [`mask_stats`] walks the mask once in memory order, whatever its strides, and accumulates for each
 //! (plane, slice, label) the pixel count and the canonical bounding box. Only slices that hold a label are

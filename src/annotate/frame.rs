@@ -1,4 +1,4 @@
-//! The display frame: how a canonical RAS+ slice is laid out as the image a model sees (spec annotations.md §2).
+//! The display frame: how a canonical RAS+ slice is laid out as the image a model sees (docs/measurements.md §3.2).
 //!
 //! Every coordinate written (boxes, landmarks, ellipse end points) goes through [`PlaneView`], so the
 //! radiological convention (default profile) and the raw-array convention (MedVision profile) are decided in

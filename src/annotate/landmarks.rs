@@ -1,4 +1,4 @@
-//! Landmark measurement facts (spec annotations.md §5): a manifest measurement evaluated on a case's points,
+//! Landmark measurement facts (docs/measurements.md §8): a manifest measurement evaluated on a case's points,
 //! and where those points appear in the displayed slice.
 
 use std::collections::BTreeMap;

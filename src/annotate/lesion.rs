@@ -1,20 +1,20 @@
-//! Tumour / lesion size of one connected component (spec annotations.md §4): ellipse fit on the outer border
+//! Tumour / lesion size of one connected component (docs/measurements.md §7): ellipse fit on the outer border
 //! in millimetres, major/minor diameters and end points, max Feret diameter, and the guards that drop
 //! implausible fits — in the default profile and in the two MedVision benchmark profiles.
 //!
 //! Profiles ([`LesionRules`]):
 //! - `Default`: boundary points paired with their own spacing (`x·col_spacing`, `y·row_spacing`), continuous
-//!   axis lengths, all five guards of §4.5, no pixel floor.
+//!   axis lengths, all five guards of docs/measurements.md §7.5, no pixel floor.
 //! - `MedVision10` (v1.0.0 leaderboard release): at least 200 px; spacing pairing reversed
 //!   (`x·row_spacing`, `y·col_spacing`); end points rounded half-to-even to integer pixels and the lengths
 //!   measured between the rounded points (in mm with the same swapped pairing,
 //!   `hypot(dx_px·row_spacing, dy_px·col_spacing)`); the 0.9/1.1 scaled-box rule. Only the guards without which there is
 //!   no fit at all (fewer than 5 points, singular or non-finite fit) apply.
-//! - `MedVision14`: v1.0 with the 200 px floor replaced by the mm floor of guard 5 plus the other §4.5 guards,
+//! - `MedVision14`: v1.0 with the 200 px floor replaced by the mm floor of guard 5 plus the other §7.5 guards,
 //!   and without the scaled-box rule. The spec does not say that v1.4 fixed the spacing pairing or the
 //!   end-point rounding, so both are kept as in v1.0 (documented choice; switch the option fields to change it).
 //!
-//! The component mask is assumed to hold a single component (the caller counts components first, §4.1);
+//! The component mask is assumed to hold a single component (the caller counts components first, docs/measurements.md §7.1);
 //! with several, the contour is the one of the first component in raster order while counts and boxes
 //! cover the whole mask.
 
@@ -420,7 +420,7 @@ impl FittedAxes {
     }
 }
 
-/// The plausibility guards of §4.5 and the scaled-box rule, in that order, as `opts` enables them.
+/// The plausibility guards of docs/measurements.md §7.5 and the scaled-box rule, in that order, as `opts` enables them.
 fn check_guards(
     opts: &LesionOptions,
     component: &Grid2<bool>,

@@ -171,7 +171,7 @@ pub fn run() -> ExitCode {
 fn validate(manifests: &[PathBuf]) -> ExitCode {
     let mut ok = true;
     for path in manifests {
-        match crate::vqa::templates::load_manifest(path).map(|(m, _)| m) {
+        match pipeline::load_manifest(path).map(|(m, _)| m) {
             Ok(m) => println!(
                 "{}: ok ({} collection(s), {} task(s))",
                 path.display(),
@@ -208,7 +208,7 @@ fn synth(dataset: &str, out: &Path, manifests: &Path) -> ExitCode {
             } else {
                 manifests.join(format!("{other}.toml"))
             };
-            crate::vqa::templates::load_manifest(&path)
+            pipeline::load_manifest(&path)
                 .map(|(m, _)| m)
                 .map_err(|e| e.to_string())
                 .and_then(|m| {
@@ -251,7 +251,7 @@ fn list(dir: &Path) -> ExitCode {
     // Collected and written once, so a closed pipe (`| head`) ends the listing instead of a panic.
     let mut text = String::new();
     for path in &paths {
-        let m = match crate::vqa::templates::load_manifest(path).map(|(m, _)| m) {
+        let m = match pipeline::load_manifest(path).map(|(m, _)| m) {
             Ok(m) => m,
             Err(e) => {
                 ok = false;

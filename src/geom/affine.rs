@@ -1,5 +1,5 @@
 //! Pure affine maths for voxel geometry: the NIfTI qform quaternion, axis codes, and nibabel's
-//! closest-canonical (RAS+) reorientation by axis permutation and flips (spec annotations.md §1).
+//! closest-canonical (RAS+) reorientation by axis permutation and flips (docs/measurements.md §2.1, §2.2).
 //!
 //! Everything here is a deterministic map from numbers to numbers; `volume` and `synth` use it to read and
 //! write files, tests use it as the shared definition of "orientation".

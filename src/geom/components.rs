@@ -1,5 +1,5 @@
 //! Connected-component labelling of a 2D grid: the one place that decides which pixels form an "instance"
-//! (spec annotations.md §3, §4). Run-based union-find: one pass over the rows collects horizontal runs of equal
+//! (docs/measurements.md §4.1, §7.1). Run-based union-find: one pass over the rows collects horizontal runs of equal
 //! non-background values, joins runs that touch runs of the row above, and numbers components in raster order
 //! of their first pixel, so the result is deterministic and independent of scan details.
 

@@ -1,5 +1,5 @@
 //! Outer border of a binary component by Suzuki–Abe border following, point-for-point equal to OpenCV's
-//! `findContours(RETR_EXTERNAL, CHAIN_APPROX_NONE)` (spec annotations.md §4.2): the ellipse fit and the Feret
+//! `findContours(RETR_EXTERNAL, CHAIN_APPROX_NONE)` (docs/measurements.md §7.2): the ellipse fit and the Feret
 //! diameters are computed on exactly the points OpenCV would hand to `fitEllipse`.
 //!
 //! Conventions reproduced from OpenCV:

@@ -1,4 +1,4 @@
-//! Least-squares ellipse fit that reproduces OpenCV's `fitEllipse` (spec annotations.md §4.3), so that lesion
+//! Least-squares ellipse fit that reproduces OpenCV's `fitEllipse` (docs/measurements.md §7.3), so that lesion
 //! diameters agree with the reference tool to 1e-3 mm / 1e-4 relative.
 //!
 //! Two paths, chosen like OpenCV 4.x/5.x does:

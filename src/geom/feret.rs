@@ -1,5 +1,5 @@
 //! Maximum Feret (caliper) diameter and the extent perpendicular to it, the RECIST-style "longest diameter"
-//! of a lesion (spec annotations.md §4.6), computed exactly on boundary pixel centres given in millimetres.
+//! of a lesion (docs/measurements.md §7.6), computed exactly on boundary pixel centres given in millimetres.
 //!
 //! Method: convex hull (Andrew's monotone chain), then the exact maximum over all hull vertex pairs (the
 //! farthest pair of a point set is always a pair of hull vertices); the perpendicular extent is the width of

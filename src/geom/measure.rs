@@ -1,4 +1,4 @@
-//! Landmark measurements (spec annotations.md §5): distances in mm and angles in degrees between points
+//! Landmark measurements (docs/measurements.md §8.2, §8.3): distances in mm and angles in degrees between points
 //! given in voxel or pixel index space, each axis scaled by its own spacing before any geometry.
 //!
 //! Angles use `atan2(|u × v|, u · v)` with the cross-product norm summed over every axis pair, which equals

@@ -230,7 +230,7 @@ impl Label {
     }
 }
 
-/// CT display window presets (spec §6).
+/// CT display window presets (docs/measurements.md §9.1).
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum WindowGroup {
@@ -346,7 +346,7 @@ pub struct Task {
     /// `landmarks` tasks: the measurements to ask about.
     #[serde(default)]
     pub measurements: Vec<MeasurementDef>,
-    /// `lesion_size` only: overrides of the profile's lesion guards (annotations.md §4.5).
+    /// `lesion_size` only: overrides of the profile's lesion guards (docs/measurements.md §7.5).
     #[serde(default)]
     pub lesion: Option<Spanned<LesionSettings>>,
 }
@@ -377,7 +377,7 @@ pub enum Connectivity {
     Eight,
 }
 
-/// Per-task slice filters (spec §3); defaults are MedVision's.
+/// Per-task slice filters (docs/measurements.md §4.2); defaults are MedVision's.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Filters {

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use crate::discover::Case;
 use crate::sink::{self, CardConfig, CardInfo, Sinks, WrittenShard};
 use case::{CaseContext, CaseError, CaseOutput};
-pub use plan::{BuildOptions, BuildPlan, PlanError, BUILDER_VERSION};
+pub use plan::{load_manifest, BuildOptions, BuildPlan, PlanError, BUILDER_VERSION};
 use report::{BuildReport, ReportBuilder};
 
 /// Progress notifications for the CLI's bar or log lines.

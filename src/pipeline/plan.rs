@@ -4,7 +4,7 @@
 //! `Profile` is translated into conventions here and only here: the stages receive plain values
 //! (`DisplayFrame`, `Rounding`, `LesionRules`) and never look at the profile themselves.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::split::{Split, SplitError, SplitPlan};
 use crate::annotate::lesion::LesionRules;
@@ -18,7 +18,7 @@ use crate::vqa::templates::{self, TemplateSet};
 /// The crate version written into every row and report.
 pub const BUILDER_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Upper bound on the uncompressed bytes of one Parquet row group (outputs.md §1).
+/// Upper bound on the uncompressed bytes of one Parquet row group (README, "Output formats").
 const ROW_GROUP_BYTES: usize = 100 * 1024 * 1024;
 
 /// What to build and how.
@@ -33,6 +33,12 @@ pub struct BuildOptions {
     pub profile: Profile,
     /// Output formats to write (Parquet with its card, GMAI-style TSV, chat JSONL).
     pub formats: Vec<OutputFormat>,
+}
+
+/// Loads and validates a manifest together with its question templates (every diagnostic at once): what
+/// `validate`, `list` and the build itself check.
+pub fn load_manifest(path: &Path) -> Result<(LoadedManifest, TemplateSet), ManifestError> {
+    templates::load_manifest(path)
 }
 
 /// Why a build could not be planned (exit code 2).
@@ -119,7 +125,7 @@ pub struct BuildPlan {
 impl BuildPlan {
     /// Loads the manifest, discovers the cases and assigns each to its split.
     pub fn new(options: &BuildOptions) -> Result<BuildPlan, PlanError> {
-        let (loaded, templates) = templates::load_manifest(&options.manifest)?;
+        let (loaded, templates) = load_manifest(&options.manifest)?;
         let conventions = Conventions::for_profile(options.profile);
         let discovery = discover::discover(&loaded, &options.data_root)?;
         let m = &loaded.manifest;

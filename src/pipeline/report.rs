@@ -73,7 +73,7 @@ pub struct FilterReport {
     pub removed_min_side_px: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub removed_min_pixels: Option<u64>,
-    /// Lesion rules and guards (annotations.md §4.5) by name → fits they dropped.
+    /// Lesion rules and guards (docs/measurements.md §7.5) by name → fits they dropped.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub removed_by_lesion_rule: BTreeMap<String, u64>,
     pub kept: u64,

@@ -1,4 +1,4 @@
-//! Train/test assignment (annotations.md §7): a stable hash of the patient group, or an explicit split file.
+//! Train/test assignment (docs/measurements.md §10): a stable hash of the patient group, or an explicit split file.
 //!
 //! The hash is xxh3-64 (a published, fixed algorithm) seeded with the manifest's `split.seed` over
 //! `dataset + "\0" + group_key`; a case goes to `test` when `hash / 2^64 < test_fraction`. A case's split
@@ -100,7 +100,7 @@ impl SplitPlan {
         })
     }
 
-    /// The MedVision profile's split (annotations.md §7): the sorted, de-duplicated case ids shuffled by
+    /// The MedVision profile's split (docs/measurements.md §10): the sorted, de-duplicated case ids shuffled by
     /// CPython's `random.seed(1024); random.shuffle`, the first `int(0.7 * n)` train. MedVision shuffled its
     /// (unsorted) file list, so only its published lists (`split_file`) reproduce its splits exactly.
     pub fn medvision<'a>(case_ids: impl IntoIterator<Item = &'a str>) -> SplitPlan {

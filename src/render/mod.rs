@@ -1,7 +1,7 @@
 //! Turns a display-frame image slice into 8-bit PNG bytes (CT windows or percentile scaling).
 //! The only module that imports `image`/`png`.
 //!
-//! Pipeline per slice (annotations.md §6): choose a [`Scaling`] (a fixed CT window or the slice's
+//! Pipeline per slice (docs/measurements.md §9): choose a [`Scaling`] (a fixed CT window or the slice's
 //! 0.5th–99.5th percentiles), clip, map linearly to 0–255 in `f64`, optionally resize bilinearly so the
 //! longer side fits `max_side`, round with the profile's [`Rounding`], encode as 8-bit grayscale PNG.
 
@@ -17,7 +17,7 @@ use crate::manifest::{Modality, WindowGroup};
 
 pub use png_encode::{encode_png_gray, encode_png_rgb};
 
-/// Lower/upper percentile used for everything that is not a windowed CT (spec §6).
+/// Lower/upper percentile used for everything that is not a windowed CT (docs/measurements.md §9.2).
 pub const DEFAULT_LOW_PCT: f64 = 0.5;
 pub const DEFAULT_HIGH_PCT: f64 = 99.5;
 

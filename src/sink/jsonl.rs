@@ -1,4 +1,4 @@
-//! Chat JSONL for trainers (outputs.md §4): `<dataset dir>/jsonl/<split>.jsonl`, one line per row
+//! Chat JSONL for trainers (README, "Output formats"): `<dataset dir>/jsonl/<split>.jsonl`, one line per row
 //! `{"id", "images": ["images/…png"], "lang", "messages": [user "<image>question", assistant answer],
 //! "task_type"}`, with the PNGs beside it — the layout LLaMA-Factory and ms-swift read directly.
 //!

@@ -18,7 +18,7 @@ use super::files::{partial_path, remove_stale};
 use super::schema::arrow_schema;
 use crate::record::Row;
 
-/// Hard cap on rows per row group (outputs.md §1: the Hub viewer pages by row group).
+/// Hard cap on rows per row group (README, "Output formats": the Hub viewer pages by row group).
 pub const MAX_ROW_GROUP_ROWS: usize = 100;
 
 /// zstd level for text/numeric columns: level 3 is zstd's own default, fast and within a few percent of

@@ -1,4 +1,4 @@
-//! GMAI-MMBench-style multiple-choice TSV for VLMEvalKit (outputs.md §2): one file per (split, language),
+//! GMAI-MMBench-style multiple-choice TSV for VLMEvalKit (README, "Output formats"): one file per (split, language),
 //! `<dataset>_<split>_<lang>.tsv` under `<dataset dir>/tsv/`, every field double-quoted, the image as base64 of
 //! a 3-channel PNG, split into `…_part_N.tsv` files below 1 GB, plus `…_hidden` copies of hidden splits
 //! without the `answer` and `category` columns.

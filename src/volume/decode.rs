@@ -120,7 +120,7 @@ pub(super) struct Opened {
     pub voxels: usize,
     orientation: Orientation,
     pub geometry: Geometry,
-    /// `(scl_slope, scl_inter)` when the slope is finite and non-zero (spec §1).
+    /// `(scl_slope, scl_inter)` when the slope is finite and non-zero (docs/measurements.md §2.3).
     pub scaling: Option<(f64, f64)>,
     data_offset: u64,
 }
@@ -210,7 +210,7 @@ impl Opened {
         }
     }
 
-    /// The same file with `(scl_slope, scl_inter)` applied on decoding (NIfTI-1, spec §1).
+    /// The same file with `(scl_slope, scl_inter)` applied on decoding (NIfTI-1, docs/measurements.md §2.3).
     pub(super) fn with_scaling(self, scaling: Option<(f64, f64)>) -> Opened {
         Opened { scaling, ..self }
     }

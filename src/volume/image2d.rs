@@ -1,5 +1,5 @@
 //! 2D images (BMP, PNG) read as single-slice grayscale grids in their stored orientation, pixel (0, 0) at the
-//! top-left (spec annotations.md §2): the cephalograms are used as distributed, with no conversion step.
+//! top-left (docs/measurements.md §3.4): the cephalograms are used as distributed, with no conversion step.
 
 use std::path::{Path, PathBuf};
 

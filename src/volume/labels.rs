@@ -1,4 +1,4 @@
-//! Label-map reading: masks decoded as integers and validated against the manifest's labels (spec §1), never
+//! Label-map reading: masks decoded as integers and validated against the manifest's labels (docs/measurements.md §2.4), never
 //! silently cast. Non-integral, negative or unknown values are errors naming the file and the values.
 
 use std::collections::BTreeSet;
@@ -135,7 +135,7 @@ impl Tally {
     }
 }
 
-/// Reads a label map as `u16` in canonical RAS+ order (spec §1). Label 0 (background) is always allowed; any
+/// Reads a label map as `u16` in canonical RAS+ order (docs/measurements.md §2.4). Label 0 (background) is always allowed; any
 /// other value must be in `known_labels`. Integer files are decoded exactly; float files (or files with a
 /// non-identity `scl_slope`/`scl_inter`, applied in f64) must hold integral values.
 pub fn read_label_map(path: &Path, known_labels: &[u16]) -> Result<Volume<u16>, VolumeError> {

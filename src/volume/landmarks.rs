@@ -1,4 +1,4 @@
-//! Landmark file readers (a closed set of adapters, spec annotations.md §5, datasets.md §4): cephalogram text
+//! Landmark file readers (a closed set of adapters, docs/measurements.md §8.1): cephalogram text
 //! files, two-voxel measurement label maps, MedVision landmark JSON and 3D Slicer `.fcsv` markups, plus the
 //! ITK transform files that put a FeTA T2w volume onto its measurement map's grid (sampled by `resample`).
 //!

@@ -1,5 +1,5 @@
 //! Per-structure binary masks (one file per label, e.g. TotalSegmentator's `segmentations/<class>.nii.gz`)
-//! merged into one label map by an explicit overlap rule (spec datasets.md §2.22, §7).
+//! merged into one label map by an explicit overlap rule (manifests/README.md, `mask_files`).
 
 use std::path::{Path, PathBuf};
 
@@ -34,7 +34,7 @@ fn same_grid(a: &Volume<u16>, b: &Volume<u16>) -> Option<String> {
 
 /// Reads each `(label, file)` as a binary mask (values 0 and 1 only, any supported format) and merges them, in
 /// list order, into one canonical label map; voxels claimed by several files follow `overlap`. All files
-/// must share one voxel grid (as image and mask must, spec §1); the first existing file's geometry is used.
+/// must share one voxel grid (as image and mask must, docs/measurements.md §2.5); the first existing file's geometry is used.
 pub fn read_label_files(
     files: &[(u16, PathBuf)],
     overlap: MaskOverlap,

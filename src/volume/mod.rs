@@ -1,7 +1,7 @@
 //! Reads image and mask volumes into canonical RAS+ arrays with their voxel geometry.
 //!
 //! The only module that imports `nifti`. Everything downstream sees `Volume<T>` whose array index axes point,
-//! in order, to patient Right, Anterior, Superior (spec annotations.md §1), with spacing permuted to match.
+//! in order, to patient Right, Anterior, Superior (docs/measurements.md §2.2), with spacing permuted to match.
 //!
 //! Memory layout: `Volume::data` is the stored voxel block viewed through permuted and inverted axes, so it
 //! usually has non-standard (possibly negative) strides. Index it with `[[i, j, k]]`, `index_axis`, `slice`
@@ -129,7 +129,7 @@ pub const SPACING_REL_TOL: f64 = 1e-3;
 /// Absolute tolerance on affine entries (mm) for image/mask agreement.
 pub const AFFINE_TOL_MM: f64 = 1e-3;
 
-/// Checks that an image and its mask describe the same voxel grid (spec §1 "Image/mask agreement"): same
+/// Checks that an image and its mask describe the same voxel grid (docs/measurements.md §2.6): same
 /// canonical shape, spacing equal within 1e-3 relative, canonical affines within 1e-3 mm entry-wise.
 pub fn check_agreement(
     image_path: &Path,

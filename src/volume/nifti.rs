@@ -231,7 +231,7 @@ fn skip_to_channel(
     Ok(HEADER_BYTES as u64 + skip)
 }
 
-/// The affine the file means (spec §1): sform if `sform_code > 0`, else qform if `qform_code > 0`, else
+/// The affine the file means (docs/measurements.md §2.1): sform if `sform_code > 0`, else qform if `qform_code > 0`, else
 /// `diag(|pixdim[1..=3]|)`. Returns the affine and which one was chosen (`"sform"`, `"qform"`, `"pixdim"`).
 /// Negative pixdims count by magnitude (the sign is carried by qfac and the quaternion).
 pub(super) fn chosen_affine(h: &NiftiHeader) -> (Affine, &'static str) {

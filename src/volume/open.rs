@@ -21,7 +21,7 @@ pub(super) fn open(path: &Path, channel: Option<usize>) -> Result<Opened, Volume
     raw_data::open_layout(path, format, layout, channel)
 }
 
-/// Reads an intensity volume as `f32` in canonical RAS+ order (spec §1). `scl_slope`/`scl_inter` are applied
+/// Reads an intensity volume as `f32` in canonical RAS+ order (docs/measurements.md §2). `scl_slope`/`scl_inter` are applied
 /// in f64 when the slope is finite and non-zero, then rounded to f32. A 4D file needs `channel` (0-based);
 /// a 3D file accepts `None` or `Some(0)`.
 pub fn read_image(path: &Path, channel: Option<usize>) -> Result<Volume<f32>, VolumeError> {

@@ -90,7 +90,7 @@ pub fn measure_max(kind: MeasureKind) -> Option<f64> {
     }
 }
 
-/// GMAI `perceptual granularity` of a task kind (datasets.md §6).
+/// GMAI `perceptual granularity` of a task kind (README, "Output formats", lexical tree).
 pub fn granularity(kind: TaskKind) -> &'static str {
     match kind {
         TaskKind::Bbox => "Box level",

@@ -59,7 +59,7 @@ pub fn round_half_even(value: f64) -> f64 {
 /// A box answer in the chosen format: the four values and their text `[a, b, c, d]`.
 ///
 /// `bbox_px` is inclusive `[x_min, y_min, x_max, y_max]` in display pixels of a `width_px` × `height_px` image
-/// (annotations.md §3).
+/// (docs/measurements.md §5.3).
 pub fn bbox_answer(
     bbox_px: [f64; 4],
     width_px: f64,
