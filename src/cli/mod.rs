@@ -35,7 +35,7 @@ pub struct Cli {
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub data_root: PathBuf,
 
-    /// Output folder; the dataset is written to <out>/<dataset name>/.
+    /// Output folder; the dataset is written to `<out>/<dataset name>/`.
     #[arg(long, value_name = "DIR", default_value = "out")]
     pub out: PathBuf,
 

@@ -75,7 +75,7 @@ pub fn no_extra(_: &str) -> Option<String> {
     None
 }
 
-/// A label's name in `lang`, or what is missing (`name_<lang> of `<English name>``).
+/// A label's name in `lang`, or what is missing (`name_<lang>` of the label with that English name).
 pub fn label_name<'a>(label: &'a Label, lang: &Lang) -> Result<&'a str, Missing> {
     label
         .name
