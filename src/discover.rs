@@ -154,46 +154,7 @@ fn discover_collection(
 ) -> Result<(Vec<Case>, Vec<SkippedCase>), DiscoverError> {
     let pattern = Pattern::new(&collection.image);
     let base = data_root.join(pattern.prefix.join("/"));
-    let excluded: Vec<Regex> = collection
-        .exclude
-        .iter()
-        .filter_map(|glob| Regex::new(&format!("^{}$", wildcard_regex(glob))).ok())
-        .collect();
-    let mut found: Vec<(String, String)> = Vec::new();
-    if base.is_dir() {
-        let walker = WalkDir::new(&base)
-            .min_depth(1)
-            .max_depth(pattern.depth)
-            .follow_links(true)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_entry(|e| !is_junk(&e.file_name().to_string_lossy()));
-        for entry in walker {
-            let entry = entry.map_err(|e| DiscoverError::Walk {
-                path: e.path().map_or_else(|| base.clone(), Path::to_path_buf),
-                reason: e.to_string(),
-            })?;
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let Ok(rel) = entry.path().strip_prefix(&base) else {
-                continue;
-            };
-            let rel: Vec<String> = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect();
-            if rel.iter().any(|c| excluded.iter().any(|re| re.is_match(c))) {
-                continue;
-            }
-            let rel = rel.join("/");
-            if let Some(caps) = pattern.regex.captures(&rel) {
-                let case_id = caps[1].to_string();
-                let image_rel = join_rel(&pattern.prefix, &rel);
-                found.push((case_id, image_rel));
-            }
-        }
-    }
+    let mut found = matching_images(collection, &pattern, &base)?;
     found.sort();
     found.dedup_by(|a, b| a.0 == b.0);
     let mut cases = Vec::new();
@@ -239,6 +200,58 @@ fn discover_collection(
         });
     }
     Ok((cases, skipped))
+}
+
+/// `(case id, image path relative to the data root)` of every file under `base` that matches the collection's
+/// image pattern and none of its `exclude` globs, in walk order.
+fn matching_images(
+    collection: &Collection,
+    pattern: &Pattern,
+    base: &Path,
+) -> Result<Vec<(String, String)>, DiscoverError> {
+    let excluded: Vec<Regex> = collection
+        .exclude
+        .iter()
+        .filter_map(|glob| Regex::new(&format!("^{}$", wildcard_regex(glob))).ok())
+        .collect();
+    let mut found: Vec<(String, String)> = Vec::new();
+    if base.is_dir() {
+        let walker = WalkDir::new(base)
+            .min_depth(1)
+            .max_depth(pattern.depth)
+            .follow_links(true)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| !is_junk(&e.file_name().to_string_lossy()));
+        for entry in walker {
+            let entry = entry.map_err(|e| DiscoverError::Walk {
+                path: e
+                    .path()
+                    .map_or_else(|| base.to_path_buf(), Path::to_path_buf),
+                reason: e.to_string(),
+            })?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let Ok(rel) = entry.path().strip_prefix(base) else {
+                continue;
+            };
+            let rel: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            if rel.iter().any(|c| excluded.iter().any(|re| re.is_match(c))) {
+                continue;
+            }
+            let rel = rel.join("/");
+            if let Some(caps) = pattern.regex.captures(&rel) {
+                let case_id = caps[1].to_string();
+                let image_rel = join_rel(&pattern.prefix, &rel);
+                found.push((case_id, image_rel));
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// A landmark case's further files: the ones averaged with its own (`average_with`) and the transform files

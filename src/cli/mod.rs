@@ -259,65 +259,70 @@ fn list(dir: &Path) -> ExitCode {
                 continue;
             }
         };
-        let stem = path
-            .file_stem()
-            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-        let d = &m.manifest.dataset;
-        let _ = writeln!(
-            text,
-            "{stem} ({}): {} {}",
-            path.display(),
-            d.name,
-            d.modality.as_str()
-        );
-        let _ = writeln!(
-            text,
-            "  layout: {}",
-            d.layout.as_deref().unwrap_or("(not given)")
-        );
-        for c in &m.manifest.collections {
-            let modality = c.modality.unwrap_or(d.modality).as_str();
-            let channel = c
-                .channel
-                .map_or(String::new(), |k| format!(", channel {k}"));
-            let _ = writeln!(
-                text,
-                "  collection {} ({modality}{channel}): image {}  mask {}",
-                c.name, c.image, c.mask
-            );
-        }
-        for t in &m.manifest.tasks {
-            let collections = if t.collections.is_empty() {
-                "all collections".to_string()
-            } else {
-                t.collections
-                    .iter()
-                    .map(|c| c.get_ref().as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let labels = if t.labels.is_empty() {
-                "all labels".to_string()
-            } else {
-                t.labels
-                    .iter()
-                    .map(|l| l.get_ref().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let _ = writeln!(
-                text,
-                "  task {} {}: {collections}; {labels}",
-                t.id,
-                t.kind.as_str()
-            );
-        }
+        describe(&mut text, path, &m.manifest);
     }
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
+    }
+}
+
+/// `list`'s block for one manifest: dataset, layout, collections (image/mask patterns), tasks.
+fn describe(text: &mut String, path: &Path, m: &crate::manifest::Manifest) {
+    let stem = path
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let d = &m.dataset;
+    let _ = writeln!(
+        text,
+        "{stem} ({}): {} {}",
+        path.display(),
+        d.name,
+        d.modality.as_str()
+    );
+    let _ = writeln!(
+        text,
+        "  layout: {}",
+        d.layout.as_deref().unwrap_or("(not given)")
+    );
+    for c in &m.collections {
+        let modality = c.modality.unwrap_or(d.modality).as_str();
+        let channel = c
+            .channel
+            .map_or(String::new(), |k| format!(", channel {k}"));
+        let _ = writeln!(
+            text,
+            "  collection {} ({modality}{channel}): image {}  mask {}",
+            c.name, c.image, c.mask
+        );
+    }
+    for t in &m.tasks {
+        let collections = if t.collections.is_empty() {
+            "all collections".to_string()
+        } else {
+            t.collections
+                .iter()
+                .map(|c| c.get_ref().as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let labels = if t.labels.is_empty() {
+            "all labels".to_string()
+        } else {
+            t.labels
+                .iter()
+                .map(|l| l.get_ref().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            text,
+            "  task {} {}: {collections}; {labels}",
+            t.id,
+            t.kind.as_str()
+        );
     }
 }
 

@@ -99,12 +99,50 @@ pub fn build(
     progress(Progress::Start {
         cases: plan.work.len(),
     });
-    // A few cases per thread in flight bounds memory; results come back in input order.
+    build_cases(
+        &plan,
+        &ctx,
+        &pool,
+        &mut sinks,
+        &mut report,
+        options.fail_fast,
+        progress,
+    )?;
+    let writes_card = sinks.writes_parquet();
+    let written = sinks.finish()?;
+    let report = report.finish(&written, dataset_dir);
+    if writes_card {
+        write_card(&plan, &written.shards)?;
+    }
+    let report_path = dataset_dir.join("build-report.json");
+    sink::write_atomic(&report_path, &report.to_json()).map_err(|source| BuildError::Write {
+        path: report_path,
+        source,
+    })?;
+    Ok(BuildSummary {
+        dataset_dir: plan.dataset_dir.clone(),
+        report,
+        shards: written.shards,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Builds the plan's cases in parallel, a few per thread in flight (bounding memory), and hands each case's
+/// rows to the report and the sinks in input order.
+fn build_cases(
+    plan: &BuildPlan,
+    ctx: &CaseContext,
+    pool: &rayon::ThreadPool,
+    sinks: &mut Sinks,
+    report: &mut ReportBuilder,
+    fail_fast: bool,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<(), BuildError> {
     for chunk in plan.work.chunks(plan.threads * 2) {
         let results: Vec<Result<CaseOutput, CaseError>> = pool.install(|| {
             chunk
                 .par_iter()
-                .map(|work| case::build_case(&ctx, work))
+                .map(|work| case::build_case(ctx, work))
                 .collect()
         });
         for (work, result) in chunk.iter().zip(results) {
@@ -131,8 +169,8 @@ pub fn build(
                         error: Some(&message),
                     });
                     report.case_failed(case, &message);
-                    if options.fail_fast {
-                        // Dropping the sinks removes every partial file.
+                    if fail_fast {
+                        // Dropping the sinks (in `build`) removes every partial file.
                         return Err(BuildError::FailFast(format!(
                             "{}/{}: {message}",
                             case.collection, case.case_id
@@ -142,23 +180,7 @@ pub fn build(
             }
         }
     }
-    let writes_card = sinks.writes_parquet();
-    let written = sinks.finish()?;
-    let report = report.finish(&written, dataset_dir);
-    if writes_card {
-        write_card(&plan, &written.shards)?;
-    }
-    let report_path = dataset_dir.join("build-report.json");
-    sink::write_atomic(&report_path, &report.to_json()).map_err(|source| BuildError::Write {
-        path: report_path,
-        source,
-    })?;
-    Ok(BuildSummary {
-        dataset_dir: plan.dataset_dir.clone(),
-        report,
-        shards: written.shards,
-        elapsed: started.elapsed(),
-    })
+    Ok(())
 }
 
 fn write_card(plan: &BuildPlan, shards: &[WrittenShard]) -> Result<(), BuildError> {

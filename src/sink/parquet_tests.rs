@@ -62,7 +62,7 @@ const CONFIGS: [&str; 3] = ["bbox", "mask_size", "distance"];
 
 fn synthetic_row(i: usize) -> Row {
     let config = CONFIGS[i % 3];
-    let split = if i % 5 == 0 { "test" } else { "train" };
+    let split = if i.is_multiple_of(5) { "test" } else { "train" };
     let side = 8 + (i % 25) as u32;
     let mut row = Row {
         id: format!("synth/case_{:03}/axial/{i}/liver/{config}/en", i / 7),
@@ -73,15 +73,19 @@ fn synthetic_row(i: usize) -> Row {
         config: config.into(),
         case_id: format!("case_{:03}", i / 7),
         split: split.into(),
-        plane: (i % 4 != 0).then(|| "axial".to_string()),
+        plane: (!i.is_multiple_of(4)).then(|| "axial".to_string()),
         slice_index: Some(i as i32),
-        label_id: (i % 6 != 0).then_some(1 + (i % 3) as i32),
+        label_id: (!i.is_multiple_of(6)).then_some(1 + (i % 3) as i32),
         label_name: Some("liver".into()),
         image_png: tiny_png(side, side + 3, i as u32).into(),
         image_width_px: side as i32,
         image_height_px: side as i32 + 3,
         pixel_spacing_mm: [0.75, 0.8 + i as f64 * 1e-3],
-        lang: if i % 2 == 0 { "en".into() } else { "ar".into() },
+        lang: if i.is_multiple_of(2) {
+            "en".into()
+        } else {
+            "ar".into()
+        },
         question: format!("What is the size of the liver in slice {i}? «مم»"),
         answer: format!("{:.2} mm", 73.4 + i as f64),
         answer_values: vec![73.4 + i as f64],
@@ -104,7 +108,7 @@ fn synthetic_row(i: usize) -> Row {
         builder_version: "0.1.0".into(),
         ..Row::default()
     };
-    if i % 11 == 0 {
+    if i.is_multiple_of(11) {
         row.measurements.angle_deg = Some(82.5);
     }
     row

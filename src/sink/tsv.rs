@@ -338,25 +338,7 @@ impl TsvSink {
             self.images.clear();
             self.images_case = case;
         }
-        let key = (row.split.clone(), row.lang.clone());
-        if !self.groups.contains_key(&key) {
-            let stem = format!("{}_{}_{}", self.dataset, row.split, row.lang);
-            let hidden = self
-                .options
-                .hidden_splits
-                .contains(&row.split)
-                .then(|| Parts::new(format!("{stem}_hidden"), true));
-            self.groups.insert(
-                key.clone(),
-                Group {
-                    split: row.split.clone(),
-                    lang: row.lang.clone(),
-                    next_index: 0,
-                    full: Parts::new(stem, false),
-                    hidden,
-                },
-            );
-        }
+        let key = self.group_for(row);
         for item in items {
             self.check_item(row, item)?;
             let image = self.image(row, item)?;
@@ -407,6 +389,30 @@ impl TsvSink {
             }
         }
         Ok(())
+    }
+
+    /// The (split, language) group of `row`, opened on first use (with a hidden copy for hidden splits).
+    fn group_for(&mut self, row: &Row) -> (String, String) {
+        let key = (row.split.clone(), row.lang.clone());
+        if !self.groups.contains_key(&key) {
+            let stem = format!("{}_{}_{}", self.dataset, row.split, row.lang);
+            let hidden = self
+                .options
+                .hidden_splits
+                .contains(&row.split)
+                .then(|| Parts::new(format!("{stem}_hidden"), true));
+            self.groups.insert(
+                key.clone(),
+                Group {
+                    split: row.split.clone(),
+                    lang: row.lang.clone(),
+                    next_index: 0,
+                    full: Parts::new(stem, false),
+                    hidden,
+                },
+            );
+        }
+        key
     }
 
     fn check_item(&self, row: &Row, item: &Choice) -> Result<(), SinkError> {

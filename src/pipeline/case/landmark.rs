@@ -313,16 +313,7 @@ impl Emitter<'_> {
                 .iter()
                 .map(|p| shown.scale_point(*p))
                 .collect(),
-            measurements: match def.kind {
-                MeasureKind::Distance => Measurements {
-                    distance_mm: Some(evaluated.value),
-                    ..Measurements::default()
-                },
-                MeasureKind::LineAngle | MeasureKind::VertexAngle => Measurements {
-                    angle_deg: Some(evaluated.value),
-                    ..Measurements::default()
-                },
-            },
+            measurements: measurement_columns(def.kind, evaluated.value),
         };
         let fact_id = self.rows.fact_id(&fact);
         let m = &self.ctx.manifest.manifest;
@@ -464,6 +455,20 @@ impl Emitter<'_> {
                 Ok(Some(Shot::new(rendered, spacing_xy_mm)))
             }
         }
+    }
+}
+
+/// The measurement column a value of `kind` fills.
+fn measurement_columns(kind: MeasureKind, value: f64) -> Measurements {
+    match kind {
+        MeasureKind::Distance => Measurements {
+            distance_mm: Some(value),
+            ..Measurements::default()
+        },
+        MeasureKind::LineAngle | MeasureKind::VertexAngle => Measurements {
+            angle_deg: Some(value),
+            ..Measurements::default()
+        },
     }
 }
 

@@ -190,13 +190,13 @@ impl<'a> CaseRows<'a> {
     /// Makes each distinct (shot, drawn box) RGB image once — in parallel on the build's pool, the results
     /// kept in a fixed order — and hands it to every item shown with it.
     fn attach_rgb_images(&mut self) -> Result<(), CaseError> {
-        let mut wanted: BTreeMap<(ShotId, Option<[u32; 4]>), Option<Arc<[u8]>>> = BTreeMap::new();
+        let mut wanted: BTreeMap<RgbKey, Option<Arc<[u8]>>> = BTreeMap::new();
         for (row, &shot) in self.rows.iter().zip(&self.row_shots) {
             for item in row.choice.iter().chain(row.identify.iter()) {
                 wanted.insert((shot, drawn_box(row, item)?), None);
             }
         }
-        let keys: Vec<(ShotId, Option<[u32; 4]>)> = wanted.keys().copied().collect();
+        let keys: Vec<RgbKey> = wanted.keys().copied().collect();
         let shots = &self.shots;
         let images: Vec<Result<Arc<[u8]>, RenderError>> = keys
             .par_iter()
@@ -218,6 +218,9 @@ impl<'a> CaseRows<'a> {
         Ok(())
     }
 }
+
+/// One RGB image: the shot it shows and the box drawn on it.
+type RgbKey = (ShotId, Option<[u32; 4]>);
 
 /// The box drawn on an item's image (`None` when it draws none).
 fn drawn_box(row: &Row, item: &Choice) -> Result<Option<[u32; 4]>, CaseError> {
