@@ -182,6 +182,18 @@ struct Place {
     col_spacing_mm: f64,
 }
 
+impl Place {
+    fn new(plane: Plane, slice_index: usize, label: u16, row_mm: f64, col_mm: f64) -> Place {
+        Place {
+            plane,
+            slice_index,
+            label,
+            row_spacing_mm: row_mm,
+            col_spacing_mm: col_mm,
+        }
+    }
+}
+
 /// What a row asks, with the numbers its answer needs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Ask {
@@ -205,13 +217,13 @@ impl Item {
     fn bbox(f: annotate::BoxFact) -> Item {
         Item {
             task_type: "bbox",
-            place: Place {
-                plane: f.plane,
-                slice_index: f.slice_index,
-                label: f.label,
-                row_spacing_mm: f.row_spacing_mm,
-                col_spacing_mm: f.col_spacing_mm,
-            },
+            place: Place::new(
+                f.plane,
+                f.slice_index,
+                f.label,
+                f.row_spacing_mm,
+                f.col_spacing_mm,
+            ),
             bbox_px: f.bbox_px,
             points_px: Vec::new(),
             measurements: Measurements {
@@ -226,13 +238,13 @@ impl Item {
     fn mask_size(f: annotate::MaskSizeFact) -> Item {
         Item {
             task_type: "mask_size",
-            place: Place {
-                plane: f.plane,
-                slice_index: f.slice_index,
-                label: f.label,
-                row_spacing_mm: f.row_spacing_mm,
-                col_spacing_mm: f.col_spacing_mm,
-            },
+            place: Place::new(
+                f.plane,
+                f.slice_index,
+                f.label,
+                f.row_spacing_mm,
+                f.col_spacing_mm,
+            ),
             bbox_px: f.bbox_px,
             points_px: Vec::new(),
             measurements: Measurements {
@@ -248,13 +260,13 @@ impl Item {
     /// RECIST longest / perpendicular diameters (end points of the longest chord).
     fn lesion(f: &annotate::LesionFact) -> [Item; 2] {
         let m = &f.measurement;
-        let place = Place {
-            plane: f.plane,
-            slice_index: f.slice_index,
-            label: f.label,
-            row_spacing_mm: f.row_spacing_mm,
-            col_spacing_mm: f.col_spacing_mm,
-        };
+        let place = Place::new(
+            f.plane,
+            f.slice_index,
+            f.label,
+            f.row_spacing_mm,
+            f.col_spacing_mm,
+        );
         let bbox_px = [m.bbox.x_min, m.bbox.y_min, m.bbox.x_max, m.bbox.y_max].map(|v| v as u32);
         let measurements = Measurements {
             pixel_count: Some(m.pixel_count as i64),
@@ -481,22 +493,11 @@ impl Emitter<'_> {
 mod tests {
     use super::*;
 
-    fn templates() -> &'static crate::vqa::templates::TemplateSet {
-        static SET: std::sync::OnceLock<crate::vqa::templates::TemplateSet> =
-            std::sync::OnceLock::new();
-        SET.get_or_init(|| {
-            crate::vqa::templates::TemplateSet::defaults().expect("built-in templates")
-        })
-    }
+    use super::super::rows::tests::{kits23, templates};
     use crate::annotate::lesion::{LesionMeasurement, LesionRules, PixelBox};
     use crate::geom::ellipse::Ellipse;
-    use crate::manifest::{self, LesionSettings, LoadedManifest, Profile};
+    use crate::manifest::{LesionSettings, Profile};
     use crate::pipeline::plan::{Conventions, BUILDER_VERSION};
-
-    fn kits23() -> LoadedManifest {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/kits23.toml");
-        manifest::load(&path).expect("kits23 manifest loads")
-    }
 
     fn lesion_fact() -> annotate::LesionFact {
         annotate::LesionFact {

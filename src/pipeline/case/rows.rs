@@ -236,10 +236,11 @@ fn drawn_box(row: &Row, item: &Choice) -> Result<Option<[u32; 4]>, CaseError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn templates() -> &'static crate::vqa::templates::TemplateSet {
+    /// The built-in templates, loaded once for every test.
+    pub(in crate::pipeline::case) fn templates() -> &'static crate::vqa::templates::TemplateSet {
         static SET: std::sync::OnceLock<crate::vqa::templates::TemplateSet> =
             std::sync::OnceLock::new();
         SET.get_or_init(|| {
@@ -251,7 +252,8 @@ mod tests {
     use crate::pipeline::plan::{Conventions, BUILDER_VERSION};
     use crate::render::{Rounding, Scaling};
 
-    fn manifest() -> LoadedManifest {
+    /// The committed KiTS23 manifest.
+    pub(in crate::pipeline::case) fn kits23() -> LoadedManifest {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/kits23.toml");
         manifest::load(&path).expect("kits23 manifest loads")
     }
@@ -336,7 +338,7 @@ mod tests {
 
     #[test]
     fn rows_carry_the_fact_the_language_and_the_case() {
-        let loaded = manifest();
+        let loaded = kits23();
         let ctx = ctx(&loaded, false);
         let task = &loaded.manifest.tasks[0];
         let mut rows = CaseRows::new(&ctx, &case(), "test", "LPS".into());
@@ -381,7 +383,7 @@ mod tests {
 
     #[test]
     fn displayed_spacing_and_size_follow_the_resize() {
-        let loaded = manifest();
+        let loaded = kits23();
         let ctx = ctx(&loaded, false);
         let mut rows = CaseRows::new(&ctx, &case(), "train", "RAS".into());
         let s = rows.add_shot(shot(Some(3)));
@@ -403,7 +405,7 @@ mod tests {
 
     #[test]
     fn rgb_copies_are_made_once_per_image_and_box() {
-        let loaded = manifest();
+        let loaded = kits23();
         let ctx = ctx(&loaded, true);
         let task = &loaded.manifest.tasks[0];
         let mut rows = CaseRows::new(&ctx, &case(), "test", "RAS".into());
@@ -443,7 +445,7 @@ mod tests {
 
     #[test]
     fn a_drawn_box_needs_a_box() {
-        let loaded = manifest();
+        let loaded = kits23();
         let ctx = ctx(&loaded, true);
         let task = &loaded.manifest.tasks[0];
         let mut rows = CaseRows::new(&ctx, &case(), "test", "RAS".into());
