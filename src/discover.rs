@@ -11,12 +11,17 @@ use crate::manifest::{Collection, LoadedManifest};
 /// One image/mask pair to build.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Case {
+    /// Collection name from the manifest.
     pub collection: String,
+    /// Case identifier within the collection.
     pub case_id: String,
     /// Paths relative to the data root, `/`-separated, as written in rows.
     pub image_rel: String,
+    /// Mask (or landmark file) path relative to the data root, `/`-separated.
     pub mask_rel: String,
+    /// Absolute path of the image file.
     pub image_path: PathBuf,
+    /// Absolute path of the mask (or landmark) file.
     pub mask_path: PathBuf,
     /// Landmark collections: further landmark files whose points are averaged with `mask_path`'s
     /// (`landmarks.average_with`, resolved against the data root), in manifest order.
@@ -29,9 +34,13 @@ pub struct Case {
 /// A case that is not built, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkippedCase {
+    /// Collection name from the manifest.
     pub collection: String,
+    /// Case identifier within the collection.
     pub case_id: String,
+    /// Path of the file that caused the skip.
     pub path: String,
+    /// Why the case is skipped.
     pub reason: String,
 }
 
@@ -50,19 +59,31 @@ pub struct Discovery {
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoverError {
     #[error("data root {0} is not a directory")]
+    /// The data root is not a directory.
     DataRoot(PathBuf),
     #[error(
         "no cases found: collection `{collection}` pattern `{pattern}` matched no file under {dir} \
          (is --data-root the folder that contains `{pattern_root}`?)"
     )]
+    /// A collection's pattern matched no file.
     NoMatch {
+        /// Collection name from the manifest.
         collection: String,
+        /// The glob pattern that matched nothing.
         pattern: String,
+        /// Directory that was searched.
         dir: PathBuf,
+        /// Leading folder of the pattern, which the data root should contain.
         pattern_root: String,
     },
     #[error("{path}: cannot read directory: {reason}")]
-    Walk { path: PathBuf, reason: String },
+    /// A directory could not be read.
+    Walk {
+        /// Directory being read.
+        path: PathBuf,
+        /// The I/O error, as text.
+        reason: String,
+    },
 }
 
 /// A collection's image pattern split into the fixed directory to walk and a regex for the rest.

@@ -3,6 +3,7 @@
 //! Data flows one way: manifest → discover → volume → annotate → render → vqa → sink, with `pipeline` the only
 //! module that knows every stage (see the README's code map; `tests/architecture.rs` enforces the layers).
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod annotate;
 pub mod cli;

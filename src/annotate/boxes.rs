@@ -32,25 +32,33 @@ impl From<Connectivity> for Adjacency {
 #[derive(Debug, thiserror::Error)]
 pub enum AnnotateError {
     #[error("mask of shape {shape:?} has an axis longer than 2^32 - 1 voxels; pixel coordinates are 32-bit")]
-    VolumeTooLarge { shape: [usize; 3] },
+    /// The mask is too large for 32-bit pixel coordinates.
+    VolumeTooLarge {
+        /// Mask shape in voxels, stored axis order.
+        shape: [usize; 3],
+    },
 }
 
 /// One label in one slice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LabelStats {
+    /// Mask label value.
     pub label: u16,
     /// Connected components of the label in this slice (4- or 8-connectivity as requested).
     pub component_count: u32,
+    /// Number of the label's pixels in the slice.
     pub pixel_count: u64,
     /// Inclusive display-frame box `[x_min, y_min, x_max, y_max]` of all the label's pixels in the slice.
     pub bbox_px: [u32; 4],
 }
 
 impl LabelStats {
+    /// Width of `bbox_px` in pixels (inclusive bounds).
     pub fn width_px(&self) -> u32 {
         self.bbox_px[2] - self.bbox_px[0] + 1
     }
 
+    /// Height of `bbox_px` in pixels (inclusive bounds).
     pub fn height_px(&self) -> u32 {
         self.bbox_px[3] - self.bbox_px[1] + 1
     }
@@ -59,11 +67,14 @@ impl LabelStats {
 /// The labels present in one slice, ascending by label.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SliceStats {
+    /// Index of the slice along the plane's normal axis.
     pub slice_index: usize,
+    /// Per-label statistics, ascending by label.
     pub labels: Vec<LabelStats>,
 }
 
 impl SliceStats {
+    /// Statistics of `label` in this slice, or `None` when the slice does not hold it.
     pub fn label(&self, label: u16) -> Option<&LabelStats> {
         self.labels
             .binary_search_by_key(&label, |l| l.label)
@@ -75,7 +86,9 @@ impl SliceStats {
 /// One plane: its view and its non-empty slices, ascending by slice index.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlaneStats {
+    /// How the plane's slices are shown (axes, flips, spacings).
     pub view: PlaneView,
+    /// Slices that hold at least one label.
     pub slices: Vec<SliceStats>,
 }
 
@@ -92,8 +105,11 @@ impl PlaneStats {
 /// Per-plane, per-slice, per-label statistics of one mask, planes in the order requested.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MaskStats {
+    /// Display-frame convention the statistics were computed in.
     pub frame: DisplayFrame,
+    /// Pixel connectivity used to count components.
     pub connectivity: Connectivity,
+    /// One entry per requested plane, in request order.
     pub planes: Vec<PlaneStats>,
 }
 
@@ -511,16 +527,25 @@ impl AddAssign for FilterCounts {
 /// A bounding-box fact: one label in one slice, in the display frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BoxFact {
+    /// Plane the slice lies in.
     pub plane: Plane,
+    /// Index of the slice along the plane's normal axis.
     pub slice_index: usize,
+    /// Mask label value.
     pub label: u16,
     /// Inclusive `[x_min, y_min, x_max, y_max]`.
     pub bbox_px: [u32; 4],
+    /// Box width in pixels (inclusive bounds).
     pub width_px: u32,
+    /// Box height in pixels (inclusive bounds).
     pub height_px: u32,
+    /// Width of the rendered slice in pixels.
     pub image_width_px: u32,
+    /// Height of the rendered slice in pixels.
     pub image_height_px: u32,
+    /// Spacing between display rows in mm.
     pub row_spacing_mm: f64,
+    /// Spacing between display columns in mm.
     pub col_spacing_mm: f64,
     /// `width_px * col_spacing_mm`.
     pub box_width_mm: f64,
@@ -531,17 +556,25 @@ pub struct BoxFact {
 /// A mask-size fact: pixel count and area of one label in one slice.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MaskSizeFact {
+    /// Plane the slice lies in.
     pub plane: Plane,
+    /// Index of the slice along the plane's normal axis.
     pub slice_index: usize,
+    /// Mask label value.
     pub label: u16,
+    /// Number of the label's pixels in the slice.
     pub pixel_count: u64,
     /// `pixel_count * row_spacing_mm * col_spacing_mm`.
     pub area_mm2: f64,
     /// Inclusive `[x_min, y_min, x_max, y_max]`.
     pub bbox_px: [u32; 4],
+    /// Width of the rendered slice in pixels.
     pub image_width_px: u32,
+    /// Height of the rendered slice in pixels.
     pub image_height_px: u32,
+    /// Spacing between display rows in mm.
     pub row_spacing_mm: f64,
+    /// Spacing between display columns in mm.
     pub col_spacing_mm: f64,
 }
 

@@ -69,10 +69,12 @@ impl PlaneView {
         }
     }
 
+    /// Plane this view shows.
     pub fn plane(&self) -> Plane {
         self.plane
     }
 
+    /// Display-frame convention this view follows.
     pub fn frame(&self) -> DisplayFrame {
         self.frame
     }

@@ -11,19 +11,28 @@ use crate::manifest::{MeasureKind, MeasurementDef};
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MeasureError {
     #[error("measurement `{measurement}`: landmark `{landmark}` is not in the landmark file")]
+    /// A measurement names a landmark the file does not have.
     MissingLandmark {
+        /// Name of the measurement in the manifest.
         measurement: String,
+        /// Name of the missing landmark.
         landmark: String,
     },
     #[error("measurement `{measurement}`: a line or ray has zero length, so no angle exists")]
-    Degenerate { measurement: String },
+    /// A line or ray of the measurement has zero length.
+    Degenerate {
+        /// Name of the measurement in the manifest.
+        measurement: String,
+    },
 }
 
 /// A measurement's value (mm for distances, degrees for angles) and its points in index space, in the
 /// order of the manifest's `points`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeasurementFact<const N: usize> {
+    /// Measured value: mm for distances, degrees for angles.
     pub value: f64,
+    /// The landmark points used, in index space, in manifest order.
     pub points: Vec<[f64; N]>,
 }
 

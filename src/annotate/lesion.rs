@@ -26,8 +26,11 @@ use crate::geom::Grid2;
 /// Which benchmark's rules to apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LesionRules {
+    /// This builder's own rules.
     Default,
+    /// The rules of MedVision v1.0.
     MedVision10,
+    /// The rules of MedVision v1.4.
     MedVision14,
 }
 
@@ -43,9 +46,11 @@ pub enum SpacingPairing {
 /// Options of [`measure_lesion`]; [`LesionOptions::new`] fills them for a profile.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LesionOptions {
+    /// Benchmark whose rules these options follow.
     pub rules: LesionRules,
     /// Components with fewer pixels are rejected (`BelowMinPixels`); 0 disables.
     pub min_pixels: u64,
+    /// How boundary coordinates are paired with the row/column spacings.
     pub pairing: SpacingPairing,
     /// Round end points half-to-even to integer pixels and measure lengths between the rounded points.
     pub round_end_points: bool,
@@ -55,10 +60,13 @@ pub struct LesionOptions {
     pub guard_minor_below_pixel: bool,
     /// Guard: major axis longer than `max_major_over_bbox_diagonal` × bounding-box diagonal (mm).
     pub guard_major_above_bbox: bool,
+    /// Ratio bound used by `guard_major_above_bbox`.
     pub max_major_over_bbox_diagonal: f64,
     /// Guard: major axis under `max(min_major_floor_mm, min_major_floor_pixels × coarser spacing)`.
     pub guard_major_floor: bool,
+    /// Floor in mm used by `guard_major_floor`.
     pub min_major_floor_mm: f64,
+    /// Floor in pixels of the coarser spacing used by `guard_major_floor`.
     pub min_major_floor_pixels: f64,
 }
 
@@ -157,9 +165,13 @@ impl std::fmt::Display for LesionReject {
 /// Inclusive pixel bounds of a component in the display frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PixelBox {
+    /// Smallest column, pixels.
     pub x_min: usize,
+    /// Smallest row, pixels.
     pub y_min: usize,
+    /// Largest column, pixels (inclusive).
     pub x_max: usize,
+    /// Largest row, pixels (inclusive).
     pub y_max: usize,
 }
 
@@ -188,9 +200,11 @@ pub struct LesionMeasurement {
     pub feret_perpendicular_mm: f64,
     /// End points of the max Feret chord in display pixels.
     pub feret_end_points_px: [[i32; 2]; 2],
+    /// Number of pixels in the component.
     pub pixel_count: u64,
     /// `pixel_count · row_spacing · col_spacing`.
     pub area_mm2: f64,
+    /// Inclusive pixel bounds of the component.
     pub bbox: PixelBox,
     /// Number of outer-contour points the fit used.
     pub boundary_points: usize,

@@ -12,13 +12,21 @@ use crate::volume::Volume;
 /// One measured lesion on one slice.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LesionFact {
+    /// Plane the slice lies in.
     pub plane: Plane,
+    /// Index of the slice along the plane's normal axis.
     pub slice_index: usize,
+    /// Mask label value.
     pub label: u16,
+    /// Width of the rendered slice in pixels.
     pub image_width_px: u32,
+    /// Height of the rendered slice in pixels.
     pub image_height_px: u32,
+    /// Spacing between display rows in mm.
     pub row_spacing_mm: f64,
+    /// Spacing between display columns in mm.
     pub col_spacing_mm: f64,
+    /// Diameters, fit and extent measured on the component.
     pub measurement: LesionMeasurement,
 }
 

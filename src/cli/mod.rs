@@ -25,6 +25,7 @@ use crate::sink::OutputFormat;
 )]
 pub struct Cli {
     #[command(subcommand)]
+    /// Subcommand to run; `None` builds a dataset.
     pub command: Option<Command>,
 
     /// Manifest describing the dataset's layout, labels and tasks (e.g. manifests/kits23.toml).
@@ -109,6 +110,7 @@ impl From<FormatArg> for OutputFormat {
 }
 
 #[derive(Debug, Subcommand)]
+/// Subcommands other than building.
 pub enum Command {
     /// Check manifests and print every problem found (file:line:column); exit 2 if any is invalid.
     Validate {

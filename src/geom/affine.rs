@@ -15,7 +15,9 @@ pub type Affine = [[f64; 4]; 4];
 /// closely and whether it runs against that world axis' positive (R, A, S) direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AxisOrientation {
+    /// World axis index: 0 = x (R-L), 1 = y (A-P), 2 = z (S-I).
     pub world_axis: usize,
+    /// True when the array axis runs against the world axis' positive direction.
     pub flipped: bool,
 }
 

@@ -18,7 +18,9 @@ pub enum Adjacency {
 /// A horizontal run of equal pixels `x0_px..=x1_px` on row `y_px`, part of one component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Run {
+    /// Row of the run.
     pub y_px: usize,
+    /// First column of the run.
     pub x0_px: usize,
     /// Inclusive end column.
     pub x1_px: usize,
@@ -31,16 +33,19 @@ pub struct Run {
 pub struct ComponentStats<T> {
     /// The grid value shared by every pixel of the component.
     pub value: T,
+    /// Number of pixels in the component.
     pub pixel_count: u64,
     /// Inclusive bounds `[x_min, y_min, x_max, y_max]` in pixels.
     pub bbox_px: [usize; 4],
 }
 
 impl<T> ComponentStats<T> {
+    /// Width of `bbox_px` in pixels (inclusive bounds).
     pub fn width_px(&self) -> usize {
         self.bbox_px[2] - self.bbox_px[0] + 1
     }
 
+    /// Height of `bbox_px` in pixels (inclusive bounds).
     pub fn height_px(&self) -> usize {
         self.bbox_px[3] - self.bbox_px[1] + 1
     }

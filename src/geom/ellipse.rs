@@ -54,13 +54,26 @@ impl Ellipse {
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum EllipseError {
     #[error("ellipse fit: {n_points} points given, at least 5 are needed")]
-    TooFewPoints { n_points: usize },
+    /// Fewer than 5 points were given.
+    TooFewPoints {
+        /// Number of points given.
+        n_points: usize,
+    },
     #[error("ellipse fit: non-finite input point at index {index}")]
-    NonFiniteInput { index: usize },
+    /// An input point is NaN or infinite.
+    NonFiniteInput {
+        /// Index of the first non-finite point.
+        index: usize,
+    },
     #[error("ellipse fit: the least-squares system is near-singular (OpenCV would perturb the points randomly; the fit is dropped)")]
+    /// The least-squares system is near-singular.
     Singular,
     #[error("ellipse fit: the fitted conic is degenerate or not finite ({what})")]
-    NonFiniteConic { what: &'static str },
+    /// The fitted conic is not a finite ellipse.
+    NonFiniteConic {
+        /// Which quantity failed.
+        what: &'static str,
+    },
 }
 
 /// OpenCV's single-precision machine epsilon (`FLT_EPSILON`).

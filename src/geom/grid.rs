@@ -3,7 +3,9 @@
 /// Row-major 2D array in the display frame: `x` = column (left→right), `y` = row (top→bottom).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grid2<T> {
+    /// Number of columns.
     pub width_px: usize,
+    /// Number of rows.
     pub height_px: usize,
     /// `data[y * width_px + x]`.
     pub data: Vec<T>,
@@ -26,6 +28,7 @@ impl<T: Copy> Grid2<T> {
     }
 
     #[inline]
+    /// Sets the value at column `x`, row `y`.
     pub fn set(&mut self, x: usize, y: usize, value: T) {
         self.data[y * self.width_px + x] = value;
     }

@@ -25,6 +25,7 @@ impl Lang {
         valid.then(|| Lang(Cow::Owned(code.to_string())))
     }
 
+    /// The language code, e.g. `en`.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -85,6 +86,7 @@ impl<T> Localized<T> {
         self
     }
 
+    /// The English value.
     pub fn english(&self) -> &T {
         &self.english
     }

@@ -12,9 +12,11 @@ use super::schema::{Collection, Label, Manifest, Task, TaskKind};
 /// One problem found in a manifest, located when the position is known.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Diagnostic {
+    /// Manifest file the problem is in.
     pub path: PathBuf,
     /// 1-based line and column, when the problem has a position in the file.
     pub line_col: Option<(usize, usize)>,
+    /// What is wrong, for the user.
     pub message: String,
 }
 
@@ -38,11 +40,15 @@ impl std::fmt::Display for Diagnostic {
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("{path}: cannot read manifest: {source}")]
+    /// The manifest file could not be read.
     Read {
+        /// Manifest file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
     #[error("{}", render_diagnostics(.0))]
+    /// The manifest has problems; every one found is listed.
     Invalid(Vec<Diagnostic>),
 }
 
@@ -57,7 +63,9 @@ fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {
 /// A validated manifest with everything later stages need resolved.
 #[derive(Debug, Clone)]
 pub struct LoadedManifest {
+    /// Manifest file it was loaded from.
     pub path: PathBuf,
+    /// The parsed manifest.
     pub manifest: Manifest,
     /// SHA-256 (hex) of the manifest file's bytes.
     pub sha256: String,

@@ -14,19 +14,25 @@ use super::lang::{Lang, Localized};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
+    /// The `[dataset]` table.
     pub dataset: DatasetInfo,
     #[serde(rename = "collection")]
+    /// The `[[collection]]` tables, in file order.
     pub collections: Vec<Collection>,
     /// Label id (as a TOML key string) → label. Collections may replace it with their own map.
     #[serde(default)]
     pub labels: BTreeMap<Spanned<String>, Label>,
     #[serde(rename = "task", default)]
+    /// The `[[task]]` tables, in file order.
     pub tasks: Vec<Task>,
     #[serde(default)]
+    /// The `[render]` table.
     pub render: RenderOptions,
     #[serde(default)]
+    /// The `[split]` table.
     pub split: SplitOptions,
     #[serde(default)]
+    /// The `[output]` table.
     pub output: OutputOptions,
     /// Per-manifest template overrides: `templates.<task kind>.<lang> = "..."`.
     #[serde(default)]
@@ -81,15 +87,22 @@ pub struct DatasetInfo {
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Imaging modality of a dataset.
 pub enum Modality {
+    /// Computed tomography.
     CT,
+    /// Magnetic resonance.
     MR,
+    /// Positron emission tomography.
     PET,
+    /// Ultrasound.
     US,
+    /// X-ray radiography.
     XR,
 }
 
 impl Modality {
+    /// The manifest and row spelling, e.g. `CT`.
     pub fn as_str(self) -> &'static str {
         match self {
             Modality::CT => "CT",
@@ -201,9 +214,12 @@ impl MaskFiles {
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
+/// What to do when image and mask geometry disagree.
 pub enum GeometryPolicy {
     #[default]
+    /// Fail the case.
     Error,
+    /// Report a warning and build the case.
     Warn,
 }
 
@@ -234,13 +250,18 @@ impl Label {
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum WindowGroup {
+    /// Soft-tissue window.
     SoftTissue,
+    /// Lung window.
     Lung,
+    /// Brain window.
     Brain,
+    /// Bone window.
     Bone,
 }
 
 impl WindowGroup {
+    /// The manifest spelling, e.g. `soft_tissue`.
     pub fn as_str(self) -> &'static str {
         match self {
             WindowGroup::SoftTissue => "soft_tissue",
@@ -263,13 +284,18 @@ impl WindowGroup {
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
+/// Anatomical plane a slice is cut in.
 pub enum Plane {
+    /// Left-right normal.
     Sagittal,
+    /// Anterior-posterior normal.
     Coronal,
+    /// Superior-inferior normal.
     Axial,
 }
 
 impl Plane {
+    /// Every plane, in output order.
     pub const ALL: [Plane; 3] = [Plane::Sagittal, Plane::Coronal, Plane::Axial];
 
     /// Canonical RAS+ array axis this plane holds fixed.
@@ -281,6 +307,7 @@ impl Plane {
         }
     }
 
+    /// The manifest and row spelling, e.g. `axial`.
     pub fn as_str(self) -> &'static str {
         match self {
             Plane::Sagittal => "sagittal",
@@ -294,13 +321,18 @@ impl Plane {
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskKind {
+    /// Bounding-box questions.
     Bbox,
+    /// Mask pixel-count and area questions.
     MaskSize,
+    /// Lesion diameter questions.
     LesionSize,
+    /// Landmark distance and angle questions.
     Landmarks,
 }
 
 impl TaskKind {
+    /// Every task kind.
     pub const ALL: [TaskKind; 4] = [
         TaskKind::Bbox,
         TaskKind::MaskSize,
@@ -313,6 +345,7 @@ impl TaskKind {
         Self::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
+    /// The manifest spelling, e.g. `mask_size`.
     pub fn as_str(self) -> &'static str {
         match self {
             TaskKind::Bbox => "bbox",
@@ -325,9 +358,11 @@ impl TaskKind {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// One `[[task]]` table.
 pub struct Task {
     /// Task id, e.g. `T01`.
     pub id: String,
+    /// Which questions the task asks.
     pub kind: TaskKind,
     /// Collections the task runs on (default: all).
     #[serde(default)]
@@ -339,6 +374,7 @@ pub struct Task {
     #[serde(default = "all_planes")]
     pub planes: Vec<Plane>,
     #[serde(default)]
+    /// Slice filters of the task.
     pub filters: Filters,
     /// `landmarks` tasks: the named landmarks the measurements refer to.
     #[serde(default)]
@@ -361,6 +397,7 @@ pub struct LesionSettings {
     pub max_major_over_bbox_diagonal: Option<f64>,
     /// Drop a fit whose major axis is under `max(min_major_mm, min_major_px × coarser spacing)` (2 mm, 2 px).
     pub min_major_mm: Option<f64>,
+    /// Pixel part of that floor, in pixels of the coarser spacing.
     pub min_major_px: Option<f64>,
 }
 
@@ -369,11 +406,14 @@ fn all_planes() -> Vec<Plane> {
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+/// Pixel neighbourhood that joins pixels into one component.
 pub enum Connectivity {
     #[default]
     #[serde(rename = "4")]
+    /// Edge neighbours only.
     Four,
     #[serde(rename = "8")]
+    /// Edge and corner neighbours.
     Eight,
 }
 
@@ -418,6 +458,7 @@ fn two_hundred() -> u64 {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// The `[render]` table.
 pub struct RenderOptions {
     /// Resize so the longer side is at most this many pixels (bilinear); boxes and spacing follow.
     #[serde(default)]
@@ -429,11 +470,13 @@ pub struct RenderOptions {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// The `[split]` table: how cases are split into train and test.
 pub struct SplitOptions {
     /// Fraction of patient groups sent to `test`.
     #[serde(default = "default_test_fraction")]
     pub test_fraction: f64,
     #[serde(default)]
+    /// Seed of the split hash.
     pub seed: u64,
     /// Regex whose first capture group (or whole match) reduces a case id to its patient group.
     #[serde(default)]
@@ -461,15 +504,20 @@ fn default_test_fraction() -> f64 {
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
+/// How box answers are written (docs/measurements.md).
 pub enum AnswerFormat {
     #[default]
+    /// MedVision's: relative to W and H, origin at the lower-left corner, 3 decimals.
     RelativeLowerLeft,
+    /// Pixel-edge box relative to W and H, origin at the top-left corner, 3 decimals.
     RelativeTopLeft,
     #[serde(rename = "qwen_1000")]
+    /// Pixel-edge box times 1000, rounded half to even to integers.
     Qwen1000,
 }
 
 impl AnswerFormat {
+    /// Every answer format.
     pub const ALL: [AnswerFormat; 3] = [
         AnswerFormat::RelativeLowerLeft,
         AnswerFormat::RelativeTopLeft,
@@ -481,6 +529,7 @@ impl AnswerFormat {
         Self::ALL.into_iter().find(|f| f.as_str() == name)
     }
 
+    /// The manifest spelling, e.g. `qwen_1000`.
     pub fn as_str(self) -> &'static str {
         match self {
             AnswerFormat::RelativeLowerLeft => "relative_lower_left",
@@ -492,10 +541,13 @@ impl AnswerFormat {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// The `[output]` table.
 pub struct OutputOptions {
     #[serde(default)]
+    /// How box answers are written.
     pub answer_format: AnswerFormat,
     #[serde(default = "default_languages")]
+    /// Languages to write questions and answers in.
     pub languages: Vec<Lang>,
     /// Rows per Parquet row group (at most 100).
     #[serde(default = "default_row_group_rows")]
@@ -540,6 +592,7 @@ pub enum Profile {
 }
 
 impl Profile {
+    /// The manifest and CLI spelling, e.g. `medvision14`.
     pub fn as_str(self) -> &'static str {
         match self {
             Profile::Default => "default",
@@ -558,6 +611,7 @@ impl Profile {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LandmarkSource {
+    /// How the landmark file is read.
     pub format: LandmarkFormat,
     /// `ceph_txt`: number of leading `x,y` lines to read; line `n` (1-based) is landmark `P<n>`.
     #[serde(default)]
@@ -596,6 +650,7 @@ pub enum LandmarkFormat {
 }
 
 impl LandmarkFormat {
+    /// The manifest spelling, e.g. `ceph_txt`.
     pub fn as_str(self) -> &'static str {
         match self {
             LandmarkFormat::CephTxt => "ceph_txt",
@@ -610,6 +665,7 @@ impl LandmarkFormat {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PointPair {
+    /// Label value in the measurement map.
     pub label: u16,
     /// `[first, second]` landmark ids.
     pub points: [String; 2],
@@ -639,6 +695,7 @@ pub enum MeasureKind {
 }
 
 impl MeasureKind {
+    /// Every measurement kind.
     pub const ALL: [MeasureKind; 3] = [
         MeasureKind::Distance,
         MeasureKind::LineAngle,
@@ -650,6 +707,7 @@ impl MeasureKind {
         Self::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
+    /// The manifest spelling, e.g. `line_angle`.
     pub fn as_str(self) -> &'static str {
         match self {
             MeasureKind::Distance => "distance",
@@ -681,6 +739,7 @@ impl MeasureKind {
 pub struct MeasurementDef {
     /// Key unique within the task, e.g. `A-L_2_5-L_2_6` or `L-1-2`.
     pub id: String,
+    /// Distance or angle, which fixes how many points it takes.
     pub kind: MeasureKind,
     /// Landmark ids; how many depends on `kind`.
     pub points: Vec<String>,

@@ -11,6 +11,7 @@ pub struct CpythonRandom {
 }
 
 impl CpythonRandom {
+    /// Seeds the generator as CPython's `random.seed(int)` does.
     pub fn new(seed: u32) -> CpythonRandom {
         let mut rng = CpythonRandom {
             state: [0; 624],

@@ -23,11 +23,17 @@ use report::{BuildReport, ReportBuilder};
 #[derive(Debug, Clone)]
 pub enum Progress<'a> {
     /// Discovery finished: this many cases will be built.
-    Start { cases: usize },
+    Start {
+        /// Number of cases to build.
+        cases: usize,
+    },
     /// One case finished (successfully or not).
     CaseDone {
+        /// The case.
         case: &'a Case,
+        /// Rows it produced.
         rows: usize,
+        /// Its error message, or `None` when it succeeded.
         error: Option<&'a str>,
     },
 }
@@ -36,26 +42,42 @@ pub enum Progress<'a> {
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error(transparent)]
+    /// The build could not be planned.
     Plan(#[from] PlanError),
     #[error(transparent)]
+    /// An output sink failed.
     Sink(#[from] sink::SinkError),
     #[error("{path}: cannot write: {source}")]
+    /// An output file could not be written.
     Write {
+        /// File being written.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
     #[error("cannot start {threads} worker threads: {reason}")]
-    Threads { threads: usize, reason: String },
+    /// The worker thread pool could not be started.
+    Threads {
+        /// Number of worker threads requested.
+        threads: usize,
+        /// Why the pool failed.
+        reason: String,
+    },
     #[error("stopped at the first failed case (--fail-fast): {0}")]
+    /// A case failed under `--fail-fast`; holds its error message.
     FailFast(String),
 }
 
 /// What a finished build reports to the user.
 #[derive(Debug, Clone)]
 pub struct BuildSummary {
+    /// Folder the dataset was written to.
     pub dataset_dir: PathBuf,
+    /// The build report.
     pub report: BuildReport,
+    /// Shard files written.
     pub shards: Vec<WrittenShard>,
+    /// Wall time of the build.
     pub elapsed: Duration,
 }
 

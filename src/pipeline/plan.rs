@@ -24,12 +24,17 @@ const ROW_GROUP_BYTES: usize = 100 * 1024 * 1024;
 /// What to build and how.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
+    /// Manifest file to build from.
     pub manifest: PathBuf,
+    /// Folder the manifest's collection patterns are resolved against.
     pub data_root: PathBuf,
+    /// Output folder; the dataset is written to `<out_dir>/<dataset name>`.
     pub out_dir: PathBuf,
     /// Worker threads (at least 1).
     pub threads: usize,
+    /// Stop at the first failed case instead of recording it and going on.
     pub fail_fast: bool,
+    /// Profile whose conventions the build follows.
     pub profile: Profile,
     /// Output formats to write (Parquet with its card, GMAI-style TSV, chat JSONL).
     pub formats: Vec<OutputFormat>,
@@ -45,10 +50,13 @@ pub fn load_manifest(path: &Path) -> Result<(LoadedManifest, TemplateSet), Manif
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     #[error(transparent)]
+    /// The manifest or its templates are invalid or unreadable.
     Manifest(#[from] ManifestError),
     #[error(transparent)]
+    /// Case discovery failed.
     Discover(#[from] DiscoverError),
     #[error(transparent)]
+    /// The split could not be determined.
     Split(#[from] SplitError),
 }
 
@@ -94,16 +102,21 @@ impl Conventions {
 /// One case to build and the split its rows go to.
 #[derive(Debug, Clone)]
 pub struct Work {
+    /// The case.
     pub case: Case,
+    /// Split its rows go to.
     pub split: Split,
 }
 
 /// Everything decided before the first case is built.
 pub struct BuildPlan {
+    /// The validated manifest.
     pub loaded: LoadedManifest,
     /// The question templates: the built-in set with the manifest's overrides.
     pub templates: TemplateSet,
+    /// Profile the build follows.
     pub profile: Profile,
+    /// The profile's conventions.
     pub conventions: Conventions,
     /// How cases are assigned to splits (written into the report).
     pub split_description: String,
@@ -117,8 +130,11 @@ pub struct BuildPlan {
     pub warnings: Vec<String>,
     /// `<out>/<dataset name>`.
     pub dataset_dir: PathBuf,
+    /// Output formats to write.
     pub formats: Vec<OutputFormat>,
+    /// Parquet writer settings.
     pub parquet: ParquetOptions,
+    /// Worker threads (at least 1).
     pub threads: usize,
 }
 

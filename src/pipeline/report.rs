@@ -21,22 +21,35 @@ use crate::sink::Written;
 /// The whole report.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BuildReport {
+    /// Name of the program that wrote the report (`medvision-build`).
     pub tool: String,
+    /// Builder version.
     pub builder_version: String,
+    /// Dataset name from the manifest.
     pub dataset: String,
+    /// SHA-256 (hex) of the manifest file's bytes.
     pub manifest_sha256: String,
+    /// Profile name.
     pub profile: String,
+    /// Manifest spelling of the box answer format.
     pub answer_format: String,
+    /// Output language codes.
     pub languages: Vec<String>,
     /// How cases were assigned to train/test.
     pub split: String,
+    /// Case counts by outcome.
     pub cases: CaseCounts,
+    /// Rows written over all splits and tasks.
     pub rows_total: u64,
     /// `"<kind> <task id>"` (e.g. `bbox T01`) → its counts.
     pub tasks: BTreeMap<String, TaskReport>,
+    /// Cases found but not built.
     pub skipped: Vec<SkippedEntry>,
+    /// Cases that failed.
     pub failed: Vec<FailedEntry>,
+    /// Non-fatal findings of discovery and of the cases.
     pub warnings: Vec<String>,
+    /// Output files written.
     pub files: Vec<FileEntry>,
     /// Informational per-case lines, e.g. whether a landmark case's image was resampled onto its grid.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -44,17 +57,22 @@ pub struct BuildReport {
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]
+/// Cases by outcome.
 pub struct CaseCounts {
     /// Images found (with or without mask).
     pub found: u64,
+    /// Cases that produced output.
     pub built: u64,
+    /// Cases found but not built.
     pub skipped: u64,
+    /// Cases that failed.
     pub failed: u64,
 }
 
 /// Counts for one manifest task.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TaskReport {
+    /// Task kind, e.g. `bbox`.
     pub kind: String,
     /// Split → rows.
     pub rows_by_split: BTreeMap<String, u64>,
@@ -67,19 +85,25 @@ pub struct TaskReport {
 /// Removals are listed only for the filters a task kind applies.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct FilterReport {
+    /// (slice, label) pairs, or lesion components, considered.
     pub considered: u64,
+    /// Removed because the label has more than one component.
     pub removed_multi_instance: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Removed by the minimum box side filter; `None` when the task kind does not apply it.
     pub removed_min_side_px: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Removed by the minimum pixel count filter; `None` when the task kind does not apply it.
     pub removed_min_pixels: Option<u64>,
     /// Lesion rules and guards (docs/measurements.md §7.5) by name → fits they dropped.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub removed_by_lesion_rule: BTreeMap<String, u64>,
+    /// Left after every filter.
     pub kept: u64,
 }
 
 impl FilterReport {
+    /// The report of a lesion task's counts (only the multi-instance filter and the lesion rules apply).
     pub fn from_lesion(c: &LesionCounts) -> Self {
         let rejected: u64 = c.rejected.values().sum();
         FilterReport {
@@ -114,10 +138,15 @@ impl From<FilterCounts> for FilterReport {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// A case found but not built.
 pub struct SkippedEntry {
+    /// Collection name.
     pub collection: String,
+    /// Case identifier.
     pub case_id: String,
+    /// Path of the file that caused the skip.
     pub path: String,
+    /// Why the case was not built.
     pub reason: String,
 }
 
@@ -133,18 +162,26 @@ impl From<SkippedCase> for SkippedEntry {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// A case that failed.
 pub struct FailedEntry {
+    /// Collection name.
     pub collection: String,
+    /// Case identifier.
     pub case_id: String,
+    /// The case's error message.
     pub error: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// An output file written.
 pub struct FileEntry {
     /// Relative to the dataset folder, `/`-separated.
     pub path: String,
+    /// Output config (task family folder) the file belongs to, e.g. `bbox`.
     pub config: String,
+    /// Split the file holds.
     pub split: String,
+    /// Rows in the file.
     pub rows: u64,
 }
 

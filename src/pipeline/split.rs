@@ -13,30 +13,47 @@ use regex::Regex;
 #[derive(Debug, thiserror::Error)]
 pub enum SplitError {
     #[error("{path}: cannot read split file: {source}")]
+    /// A split file could not be read.
     Read {
+        /// Split file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
     #[error("{path}:{line}: {message}")]
+    /// A line of a split file is malformed.
     Parse {
+        /// Split file.
         path: PathBuf,
+        /// 1-based line number.
         line: usize,
+        /// What is wrong.
         message: String,
     },
     #[error("{path}: {message}")]
-    Json { path: PathBuf, message: String },
+    /// A JSON split file is malformed.
+    Json {
+        /// Split file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     #[error("split.group regex is invalid: {0}")]
+    /// The `split.group` regex does not compile; holds the regex error.
     Group(String),
 }
 
 /// `train` or `test`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Split {
+    /// Training split.
     Train,
+    /// Test split.
     Test,
 }
 
 impl Split {
+    /// `train` or `test`.
     pub fn as_str(self) -> &'static str {
         match self {
             Split::Train => "train",
@@ -48,16 +65,22 @@ impl Split {
 /// How cases are assigned to splits for one build.
 #[derive(Debug, Clone)]
 pub enum SplitPlan {
+    /// Stable hash split of patient groups.
     Hash {
+        /// Dataset name, hashed with the group.
         dataset: String,
+        /// Hash seed.
         seed: u64,
+        /// Fraction of patient groups sent to `test`.
         test_fraction: f64,
+        /// Reduces a case id to its patient group; `None` uses the whole case id.
         group: Option<Regex>,
     },
     /// Case id → split, from a split file or the MedVision shuffle; unlisted cases are not built.
     Listed {
         /// Where the lists came from, for the report.
         source: String,
+        /// Case id → split.
         cases: BTreeMap<String, Split>,
     },
 }

@@ -19,15 +19,26 @@ pub use png_encode::{encode_png_gray, encode_png_rgb};
 
 /// Lower/upper percentile used for everything that is not a windowed CT (docs/measurements.md §9.2).
 pub const DEFAULT_LOW_PCT: f64 = 0.5;
+/// Upper percentile, the counterpart of [`DEFAULT_LOW_PCT`].
 pub const DEFAULT_HIGH_PCT: f64 = 99.5;
 
 /// How raw voxel values map to display gray levels.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Scaling {
     /// Fixed window in the image's units (HU for CT): values ≤ `low` are black, ≥ `high` white.
-    Window { low: f64, high: f64 },
+    Window {
+        /// Gray level 0 at and below this value.
+        low: f64,
+        /// Gray level 255 at and above this value.
+        high: f64,
+    },
     /// Window taken from the slice's own percentiles (numpy `percentile`, method `linear`), in percent.
-    Percentile { low_pct: f64, high_pct: f64 },
+    Percentile {
+        /// Lower percentile, in percent.
+        low_pct: f64,
+        /// Upper percentile, in percent.
+        high_pct: f64,
+    },
 }
 
 impl Scaling {
@@ -82,7 +93,9 @@ pub struct RenderedSlice {
     pub png: Vec<u8>,
     /// The PNG's 8-bit gray pixels, row-major (`width_px × height_px`), for RGB copies without decoding.
     pub gray: Vec<u8>,
+    /// Output width in pixels.
     pub width_px: u32,
+    /// Output height in pixels.
     pub height_px: u32,
     /// Output width / input width.
     pub scale_x: f64,
@@ -91,37 +104,74 @@ pub struct RenderedSlice {
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Why a slice could not be rendered or encoded.
 pub enum RenderError {
     #[error("cannot render an empty slice ({width_px}×{height_px} pixels)")]
-    EmptySlice { width_px: usize, height_px: usize },
-    #[error("slice grid is {width_px}×{height_px} pixels but holds {actual} values (expected {expected})")]
-    DataLength {
+    /// The slice has no pixels.
+    EmptySlice {
+        /// Slice width in pixels.
         width_px: usize,
+        /// Slice height in pixels.
         height_px: usize,
+    },
+    #[error("slice grid is {width_px}×{height_px} pixels but holds {actual} values (expected {expected})")]
+    /// The slice grid's data length does not match its size.
+    DataLength {
+        /// Slice width in pixels.
+        width_px: usize,
+        /// Slice height in pixels.
+        height_px: usize,
+        /// Values the size implies.
         expected: usize,
+        /// Values the grid holds.
         actual: usize,
     },
     #[error(
         "slice of {width_px}×{height_px} pixels is too large for a PNG (sides must fit in u32)"
     )]
-    TooLarge { width_px: usize, height_px: usize },
+    /// A side of the slice does not fit in `u32`.
+    TooLarge {
+        /// Slice width in pixels.
+        width_px: usize,
+        /// Slice height in pixels.
+        height_px: usize,
+    },
     #[error("max_side must be at least 1 pixel, got {max_side}")]
-    InvalidMaxSide { max_side: u32 },
+    /// `max_side` is 0.
+    InvalidMaxSide {
+        /// The requested longest side in pixels.
+        max_side: u32,
+    },
     #[error("percentiles must satisfy 0 ≤ low ≤ high ≤ 100, got low {low_pct}, high {high_pct}")]
-    InvalidPercentiles { low_pct: f64, high_pct: f64 },
+    /// The percentiles are outside `0 ≤ low ≤ high ≤ 100`.
+    InvalidPercentiles {
+        /// Lower percentile, in percent.
+        low_pct: f64,
+        /// Upper percentile, in percent.
+        high_pct: f64,
+    },
     #[error(
         "image buffer of {actual} bytes does not match {width_px}×{height_px}×{channels} pixels"
     )]
+    /// An image buffer's length does not match its size.
     BufferLength {
+        /// Image width in pixels.
         width_px: u32,
+        /// Image height in pixels.
         height_px: u32,
+        /// Bytes per pixel.
         channels: u32,
+        /// Bytes the buffer holds.
         actual: usize,
     },
     #[error("PNG encoding of a {width_px}×{height_px} image failed: {source}")]
+    /// The PNG encoder failed.
     Encode {
+        /// Image width in pixels.
         width_px: u32,
+        /// Image height in pixels.
         height_px: u32,
+        /// The encoder's error.
         source: image::ImageError,
     },
 }

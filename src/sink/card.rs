@@ -12,7 +12,9 @@ use super::schema::COLUMNS;
 /// What the card says about the dataset.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CardInfo {
+    /// Human-readable dataset title.
     pub pretty_name: String,
+    /// Description paragraph of the card.
     pub description: String,
     /// Hub license id, e.g. `cc-by-nc-sa-4.0`; omitted from the YAML when unknown.
     pub license: Option<String>,
@@ -20,16 +22,22 @@ pub struct CardInfo {
     pub languages: Vec<String>,
     /// Hub task categories, e.g. `visual-question-answering`.
     pub task_categories: Vec<String>,
+    /// Hub tags.
     pub tags: Vec<String>,
+    /// One entry per output config.
     pub configs: Vec<CardConfig>,
+    /// Version of the builder that wrote the dataset.
     pub builder_version: String,
+    /// SHA-256 (hex) of the manifest file's bytes.
     pub manifest_sha256: String,
 }
 
 /// One config of the card: its splits as `(split, glob relative to the dataset dir, rows)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardConfig {
+    /// Config name, e.g. `bbox`.
     pub name: String,
+    /// `(split, glob relative to the dataset dir, rows)` per split.
     pub splits: Vec<(String, String, u64)>,
 }
 

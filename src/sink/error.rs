@@ -7,57 +7,126 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     #[error("cannot name TSV files in {dir} after dataset `{name}`: {reason}")]
+    /// The TSV file names cannot be derived from the dataset name.
     TsvName {
+        /// Folder the TSV files go to.
         dir: PathBuf,
+        /// Dataset name.
         name: String,
+        /// Why the name is unusable.
         reason: String,
     },
     #[error("row `{row_id}` cannot be written to the TSV files in {path}: {reason}")]
+    /// A row cannot be written to the TSV files.
     TsvItem {
+        /// TSV output folder.
         path: PathBuf,
+        /// Id of the row.
         row_id: String,
+        /// Why the row is rejected.
         reason: String,
     },
     #[error("invalid Parquet options: {reason}")]
-    InvalidOptions { reason: String },
+    /// The Parquet options are invalid.
+    InvalidOptions {
+        /// What is wrong.
+        reason: String,
+    },
     #[error("cannot create directory {path}: {source}")]
-    CreateDir { path: PathBuf, source: io::Error },
+    /// A directory could not be created.
+    CreateDir {
+        /// Directory being created.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
     #[error("cannot create {path}: {source}")]
-    CreateFile { path: PathBuf, source: io::Error },
+    /// A file could not be created.
+    CreateFile {
+        /// File being created.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
     #[error(
         "row `{row_id}` has {field} `{value}`, which cannot name files under {dataset_dir} \
          (use letters, digits, `_`, `-`, `.`; split names must match `\\w+(\\.\\w+)*`)"
     )]
+    /// A row field cannot be used in a file name.
     InvalidName {
+        /// Dataset output folder.
         dataset_dir: PathBuf,
+        /// Id of the row.
         row_id: String,
+        /// Name of the offending field.
         field: &'static str,
+        /// The offending value.
         value: String,
     },
     #[error("row `{row_id}` for {path}: image bytes are not a PNG (missing PNG signature)")]
-    NotPng { path: PathBuf, row_id: String },
-    #[error("cannot build the Arrow batch for {path}: {source}")]
-    Arrow {
+    /// A row's image bytes lack the PNG signature.
+    NotPng {
+        /// File the image was to be written to.
         path: PathBuf,
+        /// Id of the row.
+        row_id: String,
+    },
+    #[error("cannot build the Arrow batch for {path}: {source}")]
+    /// The Arrow record batch could not be built.
+    Arrow {
+        /// Shard being written.
+        path: PathBuf,
+        /// The Arrow error.
         source: arrow_schema::ArrowError,
     },
     #[error("cannot write Parquet file {path}: {source}")]
+    /// A Parquet file could not be written.
     Parquet {
+        /// Shard being written.
         path: PathBuf,
+        /// The Parquet error.
         source: parquet::errors::ParquetError,
     },
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: io::Error },
+    /// A file could not be written.
+    Write {
+        /// File being written.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
     #[error("cannot rename {from} to {to}: {source}")]
+    /// A finished file could not be renamed into place.
     Rename {
+        /// Current path.
         from: PathBuf,
+        /// Destination path.
         to: PathBuf,
+        /// The I/O error.
         source: io::Error,
     },
     #[error("cannot list {path}: {source}")]
-    ReadDir { path: PathBuf, source: io::Error },
+    /// A directory could not be listed.
+    ReadDir {
+        /// Directory being listed.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
     #[error("cannot remove stale file {path} of a previous build: {source}")]
-    RemoveStale { path: PathBuf, source: io::Error },
+    /// A file of a previous build could not be removed.
+    RemoveStale {
+        /// The stale file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
     #[error("shard {path} is not inside the dataset directory {dataset_dir}")]
-    ShardOutsideDataset { path: PathBuf, dataset_dir: PathBuf },
+    /// A shard path lies outside the dataset folder.
+    ShardOutsideDataset {
+        /// The shard.
+        path: PathBuf,
+        /// Dataset output folder.
+        dataset_dir: PathBuf,
+    },
 }

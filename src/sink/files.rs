@@ -23,12 +23,14 @@ pub enum OutputFormat {
 }
 
 impl OutputFormat {
+    /// Every output format.
     pub const ALL: [OutputFormat; 3] = [
         OutputFormat::Parquet,
         OutputFormat::Tsv,
         OutputFormat::Jsonl,
     ];
 
+    /// The report and CLI spelling, e.g. `jsonl`.
     pub fn as_str(self) -> &'static str {
         match self {
             OutputFormat::Parquet => "parquet",
@@ -41,8 +43,11 @@ impl OutputFormat {
 /// A finished TSV or JSONL file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrittenFile {
+    /// Format of the file.
     pub format: OutputFormat,
+    /// Where the file was written.
     pub path: PathBuf,
+    /// Split the file holds.
     pub split: String,
     /// The language of a TSV file (JSONL files hold every language).
     pub lang: Option<String>,

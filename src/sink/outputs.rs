@@ -13,7 +13,9 @@ use crate::record::Row;
 /// Everything a build wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Written {
+    /// Parquet shards written.
     pub shards: Vec<WrittenShard>,
+    /// TSV and JSONL files written.
     pub files: Vec<WrittenFile>,
 }
 

@@ -52,10 +52,15 @@ impl Default for ParquetOptions {
 /// A finished shard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrittenShard {
+    /// Output config (task family folder), e.g. `bbox`.
     pub config: String,
+    /// Split the shard holds.
     pub split: String,
+    /// Where the shard was written.
     pub path: PathBuf,
+    /// Rows in the shard.
     pub rows: u64,
+    /// Size of the shard file in bytes.
     pub bytes: u64,
 }
 

@@ -10,7 +10,9 @@ use super::writer::{write_nifti, WriteOptions};
 
 /// KiTS23 labels.
 pub const KIDNEY: u16 = 1;
+/// KiTS23 tumor label.
 pub const TUMOR: u16 = 2;
+/// KiTS23 cyst label.
 pub const CYST: u16 = 3;
 
 /// CT values painted for each label in the phantoms (HU).
@@ -21,6 +23,7 @@ const CYST_HU: i16 = 5;
 /// One written fixture case, with everything a test needs to compute expected annotations.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PhantomCase {
+    /// Case folder name, e.g. `case_00000`.
     pub case_id: String,
     /// Axis codes the files are stored in, e.g. `LPS`.
     pub stored_axes: String,
@@ -30,6 +33,7 @@ pub struct PhantomCase {
     pub shape: [usize; 3],
     /// The labelled boxes in canonical voxel indices (also painted into the image at fixed HU).
     pub cuboids: Vec<Cuboid>,
+    /// Where the image file was written.
     pub image_path: PathBuf,
     /// `None` for the image-only trap case (discovery must skip it).
     pub mask_path: Option<PathBuf>,

@@ -47,6 +47,7 @@ pub fn write_bmp_gray(path: &Path, grid: &Grid2<u8>) -> io::Result<()> {
 
 /// Ceph fixture image size (the real radiographs are 1935 x 2400).
 pub const CEPH_WIDTH_PX: usize = 48;
+/// Ceph fixture image height in pixels.
 pub const CEPH_HEIGHT_PX: usize = 60;
 
 /// Base positions (0-based `(x, y)` pixels) of P1…P19 on a face looking right.
@@ -75,11 +76,15 @@ const CEPH_BASE: [[f64; 2]; 19] = [
 /// One written Ceph fixture image with its landmarks (0-based pixels) per annotator.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CephCase {
+    /// Case identifier (the image's file stem).
     pub case_id: String,
     /// `TrainingData`, `Test1Data` or `Test2Data`.
     pub folder: String,
+    /// Where the BMP image was written.
     pub image_path: PathBuf,
+    /// Senior annotator's landmarks P1…P19, `(x, y)` 0-based pixels.
     pub senior_px: Vec<[f64; 2]>,
+    /// Junior annotator's landmarks P1…P19, `(x, y)` 0-based pixels.
     pub junior_px: Vec<[f64; 2]>,
 }
 
@@ -169,6 +174,7 @@ pub fn write_ceph_fixture(root: &Path) -> io::Result<Vec<CephCase>> {
 
 /// FeTA fixture canonical shape and spacing.
 pub const FETA_SHAPE: [usize; 3] = [24, 28, 20];
+/// FeTA fixture voxel spacing in mm.
 pub const FETA_SPACING_MM: [f64; 3] = [0.5, 0.5, 0.5];
 
 /// One written FeTA fixture case.

@@ -35,6 +35,7 @@ const APPLEDOUBLE_JUNK: [u8; 16] = [0, 5, 22, 7, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0
 /// One case the generator wrote.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayoutCase {
+    /// Collection the case belongs to.
     pub collection: String,
     /// Geometry, cuboids and paths; `mask_path` is `None` for an image-only case, `cuboids` is empty for an
     /// empty-mask case.
@@ -45,9 +46,21 @@ pub struct LayoutCase {
 #[derive(Debug, thiserror::Error)]
 pub enum LayoutFixtureError {
     #[error("{manifest}: {reason}")]
-    Manifest { manifest: PathBuf, reason: String },
+    /// The manifest cannot be turned into a fixture.
+    Manifest {
+        /// Manifest file.
+        manifest: PathBuf,
+        /// Why not.
+        reason: String,
+    },
     #[error("{path}: cannot write fixture file: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    /// A fixture file could not be written.
+    Io {
+        /// File being written.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
 }
 
 /// Canonical (R, A, S) shape of a layout phantom with `labels` labels: one slab of slices per label.

@@ -16,7 +16,9 @@ use crate::geom::affine::{self, Affine};
 
 /// Names of a scalar type in MetaImage and NRRD headers.
 pub trait MetaScalar: NiftiScalar + std::fmt::Display {
+    /// MetaImage `ElementType` name, e.g. `MET_SHORT`.
     const MET: &'static str;
+    /// NRRD `type` name, e.g. `int16`.
     const NRRD: &'static str;
 }
 
@@ -58,6 +60,7 @@ pub struct MetaWriteOptions {
     pub ascii: bool,
     /// Detached data file name (next to the header), e.g. `img.raw`; `None` = data in the same file.
     pub data_file: Option<String>,
+    /// Write multi-byte values big-endian.
     pub big_endian: bool,
     /// NRRD world space: `true` = `left-posterior-superior`, `false` = `right-anterior-superior`.
     /// MetaImage is always LPS.
@@ -66,6 +69,7 @@ pub struct MetaWriteOptions {
     pub origin_mm: Option<[f64; 3]>,
     /// Replaces the computed stored-index → RAS affine (rows x, y, z), e.g. an oblique one.
     pub affine_override: Option<[[f64; 4]; 3]>,
+    /// How channels of a multi-channel image are laid out.
     pub channels: ChannelLayout,
 }
 

@@ -13,8 +13,11 @@ pub const BODY_HU: i16 = 0;
 /// An axis-aligned box of one label, inclusive canonical voxel indices `lo..=hi` on each axis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cuboid {
+    /// Label painted inside the box.
     pub label: u16,
+    /// Lowest voxel index on each axis (inclusive).
     pub lo: [usize; 3],
+    /// Highest voxel index on each axis (inclusive).
     pub hi: [usize; 3],
 }
 
@@ -28,6 +31,7 @@ impl Cuboid {
         ]
     }
 
+    /// Whether canonical voxel `idx` lies inside the box.
     pub fn contains(&self, idx: [usize; 3]) -> bool {
         (0..3).all(|a| self.lo[a] <= idx[a] && idx[a] <= self.hi[a])
     }
@@ -37,12 +41,16 @@ impl Cuboid {
 /// `Σ ((p - centre) / radii)² ≤ 1`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ellipsoid {
+    /// Label painted inside the ellipsoid.
     pub label: u16,
+    /// Centre in canonical voxel indices.
     pub centre: [f64; 3],
+    /// Semi-axes in voxels along each canonical axis.
     pub radii: [f64; 3],
 }
 
 impl Ellipsoid {
+    /// Whether canonical voxel `idx` lies inside the ellipsoid.
     pub fn contains(&self, idx: [usize; 3]) -> bool {
         let mut s = 0.0;
         for a in 0..3 {
@@ -74,11 +82,14 @@ impl Ellipsoid {
 /// A labelled region of a phantom.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Region {
+    /// An axis-aligned box.
     Cuboid(Cuboid),
+    /// An axis-aligned ellipsoid.
     Ellipsoid(Ellipsoid),
 }
 
 impl Region {
+    /// Label of the region.
     pub fn label(&self) -> u16 {
         match self {
             Region::Cuboid(c) => c.label,

@@ -64,9 +64,11 @@ pub enum QformMode {
 /// Knobs for [`write_nifti`]; `Default` gives a gzip'd file with matching sform and qform, no scaling.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WriteOptions {
+    /// Gzip the written bytes.
     pub gzip: bool,
     /// gzip level 0–9 (nibabel writes level 1).
     pub compression_level: u32,
+    /// What the qform holds.
     pub qform: QformMode,
     /// Store the sform (`sform_code` 1); when false `sform_code` is 0.
     pub sform: bool,
@@ -74,7 +76,9 @@ pub struct WriteOptions {
     pub sform_override: Option<[[f64; 4]; 3]>,
     /// Header `scl_slope` / `scl_inter`; the array is stored raw, readers apply them.
     pub scl_slope: f32,
+    /// Header `scl_inter`, the intercept readers add after `scl_slope`.
     pub scl_inter: f32,
+    /// Write the header and data big-endian.
     pub big_endian: bool,
     /// World position (mm) of canonical voxel (0, 0, 0); `None` = [`default_origin_mm`].
     pub origin_mm: Option<[f64; 3]>,

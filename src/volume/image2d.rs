@@ -11,7 +11,13 @@ use crate::geom::Grid2;
 #[derive(Debug, thiserror::Error)]
 pub enum Image2dError {
     #[error("{path}: cannot read 2D image: {reason}")]
-    Read { path: PathBuf, reason: String },
+    /// The 2D image could not be read or decoded.
+    Read {
+        /// The image file.
+        path: PathBuf,
+        /// What the decoder reported.
+        reason: String,
+    },
 }
 
 /// True when `path` names a 2D image format this module reads (`.bmp`, `.png`, any case).

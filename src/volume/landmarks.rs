@@ -21,21 +21,35 @@ use crate::manifest::PointPair;
 #[derive(Debug, thiserror::Error)]
 pub enum LandmarkError {
     #[error("{path}: cannot read: {source}")]
+    /// The landmark file could not be read.
     Io {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
     #[error("{path}: {reason}")]
-    Format { path: PathBuf, reason: String },
+    /// The file's content is malformed.
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     #[error(
         "{path}: label {label} marks {voxels} voxel(s); a measurement label must mark exactly two"
     )]
+    /// A measurement-map label does not mark exactly two voxels.
     PairCount {
+        /// The measurement map file.
         path: PathBuf,
+        /// The label.
         label: u16,
+        /// Voxels it marks.
         voxels: usize,
     },
     #[error(transparent)]
+    /// The measurement map volume could not be read.
     Volume(#[from] VolumeError),
 }
 
@@ -146,6 +160,7 @@ pub fn average<const N: usize>(
 
 /// A measurement label map read onto its own canonical grid, with each pair's two voxels ordered.
 pub struct MeasurementMap {
+    /// The label map on its canonical grid.
     pub volume: Volume<u16>,
     /// Landmark id → canonical voxel index.
     pub points: BTreeMap<String, [f64; 3]>,

@@ -50,7 +50,9 @@ pub struct Geometry {
 /// A canonical RAS+ volume: `data[[i, j, k]]` with i→Right, j→Anterior, k→Superior.
 #[derive(Debug, Clone)]
 pub struct Volume<T> {
+    /// Voxel values in canonical RAS+ index order.
     pub data: Array3<T>,
+    /// Spacing, affine and orientation of the volume.
     pub geometry: Geometry,
 }
 
@@ -58,68 +60,131 @@ pub struct Volume<T> {
 #[derive(Debug, thiserror::Error)]
 pub enum VolumeError {
     #[error("{path}: cannot open: {source}")]
+    /// The file could not be opened.
     Open {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
     #[error("{path}: not a readable NIfTI-1 file: {reason}")]
-    ReadNifti { path: PathBuf, reason: String },
+    /// The file is not a readable NIfTI-1 file.
+    ReadNifti {
+        /// The file.
+        path: PathBuf,
+        /// What the reader reported.
+        reason: String,
+    },
     #[error("{path}: not a readable {format} file: {reason}")]
+    /// The file is not a readable MetaImage or NRRD file.
     ReadFormat {
+        /// The file.
         path: PathBuf,
         /// `MetaImage` or `NRRD`.
         format: &'static str,
+        /// What the reader reported.
         reason: String,
     },
     #[error("{second}: structure mask overlaps {first} in {voxels} voxel(s) (labels {first_label} and {second_label}; overlap policy `error`)")]
+    /// Two structure masks mark the same voxels (overlap policy `error`).
     MaskOverlap {
+        /// The earlier mask file.
         first: PathBuf,
+        /// The later mask file.
         second: PathBuf,
+        /// Label of the earlier mask.
         first_label: u16,
+        /// Label of the later mask.
         second_label: u16,
+        /// Number of voxels both mark.
         voxels: usize,
     },
     #[error("{path}: structure mask file for label {label} is missing")]
-    MissingMask { path: PathBuf, label: u16 },
-    #[error("{path}: none of the {files} structure mask file(s) exist")]
-    NoMasks { path: PathBuf, files: usize },
-    #[error("{path}: unsupported data type {datatype}")]
-    UnsupportedDatatype { path: PathBuf, datatype: String },
-    #[error("{path}: expected a 3D volume (or a 4D one with `channel`), found shape {shape:?}")]
-    Dimensions { path: PathBuf, shape: Vec<usize> },
-    #[error("{path}: channel {channel} requested but the 4th axis has {available} channel(s)")]
-    Channel {
+    /// A structure mask file is missing.
+    MissingMask {
+        /// The missing file.
         path: PathBuf,
+        /// Label the file would hold.
+        label: u16,
+    },
+    #[error("{path}: none of the {files} structure mask file(s) exist")]
+    /// None of a case's structure mask files exist.
+    NoMasks {
+        /// Folder of the first mask file looked for.
+        path: PathBuf,
+        /// Number of mask files looked for.
+        files: usize,
+    },
+    #[error("{path}: unsupported data type {datatype}")]
+    /// The voxel data type is not supported.
+    UnsupportedDatatype {
+        /// The file.
+        path: PathBuf,
+        /// The data type, as the header names it.
+        datatype: String,
+    },
+    #[error("{path}: expected a 3D volume (or a 4D one with `channel`), found shape {shape:?}")]
+    /// The volume is not 3D (or 4D with a `channel`).
+    Dimensions {
+        /// The file.
+        path: PathBuf,
+        /// The array shape found.
+        shape: Vec<usize>,
+    },
+    #[error("{path}: channel {channel} requested but the 4th axis has {available} channel(s)")]
+    /// The requested channel does not exist.
+    Channel {
+        /// The file.
+        path: PathBuf,
+        /// Requested channel (0-based).
         channel: usize,
+        /// Channels on the 4th axis.
         available: usize,
     },
     #[error("{path}: degenerate affine (a zero or non-finite axis); cannot determine orientation")]
-    Affine { path: PathBuf },
+    /// The affine has a zero or non-finite axis.
+    Affine {
+        /// The file.
+        path: PathBuf,
+    },
     #[error("{path}: mask holds non-integral values in {voxels} voxel(s), e.g. {values:?}")]
+    /// A mask holds non-integral values.
     NonIntegralMask {
+        /// The mask file.
         path: PathBuf,
         /// The smallest distinct offending values (at most 16), sorted.
         values: Vec<f64>,
+        /// Number of voxels with non-integral values.
         voxels: usize,
     },
     #[error("{path}: mask holds negative labels in {voxels} voxel(s): {labels:?}")]
+    /// A mask holds negative labels.
     NegativeLabel {
+        /// The mask file.
         path: PathBuf,
         /// Distinct negative labels (at most 64 of them), sorted.
         labels: Vec<i64>,
+        /// Number of voxels with negative labels.
         voxels: usize,
     },
     #[error("{path}: mask holds labels not in the manifest: {labels:?} (known: {known:?})")]
+    /// A mask holds labels the manifest does not define.
     UnknownLabels {
+        /// The mask file.
         path: PathBuf,
         /// Distinct unknown labels (at most 64 of them), sorted.
         labels: Vec<i64>,
+        /// Labels the manifest defines.
         known: Vec<u16>,
     },
     #[error("{mask}: geometry differs from image {image}: {what}")]
+    /// Image and mask geometry disagree.
     GeometryMismatch {
+        /// The image file.
         image: PathBuf,
+        /// The mask file.
         mask: PathBuf,
+        /// What differs.
         what: String,
     },
 }

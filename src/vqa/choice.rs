@@ -53,6 +53,7 @@ impl SplitMix64 {
         }
     }
 
+    /// Next pseudo-random 64-bit value of the SplitMix64 sequence.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;
@@ -115,10 +116,15 @@ pub const DEFAULT_VQA_TASK: &str = "Attribute Recognition";
 /// The lexical-tree columns of one item.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lexical {
+    /// GMAI clinical VQA task, e.g. `Organ Recognition - Abdomen`.
     pub clinical_vqa_task: String,
+    /// GMAI department.
     pub department: String,
+    /// `Image level`, `Box level`, `Mask level` or `Contour level`.
     pub perceptual_granularity: String,
+    /// Modality, e.g. `CT`.
     pub modality: String,
+    /// `DET_2D`, `SEG_2D` or `MEAS_2D`.
     pub original_task: String,
 }
 
@@ -147,19 +153,49 @@ impl Lexical {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ChoiceError {
     #[error("value {value} is not a positive finite number")]
-    NotPositive { value: f64 },
+    /// The value is zero, negative or not finite.
+    NotPositive {
+        /// The value.
+        value: f64,
+    },
     #[error(
         "value {value} is too small for options {MIN_RELATIVE_GAP} apart at {decimals} decimals"
     )]
-    TooSmall { value: f64, decimals: u32 },
+    /// The value is too small for distinct options at this precision.
+    TooSmall {
+        /// The value.
+        value: f64,
+        /// Decimals the options are written with.
+        decimals: u32,
+    },
     #[error("no room for {OPTION_COUNT} boxes with IoU < {MAX_BOX_IOU} in a {width_px}×{height_px} image")]
-    NoRoom { width_px: u32, height_px: u32 },
+    /// The image is too small for enough barely-overlapping boxes.
+    NoRoom {
+        /// Image width in pixels.
+        width_px: u32,
+        /// Image height in pixels.
+        height_px: u32,
+    },
     #[error("label {label} has no other label to choose from")]
-    TooFewLabels { label: u16 },
+    /// No other label exists to serve as a wrong option.
+    TooFewLabels {
+        /// The correct label.
+        label: u16,
+    },
     #[error("two options read the same: `{text}`")]
-    Duplicate { text: String },
+    /// Two options have the same text.
+    Duplicate {
+        /// The repeated text.
+        text: String,
+    },
     #[error("no `{key}` template for language `{lang}`")]
-    MissingTemplate { key: String, lang: String },
+    /// A template the item needs is missing.
+    MissingTemplate {
+        /// Template table name, e.g. `bbox_choice`.
+        key: String,
+        /// Language code.
+        lang: String,
+    },
 }
 
 /// Option values of a numeric question: a geometric ladder around the (rounded) truth with a random ratio in

@@ -8,15 +8,20 @@ use crate::manifest::TaskKind;
 /// longest / perpendicular diameters). Template tables are named by these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum QuestionKind {
+    /// Bounding-box question.
     Bbox,
+    /// Mask pixel-count and area question.
     MaskSize,
+    /// Lesion ellipse major and minor axes question.
     LesionAxes,
+    /// Lesion longest and perpendicular diameters question.
     LesionDiameters,
     /// The frame of every landmark distance/angle question (`{measurement}` is the kind's sentence).
     Landmarks,
 }
 
 impl QuestionKind {
+    /// Every question kind.
     pub const ALL: [QuestionKind; 5] = [
         QuestionKind::Bbox,
         QuestionKind::MaskSize,
@@ -25,6 +30,7 @@ impl QuestionKind {
         QuestionKind::Landmarks,
     ];
 
+    /// The template table name, e.g. `mask_size`.
     pub fn as_str(self) -> &'static str {
         match self {
             QuestionKind::Bbox => "bbox",
@@ -35,6 +41,7 @@ impl QuestionKind {
         }
     }
 
+    /// The kind named by a template table name.
     pub fn parse(name: &str) -> Option<QuestionKind> {
         Self::ALL.into_iter().find(|k| k.as_str() == name)
     }
@@ -93,14 +100,19 @@ impl ChoiceKind {
 /// Unit of a numeric option; its text per language is the `[unit.<key>]` template (`{value}` placeholder).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Unit {
+    /// Millimetres.
     Mm,
+    /// Square millimetres.
     Mm2,
+    /// Degrees.
     Deg,
 }
 
 impl Unit {
+    /// Every unit.
     pub const ALL: [Unit; 3] = [Unit::Mm, Unit::Mm2, Unit::Deg];
 
+    /// The `[unit.<key>]` template key, e.g. `mm2`.
     pub fn key(self) -> &'static str {
         match self {
             Unit::Mm => "mm",
@@ -109,6 +121,7 @@ impl Unit {
         }
     }
 
+    /// The unit named by its template key.
     pub fn parse(name: &str) -> Option<Unit> {
         Self::ALL.into_iter().find(|u| u.key() == name)
     }

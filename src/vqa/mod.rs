@@ -13,13 +13,17 @@ use templates::{Template, TemplateSet};
 /// What the displayed image looks like: its size and the physical size of one displayed pixel.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Shown {
+    /// Displayed image width in pixels.
     pub width_px: u32,
+    /// Displayed image height in pixels.
     pub height_px: u32,
     /// Width (columns) and height (rows) of one displayed pixel in mm.
     pub pixel_width_mm: f64,
+    /// Height (rows) of one displayed pixel in mm.
     pub pixel_height_mm: f64,
     /// Displayed pixels per native pixel along x and y (1 unless `render.max_side` resized the slice).
     pub scale_x: f64,
+    /// Displayed pixels per native pixel along y.
     pub scale_y: f64,
 }
 
@@ -57,8 +61,11 @@ impl Shown {
 /// A question with its answer text and the numbers behind it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Qa {
+    /// Question text.
     pub question: String,
+    /// Answer text.
     pub answer: String,
+    /// The numbers in the answer, in answer order.
     pub answer_values: Vec<f64>,
 }
 
@@ -87,8 +94,11 @@ pub fn label_name<'a>(label: &'a Label, lang: &Lang) -> Result<&'a str, Missing>
 /// Everything a question needs besides the fact itself.
 #[derive(Debug, Clone, Copy)]
 pub struct Asker<'a> {
+    /// Question and answer templates.
     pub templates: &'a TemplateSet,
+    /// The manifest's `[dataset]` table.
     pub dataset: &'a DatasetInfo,
+    /// How box answers are written.
     pub answer_format: AnswerFormat,
 }
 
@@ -225,8 +235,11 @@ impl Asker<'_> {
 /// What a landmark measurement question names: its kind, its landmarks' names in point order, a display name.
 #[derive(Debug, Clone, Copy)]
 pub struct MeasurementAsk<'a> {
+    /// Distance or angle.
     pub kind: crate::manifest::MeasureKind,
+    /// Display names of the measurement's landmarks, in point order.
     pub landmark_names: &'a [&'a str],
+    /// Display name of the measurement.
     pub name: &'a str,
     /// Distance in mm or angle in degrees.
     pub value: f64,

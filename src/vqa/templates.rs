@@ -34,7 +34,9 @@ const COMMON_PLACEHOLDERS: [&str; 7] = [
 /// A template problem; `span` is a byte range in the manifest when the template came from one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TemplateError {
+    /// Byte range in the manifest; `None` when the problem has no position there.
     pub span: Option<Range<usize>>,
+    /// What is wrong.
     pub message: String,
 }
 

@@ -22,9 +22,13 @@ pub use landmark::task_types as landmark_task_types;
 
 /// Settings shared by every case of a build.
 pub struct CaseContext<'a> {
+    /// The build's manifest.
     pub manifest: &'a LoadedManifest,
+    /// Question and answer templates.
     pub templates: &'a TemplateSet,
+    /// Profile conventions (display frame, rounding, lesion rules, split).
     pub conventions: Conventions,
+    /// Builder version written into rows.
     pub builder_version: &'a str,
     /// Make the RGB copy of each slice (with the red box where a question draws one) that the TSV stores.
     pub rgb_images: bool,
@@ -33,11 +37,13 @@ pub struct CaseContext<'a> {
 /// What one case produced.
 #[derive(Debug, Default)]
 pub struct CaseOutput {
+    /// The case's rows.
     pub rows: Vec<Row>,
     /// Task key (`"<kind> <id>"`, see [`task_key`]) → filter counts of this case.
     pub filters: BTreeMap<String, FilterCounts>,
     /// Task key → lesion counts of this case.
     pub lesion: BTreeMap<String, LesionCounts>,
+    /// Warnings for the report.
     pub warnings: Vec<String>,
     /// Informational per-case lines for the report (e.g. how a landmark case's image was put on its grid).
     pub notes: Vec<String>,
@@ -47,36 +53,67 @@ pub struct CaseOutput {
 #[derive(Debug, thiserror::Error)]
 pub enum CaseError {
     #[error(transparent)]
+    /// The image or mask volume could not be read.
     Volume(#[from] VolumeError),
     #[error(transparent)]
+    /// The 2D image could not be read.
     Image2d(#[from] Image2dError),
     #[error(transparent)]
+    /// The landmark file could not be read.
     Landmarks(#[from] LandmarkError),
     #[error(transparent)]
+    /// The mask could not be summarised.
     Annotate(#[from] AnnotateError),
     #[error(transparent)]
+    /// A slice could not be rendered.
     Render(#[from] RenderError),
     #[error("unknown collection `{0}`")]
+    /// The case names a collection the manifest lacks; holds its name.
     UnknownCollection(String),
     #[error("{image}: a 2D image needs landmarks.pixel_spacing_mm in collection `{collection}`")]
-    MissingPixelSpacing { image: PathBuf, collection: String },
-    #[error("{image}: landmarks.format `{format}` gives 3D points; 2D images take `ceph_txt`")]
-    PointsNot2d {
+    /// A 2D image has no pixel spacing in its collection.
+    MissingPixelSpacing {
+        /// The 2D image.
         image: PathBuf,
+        /// Collection name.
+        collection: String,
+    },
+    #[error("{image}: landmarks.format `{format}` gives 3D points; 2D images take `ceph_txt`")]
+    /// A 2D image has landmarks in a 3D format.
+    PointsNot2d {
+        /// The 2D image.
+        image: PathBuf,
+        /// Manifest spelling of the landmark format.
         format: &'static str,
     },
     #[error("{image}: `ceph_txt` landmarks need a 2D image (BMP or PNG)")]
-    PointsNot3d { image: PathBuf },
+    /// `ceph_txt` landmarks were paired with a non-2D image.
+    PointsNot3d {
+        /// The image.
+        image: PathBuf,
+    },
     #[error("{source} (and no transform file was found to resample the image)")]
-    OffGrid { source: VolumeError },
+    /// The image is not on the landmark grid and no transform file was found.
+    OffGrid {
+        /// The geometry disagreement.
+        source: VolumeError,
+    },
     #[error("{dir}: {} files match transform `{glob}`: {found:?}", found.len())]
+    /// More than one file matches the transform glob.
     AmbiguousTransform {
+        /// Folder searched.
         dir: PathBuf,
+        /// The transform glob.
         glob: String,
+        /// Files that matched.
         found: Vec<PathBuf>,
     },
     #[error("row `{row_id}`: a question that draws its box has no box")]
-    BoxQuestionWithoutBox { row_id: String },
+    /// A question that draws its box has no box.
+    BoxQuestionWithoutBox {
+        /// Row id of the question.
+        row_id: String,
+    },
 }
 
 /// Builds every row of one case.
