@@ -360,6 +360,33 @@ fn committed_fixture_is_what_the_generator_writes() {
     }
 }
 
+/// In the JSONL files (which mix every task of a case), the rows of one slice form one run: a slice once left
+/// never comes back, so every output can keep the slice's image once.
+fn assert_rows_of_a_slice_are_adjacent(tree: &BTreeMap<String, Vec<u8>>) {
+    let mut files = 0;
+    for (name, bytes) in tree.iter().filter(|(n, _)| n.ends_with(".jsonl")) {
+        files += 1;
+        let mut seen = BTreeSet::new();
+        let mut current: Option<String> = None;
+        for line in String::from_utf8_lossy(bytes).lines() {
+            let row: serde_json::Value = serde_json::from_str(line).expect("JSONL line");
+            let id = row["id"].as_str().expect("id");
+            // <dataset>/<collection>/<case>/<task type>/<task>/<plane>/<slice>/<subject>/<lang>
+            let parts: Vec<&str> = id.split('/').collect();
+            let slice = [parts[1], parts[2], parts[5], parts[6]].join("/");
+            if current.as_ref() != Some(&slice) {
+                assert!(
+                    seen.insert(slice.clone()),
+                    "{name}: slice {slice} comes back at {id}"
+                );
+                current = Some(slice);
+            }
+        }
+        assert!(seen.len() > 10, "{name}: only {} slices", seen.len());
+    }
+    assert!(files >= 2, "train and test JSONL");
+}
+
 #[test]
 fn fixture_build_matches_closed_form_truth_and_is_deterministic() {
     let data = temp_dir("fixture-data");
@@ -389,6 +416,7 @@ fn fixture_build_matches_closed_form_truth_and_is_deterministic() {
         );
     }
     assert!(!t1.keys().any(|k| k.ends_with(".partial")));
+    assert_rows_of_a_slice_are_adjacent(&t1);
 
     let stdout = String::from_utf8_lossy(&o1.stdout);
     assert!(

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::rows::{CaseRows, Fact, Said, Shot, ShotId};
-use super::{CaseContext, CaseError, CaseOutput};
+use super::{CaseContext, CaseError, CaseOutput, RowSink};
 use crate::annotate::landmarks::{display_point, measure, MeasureError};
 use crate::annotate::PlaneView;
 use crate::discover::Case;
@@ -216,6 +216,7 @@ pub(super) fn build(
     work: &Work,
     collection: &Collection,
     source: &LandmarkSource,
+    sink: &mut RowSink,
 ) -> Result<CaseOutput, CaseError> {
     let case = &work.case;
     let m = &ctx.manifest.manifest;
@@ -250,7 +251,7 @@ pub(super) fn build(
         }
     }
     out.warnings = emitter.warnings;
-    out.rows = emitter.rows.finish()?;
+    sink(emitter.rows.take_batch()?)?;
     Ok(out)
 }
 

@@ -4,8 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
+
 use super::rows::{CaseRows, Fact, Said, Shot, ShotId};
-use super::{task_key, CaseContext, CaseError, CaseOutput};
+use super::{task_key, CaseContext, CaseError, CaseOutput, RowSink};
 use crate::annotate::lesion::LesionOptions;
 use crate::annotate::{self, MaskStats, PlaneView};
 use crate::manifest::{
@@ -20,11 +22,16 @@ use crate::vqa::choice::{self, Lexical};
 use crate::vqa::templates::QuestionKind;
 use crate::vqa::{Asker, Qa, Shown};
 
-/// Builds every row of one segmentation case.
+/// Slices rendered together (in parallel on the build's pool) and handed to the writer as one batch.
+const SHOTS_PER_BATCH: usize = 16;
+
+/// Builds every row of one segmentation case, slice by slice: rows of one slice are adjacent (so an output
+/// can store the slice's image once), slices in (plane, index) order, and within a slice in task order.
 pub(super) fn build(
     ctx: &CaseContext,
     work: &Work,
     collection: &Collection,
+    sink: &mut RowSink,
 ) -> Result<CaseOutput, CaseError> {
     let case = &work.case;
     let manifest = ctx.manifest;
@@ -42,6 +49,20 @@ pub(super) fn build(
     }
     let tasks: Vec<&Task> = manifest.tasks_for(&collection.name).collect();
     let stats = mask_statistics(ctx, &mask, &tasks)?;
+    let mut items: Vec<(&Task, Item)> = Vec::new();
+    for task in &tasks {
+        let Some(task_stats) = stats.get(&(task.filters.connectivity as u8)) else {
+            continue;
+        };
+        let task_labels = manifest.task_labels(task, &collection.name);
+        let kept = task_items(ctx, task, task_stats, &mask, &task_labels, &mut out);
+        items.extend(
+            kept.into_iter()
+                .filter(|i| task.planes.contains(&i.place.plane))
+                .map(|i| (*task, i)),
+        );
+    }
+    drop((stats, mask));
     let source_orientation = image.geometry.source_axes.clone();
     let mut emitter = Emitter {
         ctx,
@@ -58,20 +79,19 @@ pub(super) fn build(
         },
         rows: CaseRows::new(ctx, case, work.split.as_str(), source_orientation),
     };
-    for task in &tasks {
-        let Some(task_stats) = stats.get(&(task.filters.connectivity as u8)) else {
-            continue;
-        };
-        let task_labels = manifest.task_labels(task, &collection.name);
-        let items = task_items(ctx, task, task_stats, &mask, &task_labels, &mut out);
-        for item in items
-            .into_iter()
-            .filter(|i| task.planes.contains(&i.place.plane))
-        {
+    // A stable sort: within a slice the items keep their task order.
+    items.sort_by_key(|(_, item)| emitter.shot_key(item.place));
+    let slices: Vec<&[(&Task, Item)]> = items
+        .chunk_by(|(_, a), (_, b)| emitter.shot_key(a.place) == emitter.shot_key(b.place))
+        .collect();
+    for batch in slices.chunks(SHOTS_PER_BATCH) {
+        emitter.render_shots(batch)?;
+        for &(task, ref item) in batch.iter().flat_map(|slice| slice.iter()) {
             emitter.emit(task, &labels[&item.place.label], item)?;
         }
+        sink(emitter.rows.take_batch()?)?;
+        emitter.shots.clear();
     }
-    out.rows = emitter.rows.finish()?;
     Ok(out)
 }
 
@@ -321,17 +341,38 @@ struct Emitter<'a> {
 }
 
 impl Emitter<'_> {
-    /// The shot `place` is shown on in `label`'s window, rendered on first use.
-    fn shot(&mut self, place: Place, label: &Label) -> Result<ShotId, CaseError> {
-        let manifest = &self.ctx.manifest.manifest;
+    /// The image `place` is shown on: its slice, in its label's window on CT.
+    fn shot_key(&self, place: Place) -> ShotKey {
         let group = match self.modality {
-            Modality::CT => label.group.or(manifest.render.default_group),
+            Modality::CT => {
+                self.labels[&place.label]
+                    .group
+                    .or(self.ctx.manifest.manifest.render.default_group)
+            }
             _ => None,
         };
-        let key = (place.plane, place.slice_index, group);
-        if let Some(id) = self.shots.get(&key) {
-            return Ok(*id);
+        (place.plane, place.slice_index, group)
+    }
+
+    /// Renders the slices of a batch (one group of items per slice) in parallel, in order.
+    fn render_shots(&mut self, batch: &[&[(&Task, Item)]]) -> Result<(), CaseError> {
+        let places: Vec<Place> = batch.iter().map(|slice| slice[0].1.place).collect();
+        let this = &*self;
+        let rendered: Vec<Result<Shot, CaseError>> = self
+            .ctx
+            .pool
+            .install(|| places.par_iter().map(|p| this.render(*p)).collect());
+        for (place, shot) in places.into_iter().zip(rendered) {
+            let id = self.rows.add_shot(shot?);
+            self.shots.insert(self.shot_key(place), id);
         }
+        Ok(())
+    }
+
+    /// The slice `place` is on, rendered in its window.
+    fn render(&self, place: Place) -> Result<Shot, CaseError> {
+        let manifest = &self.ctx.manifest.manifest;
+        let (_, _, group) = self.shot_key(place);
         let dim = self.image.data.dim();
         let view = PlaneView::new(
             place.plane,
@@ -347,15 +388,13 @@ impl Emitter<'_> {
             manifest.render.max_side,
         )?;
         let spacing_xy_mm = [place.col_spacing_mm, place.row_spacing_mm];
-        let id = self.rows.add_shot(Shot::new(rendered, spacing_xy_mm));
-        self.shots.insert(key, id);
-        Ok(id)
+        Ok(Shot::new(rendered, spacing_xy_mm))
     }
 
-    fn emit(&mut self, task: &Task, label: &Label, item: Item) -> Result<(), CaseError> {
+    fn emit(&mut self, task: &Task, label: &Label, item: &Item) -> Result<(), CaseError> {
         let manifest = &self.ctx.manifest.manifest;
         let place = item.place;
-        let shot = self.shot(place, label)?;
+        let shot = self.shots[&self.shot_key(place)];
         let shown = self.rows.shot(shot).shown();
         let fact = Fact {
             task,
@@ -371,7 +410,7 @@ impl Emitter<'_> {
                 .iter()
                 .map(|p| shown.scale_point(*p))
                 .collect(),
-            measurements: item.measurements,
+            measurements: item.measurements.clone(),
         };
         let fact_id = self.rows.fact_id(&fact);
         let lexical = Lexical::new(task.kind, &manifest.dataset, self.modality, label);
@@ -573,6 +612,7 @@ mod tests {
             conventions: Conventions::for_profile(Profile::Medvision),
             builder_version: BUILDER_VERSION,
             rgb_images: false,
+            pool: super::super::rows::tests::pool(),
         };
         let mut task = loaded
             .manifest

@@ -32,13 +32,28 @@ pub struct CaseContext<'a> {
     pub builder_version: &'a str,
     /// Make the RGB copy of each slice (with the red box where a question draws one) that the TSV stores.
     pub rgb_images: bool,
+    /// The build's thread pool: the slices of a case are rendered on it, in parallel.
+    pub pool: &'a rayon::ThreadPool,
 }
 
-/// What one case produced.
-#[derive(Debug, Default)]
+/// The writer has stopped (a failed output or `--fail-fast`): the case gives up without an error of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped;
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the build stopped before this case finished")
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// Where a case's rows go, batch by batch, in output order.
+pub type RowSink<'s> = dyn FnMut(Vec<Row>) -> Result<(), Stopped> + 's;
+
+/// What one case produced besides its rows (which it streams to a [`RowSink`]).
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct CaseOutput {
-    /// The case's rows.
-    pub rows: Vec<Row>,
     /// Task key (`"<kind> <id>"`, see [`task_key`]) → filter counts of this case.
     pub filters: BTreeMap<String, FilterCounts>,
     /// Task key → lesion counts of this case.
@@ -52,6 +67,9 @@ pub struct CaseOutput {
 /// A case that failed; every message names the file (or collection) and what is wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum CaseError {
+    #[error(transparent)]
+    /// The writer stopped; the case was abandoned.
+    Stopped(#[from] Stopped),
     #[error(transparent)]
     /// The image or mask volume could not be read.
     Volume(#[from] VolumeError),
@@ -116,8 +134,12 @@ pub enum CaseError {
     },
 }
 
-/// Builds every row of one case.
-pub fn build_case(ctx: &CaseContext, work: &Work) -> Result<CaseOutput, CaseError> {
+/// Builds every row of one case, handing them to `rows` batch by batch in output order.
+pub fn build_case(
+    ctx: &CaseContext,
+    work: &Work,
+    rows: &mut RowSink,
+) -> Result<CaseOutput, CaseError> {
     let case = &work.case;
     let collection = ctx
         .manifest
@@ -127,8 +149,8 @@ pub fn build_case(ctx: &CaseContext, work: &Work) -> Result<CaseOutput, CaseErro
         .find(|c| c.name == case.collection)
         .ok_or_else(|| CaseError::UnknownCollection(case.collection.clone()))?;
     match &collection.landmarks {
-        Some(source) => landmark::build(ctx, work, collection, source),
-        None => mask::build(ctx, work, collection),
+        Some(source) => landmark::build(ctx, work, collection, source, rows),
+        None => mask::build(ctx, work, collection, rows),
     }
 }
 

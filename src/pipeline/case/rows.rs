@@ -179,12 +179,15 @@ impl<'a> CaseRows<'a> {
         self.row_shots.push(shot);
     }
 
-    /// The case's rows, each multiple-choice item carrying its RGB image when the build needs one.
-    pub(super) fn finish(mut self) -> Result<Vec<Row>, CaseError> {
+    /// The rows added since the last batch, each multiple-choice item carrying its RGB image when the build
+    /// needs one. The shots are let go: a batch ends where the case moves on to slices not yet shown.
+    pub(super) fn take_batch(&mut self) -> Result<Vec<Row>, CaseError> {
         if self.ctx.rgb_images {
             self.attach_rgb_images()?;
         }
-        Ok(self.rows)
+        self.shots.clear();
+        self.row_shots.clear();
+        Ok(std::mem::take(&mut self.rows))
     }
 
     /// Makes each distinct (shot, drawn box) RGB image once — in parallel on the build's pool, the results
@@ -198,10 +201,11 @@ impl<'a> CaseRows<'a> {
         }
         let keys: Vec<RgbKey> = wanted.keys().copied().collect();
         let shots = &self.shots;
-        let images: Vec<Result<Arc<[u8]>, RenderError>> = keys
-            .par_iter()
-            .map(|(shot, bbox)| overlay::rgb_png(&shots[*shot].rendered, *bbox).map(Arc::from))
-            .collect();
+        let images: Vec<Result<Arc<[u8]>, RenderError>> = self.ctx.pool.install(|| {
+            keys.par_iter()
+                .map(|(shot, bbox)| overlay::rgb_png(&shots[*shot].rendered, *bbox).map(Arc::from))
+                .collect()
+        });
         for (key, image) in keys.into_iter().zip(images) {
             wanted.insert(key, Some(image?));
         }
@@ -258,6 +262,17 @@ pub(super) mod tests {
         manifest::load(&path).expect("kits23 manifest loads")
     }
 
+    /// A two-thread pool shared by every test.
+    pub(in crate::pipeline::case) fn pool() -> &'static rayon::ThreadPool {
+        static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+        POOL.get_or_init(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .expect("test pool")
+        })
+    }
+
     fn ctx(loaded: &LoadedManifest, rgb_images: bool) -> CaseContext<'_> {
         CaseContext {
             manifest: loaded,
@@ -265,6 +280,7 @@ pub(super) mod tests {
             conventions: Conventions::for_profile(manifest::Profile::Default),
             builder_version: BUILDER_VERSION,
             rgb_images,
+            pool: pool(),
         }
     }
 
@@ -351,7 +367,7 @@ pub(super) mod tests {
         );
         rows.push(&f, &id, s, "en", said("en", false));
         rows.push(&f, &id, s, "ar", said("ar", false));
-        let out = rows.finish().expect("rows");
+        let out = rows.take_batch().expect("rows");
         assert_eq!(out.len(), 2);
         let (en, ar) = (&out[0], &out[1]);
         assert_eq!(en.id, format!("{id}/en"));
@@ -396,7 +412,7 @@ pub(super) mod tests {
         let f = fact(task, None);
         let id = rows.fact_id(&f);
         rows.push(&f, &id, s, "en", said("en", false));
-        let row = &rows.finish().expect("rows")[0];
+        let row = &rows.take_batch().expect("rows")[0];
         assert_eq!((row.image_width_px, row.image_height_px), (3, 2));
         // `[row, col]` order.
         assert_eq!(row.pixel_spacing_mm, [4.0, 1.0]);
@@ -414,7 +430,7 @@ pub(super) mod tests {
         let id = rows.fact_id(&boxed);
         rows.push(&boxed, &id, s, "en", said("en", true));
         rows.push(&boxed, &id, s, "ar", said("ar", true));
-        let out = rows.finish().expect("rows");
+        let out = rows.take_batch().expect("rows");
         let plain = |r: &Row| {
             r.choice
                 .as_ref()
@@ -453,7 +469,7 @@ pub(super) mod tests {
         let f = fact(task, None);
         let id = rows.fact_id(&f);
         rows.push(&f, &id, s, "en", said("en", true));
-        let err = rows.finish().expect_err("no box to draw");
+        let err = rows.take_batch().expect_err("no box to draw");
         assert!(
             err.to_string()
                 .contains("a question that draws its box has no box"),
