@@ -36,8 +36,14 @@ pub(super) fn build(
     let case = &work.case;
     let manifest = ctx.manifest;
     let labels = manifest.labels(&collection.name);
-    let mask = read_mask(case, collection, labels)?;
-    let image = volume::read_image(&case.image_path, collection.channel)?;
+    // Both files are inflated at once: a case's only long serial steps.
+    let (mask, image) = ctx.pool.install(|| {
+        rayon::join(
+            || read_mask(case, collection, labels),
+            || volume::read_image(&case.image_path, collection.channel),
+        )
+    });
+    let (mask, image) = (mask?, image?);
     let mut out = CaseOutput::default();
     if let Err(e) = volume::check_agreement(&case.image_path, &image, &case.mask_path, &mask) {
         match collection.geometry {
