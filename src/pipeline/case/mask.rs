@@ -54,21 +54,8 @@ pub(super) fn build(
         }
     }
     let tasks: Vec<&Task> = manifest.tasks_for(&collection.name).collect();
-    let stats = mask_statistics(ctx, &mask, &tasks)?;
-    let mut items: Vec<(&Task, Item)> = Vec::new();
-    for task in &tasks {
-        let Some(task_stats) = stats.get(&(task.filters.connectivity as u8)) else {
-            continue;
-        };
-        let task_labels = manifest.task_labels(task, &collection.name);
-        let kept = task_items(ctx, task, task_stats, &mask, &task_labels, &mut out);
-        items.extend(
-            kept.into_iter()
-                .filter(|i| task.planes.contains(&i.place.plane))
-                .map(|i| (*task, i)),
-        );
-    }
-    drop((stats, mask));
+    let mut items = case_items(ctx, collection, &tasks, &mask, &mut out)?;
+    drop(mask);
     let source_orientation = image.geometry.source_axes.clone();
     let mut emitter = Emitter {
         ctx,
@@ -99,6 +86,32 @@ pub(super) fn build(
         emitter.shots.clear();
     }
     Ok(out)
+}
+
+/// Every kept fact of the case's tasks on their planes, in task order, counting what the filters removed
+/// into `out`.
+fn case_items<'t>(
+    ctx: &CaseContext,
+    collection: &Collection,
+    tasks: &[&'t Task],
+    mask: &Volume<u16>,
+    out: &mut CaseOutput,
+) -> Result<Vec<(&'t Task, Item)>, CaseError> {
+    let stats = mask_statistics(ctx, mask, tasks)?;
+    let mut items = Vec::new();
+    for &task in tasks {
+        let Some(task_stats) = stats.get(&(task.filters.connectivity as u8)) else {
+            continue;
+        };
+        let task_labels = ctx.manifest.task_labels(task, &collection.name);
+        let kept = task_items(ctx, task, task_stats, mask, &task_labels, out);
+        items.extend(
+            kept.into_iter()
+                .filter(|i| task.planes.contains(&i.place.plane))
+                .map(|i| (task, i)),
+        );
+    }
+    Ok(items)
 }
 
 /// The case's label map: one file, or per-structure binary files merged by the collection's rule.
