@@ -5,17 +5,18 @@
 use std::collections::BTreeMap;
 
 use super::rows::{CaseRows, Fact, Said, Shot, ShotId};
+use super::shots::{self, ShotKey, ShotStyle};
 use super::{task_key, CaseContext, CaseError, CaseOutput};
 use crate::annotate::lesion::LesionOptions;
-use crate::annotate::{self, MaskStats, PlaneView};
+use crate::annotate::{self, MaskStats};
 use crate::manifest::{
     Collection, Connectivity, GeometryPolicy, Label, Lang, Modality, Plane, Task, TaskKind,
     WindowGroup,
 };
 use crate::pipeline::plan::Work;
 use crate::record::{Choice, Measurements};
-use crate::render::{self, Scaling};
-use crate::volume::{self, Volume};
+use crate::render::{RenderedSlice, Scaling};
+use crate::volume::{self, ImageVolume, Volume};
 use crate::vqa::choice::{self, Lexical};
 use crate::vqa::templates::QuestionKind;
 use crate::vqa::{Asker, Qa, Shown};
@@ -30,9 +31,16 @@ pub(super) fn build(
     let manifest = ctx.manifest;
     let labels = manifest.labels(&collection.name);
     let mask = read_mask(case, collection, labels)?;
-    let image = volume::read_image(&case.image_path, collection.channel)?;
+    let image_file = volume::open_image(&case.image_path, collection.channel)?;
     let mut out = CaseOutput::default();
-    if let Err(e) = volume::check_agreement(&case.image_path, &image, &case.mask_path, &mask) {
+    let (image_shape, image_geometry) = (image_file.shape(), image_file.geometry());
+    if let Err(e) = volume::check_grid_agreement(
+        &case.image_path,
+        image_shape,
+        image_geometry,
+        &case.mask_path,
+        &mask,
+    ) {
         match collection.geometry {
             GeometryPolicy::Error => return Err(e.into()),
             GeometryPolicy::Warn => out
@@ -42,10 +50,27 @@ pub(super) fn build(
     }
     let tasks: Vec<&Task> = manifest.tasks_for(&collection.name).collect();
     let stats = mask_statistics(ctx, &mask, &tasks)?;
-    let source_orientation = image.geometry.source_axes.clone();
+    let source_orientation = image_geometry.source_axes.clone();
+    let mut planned: Vec<(&Task, Vec<Item>)> = Vec::new();
+    for task in &tasks {
+        let Some(task_stats) = stats.get(&(task.filters.connectivity as u8)) else {
+            continue;
+        };
+        let task_labels = manifest.task_labels(task, &collection.name);
+        let items = task_items(ctx, task, task_stats, &mask, &task_labels, &mut out);
+        let shown = items
+            .into_iter()
+            .filter(|i| task.planes.contains(&i.place.plane));
+        planned.push((task, shown.collect()));
+    }
+    if !image_needed(&planned) {
+        return Ok(out);
+    }
+    let image = image_file.read()?;
     let mut emitter = Emitter {
         ctx,
         image: &image,
+        rendered: BTreeMap::new(),
         labels,
         modality: collection
             .modality
@@ -58,21 +83,22 @@ pub(super) fn build(
         },
         rows: CaseRows::new(ctx, case, work.split.as_str(), source_orientation),
     };
-    for task in &tasks {
-        let Some(task_stats) = stats.get(&(task.filters.connectivity as u8)) else {
-            continue;
-        };
-        let task_labels = manifest.task_labels(task, &collection.name);
-        let items = task_items(ctx, task, task_stats, &mask, &task_labels, &mut out);
-        for item in items
-            .into_iter()
-            .filter(|i| task.planes.contains(&i.place.plane))
-        {
+    emitter.render_all(&planned)?;
+    for (task, items) in planned {
+        for item in items {
             emitter.emit(task, &labels[&item.place.label], item)?;
         }
     }
     out.rows = emitter.rows.finish()?;
     Ok(out)
+}
+
+/// The "image needed?" decision: the image is decoded only when some row will show it. Rows come only from
+/// kept items, and every output format stores each row's image (Parquet `image`, TSV `image`, JSONL
+/// `images`; no `--formats` combination writes rows without one), so a case with no kept item — every task
+/// filtered out, or an empty mask — never decodes its image (its header is still read and checked).
+fn image_needed(planned: &[(&Task, Vec<Item>)]) -> bool {
+    planned.iter().any(|(_, items)| !items.is_empty())
 }
 
 /// The case's label map: one file, or per-structure binary files merged by the collection's rule.
@@ -305,13 +331,12 @@ impl Item {
     }
 }
 
-/// A rendered slice is shared by every row on it: (plane, slice, window group or none).
-type ShotKey = (Plane, usize, Option<WindowGroup>);
-
 /// Renders each needed slice once and turns items into rows.
 struct Emitter<'a> {
     ctx: &'a CaseContext<'a>,
-    image: &'a Volume<f32>,
+    image: &'a ImageVolume,
+    /// Slices rendered ahead by [`Emitter::render_all`], taken on first use.
+    rendered: BTreeMap<ShotKey, RenderedSlice>,
     /// The collection's labels (the options of "which structure is in the red box?").
     labels: &'a BTreeMap<u16, Label>,
     modality: Modality,
@@ -321,31 +346,57 @@ struct Emitter<'a> {
 }
 
 impl Emitter<'_> {
+    /// The window group `label` is shown in (CT only).
+    fn group(&self, label: &Label) -> Option<WindowGroup> {
+        match self.modality {
+            Modality::CT => label
+                .group
+                .or(self.ctx.manifest.manifest.render.default_group),
+            _ => None,
+        }
+    }
+
+    /// How this case's slices are rendered, for `f` (the style borrows the scaling rule).
+    fn with_style<R>(&self, f: impl FnOnce(&ShotStyle) -> R) -> R {
+        let modality = self.modality;
+        let scaling = move |group| Scaling::for_slice(modality, group);
+        f(&ShotStyle {
+            frame: self.ctx.conventions.frame,
+            rounding: self.ctx.conventions.rounding,
+            max_side: self.ctx.manifest.manifest.render.max_side,
+            scaling: &scaling,
+        })
+    }
+
+    /// Renders every slice the planned items are shown on, plane by plane (see `shots`).
+    fn render_all(&mut self, planned: &[(&Task, Vec<Item>)]) -> Result<(), CaseError> {
+        let labels = self.labels;
+        let keys: Vec<ShotKey> = planned
+            .iter()
+            .flat_map(|(_, items)| items)
+            .map(|i| {
+                let group = self.group(&labels[&i.place.label]);
+                (i.place.plane, i.place.slice_index, group)
+            })
+            .collect();
+        let image = self.image;
+        self.rendered = self.with_style(|style| shots::render_shots(image, keys, style))?;
+        Ok(())
+    }
+
     /// The shot `place` is shown on in `label`'s window, rendered on first use.
     fn shot(&mut self, place: Place, label: &Label) -> Result<ShotId, CaseError> {
-        let manifest = &self.ctx.manifest.manifest;
-        let group = match self.modality {
-            Modality::CT => label.group.or(manifest.render.default_group),
-            _ => None,
-        };
-        let key = (place.plane, place.slice_index, group);
+        let key = (place.plane, place.slice_index, self.group(label));
         if let Some(id) = self.shots.get(&key) {
             return Ok(*id);
         }
-        let dim = self.image.data.dim();
-        let view = PlaneView::new(
-            place.plane,
-            self.ctx.conventions.frame,
-            [dim.0, dim.1, dim.2],
-            self.image.geometry.spacing_mm,
-        );
-        let slice = view.extract(&self.image.data, place.slice_index);
-        let rendered = render::render_slice(
-            &slice,
-            Scaling::for_slice(self.modality, group),
-            self.ctx.conventions.rounding,
-            manifest.render.max_side,
-        )?;
+        let rendered = match self.rendered.remove(&key) {
+            Some(rendered) => rendered,
+            None => {
+                let image = self.image;
+                self.with_style(|style| shots::render_shot(image, key, style))?
+            }
+        };
         let spacing_xy_mm = [place.col_spacing_mm, place.row_spacing_mm];
         let id = self.rows.add_shot(Shot::new(rendered, spacing_xy_mm));
         self.shots.insert(key, id);
