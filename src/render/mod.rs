@@ -11,6 +11,8 @@ mod resize;
 
 #[cfg(test)]
 mod golden_tests;
+#[cfg(test)]
+mod lut_tests;
 
 use crate::geom::{Grid2, Intensity, IntensityGrid};
 use crate::manifest::{Modality, WindowGroup};

@@ -25,6 +25,8 @@ mod raw_layout;
 mod resample;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod typed_tests;
 
 use std::path::{Path, PathBuf};
 
