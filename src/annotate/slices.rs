@@ -152,10 +152,15 @@ mod tests {
                         for plane in Plane::ALL {
                             let view = PlaneView::new(plane, frame, canonical, [1.0; 3]);
                             let n = view.slice_count();
-                            let slices: Vec<usize> = (0..n).filter(|s| s % 2 == 0 || *s == n - 1).collect();
+                            let slices: Vec<usize> =
+                                (0..n).filter(|s| s % 2 == 0 || *s == n - 1).collect();
                             let many = view.extract_many(&v, &slices);
                             for (grid, &s) in many.iter().zip(&slices) {
-                                assert_eq!(grid, &view.extract(&v, s), "{perm:?} {flips} {plane:?} {s}");
+                                assert_eq!(
+                                    grid,
+                                    &view.extract(&v, s),
+                                    "{perm:?} {flips} {plane:?} {s}"
+                                );
                             }
                         }
                     }

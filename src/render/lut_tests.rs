@@ -58,7 +58,11 @@ fn assert_same<T: Intensity>(name: &str, width_px: usize, values: Vec<T>) {
     let float = Grid2 {
         width_px,
         height_px,
-        data: integral.data.iter().map(|v| v.to_f32()).collect::<Vec<f32>>(),
+        data: integral
+            .data
+            .iter()
+            .map(|v| v.to_f32())
+            .collect::<Vec<f32>>(),
     };
     for scaling in windows() {
         for rounding in [Rounding::HalfEven, Rounding::Truncate] {

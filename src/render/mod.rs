@@ -226,9 +226,9 @@ pub fn render_slice<T: Intensity>(
     let (width_in, height_in) = (slice.width_px, slice.height_px);
     let resized = match max_side {
         Some(0) => return Err(RenderError::InvalidMaxSide { max_side: 0 }),
-        Some(max_side) if width_in.max(height_in) > max_side as usize => Some(
-            resize::fitted_size(width_in, height_in, max_side as usize),
-        ),
+        Some(max_side) if width_in.max(height_in) > max_side as usize => {
+            Some(resize::fitted_size(width_in, height_in, max_side as usize))
+        }
         _ => None,
     };
     let (width_out, height_out) = resized.unwrap_or((width_in, height_in));
@@ -331,7 +331,8 @@ fn usable(window: Option<(f64, f64)>) -> Option<(f64, f64)> {
 
 /// Percentiles must satisfy `0 ≤ low ≤ high ≤ 100`.
 fn check_percentiles(low_pct: f64, high_pct: f64) -> Result<(), RenderError> {
-    if !(0.0..=100.0).contains(&low_pct) || !(0.0..=100.0).contains(&high_pct) || low_pct > high_pct {
+    if !(0.0..=100.0).contains(&low_pct) || !(0.0..=100.0).contains(&high_pct) || low_pct > high_pct
+    {
         return Err(RenderError::InvalidPercentiles { low_pct, high_pct });
     }
     Ok(())

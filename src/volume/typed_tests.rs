@@ -21,7 +21,13 @@ fn variant(v: &ImageVolume) -> &'static str {
 
 /// Writes `values` (cycled over a 7×5×3 volume stored LPS) with the scaling, reads it both ways, compares,
 /// and returns the variant.
-fn check<T: NiftiScalar>(dir: &Scratch, name: &str, values: &[T], slope: f32, inter: f32) -> &'static str {
+fn check<T: NiftiScalar>(
+    dir: &Scratch,
+    name: &str,
+    values: &[T],
+    slope: f32,
+    inter: f32,
+) -> &'static str {
     let n = values.len();
     let data = Array3::from_shape_fn((7, 5, 3), |(i, j, k)| values[(i + 7 * j + 35 * k) % n]);
     let p = dir.path(&format!("{name}.nii.gz"));
@@ -41,7 +47,11 @@ fn check<T: NiftiScalar>(dir: &Scratch, name: &str, values: &[T], slope: f32, in
     assert_eq!(as_f32.geometry, f32_volume.geometry, "{name}");
     // Bit patterns, so that NaN and -0.0 count too.
     let bits = |a: &Array3<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-    assert_eq!(bits(&as_f32.data), bits(&f32_volume.data), "{name} slope {slope} inter {inter}");
+    assert_eq!(
+        bits(&as_f32.data),
+        bits(&f32_volume.data),
+        "{name} slope {slope} inter {inter}"
+    );
     variant(&typed)
 }
 
@@ -52,7 +62,16 @@ fn stored_types_are_kept_and_equal_the_f32_reader() {
     let i8s: Vec<i8> = vec![-128, -127, -1, 0, 1, 100, 127];
     let i16s: Vec<i16> = vec![-32768, -32767, -1024, -1, 0, 1, 40, 3071, 32766, 32767];
     let u16s: Vec<u16> = vec![0, 1, 1024, 4095, 32767, 32768, 65534, 65535];
-    let i32s: Vec<i32> = vec![i32::MIN, -16_777_217, -5, 0, 7, 16_777_217, 16_777_219, i32::MAX];
+    let i32s: Vec<i32> = vec![
+        i32::MIN,
+        -16_777_217,
+        -5,
+        0,
+        7,
+        16_777_217,
+        16_777_219,
+        i32::MAX,
+    ];
     let u32s: Vec<u32> = vec![0, 1, 16_777_217, u32::MAX];
     let f32s: Vec<f32> = vec![-1024.5, -0.0, 0.0, 0.25, f32::NAN, f32::INFINITY, 3e38];
     let f64s: Vec<f64> = vec![-1024.123456789, 0.0, 1e-40, 1e300, f64::NAN];

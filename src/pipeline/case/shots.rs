@@ -71,5 +71,10 @@ pub(super) fn render_shot(
 ) -> Result<RenderedSlice, RenderError> {
     let view = plane_view(image, plane, style.frame);
     let grid = view.extract_image(image, &[slice]).remove(0);
-    render::render_image_slice(&grid, (style.scaling)(group), style.rounding, style.max_side)
+    render::render_image_slice(
+        &grid,
+        (style.scaling)(group),
+        style.rounding,
+        style.max_side,
+    )
 }
