@@ -66,6 +66,8 @@ pub(super) fn build(
     if !image_needed(&planned) {
         return Ok(out);
     }
+    // Every fact is planned: the mask's memory is free before the image's is taken.
+    drop(mask);
     let image = image_file.read()?;
     let mut emitter = Emitter {
         ctx,
