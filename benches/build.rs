@@ -73,8 +73,13 @@ fn main() {
     let mut kept = 0;
     let annotate_only = time(RUNS, || {
         let mask_volume = volume::read_label_map(&mask, &known).expect("mask");
-        let image_volume = volume::read_image(&image, None).expect("image");
-        volume::check_agreement(&image, &image_volume, &mask, &mask_volume).expect("agreement");
+        let image_file = volume::open_image(&image, None).expect("image header");
+        let (shape, geometry) = (image_file.shape(), image_file.geometry().clone());
+        volume::check_grid_agreement(&image, shape, &geometry, &mask, &mask_volume)
+            .expect("agreement");
+        // Decoded in its stored type (i16), as a build does when some row shows the image.
+        let image_volume = image_file.read().expect("image");
+        assert_eq!(image_volume.shape(), shape);
         let stats = annotate::mask_stats(
             &mask_volume,
             DisplayFrame::Radiological,

@@ -6,6 +6,7 @@ pub mod frame;
 pub mod landmarks;
 pub mod lesion;
 pub mod lesion_facts;
+pub mod slices;
 
 #[cfg(test)]
 mod golden_tests;

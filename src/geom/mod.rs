@@ -8,5 +8,5 @@ pub mod ellipse;
 pub mod feret;
 pub mod grid;
 
-pub use grid::Grid2;
+pub use grid::{Grid2, Intensity, IntensityGrid};
 pub mod measure;

@@ -11,8 +11,10 @@ mod resize;
 
 #[cfg(test)]
 mod golden_tests;
+#[cfg(test)]
+mod lut_tests;
 
-use crate::geom::Grid2;
+use crate::geom::{Grid2, Intensity, IntensityGrid};
 use crate::manifest::{Modality, WindowGroup};
 
 pub use png_encode::{encode_png_gray, encode_png_rgb};
@@ -176,33 +178,104 @@ pub enum RenderError {
     },
 }
 
-/// Renders `slice` to an 8-bit grayscale PNG.
-///
-/// Non-finite values are ignored by the percentile computation and render black. A slice whose window
-/// is empty (flat slice, `high ≤ low`, no finite value) renders black.
-pub fn render_slice(
-    slice: &Grid2<f32>,
+/// Most lookup-table entries a slice of integral values may need (its value span); wider slices (only
+/// possible for `i32`) take the per-pixel float path.
+const LUT_MAX_ENTRIES: i64 = 1 << 16;
+
+/// Renders a slice in its stored type: [`render_slice`] on the grid inside.
+pub fn render_image_slice(
+    slice: &IntensityGrid,
     scaling: Scaling,
     rounding: Rounding,
     max_side: Option<u32>,
 ) -> Result<RenderedSlice, RenderError> {
-    let gray = scale_to_gray(slice, scaling)?;
+    match slice {
+        IntensityGrid::U8(g) => render_slice(g, scaling, rounding, max_side),
+        IntensityGrid::I16(g) => render_slice(g, scaling, rounding, max_side),
+        IntensityGrid::U16(g) => render_slice(g, scaling, rounding, max_side),
+        IntensityGrid::I32(g) => render_slice(g, scaling, rounding, max_side),
+        IntensityGrid::F32(g) => render_slice(g, scaling, rounding, max_side),
+    }
+}
+
+/// Renders `slice` to an 8-bit grayscale PNG.
+///
+/// Every value is taken as the `f32` the reader gives ([`Intensity::to_f32`]). Non-finite values are ignored
+/// by the percentile computation and render black. A slice whose window is empty (flat slice, `high ≤ low`,
+/// no finite value) renders black.
+///
+/// Integral slices (value span ≤ 2^16) go through a lookup table indexed by the stored value: the window
+/// (percentiles from a histogram of the values) and each table entry are computed with the very operations
+/// of the per-pixel float path, so the bytes are the same (`lut_tests` checks every `i16`).
+pub fn render_slice<T: Intensity>(
+    slice: &Grid2<T>,
+    scaling: Scaling,
+    rounding: Rounding,
+    max_side: Option<u32>,
+) -> Result<RenderedSlice, RenderError> {
+    check_size(slice)?;
+    let range = if T::INTEGRAL {
+        value_range(&slice.data).filter(|(min, max)| max - min < LUT_MAX_ENTRIES)
+    } else {
+        None
+    };
+    let window = usable(match range {
+        Some(range) => integral_window(&slice.data, range, scaling)?,
+        None => float_window(&slice.data, scaling)?,
+    });
     let (width_in, height_in) = (slice.width_px, slice.height_px);
-    let (gray, width_out, height_out) = match max_side {
+    let resized = match max_side {
         Some(0) => return Err(RenderError::InvalidMaxSide { max_side: 0 }),
         Some(max_side) if width_in.max(height_in) > max_side as usize => {
-            let (w, h) = resize::fitted_size(width_in, height_in, max_side as usize);
-            (resize::bilinear(&gray, width_in, height_in, w, h), w, h)
+            Some(resize::fitted_size(width_in, height_in, max_side as usize))
         }
-        _ => (gray, width_in, height_in),
+        _ => None,
     };
+    let (width_out, height_out) = resized.unwrap_or((width_in, height_in));
     let too_large = || RenderError::TooLarge {
         width_px: width_out,
         height_px: height_out,
     };
     let width_px = u32::try_from(width_out).map_err(|_| too_large())?;
     let height_px = u32::try_from(height_out).map_err(|_| too_large())?;
-    let pixels: Vec<u8> = gray.iter().map(|&g| rounding.apply(g)).collect();
+    let pixels: Vec<u8> = match (range, resized) {
+        (Some((min, max)), None) => {
+            let lut: Vec<u8> = (min..=max)
+                .map(|v| rounding.apply(gray_level(int_value(v), window)))
+                .collect();
+            slice
+                .data
+                .iter()
+                .map(|&v| lut[(v.to_i64() - min) as usize])
+                .collect()
+        }
+        (Some((min, max)), Some((w, h))) => {
+            let lut: Vec<f64> = (min..=max)
+                .map(|v| gray_level(int_value(v), window))
+                .collect();
+            let gray: Vec<f64> = slice
+                .data
+                .iter()
+                .map(|&v| lut[(v.to_i64() - min) as usize])
+                .collect();
+            let resized = resize::bilinear(&gray, width_in, height_in, w, h);
+            resized.iter().map(|&g| rounding.apply(g)).collect()
+        }
+        (None, None) => slice
+            .data
+            .iter()
+            .map(|&v| rounding.apply(gray_level(f64::from(v.to_f32()), window)))
+            .collect(),
+        (None, Some((w, h))) => {
+            let gray: Vec<f64> = slice
+                .data
+                .iter()
+                .map(|&v| gray_level(f64::from(v.to_f32()), window))
+                .collect();
+            let resized = resize::bilinear(&gray, width_in, height_in, w, h);
+            resized.iter().map(|&g| rounding.apply(g)).collect()
+        }
+    };
     let png = encode_png_gray(width_px, height_px, &pixels)?;
     Ok(RenderedSlice {
         png,
@@ -214,8 +287,15 @@ pub fn render_slice(
     })
 }
 
-/// Clipped, linearly scaled gray levels in `[0, 255]` (not yet rounded), row-major.
-fn scale_to_gray(slice: &Grid2<f32>, scaling: Scaling) -> Result<Vec<f64>, RenderError> {
+/// The value an integer has as the `f32` the reader gives, in f64 (`as` rounds to nearest, ties to even,
+/// as the reader's `i32 as f32` does).
+#[inline]
+fn int_value(v: i64) -> f64 {
+    f64::from(v as f32)
+}
+
+/// A slice with no pixels or with a data length that does not match its size is an error.
+fn check_size<T>(slice: &Grid2<T>) -> Result<(), RenderError> {
     let (width_px, height_px) = (slice.width_px, slice.height_px);
     if width_px == 0 || height_px == 0 {
         return Err(RenderError::EmptySlice {
@@ -232,20 +312,46 @@ fn scale_to_gray(slice: &Grid2<f32>, scaling: Scaling) -> Result<Vec<f64>, Rende
             actual: slice.data.len(),
         });
     }
-    let window = match scaling {
+    Ok(())
+}
+
+/// Smallest and largest value of a non-empty integral slice.
+fn value_range<T: Intensity>(data: &[T]) -> Option<(i64, i64)> {
+    let first = data.first()?.to_i64();
+    Some(data.iter().fold((first, first), |(lo, hi), &v| {
+        let v = v.to_i64();
+        (lo.min(v), hi.max(v))
+    }))
+}
+
+/// The window when it can map values: `low < high`, both finite (`!(high > low)` also catches NaN).
+fn usable(window: Option<(f64, f64)>) -> Option<(f64, f64)> {
+    window.filter(|&(low, high)| high > low && low.is_finite() && high.is_finite())
+}
+
+/// Percentiles must satisfy `0 ≤ low ≤ high ≤ 100`.
+fn check_percentiles(low_pct: f64, high_pct: f64) -> Result<(), RenderError> {
+    if !(0.0..=100.0).contains(&low_pct) || !(0.0..=100.0).contains(&high_pct) || low_pct > high_pct
+    {
+        return Err(RenderError::InvalidPercentiles { low_pct, high_pct });
+    }
+    Ok(())
+}
+
+/// The window of a slice, percentiles taken over its finite values.
+fn float_window<T: Intensity>(
+    data: &[T],
+    scaling: Scaling,
+) -> Result<Option<(f64, f64)>, RenderError> {
+    Ok(match scaling {
         Scaling::Window { low, high } => Some((low, high)),
         Scaling::Percentile { low_pct, high_pct } => {
-            if !(0.0..=100.0).contains(&low_pct)
-                || !(0.0..=100.0).contains(&high_pct)
-                || low_pct > high_pct
-            {
-                return Err(RenderError::InvalidPercentiles { low_pct, high_pct });
-            }
-            let mut finite: Vec<f64> = slice
-                .data
+            check_percentiles(low_pct, high_pct)?;
+            let mut finite: Vec<f64> = data
                 .iter()
+                .map(|v| v.to_f32())
                 .filter(|v| v.is_finite())
-                .map(|&v| f64::from(v))
+                .map(f64::from)
                 .collect();
             match (
                 percentile_linear(&mut finite, low_pct),
@@ -255,25 +361,75 @@ fn scale_to_gray(slice: &Grid2<f32>, scaling: Scaling) -> Result<Vec<f64>, Rende
                 _ => None,
             }
         }
+    })
+}
+
+/// The window of an integral slice whose values lie in `range`: percentiles from a histogram of the values.
+/// The value order is the order of their `f32` images (a monotone map), so the order statistics are those
+/// the float path selects.
+fn integral_window<T: Intensity>(
+    data: &[T],
+    (min, max): (i64, i64),
+    scaling: Scaling,
+) -> Result<Option<(f64, f64)>, RenderError> {
+    let (low_pct, high_pct) = match scaling {
+        Scaling::Window { low, high } => return Ok(Some((low, high))),
+        Scaling::Percentile { low_pct, high_pct } => (low_pct, high_pct),
     };
-    let gray = match window {
-        // `!(high > low)` also catches NaN bounds.
-        Some((low, high)) if high > low && low.is_finite() && high.is_finite() => slice
-            .data
-            .iter()
-            .map(|&v| {
-                let v = f64::from(v);
-                if v.is_nan() {
-                    0.0
-                } else {
-                    // Same operation order as the numpy reference: (clip(x) - lo) / (hi - lo) * 255.
-                    (v.clamp(low, high) - low) / (high - low) * 255.0
-                }
-            })
-            .collect(),
-        _ => vec![0.0; expected],
+    check_percentiles(low_pct, high_pct)?;
+    let mut counts = vec![0usize; (max - min + 1) as usize];
+    for &v in data {
+        counts[(v.to_i64() - min) as usize] += 1;
+    }
+    let order_statistic = |k: usize| {
+        let mut seen = 0;
+        for (offset, &c) in counts.iter().enumerate() {
+            seen += c;
+            if seen > k {
+                return int_value(min + offset as i64);
+            }
+        }
+        int_value(max)
     };
-    Ok(gray)
+    let n = data.len();
+    let low = percentile_of_sorted(n, low_pct, order_statistic);
+    let high = percentile_of_sorted(n, high_pct, order_statistic);
+    Ok(Some((low, high)))
+}
+
+/// Gray level in `[0, 255]` (not yet rounded) of value `v` in a usable window; 0 without one or for NaN.
+#[inline]
+fn gray_level(v: f64, window: Option<(f64, f64)>) -> f64 {
+    match window {
+        Some((low, high)) if !v.is_nan() => {
+            // Same operation order as the numpy reference: (clip(x) - lo) / (hi - lo) * 255.
+            (v.clamp(low, high) - low) / (high - low) * 255.0
+        }
+        _ => 0.0,
+    }
+}
+
+/// numpy's `linear` percentile of `n` values given their `k`-th smallest (0-based) by `order_statistic`:
+/// the arithmetic of [`percentile_linear`]. `n` must be at least 1.
+fn percentile_of_sorted(n: usize, pct: f64, order_statistic: impl Fn(usize) -> f64) -> f64 {
+    let q = pct / 100.0;
+    let virtual_index = (n - 1) as f64 * q;
+    let previous = virtual_index.floor();
+    let gamma = virtual_index - previous;
+    let previous_index = (previous as usize).min(n - 1);
+    let next_index = (previous_index + 1).min(n - 1);
+    let a = order_statistic(previous_index);
+    let b = if next_index == previous_index {
+        a
+    } else {
+        order_statistic(next_index)
+    };
+    let diff_b_a = b - a;
+    if gamma >= 0.5 {
+        b - diff_b_a * (1.0 - gamma)
+    } else {
+        a + diff_b_a * gamma
+    }
 }
 
 /// numpy `percentile(values, pct)` with the default `linear` method, evaluated in `f64` exactly as numpy

@@ -29,7 +29,11 @@ pub fn rgb_png(slice: &RenderedSlice, bbox_px: Option<[u32; 4]>) -> Result<Vec<u
             actual: slice.gray.len(),
         });
     }
-    let mut rgb: Vec<u8> = slice.gray.iter().flat_map(|&g| [g, g, g]).collect();
+    // Presized and filled pixel by pixel (a `flat_map` collect cannot know its length and regrows).
+    let mut rgb = vec![0u8; expected * 3];
+    for (px, &g) in rgb.chunks_exact_mut(3).zip(&slice.gray) {
+        px.copy_from_slice(&[g, g, g]);
+    }
     if let Some(bbox) = bbox_px {
         draw_frame(&mut rgb, width_px, height_px, bbox);
     }

@@ -293,6 +293,11 @@ impl Opened {
         Ok((out, state))
     }
 
+    /// Canonical (RAS+) shape of the volume this file holds, known from the header alone.
+    pub(super) fn canonical_shape(&self) -> [usize; 3] {
+        affine::canonical_shape(&self.orientation, self.stored_shape)
+    }
+
     /// Wraps stored-order voxels as the canonical RAS+ array: a Fortran-order array of the stored shape,
     /// axes permuted and inverted (no copy; strides are non-standard).
     pub(super) fn into_volume<T>(self, data: Vec<T>) -> Result<Volume<T>, VolumeError> {

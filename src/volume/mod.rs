@@ -25,6 +25,8 @@ mod raw_layout;
 mod resample;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod typed_tests;
 
 use std::path::{Path, PathBuf};
 
@@ -32,7 +34,7 @@ use ndarray::Array3;
 
 pub use self::labels::read_label_map;
 pub use self::merge::read_label_files;
-pub use self::open::read_image;
+pub use self::open::{open_image, read_image, ImageFile, ImageVolume};
 pub use self::resample::Resampler;
 use crate::geom::affine;
 
@@ -196,21 +198,40 @@ pub const AFFINE_TOL_MM: f64 = 1e-3;
 
 /// Checks that an image and its mask describe the same voxel grid (docs/measurements.md §2.6): same
 /// canonical shape, spacing equal within 1e-3 relative, canonical affines within 1e-3 mm entry-wise.
-pub fn check_agreement(
+pub fn check_agreement<T>(
     image_path: &Path,
-    image: &Volume<f32>,
+    image: &Volume<T>,
+    mask_path: &Path,
+    mask: &Volume<u16>,
+) -> Result<(), VolumeError> {
+    let dim = image.data.dim();
+    check_grid_agreement(
+        image_path,
+        [dim.0, dim.1, dim.2],
+        &image.geometry,
+        mask_path,
+        mask,
+    )
+}
+
+/// [`check_agreement`] from the image's canonical shape and geometry alone (known before its voxels are
+/// decoded, see [`ImageFile`]).
+pub fn check_grid_agreement(
+    image_path: &Path,
+    image_shape: [usize; 3],
+    image_geometry: &Geometry,
     mask_path: &Path,
     mask: &Volume<u16>,
 ) -> Result<(), VolumeError> {
     let mut what = Vec::new();
-    if image.data.shape() != mask.data.shape() {
+    if image_shape[..] != *mask.data.shape() {
         what.push(format!(
             "shape {:?} (image) vs {:?} (mask)",
-            image.data.shape(),
+            image_shape,
             mask.data.shape()
         ));
     }
-    let (si, sm) = (image.geometry.spacing_mm, mask.geometry.spacing_mm);
+    let (si, sm) = (image_geometry.spacing_mm, mask.geometry.spacing_mm);
     let spacing_ok = si.iter().zip(&sm).all(|(a, b)| {
         let scale = a.abs().max(b.abs());
         (a - b).abs() <= SPACING_REL_TOL * scale
@@ -218,11 +239,11 @@ pub fn check_agreement(
     if !spacing_ok {
         what.push(format!("spacing_mm {si:?} (image) vs {sm:?} (mask)"));
     }
-    let diff = affine::max_abs_diff(&image.geometry.affine, &mask.geometry.affine);
+    let diff = affine::max_abs_diff(&image_geometry.affine, &mask.geometry.affine);
     if diff.is_nan() || diff > AFFINE_TOL_MM {
         what.push(format!(
             "affine differs by up to {diff:.6} mm: {:?} (image) vs {:?} (mask)",
-            &image.geometry.affine[..3],
+            &image_geometry.affine[..3],
             &mask.geometry.affine[..3]
         ));
     }

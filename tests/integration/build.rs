@@ -580,6 +580,103 @@ fn fail_fast_stops_with_exit_1_and_leaves_no_partial_files() {
         .any(|k| k.ends_with(".partial") || k.ends_with(".parquet")));
 }
 
+/// Rewrites a `.nii.gz` so that its header is intact but its voxel data stops after 10 bytes.
+fn truncate_voxels(path: &Path) {
+    use std::io::{Read, Write};
+    let mut raw = Vec::new();
+    flate2::read::MultiGzDecoder::new(fs::File::open(path).expect("open"))
+        .read_to_end(&mut raw)
+        .expect("gunzip");
+    raw.truncate(352 + 10);
+    let mut enc = flate2::write::GzEncoder::new(
+        fs::File::create(path).expect("create"),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(&raw).expect("gzip");
+    enc.finish().expect("finish");
+}
+
+#[test]
+fn an_image_is_decoded_only_when_a_row_shows_it() {
+    let data = temp_dir("no-pixels-data");
+    let cases = synth::write_kits23_fixture(&data.join("dataset")).expect("write fixture");
+    let image = data
+        .join("dataset")
+        .join(&cases[0].case_id)
+        .join("imaging.nii.gz");
+    truncate_voxels(&image);
+    // With rows, the truncated voxel data is found and named.
+    let out = temp_dir("no-pixels-out");
+    let o = build(&data, &out, &["--threads", "1"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "stderr: {stderr}");
+    assert!(
+        stderr.contains(&cases[0].case_id)
+            && stderr.contains("imaging.nii.gz")
+            && stderr.contains("truncated"),
+        "{stderr}"
+    );
+    // Every task filtered out: no row shows the image, so its voxels are never decoded (the header still is).
+    let manifest = fs::read_to_string(format!("{ROOT}/manifests/kits23.toml")).expect("manifest");
+    let no_facts = manifest
+        .replace(
+            "kind = \"bbox\"",
+            "kind = \"bbox\"\nfilters = { min_side_px = 100000 }",
+        )
+        .replace(
+            "kind = \"mask_size\"",
+            "kind = \"mask_size\"\nfilters = { min_pixels = 1000000000 }",
+        )
+        .replace(
+            "labels = [2]",
+            "labels = [2]\nlesion = { min_pixels = 1000000000 }",
+        );
+    assert_ne!(no_facts, manifest);
+    let manifest_path = data.join("no_facts.toml");
+    fs::write(&manifest_path, no_facts).expect("write manifest");
+    let out = temp_dir("no-pixels-out-none");
+    let o = run(&[
+        "--manifest",
+        manifest_path.to_str().expect("utf-8"),
+        "--data-root",
+        data.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--formats",
+        "parquet",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "stderr: {stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&tree(&out)["KiTS23/build-report.json"]).expect("report");
+    assert_eq!(report["cases"]["failed"], 0, "{report}");
+    assert_eq!(report["rows_total"], 0, "{report}");
+    // A header that does not agree with the mask still fails the case without any row.
+    let small = ndarray::Array3::<i16>::zeros((5, 6, 7));
+    synth::write_nifti(
+        &image,
+        &small,
+        [1.0; 3],
+        "RAS",
+        &synth::WriteOptions::default(),
+    )
+    .expect("write small image");
+    let out = temp_dir("no-pixels-out-shape");
+    let o = run(&[
+        "--manifest",
+        manifest_path.to_str().expect("utf-8"),
+        "--data-root",
+        data.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--formats",
+        "parquet",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stderr.contains("geometry differs"), "{stderr}");
+}
+
 #[test]
 fn every_committed_manifest_validates() {
     let mut manifests: Vec<String> = fs::read_dir(Path::new(ROOT).join("manifests"))

@@ -4,20 +4,18 @@
 
 use std::collections::BTreeMap;
 
-use rayon::prelude::*;
-
 use super::rows::{CaseRows, Fact, Said, Shot, ShotId};
+use super::shots::{self, ShotKey, ShotStyle};
 use super::{task_key, CaseContext, CaseError, CaseOutput, RowSink};
 use crate::annotate::lesion::LesionOptions;
-use crate::annotate::{self, MaskStats, PlaneView};
+use crate::annotate::{self, MaskStats};
 use crate::manifest::{
     Collection, Connectivity, GeometryPolicy, Label, Lang, Modality, Plane, Task, TaskKind,
-    WindowGroup,
 };
 use crate::pipeline::plan::Work;
 use crate::record::{Choice, Measurements};
-use crate::render::{self, Scaling};
-use crate::volume::{self, Volume};
+use crate::render::Scaling;
+use crate::volume::{self, ImageVolume, Volume};
 use crate::vqa::choice::{self, Lexical};
 use crate::vqa::templates::QuestionKind;
 use crate::vqa::{Asker, Qa, Shown};
@@ -36,16 +34,17 @@ pub(super) fn build(
     let case = &work.case;
     let manifest = ctx.manifest;
     let labels = manifest.labels(&collection.name);
-    // Both files are inflated at once: a case's only long serial steps.
-    let (mask, image) = ctx.pool.install(|| {
-        rayon::join(
-            || read_mask(case, collection, labels),
-            || volume::read_image(&case.image_path, collection.channel),
-        )
-    });
-    let (mask, image) = (mask?, image?);
+    let mask = read_mask(case, collection, labels)?;
+    let image_file = volume::open_image(&case.image_path, collection.channel)?;
     let mut out = CaseOutput::default();
-    if let Err(e) = volume::check_agreement(&case.image_path, &image, &case.mask_path, &mask) {
+    let image_geometry = image_file.geometry();
+    if let Err(e) = volume::check_grid_agreement(
+        &case.image_path,
+        image_file.shape(),
+        image_geometry,
+        &case.mask_path,
+        &mask,
+    ) {
         match collection.geometry {
             GeometryPolicy::Error => return Err(e.into()),
             GeometryPolicy::Warn => out
@@ -55,8 +54,13 @@ pub(super) fn build(
     }
     let tasks: Vec<&Task> = manifest.tasks_for(&collection.name).collect();
     let mut items = case_items(ctx, collection, &tasks, &mask, &mut out)?;
+    if !image_needed(&items) {
+        return Ok(out);
+    }
+    // Every fact is known: the mask's memory is free before the image's is taken.
     drop(mask);
-    let source_orientation = image.geometry.source_axes.clone();
+    let image = image_file.read()?;
+    let source_orientation = image.geometry().source_axes.clone();
     let mut emitter = Emitter {
         ctx,
         image: &image,
@@ -86,6 +90,14 @@ pub(super) fn build(
         emitter.shots.clear();
     }
     Ok(out)
+}
+
+/// The "image needed?" decision: the image is decoded only when some row will show it. Rows come only from
+/// kept items, and every output format stores each row's image (Parquet `image`, TSV `image`, JSONL
+/// `images`; no `--formats` combination writes rows without one), so a case with no kept item — every task
+/// filtered out, or an empty mask — never decodes its image (its header is still read and checked).
+fn image_needed(items: &[(&Task, Item)]) -> bool {
+    !items.is_empty()
 }
 
 /// Every kept fact of the case's tasks on their planes, in task order, counting what the filters removed
@@ -344,13 +356,10 @@ impl Item {
     }
 }
 
-/// A rendered slice is shared by every row on it: (plane, slice, window group or none).
-type ShotKey = (Plane, usize, Option<WindowGroup>);
-
 /// Renders each needed slice once and turns items into rows.
 struct Emitter<'a> {
     ctx: &'a CaseContext<'a>,
-    image: &'a Volume<f32>,
+    image: &'a ImageVolume,
     /// The collection's labels (the options of "which structure is in the red box?").
     labels: &'a BTreeMap<u16, Label>,
     modality: Modality,
@@ -376,38 +385,22 @@ impl Emitter<'_> {
     /// Renders the slices of a batch (one group of items per slice) in parallel, in order.
     fn render_shots(&mut self, batch: &[&[(&Task, Item)]]) -> Result<(), CaseError> {
         let places: Vec<Place> = batch.iter().map(|slice| slice[0].1.place).collect();
-        let this = &*self;
-        let rendered: Vec<Result<Shot, CaseError>> = self
-            .ctx
-            .pool
-            .install(|| places.par_iter().map(|p| this.render(*p)).collect());
-        for (place, shot) in places.into_iter().zip(rendered) {
-            let id = self.rows.add_shot(shot?);
-            self.shots.insert(self.shot_key(place), id);
+        let keys: Vec<ShotKey> = places.iter().map(|p| self.shot_key(*p)).collect();
+        let modality = self.modality;
+        let scaling = move |group| Scaling::for_slice(modality, group);
+        let style = ShotStyle {
+            frame: self.ctx.conventions.frame,
+            rounding: self.ctx.conventions.rounding,
+            max_side: self.ctx.manifest.manifest.render.max_side,
+            scaling: &scaling,
+        };
+        let rendered = shots::render_batch(self.image, &keys, &style, self.ctx.pool)?;
+        for ((key, place), slice) in keys.into_iter().zip(places).zip(rendered) {
+            let spacing_xy_mm = [place.col_spacing_mm, place.row_spacing_mm];
+            let id = self.rows.add_shot(Shot::new(slice, spacing_xy_mm));
+            self.shots.insert(key, id);
         }
         Ok(())
-    }
-
-    /// The slice `place` is on, rendered in its window.
-    fn render(&self, place: Place) -> Result<Shot, CaseError> {
-        let manifest = &self.ctx.manifest.manifest;
-        let (_, _, group) = self.shot_key(place);
-        let dim = self.image.data.dim();
-        let view = PlaneView::new(
-            place.plane,
-            self.ctx.conventions.frame,
-            [dim.0, dim.1, dim.2],
-            self.image.geometry.spacing_mm,
-        );
-        let slice = view.extract(&self.image.data, place.slice_index);
-        let rendered = render::render_slice(
-            &slice,
-            Scaling::for_slice(self.modality, group),
-            self.ctx.conventions.rounding,
-            manifest.render.max_side,
-        )?;
-        let spacing_xy_mm = [place.col_spacing_mm, place.row_spacing_mm];
-        Ok(Shot::new(rendered, spacing_xy_mm))
     }
 
     fn emit(&mut self, task: &Task, label: &Label, item: &Item) -> Result<(), CaseError> {

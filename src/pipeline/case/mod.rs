@@ -4,6 +4,7 @@
 mod landmark;
 mod mask;
 mod rows;
+mod shots;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
