@@ -1,23 +1,36 @@
 //! The build: the plan (manifest, discovery, split, conventions) → cases in parallel (in fixed-size chunks,
-//! results kept in input order) → one owner writing the sinks, the dataset card and the build report. The
-//! only module that knows every stage.
+//! results kept in input order) → one [`CaseWriter`]: the dataset writer (sinks, dataset card, build report)
+//! for a whole build, a part folder for a partition build (`--partition I/N`), which `merge` later replays
+//! into the dataset writer. The only module that knows every stage.
 
 pub mod case;
 pub mod cpython_random;
+mod error;
+mod merge;
+pub mod part;
+pub mod partition;
 pub mod plan;
 pub mod report;
 pub mod split;
+pub mod writer;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
 use crate::discover::Case;
-use crate::sink::{self, CardConfig, CardInfo, Sinks, WrittenShard};
+use crate::record::Row;
+use crate::sink::WrittenShard;
 use case::{CaseContext, CaseError, CaseOutput};
+pub use error::{BuildError, PartError};
+pub use merge::merge;
+use part::{PartSummary, PartWriter};
+use partition::Partition;
 pub use plan::{load_manifest, BuildOptions, BuildPlan, PlanError, BUILDER_VERSION};
-use report::{BuildReport, ReportBuilder};
+use report::BuildReport;
+use writer::{CaseWriter, DatasetWriter};
 
 /// Progress notifications for the CLI's bar or log lines.
 #[derive(Debug, Clone)]
@@ -36,36 +49,6 @@ pub enum Progress<'a> {
         /// Its error message, or `None` when it succeeded.
         error: Option<&'a str>,
     },
-}
-
-/// A build that could not run or could not write its outputs (exit code 2).
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    #[error(transparent)]
-    /// The build could not be planned.
-    Plan(#[from] PlanError),
-    #[error(transparent)]
-    /// An output sink failed.
-    Sink(#[from] sink::SinkError),
-    #[error("{path}: cannot write: {source}")]
-    /// An output file could not be written.
-    Write {
-        /// File being written.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    #[error("cannot start {threads} worker threads: {reason}")]
-    /// The worker thread pool could not be started.
-    Threads {
-        /// Number of worker threads requested.
-        threads: usize,
-        /// Why the pool failed.
-        reason: String,
-    },
-    #[error("stopped at the first failed case (--fail-fast): {0}")]
-    /// A case failed under `--fail-fast`; holds its error message.
-    FailFast(String),
 }
 
 /// What a finished build reports to the user.
@@ -95,14 +78,47 @@ pub fn build(
 ) -> Result<BuildSummary, BuildError> {
     let started = Instant::now();
     let plan = BuildPlan::new(options)?;
-    let mut report = ReportBuilder::new(&plan);
-    let dataset_dir = &plan.dataset_dir;
-    std::fs::create_dir_all(dataset_dir).map_err(|source| BuildError::Write {
-        path: dataset_dir.clone(),
-        source,
-    })?;
-    let m = &plan.loaded.manifest;
-    let mut sinks = Sinks::new(dataset_dir, &m.dataset.name, &plan.formats, plan.parquet)?;
+    let mut writer = DatasetWriter::new(&plan)?;
+    let all: Vec<usize> = (0..plan.work.len()).collect();
+    progress(Progress::Start { cases: all.len() });
+    build_cases(&plan, &all, &mut writer, options.fail_fast, progress)?;
+    let written = writer.finish()?;
+    Ok(BuildSummary {
+        dataset_dir: written.dataset_dir,
+        report: written.report,
+        shards: written.shards,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Builds partition `partition` of the cases into its part folder (`<out>/<dataset>.parts/part-I-of-N`),
+/// for `merge` to turn into the dataset.
+pub fn build_partition(
+    options: &BuildOptions,
+    partition: Partition,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<PartSummary, BuildError> {
+    let plan = BuildPlan::new(options)?;
+    let assignment = partition::assign(&plan, partition.count).map_err(PlanError::from)?;
+    let cases: Vec<usize> = (0..plan.work.len())
+        .filter(|&i| assignment[i] == partition.index)
+        .collect();
+    let mut writer = PartWriter::create(&plan, options, partition, cases.clone())?;
+    progress(Progress::Start { cases: cases.len() });
+    build_cases(&plan, &cases, &mut writer, options.fail_fast, progress)?;
+    writer.finish()
+}
+
+/// Builds the plan's cases `indices` (ascending) in parallel, a few per thread in flight (bounding memory),
+/// and hands each case to `writer` in that order: its rows (one batch per run of rows sharing a slice image),
+/// then its totals or error.
+fn build_cases(
+    plan: &BuildPlan,
+    indices: &[usize],
+    writer: &mut dyn CaseWriter,
+    fail_fast: bool,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<(), BuildError> {
     let ctx = CaseContext {
         manifest: &plan.loaded,
         templates: &plan.templates,
@@ -117,71 +133,27 @@ pub fn build(
             threads: plan.threads,
             reason: e.to_string(),
         })?;
-
-    progress(Progress::Start {
-        cases: plan.work.len(),
-    });
-    build_cases(
-        &plan,
-        &ctx,
-        &pool,
-        &mut sinks,
-        &mut report,
-        options.fail_fast,
-        progress,
-    )?;
-    let writes_card = sinks.writes_parquet();
-    let written = sinks.finish()?;
-    let report = report.finish(&written, dataset_dir);
-    if writes_card {
-        write_card(&plan, &written.shards)?;
-    }
-    let report_path = dataset_dir.join("build-report.json");
-    sink::write_atomic(&report_path, &report.to_json()).map_err(|source| BuildError::Write {
-        path: report_path,
-        source,
-    })?;
-    Ok(BuildSummary {
-        dataset_dir: plan.dataset_dir.clone(),
-        report,
-        shards: written.shards,
-        elapsed: started.elapsed(),
-    })
-}
-
-/// Builds the plan's cases in parallel, a few per thread in flight (bounding memory), and hands each case's
-/// rows to the report and the sinks in input order.
-fn build_cases(
-    plan: &BuildPlan,
-    ctx: &CaseContext,
-    pool: &rayon::ThreadPool,
-    sinks: &mut Sinks,
-    report: &mut ReportBuilder,
-    fail_fast: bool,
-    progress: &(dyn Fn(Progress) + Sync),
-) -> Result<(), BuildError> {
-    for chunk in plan.work.chunks(plan.threads * 2) {
+    for chunk in indices.chunks(plan.threads * 2) {
         let results: Vec<Result<CaseOutput, CaseError>> = pool.install(|| {
             chunk
                 .par_iter()
-                .map(|work| case::build_case(ctx, work))
+                .map(|&index| case::build_case(&ctx, &plan.work[index]))
                 .collect()
         });
-        for (work, result) in chunk.iter().zip(results) {
-            let case = &work.case;
+        for (&index, result) in chunk.iter().zip(results) {
+            let case = &plan.work[index].case;
             match result {
-                Ok(output) => {
-                    let rows = output.rows.len();
+                Ok(mut output) => {
+                    let rows = std::mem::take(&mut output.rows);
                     progress(Progress::CaseDone {
                         case,
-                        rows,
+                        rows: rows.len(),
                         error: None,
                     });
-                    report.case_built(&output);
-                    for row in output.rows {
-                        report.row(&row);
-                        sinks.push(row)?;
+                    for batch in slice_batches(rows) {
+                        writer.rows(index, batch)?;
                     }
+                    writer.case_done(index, Ok(output))?;
                 }
                 Err(e) => {
                     let message = e.to_string();
@@ -190,9 +162,9 @@ fn build_cases(
                         rows: 0,
                         error: Some(&message),
                     });
-                    report.case_failed(case, &message);
+                    writer.case_done(index, Err(message.clone()))?;
                     if fail_fast {
-                        // Dropping the sinks (in `build`) removes every partial file.
+                        // Dropping the writer (in the caller) removes every partial file.
                         return Err(BuildError::FailFast(format!(
                             "{}/{}: {message}",
                             case.collection, case.case_id
@@ -205,23 +177,20 @@ fn build_cases(
     Ok(())
 }
 
-fn write_card(plan: &BuildPlan, shards: &[WrittenShard]) -> Result<(), BuildError> {
-    let m = &plan.loaded.manifest;
-    let card = CardInfo {
-        pretty_name: format!("{} quantitative VQA", m.dataset.name),
-        description: format!(
-            "Quantitative visual question answering built by medvision-build from {} ({}).",
-            m.dataset.name,
-            m.dataset.image_description.english()
-        ),
-        license: None,
-        languages: m.output.languages.iter().map(|l| l.to_string()).collect(),
-        task_categories: vec!["visual-question-answering".into()],
-        tags: vec!["medical".into(), m.dataset.modality.as_str().to_lowercase()],
-        configs: CardConfig::from_shards(shards, &plan.dataset_dir)?,
-        builder_version: BUILDER_VERSION.into(),
-        manifest_sha256: plan.loaded.sha256.clone(),
-    };
-    sink::write_card(&plan.dataset_dir, &card)?;
-    Ok(())
+/// A case's rows cut into runs that share one slice image (as the streaming writer will send them).
+fn slice_batches(rows: Vec<Row>) -> Vec<Vec<Row>> {
+    let mut batches: Vec<Vec<Row>> = Vec::new();
+    for row in rows {
+        match batches.last_mut() {
+            Some(batch)
+                if batch
+                    .last()
+                    .is_some_and(|last| Arc::ptr_eq(&last.image_png, &row.image_png)) =>
+            {
+                batch.push(row)
+            }
+            _ => batches.push(vec![row]),
+        }
+    }
+    batches
 }

@@ -1,0 +1,134 @@
+//! Where built cases go: the [`CaseWriter`] interface the build loop feeds in the plan's work order, and the
+//! [`DatasetWriter`] behind it for a whole build or a merge (build report + output sinks + dataset card).
+//! A partition build feeds a `PartWriter` (`part.rs`) instead; `merge` replays the parts into a
+//! `DatasetWriter`, so a merged dataset is written by the same code from the same stream as a single build.
+
+use std::path::PathBuf;
+
+use super::case::CaseOutput;
+use super::error::BuildError;
+use super::plan::{BuildPlan, BUILDER_VERSION};
+use super::report::{BuildReport, ReportBuilder};
+use crate::record::Row;
+use crate::sink::{self, CardConfig, CardInfo, Sinks, WrittenShard};
+
+/// Receives a build's cases in the plan's work order (`index` = position in `BuildPlan::work`).
+pub trait CaseWriter {
+    /// Rows of case `index`, in output order; a big case sends several batches (one per slice group).
+    fn rows(&mut self, index: usize, rows: Vec<Row>) -> Result<(), BuildError>;
+    /// Case `index` is complete: its totals (`CaseOutput` without rows: filters, lesion, warnings, notes) or
+    /// its error message.
+    fn case_done(
+        &mut self,
+        index: usize,
+        result: Result<CaseOutput, String>,
+    ) -> Result<(), BuildError>;
+}
+
+/// The dataset of a whole build: rows to the sinks and the report, then the card and `build-report.json`.
+pub struct DatasetWriter<'p> {
+    plan: &'p BuildPlan,
+    report: ReportBuilder<'p>,
+    sinks: Sinks,
+}
+
+/// What a [`DatasetWriter`] wrote.
+pub struct DatasetWritten {
+    /// `<out>/<dataset>`.
+    pub dataset_dir: PathBuf,
+    /// The build report as written.
+    pub report: BuildReport,
+    /// Parquet shards written.
+    pub shards: Vec<WrittenShard>,
+}
+
+impl<'p> DatasetWriter<'p> {
+    /// Creates the dataset folder and opens a writer per selected format.
+    pub fn new(plan: &'p BuildPlan) -> Result<DatasetWriter<'p>, BuildError> {
+        let dataset_dir = &plan.dataset_dir;
+        std::fs::create_dir_all(dataset_dir).map_err(|source| BuildError::Write {
+            path: dataset_dir.clone(),
+            source,
+        })?;
+        let m = &plan.loaded.manifest;
+        let sinks = Sinks::new(dataset_dir, &m.dataset.name, &plan.formats, plan.parquet)?;
+        Ok(DatasetWriter {
+            plan,
+            report: ReportBuilder::new(plan),
+            sinks,
+        })
+    }
+
+    /// Closes the sinks, then writes the dataset card (with Parquet) and `build-report.json`.
+    pub fn finish(self) -> Result<DatasetWritten, BuildError> {
+        let plan = self.plan;
+        let dataset_dir = &plan.dataset_dir;
+        let writes_card = self.sinks.writes_parquet();
+        let written = self.sinks.finish()?;
+        let report = self.report.finish(&written, dataset_dir);
+        if writes_card {
+            write_card(plan, &written.shards)?;
+        }
+        let report_path = dataset_dir.join("build-report.json");
+        sink::write_atomic(&report_path, &report.to_json()).map_err(|source| {
+            BuildError::Write {
+                path: report_path,
+                source,
+            }
+        })?;
+        Ok(DatasetWritten {
+            dataset_dir: dataset_dir.clone(),
+            report,
+            shards: written.shards,
+        })
+    }
+}
+
+impl CaseWriter for DatasetWriter<'_> {
+    fn rows(&mut self, _index: usize, rows: Vec<Row>) -> Result<(), BuildError> {
+        for row in rows {
+            self.report.row(&row);
+            self.sinks.push(row)?;
+        }
+        Ok(())
+    }
+
+    fn case_done(
+        &mut self,
+        index: usize,
+        result: Result<CaseOutput, String>,
+    ) -> Result<(), BuildError> {
+        match result {
+            Ok(output) => self.report.case_built(&output),
+            Err(message) => {
+                let work = self.plan.work.get(index).ok_or(BuildError::UnknownCase {
+                    index,
+                    cases: self.plan.work.len(),
+                })?;
+                self.report.case_failed(&work.case, &message);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn write_card(plan: &BuildPlan, shards: &[WrittenShard]) -> Result<(), BuildError> {
+    let m = &plan.loaded.manifest;
+    let card = CardInfo {
+        pretty_name: format!("{} quantitative VQA", m.dataset.name),
+        description: format!(
+            "Quantitative visual question answering built by medvision-build from {} ({}).",
+            m.dataset.name,
+            m.dataset.image_description.english()
+        ),
+        license: None,
+        languages: m.output.languages.iter().map(|l| l.to_string()).collect(),
+        task_categories: vec!["visual-question-answering".into()],
+        tags: vec!["medical".into(), m.dataset.modality.as_str().to_lowercase()],
+        configs: CardConfig::from_shards(shards, &plan.dataset_dir)?,
+        builder_version: BUILDER_VERSION.into(),
+        manifest_sha256: plan.loaded.sha256.clone(),
+    };
+    sink::write_card(&plan.dataset_dir, &card)?;
+    Ok(())
+}
