@@ -756,3 +756,98 @@ impl PartReader {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_stores_each_shared_image_once() {
+        let gray: Arc<[u8]> = Arc::from(&b"gray"[..]);
+        let same_bytes_other_slice: Arc<[u8]> = Arc::from(&b"gray"[..]);
+        let rgb: Arc<[u8]> = Arc::from(&b"rgb"[..]);
+        let boxed: Arc<[u8]> = Arc::from(&b"boxed"[..]);
+        let choice = |png: &Arc<[u8]>| Choice {
+            rgb_png: Some(png.clone()),
+            ..Choice::default()
+        };
+        let rows = vec![
+            Row {
+                image_png: gray.clone(),
+                choice: Some(choice(&rgb)),
+                identify: Some(choice(&boxed)),
+                ..Row::default()
+            },
+            Row {
+                image_png: gray.clone(),
+                choice: Some(choice(&rgb)),
+                ..Row::default()
+            },
+            Row {
+                image_png: same_bytes_other_slice.clone(),
+                ..Row::default()
+            },
+        ];
+        let (table, refs) = image_table(&rows);
+        // Shared by allocation, as the worker shares them; equal bytes in another allocation stay apart.
+        assert_eq!(table, vec![&b"gray"[..], b"rgb", b"boxed", b"gray"]);
+        let links: Vec<_> = refs
+            .iter()
+            .map(|r| (r.gray, r.choice_rgb, r.identify_rgb))
+            .collect();
+        assert_eq!(
+            links,
+            vec![(0, Some(1), Some(2)), (0, Some(1), None), (3, None, None)]
+        );
+    }
+
+    #[test]
+    fn totals_round_trip_through_the_part_encoding() {
+        let mut output = CaseOutput {
+            warnings: vec!["w".into()],
+            notes: vec!["n".into()],
+            ..CaseOutput::default()
+        };
+        let counts = FilterCounts {
+            considered: 9,
+            multi_instance: 1,
+            too_small_side: 2,
+            too_few_pixels: 3,
+        };
+        output.filters.insert("bbox T01".into(), counts);
+        let mut lesion = LesionCounts {
+            considered: 5,
+            multi_instance: 1,
+            ..LesionCounts::default()
+        };
+        lesion.rejected.insert(LesionReject::ALL[1].name(), 2);
+        output
+            .lesion
+            .insert("lesion_size T01".into(), lesion.clone());
+        let bytes = postcard::to_stdvec(&Totals::of(&output)).unwrap();
+        let back = postcard::from_bytes::<Totals>(&bytes)
+            .unwrap()
+            .into_output()
+            .unwrap();
+        assert_eq!(back.filters["bbox T01"], counts);
+        assert_eq!(back.lesion["lesion_size T01"], lesion);
+        assert_eq!((back.warnings, back.notes), (output.warnings, output.notes));
+        let unknown = Totals {
+            filters: vec![],
+            lesion: vec![(
+                "x".into(),
+                LesionTotals {
+                    considered: 1,
+                    multi_instance: 0,
+                    rejected: vec![("no_such_rule".into(), 1)],
+                },
+            )],
+            warnings: vec![],
+            notes: vec![],
+        };
+        assert_eq!(
+            unknown.into_output().err().as_deref(),
+            Some("unknown lesion rule `no_such_rule`")
+        );
+    }
+}

@@ -322,6 +322,33 @@ fn partition_flags_and_environment_are_validated() {
 }
 
 #[test]
+fn a_partition_stopped_by_fail_fast_leaves_no_part() {
+    let dir = temp_dir("cluster-fail-fast");
+    let (m, r) = (
+        format!("{ROOT}/manifests/feta24.toml"),
+        format!("{ROOT}/fixtures/feta24"),
+    );
+    let out = dir.join("out");
+    let mut args = build_args(&m, &r, out.to_str().unwrap());
+    // Partition 1 of 3 holds sub-003, whose label map is broken.
+    args.extend(["--partition", "1/3", "--fail-fast"]);
+    let o = run_in(&dir, &args, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("--fail-fast"), "{}", text(&o));
+    let parts = out.join("FeTA24.parts");
+    let left: Vec<_> = fs::read_dir(&parts)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "nothing that looks like a part: {left:?}");
+    // Without --fail-fast the part is complete and records the failure for merge.
+    args.pop();
+    let o = run_in(&dir, &args, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let info = fs::read_to_string(parts.join("part-00001-of-00003/part.json")).unwrap();
+    assert!(info.contains("\"failed\": 1"), "{info}");
+}
+
+#[test]
 fn merge_runs_where_relative_paths_resolve() {
     let dir = temp_dir("cluster-cwd");
     let data = dir.join("work");
