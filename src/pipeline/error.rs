@@ -123,7 +123,7 @@ pub enum PartError {
     OutOfOrder {
         /// The case index received.
         index: usize,
-        /// The case index expected next (`None` when the partition is complete).
+        /// The case index expected next (`none` when the partition is complete).
         expected: String,
     },
 }
