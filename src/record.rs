@@ -2,13 +2,18 @@
 //!
 //! No behaviour lives here; every field is already computed, formatted and encoded by the stage that owns it
 //! (images included: sinks only serialise and write).
+//!
+//! The structs derive serde so a partition build can store its rows in a part folder (`pipeline/part.rs`);
+//! the PNG fields are skipped there because the part stores each image once and links rows to it.
 
 use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 
 /// One question/answer sample with its image and the measurements behind the answer.
 ///
 /// Every optional field is written as a nullable column so all configs of a dataset share one schema.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Row {
     /// Stable id, e.g. `kits23/case_00012/axial/118/tumor/bbox/en`.
     pub id: String,
@@ -34,7 +39,9 @@ pub struct Row {
     pub label_id: Option<i32>,
     /// English name of that label; `None` for landmark rows.
     pub label_name: Option<String>,
-    /// 8-bit grayscale PNG bytes of the displayed slice, shared by every row on that slice.
+    /// 8-bit grayscale PNG bytes of the displayed slice, shared by every row on that slice (not serialised:
+    /// a part folder stores it in its image table).
+    #[serde(skip)]
     pub image_png: Arc<[u8]>,
     /// Width of the displayed image in pixels.
     pub image_width_px: i32,
@@ -73,7 +80,7 @@ pub struct Row {
 }
 
 /// Measurement columns; each is null when the task does not produce it.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Measurements {
     /// Box width in mm (bbox rows).
     pub box_width_mm: Option<f64>,
@@ -100,7 +107,7 @@ pub struct Measurements {
 }
 
 /// A multiple-choice question with its GMAI-MMBench lexical-tree columns (README, "Output formats").
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Choice {
     /// Question text, without the options.
     pub question: String,
@@ -121,7 +128,9 @@ pub struct Choice {
     /// The row's `bbox_px` is drawn (red) on the image shown with this question.
     pub box_drawn: bool,
     /// 8-bit RGB PNG shown with this question (the slice, with the red box when `box_drawn`), made by the
-    /// case worker when an output needs it (GMAI-style TSV); `None` otherwise.
+    /// case worker when an output needs it (GMAI-style TSV); `None` otherwise. Not serialised (a part
+    /// folder stores it in its image table).
+    #[serde(skip)]
     pub rgb_png: Option<Arc<[u8]>>,
 }
 

@@ -11,7 +11,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::manifest::Profile;
-use crate::pipeline::{self, BuildOptions, BuildSummary, Progress};
+use crate::pipeline::part::PartSummary;
+use crate::pipeline::{self, partition, BuildOptions, BuildSummary, Progress};
 use crate::sink::OutputFormat;
 
 /// Builds a quantitative medical VQA dataset (Parquet shards, dataset card, build report) from one public
@@ -63,6 +64,20 @@ pub struct Cli {
         default_value = "parquet,tsv,jsonl"
     )]
     pub formats: Vec<FormatArg>,
+
+    /// Build only partition I of N (0-based, e.g. `0/3`, `1/3`, `2/3`) into `<out>/<dataset>.parts/`, for
+    /// `merge`; cases of one patient group stay together. `auto`: take I and N from the job array's
+    /// environment (see --partition-count); `none`: build everything whatever the environment says.
+    /// [default: a Slurm array task's partition (SLURM_ARRAY_TASK_ID relative to SLURM_ARRAY_TASK_MIN, of
+    /// SLURM_ARRAY_TASK_COUNT), else the whole dataset]
+    #[arg(long, value_name = "I/N|auto|none")]
+    pub partition: Option<String>,
+
+    /// Number of partitions, for engines that give only an index: Kubernetes Indexed Jobs
+    /// (JOB_COMPLETION_INDEX; set it to the Job's `completions`) and AWS Batch array jobs
+    /// (AWS_BATCH_JOB_ARRAY_INDEX; the array size). With Slurm it must match SLURM_ARRAY_TASK_COUNT.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub partition_count: Option<u32>,
 }
 
 /// `--profile` values (the CLI's own enum: clap stays out of the manifest).
@@ -132,6 +147,17 @@ pub enum Command {
         #[arg(long, value_name = "DIR", default_value = "manifests")]
         manifests: PathBuf,
     },
+    /// Make the dataset of a partitioned build from its part folders, byte-identical to a single build (run
+    /// it from the folder the partitions ran in).
+    Merge {
+        /// Part folders (`<out>/<dataset>.parts/part-IIIII-of-NNNNN`), or folders holding them (e.g.
+        /// `<out>/<dataset>.parts`); every partition exactly once.
+        #[arg(required = true, value_name = "PARTS")]
+        parts: Vec<PathBuf>,
+        /// Output folder; the dataset is written to `<out>/<dataset name>/`.
+        #[arg(long, value_name = "DIR", default_value = "out")]
+        out: PathBuf,
+    },
     /// Print every manifest in a folder with its layout, collections (image/mask patterns) and tasks.
     List {
         /// Folder of manifests.
@@ -161,6 +187,7 @@ pub fn run() -> ExitCode {
             manifests,
         }) => synth(&dataset, &out, &manifests),
         Some(Command::List { dir }) => list(&dir),
+        Some(Command::Merge { parts, out }) => merge(&parts, &out),
         None => match cli.manifest.clone() {
             Some(manifest) => build(&cli, manifest),
             None => {
@@ -343,9 +370,61 @@ fn build(cli: &Cli, manifest: PathBuf) -> ExitCode {
         profile: cli.profile.into(),
         formats: cli.formats.iter().map(|&f| f.into()).collect(),
     };
+    let env = |name: &str| std::env::var(name).ok();
+    let partition = match partition::resolve(
+        cli.partition.as_deref(),
+        cli.partition_count.map(|n| n as usize),
+        &env,
+    ) {
+        Ok(partition) => partition,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if partition.is_none() && cli.partition.is_none() {
+        warn_unused_index(&env);
+    }
     let display = ProgressDisplay::new();
-    let result = pipeline::build(&options, &|event| display.update(event));
+    match partition {
+        Some(resolved) => {
+            eprintln!(
+                "building partition {} ({})",
+                resolved.partition, resolved.source
+            );
+            let result =
+                pipeline::build_partition(&options, resolved.partition, &|e| display.update(e));
+            display.finish();
+            finish_partition(result)
+        }
+        None => {
+            let result = pipeline::build(&options, &|event| display.update(event));
+            display.finish();
+            finish_build(result)
+        }
+    }
+}
+
+/// An indexed job's index without `--partition-count` builds everything; say so, in case that was not meant.
+fn warn_unused_index(env: &dyn Fn(&str) -> Option<String>) {
+    for var in ["JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX"] {
+        if let Some(value) = env(var) {
+            eprintln!(
+                "note: {var}={value} is set but --partition-count is not: building every case \
+                 (pass --partition-count N to build one partition, --partition none to silence this)"
+            );
+        }
+    }
+}
+
+fn merge(parts: &[PathBuf], out: &Path) -> ExitCode {
+    let display = ProgressDisplay::new();
+    let result = pipeline::merge(parts, out, &|event| display.update(event));
     display.finish();
+    finish_build(result)
+}
+
+fn finish_build(result: Result<BuildSummary, pipeline::BuildError>) -> ExitCode {
     match result {
         Ok(summary) => {
             print_summary(&summary);
@@ -355,15 +434,42 @@ fn build(cli: &Cli, manifest: PathBuf) -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            // A case that failed under --fail-fast is a per-case failure, not a fatal one.
-            if matches!(e, pipeline::BuildError::FailFast(_)) {
+        Err(e) => fatal(&e),
+    }
+}
+
+fn fatal(e: &pipeline::BuildError) -> ExitCode {
+    eprintln!("error: {e}");
+    // A case that failed under --fail-fast is a per-case failure, not a fatal one.
+    if matches!(e, pipeline::BuildError::FailFast(_)) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::from(2)
+    }
+}
+
+fn finish_partition(result: Result<PartSummary, pipeline::BuildError>) -> ExitCode {
+    match result {
+        Ok(part) => {
+            let i = &part.info;
+            println!(
+                "{}: partition {}/{}: {} case(s), {} failed, {} rows, {} bytes in {}",
+                i.dataset,
+                i.partition_index,
+                i.partition_count,
+                i.cases.len(),
+                i.failed,
+                i.rows,
+                i.data_bytes,
+                part.dir.display()
+            );
+            if i.failed > 0 {
                 ExitCode::from(1)
             } else {
-                ExitCode::from(2)
+                ExitCode::SUCCESS
             }
         }
+        Err(e) => fatal(&e),
     }
 }
 

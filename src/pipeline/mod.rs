@@ -1,10 +1,14 @@
 //! The build: the plan (manifest, discovery, split, conventions) → cases on worker threads, their rows
-//! streamed in work order ([`stream`]) → one owner writing the sinks, the dataset card and the build report
-//! ([`writer`]). The only module that knows every stage.
+//! streamed in work order ([`stream`]) → one [`CaseWriter`]: the dataset writer (sinks, dataset card, build report)
+//! for a whole build, a part folder for a partition build (`--partition I/N`), which `merge` later replays
+//! into the dataset writer. The only module that knows every stage.
 
 pub mod case;
 pub mod cpython_random;
 mod error;
+mod merge;
+pub mod part;
+pub mod partition;
 pub mod plan;
 pub mod report;
 pub mod split;
@@ -14,13 +18,16 @@ pub mod writer;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::sink::{self, CardConfig, CardInfo, Sinks, WrittenShard};
+use crate::sink::WrittenShard;
 use case::CaseContext;
-pub use error::BuildError;
+pub use error::{BuildError, PartError};
+pub use merge::merge;
+use part::{PartSummary, PartWriter};
+use partition::Partition;
 pub use plan::{load_manifest, BuildOptions, BuildPlan, PlanError, BUILDER_VERSION};
-use report::{BuildReport, ReportBuilder};
-use writer::DatasetWriter;
+use report::BuildReport;
 pub use writer::Progress;
+use writer::{CaseWriter, DatasetWriter, Reporting};
 
 /// What a finished build reports to the user.
 #[derive(Debug, Clone)]
@@ -49,14 +56,46 @@ pub fn build(
 ) -> Result<BuildSummary, BuildError> {
     let started = Instant::now();
     let plan = BuildPlan::new(options)?;
-    let report = ReportBuilder::new(&plan);
-    let dataset_dir = &plan.dataset_dir;
-    std::fs::create_dir_all(dataset_dir).map_err(|source| BuildError::Write {
-        path: dataset_dir.clone(),
-        source,
-    })?;
-    let m = &plan.loaded.manifest;
-    let sinks = Sinks::new(dataset_dir, &m.dataset.name, &plan.formats, plan.parquet)?;
+    let mut writer = DatasetWriter::new(&plan)?;
+    let all: Vec<usize> = (0..plan.work.len()).collect();
+    progress(Progress::Start { cases: all.len() });
+    build_cases(&plan, &all, &mut writer, options.fail_fast, progress)?;
+    let written = writer.finish()?;
+    Ok(BuildSummary {
+        dataset_dir: written.dataset_dir,
+        report: written.report,
+        shards: written.shards,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Builds partition `partition` of the cases into its part folder (`<out>/<dataset>.parts/part-I-of-N`),
+/// for `merge` to turn into the dataset.
+pub fn build_partition(
+    options: &BuildOptions,
+    partition: Partition,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<PartSummary, BuildError> {
+    let plan = BuildPlan::new(options)?;
+    let assignment = partition::assign(&plan, partition.count).map_err(PlanError::from)?;
+    let cases: Vec<usize> = (0..plan.work.len())
+        .filter(|&i| assignment[i] == partition.index)
+        .collect();
+    let mut writer = PartWriter::create(&plan, options, partition, cases.clone())?;
+    progress(Progress::Start { cases: cases.len() });
+    build_cases(&plan, &cases, &mut writer, options.fail_fast, progress)?;
+    writer.finish()
+}
+
+/// Builds the plan's cases `indices` (ascending) on the build's threads and streams each to `writer` in that
+/// order ([`stream`]): its rows batch by batch, then its totals or error.
+fn build_cases(
+    plan: &BuildPlan,
+    indices: &[usize],
+    writer: &mut dyn CaseWriter,
+    fail_fast: bool,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<(), BuildError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(plan.threads)
         .build()
@@ -72,52 +111,9 @@ pub fn build(
         rgb_images: plan.needs_rgb_images(),
         pool: &pool,
     };
-
-    progress(Progress::Start {
-        cases: plan.work.len(),
-    });
-    let mut writer = DatasetWriter::new(&plan.work, report, sinks, options.fail_fast, progress);
-    let order: Vec<usize> = (0..plan.work.len()).collect();
-    let build_case =
-        |index: usize, rows: &mut case::RowSink| case::build_case(&ctx, &plan.work[index], rows);
-    stream::run(&build_case, &order, plan.threads, &mut writer)?;
-    let DatasetWriter { report, sinks, .. } = writer;
-    let writes_card = sinks.writes_parquet();
-    let written = sinks.finish()?;
-    let report = report.finish(&written, dataset_dir);
-    if writes_card {
-        write_card(&plan, &written.shards)?;
-    }
-    let report_path = dataset_dir.join("build-report.json");
-    sink::write_atomic(&report_path, &report.to_json()).map_err(|source| BuildError::Write {
-        path: report_path,
-        source,
-    })?;
-    Ok(BuildSummary {
-        dataset_dir: plan.dataset_dir.clone(),
-        report,
-        shards: written.shards,
-        elapsed: started.elapsed(),
-    })
-}
-
-fn write_card(plan: &BuildPlan, shards: &[WrittenShard]) -> Result<(), BuildError> {
-    let m = &plan.loaded.manifest;
-    let card = CardInfo {
-        pretty_name: format!("{} quantitative VQA", m.dataset.name),
-        description: format!(
-            "Quantitative visual question answering built by medvision-build from {} ({}).",
-            m.dataset.name,
-            m.dataset.image_description.english()
-        ),
-        license: None,
-        languages: m.output.languages.iter().map(|l| l.to_string()).collect(),
-        task_categories: vec!["visual-question-answering".into()],
-        tags: vec!["medical".into(), m.dataset.modality.as_str().to_lowercase()],
-        configs: CardConfig::from_shards(shards, &plan.dataset_dir)?,
-        builder_version: BUILDER_VERSION.into(),
-        manifest_sha256: plan.loaded.sha256.clone(),
+    let build_case = |index: usize, rows: &mut case::RowSink| {
+        case::build_case(&ctx, &plan.work[index], rows)
     };
-    sink::write_card(&plan.dataset_dir, &card)?;
-    Ok(())
+    let mut reporting = Reporting::new(writer, plan, fail_fast, progress);
+    stream::run(&build_case, indices, plan.threads, &mut reporting)
 }

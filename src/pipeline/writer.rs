@@ -1,14 +1,32 @@
-//! The one owner of a build's outputs: receives each case's rows batch by batch and its totals, in the plan's
-//! work order, and hands them to the report and the sinks. A single build feeds it straight from the case
-//! workers; a partitioned build records the same calls and `merge` replays them, so both write the same bytes.
+//! Where built cases go: the [`CaseWriter`] interface the build loop feeds in the plan's work order, and the
+//! [`DatasetWriter`] behind it for a whole build or a merge (build report + output sinks + dataset card).
+//! A partition build feeds a `PartWriter` (`part.rs`) instead; `merge` replays the parts into a
+//! `DatasetWriter`, so a merged dataset is written by the same code from the same stream as a single build.
+//! [`Reporting`] wraps either for a build: progress, `--fail-fast`, and the rule that a case whose rows were
+//! written cannot fail any more.
 
-use crate::discover::Case;
-use crate::record::Row;
-use crate::sink::Sinks;
+use std::path::PathBuf;
 
 use super::case::CaseOutput;
 use super::error::BuildError;
-use super::report::ReportBuilder;
+use super::plan::{BuildPlan, BUILDER_VERSION};
+use super::report::{BuildReport, ReportBuilder};
+use crate::discover::Case;
+use crate::record::Row;
+use crate::sink::{self, CardConfig, CardInfo, Sinks, WrittenShard};
+
+/// Receives a build's cases in the plan's work order (`index` = position in `BuildPlan::work`).
+pub trait CaseWriter {
+    /// Rows of case `index`, in output order; a big case sends several batches (one per slice group).
+    fn rows(&mut self, index: usize, rows: Vec<Row>) -> Result<(), BuildError>;
+    /// Case `index` is complete: its totals (`CaseOutput` without rows: filters, lesion, warnings, notes) or
+    /// its error message.
+    fn case_done(
+        &mut self,
+        index: usize,
+        result: Result<CaseOutput, String>,
+    ) -> Result<(), BuildError>;
+}
 
 /// Progress notifications for the CLI's bar or log lines.
 #[derive(Debug, Clone)]
@@ -29,59 +47,145 @@ pub enum Progress<'a> {
     },
 }
 
-/// Receives a build's cases in the plan's work order (`index` = position in `BuildPlan::work`).
-pub trait CaseWriter {
-    /// Rows of case `index`, in output order; a big case sends several batches (one per group of slices).
-    fn rows(&mut self, index: usize, rows: Vec<Row>) -> Result<(), BuildError>;
-    /// Case `index` is complete: its totals (`CaseOutput` without rows: filters, lesion, warnings, notes) or
-    /// its error message.
-    fn case_done(
-        &mut self,
-        index: usize,
-        result: Result<CaseOutput, String>,
-    ) -> Result<(), BuildError>;
-}
-
-/// Writes cases into the dataset: rows to the report's counters and the sinks, totals to the report.
-pub struct DatasetWriter<'a> {
-    work: &'a [super::plan::Work],
-    /// The report being gathered.
-    pub report: ReportBuilder<'a>,
-    /// The selected output writers.
-    pub sinks: Sinks,
+/// A build's writer with what the build adds around it: a progress line per finished case, `--fail-fast`,
+/// and a refusal of a case that fails after some of its rows were written (they cannot be taken back).
+pub struct Reporting<'a> {
+    inner: &'a mut dyn CaseWriter,
+    plan: &'a BuildPlan,
     fail_fast: bool,
     progress: &'a (dyn Fn(Progress) + Sync),
     /// Rows written of the case in progress.
     case_rows: usize,
 }
 
-impl<'a> DatasetWriter<'a> {
-    /// A writer of `work`'s cases into `sinks`, gathering `report`.
+impl<'a> Reporting<'a> {
+    /// Wraps `inner` for a build of `plan`.
     pub fn new(
-        work: &'a [super::plan::Work],
-        report: ReportBuilder<'a>,
-        sinks: Sinks,
+        inner: &'a mut dyn CaseWriter,
+        plan: &'a BuildPlan,
         fail_fast: bool,
         progress: &'a (dyn Fn(Progress) + Sync),
-    ) -> DatasetWriter<'a> {
-        DatasetWriter {
-            work,
-            report,
-            sinks,
+    ) -> Reporting<'a> {
+        Reporting {
+            inner,
+            plan,
             fail_fast,
             progress,
             case_rows: 0,
         }
     }
+}
 
-    fn case(&self, index: usize) -> &'a Case {
-        &self.work[index].case
+impl CaseWriter for Reporting<'_> {
+    fn rows(&mut self, index: usize, rows: Vec<Row>) -> Result<(), BuildError> {
+        self.case_rows += rows.len();
+        self.inner.rows(index, rows)
+    }
+
+    fn case_done(
+        &mut self,
+        index: usize,
+        result: Result<CaseOutput, String>,
+    ) -> Result<(), BuildError> {
+        let case = &self
+            .plan
+            .work
+            .get(index)
+            .ok_or(BuildError::UnknownCase {
+                index,
+                cases: self.plan.work.len(),
+            })?
+            .case;
+        let rows = std::mem::take(&mut self.case_rows);
+        let error = result.as_ref().err().cloned();
+        (self.progress)(Progress::CaseDone {
+            case,
+            rows: if error.is_some() { 0 } else { rows },
+            error: error.as_deref(),
+        });
+        let Some(message) = error else {
+            return self.inner.case_done(index, result);
+        };
+        let name = format!("{}/{}", case.collection, case.case_id);
+        if rows > 0 {
+            // Workers meet every input error before a case's first rows leave them, so this is a defect; the
+            // rows are already in the outputs, so the build cannot go on.
+            return Err(BuildError::FailedAfterRows {
+                case: name,
+                rows,
+                message,
+            });
+        }
+        self.inner.case_done(index, result)?;
+        if self.fail_fast {
+            // Dropping the writer (in the caller) removes every partial file.
+            return Err(BuildError::FailFast(format!("{name}: {message}")));
+        }
+        Ok(())
+    }
+}
+
+/// The dataset of a whole build: rows to the sinks and the report, then the card and `build-report.json`.
+pub struct DatasetWriter<'p> {
+    plan: &'p BuildPlan,
+    report: ReportBuilder<'p>,
+    sinks: Sinks,
+}
+
+/// What a [`DatasetWriter`] wrote.
+pub struct DatasetWritten {
+    /// `<out>/<dataset>`.
+    pub dataset_dir: PathBuf,
+    /// The build report as written.
+    pub report: BuildReport,
+    /// Parquet shards written.
+    pub shards: Vec<WrittenShard>,
+}
+
+impl<'p> DatasetWriter<'p> {
+    /// Creates the dataset folder and opens a writer per selected format.
+    pub fn new(plan: &'p BuildPlan) -> Result<DatasetWriter<'p>, BuildError> {
+        let dataset_dir = &plan.dataset_dir;
+        std::fs::create_dir_all(dataset_dir).map_err(|source| BuildError::Write {
+            path: dataset_dir.clone(),
+            source,
+        })?;
+        let m = &plan.loaded.manifest;
+        let sinks = Sinks::new(dataset_dir, &m.dataset.name, &plan.formats, plan.parquet)?;
+        Ok(DatasetWriter {
+            plan,
+            report: ReportBuilder::new(plan),
+            sinks,
+        })
+    }
+
+    /// Closes the sinks, then writes the dataset card (with Parquet) and `build-report.json`.
+    pub fn finish(self) -> Result<DatasetWritten, BuildError> {
+        let plan = self.plan;
+        let dataset_dir = &plan.dataset_dir;
+        let writes_card = self.sinks.writes_parquet();
+        let written = self.sinks.finish()?;
+        let report = self.report.finish(&written, dataset_dir);
+        if writes_card {
+            write_card(plan, &written.shards)?;
+        }
+        let report_path = dataset_dir.join("build-report.json");
+        sink::write_atomic(&report_path, &report.to_json()).map_err(|source| {
+            BuildError::Write {
+                path: report_path,
+                source,
+            }
+        })?;
+        Ok(DatasetWritten {
+            dataset_dir: dataset_dir.clone(),
+            report,
+            shards: written.shards,
+        })
     }
 }
 
 impl CaseWriter for DatasetWriter<'_> {
     fn rows(&mut self, _index: usize, rows: Vec<Row>) -> Result<(), BuildError> {
-        self.case_rows += rows.len();
         for row in rows {
             self.report.row(&row);
             self.sinks.push(row)?;
@@ -94,41 +198,37 @@ impl CaseWriter for DatasetWriter<'_> {
         index: usize,
         result: Result<CaseOutput, String>,
     ) -> Result<(), BuildError> {
-        let case = self.case(index);
-        let rows = std::mem::take(&mut self.case_rows);
         match result {
-            Ok(output) => {
-                (self.progress)(Progress::CaseDone {
-                    case,
-                    rows,
-                    error: None,
-                });
-                self.report.case_built(&output);
-                Ok(())
-            }
+            Ok(output) => self.report.case_built(&output),
             Err(message) => {
-                (self.progress)(Progress::CaseDone {
-                    case,
-                    rows: 0,
-                    error: Some(&message),
-                });
-                let name = format!("{}/{}", case.collection, case.case_id);
-                if rows > 0 {
-                    // Workers check everything that can fail before a case's first rows leave them, so this
-                    // is a defect; its rows are already in the outputs, so the build cannot go on.
-                    return Err(BuildError::FailedAfterRows {
-                        case: name,
-                        rows,
-                        message,
-                    });
-                }
-                self.report.case_failed(case, &message);
-                if self.fail_fast {
-                    // Dropping the sinks (in `build`) removes every partial file.
-                    return Err(BuildError::FailFast(format!("{name}: {message}")));
-                }
-                Ok(())
+                let work = self.plan.work.get(index).ok_or(BuildError::UnknownCase {
+                    index,
+                    cases: self.plan.work.len(),
+                })?;
+                self.report.case_failed(&work.case, &message);
             }
         }
+        Ok(())
     }
+}
+
+fn write_card(plan: &BuildPlan, shards: &[WrittenShard]) -> Result<(), BuildError> {
+    let m = &plan.loaded.manifest;
+    let card = CardInfo {
+        pretty_name: format!("{} quantitative VQA", m.dataset.name),
+        description: format!(
+            "Quantitative visual question answering built by medvision-build from {} ({}).",
+            m.dataset.name,
+            m.dataset.image_description.english()
+        ),
+        license: None,
+        languages: m.output.languages.iter().map(|l| l.to_string()).collect(),
+        task_categories: vec!["visual-question-answering".into()],
+        tags: vec!["medical".into(), m.dataset.modality.as_str().to_lowercase()],
+        configs: CardConfig::from_shards(shards, &plan.dataset_dir)?,
+        builder_version: BUILDER_VERSION.into(),
+        manifest_sha256: plan.loaded.sha256.clone(),
+    };
+    sink::write_card(&plan.dataset_dir, &card)?;
+    Ok(())
 }

@@ -4,6 +4,7 @@
 mod common;
 
 mod build;
+mod cluster;
 mod datasets;
 mod formats;
 mod landmarks;
