@@ -111,9 +111,8 @@ fn build_cases(
         rgb_images: plan.needs_rgb_images(),
         pool: &pool,
     };
-    let build_case = |index: usize, rows: &mut case::RowSink| {
-        case::build_case(&ctx, &plan.work[index], rows)
-    };
+    let build_case =
+        |index: usize, rows: &mut case::RowSink| case::build_case(&ctx, &plan.work[index], rows);
     let mut reporting = Reporting::new(writer, plan, fail_fast, progress);
     stream::run(&build_case, indices, plan.threads, &mut reporting)
 }

@@ -53,13 +53,29 @@ pub(super) fn build(
         }
     }
     let tasks: Vec<&Task> = manifest.tasks_for(&collection.name).collect();
-    let mut items = case_items(ctx, collection, &tasks, &mask, &mut out)?;
-    if !image_needed(&items) {
-        return Ok(out);
-    }
-    // Every fact is known: the mask's memory is free before the image's is taken.
-    drop(mask);
-    let image = image_file.read()?;
+    let (image, mut items) = if ctx.pool.current_num_threads() > 1 && any_label(&mask) {
+        // A labelled mask almost always keeps a fact: inflate the image (the case's longest serial step)
+        // while the mask's facts are worked out, rather than after.
+        let (image, items) = ctx.pool.install(|| {
+            rayon::join(
+                || image_file.read(),
+                || case_items(ctx, collection, &tasks, &mask, &mut out),
+            )
+        });
+        let items = items?;
+        if !image_needed(&items) {
+            return Ok(out);
+        }
+        (image?, items)
+    } else {
+        let items = case_items(ctx, collection, &tasks, &mask, &mut out)?;
+        if !image_needed(&items) {
+            return Ok(out);
+        }
+        // Every fact is known: the mask's memory is free before the image's is taken.
+        drop(mask);
+        (image_file.read()?, items)
+    };
     let source_orientation = image.geometry().source_axes.clone();
     let mut emitter = Emitter {
         ctx,
@@ -94,10 +110,17 @@ pub(super) fn build(
 
 /// The "image needed?" decision: the image is decoded only when some row will show it. Rows come only from
 /// kept items, and every output format stores each row's image (Parquet `image`, TSV `image`, JSONL
-/// `images`; no `--formats` combination writes rows without one), so a case with no kept item — every task
-/// filtered out, or an empty mask — never decodes its image (its header is still read and checked).
+/// `images`; no `--formats` combination writes rows without one), so a case with no kept item never keeps
+/// its image: an empty mask never decodes it (its header is still read and checked); with more than one
+/// thread, a labelled mask's image is inflated while its facts are worked out, and let go when every fact was
+/// filtered out.
 fn image_needed(items: &[(&Task, Item)]) -> bool {
     !items.is_empty()
+}
+
+/// True when the mask holds any label (every unknown value was already read as background).
+fn any_label(mask: &Volume<u16>) -> bool {
+    mask.data.iter().any(|&v| v != 0)
 }
 
 /// Every kept fact of the case's tasks on their planes, in task order, counting what the filters removed
