@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::rows::{CaseRows, Fact, Said, Shot, ShotId};
-use super::shots::{self, ShotKey, ShotStyle};
+use super::shots::{ShotKey, ShotStyle, Slices};
 use super::{task_key, CaseContext, CaseError, CaseOutput, RowSink};
 use crate::annotate::lesion::LesionOptions;
 use crate::annotate::{self, MaskStats};
@@ -15,7 +15,7 @@ use crate::manifest::{
 use crate::pipeline::plan::Work;
 use crate::record::{Choice, Measurements};
 use crate::render::Scaling;
-use crate::volume::{self, ImageVolume, Volume};
+use crate::volume::{self, Volume};
 use crate::vqa::choice::{self, Lexical};
 use crate::vqa::templates::QuestionKind;
 use crate::vqa::{Asker, Qa, Shown};
@@ -77,13 +77,18 @@ pub(super) fn build(
         (image_file.read()?, items)
     };
     let source_orientation = image.geometry().source_axes.clone();
+    let modality = collection
+        .modality
+        .unwrap_or(manifest.manifest.dataset.modality);
+    let key = |place: Place| shot_key(ctx, labels, modality, place);
+    // A stable sort: within a slice the items keep their task order.
+    items.sort_by_key(|(_, item)| key(item.place));
+    let keys = items.iter().map(|(_, item)| key(item.place));
     let mut emitter = Emitter {
         ctx,
-        image: &image,
+        slices: Slices::new(&image, ctx.conventions.frame, keys),
         labels,
-        modality: collection
-            .modality
-            .unwrap_or(manifest.manifest.dataset.modality),
+        modality,
         shots: BTreeMap::new(),
         asker: Asker {
             templates: ctx.templates,
@@ -92,12 +97,10 @@ pub(super) fn build(
         },
         rows: CaseRows::new(ctx, case, work.split.as_str(), source_orientation),
     };
-    // A stable sort: within a slice the items keep their task order.
-    items.sort_by_key(|(_, item)| emitter.shot_key(item.place));
-    let slices: Vec<&[(&Task, Item)]> = items
-        .chunk_by(|(_, a), (_, b)| emitter.shot_key(a.place) == emitter.shot_key(b.place))
+    let by_slice: Vec<&[(&Task, Item)]> = items
+        .chunk_by(|(_, a), (_, b)| key(a.place) == key(b.place))
         .collect();
-    for batch in slices.chunks(SHOTS_PER_BATCH) {
+    for batch in by_slice.chunks(SHOTS_PER_BATCH) {
         emitter.render_shots(batch)?;
         for &(task, ref item) in batch.iter().flat_map(|slice| slice.iter()) {
             emitter.emit(task, &labels[&item.place.label], item)?;
@@ -379,10 +382,27 @@ impl Item {
     }
 }
 
+/// The image `place` is shown on: its slice, in its label's window on CT.
+fn shot_key(
+    ctx: &CaseContext,
+    labels: &BTreeMap<u16, Label>,
+    modality: Modality,
+    place: Place,
+) -> ShotKey {
+    let group = match modality {
+        Modality::CT => labels[&place.label]
+            .group
+            .or(ctx.manifest.manifest.render.default_group),
+        _ => None,
+    };
+    (place.plane, place.slice_index, group)
+}
+
 /// Renders each needed slice once and turns items into rows.
 struct Emitter<'a> {
     ctx: &'a CaseContext<'a>,
-    image: &'a ImageVolume,
+    /// The case's image, gathered block by block.
+    slices: Slices<'a>,
     /// The collection's labels (the options of "which structure is in the red box?").
     labels: &'a BTreeMap<u16, Label>,
     modality: Modality,
@@ -392,17 +412,8 @@ struct Emitter<'a> {
 }
 
 impl Emitter<'_> {
-    /// The image `place` is shown on: its slice, in its label's window on CT.
     fn shot_key(&self, place: Place) -> ShotKey {
-        let group = match self.modality {
-            Modality::CT => {
-                self.labels[&place.label]
-                    .group
-                    .or(self.ctx.manifest.manifest.render.default_group)
-            }
-            _ => None,
-        };
-        (place.plane, place.slice_index, group)
+        shot_key(self.ctx, self.labels, self.modality, place)
     }
 
     /// Renders the slices of a batch (one group of items per slice) in parallel, in order.
@@ -412,12 +423,11 @@ impl Emitter<'_> {
         let modality = self.modality;
         let scaling = move |group| Scaling::for_slice(modality, group);
         let style = ShotStyle {
-            frame: self.ctx.conventions.frame,
             rounding: self.ctx.conventions.rounding,
             max_side: self.ctx.manifest.manifest.render.max_side,
             scaling: &scaling,
         };
-        let rendered = shots::render_batch(self.image, &keys, &style, self.ctx.pool)?;
+        let rendered = self.slices.render_batch(&keys, &style, self.ctx.pool)?;
         for ((key, place), slice) in keys.into_iter().zip(places).zip(rendered) {
             let spacing_xy_mm = [place.col_spacing_mm, place.row_spacing_mm];
             let id = self.rows.add_shot(Shot::new(slice, spacing_xy_mm));

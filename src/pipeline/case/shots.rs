@@ -1,12 +1,16 @@
-//! The slices a segmentation case shows, rendered batch by batch: a batch's slices of one plane are gathered
-//! in one sweep over the image ([`PlaneView::extract_image`], which sweeps a plane whose slices are strided
-//! in memory once per block), then rendered in parallel on the build's pool, each once per window it is
-//! shown in, results in the batch's order.
+//! The slices a segmentation case shows, rendered batch by batch. A plane whose slices are strided in memory
+//! is gathered in one sweep per block of its needed slices ([`slices_per_sweep`], at most half the volume's
+//! bytes), and the block is kept while the batches that show its slices are rendered; other planes' slices
+//! are taken one by one. A batch is rendered in parallel on the build's pool, each slice once per window it
+//! is shown in, results in the batch's order.
+
+use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
 use crate::annotate::slices::slices_per_sweep;
 use crate::annotate::{DisplayFrame, PlaneView};
+use crate::geom::IntensityGrid;
 use crate::manifest::{Plane, WindowGroup};
 use crate::render::{self, RenderError, RenderedSlice, Rounding, Scaling};
 use crate::volume::ImageVolume;
@@ -16,57 +20,107 @@ pub(super) type ShotKey = (Plane, usize, Option<WindowGroup>);
 
 /// How a case's slices are shown.
 pub(super) struct ShotStyle<'a> {
-    pub frame: DisplayFrame,
     pub rounding: Rounding,
     pub max_side: Option<u32>,
     /// The scaling of a slice shown in a window group (or none).
     pub scaling: &'a (dyn Fn(Option<WindowGroup>) -> Scaling + Sync),
 }
 
-/// The display view of `plane` for `image`.
-fn plane_view(image: &ImageVolume, plane: Plane, frame: DisplayFrame) -> PlaneView {
-    PlaneView::new(plane, frame, image.shape(), image.geometry().spacing_mm)
+/// The gathered slices of a case's image, block by block.
+pub(super) struct Slices<'a> {
+    image: &'a ImageVolume,
+    frame: DisplayFrame,
+    /// Each plane's needed slice indices, ascending.
+    needed: BTreeMap<Plane, Vec<usize>>,
+    /// Gathered slices by (plane, slice): the blocks the current batch touches.
+    gathered: BTreeMap<(Plane, usize), IntensityGrid>,
 }
 
-/// Renders the slice of every key (sorted, so each plane's keys are adjacent), in order. Memory: the batch's
-/// gathered slices (at most one sweep block, half the volume's bytes, see [`slices_per_sweep`]) and results.
-pub(super) fn render_batch(
-    image: &ImageVolume,
-    keys: &[ShotKey],
-    style: &ShotStyle,
-    pool: &rayon::ThreadPool,
-) -> Result<Vec<RenderedSlice>, RenderError> {
-    let mut rendered = Vec::with_capacity(keys.len());
-    for plane_keys in keys.chunk_by(|a, b| a.0 == b.0) {
-        let view = plane_view(image, plane_keys[0].0, style.frame);
-        let mut slices: Vec<usize> = plane_keys.iter().map(|k| k.1).collect();
-        slices.dedup();
-        for block in slices.chunks(slices_per_sweep(&view, image)) {
-            let grids = view.extract_image(image, block);
-            let jobs: Vec<(&_, Option<WindowGroup>)> = plane_keys
-                .iter()
-                .filter(|k| block.contains(&k.1))
-                .map(|&(_, slice, group)| {
-                    let at = block.iter().position(|&s| s == slice).unwrap_or(0);
-                    (&grids[at], group)
-                })
-                .collect();
-            let out: Vec<Result<RenderedSlice, RenderError>> = pool.install(|| {
-                jobs.par_iter()
-                    .map(|(grid, group)| {
-                        render::render_image_slice(
-                            grid,
-                            (style.scaling)(*group),
-                            style.rounding,
-                            style.max_side,
-                        )
-                    })
-                    .collect()
-            });
-            for slice in out {
-                rendered.push(slice?);
+impl<'a> Slices<'a> {
+    /// The slices of `image` that `keys` (every shot of the case) show.
+    pub(super) fn new(
+        image: &'a ImageVolume,
+        frame: DisplayFrame,
+        keys: impl IntoIterator<Item = ShotKey>,
+    ) -> Slices<'a> {
+        let mut needed: BTreeMap<Plane, Vec<usize>> = BTreeMap::new();
+        for (plane, slice, _) in keys {
+            needed.entry(plane).or_default().push(slice);
+        }
+        for slices in needed.values_mut() {
+            slices.sort_unstable();
+            slices.dedup();
+        }
+        Slices {
+            image,
+            frame,
+            needed,
+            gathered: BTreeMap::new(),
+        }
+    }
+
+    fn view(&self, plane: Plane) -> PlaneView {
+        let image = self.image;
+        PlaneView::new(
+            plane,
+            self.frame,
+            image.shape(),
+            image.geometry().spacing_mm,
+        )
+    }
+
+    /// Gathers every slice `keys` (ascending) shows, letting go of the slices before the first of them.
+    fn gather(&mut self, keys: &[ShotKey]) {
+        let Some(&(first_plane, first_slice, _)) = keys.first() else {
+            return;
+        };
+        self.gathered
+            .retain(|&k, _| k >= (first_plane, first_slice));
+        for &(plane, slice, _) in keys {
+            if self.gathered.contains_key(&(plane, slice)) {
+                continue;
+            }
+            let view = self.view(plane);
+            let list = self.needed.get(&plane).map_or(&[][..], Vec::as_slice);
+            let per_sweep = slices_per_sweep(&view, self.image);
+            let block = match list.binary_search(&slice) {
+                Ok(at) => {
+                    let start = at - at % per_sweep;
+                    &list[start..(start + per_sweep).min(list.len())]
+                }
+                Err(_) => std::slice::from_ref(&slice),
+            };
+            let grids = view.extract_image(self.image, block);
+            for (grid, &s) in grids.into_iter().zip(block) {
+                self.gathered.insert((plane, s), grid);
             }
         }
     }
-    Ok(rendered)
+
+    /// Renders the slice of every key (ascending), in parallel on `pool`, in order.
+    pub(super) fn render_batch(
+        &mut self,
+        keys: &[ShotKey],
+        style: &ShotStyle,
+        pool: &rayon::ThreadPool,
+    ) -> Result<Vec<RenderedSlice>, RenderError> {
+        self.gather(keys);
+        let gathered = &self.gathered;
+        let jobs: Vec<(&IntensityGrid, Option<WindowGroup>)> = keys
+            .iter()
+            .filter_map(|&(plane, slice, group)| gathered.get(&(plane, slice)).map(|g| (g, group)))
+            .collect();
+        pool.install(|| {
+            jobs.par_iter()
+                .map(|(grid, group)| {
+                    render::render_image_slice(
+                        grid,
+                        (style.scaling)(*group),
+                        style.rounding,
+                        style.max_side,
+                    )
+                })
+                .collect()
+        })
+    }
 }
