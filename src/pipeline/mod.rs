@@ -102,13 +102,20 @@ pub fn build(
         source,
     })?;
     let m = &plan.loaded.manifest;
-    let mut sinks = Sinks::new(dataset_dir, &m.dataset.name, &plan.formats, plan.parquet)?;
+    let mut sinks = Sinks::new(
+        dataset_dir,
+        &m.dataset.name,
+        &plan.formats,
+        plan.parquet,
+        plan.tsv.clone(),
+    )?;
     let ctx = CaseContext {
         manifest: &plan.loaded,
         templates: &plan.templates,
         conventions: plan.conventions,
         builder_version: BUILDER_VERSION,
         rgb_images: plan.needs_rgb_images(),
+        tsv_gate: sinks.tsv_gate(),
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(plan.threads)
@@ -132,7 +139,9 @@ pub fn build(
     )?;
     let writes_card = sinks.writes_parquet();
     let written = sinks.finish()?;
-    let report = report.finish(&written, dataset_dir);
+    let tsv_sample = (plan.formats.contains(&sink::OutputFormat::Tsv))
+        .then_some((plan.tsv.max_items, plan.tsv.seed));
+    let report = report.finish(&written, dataset_dir, tsv_sample);
     if writes_card {
         write_card(&plan, &written.shards)?;
     }

@@ -11,6 +11,7 @@ pub mod outputs;
 mod parquet_sink;
 mod schema;
 pub mod tsv;
+pub mod tsv_sample;
 
 #[cfg(test)]
 mod parquet_tests;

@@ -573,6 +573,7 @@ mod tests {
             conventions: Conventions::for_profile(Profile::Medvision),
             builder_version: BUILDER_VERSION,
             rgb_images: false,
+            tsv_gate: None,
         };
         let mut task = loaded
             .manifest

@@ -13,6 +13,7 @@ use crate::annotate::{AnnotateError, FilterCounts, LesionCounts};
 use crate::manifest::{LoadedManifest, Task};
 use crate::record::Row;
 use crate::render::RenderError;
+use crate::sink::tsv::SampleGate;
 use crate::volume::image2d::Image2dError;
 use crate::volume::landmarks::LandmarkError;
 use crate::volume::VolumeError;
@@ -32,6 +33,8 @@ pub struct CaseContext<'a> {
     pub builder_version: &'a str,
     /// Make the RGB copy of each slice (with the red box where a question draws one) that the TSV stores.
     pub rgb_images: bool,
+    /// The TSV sample: RGB images are made only for items it may still select (`None`: every item).
+    pub tsv_gate: Option<SampleGate>,
 }
 
 /// What one case produced.
