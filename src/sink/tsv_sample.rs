@@ -1,8 +1,8 @@
 //! Deterministic, stratified sampling of the TSV items (README, "Output formats", `[output.tsv] max_items`): a
 //! benchmark TSV is a sample, while Parquet and JSONL stay complete.
 //!
-//! Per (split, language) at most `max_items` items are kept. Items fall into strata (task, label, plane and
-//! question kind); the quota is water-filled over the strata: the level `q` is the largest integer with
+//! Per (split, language) at most `max_items` items are kept. Items fall into strata (task, label or landmark
+//! measurement, plane and question kind); the quota is water-filled over the strata: the level `q` is the largest integer with
 //! `Σ min(n_s, q) ≤ max_items` (`n_s` items in stratum `s`), and the `max_items − Σ min(n_s, q)` slots left
 //! go one each to the strata with more than `q` items, in the order of `xxh3(seed, stratum)`. Within a stratum
 //! the items with the smallest `(xxh3(seed, fact), fact)` are kept, where the fact is the row id without its
@@ -46,23 +46,24 @@ pub fn row_items(row: &Row) -> impl Iterator<Item = (ItemKind, &Choice)> {
         .chain(row.identify.iter().map(|c| (ItemKind::Identify, c)))
 }
 
+/// The row id without its trailing `/<lang>`: the fact, the same in every language.
+fn fact_base(row: &Row) -> &str {
+    let base = row.id.strip_suffix(row.lang.as_str()).unwrap_or(&row.id);
+    base.strip_suffix('/').unwrap_or(&row.id)
+}
+
 /// The fact an item asks about, the same in every language: the row id without its trailing `/<lang>`, and
 /// the question kind.
 pub fn fact_id(row: &Row, kind: ItemKind) -> String {
-    let suffix = format!("/{}", row.lang);
-    let base = row.id.strip_suffix(&suffix).unwrap_or(&row.id);
-    format!("{base}#{}", kind.as_str())
+    format!("{}#{}", fact_base(row), kind.as_str())
 }
 
-/// The stratum of an item: task (kind and id), label, plane and question kind.
+/// The stratum of an item: task (kind and id), the fact's subject (label id or landmark measurement: the last
+/// segment of the fact id, language-independent unlike the label's name), plane and question kind.
 pub fn stratum(row: &Row, kind: ItemKind) -> String {
-    let label = match (&row.label_name, row.label_id) {
-        (Some(name), _) => name.clone(),
-        (None, Some(id)) => id.to_string(),
-        (None, None) => "-".to_string(),
-    };
+    let subject = fact_base(row).rsplit('/').next().unwrap_or("-");
     format!(
-        "{} {}|{label}|{}|{}",
+        "{} {}|{subject}|{}|{}",
         row.task_type,
         row.task_id,
         row.plane.as_deref().unwrap_or("-"),
