@@ -407,3 +407,152 @@ impl<T> TsvGate<T> {
         self.seed
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// Item `i` of a stream over `strata` strata: stratum `i % strata` (a label id), both languages.
+    fn row(i: usize, strata: usize, lang: &str) -> Row {
+        Row {
+            id: format!(
+                "ds/c/case_{}/bbox/T01/axial/{i}/{}/{lang}",
+                i / 50,
+                i % strata
+            ),
+            task_type: "bbox".into(),
+            task_id: "T01".into(),
+            plane: Some("axial".into()),
+            split: "test".into(),
+            lang: lang.into(),
+            label_name: Some(format!("name of {} in {lang}", i % strata)),
+            ..Row::default()
+        }
+    }
+
+    /// Offers `n` items (payload: the item number) and returns the selection.
+    fn select(gate: &TsvGate<usize>, rows: &[Row]) -> Vec<usize> {
+        for (i, r) in rows.iter().enumerate() {
+            gate.offer(r, ItemKind::Own, || Ok::<_, ()>(Some(i)))
+                .expect("offer");
+        }
+        let mut groups = gate.take_groups();
+        assert_eq!(groups.len(), 1);
+        let (_, sampler) = groups.pop_first().expect("group");
+        sampler
+            .selected(gate.seed())
+            .expect("every item has a payload")
+    }
+
+    #[test]
+    fn level_is_the_water_filling_level() {
+        // Counts 1, 5, 10, 20 with max 20: q = 7 fills 1 + 5 + 7 + 7 = 20.
+        let counts = [1u64, 5, 10, 20];
+        assert_eq!(level(counts.iter().copied(), 20), Some(7));
+        // max 21: q = 7 (20) and one slot left for a stratum with more than 7.
+        assert_eq!(level(counts.iter().copied(), 21), Some(7));
+        assert_eq!(level(counts.iter().copied(), 36), None);
+        assert_eq!(level(counts.iter().copied(), 3), Some(0));
+    }
+
+    #[test]
+    fn quota_per_stratum_is_exact() {
+        // 1000 items over 7 strata (143 or 142 each), max 100: 100 = 7 × 14 + 2, so two strata keep 15
+        // and five keep 14.
+        let rows: Vec<Row> = (0..1000).map(|i| row(i, 7, "en")).collect();
+        let chosen = select(&TsvGate::new(100, 9), &rows);
+        assert_eq!(chosen.len(), 100);
+        let mut per: BTreeMap<usize, usize> = BTreeMap::new();
+        for &i in &chosen {
+            *per.entry(i % 7).or_default() += 1;
+        }
+        let mut sizes: Vec<usize> = per.values().copied().collect();
+        sizes.sort_unstable();
+        assert_eq!(sizes, vec![14, 14, 14, 14, 14, 15, 15]);
+        assert!(chosen.windows(2).all(|w| w[0] < w[1]), "stream order");
+        // Within a stratum the smallest hashes are kept: recompute independently.
+        for s in 0..7 {
+            let mut keys: Vec<(u64, String, usize)> = (0..1000)
+                .filter(|i| i % 7 == s)
+                .map(|i| {
+                    let fact = fact_id(&rows[i], ItemKind::Own);
+                    (
+                        xxhash_rust::xxh3::xxh3_64_with_seed(fact.as_bytes(), 9),
+                        fact,
+                        i,
+                    )
+                })
+                .collect();
+            keys.sort();
+            let want: BTreeSet<usize> = keys.iter().take(per[&s]).map(|k| k.2).collect();
+            let got: BTreeSet<usize> = chosen.iter().copied().filter(|i| i % 7 == s).collect();
+            assert_eq!(got, want, "stratum {s}");
+        }
+        // A small stratum keeps all of its items: 10 items of stratum "rare" among 500 of another.
+        let mut rows: Vec<Row> = (0..500).map(|i| row(i, 1, "en")).collect();
+        for r in rows.iter_mut().step_by(50) {
+            r.id = r.id.replace("/0/en", "/rare/en");
+        }
+        let chosen = select(&TsvGate::new(40, 0), &rows);
+        assert_eq!(chosen.len(), 40);
+        assert_eq!(chosen.iter().filter(|&&i| i % 50 == 0).count(), 10);
+    }
+
+    #[test]
+    fn selection_is_independent_of_chunking_and_language_and_the_gate_is_sound() {
+        let en: Vec<Row> = (0..600).map(|i| row(i, 5, "en")).collect();
+        let ar: Vec<Row> = (0..600).map(|i| row(i, 5, "ar")).collect();
+        let want = select(&TsvGate::new(60, 3), &en);
+        assert_eq!(
+            select(&TsvGate::new(60, 3), &ar),
+            want,
+            "same facts in Arabic"
+        );
+        // Cases of different sizes: the worker asks the gate for a whole case, makes "images" only for the
+        // items it allows, then the sink sees the case. Gated items must never be selected.
+        for chunk in [1usize, 7, 50, 600] {
+            let gate: TsvGate<usize> = TsvGate::new(60, 3);
+            let mut gated = 0;
+            for (c, rows) in en.chunks(chunk).enumerate() {
+                let asked: Vec<(&Row, ItemKind)> =
+                    rows.iter().map(|r| (r, ItemKind::Own)).collect();
+                let allowed = gate.may_select(&asked);
+                for (k, (r, ok)) in rows.iter().zip(allowed).enumerate() {
+                    gated += usize::from(!ok);
+                    let i = c * chunk + k;
+                    gate.offer(r, ItemKind::Own, || Ok::<_, ()>(ok.then_some(i)))
+                        .expect("offer");
+                }
+            }
+            let (_, sampler) = gate.take_groups().pop_first().expect("group");
+            let got = sampler.selected(3).expect("no gated item is selected");
+            assert_eq!(got, want, "chunks of {chunk}");
+            // The gate saves work: most of the 540 unselected items get no image.
+            assert!(gated >= 300, "chunks of {chunk}: only {gated} items gated");
+        }
+        // A selected item without payload is reported, not written.
+        let gate: TsvGate<usize> = TsvGate::new(2, 0);
+        for r in &en[..3] {
+            gate.offer(r, ItemKind::Own, || Ok::<_, ()>(None))
+                .expect("offer");
+        }
+        let (_, sampler) = gate.take_groups().pop_first().expect("group");
+        assert!(sampler.selected(0).is_err());
+    }
+
+    #[test]
+    fn fact_and_stratum_ignore_the_language() {
+        let (en, ar) = (row(12, 5, "en"), row(12, 5, "ar"));
+        assert_eq!(
+            fact_id(&en, ItemKind::Own),
+            "ds/c/case_0/bbox/T01/axial/12/2#own"
+        );
+        assert_eq!(
+            fact_id(&en, ItemKind::Identify),
+            fact_id(&ar, ItemKind::Identify)
+        );
+        assert_eq!(stratum(&en, ItemKind::Own), "bbox T01|2|axial|own");
+        assert_eq!(stratum(&en, ItemKind::Own), stratum(&ar, ItemKind::Own));
+    }
+}
