@@ -125,6 +125,7 @@ fn main() {
             fail_fast: true,
             profile: Profile::Default,
             formats: formats.to_vec(),
+            tsv_max_items: None,
         };
         *rows = pipeline::build(&options, &|_| {})
             .expect("build")

@@ -7,12 +7,17 @@ For every `<config>/<split>-NNNNN-of-MMMMM.parquet` shard:
   * pyarrow: image column is struct<bytes: binary, path: string>, huggingface metadata in the Arrow
     schema, identical schema across all shards, row groups <= 100 rows, image column uncompressed and
     the rest zstd, page index present;
-  * DuckDB: SELECT task_type, count(*) FROM '<shard>' GROUP BY 1 sums to the shard's row count.
+  * DuckDB: SELECT task_type, count(*) FROM '<shard>' GROUP BY 1 sums to the shard's row count;
+  * `image.bytes` is dictionary-encoded (a dictionary page, every data page RLE_DICTIONARY) so each distinct
+    PNG is stored once per row group, and pyarrow, DuckDB and polars (when installed) return the same PNG
+    bytes for every row (sha256 per row); the stored image bytes vs the distinct PNG bytes are printed.
 For every config:
   * datasets.load_dataset("parquet", data_files=...), datasets.load_dataset(<dataset_dir>/<config>)
     (splits discovered from the file names, no card) and datasets.load_dataset(<dataset_dir>, <config>)
     (through the README.md `configs:` block): the `image` feature is `Image`, the first row decodes to a
-    PIL image of image_width × image_height, columns come in file order, row counts match.
+    PIL image of image_width × image_height, columns come in file order, row counts match, and every row's
+    image bytes (read with decode=False) equal pyarrow's.
+DuckDB and polars are optional (the `datasets==3.6.0` check venv may lack them).
 Exits non-zero on the first failed check.
 """
 import glob
@@ -21,11 +26,24 @@ import os
 import re
 import sys
 
+import hashlib
+
 import datasets
-import duckdb
 import PIL.Image
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+try:
+    import duckdb
+except ImportError:
+    duckdb = None
+try:
+    import polars
+except ImportError:
+    polars = None
+
+# sha256 of every row's PNG as pyarrow reads it, per shard path.
+PNG_HASHES = {}
 
 SHARD_RE = re.compile(r"^(\w+(?:\.\w+)*)-(\d{5})-of-(\d{5})\.parquet$")
 
@@ -65,10 +83,44 @@ def check_shard(path, reference_schema):
                 check(col.compression == "ZSTD", f"{path}: {col.path_in_schema} {col.compression}")
             check(col.has_offset_index, f"{path}: no offset index for {col.path_in_schema}")
     table = pq.read_table(path)
-    rows = duckdb.sql(f"SELECT task_type, count(*) FROM '{path}' GROUP BY 1 ORDER BY 1").fetchall()
-    check(sum(n for _, n in rows) == table.num_rows, f"{path}: duckdb count {rows} vs {table.num_rows}")
-    print(f"  {os.path.relpath(path)}: {table.num_rows} rows, {md.num_row_groups} row groups, duckdb {rows}")
+    stored = 0
+    for rg in range(md.num_row_groups):
+        group = md.row_group(rg)
+        col = next(group.column(c) for c in range(group.num_columns)
+                   if group.column(c).path_in_schema == "image.bytes")
+        check(col.has_dictionary_page, f"{path}: row group {rg}: image.bytes has no dictionary page")
+        data_encodings = {e for e in col.encodings if e not in ("PLAIN", "RLE")}
+        check(data_encodings == {"RLE_DICTIONARY"}, f"{path}: row group {rg}: image.bytes {col.encodings}")
+        stored += col.total_uncompressed_size
+    pngs = [x["bytes"] for x in table.column("image").to_pylist()]
+    hashes = [hashlib.sha256(b).hexdigest() for b in pngs]
+    PNG_HASHES[path] = hashes
+    distinct = sum(len(b) for b in {h: b for h, b in zip(hashes, pngs)}.values())
+    readers = ["pyarrow"]
+    if duckdb is not None:
+        rows = duckdb.sql(f"SELECT task_type, count(*) FROM '{path}' GROUP BY 1 ORDER BY 1").fetchall()
+        check(sum(n for _, n in rows) == table.num_rows, f"{path}: duckdb count {rows} vs {table.num_rows}")
+        got = [hashlib.sha256(r[0]).hexdigest()
+               for r in duckdb.sql(f"SELECT image.bytes FROM '{path}'").fetchall()]
+        check(got == hashes, f"{path}: duckdb image bytes differ from pyarrow's")
+        readers.append("duckdb")
+    if polars is not None:
+        frame = polars.read_parquet(path)
+        got = [hashlib.sha256(b).hexdigest() for b in frame["image"].struct.field("bytes").to_list()]
+        check(got == hashes, f"{path}: polars image bytes differ from pyarrow's")
+        readers.append("polars")
+    print(f"  {os.path.relpath(path)}: {table.num_rows} rows, {md.num_row_groups} row groups, "
+          f"{len(set(hashes))} distinct PNGs ({distinct} bytes), image.bytes chunks {stored} bytes "
+          f"({stored / max(distinct, 1):.3f}x), same bytes in {', '.join(readers)}")
     return schema, table.num_rows
+
+
+def check_dataset_bytes(ds, name, shard_paths):
+    """Every row's image bytes as `datasets` returns them (decode=False) equal pyarrow's."""
+    want = [h for p in shard_paths for h in PNG_HASHES[p]]
+    raw = ds.cast_column("image", datasets.Image(decode=False))
+    got = [hashlib.sha256(x["bytes"]).hexdigest() for x in raw["image"]]
+    check(got == want, f"{name}: datasets image bytes differ from pyarrow's")
 
 
 def check_dataset(ds, name, expected_rows, column_order):
@@ -89,7 +141,8 @@ def main():
         print(__doc__)
         sys.exit(2)
     root = os.path.abspath(sys.argv[1])
-    print(f"datasets {datasets.__version__}, pyarrow {pa.__version__}, duckdb {duckdb.__version__}")
+    print(f"datasets {datasets.__version__}, pyarrow {pa.__version__}, "
+          f"duckdb {duckdb.__version__ if duckdb else 'absent'}, polars {polars.__version__ if polars else 'absent'}")
     shards = sorted(glob.glob(os.path.join(root, "*", "*.parquet")))
     check(shards, f"no shards under {root}")
     reference = None
@@ -113,6 +166,7 @@ def main():
         for split, files in data_files.items():
             rows = sum(n for (c, s), fs in per_split.items() if (c, s) == (config, split) for *_, n in fs)
             check_dataset(direct[split], f"parquet:{config}/{split}", rows, column_order)
+            check_dataset_bytes(direct[split], f"parquet:{config}/{split}", files)
         # Without a card: split names are discovered from `<split>-NNNNN-of-MMMMM.parquet` file names.
         discovered = datasets.load_dataset(os.path.join(root, config))
         check(set(discovered) == set(data_files), f"{config}: discovered splits {list(discovered)}")

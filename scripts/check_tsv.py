@@ -9,6 +9,12 @@ none read as missing, none re-typed as numbers; `answer` is one of them and `cat
 unique; the image is base64 of a 3-channel PNG; the file is under 1 GB and its name free of the words that
 switch VLMEvalKit's scoring mode. Hidden copies lack `answer` and `category`.
 
+Images are stored once per file: a later item with the same image carries the first item's `index` in its
+`image` field. `resolve_images` replays VLMEvalKit's own resolution of such references (copied from
+open-compass/VLMEvalKit vlmeval/dataset/image_base.py, ImageBaseDataset.__init__, commit
+e8e78f05f3080fe28154f2130321f17951c3be94); the check then asserts that every reference resolved, that no
+image is stored twice in one file, and that every resolved image is an RGB PNG.
+
 Then the multiple-choice path of VLMEvalKit is re-implemented minimally: the prompt is built from the question
 and options A–E (ImageMCQDataset.build_prompt), predictions are matched to a letter (can_infer_option, then
 can_infer_text) and scored. A perfect prediction file must score 100 %; a shuffled one near chance.
@@ -112,10 +118,33 @@ def check_file(path):
             assert line["answer"] in options, f"{path}: answer {line['answer']} not among {present}"
             assert line["category"] == options[line["answer"]], f"{path}: category is not the answer's text"
             letters[(len(present), line["answer"])] += 1
+    stored = [x for x in data["image"] if isinstance(x, str) and len(x) > 64]
+    assert len(stored) == len(set(stored)), f"{path}: an image is stored twice"
+    refs = sum(1 for x in data["image"] if 0 < len(str(x)) <= 64)
+    data = resolve_images(data)
+    assert all(len(x) > 64 for x in data["image"]), f"{path}: an unresolved image field"
+    print(f"  {os.path.basename(path)}: {len(stored)} images stored, {refs} short references resolved")
     for b64 in data["image"].unique():
         img = Image.open(io.BytesIO(base64.b64decode(b64, validate=True)))
         assert img.format == "PNG" and img.mode == "RGB", f"{path}: image {img.format} {img.mode}"
     return data, hidden, letters
+
+
+def resolve_images(data):
+    """VLMEvalKit's reading of the `image` column (image_base.py, ImageBaseDataset.__init__, commit
+    e8e78f05f3080fe28154f2130321f17951c3be94), verbatim but for the image_path and toliststr parts: `index` is
+    turned into strings, an `image` of 1–64 characters is the index of a row whose image is longer than 64."""
+    data = data[~pd.isna(data['image'])].copy()
+    data['index'] = [str(x) for x in data['index']]
+    data['image'] = [str(x) if not pd.isna(x) else '' for x in data['image']]
+    image_map = {x: y for x, y in zip(data['index'], data['image'])}
+    for k in image_map:
+        if len(image_map[k]) <= 64 and len(image_map[k]) > 0:
+            idx = image_map[k]
+            assert idx in image_map and len(image_map[idx]) > 64
+            image_map[k] = image_map[idx]
+    data['image'] = [image_map[k] for k in data['index']]
+    return data
 
 
 def chi_square(counts):

@@ -56,6 +56,8 @@ const EXCLUSIVE_CRATES: &[(&str, &[&str])] = &[
     ("parquet", &["sink"]),
     ("nifti", &["volume"]),
     ("clap", &["cli", "main.rs"]),
+    ("rustix", &["sink"]),
+    ("base64", &["sink"]),
 ];
 
 /// External crates a module must not name at all: sinks serialise and write only (no thread pool, no image

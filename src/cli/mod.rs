@@ -78,6 +78,11 @@ pub struct Cli {
     /// (AWS_BATCH_JOB_ARRAY_INDEX; the array size). With Slurm it must match SLURM_ARRAY_TASK_COUNT.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub partition_count: Option<u32>,
+
+    /// Items per (split, language) in the GMAI-style TSV, a stratified, seeded sample (task, label, plane);
+    /// 0 keeps every item [default: the manifest's `[output.tsv] max_items`, itself 500 by default].
+    #[arg(long, value_name = "N")]
+    pub tsv_max_items: Option<u64>,
 }
 
 /// `--profile` values (the CLI's own enum: clap stays out of the manifest).
@@ -369,6 +374,7 @@ fn build(cli: &Cli, manifest: PathBuf) -> ExitCode {
         fail_fast: cli.fail_fast,
         profile: cli.profile.into(),
         formats: cli.formats.iter().map(|&f| f.into()).collect(),
+        tsv_max_items: cli.tsv_max_items,
     };
     let env = |name: &str| std::env::var(name).ok();
     let partition = match partition::resolve(
@@ -567,6 +573,16 @@ fn print_summary(summary: &BuildSummary) {
             splits.join(", ")
         };
         println!("  {task_id} ({}): {splits}", task.kind);
+    }
+    if let Some(sample) = &r.tsv_sample {
+        let limit = match sample.max_items {
+            0 => "every item".to_string(),
+            n => format!("at most {n} per split and language, seed {}", sample.seed),
+        };
+        println!("TSV items ({limit}):");
+        for (group, count) in &sample.items {
+            println!("  {group}: {} of {}", count.selected, count.offered);
+        }
     }
     println!("files in {}:", summary.dataset_dir.display());
     for file in &r.files {

@@ -228,3 +228,37 @@ fn every_landmark_manifest_diagnostic() {
     ];
     check_rows(LANDMARKS, ROWS);
 }
+
+#[test]
+fn output_tsv_sample_keys() {
+    let with = |table: &str| format!("{MASKS}\n[output.tsv]\n{table}\n");
+    let loaded = load_text(
+        Path::new("m.toml"),
+        with("max_items = 120\nseed = 7"),
+        &|_| Vec::new(),
+    )
+    .expect("valid");
+    assert_eq!(
+        (
+            loaded.manifest.output.tsv.max_items,
+            loaded.manifest.output.tsv.seed
+        ),
+        (120, 7)
+    );
+    let default =
+        load_text(Path::new("m.toml"), MASKS.to_string(), &|_| Vec::new()).expect("valid");
+    assert_eq!(default.manifest.output.tsv.max_items, 500);
+    assert_eq!(default.manifest.output.tsv.seed, 0);
+    let unknown = diagnostics(&with("max_item = 3"));
+    assert!(
+        unknown.len() == 1
+            && unknown[0].contains("unknown field `max_item`, expected `max_items` or `seed`"),
+        "{unknown:?}"
+    );
+    let negative = diagnostics(&with("max_items = -1"));
+    // Placed at the value: line 21, column 13.
+    assert_eq!(
+        negative,
+        vec!["21:13: invalid value: integer `-1`, expected u64".to_string()]
+    );
+}

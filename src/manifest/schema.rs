@@ -555,6 +555,37 @@ pub struct OutputOptions {
     /// Target shard size in bytes of row data before a new shard starts.
     #[serde(default = "default_shard_bytes")]
     pub shard_bytes: u64,
+    /// The `[output.tsv]` table: the TSV sample.
+    #[serde(default)]
+    pub tsv: TsvOutput,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+/// The `[output.tsv]` table: how the GMAI-style TSV samples the items (Parquet and JSONL stay complete).
+pub struct TsvOutput {
+    /// Items kept per (split, language), stratified by task, label, plane and question kind; 0 keeps all.
+    #[serde(default = "default_tsv_max_items")]
+    pub max_items: u64,
+    /// Seed of the sample's hashes.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+impl Default for TsvOutput {
+    fn default() -> Self {
+        TsvOutput {
+            max_items: default_tsv_max_items(),
+            seed: 0,
+        }
+    }
+}
+
+/// Default `[output.tsv] max_items` (README, "Output formats": why 500).
+pub const DEFAULT_TSV_MAX_ITEMS: u64 = 500;
+
+fn default_tsv_max_items() -> u64 {
+    DEFAULT_TSV_MAX_ITEMS
 }
 
 impl Default for OutputOptions {
@@ -564,6 +595,7 @@ impl Default for OutputOptions {
             languages: default_languages(),
             row_group_rows: default_row_group_rows(),
             shard_bytes: default_shard_bytes(),
+            tsv: TsvOutput::default(),
         }
     }
 }

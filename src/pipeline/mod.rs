@@ -110,6 +110,7 @@ fn build_cases(
         builder_version: BUILDER_VERSION,
         rgb_images: plan.needs_rgb_images(),
         pool: &pool,
+        tsv_gate: writer.tsv_gate(),
     };
     let build_case =
         |index: usize, rows: &mut case::RowSink| case::build_case(&ctx, &plan.work[index], rows);

@@ -57,6 +57,8 @@ pub struct RecordedOptions {
     pub profile: String,
     /// Output formats, in `--formats` order.
     pub formats: Vec<String>,
+    /// `--tsv-max-items`, when given.
+    pub tsv_max_items: Option<u64>,
 }
 
 impl RecordedOptions {
@@ -73,6 +75,7 @@ impl RecordedOptions {
                 .iter()
                 .map(|f| f.as_str().to_string())
                 .collect(),
+            tsv_max_items: options.tsv_max_items,
         }
     }
 
@@ -113,6 +116,7 @@ impl RecordedOptions {
             fail_fast: false,
             profile,
             formats,
+            tsv_max_items: self.tsv_max_items,
         })
     }
 }

@@ -12,6 +12,7 @@ use crate::annotate::DisplayFrame;
 use crate::discover::{self, Case, DiscoverError, SkippedCase};
 use crate::manifest::{LoadedManifest, ManifestError, Profile};
 use crate::render::Rounding;
+use crate::sink::tsv::TsvOptions;
 use crate::sink::{OutputFormat, ParquetOptions};
 use crate::vqa::templates::{self, TemplateSet};
 
@@ -38,6 +39,8 @@ pub struct BuildOptions {
     pub profile: Profile,
     /// Output formats to write (Parquet with its card, GMAI-style TSV, chat JSONL).
     pub formats: Vec<OutputFormat>,
+    /// Overrides `[output.tsv] max_items` (CLI `--tsv-max-items`; 0 keeps every item).
+    pub tsv_max_items: Option<u64>,
 }
 
 /// Loads and validates a manifest together with its question templates (every diagnostic at once): what
@@ -134,6 +137,8 @@ pub struct BuildPlan {
     pub formats: Vec<OutputFormat>,
     /// Parquet writer settings.
     pub parquet: ParquetOptions,
+    /// TSV sample and limits.
+    pub tsv: TsvOptions,
     /// Worker threads (at least 1).
     pub threads: usize,
 }
@@ -178,6 +183,11 @@ impl BuildPlan {
                 row_group_rows: m.output.row_group_rows,
                 row_group_bytes: ROW_GROUP_BYTES,
                 shard_bytes: m.output.shard_bytes,
+            },
+            tsv: TsvOptions {
+                max_items: options.tsv_max_items.unwrap_or(m.output.tsv.max_items),
+                seed: m.output.tsv.seed,
+                ..TsvOptions::default()
             },
             loaded,
             templates,

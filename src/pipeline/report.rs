@@ -51,9 +51,33 @@ pub struct BuildReport {
     pub warnings: Vec<String>,
     /// Output files written.
     pub files: Vec<FileEntry>,
+    /// The GMAI-style TSV's items per (split, language): how many were written, of how many, and the
+    /// sample's settings (absent when no TSV was written).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tsv_sample: Option<TsvSampleReport>,
     /// Informational per-case lines, e.g. whether a landmark case's image was resampled onto its grid.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+/// The TSV sample (README, "Output formats").
+pub struct TsvSampleReport {
+    /// `[output.tsv] max_items` (or `--tsv-max-items`); 0 keeps every item.
+    pub max_items: u64,
+    /// Seed of the sample's hashes.
+    pub seed: u64,
+    /// `"<split> <lang>"` → items written and offered.
+    pub items: BTreeMap<String, TsvSampleCount>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+/// Items of one (split, language) TSV.
+pub struct TsvSampleCount {
+    /// Items written.
+    pub selected: u64,
+    /// Items the rows offered.
+    pub offered: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -288,8 +312,27 @@ impl<'a> ReportBuilder<'a> {
         self.report.rows_total += 1;
     }
 
-    /// Lists every written file relative to `dataset_dir` and closes the filter counts.
-    pub fn finish(mut self, written: &Written, dataset_dir: &Path) -> BuildReport {
+    /// Lists every written file relative to `dataset_dir`, the TSV sample (`tsv`: its `max_items` and seed,
+    /// when a TSV was written) and closes the filter counts.
+    pub fn finish(
+        mut self,
+        written: &Written,
+        dataset_dir: &Path,
+        tsv: Option<(u64, u64)>,
+    ) -> BuildReport {
+        self.report.tsv_sample = tsv.map(|(max_items, seed)| TsvSampleReport {
+            max_items,
+            seed,
+            items: (written.tsv_samples.iter())
+                .map(|s| {
+                    let count = TsvSampleCount {
+                        selected: s.selected,
+                        offered: s.offered,
+                    };
+                    (format!("{} {}", s.split, s.lang), count)
+                })
+                .collect(),
+        });
         for (task_key, counts) in std::mem::take(&mut self.filters) {
             self.report.tasks.entry(task_key).or_default().filters = counts.into();
         }

@@ -13,7 +13,8 @@ use super::plan::{BuildPlan, BUILDER_VERSION};
 use super::report::{BuildReport, ReportBuilder};
 use crate::discover::Case;
 use crate::record::Row;
-use crate::sink::{self, CardConfig, CardInfo, Sinks, WrittenShard};
+use crate::sink::tsv::SampleGate;
+use crate::sink::{self, CardConfig, CardInfo, OutputFormat, Sinks, WrittenShard};
 
 /// Receives a build's cases in the plan's work order (`index` = position in `BuildPlan::work`).
 pub trait CaseWriter {
@@ -26,6 +27,11 @@ pub trait CaseWriter {
         index: usize,
         result: Result<CaseOutput, String>,
     ) -> Result<(), BuildError>;
+    /// The TSV sample's gate, when this writer samples a TSV: case workers make an item's RGB image only when
+    /// the sample may still select it.
+    fn tsv_gate(&self) -> Option<SampleGate> {
+        None
+    }
 }
 
 /// Progress notifications for the CLI's bar or log lines.
@@ -77,6 +83,10 @@ impl<'a> Reporting<'a> {
 }
 
 impl CaseWriter for Reporting<'_> {
+    fn tsv_gate(&self) -> Option<SampleGate> {
+        self.inner.tsv_gate()
+    }
+
     fn rows(&mut self, index: usize, rows: Vec<Row>) -> Result<(), BuildError> {
         self.case_rows += rows.len();
         self.inner.rows(index, rows)
@@ -151,7 +161,13 @@ impl<'p> DatasetWriter<'p> {
             source,
         })?;
         let m = &plan.loaded.manifest;
-        let sinks = Sinks::new(dataset_dir, &m.dataset.name, &plan.formats, plan.parquet)?;
+        let sinks = Sinks::new(
+            dataset_dir,
+            &m.dataset.name,
+            &plan.formats,
+            plan.parquet,
+            plan.tsv.clone(),
+        )?;
         Ok(DatasetWriter {
             plan,
             report: ReportBuilder::new(plan),
@@ -165,7 +181,9 @@ impl<'p> DatasetWriter<'p> {
         let dataset_dir = &plan.dataset_dir;
         let writes_card = self.sinks.writes_parquet();
         let written = self.sinks.finish()?;
-        let report = self.report.finish(&written, dataset_dir);
+        let tsv_sample = (plan.formats.contains(&OutputFormat::Tsv))
+            .then_some((plan.tsv.max_items, plan.tsv.seed));
+        let report = self.report.finish(&written, dataset_dir, tsv_sample);
         if writes_card {
             write_card(plan, &written.shards)?;
         }
@@ -185,6 +203,10 @@ impl<'p> DatasetWriter<'p> {
 }
 
 impl CaseWriter for DatasetWriter<'_> {
+    fn tsv_gate(&self) -> Option<SampleGate> {
+        self.sinks.tsv_gate()
+    }
+
     fn rows(&mut self, _index: usize, rows: Vec<Row>) -> Result<(), BuildError> {
         for row in rows {
             self.report.row(&row);

@@ -11,6 +11,7 @@ pub mod outputs;
 mod parquet_sink;
 mod schema;
 pub mod tsv;
+pub mod tsv_sample;
 
 #[cfg(test)]
 mod parquet_tests;
@@ -19,4 +20,4 @@ pub use card::{write_card, CardConfig, CardInfo};
 pub use error::SinkError;
 pub use files::{write_atomic, OutputFormat, WrittenFile};
 pub use outputs::{Sinks, Written};
-pub use parquet_sink::{ParquetOptions, ParquetSink, WrittenShard};
+pub use parquet_sink::{ParquetOptions, ParquetSink, WrittenShard, MAX_ROW_GROUP_BYTES};

@@ -7,7 +7,7 @@ use super::error::SinkError;
 use super::files::{OutputFormat, WrittenFile};
 use super::jsonl::JsonlSink;
 use super::parquet_sink::{ParquetOptions, ParquetSink, WrittenShard};
-use super::tsv::{TsvOptions, TsvSink};
+use super::tsv::{SampleGate, TsvOptions, TsvSample, TsvSink};
 use crate::record::Row;
 
 /// Everything a build wrote.
@@ -17,6 +17,8 @@ pub struct Written {
     pub shards: Vec<WrittenShard>,
     /// TSV and JSONL files written.
     pub files: Vec<WrittenFile>,
+    /// TSV items written per (split, language), of how many offered.
+    pub tsv_samples: Vec<TsvSample>,
 }
 
 /// The writers of the selected formats.
@@ -33,6 +35,7 @@ impl Sinks {
         dataset: &str,
         formats: &[OutputFormat],
         parquet: ParquetOptions,
+        tsv: TsvOptions,
     ) -> Result<Sinks, SinkError> {
         let has = |f: OutputFormat| formats.contains(&f);
         Ok(Sinks {
@@ -40,7 +43,7 @@ impl Sinks {
                 .then(|| ParquetSink::new(dataset_dir, parquet))
                 .transpose()?,
             tsv: has(OutputFormat::Tsv)
-                .then(|| TsvSink::new(dataset_dir, dataset, TsvOptions::default()))
+                .then(|| TsvSink::new(dataset_dir, dataset, tsv))
                 .transpose()?,
             jsonl: has(OutputFormat::Jsonl)
                 .then(|| JsonlSink::new(dataset_dir))
@@ -51,6 +54,11 @@ impl Sinks {
     /// True when Parquet shards (and so a dataset card) are written.
     pub fn writes_parquet(&self) -> bool {
         self.parquet.is_some()
+    }
+
+    /// The TSV sample's gate for the case workers (`None` without TSV or without sampling).
+    pub fn tsv_gate(&self) -> Option<SampleGate> {
+        self.tsv.as_ref().and_then(TsvSink::gate)
     }
 
     /// Hands one row to every writer.
@@ -74,7 +82,9 @@ impl Sinks {
             written.shards = parquet.finish()?;
         }
         if let Some(tsv) = self.tsv {
-            written.files.extend(tsv.finish()?);
+            let (files, samples) = tsv.finish()?;
+            written.files.extend(files);
+            written.tsv_samples = samples;
         }
         if let Some(jsonl) = self.jsonl {
             written.files.extend(jsonl.finish()?);

@@ -577,9 +577,96 @@ fn finish_deletes_stale_shards_of_previous_build() {
 }
 
 #[test]
+fn each_distinct_png_is_stored_once_per_row_group_in_any_order() {
+    // 40 distinct PNGs (~1.3 KB each), each in 6 rows; once grouped by slice, once interleaved (the same
+    // image in rows far apart within a row group). Either way each row group stores each of its distinct
+    // PNGs once, in a dictionary page, and every row reads back its own bytes.
+    let pngs: Vec<std::sync::Arc<[u8]>> = (0..40).map(|s| tiny_png(40, 30, s).into()).collect();
+    let distinct: usize = pngs.iter().map(|p| p.len()).sum();
+    for (name, order) in [
+        ("grouped", (0..240).map(|i| i / 6).collect::<Vec<usize>>()),
+        (
+            "interleaved",
+            (0..240).map(|i| i % 40).collect::<Vec<usize>>(),
+        ),
+    ] {
+        let dir = temp_dir(&format!("dictionary-{name}"));
+        let options = ParquetOptions {
+            row_group_rows: 100,
+            row_group_bytes: 100_000_000,
+            shard_bytes: 500_000_000,
+        };
+        let mut sink = ParquetSink::new(&dir, options).unwrap();
+        for (i, &image) in order.iter().enumerate() {
+            let mut row = synthetic_row(0);
+            row.id = format!("synth/row/{i}");
+            row.image_png = pngs[image].clone();
+            sink.push(row).unwrap();
+        }
+        let shards = sink.finish().unwrap();
+        assert_eq!(shards.len(), 1);
+        let builder = reader(&shards[0].path);
+        let groups = builder.metadata().row_groups().to_vec();
+        assert_eq!(groups.len(), 3, "240 rows in groups of 100");
+        let mut stored = 0;
+        for rg in &groups {
+            let column = rg
+                .columns()
+                .iter()
+                .find(|c| c.column_path().string() == "image.bytes")
+                .unwrap();
+            assert!(column.dictionary_page_offset().is_some(), "{name}");
+            // Every data page holds dictionary indices: no fallback to plain PNG bytes.
+            assert!(
+                column
+                    .page_encoding_stats_mask()
+                    .is_some_and(|m| m.is_only(parquet::basic::Encoding::RLE_DICTIONARY)),
+                "{name}: data pages of image.bytes are not all dictionary-encoded"
+            );
+            stored += column.uncompressed_size() as usize;
+        }
+        // Distinct PNGs per row group: grouped 17+17+7 (+1 split across groups), interleaved 40 each.
+        let mut per_group = 0;
+        for start in (0..240).step_by(100) {
+            let set: std::collections::BTreeSet<usize> = order[start..(start + 100).min(240)]
+                .iter()
+                .copied()
+                .collect();
+            per_group += set.iter().map(|&k| pngs[k].len() + 4).sum::<usize>();
+        }
+        assert!(
+            stored >= per_group && stored < per_group + 3 * 2_000,
+            "{name}: {stored} bytes stored for {per_group} distinct bytes per group"
+        );
+        if name == "grouped" {
+            assert!(
+                stored < distinct + 3 * 2_000 + 2 * 1_400,
+                "{name}: {stored} vs {distinct}"
+            );
+        }
+        let mut got = Vec::new();
+        for batch in builder.build().unwrap() {
+            let batch = batch.unwrap();
+            let image = batch.column_by_name("image").unwrap().as_struct();
+            let bytes = image.column(0).as_binary::<i32>();
+            got.extend((0..bytes.len()).map(|i| bytes.value(i).to_vec()));
+        }
+        let want: Vec<Vec<u8>> = order.iter().map(|&k| pngs[k].to_vec()).collect();
+        assert!(got == want, "{name}: every row reads back its own PNG");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
 fn rejects_bad_rows_and_options() {
     let dir = temp_dir("invalid");
-    for (rows, bytes, shard) in [(0, 1, 1), (101, 1, 1), (10, 0, 1), (10, 1, 0)] {
+    for (rows, bytes, shard) in [
+        (0, 1, 1),
+        (101, 1, 1),
+        (10, 0, 1),
+        (10, 1, 0),
+        (10, MAX_ROW_GROUP_BYTES + 1, 1),
+    ] {
         let options = ParquetOptions {
             row_group_rows: rows,
             row_group_bytes: bytes,

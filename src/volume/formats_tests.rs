@@ -675,6 +675,7 @@ kind = "bbox"
             fail_fast: true,
             profile: Default::default(),
             formats: vec![crate::sink::OutputFormat::Parquet],
+            tsv_max_items: None,
         },
         &|_| {},
     )

@@ -97,6 +97,38 @@ fn base64_decode(text: &str) -> Vec<u8> {
     out
 }
 
+/// The PNG of every row of one TSV file: base64 in the `image` column, or — as VLMEvalKit resolves it
+/// (vlmeval/dataset/image_base.py) — a field of at most 64 characters naming the `index` of a row of the same
+/// file whose image is stored in full. Asserts that references point back to full images and that no image
+/// is stored twice in the file.
+fn resolve_images(name: &str, rows: &[Vec<String>], image_column: usize) -> Vec<Vec<u8>> {
+    let mut by_index: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut stored = BTreeSet::new();
+    let mut out = Vec::new();
+    let mut references = 0;
+    for row in rows {
+        let field = &row[image_column];
+        let png = if field.len() <= 64 {
+            references += 1;
+            by_index.get(field).cloned().unwrap_or_else(|| {
+                panic!("{name}: reference `{field}` names no earlier full image")
+            })
+        } else {
+            let png = base64_decode(field);
+            assert!(stored.insert(png.clone()), "{name}: an image stored twice");
+            by_index.insert(row[0].clone(), png.clone());
+            png
+        };
+        out.push(png);
+    }
+    assert!(
+        rows.len() < 10 || references > 0,
+        "{name}: {} rows and no short reference",
+        rows.len()
+    );
+    out
+}
+
 /// Pearson χ² of counts against a uniform distribution.
 fn chi_square(counts: &[usize]) -> f64 {
     let n: usize = counts.iter().sum();
@@ -145,7 +177,8 @@ fn bilingual_build_writes_every_format_consistently_and_deterministically() {
             assert!(!rows.is_empty(), "{name}");
             let mut indices = BTreeSet::new();
             let mut letters = Vec::new();
-            for row in &rows {
+            let images = resolve_images(&name, &rows, COLUMNS.len() - 1);
+            for (row, png) in rows.iter().zip(&images) {
                 let field =
                     |c: &str| row[COLUMNS.iter().position(|x| *x == c).expect("column")].as_str();
                 assert!(
@@ -196,7 +229,6 @@ fn bilingual_build_writes_every_format_consistently_and_deterministically() {
                     "{name}: {pair:?}"
                 );
                 granularities.insert(pair.0.to_string());
-                let png = base64_decode(field("image"));
                 assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}: image is a PNG");
                 assert_eq!(
                     (png[24], png[25]),
@@ -222,6 +254,13 @@ fn bilingual_build_writes_every_format_consistently_and_deterministically() {
                     .collect();
                 assert_eq!(header, want);
                 assert_eq!(rows.len(), letters_by_file[&format!("test_{lang}")].len());
+                let full = parse_tsv(&tsv_dir.join(format!("KiTS23_test_{lang}.tsv"))).1;
+                let hidden_images = resolve_images("hidden", &rows, want.len() - 1);
+                let full_images = resolve_images("full", &full, COLUMNS.len() - 1);
+                assert!(
+                    hidden_images == full_images,
+                    "hidden copy shows other images"
+                );
             }
         }
         assert_eq!(
@@ -387,4 +426,85 @@ fn arabic_needs_names_and_valid_choice_templates() {
         stderr.contains("templates.mask_size_choice.ar: unknown placeholder(s) {lable}"),
         "{stderr}"
     );
+}
+
+#[test]
+fn tsv_sample_is_a_stratified_subsequence_with_the_same_facts_in_every_language() {
+    let dir = temp_dir("formats-sample");
+    let manifest = bilingual_manifest(&dir);
+    let (all, sampled) = (dir.join("all"), dir.join("sampled"));
+    build(
+        &manifest,
+        &all,
+        &["--formats", "tsv", "--tsv-max-items", "0", "--threads", "2"],
+    );
+    let o = build(
+        &manifest,
+        &sampled,
+        &[
+            "--formats",
+            "tsv",
+            "--tsv-max-items",
+            "120",
+            "--threads",
+            "2",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let report: serde_json::Value = serde_json::from_slice(
+        &fs::read(sampled.join("KiTS23/build-report.json")).expect("report"),
+    )
+    .expect("json");
+    let sample = &report["tsv_sample"];
+    assert_eq!(sample["max_items"], 120);
+    for split in ["train", "test"] {
+        let mut facts_by_lang = Vec::new();
+        for lang in ["en", "ar"] {
+            let name = format!("KiTS23_{split}_{lang}.tsv");
+            let (_, full) = parse_tsv(&all.join("KiTS23/tsv").join(&name));
+            let (_, part) = parse_tsv(&sampled.join("KiTS23/tsv").join(&name));
+            let full_images = resolve_images(&name, &full, COLUMNS.len() - 1);
+            let part_images = resolve_images(&name, &part, COLUMNS.len() - 1);
+            assert_eq!(part.len(), 120.min(full.len()), "{name}");
+            let counts = &sample["items"][format!("{split} {lang}")];
+            assert_eq!(counts["selected"], part.len() as u64, "{name}");
+            assert_eq!(counts["offered"], full.len() as u64, "{name}");
+            assert!(stdout.contains(&format!("{split} {lang}: {} of {}", part.len(), full.len())));
+            // Every sampled item is an item of the full file (text and image), in the same order, and the
+            // indices run 0, 1, 2, … in the sample.
+            let mut at = 0;
+            let mut positions = Vec::new();
+            for (k, (row, png)) in part.iter().zip(&part_images).enumerate() {
+                assert_eq!(row[0], k.to_string(), "{name}: index");
+                let found = (at..full.len()).find(|&j| {
+                    full[j][1..COLUMNS.len() - 1] == row[1..COLUMNS.len() - 1]
+                        && full_images[j] == *png
+                });
+                let j = found.unwrap_or_else(|| panic!("{name}: item {k} not in stream order"));
+                positions.push(j);
+                at = j + 1;
+            }
+            // Stratified: each (granularity, question kind) group keeps at least its share when it has it.
+            let mut by_stratum: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
+            for (j, row) in full.iter().enumerate() {
+                let key = (row[11].clone(), row[4].is_empty().to_string());
+                let e = by_stratum.entry(key).or_default();
+                e.0 += 1;
+                e.1 += usize::from(positions.contains(&j));
+            }
+            if full.len() > 120 {
+                for (key, (n, kept)) in &by_stratum {
+                    assert!(
+                        *kept > 0 && *kept < *n,
+                        "{name}: stratum {key:?} kept {kept} of {n}"
+                    );
+                }
+            }
+            facts_by_lang.push(positions);
+        }
+        assert_eq!(
+            facts_by_lang[0], facts_by_lang[1],
+            "{split}: English and Arabic samples hold the same facts"
+        );
+    }
 }

@@ -658,6 +658,7 @@ mod tests {
             builder_version: BUILDER_VERSION,
             rgb_images: false,
             pool: super::super::rows::tests::pool(),
+            tsv_gate: None,
         };
         let mut task = loaded
             .manifest

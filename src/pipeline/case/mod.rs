@@ -14,6 +14,7 @@ use crate::annotate::{AnnotateError, FilterCounts, LesionCounts};
 use crate::manifest::{LoadedManifest, Task};
 use crate::record::Row;
 use crate::render::RenderError;
+use crate::sink::tsv::SampleGate;
 use crate::volume::image2d::Image2dError;
 use crate::volume::landmarks::LandmarkError;
 use crate::volume::VolumeError;
@@ -35,6 +36,8 @@ pub struct CaseContext<'a> {
     pub rgb_images: bool,
     /// The build's thread pool: the slices of a case are rendered on it, in parallel.
     pub pool: &'a rayon::ThreadPool,
+    /// The TSV sample: RGB images are made only for items it may still select (`None`: every item).
+    pub tsv_gate: Option<SampleGate>,
 }
 
 /// The writer has stopped (a failed output or `--fail-fast`): the case gives up without an error of its own.

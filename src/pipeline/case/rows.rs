@@ -12,6 +12,7 @@ use crate::discover::Case;
 use crate::manifest::{Plane, Task};
 use crate::record::{Choice, Measurements, Row};
 use crate::render::{overlay, RenderError, RenderedSlice};
+use crate::sink::tsv_sample::{row_items, ItemKind};
 use crate::vqa::{Qa, Shown};
 
 /// A rendered slice shared by every row shown on it, and the physical size of its native pixels.
@@ -192,11 +193,23 @@ impl<'a> CaseRows<'a> {
 
     /// Makes each distinct (shot, drawn box) RGB image once — in parallel on the build's pool, the results
     /// kept in a fixed order — and hands it to every item shown with it.
+    /// Items the TSV sample cannot select get no image (`rgb_png` stays `None`).
     fn attach_rgb_images(&mut self) -> Result<(), CaseError> {
+        let items: Vec<(&Row, ItemKind)> = (self.rows.iter())
+            .flat_map(|row| row_items(row).map(move |(kind, _)| (row, kind)))
+            .collect();
+        let allowed = match &self.ctx.tsv_gate {
+            Some(gate) => gate.may_select(&items),
+            None => vec![true; items.len()],
+        };
+        let mut allowed_iter = allowed.iter().copied();
         let mut wanted: BTreeMap<RgbKey, Option<Arc<[u8]>>> = BTreeMap::new();
         for (row, &shot) in self.rows.iter().zip(&self.row_shots) {
             for item in row.choice.iter().chain(row.identify.iter()) {
-                wanted.insert((shot, drawn_box(row, item)?), None);
+                let key = (shot, drawn_box(row, item)?);
+                if allowed_iter.next().unwrap_or(true) {
+                    wanted.insert(key, None);
+                }
             }
         }
         let keys: Vec<RgbKey> = wanted.keys().copied().collect();
@@ -209,6 +222,7 @@ impl<'a> CaseRows<'a> {
         for (key, image) in keys.into_iter().zip(images) {
             wanted.insert(key, Some(image?));
         }
+        let mut allowed_iter = allowed.into_iter();
         for (row, &shot) in self.rows.iter_mut().zip(&self.row_shots) {
             let bbox_px = row.bbox_px;
             for item in row.choice.iter_mut().chain(row.identify.iter_mut()) {
@@ -216,7 +230,11 @@ impl<'a> CaseRows<'a> {
                     .box_drawn
                     .then(|| bbox_px.map(|b| b.map(|v| v as u32)))
                     .flatten();
-                item.rgb_png = wanted.get(&(shot, bbox)).cloned().flatten();
+                item.rgb_png = allowed_iter
+                    .next()
+                    .unwrap_or(true)
+                    .then(|| wanted.get(&(shot, bbox)).cloned().flatten())
+                    .flatten();
             }
         }
         Ok(())
@@ -281,6 +299,7 @@ pub(super) mod tests {
             builder_version: BUILDER_VERSION,
             rgb_images,
             pool: pool(),
+            tsv_gate: None,
         }
     }
 
