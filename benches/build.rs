@@ -1,34 +1,40 @@
-//! `cargo bench`: times a 512×512×200 int16 CT with its mask through the annotation-only path and the full
-//! build, each against simply decompressing the two `.nii.gz` files, and prints a table (median of runs).
+//! `cargo bench --bench build`: what a build costs at real sizes. Writes real-sized phantoms with the crate's
+//! own generator, times the library's annotation path against plain decompression, then runs the release
+//! CLI binary as a black box (per format, per case, 1 vs 2 threads with a free-core control), polls its peak
+//! RSS, counts the bytes it writes and projects KiTS23 and TotalSegmentator builds. Prints one markdown table
+//! per topic and writes them to `target/bench-results.md`. `MVB_BENCH_ROUNDS` (default 3) sets the paired
+//! rounds; `MVB_BENCH_KEEP=1` keeps `target/bench-data`.
 
+use std::fmt::Write as _;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use medvision_build::annotate::lesion::{LesionOptions, LesionRules};
 use medvision_build::annotate::{self, DisplayFrame};
-use medvision_build::manifest::{self, Connectivity, Plane, Profile, TaskKind};
-use medvision_build::pipeline::{self, BuildOptions};
-use medvision_build::sink::OutputFormat;
+use medvision_build::manifest::{self, Connectivity, Plane, TaskKind};
 use medvision_build::{synth, volume};
 
-const RUNS: usize = 3;
+const MB: f64 = 1e6;
 
-fn median(mut times: Vec<Duration>) -> f64 {
-    times.sort();
-    times[times.len() / 2].as_secs_f64()
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
 }
 
-fn time(runs: usize, mut f: impl FnMut()) -> f64 {
-    median(
-        (0..runs)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed()
-            })
-            .collect(),
-    )
+fn secs(f: impl FnOnce()) -> f64 {
+    let t = Instant::now();
+    f();
+    t.elapsed().as_secs_f64()
 }
 
 /// Plain decompression, the floor any reader pays: the whole file inflated (flate2's multi-member decoder over
@@ -47,59 +53,202 @@ fn gunzip(path: &Path) -> usize {
     bytes.len()
 }
 
-fn main() {
-    let shape = [512, 512, 200];
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
-    let case_dir = root.join("dataset/case_00000");
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&case_dir).expect("bench dir");
-    let (image, mask) =
-        synth::write_benchmark_case(&case_dir, shape).expect("write benchmark case");
-    std::fs::rename(&image, case_dir.join("imaging.nii.gz")).expect("rename image");
-    std::fs::rename(&mask, case_dir.join("segmentation.nii.gz")).expect("rename mask");
-    let (image, mask) = (
-        case_dir.join("imaging.nii.gz"),
-        case_dir.join("segmentation.nii.gz"),
-    );
-    let manifest_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/kits23.toml");
-    let loaded = manifest::load(&manifest_path).expect("manifest");
-    let known: Vec<u16> = loaded.labels("default").keys().copied().collect();
-    let tasks = loaded.manifest.tasks.clone();
+/// The free-core control: a fixed CPU-bound loop (xorshift, no memory traffic).
+fn spin() -> u64 {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for _ in 0..150_000_000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    x
+}
 
-    let decompress = time(RUNS, || {
-        gunzip(&image);
-        gunzip(&mask);
+/// `2·t1/t2`: one spin alone, then two at once on two threads; ≈ 2 when two cores are free, ≈ 1 when one is.
+fn free_cores() -> f64 {
+    let t1 = secs(|| {
+        std::hint::black_box(spin());
     });
-    let mut kept = 0;
-    let annotate_only = time(RUNS, || {
-        let mask_volume = volume::read_label_map(&mask, &known).expect("mask");
-        let image_file = volume::open_image(&image, None).expect("image header");
-        let (shape, geometry) = (image_file.shape(), image_file.geometry().clone());
-        volume::check_grid_agreement(&image, shape, &geometry, &mask, &mask_volume)
-            .expect("agreement");
-        // Decoded in its stored type (i16), as a build does when some row shows the image.
-        let image_volume = image_file.read().expect("image");
-        assert_eq!(image_volume.shape(), shape);
-        let stats = annotate::mask_stats(
-            &mask_volume,
-            DisplayFrame::Radiological,
-            &Plane::ALL,
-            Connectivity::Four,
-        )
-        .expect("stats");
-        kept = 0;
-        for task in &tasks {
-            kept += match task.kind {
-                TaskKind::Bbox => annotate::box_facts(&stats, &known, &task.filters).0.len(),
-                TaskKind::MaskSize => annotate::mask_size_facts(&stats, &known, &task.filters)
-                    .0
-                    .len(),
-                TaskKind::LesionSize | TaskKind::Landmarks => 0,
-            };
+    let t2 = secs(|| {
+        let a = std::thread::spawn(|| std::hint::black_box(spin()));
+        let b = std::thread::spawn(|| std::hint::black_box(spin()));
+        a.join().expect("spin");
+        b.join().expect("spin");
+    });
+    2.0 * t1 / t2
+}
+
+/// The CLI under test, and what its `--help` says it accepts.
+struct Cli {
+    path: PathBuf,
+    tsv_max_items: bool,
+}
+
+impl Cli {
+    fn new() -> Cli {
+        let path = PathBuf::from(env!("CARGO_BIN_EXE_medvision-build"));
+        assert!(
+            path.is_file(),
+            "{}: the release binary is missing",
+            path.display()
+        );
+        let help = Command::new(&path)
+            .arg("--help")
+            .output()
+            .expect("medvision-build --help");
+        let help = String::from_utf8_lossy(&help.stdout);
+        Cli {
+            path,
+            tsv_max_items: help.contains("--tsv-max-items"),
         }
-    });
-    // Lesion size on top of the one-pass statistics: every tumour slice of all three planes.
-    let mask_volume = volume::read_label_map(&mask, &known).expect("mask");
+    }
+}
+
+/// One dataset on disk the CLI can build.
+struct Input {
+    name: &'static str,
+    manifest: PathBuf,
+    data_root: PathBuf,
+    /// Output folder name under `<out>/` (the manifest's dataset name).
+    dataset: &'static str,
+    /// `(image, mask)` of every case.
+    cases: Vec<(PathBuf, PathBuf)>,
+    /// In-memory bytes of the largest image volume at its stored type (int16) and as f32.
+    largest_stored_bytes: f64,
+}
+
+/// One timed CLI build: wall seconds, peak RSS (VmHWM) and what it wrote.
+#[derive(Clone, Default)]
+struct Run {
+    secs: f64,
+    peak_rss_mb: f64,
+    bytes: Bytes,
+}
+
+/// Output bytes by format; `distinct_png` is the content-named `jsonl/images/` folder.
+#[derive(Clone, Copy, Default)]
+struct Bytes {
+    parquet: u64,
+    tsv: u64,
+    jsonl: u64,
+    distinct_png: u64,
+    rows: u64,
+}
+
+fn dir_bytes(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> u64 {
+    let mut total = 0;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let meta = entry.metadata().expect("metadata");
+        if meta.is_dir() {
+            total += dir_bytes(&path, keep);
+        } else if keep(&path) {
+            total += meta.len();
+        }
+    }
+    total
+}
+
+fn measure_bytes(out: &Path) -> Bytes {
+    let rows = std::fs::read_to_string(out.join("build-report.json"))
+        .ok()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        .and_then(|v| v["rows_total"].as_u64())
+        .unwrap_or(0);
+    Bytes {
+        parquet: dir_bytes(out, &|p| p.extension().is_some_and(|e| e == "parquet")),
+        tsv: dir_bytes(&out.join("tsv"), &|_| true),
+        jsonl: dir_bytes(&out.join("jsonl"), &|_| true),
+        distinct_png: dir_bytes(&out.join("jsonl/images"), &|_| true),
+        rows,
+    }
+}
+
+/// `VmHWM` of a live process in kB (0 once it is gone).
+fn vm_hwm_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Runs one build of `input` into a fresh `out` folder, polling the child's VmHWM every 20 ms.
+fn build(
+    cli: &Cli,
+    input: &Input,
+    out: &Path,
+    threads: usize,
+    formats: &str,
+    extra: &[&str],
+) -> Run {
+    let _ = std::fs::remove_dir_all(out);
+    let start = Instant::now();
+    let mut child = Command::new(&cli.path)
+        .arg("--manifest")
+        .arg(&input.manifest)
+        .arg("--data-root")
+        .arg(&input.data_root)
+        .arg("--out")
+        .arg(out)
+        .args([
+            "--threads",
+            &threads.to_string(),
+            "--formats",
+            formats,
+            "--fail-fast",
+        ])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn medvision-build");
+    let pid = child.id();
+    let mut peak_kb = 0;
+    let status = loop {
+        peak_kb = peak_kb.max(vm_hwm_kb(pid));
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let secs = start.elapsed().as_secs_f64();
+    if !status.success() {
+        let mut err = String::new();
+        let _ = child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut err);
+        panic!(
+            "{} {formats} --threads {threads} failed ({status}): {err}",
+            input.name
+        );
+    }
+    Run {
+        secs,
+        peak_rss_mb: peak_kb as f64 * 1024.0 / MB,
+        bytes: measure_bytes(&out.join(input.dataset)),
+    }
+}
+
+/// Reads both volumes, checks them and computes every box and mask-size fact of all three planes (the
+/// annotation-only path, in-process). Returns the kept facts.
+fn annotate_only(manifest_path: &Path, image: &Path, mask: &Path) -> usize {
+    let loaded = manifest::load(manifest_path).expect("manifest");
+    let collection = &loaded.manifest.collections[0].name;
+    let known: Vec<u16> = loaded.labels(collection).keys().copied().collect();
+    let mask_volume = volume::read_label_map(mask, &known).expect("mask");
+    let image_file = volume::open_image(image, None).expect("image header");
+    let (shape, geometry) = (image_file.shape(), image_file.geometry().clone());
+    volume::check_grid_agreement(image, shape, &geometry, mask, &mask_volume).expect("agreement");
+    // Decoded in its stored type (i16), as a build does when some row shows the image.
+    let image_volume = image_file.read().expect("image");
+    assert_eq!(image_volume.shape(), shape);
     let stats = annotate::mask_stats(
         &mask_volume,
         DisplayFrame::Radiological,
@@ -107,56 +256,588 @@ fn main() {
         Connectivity::Four,
     )
     .expect("stats");
-    let mut lesions = 0;
-    let lesion_only = time(RUNS, || {
-        let options = LesionOptions::new(LesionRules::Default);
-        lesions = annotate::lesion_facts(&mask_volume, &stats, &[2], &options)
-            .0
-            .len();
-    });
-    let mut rows = 0;
-    let full = |threads: usize, formats: &[OutputFormat], rows: &mut u64| {
-        let out = root.join(format!("out-{threads}-{}", formats.len()));
-        let options = BuildOptions {
-            manifest: manifest_path.clone(),
-            data_root: root.clone(),
-            out_dir: out,
-            threads,
-            fail_fast: true,
-            profile: Profile::Default,
-            formats: formats.to_vec(),
-            tsv_max_items: None,
+    let mut kept = 0;
+    for task in &loaded.manifest.tasks {
+        kept += match task.kind {
+            TaskKind::Bbox => annotate::box_facts(&stats, &known, &task.filters).0.len(),
+            TaskKind::MaskSize => annotate::mask_size_facts(&stats, &known, &task.filters)
+                .0
+                .len(),
+            TaskKind::LesionSize | TaskKind::Landmarks => 0,
         };
-        *rows = pipeline::build(&options, &|_| {})
-            .expect("build")
-            .report
-            .rows_total;
-    };
-    let parquet_1 = time(1, || full(1, &[OutputFormat::Parquet], &mut rows));
-    let full_1 = time(1, || full(1, &OutputFormat::ALL, &mut rows));
-    let full_2 = time(1, || full(2, &OutputFormat::ALL, &mut rows));
+    }
+    kept
+}
 
-    println!("512x512x200 int16 CT + u8 mask (.nii.gz), median of {RUNS} runs (full build: 1 run)");
-    println!("{kept} kept box/size facts, {lesions} measured tumour slices, {rows} rows in the full build");
-    println!();
-    println!("| path | seconds | × decompression |");
-    println!("|---|---|---|");
-    println!("| decompress image + mask (flate2, zlib-rs) | {decompress:.3} | 1.00 |");
-    println!("| annotation only (read, reorient, check, boxes + areas, 3 planes) | {annotate_only:.3} | {:.2} |", annotate_only / decompress);
-    println!(
-        "| lesion size only (tumour outline, ellipse fit, Feret; 3 planes; after the statistics) | {lesion_only:.4} | {:.3} |",
-        lesion_only / decompress
+/// A variant of the per-case table.
+#[derive(Clone, Copy, PartialEq)]
+enum Variant {
+    Inflate,
+    Annotate,
+    Cli(&'static str, &'static str, bool), // (label, --formats, with --tsv-max-items 0)
+}
+
+impl Variant {
+    fn label(&self) -> String {
+        match self {
+            Variant::Inflate => "inflate image + mask (flate2, in-process)".into(),
+            Variant::Annotate => "annotation only (library, in-process)".into(),
+            Variant::Cli(label, _, false) => format!("`{label}`"),
+            Variant::Cli(label, _, true) => format!("`{label}` + `--tsv-max-items 0`"),
+        }
+    }
+}
+
+/// Per-case results: seconds of every round per variant, and the last CLI run per variant.
+struct CaseResult {
+    input_name: &'static str,
+    largest: f64,
+    secs: Vec<(Variant, Vec<f64>)>,
+    runs: Vec<(Variant, Vec<Run>)>,
+    skipped: Vec<(Variant, String)>,
+}
+
+impl CaseResult {
+    fn median(&self, v: Variant) -> Option<f64> {
+        self.secs
+            .iter()
+            .find(|(w, _)| *w == v)
+            .map(|(_, s)| median(s.clone()))
+    }
+    fn last(&self, v: Variant) -> Option<&Run> {
+        self.runs
+            .iter()
+            .find(|(w, _)| *w == v)
+            .and_then(|(_, r)| r.last())
+    }
+    fn peak(&self, v: Variant) -> Option<f64> {
+        self.runs
+            .iter()
+            .find(|(w, _)| *w == v)
+            .map(|(_, r)| r.iter().map(|r| r.peak_rss_mb).fold(0.0, f64::max))
+    }
+}
+
+const PARQUET: Variant = Variant::Cli("--formats parquet", "parquet", false);
+const TSV: Variant = Variant::Cli("--formats tsv", "tsv", false);
+const JSONL: Variant = Variant::Cli("--formats jsonl", "jsonl", false);
+const ALL: Variant = Variant::Cli("all formats", "parquet,tsv,jsonl", false);
+const ALL_UNSAMPLED: Variant = Variant::Cli("all formats", "parquet,tsv,jsonl", true);
+
+/// Paired rounds over every variant of one single-case input, `--threads 1`: A B C … A B C ….
+fn per_case(
+    cli: &Cli,
+    input: &Input,
+    out: &Path,
+    rounds: usize,
+    unsampled_tsv_ok: bool,
+) -> CaseResult {
+    let (image, mask) = input.cases[0].clone();
+    let mut variants = vec![Variant::Inflate, Variant::Annotate, PARQUET, JSONL];
+    let mut skipped = Vec::new();
+    // Without TSV sampling, TSV on the many-label case is tens of GB per run: not run, said so.
+    if cli.tsv_max_items || unsampled_tsv_ok {
+        variants.extend([TSV, ALL]);
+    } else {
+        for v in [TSV, ALL] {
+            skipped.push((
+                v,
+                "not run: no TSV sampling in this binary (tens of GB per run)".into(),
+            ));
+        }
+    }
+    if cli.tsv_max_items && unsampled_tsv_ok {
+        variants.push(ALL_UNSAMPLED);
+    } else if !cli.tsv_max_items {
+        skipped.push((
+            ALL_UNSAMPLED,
+            "not available: binary has no `--tsv-max-items`".into(),
+        ));
+    } else {
+        skipped.push((
+            ALL_UNSAMPLED,
+            "not run: unsampled TSV is tens of GB per run here".into(),
+        ));
+    }
+    let mut secs_of: Vec<(Variant, Vec<f64>)> = variants.iter().map(|v| (*v, Vec::new())).collect();
+    let mut runs: Vec<(Variant, Vec<Run>)> = variants.iter().map(|v| (*v, Vec::new())).collect();
+    for round in 0..rounds {
+        for (k, v) in variants.iter().enumerate() {
+            let s = match v {
+                Variant::Inflate => secs(|| {
+                    gunzip(&image);
+                    gunzip(&mask);
+                }),
+                Variant::Annotate => secs(|| {
+                    std::hint::black_box(annotate_only(&input.manifest, &image, &mask));
+                }),
+                Variant::Cli(_, formats, unsampled) => {
+                    let extra: &[&str] = if *unsampled {
+                        &["--tsv-max-items", "0"]
+                    } else {
+                        &[]
+                    };
+                    let run = build(cli, input, out, 1, formats, extra);
+                    let s = run.secs;
+                    runs[k].1.push(run);
+                    s
+                }
+            };
+            secs_of[k].1.push(s);
+            eprintln!("  {} round {round}: {} {:.2} s", input.name, v.label(), s);
+        }
+    }
+    CaseResult {
+        input_name: input.name,
+        largest: input.largest_stored_bytes,
+        secs: secs_of,
+        runs,
+        skipped,
+    }
+}
+
+/// Thread speedup of one format on one input: paired rounds of (control, 1 thread, 2 threads).
+struct Speedup {
+    input_name: &'static str,
+    formats_label: String,
+    t1: Vec<f64>,
+    t2: Vec<f64>,
+    free: Vec<f64>,
+    peak_t1: f64,
+    peak_t2: f64,
+    largest: f64,
+}
+
+fn speedup(cli: &Cli, input: &Input, out: &Path, rounds: usize, v: Variant) -> Speedup {
+    let Variant::Cli(_, formats, _) = v else {
+        unreachable!("CLI variants only")
+    };
+    let mut s = Speedup {
+        input_name: input.name,
+        formats_label: v.label(),
+        t1: Vec::new(),
+        t2: Vec::new(),
+        free: Vec::new(),
+        peak_t1: 0.0,
+        peak_t2: 0.0,
+        largest: input.largest_stored_bytes,
+    };
+    for round in 0..rounds {
+        s.free.push(free_cores());
+        let a = build(cli, input, out, 1, formats, &[]);
+        let b = build(cli, input, out, 2, formats, &[]);
+        eprintln!(
+            "  {} {formats} round {round}: free {:.2}, 1 thread {:.2} s, 2 threads {:.2} s",
+            input.name,
+            s.free.last().copied().unwrap_or(0.0),
+            a.secs,
+            b.secs
+        );
+        s.peak_t1 = s.peak_t1.max(a.peak_rss_mb);
+        s.peak_t2 = s.peak_t2.max(b.peak_rss_mb);
+        s.t1.push(a.secs);
+        s.t2.push(b.secs);
+    }
+    s
+}
+
+impl Speedup {
+    /// Median of the per-round ratios t1/t2 (each pair measured back to back).
+    fn ratio(&self) -> f64 {
+        median(self.t1.iter().zip(&self.t2).map(|(a, b)| a / b).collect())
+    }
+}
+
+/// Writes the benchmark inputs under `root` and returns them (with the generation time).
+fn write_inputs(root: &Path) -> (Vec<Input>, Input, f64) {
+    let start = Instant::now();
+    let kits = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/kits23.toml");
+    let ct = |name: &'static str, shape: [usize; 3]| {
+        let data_root = root.join(name);
+        let dir = data_root.join("dataset/case_00000");
+        let pair = synth::write_benchmark_case(&dir, shape).expect("write benchmark case");
+        Input {
+            name,
+            manifest: kits.clone(),
+            data_root,
+            dataset: "KiTS23",
+            cases: vec![pair],
+            largest_stored_bytes: (shape[0] * shape[1] * shape[2] * 2) as f64,
+        }
+    };
+    let ct200 = ct("CT 512×512×200 (KiTS23 manifest)", [512, 512, 200]);
+    let ct600 = ct("CT 512×512×600 (KiTS23 manifest)", [512, 512, 600]);
+    let many = many_label_input(root);
+    // 16 cases of 256×256×100 (1/8 of the CT each): the first written, the others copies under new ids.
+    let set_root = root.join("set16");
+    let first = set_root.join("dataset/case_00000");
+    let (img, msk) = synth::write_benchmark_case(&first, [256, 256, 100]).expect("write set case");
+    let mut cases = vec![(img.clone(), msk.clone())];
+    for k in 1..16 {
+        let dir = set_root.join(format!("dataset/case_{k:05}"));
+        std::fs::create_dir_all(&dir).expect("case dir");
+        let pair = (dir.join("imaging.nii.gz"), dir.join("segmentation.nii.gz"));
+        std::fs::copy(&img, &pair.0).expect("copy image");
+        std::fs::copy(&msk, &pair.1).expect("copy mask");
+        cases.push(pair);
+    }
+    let set16 = Input {
+        name: "16 cases of 256×256×100 (KiTS23 manifest)",
+        manifest: kits,
+        data_root: set_root,
+        dataset: "KiTS23",
+        cases,
+        largest_stored_bytes: (256 * 256 * 100 * 2) as f64,
+    };
+    (
+        vec![ct200, ct600, many],
+        set16,
+        start.elapsed().as_secs_f64(),
+    )
+}
+
+/// The many-label stand-in (512×512×300, 104 labels) with a bench manifest in KiTS23's layout naming every
+/// label (box and mask-size tasks, as TotalSegmentator's manifest asks for its CTs).
+fn many_label_input(root: &Path) -> Input {
+    let shape = [512, 512, 300];
+    let data_root = root.join("many");
+    let dir = data_root.join("dataset/case_00000");
+    let (image, mask, labels) =
+        synth::write_many_label_case(&dir, shape, 104).expect("many-label case");
+    let mut toml = String::from(
+        "# Bench manifest for the many-label stand-in written by benches/build.rs (104 labels).\n\
+         [dataset]\nname = \"ManyLabels\"\nmodality = \"CT\"\nimage_description = \"a whole-body CT scan\"\n\
+         department = \"Orthopedic Surgery\"\nlayout = \"dataset/case_NNNNN/{imaging,segmentation}.nii.gz\"\n\n\
+         [[collection]]\nname = \"default\"\nimage = \"dataset/{case}/imaging.nii.gz\"\n\
+         mask = \"dataset/{case}/segmentation.nii.gz\"\n\n[labels]\n",
     );
-    println!(
-        "| full build, Parquet only, 1 thread (+ render PNG, questions, Parquet) | {parquet_1:.3} | {:.2} |",
-        parquet_1 / decompress
+    for l in &labels {
+        let task = if l.group == manifest::WindowGroup::Bone {
+            "Bone"
+        } else {
+            "Organ Recognition - Abdomen"
+        };
+        writeln!(
+            toml,
+            "{} = {{ name = \"{}\", group = \"{}\", vqa_task = \"{task}\" }}",
+            l.id,
+            l.name,
+            l.group.as_str()
+        )
+        .expect("write");
+    }
+    toml.push_str(
+        "\n[[task]]\nid = \"T01\"\nkind = \"bbox\"\n\n[[task]]\nid = \"T01\"\nkind = \"mask_size\"\n\n\
+         [split]\ntest_fraction = 0.3\nseed = 4\n",
     );
-    println!(
-        "| full build, Parquet + TSV + JSONL, 1 thread (+ multiple choice, RGB PNG/base64, box overlays) | {full_1:.3} | {:.2} |",
-        full_1 / decompress
+    let manifest = root.join("many_labels.toml");
+    std::fs::write(&manifest, toml).expect("write bench manifest");
+    Input {
+        name: "many-label 512×512×300, 104 labels (bench manifest)",
+        manifest,
+        data_root,
+        dataset: "ManyLabels",
+        cases: vec![(image, mask)],
+        largest_stored_bytes: (shape[0] * shape[1] * shape[2] * 2) as f64,
+    }
+}
+
+/// The library table kept from the first benchmark: CT 512×512×200 annotation and lesion paths vs inflate.
+fn library_table(input: &Input, rounds: usize) -> String {
+    let (image, mask) = &input.cases[0];
+    let loaded = manifest::load(&input.manifest).expect("manifest");
+    let known: Vec<u16> = loaded.labels("default").keys().copied().collect();
+    let (mut d, mut a, mut l) = (Vec::new(), Vec::new(), Vec::new());
+    let mask_volume = volume::read_label_map(mask, &known).expect("mask");
+    let stats = annotate::mask_stats(
+        &mask_volume,
+        DisplayFrame::Radiological,
+        &Plane::ALL,
+        Connectivity::Four,
+    )
+    .expect("stats");
+    let (mut kept, mut lesions) = (0, 0);
+    for _ in 0..rounds {
+        d.push(secs(|| {
+            gunzip(image);
+            gunzip(mask);
+        }));
+        a.push(secs(|| kept = annotate_only(&input.manifest, image, mask)));
+        l.push(secs(|| {
+            let options = LesionOptions::new(LesionRules::Default);
+            lesions = annotate::lesion_facts(&mask_volume, &stats, &[2], &options)
+                .0
+                .len();
+        }));
+    }
+    let (d, a, l) = (median(d), median(a), median(l));
+    let mut t = format!(
+        "### Library paths, {} (in-process, median of {rounds} paired rounds)\n\n\
+         {kept} kept box/size facts, {lesions} measured tumour slices.\n\n\
+         | path | seconds | × inflate |\n|---|---|---|\n",
+        input.name
     );
-    println!(
-        "| full build, Parquet + TSV + JSONL, 2 threads | {full_2:.3} | {:.2} |",
-        full_2 / decompress
+    writeln!(
+        t,
+        "| inflate image + mask (flate2, zlib-rs) | {d:.3} | 1.00 |"
+    )
+    .expect("w");
+    writeln!(
+        t,
+        "| annotation only (read, reorient, check, boxes + areas, 3 planes) | {a:.3} | {:.2} |",
+        a / d
+    )
+    .expect("w");
+    writeln!(
+        t,
+        "| lesion size only (tumour outline, ellipse fit, Feret; 3 planes; after the statistics) | {l:.4} | {:.3} |",
+        l / d
+    )
+    .expect("w");
+    t
+}
+
+fn fmt_mb(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / MB)
+}
+
+/// Seconds and × inflate per variant and case.
+fn format_table(results: &[CaseResult], rounds: usize) -> String {
+    let mut t = format!(
+        "### Seconds per case by format (`--threads 1`, median of {rounds} paired rounds A B C … A B C …)\n\n\
+         | case | path | seconds | × inflate | peak RSS MB |\n|---|---|---|---|---|\n"
     );
+    for r in results {
+        let inflate = r.median(Variant::Inflate).unwrap_or(f64::NAN);
+        for (v, _) in &r.secs {
+            let s = r.median(*v).unwrap_or(f64::NAN);
+            let peak = r.peak(*v).map_or("–".into(), |p| format!("{p:.0}"));
+            writeln!(
+                t,
+                "| {} | {} | {s:.2} | {:.2} | {peak} |",
+                r.input_name,
+                v.label(),
+                s / inflate
+            )
+            .expect("w");
+        }
+        for (v, why) in &r.skipped {
+            writeln!(t, "| {} | {} | – | – | {why} |", r.input_name, v.label()).expect("w");
+        }
+    }
+    t
+}
+
+/// Bytes per case per format; Parquet against the distinct PNG bytes of the case.
+fn bytes_table(results: &[CaseResult]) -> String {
+    let mut t = String::from(
+        "### Bytes per case by format (from the single-format builds; distinct PNG bytes = the content-named \
+         `jsonl/images/` folder, each distinct slice image once)\n\n\
+         | case | rows | Parquet MB | TSV MB (both files) | JSONL MB (lines + images) | distinct PNG MB | Parquet / distinct PNG |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for r in results {
+        let p = r.last(PARQUET).map(|r| r.bytes).unwrap_or_default();
+        let j = r.last(JSONL).map(|r| r.bytes).unwrap_or_default();
+        let tsv = r
+            .last(TSV)
+            .map_or("not run".into(), |r| fmt_mb(r.bytes.tsv));
+        let ratio = p.parquet as f64 / j.distinct_png as f64;
+        writeln!(
+            t,
+            "| {} | {} | {} | {tsv} | {} | {} | {ratio:.2} |",
+            r.input_name,
+            p.rows,
+            fmt_mb(p.parquet),
+            fmt_mb(j.jsonl),
+            fmt_mb(j.distinct_png)
+        )
+        .expect("w");
+        if let Some(all) = r.last(ALL_UNSAMPLED) {
+            writeln!(
+                t,
+                "| {} (unsampled TSV) | {} | {} | {} | {} | {} | |",
+                r.input_name,
+                all.bytes.rows,
+                fmt_mb(all.bytes.parquet),
+                fmt_mb(all.bytes.tsv),
+                fmt_mb(all.bytes.jsonl),
+                fmt_mb(all.bytes.distinct_png)
+            )
+            .expect("w");
+        }
+    }
+    t
+}
+
+fn speedup_table(speedups: &[Speedup], rounds: usize) -> String {
+    let mut t = format!(
+        "### `--threads 2` vs `--threads 1` (paired rounds: control, 1 thread, 2 threads; median of {rounds})\n\n\
+         Free-core control, measured before every pair: a fixed CPU-bound spin alone (t1) and two copies at once \
+         on two threads (t2); cores actually free ≈ 2·t1/t2 (2.0 = both cores free).\n\n\
+         | input | formats | 1 thread s | 2 threads s | speedup | cores free (control) | speedup per free core |\n\
+         |---|---|---|---|---|---|---|\n"
+    );
+    for s in speedups {
+        let (a, b, free) = (
+            median(s.t1.clone()),
+            median(s.t2.clone()),
+            median(s.free.clone()),
+        );
+        let free_all: Vec<String> = s.free.iter().map(|f| format!("{f:.2}")).collect();
+        writeln!(
+            t,
+            "| {} | {} | {a:.2} | {b:.2} | **{:.2}×** | {free:.2} ({}) | {:.2} |",
+            s.input_name,
+            s.formats_label,
+            s.ratio(),
+            free_all.join(", "),
+            s.ratio() / free.min(2.0)
+        )
+        .expect("w");
+    }
+    t
+}
+
+/// Peak RSS of every build against threads × 3 × largest volume + 200 MB.
+fn rss_table(results: &[CaseResult], speedups: &[Speedup]) -> String {
+    let mut t = String::from(
+        "### Peak RSS against the bound (VmHWM of the child, polled every 20 ms; max over rounds)\n\n\
+         Bound = threads × 3 × largest volume + 200 MB, where largest volume = the in-memory size of the largest \
+         image volume at its stored type (int16 here); the f32 column uses 4 bytes per voxel.\n\n\
+         | input | formats | threads | peak RSS MB | bound (int16) MB | within | bound (f32) MB | within |\n\
+         |---|---|---|---|---|---|---|---|\n",
+    );
+    let mut row = |name: &str, label: &str, threads: usize, peak: f64, largest: f64| {
+        let stored = threads as f64 * 3.0 * largest / MB + 200.0;
+        let f32b = threads as f64 * 3.0 * largest * 2.0 / MB + 200.0;
+        let yes = |b: f64| if peak <= b { "yes" } else { "**no**" };
+        writeln!(
+            t,
+            "| {name} | {label} | {threads} | {peak:.0} | {stored:.0} | {} | {f32b:.0} | {} |",
+            yes(stored),
+            yes(f32b)
+        )
+        .expect("w");
+    };
+    for r in results {
+        for (v, _) in &r.runs {
+            if let Some(p) = r.peak(*v) {
+                row(r.input_name, &v.label(), 1, p, r.largest);
+            }
+        }
+    }
+    for s in speedups {
+        row(s.input_name, &s.formats_label, 1, s.peak_t1, s.largest);
+        row(s.input_name, &s.formats_label, 2, s.peak_t2, s.largest);
+    }
+    t
+}
+
+/// Projected KiTS23 and TotalSegmentator builds from the per-case numbers and the measured 2-thread speedup.
+fn projection_table(results: &[CaseResult], speedups: &[Speedup]) -> String {
+    let mut t = String::from(
+        "### Projected full builds\n\n\
+         Assumptions: every KiTS23 case costs what the 512×512×200 CT costs here and every TotalSegmentator CT \
+         what the 512×512×300 many-label stand-in costs (1-thread seconds and bytes per case above); 2 cores = \
+         one such machine at the 2-thread speedup measured on the 16-case build for that format; 64 cores = \
+         32 machines of 2 cores, each building N/32 cases with `--partition I/32` at that speedup (merge time \
+         not included). Wall times are hours.\n\n\
+         | dataset | cases | formats | s/case (1 thread) | speedup on 2 threads | 2 cores h | 64 cores h | output GB |\n\
+         |---|---|---|---|---|---|---|---|\n",
+    );
+    let speed_of = |label: String| {
+        speedups
+            .iter()
+            .find(|s| s.input_name.starts_with("16") && s.formats_label == label)
+    };
+    for (dataset, n, r) in [
+        ("KiTS23", 489usize, &results[0]),
+        ("TotalSegmentator CT", 1228, &results[2]),
+    ] {
+        for v in [PARQUET, ALL] {
+            let (Some(s1), Some(run)) = (r.median(v), r.last(v)) else {
+                writeln!(
+                    t,
+                    "| {dataset} | {n} | {} | not measured | | | | |",
+                    v.label()
+                )
+                .expect("w");
+                continue;
+            };
+            let sp = speed_of(v.label()).map_or(1.0, Speedup::ratio);
+            let two = n as f64 * s1 / sp / 3600.0;
+            let sixty_four = n.div_ceil(32) as f64 * s1 / sp / 3600.0;
+            let b = run.bytes;
+            let gb = n as f64 * (b.parquet + b.tsv + b.jsonl) as f64 / 1e9;
+            writeln!(t, "| {dataset} | {n} | {} | {s1:.1} | {sp:.2} | {two:.1} | {sixty_four:.2} | {gb:.0} |", v.label())
+                .expect("w");
+        }
+    }
+    t
+}
+
+fn main() {
+    let started = Instant::now();
+    let rounds: usize = std::env::var("MVB_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let cli = Cli::new();
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    let root = target.join("bench-data");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).expect("bench dir");
+    let out = root.join("out");
+    eprintln!("writing phantoms under {} …", root.display());
+    let (inputs, set16, gen_secs) = write_inputs(&root);
+
+    let library = library_table(&inputs[0], rounds);
+    let mut results = Vec::new();
+    for (k, input) in inputs.iter().enumerate() {
+        // Unsampled TSV only on the 200-slice CT (it is GBs per run on the larger inputs).
+        results.push(per_case(&cli, input, &out, rounds, k == 0));
+    }
+    let mut speedups = Vec::new();
+    let mut formats = vec![PARQUET, TSV, JSONL, ALL];
+    for v in formats.drain(..) {
+        speedups.push(speedup(&cli, &set16, &out, rounds, v));
+    }
+    for v in [PARQUET, ALL] {
+        speedups.push(speedup(&cli, &inputs[0], &out, rounds, v));
+    }
+
+    let mut md = String::new();
+    writeln!(
+        md,
+        "## Benchmark results (`cargo bench --bench build`)\n\n\
+         Binary: `{}` (`--tsv-max-items`: {}). Machine: {} logical CPUs. Phantoms written by `src/synth` in {gen_secs:.0} s. \
+         Builds run the CLI as a child process; times are wall seconds.\n",
+        cli.path.display(),
+        if cli.tsv_max_items { "available" } else { "not available" },
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+    )
+    .expect("w");
+    for table in [
+        library,
+        format_table(&results, rounds),
+        bytes_table(&results),
+        speedup_table(&speedups, rounds),
+        rss_table(&results, &speedups),
+        projection_table(&results, &speedups),
+    ] {
+        md.push_str(&table);
+        md.push('\n');
+    }
+    writeln!(
+        md,
+        "Whole benchmark run: {:.1} min.",
+        started.elapsed().as_secs_f64() / 60.0
+    )
+    .expect("w");
+    println!("{md}");
+    std::fs::write(target.join("bench-results.md"), &md).expect("write target/bench-results.md");
+    if std::env::var("MVB_BENCH_KEEP").is_err() {
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }
