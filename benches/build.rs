@@ -3,7 +3,8 @@
 //! CLI binary as a black box (per format, per case, 1 vs 2 threads with a free-core control), polls its peak
 //! RSS, counts the bytes it writes and projects KiTS23 and TotalSegmentator builds. Prints one markdown table
 //! per topic and writes them to `target/bench-results.md`. `MVB_BENCH_ROUNDS` (default 3) sets the paired
-//! rounds; `MVB_BENCH_KEEP=1` keeps `target/bench-data`.
+//! rounds per case, `MVB_BENCH_THREAD_ROUNDS` (default 5) those of the thread pairs; `MVB_BENCH_KEEP=1` keeps
+//! `target/bench-data`.
 
 use std::fmt::Write as _;
 use std::io::{Read, Seek, SeekFrom};
@@ -607,10 +608,22 @@ fn format_table(results: &[CaseResult], rounds: usize) -> String {
         let inflate = r.median(Variant::Inflate).unwrap_or(f64::NAN);
         for (v, _) in &r.secs {
             let s = r.median(*v).unwrap_or(f64::NAN);
-            let peak = r.peak(*v).map_or("–".into(), |p| format!("{p:.0}"));
+            let n = r
+                .secs
+                .iter()
+                .find(|(w, _)| w == v)
+                .map_or(0, |(_, x)| x.len());
+            let peak = r
+                .peak(*v)
+                .map_or("– (in-process)".into(), |p| format!("{p:.0}"));
+            let runs = if n == rounds {
+                String::new()
+            } else {
+                format!(" ({n} run)")
+            };
             writeln!(
                 t,
-                "| {} | {} | {s:.2} | {:.2} | {peak} |",
+                "| {} | {}{runs} | {s:.2} | {:.2} | {peak} |",
                 r.input_name,
                 v.label(),
                 s / inflate
@@ -629,19 +642,23 @@ fn bytes_table(results: &[CaseResult]) -> String {
     let mut t = String::from(
         "### Bytes per case by format (from the single-format builds; distinct PNG bytes = the content-named \
          `jsonl/images/` folder, each distinct slice image once)\n\n\
-         | case | rows | Parquet MB | TSV MB (both files) | JSONL MB (lines + images) | distinct PNG MB | Parquet / distinct PNG |\n\
-         |---|---|---|---|---|---|---|\n",
+         | case | rows | Parquet MB | TSV MB (both files) | JSONL MB (lines + images) | all formats MB | distinct PNG MB | Parquet / distinct PNG |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
     for r in results {
         let p = r.last(PARQUET).map(|r| r.bytes).unwrap_or_default();
         let j = r.last(JSONL).map(|r| r.bytes).unwrap_or_default();
         let tsv = r
             .last(TSV)
+            .or(r.last(ALL))
             .map_or("not run".into(), |r| fmt_mb(r.bytes.tsv));
+        let all = r.last(ALL).map_or("not run".into(), |r| {
+            fmt_mb(r.bytes.parquet + r.bytes.tsv + r.bytes.jsonl)
+        });
         let ratio = p.parquet as f64 / j.distinct_png as f64;
         writeln!(
             t,
-            "| {} | {} | {} | {tsv} | {} | {} | {ratio:.2} |",
+            "| {} | {} | {} | {tsv} | {} | {all} | {} | {ratio:.2} |",
             r.input_name,
             p.rows,
             fmt_mb(p.parquet),
@@ -652,12 +669,13 @@ fn bytes_table(results: &[CaseResult]) -> String {
         if let Some(all) = r.last(ALL_UNSAMPLED) {
             writeln!(
                 t,
-                "| {} (unsampled TSV) | {} | {} | {} | {} | {} | |",
+                "| {} (all formats, unsampled TSV) | {} | {} | {} | {} | {} | {} | |",
                 r.input_name,
                 all.bytes.rows,
                 fmt_mb(all.bytes.parquet),
                 fmt_mb(all.bytes.tsv),
                 fmt_mb(all.bytes.jsonl),
+                fmt_mb(all.bytes.parquet + all.bytes.tsv + all.bytes.jsonl),
                 fmt_mb(all.bytes.distinct_png)
             )
             .expect("w");
@@ -666,13 +684,15 @@ fn bytes_table(results: &[CaseResult]) -> String {
     t
 }
 
-fn speedup_table(speedups: &[Speedup], rounds: usize) -> String {
+fn speedup_table(speedups: &[Speedup]) -> String {
+    let rounds = speedups.first().map_or(0, |s| s.t1.len());
     let mut t = format!(
         "### `--threads 2` vs `--threads 1` (paired rounds: control, 1 thread, 2 threads; median of {rounds})\n\n\
          Free-core control, measured before every pair: a fixed CPU-bound spin alone (t1) and two copies at once \
          on two threads (t2); cores actually free ≈ 2·t1/t2 (2.0 = both cores free).\n\n\
-         | input | formats | 1 thread s | 2 threads s | speedup | cores free (control) | speedup per free core |\n\
-         |---|---|---|---|---|---|---|\n"
+         | input | formats | 1 thread s | 2 threads s | speedup (median of ratios) | cores free (median) | \
+         each round: speedup @ cores free | speedup in rounds with ≥ 1.8 cores free |\n\
+         |---|---|---|---|---|---|---|---|\n"
     );
     for s in speedups {
         let (a, b, free) = (
@@ -680,15 +700,38 @@ fn speedup_table(speedups: &[Speedup], rounds: usize) -> String {
             median(s.t2.clone()),
             median(s.free.clone()),
         );
-        let free_all: Vec<String> = s.free.iter().map(|f| format!("{f:.2}")).collect();
+        let ratios: Vec<(f64, f64)> =
+            s.t1.iter()
+                .zip(&s.t2)
+                .zip(&s.free)
+                .map(|((a, b), f)| (a / b, *f))
+                .collect();
+        let each: Vec<String> = ratios
+            .iter()
+            .map(|(r, f)| format!("{r:.2}@{f:.2}"))
+            .collect();
+        let quiet: Vec<f64> = ratios
+            .iter()
+            .filter(|(_, f)| *f >= 1.8)
+            .map(|(r, _)| *r)
+            .collect();
+        let quiet = if quiet.is_empty() {
+            "no such round".to_string()
+        } else {
+            format!(
+                "{:.2}× ({} of {})",
+                median(quiet.clone()),
+                quiet.len(),
+                ratios.len()
+            )
+        };
         writeln!(
             t,
-            "| {} | {} | {a:.2} | {b:.2} | **{:.2}×** | {free:.2} ({}) | {:.2} |",
+            "| {} | {} | {a:.2} | {b:.2} | **{:.2}×** | {free:.2} | {} | {quiet} |",
             s.input_name,
             s.formats_label,
             s.ratio(),
-            free_all.join(", "),
-            s.ratio() / free.min(2.0)
+            each.join(", ")
         )
         .expect("w");
     }
@@ -785,6 +828,11 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
+    // Thread pairs are short and most exposed to other load: more rounds (default 5).
+    let thread_rounds: usize = std::env::var("MVB_BENCH_THREAD_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
     let cli = Cli::new();
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
     let root = target.join("bench-data");
@@ -804,10 +852,10 @@ fn main() {
     let mut speedups = Vec::new();
     let mut formats = vec![PARQUET, TSV, JSONL, ALL];
     for v in formats.drain(..) {
-        speedups.push(speedup(&cli, &set16, &out, rounds, v));
+        speedups.push(speedup(&cli, &set16, &out, thread_rounds, v));
     }
     for v in [PARQUET, ALL] {
-        speedups.push(speedup(&cli, &inputs[0], &out, rounds, v));
+        speedups.push(speedup(&cli, &inputs[0], &out, thread_rounds, v));
     }
 
     let free_after = free_cores();
@@ -827,7 +875,7 @@ fn main() {
         library,
         format_table(&results, rounds),
         bytes_table(&results),
-        speedup_table(&speedups, rounds),
+        speedup_table(&speedups),
         rss_table(&results, &speedups),
         projection_table(&results, &speedups),
     ] {
