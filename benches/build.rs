@@ -782,8 +782,8 @@ fn projection_table(results: &[CaseResult], speedups: &[Speedup]) -> String {
          one such machine at the 2-thread speedup measured on the 16-case build for that format; 64 cores = \
          32 machines of 2 cores, each building N/32 cases with `--partition I/32` at that speedup (merge time \
          not included); the ideal columns assume 2.0× on 2 cores instead (both cores free). Output = Parquet + \
-         TSV + JSONL bytes of the case × cases. Wall times are hours.\n\n\
-         | dataset | cases | formats | s/case (1 thread) | measured 2-thread speedup | 2 cores h | 64 cores h | 2 cores h (ideal) | 64 cores h (ideal) | output GB |\n\
+         TSV + JSONL bytes of the case × cases. Wall times are minutes.\n\n\
+         | dataset | cases | formats | s/case (1 thread) | measured 2-thread speedup | 2 cores min | 64 cores min | 2 cores min (ideal) | 64 cores min (ideal) | output GB |\n\
          |---|---|---|---|---|---|---|---|---|---|\n",
     );
     let speed_of = |label: String| {
@@ -806,14 +806,14 @@ fn projection_table(results: &[CaseResult], speedups: &[Speedup]) -> String {
                 continue;
             };
             let sp = speed_of(v.label()).map_or(1.0, Speedup::ratio);
-            let two = n as f64 * s1 / sp / 3600.0;
-            let sixty_four = n.div_ceil(32) as f64 * s1 / sp / 3600.0;
+            let two = n as f64 * s1 / sp / 60.0;
+            let sixty_four = n.div_ceil(32) as f64 * s1 / sp / 60.0;
             let b = run.bytes;
             let gb = n as f64 * (b.parquet + b.tsv + b.jsonl) as f64 / 1e9;
             let (two_i, sixty_four_i) = (two * sp / 2.0, sixty_four * sp / 2.0);
             writeln!(
                 t,
-                "| {dataset} | {n} | {} | {s1:.1} | {sp:.2} | {two:.1} | {sixty_four:.2} | {two_i:.1} | {sixty_four_i:.2} | {gb:.0} |",
+                "| {dataset} | {n} | {} | {s1:.1} | {sp:.2} | {two:.0} | {sixty_four:.1} | {two_i:.0} | {sixty_four_i:.1} | {gb:.0} |",
                 v.label()
             )
             .expect("w");
