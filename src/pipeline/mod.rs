@@ -1,5 +1,5 @@
 //! The build: the plan (manifest, discovery, split, conventions) → cases on worker threads, their rows
-//! streamed in work order ([`stream`]) → one [`CaseWriter`]: the dataset writer (sinks, dataset card, build report)
+//! streamed in work order (`stream.rs`) → one [`CaseWriter`]: the dataset writer (sinks, dataset card, build report)
 //! for a whole build, a part folder for a partition build (`--partition I/N`), which `merge` later replays
 //! into the dataset writer. The only module that knows every stage.
 
@@ -88,7 +88,7 @@ pub fn build_partition(
 }
 
 /// Builds the plan's cases `indices` (ascending) on the build's threads and streams each to `writer` in that
-/// order ([`stream`]): its rows batch by batch, then its totals or error.
+/// order (`stream.rs`): its rows batch by batch, then its totals or error.
 fn build_cases(
     plan: &BuildPlan,
     indices: &[usize],
@@ -109,7 +109,9 @@ fn build_cases(
         conventions: plan.conventions,
         builder_version: BUILDER_VERSION,
         rgb_images: plan.needs_rgb_images(),
-        pool: &pool,
+        // With at least two cases per thread every core has a case of its own; slices in parallel as well
+        // would only add pool wake-ups (measured: ~25 % more CPU on 16 cases at 2 threads).
+        pool: (plan.threads > 1 && indices.len() < 2 * plan.threads).then_some(&pool),
         tsv_gate: writer.tsv_gate(),
     };
     let build_case =

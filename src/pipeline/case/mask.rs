@@ -53,10 +53,11 @@ pub(super) fn build(
         }
     }
     let tasks: Vec<&Task> = manifest.tasks_for(&collection.name).collect();
-    let (image, mut items) = if ctx.pool.current_num_threads() > 1 && any_label(&mask) {
+    let pool = ctx.pool.filter(|p| p.current_num_threads() > 1);
+    let (image, mut items) = if let Some(pool) = pool.filter(|_| any_label(&mask)) {
         // A labelled mask almost always keeps a fact: inflate the image (the case's longest serial step)
         // while the mask's facts are worked out, rather than after.
-        let (image, items) = ctx.pool.install(|| {
+        let (image, items) = pool.install(|| {
             rayon::join(
                 || image_file.read(),
                 || case_items(ctx, collection, &tasks, &mask, &mut out),
@@ -115,7 +116,7 @@ pub(super) fn build(
 /// kept items, and every output format stores each row's image (Parquet `image`, TSV `image`, JSONL
 /// `images`; no `--formats` combination writes rows without one), so a case with no kept item never keeps
 /// its image: an empty mask never decodes it (its header is still read and checked); with more than one
-/// thread, a labelled mask's image is inflated while its facts are worked out, and let go when every fact was
+/// thread for the case, a labelled mask's image is inflated while its facts are worked out, and let go when every fact was
 /// filtered out.
 fn image_needed(items: &[(&Task, Item)]) -> bool {
     !items.is_empty()
@@ -427,7 +428,7 @@ impl Emitter<'_> {
             max_side: self.ctx.manifest.manifest.render.max_side,
             scaling: &scaling,
         };
-        let rendered = self.slices.render_batch(&keys, &style, self.ctx.pool)?;
+        let rendered = self.slices.render_batch(&keys, &style, self.ctx)?;
         for ((key, place), slice) in keys.into_iter().zip(places).zip(rendered) {
             let spacing_xy_mm = [place.col_spacing_mm, place.row_spacing_mm];
             let id = self.rows.add_shot(Shot::new(slice, spacing_xy_mm));
@@ -657,7 +658,7 @@ mod tests {
             conventions: Conventions::for_profile(Profile::Medvision),
             builder_version: BUILDER_VERSION,
             rgb_images: false,
-            pool: super::super::rows::tests::pool(),
+            pool: Some(super::super::rows::tests::pool()),
             tsv_gate: None,
         };
         let mut task = loaded

@@ -34,8 +34,9 @@ pub struct CaseContext<'a> {
     pub builder_version: &'a str,
     /// Make the RGB copy of each slice (with the red box where a question draws one) that the TSV stores.
     pub rgb_images: bool,
-    /// The build's thread pool: the slices of a case are rendered on it, in parallel.
-    pub pool: &'a rayon::ThreadPool,
+    /// The build's thread pool when a case's slices are rendered in parallel on it (a build of fewer cases
+    /// than twice its threads); `None` when each case works alone and the build's parallelism is its cases.
+    pub pool: Option<&'a rayon::ThreadPool>,
     /// The TSV sample: RGB images are made only for items it may still select (`None`: every item).
     pub tsv_gate: Option<SampleGate>,
 }
@@ -136,6 +137,21 @@ pub enum CaseError {
         /// Row id of the question.
         row_id: String,
     },
+}
+
+impl CaseContext<'_> {
+    /// `f` of every item, in order: in parallel on the pool when the case has one, one by one otherwise.
+    pub(crate) fn map_ordered<T: Sync, R: Send>(
+        &self,
+        items: &[T],
+        f: impl Fn(&T) -> R + Sync + Send,
+    ) -> Vec<R> {
+        use rayon::prelude::*;
+        match self.pool {
+            Some(pool) => pool.install(|| items.par_iter().map(f).collect()),
+            None => items.iter().map(f).collect(),
+        }
+    }
 }
 
 /// Builds every row of one case, handing them to `rows` batch by batch in output order.

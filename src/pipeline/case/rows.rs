@@ -5,8 +5,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rayon::prelude::*;
-
 use super::{CaseContext, CaseError};
 use crate::discover::Case;
 use crate::manifest::{Plane, Task};
@@ -214,11 +212,10 @@ impl<'a> CaseRows<'a> {
         }
         let keys: Vec<RgbKey> = wanted.keys().copied().collect();
         let shots = &self.shots;
-        let images: Vec<Result<Arc<[u8]>, RenderError>> = self.ctx.pool.install(|| {
-            keys.par_iter()
-                .map(|(shot, bbox)| overlay::rgb_png(&shots[*shot].rendered, *bbox).map(Arc::from))
-                .collect()
-        });
+        let images: Vec<Result<Arc<[u8]>, RenderError>> =
+            self.ctx.map_ordered(&keys, |(shot, bbox)| {
+                overlay::rgb_png(&shots[*shot].rendered, *bbox).map(Arc::from)
+            });
         for (key, image) in keys.into_iter().zip(images) {
             wanted.insert(key, Some(image?));
         }
@@ -298,7 +295,7 @@ pub(super) mod tests {
             conventions: Conventions::for_profile(manifest::Profile::Default),
             builder_version: BUILDER_VERSION,
             rgb_images,
-            pool: pool(),
+            pool: Some(pool()),
             tsv_gate: None,
         }
     }

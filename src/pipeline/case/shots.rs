@@ -1,13 +1,12 @@
 //! The slices a segmentation case shows, rendered batch by batch. A plane whose slices are strided in memory
 //! is gathered in one sweep per block of its needed slices ([`slices_per_sweep`], at most half the volume's
 //! bytes), and the block is kept while the batches that show its slices are rendered; other planes' slices
-//! are taken one by one. A batch is rendered in parallel on the build's pool, each slice once per window it
+//! are taken one by one. A batch is rendered in parallel on the build's pool (when the case has it), each slice once per window it
 //! is shown in, results in the batch's order.
 
 use std::collections::BTreeMap;
 
-use rayon::prelude::*;
-
+use super::CaseContext;
 use crate::annotate::slices::slices_per_sweep;
 use crate::annotate::{DisplayFrame, PlaneView};
 use crate::geom::IntensityGrid;
@@ -97,12 +96,12 @@ impl<'a> Slices<'a> {
         }
     }
 
-    /// Renders the slice of every key (ascending), in parallel on `pool`, in order.
+    /// Renders the slice of every key (ascending), in order (in parallel when the case has the pool).
     pub(super) fn render_batch(
         &mut self,
         keys: &[ShotKey],
         style: &ShotStyle,
-        pool: &rayon::ThreadPool,
+        ctx: &CaseContext,
     ) -> Result<Vec<RenderedSlice>, RenderError> {
         self.gather(keys);
         let gathered = &self.gathered;
@@ -110,17 +109,15 @@ impl<'a> Slices<'a> {
             .iter()
             .filter_map(|&(plane, slice, group)| gathered.get(&(plane, slice)).map(|g| (g, group)))
             .collect();
-        pool.install(|| {
-            jobs.par_iter()
-                .map(|(grid, group)| {
-                    render::render_image_slice(
-                        grid,
-                        (style.scaling)(*group),
-                        style.rounding,
-                        style.max_side,
-                    )
-                })
-                .collect()
+        ctx.map_ordered(&jobs, |(grid, group)| {
+            render::render_image_slice(
+                grid,
+                (style.scaling)(*group),
+                style.rounding,
+                style.max_side,
+            )
         })
+        .into_iter()
+        .collect()
     }
 }
