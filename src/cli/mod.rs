@@ -163,6 +163,18 @@ pub enum Command {
         #[arg(long, value_name = "DIR", default_value = "out")]
         out: PathBuf,
     },
+    /// Explain what a data root holds for a manifest: what each pattern matched, near misses (another top
+    /// folder, a flat extract, a folder too deep), images without masks and masks without images,
+    /// image-like files no pattern takes, unextracted archives. Exit 0 when every collection found cases
+    /// and nothing is unpaired, 1 when something is missing or unpaired, 2 when nothing matched.
+    Doctor {
+        /// Manifest file.
+        #[arg(long, value_name = "MANIFEST")]
+        manifest: PathBuf,
+        /// Folder the dataset was downloaded and extracted into.
+        #[arg(long, value_name = "DIR")]
+        data_root: PathBuf,
+    },
     /// Print every manifest in a folder with its layout, collections (image/mask patterns) and tasks.
     List {
         /// Folder of manifests.
@@ -192,6 +204,10 @@ pub fn run() -> ExitCode {
             manifests,
         }) => synth(&dataset, &out, &manifests),
         Some(Command::List { dir }) => list(&dir),
+        Some(Command::Doctor {
+            manifest,
+            data_root,
+        }) => doctor(&manifest, &data_root),
         Some(Command::Merge { parts, out }) => merge(&parts, &out),
         None => match cli.manifest.clone() {
             Some(manifest) => build(&cli, manifest),
@@ -261,6 +277,32 @@ fn synth(dataset: &str, out: &Path, manifests: &Path) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// `doctor`: the diagnosis of a data root for a manifest, printed; exit code as `--help` says.
+fn doctor(manifest: &Path, data_root: &Path) -> ExitCode {
+    let loaded = match pipeline::load_manifest(manifest) {
+        Ok((m, _)) => m,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !data_root.is_dir() {
+        eprintln!("error: data root {} is not a directory", data_root.display());
+        return ExitCode::from(2);
+    }
+    let diagnosis = crate::discover::diagnose::diagnose(&loaded, data_root);
+    let _ = std::io::stdout()
+        .lock()
+        .write_all(diagnosis.to_string().as_bytes());
+    if diagnosis.found_nothing() {
+        ExitCode::from(2)
+    } else if diagnosis.is_complete() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

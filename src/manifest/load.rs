@@ -490,7 +490,8 @@ fn validate_fixture(
 }
 
 fn validate_collection(ctx: &Ctx, c: &Collection, diags: &mut Vec<Diagnostic>) {
-    for (key, pattern) in [("image", &c.image), ("mask", &c.mask)] {
+    let patterns = c.image.all().iter().map(|p| ("image", p));
+    for (key, pattern) in patterns.chain(c.mask.all().iter().map(|p| ("mask", p))) {
         if pattern.matches("{case}").count() != 1 {
             diags.push(ctx.diag(
                 None,

@@ -68,6 +68,15 @@ pub struct FixtureOptions {
     /// Also write a macOS `._<name>` junk file beside every image (discovery must ignore them).
     #[serde(default)]
     pub junk: bool,
+    /// Case id → which alternative of the collection's `image`/`mask` patterns (0-based; default 0, the
+    /// official form) its files are written in, e.g. a flat extract or a repack.
+    #[serde(default)]
+    pub forms: BTreeMap<String, usize>,
+    /// Case id → an alternative in which a second, unreadable copy of the case's image and mask is also
+    /// written: the case is found twice, and discovery must read it from its own (earlier) form, as when a
+    /// fixed-cases archive replaces broken cases.
+    #[serde(default)]
+    pub shadowed: BTreeMap<String, usize>,
 }
 
 /// `[dataset]`; `image_description_<code>` keys translate the description (see `schema_de`).
@@ -84,6 +93,9 @@ pub struct DatasetInfo {
     pub department: String,
     /// Free-text note on the expected layout, printed by `medvision-build list`.
     pub layout: Option<String>,
+    /// The commands that turn the downloaded archives into that layout, e.g. `unzip X.zip -d Y`
+    /// (printed by `list`; `doctor` names the one for an archive it finds unextracted).
+    pub extract: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -121,10 +133,15 @@ pub struct Collection {
     /// Short name used in ids, e.g. `default`, `ct`, `GLI-t2f`.
     pub name: String,
     /// Image path relative to the data root, with one `{case}` placeholder,
-    /// e.g. `case_{case}/imaging.nii.gz` or `Images/{case}.nii.gz`.
-    pub image: String,
-    /// Mask path relative to the data root with the same `{case}` placeholder.
-    pub mask: String,
+    /// e.g. `case_{case}/imaging.nii.gz` or `Images/{case}.nii.gz`; or a list of such patterns, the forms
+    /// the dataset circulates in, tried in order (a case id found by an earlier one is read from there).
+    pub image: Patterns,
+    /// Mask path relative to the data root with the same `{case}` placeholder (or a list, as `image`).
+    pub mask: Patterns,
+    /// A collection that matches no file stops the build even when other collections matched (default:
+    /// such a collection is a warning, so one downloaded cohort of a multi-cohort dataset builds).
+    #[serde(default)]
+    pub required: bool,
     /// Overrides the dataset modality.
     #[serde(default)]
     pub modality: Option<Modality>,
@@ -151,6 +168,58 @@ pub struct Collection {
     /// One binary mask file per label, merged into one label map: `mask` is then the folder holding them.
     #[serde(default)]
     pub mask_files: Option<MaskFiles>,
+}
+
+/// One path pattern or several alternatives (the forms a dataset circulates in: the official archive, a
+/// repack, a flat extract), tried in order; never empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Patterns(Vec<String>);
+
+impl Patterns {
+    /// The alternatives, in the order they are tried.
+    pub fn all(&self) -> &[String] {
+        &self.0
+    }
+
+    /// The first (preferred) form: the official layout, written by `synth`.
+    pub fn first(&self) -> &str {
+        &self.0[0]
+    }
+
+    /// True when the dataset has more than one accepted form.
+    pub fn has_alternatives(&self) -> bool {
+        self.0.len() > 1
+    }
+}
+
+impl From<&str> for Patterns {
+    fn from(pattern: &str) -> Self {
+        Patterns(vec![pattern.to_string()])
+    }
+}
+
+impl std::fmt::Display for Patterns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join(" | "))
+    }
+}
+
+impl<'de> Deserialize<'de> for Patterns {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        match OneOrMany::deserialize(d)? {
+            OneOrMany::One(p) => Ok(Patterns(vec![p])),
+            OneOrMany::Many(ps) if !ps.is_empty() => Ok(Patterns(ps)),
+            OneOrMany::Many(_) => Err(serde::de::Error::custom(
+                "a pattern list needs at least one pattern",
+            )),
+        }
+    }
 }
 
 /// Per-structure mask files (e.g. TotalSegmentator `segmentations/<class>.nii.gz`): label `id`'s file is

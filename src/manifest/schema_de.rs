@@ -63,6 +63,7 @@ struct DatasetFields {
     image_description: Option<String>,
     department: Option<String>,
     layout: Option<String>,
+    extract: Vec<String>,
 }
 
 impl Table for DatasetInfo {
@@ -75,6 +76,7 @@ impl Table for DatasetInfo {
             "image_description_ar",
             "department",
             "layout",
+            "extract",
         ],
         translated: &["image_description"],
     };
@@ -90,6 +92,7 @@ impl Table for DatasetInfo {
             "modality" => p.modality = Some(map.next_value()?),
             "image_description" => p.image_description = Some(map.next_value()?),
             "department" => p.department = Some(map.next_value()?),
+            "extract" => p.extract = map.next_value()?,
             _ => p.layout = map.next_value()?,
         }
         Ok(())
@@ -105,6 +108,7 @@ impl Table for DatasetInfo {
             ),
             department: required(p.department, "department")?,
             layout: p.layout,
+            extract: p.extract,
         })
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use super::split::{Split, SplitError, SplitPlan};
 use crate::annotate::lesion::LesionRules;
 use crate::annotate::DisplayFrame;
-use crate::discover::{self, Case, DiscoverError, SkippedCase};
+use crate::discover::{self, Case, CollectionFound, DiscoverError, SkippedCase};
 use crate::manifest::{LoadedManifest, ManifestError, Profile};
 use crate::render::Rounding;
 use crate::sink::tsv::TsvOptions;
@@ -131,6 +131,8 @@ pub struct BuildPlan {
     pub found: u64,
     /// Non-fatal discovery findings.
     pub warnings: Vec<String>,
+    /// What discovery found per collection, and in which of its forms.
+    pub discovery: Vec<CollectionFound>,
     /// `<out>/<dataset name>`.
     pub dataset_dir: PathBuf,
     /// Output formats to write.
@@ -198,6 +200,7 @@ impl BuildPlan {
             skipped,
             found,
             warnings: discovery.warnings,
+            discovery: discovery.collections,
             formats: options.formats.clone(),
             threads: options.threads.max(1),
         })

@@ -13,7 +13,7 @@ use super::case::{self, CaseOutput};
 use super::plan::{BuildPlan, BUILDER_VERSION};
 use crate::annotate::lesion::LesionReject;
 use crate::annotate::{FilterCounts, LesionCounts};
-use crate::discover::{Case, SkippedCase};
+use crate::discover::{Case, CollectionFound, SkippedCase};
 use crate::manifest::{LoadedManifest, TaskKind};
 use crate::record::Row;
 use crate::sink::Written;
@@ -43,6 +43,9 @@ pub struct BuildReport {
     pub rows_total: u64,
     /// `"<kind> <task id>"` (e.g. `bbox T01`) → its counts.
     pub tasks: BTreeMap<String, TaskReport>,
+    /// Per collection: cases found, and how many were read through each of its image and mask patterns
+    /// (the forms the dataset circulates in) and found more than once.
+    pub discovery: Vec<CollectionFound>,
     /// Cases found but not built.
     pub skipped: Vec<SkippedEntry>,
     /// Cases that failed.
@@ -269,6 +272,7 @@ impl<'a> ReportBuilder<'a> {
                     .map(SkippedEntry::from)
                     .collect(),
                 warnings: plan.warnings.clone(),
+                discovery: plan.discovery.clone(),
                 ..BuildReport::default()
             },
             filters: BTreeMap::new(),

@@ -273,12 +273,25 @@ impl<'m> FixturePlan<'m> {
                 empty.contains(case_id),
                 has_mask && n + 1 == with_mask.len(),
             );
-            let image_rel = self.add_image(&collection.image, case_id, geometry, &cuboids)?;
+            let (image, mask) = self.form(collection, case_id, fixture.forms.get(case_id))?;
+            let image_rel = self.add_image(image, case_id, geometry, &cuboids)?;
             let mask_rel = if has_mask {
-                Some(self.add_masks(collection, case_id, geometry, &cuboids, absent_label)?)
+                Some(self.add_masks(collection, mask, case_id, geometry, &cuboids, absent_label)?)
             } else {
                 None
             };
+            if let Some(shadow) = fixture.shadowed.get(case_id) {
+                let (image, mask) = self.form(collection, case_id, Some(shadow))?;
+                let image = self.fill(image, case_id)?;
+                let mask = self.fill(mask, case_id)?;
+                if [&image, &mask].contains(&&image_rel) || mask_rel.as_ref() == Some(&mask) {
+                    return Err(self.bad(format!(
+                        "fixture.shadowed: case `{case_id}`'s shadow form is the form it is written in"
+                    )));
+                }
+                self.add(image, FileSpec::Junk)?;
+                self.add(mask, FileSpec::Junk)?;
+            }
             cases.push(LayoutCase {
                 collection: collection.name.clone(),
                 phantom: PhantomCase {
@@ -293,6 +306,26 @@ impl<'m> FixturePlan<'m> {
             });
         }
         Ok(())
+    }
+
+    /// The image and mask patterns of alternative `form` (default 0) of `collection`; a collection with
+    /// fewer mask than image patterns uses its last mask pattern for the later forms.
+    fn form<'c>(
+        &self,
+        collection: &'c Collection,
+        case_id: &str,
+        form: Option<&usize>,
+    ) -> Result<(&'c str, &'c str), LayoutFixtureError> {
+        let form = form.copied().unwrap_or(0);
+        let (images, masks) = (collection.image.all(), collection.mask.all());
+        let image = images.get(form).ok_or_else(|| {
+            self.bad(format!(
+                "fixture: case `{case_id}` names form {form}, but collection `{}` has {} image pattern(s)",
+                collection.name,
+                images.len()
+            ))
+        })?;
+        Ok((image, &masks[form.min(masks.len() - 1)]))
     }
 
     /// Plans the image of one case (and its AppleDouble twin when `fixture.junk`); returns its path.
@@ -330,6 +363,7 @@ impl<'m> FixturePlan<'m> {
     fn add_masks(
         &mut self,
         collection: &Collection,
+        pattern: &str,
         case_id: &str,
         geometry: CaseGeometry,
         cuboids: &[Cuboid],
@@ -341,7 +375,7 @@ impl<'m> FixturePlan<'m> {
             axes: geometry.axes,
             cuboids,
         };
-        let rel = self.fill(&collection.mask, case_id)?;
+        let rel = self.fill(pattern, case_id)?;
         match &collection.mask_files {
             None => self.add(rel.clone(), mask(cuboids.to_vec()))?,
             Some(mf) => {

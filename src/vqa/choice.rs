@@ -823,6 +823,7 @@ mod tests {
                 .with(ar(), "تصوير مقطعي محوسب للبطن".to_string()),
             department: "Urology".into(),
             layout: None,
+            extract: Vec::new(),
         }
     }
 

@@ -301,6 +301,7 @@ mod tests {
             image_description: Localized::new("an abdominal CT scan".to_string()),
             department: "Urology".into(),
             layout: None,
+            extract: Vec::new(),
         }
     }
 

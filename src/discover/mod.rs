@@ -1,12 +1,15 @@
 //! Finds a dataset's cases on disk: walks the data root for files matching each collection's image pattern,
 //! pairs every image with its mask, sorts by case id and reports what it could not pair.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
 use walkdir::WalkDir;
 
 use crate::manifest::{Collection, LoadedManifest};
+
+pub mod diagnose;
 
 /// One image/mask pair to build.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,8 +54,40 @@ pub struct Discovery {
     pub cases: Vec<Case>,
     /// Images whose mask is missing.
     pub skipped: Vec<SkippedCase>,
-    /// Non-fatal findings, e.g. an `expected_cases` mismatch.
+    /// Non-fatal findings, e.g. an `expected_cases` mismatch or a collection that matched nothing.
     pub warnings: Vec<String>,
+    /// What each collection found, and in which of its forms (manifest order).
+    pub collections: Vec<CollectionFound>,
+}
+
+/// What discovery found for one collection: how many cases, read from which form.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CollectionFound {
+    /// Collection name from the manifest.
+    pub collection: String,
+    /// Cases paired with a mask.
+    pub cases: usize,
+    /// Images without a mask (skipped).
+    pub images_without_mask: usize,
+    /// Per image pattern (in the order tried): the pattern and the cases read through it.
+    pub image_forms: Vec<FormCount>,
+    /// Per mask pattern: the pattern and the masks read through it.
+    pub mask_forms: Vec<FormCount>,
+    /// Case ids found more than once (in several forms, or twice through a wildcard); each is read once,
+    /// from the first form.
+    pub duplicates: usize,
+    /// Up to ten of them: `<case id>: read <path>, ignored <path>`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub duplicate_examples: Vec<String>,
+}
+
+/// One pattern of a collection and how many files were read through it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FormCount {
+    /// The pattern as written in the manifest.
+    pub pattern: String,
+    /// Files read through it.
+    pub files: usize,
 }
 
 /// Discovery could not run at all.
@@ -61,20 +96,15 @@ pub enum DiscoverError {
     #[error("data root {0} is not a directory")]
     /// The data root is not a directory.
     DataRoot(PathBuf),
-    #[error(
-        "no cases found: collection `{collection}` pattern `{pattern}` matched no file under {dir} \
-         (is --data-root the folder that contains `{pattern_root}`?)"
-    )]
-    /// A collection's pattern matched no file.
+    #[error("no cases found under {}:\n{}", data_root.display(), explain(tried, hints))]
+    /// No collection matched a file, or a `required` one matched none.
     NoMatch {
-        /// Collection name from the manifest.
-        collection: String,
-        /// The glob pattern that matched nothing.
-        pattern: String,
-        /// Directory that was searched.
-        dir: PathBuf,
-        /// Leading folder of the pattern, which the data root should contain.
-        pattern_root: String,
+        /// The data root searched.
+        data_root: PathBuf,
+        /// `collection `name`: pattern(s)` of each collection that matched nothing.
+        tried: Vec<String>,
+        /// What the data root holds instead and how to fix it (see [`crate::discover::diagnose`]).
+        hints: Vec<String>,
     },
     #[error("{path}: cannot read directory: {reason}")]
     /// A directory could not be read.
@@ -84,6 +114,12 @@ pub enum DiscoverError {
         /// The I/O error, as text.
         reason: String,
     },
+}
+
+fn explain(tried: &[String], hints: &[String]) -> String {
+    let mut text: Vec<String> = tried.iter().map(|t| format!("  matched nothing: {t}")).collect();
+    text.extend(hints.iter().map(|h| format!("  hint: {h}")));
+    text.join("\n")
 }
 
 /// A collection's image pattern split into the fixed directory to walk and a regex for the rest.
@@ -132,26 +168,19 @@ fn is_junk(name: &str) -> bool {
 }
 
 /// Finds every case of every collection under `data_root`.
+///
+/// A collection that matches no file is a warning when another collection matched (one downloaded cohort
+/// of a multi-cohort dataset is a valid download), and fatal when none matched or it is `required`.
 pub fn discover(manifest: &LoadedManifest, data_root: &Path) -> Result<Discovery, DiscoverError> {
     if !data_root.is_dir() {
         return Err(DiscoverError::DataRoot(data_root.to_path_buf()));
     }
     let mut out = Discovery::default();
+    let mut unmatched: Vec<&Collection> = Vec::new();
     for collection in &manifest.manifest.collections {
-        let (mut cases, mut skipped) = discover_collection(collection, data_root)?;
+        let (mut cases, mut skipped, found) = discover_collection(collection, data_root)?;
         if cases.is_empty() && skipped.is_empty() {
-            let pattern = Pattern::new(&collection.image);
-            return Err(DiscoverError::NoMatch {
-                collection: collection.name.clone(),
-                pattern: collection.image.clone(),
-                dir: data_root.join(pattern.prefix.join("/")),
-                pattern_root: collection
-                    .image
-                    .split('/')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string(),
-            });
+            unmatched.push(collection);
         }
         if let Some(expected) = collection.expected_cases {
             if expected != cases.len() {
@@ -163,39 +192,100 @@ pub fn discover(manifest: &LoadedManifest, data_root: &Path) -> Result<Discovery
                 ));
             }
         }
+        if found.duplicates > 0 {
+            out.warnings.push(format!(
+                "collection `{}`: {} case id(s) found more than once, each read once from the first form \
+                 (build-report.json `discovery` lists examples), e.g. {}",
+                collection.name,
+                found.duplicates,
+                found.duplicate_examples[0]
+            ));
+        }
         out.cases.append(&mut cases);
         out.skipped.append(&mut skipped);
+        out.collections.push(found);
+    }
+    let none_matched = out.cases.is_empty() && out.skipped.is_empty();
+    let fatal: Vec<&&Collection> = unmatched
+        .iter()
+        .filter(|c| none_matched || c.required)
+        .collect();
+    if !fatal.is_empty() {
+        return Err(DiscoverError::NoMatch {
+            data_root: data_root.to_path_buf(),
+            tried: fatal.iter().map(|c| describe_patterns(c)).collect(),
+            hints: diagnose::hints(manifest, data_root),
+        });
+    }
+    for c in unmatched {
+        out.warnings.push(format!(
+            "{} (other collections matched, so this part of the dataset is taken as not downloaded; \
+             mark the collection `required = true` to make this an error)",
+            describe_patterns(c)
+        ));
     }
     Ok(out)
 }
 
+/// `collection `name`: no file matches image `…` (or `…`)` for messages.
+fn describe_patterns(c: &Collection) -> String {
+    let patterns: Vec<String> = c.image.all().iter().map(|p| format!("`{p}`")).collect();
+    format!(
+        "collection `{}`: no file matches image {}",
+        c.name,
+        patterns.join(" or ")
+    )
+}
+
+/// One collection's cases (each case id once, from the first image form that has it), its images without
+/// a mask, and what was found in which form.
 fn discover_collection(
     collection: &Collection,
     data_root: &Path,
-) -> Result<(Vec<Case>, Vec<SkippedCase>), DiscoverError> {
-    let pattern = Pattern::new(&collection.image);
-    let base = data_root.join(pattern.prefix.join("/"));
-    let mut found = matching_images(collection, &pattern, &base)?;
-    found.sort();
-    found.dedup_by(|a, b| a.0 == b.0);
+) -> Result<(Vec<Case>, Vec<SkippedCase>, CollectionFound), DiscoverError> {
+    let mut report = CollectionFound {
+        collection: collection.name.clone(),
+        ..CollectionFound::default()
+    };
+    let mut image_files = vec![0; collection.image.all().len()];
+    let mut mask_files = vec![0; collection.mask.all().len()];
+    // Case id → (form index, image path); the first form (and within it the first path by name) wins.
+    let mut found: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    for (form, image) in collection.image.all().iter().enumerate() {
+        let pattern = Pattern::new(image);
+        let base = data_root.join(pattern.prefix.join("/"));
+        let mut matches = matching_images(collection, &pattern, &base)?;
+        matches.sort();
+        for (case_id, image_rel) in matches {
+            match found.get(&case_id) {
+                Some((_, kept)) => {
+                    report.duplicates += 1;
+                    if report.duplicate_examples.len() < 10 {
+                        report
+                            .duplicate_examples
+                            .push(format!("{case_id}: read {kept}, ignored {image_rel}"));
+                    }
+                }
+                None => {
+                    found.insert(case_id, (form, image_rel));
+                }
+            }
+        }
+    }
     let mut cases = Vec::new();
     let mut skipped = Vec::new();
-    for (case_id, image_rel) in found {
-        let mask_rel = resolve_wildcards(data_root, &collection.mask.replace("{case}", &case_id));
-        let mask_path = data_root.join(&mask_rel);
-        let mask_found = match collection.mask_files {
-            Some(_) => mask_path.is_dir(),
-            None => mask_path.is_file(),
-        };
-        if !mask_found {
+    for (case_id, (form, image_rel)) in found {
+        let Some((mask_form, mask_rel, mask_path)) = find_mask(collection, data_root, &case_id, form)
+        else {
+            let tried = collection.mask.first().replace("{case}", &case_id);
             skipped.push(SkippedCase {
                 collection: collection.name.clone(),
                 case_id,
                 path: image_rel,
-                reason: format!("image without mask ({mask_rel} not found)"),
+                reason: format!("image without mask ({tried} not found)"),
             });
             continue;
-        }
+        };
         let (average_with, transforms) =
             match landmark_files(collection, data_root, &case_id, &mask_path) {
                 Ok(files) => files,
@@ -209,6 +299,8 @@ fn discover_collection(
                     continue;
                 }
             };
+        image_files[form] += 1;
+        mask_files[mask_form] += 1;
         cases.push(Case {
             collection: collection.name.clone(),
             case_id,
@@ -220,7 +312,48 @@ fn discover_collection(
             transforms,
         });
     }
-    Ok((cases, skipped))
+    let counts = |patterns: &[String], files: Vec<usize>| {
+        patterns
+            .iter()
+            .zip(files)
+            .map(|(pattern, files)| FormCount {
+                pattern: pattern.clone(),
+                files,
+            })
+            .collect()
+    };
+    report.cases = cases.len();
+    report.images_without_mask = skipped.len();
+    report.image_forms = counts(collection.image.all(), image_files);
+    report.mask_forms = counts(collection.mask.all(), mask_files);
+    Ok((cases, skipped, report))
+}
+
+/// The case's mask: the mask form with the image's form index first, then the others in order.
+/// `(form index, path relative to the data root, absolute path)`.
+fn find_mask(
+    collection: &Collection,
+    data_root: &Path,
+    case_id: &str,
+    image_form: usize,
+) -> Option<(usize, String, PathBuf)> {
+    let patterns = collection.mask.all();
+    let order = (image_form < patterns.len())
+        .then_some(image_form)
+        .into_iter()
+        .chain((0..patterns.len()).filter(|&i| i != image_form));
+    for form in order {
+        let mask_rel = resolve_wildcards(data_root, &patterns[form].replace("{case}", case_id));
+        let mask_path = data_root.join(&mask_rel);
+        let exists = match collection.mask_files {
+            Some(_) => mask_path.is_dir(),
+            None => mask_path.is_file(),
+        };
+        if exists {
+            return Some((form, mask_rel, mask_path));
+        }
+    }
+    None
 }
 
 /// `(case id, image path relative to the data root)` of every file under `base` that matches the collection's
@@ -451,7 +584,7 @@ mod tests {
             "#,
         )
         .expect("collection");
-        let (cases, skipped) = discover_collection(&collection, &dir).expect("discover");
+        let (cases, skipped, _) = discover_collection(&collection, &dir).expect("discover");
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(
             cases.iter().map(|c| c.case_id.as_str()).collect::<Vec<_>>(),
@@ -459,6 +592,134 @@ mod tests {
         );
         assert_eq!(cases[0].mask_rel, "d/labelsTr/a_1.nii.gz");
         assert!(skipped.is_empty(), "{skipped:?}");
+    }
+
+    /// A manifest with two collections; `a` has two forms (official `off/`, repack `rep/`).
+    fn forms_manifest(required: bool) -> LoadedManifest {
+        let text = format!(
+            r#"[dataset]
+name = "T"
+modality = "CT"
+image_description = "a CT scan"
+department = "D"
+
+[[collection]]
+name = "a"
+image = ["off/img/{{case}}.nii.gz", "rep/img/{{case}}.nii.gz"]
+mask = ["off/lab/{{case}}.nii.gz", "rep/lab/{{case}}.nii.gz"]
+
+[[collection]]
+name = "b"
+image = "b/img/{{case}}.nii.gz"
+mask = "b/lab/{{case}}.nii.gz"
+required = {required}
+
+[labels]
+1 = {{ name = "kidney" }}
+
+[[task]]
+id = "T01"
+kind = "bbox"
+"#
+        );
+        crate::manifest::load_text(Path::new("m.toml"), text, &|_| Vec::new()).expect("manifest")
+    }
+
+    fn touch(dir: &Path, files: &[&str]) {
+        for f in files {
+            std::fs::create_dir_all(dir.join(f).parent().expect("parent")).expect("dir");
+            std::fs::write(dir.join(f), b"").expect("file");
+        }
+    }
+
+    #[test]
+    fn each_case_is_read_once_from_its_first_form() {
+        let dir = std::env::temp_dir().join(format!("mvb-forms-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        touch(
+            &dir,
+            &[
+                // x: in both forms (read from `off`); y: only in the repack; z: official image, mask
+                // only in the repack (paired across forms); w: repack image without any mask.
+                "off/img/x.nii.gz",
+                "off/lab/x.nii.gz",
+                "rep/img/x.nii.gz",
+                "rep/lab/x.nii.gz",
+                "rep/img/y.nii.gz",
+                "rep/lab/y.nii.gz",
+                "off/img/z.nii.gz",
+                "rep/lab/z.nii.gz",
+                "rep/img/w.nii.gz",
+                "b/img/q.nii.gz",
+                "b/lab/q.nii.gz",
+            ],
+        );
+        let found = discover(&forms_manifest(false), &dir).expect("discover");
+        let _ = std::fs::remove_dir_all(&dir);
+        let got: Vec<(&str, &str, &str)> = found
+            .cases
+            .iter()
+            .map(|c| (c.case_id.as_str(), c.image_rel.as_str(), c.mask_rel.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("x", "off/img/x.nii.gz", "off/lab/x.nii.gz"),
+                ("y", "rep/img/y.nii.gz", "rep/lab/y.nii.gz"),
+                ("z", "off/img/z.nii.gz", "rep/lab/z.nii.gz"),
+                ("q", "b/img/q.nii.gz", "b/lab/q.nii.gz"),
+            ]
+        );
+        assert_eq!(found.skipped.len(), 1);
+        assert_eq!(found.skipped[0].case_id, "w");
+        let a = &found.collections[0];
+        assert_eq!((a.cases, a.images_without_mask, a.duplicates), (3, 1, 1));
+        assert_eq!(
+            a.image_forms.iter().map(|f| f.files).collect::<Vec<_>>(),
+            [2, 1]
+        );
+        assert_eq!(
+            a.mask_forms.iter().map(|f| f.files).collect::<Vec<_>>(),
+            [1, 2]
+        );
+        assert_eq!(
+            a.duplicate_examples,
+            ["x: read off/img/x.nii.gz, ignored rep/img/x.nii.gz"]
+        );
+        assert_eq!(found.warnings.len(), 1, "{:?}", found.warnings);
+        assert!(found.warnings[0].contains("1 case id(s) found more than once"));
+    }
+
+    #[test]
+    fn a_collection_matching_nothing_is_a_warning_unless_required_or_alone() {
+        let dir = std::env::temp_dir().join(format!("mvb-cohort-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        touch(&dir, &["rep/img/y.nii.gz", "rep/lab/y.nii.gz"]);
+        let found = discover(&forms_manifest(false), &dir).expect("one cohort is a download");
+        assert_eq!(found.cases.len(), 1);
+        assert_eq!(found.warnings.len(), 1);
+        assert!(
+            found.warnings[0].starts_with(
+                "collection `b`: no file matches image `b/img/{case}.nii.gz` (other collections matched"
+            ),
+            "{}",
+            found.warnings[0]
+        );
+        assert_eq!(found.collections[1].cases, 0);
+        let err = discover(&forms_manifest(true), &dir).expect_err("b is required");
+        assert!(
+            err.to_string()
+                .contains("matched nothing: collection `b`: no file matches image `b/img/{case}.nii.gz`"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let err = discover(&forms_manifest(false), &dir).expect_err("nothing matched");
+        let text = err.to_string();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(text.contains("collection `a`: no file matches image `off/img/{case}.nii.gz` or `rep/img/{case}.nii.gz`"), "{text}");
+        assert!(text.contains("collection `b`"), "{text}");
+        assert!(text.contains("holds no files"), "{text}");
     }
 
     #[test]
