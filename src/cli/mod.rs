@@ -290,7 +290,10 @@ fn doctor(manifest: &Path, data_root: &Path) -> ExitCode {
         }
     };
     if !data_root.is_dir() {
-        eprintln!("error: data root {} is not a directory", data_root.display());
+        eprintln!(
+            "error: data root {} is not a directory",
+            data_root.display()
+        );
         return ExitCode::from(2);
     }
     let diagnosis = crate::discover::diagnose::diagnose(&loaded, data_root);

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 use walkdir::WalkDir;
 
-use super::{discover_collection, is_junk, wildcard_regex, CollectionFound};
+use super::{discover_collection, is_junk, wildcard_regex, Case, CollectionFound, SkippedCase};
 use crate::manifest::{Collection, LoadedManifest};
 
 /// Files listed before the walk stops (a root of this size is not a download of one dataset).
@@ -187,38 +187,91 @@ pub fn diagnose(manifest: &LoadedManifest, data_root: &Path) -> Diagnosis {
             out.unmatched_images.push(file.clone());
         }
     }
-    for c in collections {
-        out.collections.push(diagnose_collection(c, data_root, &files));
+    let found: Vec<Found> = collections
+        .iter()
+        .map(|c| {
+            discover_collection(c, data_root).unwrap_or_else(|_| {
+                let found = CollectionFound {
+                    collection: c.name.clone(),
+                    ..CollectionFound::default()
+                };
+                (Vec::new(), Vec::new(), found)
+            })
+        })
+        .collect();
+    // Files some collection reads as a mask (or from a mask folder), and files some image pattern takes:
+    // neither is a mask without an image, whichever collection's pattern also matches it.
+    let read_masks: Vec<String> = found
+        .iter()
+        .flat_map(|(cases, _, _)| cases.iter().map(|k| k.mask_rel.clone()))
+        .collect();
+    let image_patterns: Vec<Regex> = collections
+        .iter()
+        .flat_map(|c| c.image.all().iter().map(|p| path_regex(p, "", "")))
+        .collect();
+    let not_orphan = |file: &str| {
+        read_masks.iter().any(|m| {
+            file == m
+                || file
+                    .strip_prefix(m.as_str())
+                    .is_some_and(|r| r.starts_with('/'))
+        }) || image_patterns.iter().any(|re| re.is_match(file))
+    };
+    for (c, found) in collections.iter().zip(found) {
+        out.collections.push(diagnose_collection(
+            c,
+            data_root,
+            &files,
+            found,
+            &not_orphan,
+        ));
     }
     out.hints = hints_for(manifest, &out);
     out
 }
 
-fn diagnose_collection(c: &Collection, data_root: &Path, files: &[String]) -> CollectionDiagnosis {
-    let (cases, skipped, found) =
-        discover_collection(c, data_root).unwrap_or_else(|_| (Vec::new(), Vec::new(), CollectionFound {
-            collection: c.name.clone(),
-            ..CollectionFound::default()
-        }));
+/// One collection's discovery: cases, skipped images, counts.
+type Found = (Vec<Case>, Vec<SkippedCase>, CollectionFound);
+
+/// `not_orphan`: whether a file another collection reads as a mask, or any image pattern takes.
+fn diagnose_collection(
+    c: &Collection,
+    data_root: &Path,
+    files: &[String],
+    (cases, skipped, found): Found,
+    not_orphan: &dyn Fn(&str) -> bool,
+) -> CollectionDiagnosis {
     let mut d = CollectionDiagnosis {
         found,
         ..CollectionDiagnosis::default()
     };
     for s in &skipped {
-        d.images_without_mask.push(format!("{} ({})", s.case_id, s.reason));
+        d.images_without_mask
+            .push(format!("{} ({})", s.case_id, s.reason));
     }
-    let with_image: BTreeSet<&str> = cases
+    // Case ids with an image file in any form, `exclude` aside (CAMUS's excluded single frames have their
+    // own masks; AMOS22's CT and MR collections share folders and split them by `exclude`).
+    let mut with_image: BTreeSet<&str> = cases
         .iter()
         .map(|k| k.case_id.as_str())
         .chain(skipped.iter().map(|s| s.case_id.as_str()))
         .collect();
+    for pattern in c.image.all() {
+        let re = path_regex(pattern, "", "");
+        with_image.extend(
+            files
+                .iter()
+                .filter_map(|f| re.captures(f))
+                .filter_map(|caps| caps.get(1).map(|m| m.as_str())),
+        );
+    }
     let mut orphan_masks: BTreeMap<String, String> = BTreeMap::new();
     for pattern in c.mask.all() {
         let below = if c.mask_files.is_some() { "/[^/]+" } else { "" };
         let re = path_regex(pattern, "", below);
         for file in files {
             if let Some(caps) = re.captures(file) {
-                if !with_image.contains(&caps[1]) {
+                if !with_image.contains(&caps[1]) && !not_orphan(file) {
                     orphan_masks
                         .entry(caps[1].to_string())
                         .or_insert_with(|| file.clone());
@@ -328,14 +381,13 @@ fn hints_for(manifest: &LoadedManifest, d: &Diagnosis) -> Vec<String> {
     let extract = &manifest.manifest.dataset.extract;
     for archive in &d.archives {
         let name = archive.rsplit('/').next().unwrap_or(archive);
-        let how = extract
-            .iter()
-            .find(|cmd| cmd.contains(name))
-            .map_or_else(
-                || "extract it into the data root as the manifest's layout says".to_string(),
-                |cmd| format!("extract it: `{cmd}`"),
-            );
-        hints.push(format!("`{archive}` is an archive, not extracted data: {how}"));
+        let how = extract.iter().find(|cmd| cmd.contains(name)).map_or_else(
+            || "extract it into the data root as the manifest's layout says".to_string(),
+            |cmd| format!("extract it: `{cmd}`"),
+        );
+        hints.push(format!(
+            "`{archive}` is an archive, not extracted data: {how}"
+        ));
     }
     let none_found = d.collections.iter().all(|c| c.found.cases == 0);
     if none_found && !d.unmatched_images.examples.is_empty() && hints.is_empty() {
@@ -408,7 +460,9 @@ impl Diagnosis {
     /// without image.
     pub fn is_complete(&self) -> bool {
         self.collections.iter().all(|c| {
-            c.found.cases > 0 && c.images_without_mask.count == 0 && c.masks_without_image.count == 0
+            c.found.cases > 0
+                && c.images_without_mask.count == 0
+                && c.masks_without_image.count == 0
         })
     }
 
@@ -422,7 +476,11 @@ impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.count)?;
         if !self.examples.is_empty() {
-            let more = if self.count > self.examples.len() { ", …" } else { "" };
+            let more = if self.count > self.examples.len() {
+                ", …"
+            } else {
+                ""
+            };
             write!(f, " (e.g. {}{more})", self.examples.join(", "))?;
         }
         Ok(())
@@ -437,7 +495,11 @@ impl fmt::Display for Diagnosis {
             "data root {}: {} file(s){}",
             self.data_root.display(),
             self.files_seen,
-            if self.truncated { " (walk stopped there)" } else { "" }
+            if self.truncated {
+                " (walk stopped there)"
+            } else {
+                ""
+            }
         );
         for c in &self.collections {
             let _ = writeln!(
@@ -469,11 +531,7 @@ impl fmt::Display for Diagnosis {
                 }
             }
             for count in &c.found.mask_forms {
-                let _ = writeln!(
-                    text,
-                    "  mask `{}`: {} read",
-                    count.pattern, count.files
-                );
+                let _ = writeln!(text, "  mask `{}`: {} read", count.pattern, count.files);
             }
             if c.found.duplicates > 0 {
                 let _ = writeln!(

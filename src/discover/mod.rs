@@ -117,7 +117,10 @@ pub enum DiscoverError {
 }
 
 fn explain(tried: &[String], hints: &[String]) -> String {
-    let mut text: Vec<String> = tried.iter().map(|t| format!("  matched nothing: {t}")).collect();
+    let mut text: Vec<String> = tried
+        .iter()
+        .map(|t| format!("  matched nothing: {t}"))
+        .collect();
     text.extend(hints.iter().map(|h| format!("  hint: {h}")));
     text.join("\n")
 }
@@ -275,9 +278,16 @@ fn discover_collection(
     let mut cases = Vec::new();
     let mut skipped = Vec::new();
     for (case_id, (form, image_rel)) in found {
-        let Some((mask_form, mask_rel, mask_path)) = find_mask(collection, data_root, &case_id, form)
+        let Some((mask_form, mask_rel, mask_path)) =
+            find_mask(collection, data_root, &case_id, form)
         else {
-            let tried = collection.mask.first().replace("{case}", &case_id);
+            let tried = collection
+                .mask
+                .all()
+                .iter()
+                .map(|p| p.replace("{case}", &case_id))
+                .collect::<Vec<_>>()
+                .join(" or ");
             skipped.push(SkippedCase {
                 collection: collection.name.clone(),
                 case_id,
@@ -659,7 +669,13 @@ kind = "bbox"
         let got: Vec<(&str, &str, &str)> = found
             .cases
             .iter()
-            .map(|c| (c.case_id.as_str(), c.image_rel.as_str(), c.mask_rel.as_str()))
+            .map(|c| {
+                (
+                    c.case_id.as_str(),
+                    c.image_rel.as_str(),
+                    c.mask_rel.as_str(),
+                )
+            })
             .collect();
         assert_eq!(
             got,
@@ -708,8 +724,9 @@ kind = "bbox"
         assert_eq!(found.collections[1].cases, 0);
         let err = discover(&forms_manifest(true), &dir).expect_err("b is required");
         assert!(
-            err.to_string()
-                .contains("matched nothing: collection `b`: no file matches image `b/img/{case}.nii.gz`"),
+            err.to_string().contains(
+                "matched nothing: collection `b`: no file matches image `b/img/{case}.nii.gz`"
+            ),
             "{err}"
         );
         let _ = std::fs::remove_dir_all(&dir);

@@ -68,11 +68,13 @@ pub struct FixtureOptions {
     /// Also write a macOS `._<name>` junk file beside every image (discovery must ignore them).
     #[serde(default)]
     pub junk: bool,
-    /// Case id → which alternative of the collection's `image`/`mask` patterns (0-based; default 0, the
-    /// official form) its files are written in, e.g. a flat extract or a repack.
+    /// Case id (or `<collection>/<case id>`, for one collection only) → which alternative of the collection's
+    /// `image`/`mask` patterns (0-based; default 0, the official form) its files are written in, e.g. a flat
+    /// extract or a repack.
     #[serde(default)]
     pub forms: BTreeMap<String, usize>,
-    /// Case id → an alternative in which a second, unreadable copy of the case's image and mask is also
+    /// Case id (or `<collection>/<case id>`) → an alternative in which a second, unreadable copy of the case's
+    /// image and mask (those of its files that differ from the case's own) is also
     /// written: the case is found twice, and discovery must read it from its own (earlier) form, as when a
     /// fixed-cases archive replaces broken cases.
     #[serde(default)]

@@ -194,11 +194,15 @@ impl<'m> FixturePlan<'m> {
             None => None,
         };
         let wildcards = &self.fixture.wildcards;
+        // A pattern with fewer `*`s than `wildcards` entries (an alternative form with fewer wildcard
+        // folders) takes the last entries: its `*`s are the inner folders of the longer form.
+        let stars = path.matches('*').count();
+        let skip = wildcards.len().saturating_sub(stars);
         let mut out = String::new();
         for (i, piece) in path.split('*').enumerate() {
             if i > 0 {
                 let template = wildcards
-                    .get(i - 1)
+                    .get(skip + i - 1)
                     .or(wildcards.last())
                     .map_or(default, String::as_str);
                 match &caps {
@@ -273,24 +277,31 @@ impl<'m> FixturePlan<'m> {
                 empty.contains(case_id),
                 has_mask && n + 1 == with_mask.len(),
             );
-            let (image, mask) = self.form(collection, case_id, fixture.forms.get(case_id))?;
+            let form = per_case(&fixture.forms, &collection.name, case_id);
+            let (image, mask) = self.form(collection, case_id, form)?;
             let image_rel = self.add_image(image, case_id, geometry, &cuboids)?;
             let mask_rel = if has_mask {
                 Some(self.add_masks(collection, mask, case_id, geometry, &cuboids, absent_label)?)
             } else {
                 None
             };
-            if let Some(shadow) = fixture.shadowed.get(case_id) {
+            if let Some(shadow) = per_case(&fixture.shadowed, &collection.name, case_id) {
+                // The shadow copy: each of its files that is not one of the case's own is junk.
                 let (image, mask) = self.form(collection, case_id, Some(shadow))?;
-                let image = self.fill(image, case_id)?;
-                let mask = self.fill(mask, case_id)?;
-                if [&image, &mask].contains(&&image_rel) || mask_rel.as_ref() == Some(&mask) {
+                let copies = [self.fill(image, case_id)?, self.fill(mask, case_id)?];
+                let own = [Some(&image_rel), mask_rel.as_ref()];
+                let junk: Vec<String> = copies
+                    .into_iter()
+                    .filter(|path| !own.contains(&Some(path)))
+                    .collect();
+                if junk.is_empty() {
                     return Err(self.bad(format!(
                         "fixture.shadowed: case `{case_id}`'s shadow form is the form it is written in"
                     )));
                 }
-                self.add(image, FileSpec::Junk)?;
-                self.add(mask, FileSpec::Junk)?;
+                for path in junk {
+                    self.add(path, FileSpec::Junk)?;
+                }
             }
             cases.push(LayoutCase {
                 collection: collection.name.clone(),
@@ -308,24 +319,27 @@ impl<'m> FixturePlan<'m> {
         Ok(())
     }
 
-    /// The image and mask patterns of alternative `form` (default 0) of `collection`; a collection with
-    /// fewer mask than image patterns uses its last mask pattern for the later forms.
+    /// The image and mask patterns of alternative `form` (default 0) of `collection`; when one of the two
+    /// lists is shorter, its last pattern serves the later forms (e.g. one image form, two mask forms).
     fn form<'c>(
         &self,
         collection: &'c Collection,
         case_id: &str,
-        form: Option<&usize>,
+        form: Option<usize>,
     ) -> Result<(&'c str, &'c str), LayoutFixtureError> {
-        let form = form.copied().unwrap_or(0);
+        let form = form.unwrap_or(0);
         let (images, masks) = (collection.image.all(), collection.mask.all());
-        let image = images.get(form).ok_or_else(|| {
-            self.bad(format!(
-                "fixture: case `{case_id}` names form {form}, but collection `{}` has {} image pattern(s)",
-                collection.name,
-                images.len()
-            ))
-        })?;
-        Ok((image, &masks[form.min(masks.len() - 1)]))
+        let forms = images.len().max(masks.len());
+        if form >= forms {
+            return Err(self.bad(format!(
+                "fixture: case `{case_id}` names form {form}, but collection `{}` has {forms} form(s)",
+                collection.name
+            )));
+        }
+        Ok((
+            &images[form.min(images.len() - 1)],
+            &masks[form.min(masks.len() - 1)],
+        ))
     }
 
     /// Plans the image of one case (and its AppleDouble twin when `fixture.junk`); returns its path.
@@ -458,6 +472,14 @@ fn bad_manifest(manifest: &LoadedManifest, reason: String) -> LayoutFixtureError
 }
 
 /// Merges a second use of one file into the first: equal specs, or images differing only in channels.
+/// A per-case fixture setting (`forms`, `shadowed`): the `<collection>/<case>` key first, then the bare case
+/// id (which applies in every collection holding the case).
+fn per_case(map: &BTreeMap<String, usize>, collection: &str, case_id: &str) -> Option<usize> {
+    map.get(&format!("{collection}/{case_id}"))
+        .or_else(|| map.get(case_id))
+        .copied()
+}
+
 fn merge(existing: &mut FileSpec, new: FileSpec) -> Result<(), String> {
     match (existing, new) {
         (

@@ -283,8 +283,26 @@ fn every_fixture_manifest_regenerates_builds_and_matches_closed_form() {
             "{stem}: {stdout}"
         );
 
-        // Axial boxes and mask sizes against the cuboids.
         let dataset_dir = out.join(&m.manifest.dataset.name);
+        check_discovery_report(stem, m, &cases, &dataset_dir);
+        // `doctor` finds the fixture whole: complete (0), or partial (1) only by its image-only cases, and
+        // no mask without an image (masks shared across collections, flat forms and excluded images aside).
+        let doctor = run(&[
+            "doctor",
+            "--manifest",
+            manifest_path,
+            "--data-root",
+            committed_dir.to_str().expect("utf-8"),
+        ]);
+        let said = String::from_utf8_lossy(&doctor.stdout);
+        assert_eq!(
+            doctor.status.code(),
+            Some(i32::from(image_only > 0)),
+            "{stem}: doctor: {said}"
+        );
+        assert!(!said.contains("masks without image"), "{stem}: {said}");
+
+        // Axial boxes and mask sizes against the cuboids.
         let want_boxes = expected_axial(m, &cases, TaskKind::Bbox);
         let got_boxes = written_axial(&dataset_dir.join("bbox"));
         assert!(!want_boxes.is_empty(), "{stem}: no expected boxes");
@@ -336,6 +354,92 @@ fn every_fixture_manifest_regenerates_builds_and_matches_closed_form() {
         total_bytes < 10_000_000,
         "fixtures total {total_bytes} bytes"
     );
+}
+
+/// `build-report.json`'s `discovery` against the fixture table: per collection, every case with a mask
+/// found once, counted under the form `fixture.forms` wrote it in, and one duplicate per `fixture.shadowed`
+/// case whose shadow copy includes an image.
+fn check_discovery_report(
+    stem: &str,
+    m: &LoadedManifest,
+    cases: &[LayoutCase],
+    dataset_dir: &Path,
+) {
+    let report: serde_json::Value = serde_json::from_slice(
+        &fs::read(dataset_dir.join("build-report.json")).expect("build-report.json"),
+    )
+    .expect("report JSON");
+    let fixture = m.manifest.fixture.as_ref().expect("fixture table");
+    let per_case = |map: &BTreeMap<String, usize>, collection: &str, case: &str| {
+        map.get(&format!("{collection}/{case}"))
+            .or_else(|| map.get(case))
+            .copied()
+    };
+    let found = report["discovery"].as_array().expect("discovery list");
+    assert_eq!(
+        found.len(),
+        m.manifest.collections.len(),
+        "{stem}: discovery"
+    );
+    for (collection, entry) in m.manifest.collections.iter().zip(found) {
+        let name = &collection.name;
+        assert_eq!(entry["collection"], name.as_str(), "{stem}");
+        let images = collection.image.all();
+        let mut want_files = vec![0u64; images.len()];
+        let mut want_duplicates = 0u64;
+        for case in cases.iter().filter(|c| &c.collection == name) {
+            let id = &case.phantom.case_id;
+            let form = per_case(&fixture.forms, name, id).unwrap_or(0);
+            let image_form = form.min(images.len() - 1);
+            if case.phantom.mask_path.is_some() {
+                want_files[image_form] += 1;
+            }
+            if let Some(shadow) = per_case(&fixture.shadowed, name, id) {
+                want_duplicates += u64::from(shadow.min(images.len() - 1) != image_form);
+            }
+        }
+        let got_files: Vec<u64> = entry["image_forms"]
+            .as_array()
+            .expect("image_forms")
+            .iter()
+            .map(|f| f["files"].as_u64().expect("files"))
+            .collect();
+        assert_eq!(got_files, want_files, "{stem}/{name}: image files per form");
+        assert_eq!(
+            entry["cases"].as_u64(),
+            Some(want_files.iter().sum()),
+            "{stem}/{name}: cases"
+        );
+        assert_eq!(
+            entry["duplicates"].as_u64(),
+            Some(want_duplicates),
+            "{stem}/{name}: duplicates"
+        );
+    }
+}
+
+#[test]
+fn every_manifest_says_how_to_extract_its_download_and_the_readme_shows_it() {
+    let readme = fs::read_to_string(Path::new(ROOT).join("README.md")).expect("README");
+    let mut paths: Vec<PathBuf> = fs::read_dir(Path::new(ROOT).join("manifests"))
+        .expect("manifests dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    assert_eq!(paths.len(), 22, "the 22 dataset manifests");
+    for path in paths {
+        let m = manifest::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let stem = path.display();
+        let extract = &m.manifest.dataset.extract;
+        assert!(!extract.is_empty(), "{stem}: no `extract` commands");
+        for cmd in extract {
+            assert!(
+                readme.contains(&format!("`{cmd}`")),
+                "README's extract table lacks {stem}'s `{cmd}`"
+            );
+        }
+    }
 }
 
 #[test]
@@ -411,6 +515,12 @@ fn per_structure_mask_folders_and_metaimage_fixtures_hold_every_file() {
         assert_eq!(labels.len(), classes, "{collection}");
         assert_eq!(labels[&(classes as u16)].file_stem(), last);
         for (case, present) in [("s0000", classes), ("s0001", classes - 1)] {
+            // The CT release's second subject is extracted flat into the data root.
+            let folder = if (collection, case) == ("CT", "s0001") {
+                ""
+            } else {
+                folder
+            };
             let dir = Path::new(ROOT)
                 .join("fixtures/totalsegmentator")
                 .join(folder)
@@ -433,9 +543,15 @@ fn per_structure_mask_folders_and_metaimage_fixtures_hold_every_file() {
         tree(&Path::new(ROOT).join("fixtures/abdomenatlas1_0mini/BDMAP_00000001/segmentations"));
     assert_eq!(organs.len(), 9);
     assert!(organs.contains_key("gall_bladder.nii.gz") && organs.contains_key("postcava.nii.gz"));
-    // ToothFairy2: MetaImage headers.
+    // ToothFairy2: MetaImage headers; three cases in the official folder, one in the repack, one in both.
     let tf = tree(&Path::new(ROOT).join("fixtures/toothfairy2"));
-    assert_eq!(tf.len(), 4);
+    assert_eq!(tf.len(), 10);
+    assert_eq!(
+        tf.keys()
+            .filter(|f| f.starts_with("Dataset112_ToothFairy2/imagesTr/"))
+            .count(),
+        3
+    );
     for (name, bytes) in &tf {
         assert!(name.ends_with(".mha"), "{name}");
         assert!(bytes.starts_with(b"ObjectType = Image"), "{name}");

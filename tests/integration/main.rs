@@ -6,5 +6,6 @@ mod common;
 mod build;
 mod cluster;
 mod datasets;
+mod doctor;
 mod formats;
 mod landmarks;
