@@ -367,6 +367,9 @@ fn describe(text: &mut String, path: &Path, m: &crate::manifest::Manifest) {
         "  layout: {}",
         d.layout.as_deref().unwrap_or("(not given)")
     );
+    for cmd in &d.extract {
+        let _ = writeln!(text, "  extract (in the data root): {cmd}");
+    }
     for c in &m.collections {
         let modality = c.modality.unwrap_or(d.modality).as_str();
         let channel = c
