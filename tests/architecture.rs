@@ -2,7 +2,7 @@
 //! fails when files import each other in a circle or when a module uses one the layer table below forbids
 //! (data flows one way: manifest → discover → volume → annotate → render → vqa → sinks, with pipeline and
 //! cli on top). Also keeps heavy external crates where they belong (`arrow`/`parquet` only in sink, `nifti`
-//! only in volume, `clap` only in cli, no thread pool or image encoder in sink).
+//! and `hdf5_pure` only in volume, `clap` only in cli, no thread pool or image encoder in sink).
 //!
 //! Std only, no parser crate: a small lexer drops comments, string and char literals; `#[cfg(test)]` items and
 //! test-only files (`tests.rs`, `*_tests.rs`, modules declared under `#[cfg(test)]`) are skipped, because unit
@@ -55,6 +55,7 @@ const EXCLUSIVE_CRATES: &[(&str, &[&str])] = &[
     ("arrow", &["sink"]),
     ("parquet", &["sink"]),
     ("nifti", &["volume"]),
+    ("hdf5_pure", &["volume"]),
     ("clap", &["cli", "main.rs"]),
     ("rustix", &["sink"]),
     ("base64", &["sink"]),

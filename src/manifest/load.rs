@@ -511,6 +511,7 @@ fn validate_collection(ctx: &Ctx, c: &Collection, diags: &mut Vec<Diagnostic>) {
             ));
         }
     }
+    validate_h5_dataset(ctx, c, diags);
     for glob in &c.exclude {
         if glob.is_empty() || glob.contains(['/', '\\']) {
             diags.push(ctx.diag(
@@ -530,6 +531,38 @@ fn validate_collection(ctx: &Ctx, c: &Collection, diags: &mut Vec<Diagnostic>) {
                 c.name
             ),
         ));
+    }
+}
+
+/// `h5_dataset` is set exactly when the image patterns name HDF5 files, names a dataset, and goes with a single
+/// mask file (whose grid the HDF5 image takes) and no `channel`.
+fn validate_h5_dataset(ctx: &Ctx, c: &Collection, diags: &mut Vec<Diagnostic>) {
+    let name = &c.name;
+    let is_h5 = |p: &String| {
+        let p = p.to_ascii_lowercase();
+        p.ends_with(".h5") || p.ends_with(".hdf5")
+    };
+    let h5_patterns = c.image.all().iter().filter(|p| is_h5(p)).count();
+    let mut say = |msg: String| diags.push(ctx.diag(None, format!("collection `{name}`: {msg}")));
+    match &c.h5_dataset {
+        None if h5_patterns > 0 => say(
+            "`image` names HDF5 files (.h5/.hdf5): set `h5_dataset` to the dataset to read, e.g. `h5_dataset = \"echo1\"`".into(),
+        ),
+        None => {}
+        Some(dataset) => {
+            if h5_patterns != c.image.all().len() {
+                say(format!("`h5_dataset = \"{dataset}\"` needs every `image` pattern to end in .h5 or .hdf5"));
+            }
+            if dataset.trim_matches('/').is_empty() {
+                say("`h5_dataset` must name a dataset, e.g. `echo1` or `group/data`".into());
+            }
+            if c.channel.is_some() {
+                say("`h5_dataset` and `channel` exclude each other (the dataset must be 3D)".into());
+            }
+            if c.landmarks.is_some() || c.mask_files.is_some() {
+                say("`h5_dataset` needs one mask file per case to take the voxel grid from (not `landmarks` or `mask_files`)".into());
+            }
+        }
     }
 }
 

@@ -165,6 +165,16 @@ fn every_mask_manifest_diagnostic() {
             "collection `c`: label 2 file `..` must be a plain file name", None),
         ("mask files twice", "2 = { name = \"tumor\" }", "2 = { name = \"tumor\", file = \"kidney\" }\n[collection.mask_files]\noverlap = \"error\"",
             "collection `c`: labels 1 and 2 both read the mask file `kidney.nii.gz`", None),
+        ("h5 image without dataset", "image = \"img/{case}.nii.gz\"", "image = \"img/{case}.h5\"",
+            "collection `c`: `image` names HDF5 files (.h5/.hdf5): set `h5_dataset`", None),
+        ("h5 dataset on a nifti image", "mask = \"lab/{case}.nii.gz\"", "mask = \"lab/{case}.nii.gz\"\nh5_dataset = \"echo1\"",
+            "collection `c`: `h5_dataset = \"echo1\"` needs every `image` pattern to end in .h5 or .hdf5", None),
+        ("h5 dataset empty", "image = \"img/{case}.nii.gz\"", "image = \"img/{case}.HDF5\"\nh5_dataset = \"/\"",
+            "collection `c`: `h5_dataset` must name a dataset", None),
+        ("h5 dataset with channel", "image = \"img/{case}.nii.gz\"", "image = \"img/{case}.h5\"\nh5_dataset = \"echo1\"\nchannel = 0",
+            "collection `c`: `h5_dataset` and `channel` exclude each other", None),
+        ("h5 dataset with mask files", "image = \"img/{case}.nii.gz\"", "image = \"img/{case}.h5\"\nh5_dataset = \"echo1\"\nmask_files = { overlap = \"error\" }",
+            "collection `c`: `h5_dataset` needs one mask file per case", None),
     ];
     check_rows(MASKS, ROWS);
 }

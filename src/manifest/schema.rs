@@ -150,6 +150,10 @@ pub struct Collection {
     /// Channel (0-based) of a 4D image to use.
     #[serde(default)]
     pub channel: Option<usize>,
+    /// Dataset to read from an HDF5 (`.h5`/`.hdf5`) image, e.g. SKM-TEA's `echo1`; the image then takes its
+    /// voxel grid from the case's mask file (docs/measurements.md §2.8).
+    #[serde(default)]
+    pub h5_dataset: Option<String>,
     /// Image/mask geometry disagreement: `error` (default) fails the case, `warn` reports and goes on.
     #[serde(default)]
     pub geometry: GeometryPolicy,

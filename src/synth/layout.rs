@@ -2,21 +2,24 @@
 //! writes a tiny copy of the dataset's file layout (its real case-id form, every collection's image and mask
 //! patterns, 4D images for `channel` collections, and the layout's traps) whose boxes are known in closed
 //! form: one disjoint cuboid per label of each collection's label map (per-structure mask folders for
-//! `mask_files` collections, MetaImage for `.mha` patterns).
+//! `mask_files` collections, MetaImage for `.mha` patterns, HDF5 with one dataset per `h5_dataset` collection
+//! for `.h5` image patterns).
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array3, ArrayView3};
+use ndarray::{Array3, ArrayView3, Axis};
 use regex::Regex;
 
 use super::fixtures::PhantomCase;
 use super::meta_writer::{write_metaimage, MetaScalar, MetaWriteOptions};
 use super::phantom::{ct_volume, paint_cuboid, Cuboid, Region};
 use super::writer::{write_nifti_channels, WriteOptions};
+use crate::geom::affine;
 use crate::manifest::{AbsentMask, Collection, FixtureOptions, LoadedManifest, Modality};
+use crate::volume::{write_hdf5, Hdf5Dataset, Hdf5Values};
 
 /// In-plane (R, A) extent of every layout phantom, voxels.
 pub const LAYOUT_RA_PX: [usize; 2] = [24, 20];
@@ -101,6 +104,8 @@ enum FileSpec {
         axes: &'static str,
         organs: Vec<Cuboid>,
         channels: usize,
+        /// HDF5 datasets to write (sorted; empty for a NIfTI/MetaImage image).
+        h5_datasets: Vec<String>,
     },
     Mask {
         shape: [usize; 3],
@@ -117,7 +122,8 @@ enum FileSpec {
 /// masks u8 (u16 when a label exceeds 255); gzip level 9 with mtime 0, so the bytes are identical on every
 /// run. A `mask_files` collection gets one 0/1 mask per label (`<mask folder>/<file><suffix>`); with
 /// `absent = "empty"` its last `cases` entry lacks the last label's file and cuboid. A path ending in
-/// `.mha` is written as zlib-compressed MetaImage.
+/// `.mha` is written as zlib-compressed MetaImage; an image of `h5_dataset` collections as HDF5 holding each
+/// collection's dataset ([`write_h5_image`]).
 pub fn write_manifest_fixture(
     manifest: &LoadedManifest,
     root: &Path,
@@ -279,7 +285,8 @@ impl<'m> FixturePlan<'m> {
             );
             let form = per_case(&fixture.forms, &collection.name, case_id);
             let (image, mask) = self.form(collection, case_id, form)?;
-            let image_rel = self.add_image(image, case_id, geometry, &cuboids)?;
+            let h5 = collection.h5_dataset.as_ref();
+            let image_rel = self.add_image(image, case_id, geometry, &cuboids, h5)?;
             let mask_rel = if has_mask {
                 Some(self.add_masks(collection, mask, case_id, geometry, &cuboids, absent_label)?)
             } else {
@@ -349,6 +356,7 @@ impl<'m> FixturePlan<'m> {
         case_id: &str,
         geometry: CaseGeometry,
         cuboids: &[Cuboid],
+        h5_dataset: Option<&String>,
     ) -> Result<String, LayoutFixtureError> {
         let image_rel = self.fill(pattern, case_id)?;
         self.add(
@@ -360,6 +368,7 @@ impl<'m> FixturePlan<'m> {
                 axes: geometry.axes,
                 organs: cuboids.to_vec(),
                 channels: geometry.channels,
+                h5_datasets: h5_dataset.into_iter().cloned().collect(),
             },
         )?;
         if self.fixture.junk {
@@ -431,6 +440,7 @@ impl<'m> FixturePlan<'m> {
                     axes,
                     organs: Vec::new(),
                     channels: 1,
+                    h5_datasets: Vec::new(),
                 },
             )?;
         }
@@ -490,6 +500,7 @@ fn merge(existing: &mut FileSpec, new: FileSpec) -> Result<(), String> {
                 spacing_mm,
                 axes,
                 organs,
+                h5_datasets,
             },
             FileSpec::Image {
                 channels: want,
@@ -498,14 +509,19 @@ fn merge(existing: &mut FileSpec, new: FileSpec) -> Result<(), String> {
                 spacing_mm: spacing2,
                 axes: axes2,
                 organs: organs2,
+                h5_datasets: h5_datasets2,
             },
         ) if *ct == ct2
             && *shape == shape2
             && *spacing_mm == spacing2
             && *axes == axes2
-            && *organs == organs2 =>
+            && *organs == organs2
+            && h5_datasets.is_empty() == h5_datasets2.is_empty() =>
         {
             *have = (*have).max(want);
+            h5_datasets.extend(h5_datasets2);
+            h5_datasets.sort();
+            h5_datasets.dedup();
             Ok(())
         }
         (existing, new) if *existing == new => Ok(()),
@@ -545,12 +561,16 @@ fn write_file(path: &Path, spec: &FileSpec) -> Result<(), LayoutFixtureError> {
             axes,
             organs,
             channels,
+            h5_datasets,
         } => {
             let regions: Vec<(Region, i16)> = organs
                 .iter()
                 .map(|c| (Region::Cuboid(*c), 30 + 7 * (c.label.min(1000) as i16)))
                 .collect();
             let hu = ct_volume(*shape, &regions, 0);
+            if !h5_datasets.is_empty() {
+                return write_h5_image(path, &hu, axes, h5_datasets).map_err(|e| out.io_err(e));
+            }
             if *ct && *channels == 1 {
                 return out.put(&[hu.view()], *spacing_mm, axes);
             }
@@ -562,6 +582,57 @@ fn write_file(path: &Path, spec: &FileSpec) -> Result<(), LayoutFixtureError> {
             out.put(&views, *spacing_mm, axes)
         }
     }
+}
+
+/// An HDF5 image: the phantom in the stored order its mask is written in (C order, so dataset index
+/// `[i, j, k]` is the mask's stored voxel `(i, j, k)`). The first dataset (by name) is uint16 `hu + 1000`,
+/// contiguous; the n-th later one float32 `(hu + 1000) / 10 + 5·n`, chunked 8 × 8 × 4 and deflated.
+fn write_h5_image(
+    path: &Path,
+    hu: &Array3<i16>,
+    axes: &str,
+    names: &[String],
+) -> Result<(), io::Error> {
+    let orientation = affine::parse_axis_codes(axes).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("bad axis codes {axes:?}"),
+        )
+    })?;
+    let mut view = hu.view();
+    for o in &orientation {
+        if o.flipped {
+            view.invert_axis(Axis(o.world_axis));
+        }
+    }
+    let stored = view.permuted_axes([
+        orientation[0].world_axis,
+        orientation[1].world_axis,
+        orientation[2].world_axis,
+    ]);
+    let (s0, s1, s2) = stored.dim();
+    let shape = [s0, s1, s2];
+    let above_air: Vec<f32> = stored.iter().map(|&v| f32::from(v) + 1000.0).collect();
+    let datasets: Vec<Hdf5Dataset> = names
+        .iter()
+        .enumerate()
+        .map(|(n, name)| Hdf5Dataset {
+            name: name.clone(),
+            shape,
+            values: if n == 0 {
+                Hdf5Values::U16(above_air.iter().map(|&v| v as u16).collect())
+            } else {
+                Hdf5Values::F32(
+                    above_air
+                        .iter()
+                        .map(|&v| v / 10.0 + 5.0 * n as f32)
+                        .collect(),
+                )
+            },
+            deflate: (n > 0).then_some(([s0.min(8), s1.min(8), s2.min(4)], 6)),
+        })
+        .collect();
+    write_hdf5(path, &datasets)
 }
 
 /// Label map of `shape` with each cuboid painted with `value_of(label)` over zeros.

@@ -1,6 +1,6 @@
 //! Reads image and mask volumes into canonical RAS+ arrays with their voxel geometry.
 //!
-//! The only module that imports `nifti`. Everything downstream sees `Volume<T>` whose array index axes point,
+//! The only module that imports `nifti` and `hdf5_pure`. Everything downstream sees `Volume<T>` whose array index axes point,
 //! in order, to patient Right, Anterior, Superior (docs/measurements.md §2.2), with spacing permuted to match.
 //!
 //! Memory layout: `Volume::data` is the stored voxel block viewed through permuted and inverted axes, so it
@@ -12,6 +12,9 @@ mod decode;
 mod formats_tests;
 #[cfg(test)]
 mod golden_tests;
+mod hdf5;
+#[cfg(test)]
+mod hdf5_tests;
 pub mod image2d;
 mod labels;
 pub mod landmarks;
@@ -32,9 +35,10 @@ use std::path::{Path, PathBuf};
 
 use ndarray::Array3;
 
+pub use self::hdf5::{write_hdf5, Hdf5Dataset, Hdf5Values};
 pub use self::labels::read_label_map;
 pub use self::merge::read_label_files;
-pub use self::open::{open_image, read_image, ImageFile, ImageVolume};
+pub use self::open::{open_hdf5_image, open_image, read_image, ImageFile, ImageVolume};
 pub use self::resample::Resampler;
 use crate::geom::affine;
 
@@ -78,12 +82,24 @@ pub enum VolumeError {
         reason: String,
     },
     #[error("{path}: not a readable {format} file: {reason}")]
-    /// The file is not a readable MetaImage or NRRD file.
+    /// The file is not a readable MetaImage, NRRD or HDF5 file.
     ReadFormat {
         /// The file.
         path: PathBuf,
-        /// `MetaImage` or `NRRD`.
+        /// `MetaImage`, `NRRD` or `HDF5`.
         format: &'static str,
+        /// What the reader reported.
+        reason: String,
+    },
+    #[error("{path}: no HDF5 dataset `{dataset}` ({reason}); datasets in the file: {available}")]
+    /// The HDF5 file has no dataset of the name the manifest gives.
+    MissingDataset {
+        /// The HDF5 file.
+        path: PathBuf,
+        /// The dataset asked for.
+        dataset: String,
+        /// Every dataset in the file by full path, comma-separated (empty when none).
+        available: String,
         /// What the reader reported.
         reason: String,
     },

@@ -88,6 +88,14 @@ pub(super) fn open(path: &Path, channel: Option<usize>) -> Result<Opened, Volume
     Ok(opened.with_scaling(scaling))
 }
 
+/// The stored (on-disk) shape and stored-index → RAS affine of a 3D file, from its header alone.
+pub(super) fn stored_grid(path: &Path) -> Result<([usize; 3], Affine), VolumeError> {
+    let mut src = open_stream(path)?;
+    let header = read_header(path, &mut src)?;
+    let dims = StoredDims::of(path, &header, None)?;
+    Ok((dims.stored_shape, chosen_affine(&header).0))
+}
+
 /// The file as a byte stream, inflated when it starts with the gzip magic (multi-member streams allowed).
 fn open_stream(path: &Path) -> Result<Box<dyn Read + Send>, VolumeError> {
     let file = File::open(path).map_err(|source| VolumeError::Open {

@@ -1,17 +1,28 @@
-//! Opening a volume file by kind: the file name picks MetaImage (`.mha`, `.mhd`), NRRD (`.nrrd`, `.nhdr`)
-//! or NIfTI-1 (anything else), and every kind yields the same `Opened` stream. Holds the public intensity
-//! readers: `read_image` (always `f32`) and `open_image` → [`ImageFile::read`] (the stored type kept, the
-//! header available before any voxel is decoded); label maps are read in `labels`.
+//! Opening a volume file by kind: the file name picks MetaImage (`.mha`, `.mhd`), NRRD (`.nrrd`, `.nhdr`),
+//! HDF5 (`.h5`, `.hdf5`: one named dataset on another file's grid, [`open_hdf5_image`]) or NIfTI-1 (anything
+//! else), and every kind yields the same `Opened` stream. Holds the public intensity readers: `read_image`
+//! (always `f32`) and `open_image` → [`ImageFile::read`] (the stored type kept, the header available before
+//! any voxel is decoded); label maps are read in `labels`.
 
 use std::path::Path;
 
 use super::decode::{Datatype, Opened, Raw};
 use super::raw_layout::Format;
-use super::{metaimage, nifti, nrrd, raw_data, Geometry, Volume, VolumeError};
+use super::{hdf5, metaimage, nifti, nrrd, raw_data, Geometry, Volume, VolumeError};
+use crate::geom::affine::Affine;
 
 /// Opens any supported file, dispatching on its name: MetaImage and NRRD headers are parsed into a raw
 /// layout whose data `raw_data` opens, everything else is read as NIfTI-1.
 pub(super) fn open(path: &Path, channel: Option<usize>) -> Result<Opened, VolumeError> {
+    if is_hdf5_name(path) {
+        return Err(VolumeError::ReadFormat {
+            path: path.to_path_buf(),
+            format: "HDF5",
+            reason: "an HDF5 image needs the collection's `h5_dataset` (the dataset to read) and a mask file \
+                     to take its voxel grid from"
+                .into(),
+        });
+    }
     let Some(format) = Format::of(path) else {
         return nifti::open(path, channel);
     };
@@ -20,6 +31,48 @@ pub(super) fn open(path: &Path, channel: Option<usize>) -> Result<Opened, Volume
         Format::Nrrd => nrrd::parse(path)?,
     };
     raw_data::open_layout(path, format, layout, channel)
+}
+
+/// True for a file name ending in `.h5` or `.hdf5` (case-insensitive).
+fn is_hdf5_name(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    name.ends_with(".h5") || name.ends_with(".hdf5")
+}
+
+/// The stored shape and stored-index → RAS affine of a 3D volume file of any kind but HDF5, from its header.
+fn stored_grid(path: &Path) -> Result<([usize; 3], Affine), VolumeError> {
+    let layout = match Format::of(path) {
+        None => return nifti::stored_grid(path),
+        Some(Format::MetaImage) => metaimage::parse(path)?,
+        Some(Format::Nrrd) => nrrd::parse(path)?,
+    };
+    if layout.channels > 1 {
+        return Err(VolumeError::Dimensions {
+            path: path.to_path_buf(),
+            shape: vec![
+                layout.sizes[0],
+                layout.sizes[1],
+                layout.sizes[2],
+                layout.channels,
+            ],
+        });
+    }
+    Ok((layout.sizes, layout.affine_ras))
+}
+
+/// Opens dataset `dataset` of the HDF5 file `path` as an intensity volume on the voxel grid of the volume
+/// file `grid` (NIfTI, MetaImage or NRRD; in a build, the case's mask): dataset index `[i, j, k]` is the grid
+/// file's stored voxel `(i, j, k)`, so spacing, orientation and origin are the grid file's
+/// (docs/measurements.md §2.8). The dataset's shape must equal the grid file's stored dimensions.
+/// [`ImageFile::read`] decodes the voxels as for any other format.
+pub fn open_hdf5_image(path: &Path, dataset: &str, grid: &Path) -> Result<ImageFile, VolumeError> {
+    let (shape, affine) = stored_grid(grid)?;
+    Ok(ImageFile {
+        opened: hdf5::open(path, dataset, (grid, shape, &affine))?,
+    })
 }
 
 /// `(scl_slope, scl_inter)` unless it is the identity.

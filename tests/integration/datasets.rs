@@ -565,3 +565,53 @@ fn per_structure_mask_folders_and_metaimage_fixtures_hold_every_file() {
         assert_eq!(bytes.starts_with(b"ObjectType = Image"), !junk, "{name}");
     }
 }
+
+#[test]
+fn skm_tea_fixture_is_the_official_hdf5_layout_and_both_echoes_sit_on_the_mask_grid() {
+    use medvision_build::volume::{self, ImageVolume};
+    let root = Path::new(ROOT).join("fixtures/skm_tea");
+    let files = tree(&root);
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        [
+            "image_files/MTR_005.h5",
+            "image_files/MTR_010.h5",
+            "image_files/MTR_012.h5",
+            "segmentation_masks/raw-data-track/MTR_005.nii.gz",
+            "segmentation_masks/raw-data-track/MTR_010.nii.gz",
+        ]
+    );
+    for (name, bytes) in files.iter().filter(|(n, _)| n.ends_with(".h5")) {
+        assert!(bytes.starts_with(b"\x89HDF\r\n\x1a\n"), "{name}");
+    }
+    for case in ["MTR_005", "MTR_010"] {
+        let h5 = root.join(format!("image_files/{case}.h5"));
+        let mask_path = root.join(format!("segmentation_masks/raw-data-track/{case}.nii.gz"));
+        let mask = volume::read_label_map(&mask_path, &[1, 2, 3, 4, 5, 6]).expect("mask");
+        let echo1 = volume::open_hdf5_image(&h5, "echo1", &mask_path).expect("echo1");
+        let echo2 = volume::open_hdf5_image(&h5, "echo2", &mask_path).expect("echo2");
+        assert_eq!(echo1.geometry(), &mask.geometry, "{case}");
+        let (ImageVolume::U16(e1), ImageVolume::F32(e2)) =
+            (echo1.read().expect("read"), echo2.read().expect("read"))
+        else {
+            panic!("{case}: echo1 must read as uint16 and echo2 as float32");
+        };
+        // Layout phantom values (synth::layout): label l's cuboid at 30 + 7·l HU, stored as HU + 1000
+        // (echo1) and (HU + 1000) / 10 + 5 (echo2).
+        let mut labelled = 0;
+        for ((idx, &label), (&v1, &v2)) in
+            mask.data.indexed_iter().zip(e1.data.iter().zip(&e2.data))
+        {
+            assert_eq!(e1.data[idx], v1);
+            if label > 0 {
+                labelled += 1;
+                assert_eq!(v1, 1030 + 7 * label, "{case} {idx:?}");
+                assert!(
+                    (v2 - (f32::from(v1) / 10.0 + 5.0)).abs() < 1e-4,
+                    "{case} {idx:?}"
+                );
+            }
+        }
+        assert!(labelled > 1000, "{case}: {labelled} labelled voxels");
+    }
+}

@@ -35,7 +35,10 @@ pub(super) fn build(
     let manifest = ctx.manifest;
     let labels = manifest.labels(&collection.name);
     let mask = read_mask(case, collection, labels)?;
-    let image_file = volume::open_image(&case.image_path, collection.channel)?;
+    let image_file = match &collection.h5_dataset {
+        Some(dataset) => volume::open_hdf5_image(&case.image_path, dataset, &case.mask_path)?,
+        None => volume::open_image(&case.image_path, collection.channel)?,
+    };
     let mut out = CaseOutput::default();
     let image_geometry = image_file.geometry();
     if let Err(e) = volume::check_grid_agreement(
