@@ -375,6 +375,8 @@ fn describe(text: &mut String, path: &Path, m: &crate::manifest::Manifest) {
         let channel = c
             .channel
             .map_or(String::new(), |k| format!(", channel {k}"));
+        let h5 = c.h5_dataset.as_ref();
+        let channel = channel + &h5.map_or(String::new(), |n| format!(", HDF5 dataset `{n}`"));
         let _ = writeln!(
             text,
             "  collection {} ({modality}{channel}): image {}  mask {}",
