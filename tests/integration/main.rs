@@ -8,3 +8,4 @@ mod cluster;
 mod datasets;
 mod formats;
 mod landmarks;
+mod nnunet;
