@@ -33,9 +33,15 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
 
+    /// An nnU-Net / MSD raw dataset folder (dataset.json, imagesTr/, labelsTr/) to build without a manifest:
+    /// the manifest `init DIR` would write is generated and built, with DIR as the data root.
+    #[arg(long, value_name = "DIR", conflicts_with = "manifest")]
+    pub nnunet: Option<PathBuf>,
+
     /// Folder holding the dataset in its official layout; manifest paths are relative to it.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub data_root: PathBuf,
+    /// [default: `.`; the nnU-Net folder with --nnunet or a `dataset.json` manifest]
+    #[arg(long, value_name = "DIR")]
+    pub data_root: Option<PathBuf>,
 
     /// Output folder; the dataset is written to `<out>/<dataset name>/`.
     #[arg(long, value_name = "DIR", default_value = "out")]
@@ -141,7 +147,8 @@ pub enum Command {
     },
     /// Write synthetic phantom data in a dataset's official layout (the committed fixtures come from here).
     Synth {
-        /// Which layout: `kits23`, `ceph_biometrics_400`, `feta24` (dedicated writers), or the stem of any
+        /// Which layout: `kits23`, `ceph_biometrics_400`, `feta24`, `nnunet` (six nnU-Net / MSD folders; the
+        /// fixtures under tests/fixtures/nnunet) (dedicated writers), or the stem of any
         /// manifest with a `[fixture]` table in the manifests folder (e.g. `amos22`), or a manifest path.
         #[arg(value_name = "DATASET")]
         dataset: String,
@@ -174,6 +181,16 @@ pub enum Command {
         /// Folder the dataset was downloaded and extracted into.
         #[arg(long, value_name = "DIR")]
         data_root: PathBuf,
+    },
+    /// Write the manifest of an nnU-Net / MSD raw dataset folder (from its dataset.json and imagesTr/) for
+    /// you to refine; `--nnunet DIR` builds from the same text.
+    Init {
+        /// The dataset folder (holding dataset.json, imagesTr/, labelsTr/).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Manifest file to write [default: standard output].
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Print every manifest in a folder with its layout, collections (image/mask patterns) and tasks.
     List {
@@ -209,10 +226,11 @@ pub fn run() -> ExitCode {
             data_root,
         }) => doctor(&manifest, &data_root),
         Some(Command::Merge { parts, out }) => merge(&parts, &out),
-        None => match cli.manifest.clone() {
+        Some(Command::Init { dir, out }) => init(&dir, out.as_deref()),
+        None => match cli.manifest.clone().or_else(|| cli.nnunet.clone()) {
             Some(manifest) => build(&cli, manifest),
             None => {
-                eprintln!("error: --manifest is required (see --help)");
+                eprintln!("error: --manifest or --nnunet is required (see --help)");
                 ExitCode::from(2)
             }
         },
@@ -253,6 +271,9 @@ fn synth(dataset: &str, out: &Path, manifests: &Path) -> ExitCode {
         "feta24" => crate::synth::write_feta_fixture(out)
             .map(|cases| cases.len())
             .map_err(|e| format!("{}: {e}", out.display())),
+        "nnunet" => crate::synth::write_nnunet_fixtures(out)
+            .map(|folders| folders.iter().map(|f| f.cases.len()).sum())
+            .map_err(|e| format!("{}: {e}", out.display())),
         other => {
             let path = if other.ends_with(".toml") {
                 PathBuf::from(other)
@@ -275,6 +296,46 @@ fn synth(dataset: &str, out: &Path, manifests: &Path) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `init`: the manifest generated from an nnU-Net folder, checked like any manifest, then written.
+fn init(dir: &Path, out: Option<&Path>) -> ExitCode {
+    use crate::manifest::nnunet;
+    let text = match nnunet::manifest_text(dir) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // The same loader `--nnunet DIR` builds through: the text must validate before it is handed out.
+    if let Err(e) = pipeline::load_manifest(dir) {
+        eprintln!("{e}");
+        return ExitCode::from(2);
+    }
+    let written = match out {
+        Some(path) => std::fs::write(path, &text).map_err(|e| format!("{}: {e}", path.display())),
+        None => std::io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .map_err(|e| e.to_string()),
+    };
+    match written {
+        Ok(()) => {
+            if let Some(path) = out {
+                eprintln!(
+                    "wrote {} (refine it, then build with --manifest {0} --data-root {})",
+                    path.display(),
+                    dir.display()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot write manifest: {e}");
             ExitCode::from(2)
         }
     }
@@ -416,9 +477,16 @@ fn build(cli: &Cli, manifest: PathBuf) -> ExitCode {
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         usize::from,
     );
+    let data_root = cli.data_root.clone().unwrap_or_else(|| {
+        if crate::manifest::nnunet::is_nnunet_source(&manifest) {
+            crate::manifest::nnunet::data_root(&manifest)
+        } else {
+            PathBuf::from(".")
+        }
+    });
     let options = BuildOptions {
         manifest,
-        data_root: cli.data_root.clone(),
+        data_root,
         out_dir: cli.out.clone(),
         threads,
         fail_fast: cli.fail_fast,

@@ -240,7 +240,46 @@ fn resolve_labels(
             diags.push(ctx.at(key, format!("label {} has an empty name", key.get_ref())));
         }
     }
+    check_regions(ctx, map, &out, diags);
     out
+}
+
+/// Region labels (`region = [ids]`): members are mask values 1..65535, listed once, and never a region's own
+/// (synthetic) id, since no voxel holds one.
+fn check_regions(
+    ctx: &Ctx,
+    map: &BTreeMap<Spanned<String>, Label>,
+    resolved: &BTreeMap<u16, Label>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for (key, label) in map {
+        let Some(members) = &label.region else {
+            continue;
+        };
+        let id = key.get_ref();
+        let mut seen = BTreeSet::new();
+        if members.is_empty() {
+            diags.push(ctx.at(key, format!("label {id}: `region` needs at least one id")));
+        }
+        for &m in members {
+            if m == 0 || !seen.insert(m) {
+                diags.push(ctx.at(
+                    key,
+                    format!("label {id}: region id {m} is 0 or listed twice"),
+                ));
+            } else if id.parse::<u16>() == Ok(m) {
+                diags.push(ctx.at(
+                    key,
+                    format!("label {id}: a region cannot contain its own id"),
+                ));
+            } else if resolved.get(&m).is_some_and(|l| l.region.is_some()) {
+                diags.push(ctx.at(
+                    key,
+                    format!("label {id}: region member {m} is itself a region label (no voxel holds it)"),
+                ));
+            }
+        }
+    }
 }
 
 /// Everything a manifest says about itself: collections and labels, tasks, options, landmarks, fixture.
@@ -582,6 +621,15 @@ fn validate_mask_files(
         diags.push(ctx.diag(
             None,
             format!("collection `{name}`: `mask_files` and `landmarks` exclude each other"),
+        ));
+    }
+    if let Some(id) = labels
+        .iter()
+        .find_map(|(id, l)| l.region.as_ref().map(|_| id))
+    {
+        diags.push(ctx.diag(
+            None,
+            format!("collection `{name}`: label {id} is a `region`, which `mask_files` collections do not support"),
         ));
     }
     let mut seen: BTreeMap<String, u16> = BTreeMap::new();

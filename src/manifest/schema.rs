@@ -310,9 +310,17 @@ pub struct Label {
     pub vqa_task: Option<String>,
     /// File stem of this label's mask in a `mask_files` collection; default: the name with spaces → `_`.
     pub file: Option<String>,
+    /// A region label (nnU-Net's region-based labels): the union of these mask values, asked about under this
+    /// label's own (synthetic) id, which no voxel holds.
+    pub region: Option<Vec<u16>>,
 }
 
 impl Label {
+    /// The mask values this label covers: its region's members, or its own id.
+    pub fn voxel_ids(&self, id: u16) -> Vec<u16> {
+        self.region.clone().unwrap_or_else(|| vec![id])
+    }
+
     /// The mask file stem used by `mask_files` collections.
     pub fn file_stem(&self) -> String {
         self.file

@@ -119,12 +119,13 @@ struct LabelFields {
     group: Option<super::schema::WindowGroup>,
     vqa_task: Option<String>,
     file: Option<String>,
+    region: Option<Vec<u16>>,
 }
 
 impl Table for Label {
     const NAME: &'static str = "Label";
     const KEYS: TableKeys = TableKeys {
-        fields: &["name", "name_ar", "group", "vqa_task", "file"],
+        fields: &["name", "name_ar", "group", "vqa_task", "file", "region"],
         translated: &["name"],
     };
     type Partial = LabelFields;
@@ -138,6 +139,7 @@ impl Table for Label {
             "name" => p.name = Some(map.next_value()?),
             "group" => p.group = map.next_value()?,
             "vqa_task" => p.vqa_task = map.next_value()?,
+            "region" => p.region = Some(map.next_value()?),
             _ => p.file = map.next_value()?,
         }
         Ok(())
@@ -149,6 +151,7 @@ impl Table for Label {
             group: p.group,
             vqa_task: p.vqa_task,
             file: p.file,
+            region: p.region,
         })
     }
 }

@@ -10,7 +10,7 @@ use super::split::{Split, SplitError, SplitPlan};
 use crate::annotate::lesion::LesionRules;
 use crate::annotate::DisplayFrame;
 use crate::discover::{self, Case, CollectionFound, DiscoverError, SkippedCase};
-use crate::manifest::{LoadedManifest, ManifestError, Profile};
+use crate::manifest::{nnunet, LoadedManifest, ManifestError, Profile};
 use crate::render::Rounding;
 use crate::sink::tsv::TsvOptions;
 use crate::sink::{OutputFormat, ParquetOptions};
@@ -44,8 +44,13 @@ pub struct BuildOptions {
 }
 
 /// Loads and validates a manifest together with its question templates (every diagnostic at once): what
-/// `validate`, `list` and the build itself check.
+/// `validate`, `list` and the build itself check. An nnU-Net folder or its `dataset.json` stands for the
+/// manifest generated from it (`manifest::nnunet`), loaded like any other.
 pub fn load_manifest(path: &Path) -> Result<(LoadedManifest, TemplateSet), ManifestError> {
+    if nnunet::is_nnunet_source(path) {
+        let text = nnunet::manifest_text(path).map_err(nnunet::NnunetError::into_manifest_error)?;
+        return templates::load_manifest_with_defaults(&nnunet::dataset_json_path(path), text);
+    }
     templates::load_manifest(path)
 }
 

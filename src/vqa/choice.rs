@@ -593,6 +593,7 @@ pub fn landmark_item(
         group: None,
         vqa_task: None,
         file: None,
+        region: None,
     };
     let extra = |name: &str| (name == "measurement").then(|| sentence.clone());
     numeric_item_bounded(
@@ -833,6 +834,7 @@ mod tests {
             group: None,
             vqa_task: Some(task.into()),
             file: None,
+            region: None,
         };
         BTreeMap::from([
             (1, l("kidney", "الكلية", "Organ Recognition - Abdomen")),

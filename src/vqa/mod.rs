@@ -311,6 +311,7 @@ mod tests {
             group: None,
             vqa_task: None,
             file: None,
+            region: None,
         }
     }
 

@@ -735,6 +735,15 @@ pub fn load_manifest(path: &Path) -> Result<(LoadedManifest, TemplateSet), Manif
         path: path.to_path_buf(),
         source,
     })?;
+    load_manifest_with_defaults(path, text)
+}
+
+/// [`load_manifest`] of manifest text made elsewhere (an nnU-Net folder's generated manifest); `path` names
+/// it in diagnostics.
+pub fn load_manifest_with_defaults(
+    path: &Path,
+    text: String,
+) -> Result<(LoadedManifest, TemplateSet), ManifestError> {
     let base = TemplateSet::defaults().map_err(|errors| {
         ManifestError::Invalid(
             errors

@@ -9,3 +9,4 @@ mod datasets;
 mod doctor;
 mod formats;
 mod landmarks;
+mod nnunet;

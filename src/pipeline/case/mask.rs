@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use super::region;
 use super::rows::{CaseRows, Fact, Said, Shot, ShotId};
 use super::shots::{ShotKey, ShotStyle, Slices};
 use super::{task_key, CaseContext, CaseError, CaseOutput, RowSink};
@@ -146,12 +147,48 @@ fn case_items<'t>(
             continue;
         };
         let task_labels = ctx.manifest.task_labels(task, &collection.name);
-        let kept = task_items(ctx, task, task_stats, mask, &task_labels, out);
+        let labels = ctx.manifest.labels(&collection.name);
+        let (plain, regions) = region::split(labels, &task_labels);
+        let mut kept = task_items(ctx, task, task_stats, mask, &plain, out);
+        if !regions.is_empty() {
+            kept.extend(region_items(ctx, task, task_stats, mask, &regions, out)?);
+            // Facts in statistics order (plane, slice, label), as one map holding every label would give.
+            kept.sort_by_key(|i| (i.place.plane, i.place.slice_index, i.place.label));
+        }
         items.extend(
             kept.into_iter()
                 .filter(|i| task.planes.contains(&i.place.plane))
                 .map(|i| (task, i)),
         );
+    }
+    Ok(items)
+}
+
+/// The kept facts of a task about region labels: each region's own label map (its members' union), summarised
+/// for the task's connectivity and the planes of `mask_stats`; filter counts are added to the task's.
+fn region_items(
+    ctx: &CaseContext,
+    task: &Task,
+    mask_stats: &MaskStats,
+    mask: &Volume<u16>,
+    regions: &[(u16, &[u16])],
+    out: &mut CaseOutput,
+) -> Result<Vec<Item>, CaseError> {
+    // The planes of the mask's own statistics, so the filter counts cover what they cover for plain labels.
+    let planes: Vec<Plane> = mask_stats.planes.iter().map(|p| p.view.plane()).collect();
+    let mut items = Vec::new();
+    for &(id, members) in regions {
+        let region_mask = region::region_mask(mask, members, id);
+        let frame = ctx.conventions.frame;
+        let stats = annotate::mask_stats(&region_mask, frame, &planes, task.filters.connectivity)?;
+        let mut own = CaseOutput::default();
+        items.extend(task_items(ctx, task, &stats, &region_mask, &[id], &mut own));
+        for (key, counts) in own.filters {
+            *out.filters.entry(key).or_default() += counts;
+        }
+        for (key, counts) in own.lesion {
+            *out.lesion.entry(key).or_default() += counts;
+        }
     }
     Ok(items)
 }
@@ -168,7 +205,7 @@ fn read_mask(
             volume::read_label_files(&files, rule.overlap, rule.absent)?
         }
         None => {
-            let known: Vec<u16> = labels.keys().copied().collect();
+            let known = region::mask_values(labels);
             volume::read_label_map(&case.mask_path, &known)?
         }
     })
@@ -532,7 +569,7 @@ impl Emitter<'_> {
                     asker,
                     lang,
                     fact.label_id.unwrap_or_default(),
-                    self.labels,
+                    &region::identify_options(self.labels, fact.label_id.unwrap_or_default()),
                     plane,
                     shown,
                     &format!("{fact_id}/identify"),

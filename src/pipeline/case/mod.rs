@@ -3,6 +3,7 @@
 
 mod landmark;
 mod mask;
+mod region;
 mod rows;
 mod shots;
 
