@@ -12,6 +12,14 @@
 # but old and new must agree) and the console output (stdout and stderr; only the "in 0.03 s" elapsed time
 # and the output folder path are masked, since they legitimately differ between the two runs).
 #
+# Two optional environment variables compare across a change that alters manifests or a report field on purpose:
+#   OLD_ROOT=DIR           the checkout whose manifests/ and fixtures/ the old binary builds (default: this one;
+#                          e.g. a `git worktree` of the commit before the change)
+#   NEW_ROOT=DIR           the same for the new binary (default: this one); OLD_ROOT=NEW_ROOT=<old checkout>
+#                          shows the new code gives the old output on the old manifests and fixtures
+#   REPORT_IGNORE=k1,k2    top-level keys of build-report.json dropped on both sides before comparing (e.g.
+#                          `discovery,manifest_sha256` when the report gained a section and the manifests a key)
+#
 # Output: a table (build, files, bytes, identical, exit codes), then either
 #   IDENTICAL: N manifests, M files            (exit 0)
 # or the list of differences                   (exit 1).
@@ -44,12 +52,16 @@ done
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+OLD_ROOT=$(cd "${OLD_ROOT:-$ROOT}" && pwd)
+NEW_ROOT=$(cd "${NEW_ROOT:-$ROOT}" && pwd)
+REPORT_IGNORE=${REPORT_IGNORE:-}
 
 # Builds: "<name> <manifest stem> <extra args...>".
 builds=()
-for manifest in manifests/*.toml; do
+for manifest in "$NEW_ROOT"/manifests/*.toml; do
     stem=$(basename "$manifest" .toml)
-    [[ -d fixtures/$stem ]] && builds+=("$stem $stem")
+    [[ -d $NEW_ROOT/fixtures/$stem && -d $OLD_ROOT/fixtures/$stem && -f $OLD_ROOT/manifests/$stem.toml ]] &&
+        builds+=("$stem $stem")
 done
 builds+=("kits23-threads1 kits23 --threads 1" "kits23-threads2 kits23 --threads 2")
 if [[ ${#builds[@]} -le 2 ]]; then
@@ -58,7 +70,9 @@ if [[ ${#builds[@]} -le 2 ]]; then
 fi
 
 # Masks what legitimately differs between two runs of the console output: elapsed time and output folder.
-normalise() { sed -E -e 's/ in [0-9]+(\.[0-9]+)? s$/ in <elapsed> s/' -e "s#$2#<out>#g" "$1"; }
+normalise() {
+    sed -E -e 's/ in [0-9]+(\.[0-9]+)? s$/ in <elapsed> s/' -e "s#$2#<out>#g" -e "s#$NEW_ROOT/##g" -e "s#$OLD_ROOT/##g" "$1"
+}
 
 # sha256 and size of every file below $1, one "sha256  bytes  path" line per file, sorted by path.
 inventory() {
@@ -75,13 +89,14 @@ for entry in "${builds[@]}"; do
     declare -A rc=()
     for side in old new; do
         bin=$OLD_BIN
-        [[ $side == new ]] && bin=$NEW_BIN
+        tree=$OLD_ROOT
+        [[ $side == new ]] && bin=$NEW_BIN && tree=$NEW_ROOT
         out=$OUTDIR/$side/$name
         logs=$OUTDIR/logs/$side
         mkdir -p "$logs"
         set +e
         # shellcheck disable=SC2086  # $extra is a word list on purpose
-        "$bin" --manifest "manifests/$stem.toml" --data-root "fixtures/$stem" --out "$out" $extra \
+        "$bin" --manifest "$tree/manifests/$stem.toml" --data-root "$tree/fixtures/$stem" --out "$out" $extra \
             >"$logs/$name.stdout" 2>"$logs/$name.stderr"
         rc[$side]=$?
         set -e
@@ -90,6 +105,20 @@ for entry in "${builds[@]}"; do
             exit 2
         fi
         mkdir -p "$out"
+        if [[ -n $REPORT_IGNORE ]]; then
+            while IFS= read -r -d '' report; do
+                python3 - "$report" "$REPORT_IGNORE" <<'PY'
+import json, sys
+path, keys = sys.argv[1], sys.argv[2].split(",")
+with open(path) as f:
+    report = json.load(f)
+for key in keys:
+    report.pop(key, None)
+with open(path, "w") as f:
+    json.dump(report, f, indent=2, sort_keys=True)
+PY
+            done < <(find "$out" -name build-report.json -print0)
+        fi
         inventory "$out" >"$logs/$name.files"
         normalise "$logs/$name.stdout" "$out" >"$logs/$name.stdout.norm"
         normalise "$logs/$name.stderr" "$out" >"$logs/$name.stderr.norm"
