@@ -49,7 +49,8 @@ pub struct BuildOptions {
 /// otherwise a bare name (`kits23`, `kits23.toml`, `manifests/kits23.toml`) means the bundled manifest.
 pub fn load_manifest(given: &Path) -> Result<(LoadedManifest, TemplateSet), ManifestError> {
     if nnunet::is_nnunet_source(given) {
-        let text = nnunet::manifest_text(given).map_err(nnunet::NnunetError::into_manifest_error)?;
+        let text =
+            nnunet::manifest_text(given).map_err(nnunet::NnunetError::into_manifest_error)?;
         return templates::load_manifest_with_defaults(&nnunet::dataset_json_path(given), text);
     }
     templates::load_manifest(given)
