@@ -29,8 +29,10 @@ pub struct Cli {
     /// Subcommand to run; `None` builds a dataset.
     pub command: Option<Command>,
 
-    /// Manifest describing the dataset's layout, labels and tasks (e.g. manifests/kits23.toml).
-    #[arg(long, value_name = "FILE")]
+    /// Manifest describing the dataset's layout, labels and tasks: a file (e.g. manifests/kits23.toml), or
+    /// the name of a manifest bundled in the binary (e.g. `kits23`; `medvision-build list` shows them),
+    /// used when no such file exists.
+    #[arg(long, value_name = "FILE|NAME")]
     pub manifest: Option<PathBuf>,
 
     /// An nnU-Net / MSD raw dataset folder (dataset.json, imagesTr/, labelsTr/) to build without a manifest:
@@ -141,15 +143,16 @@ impl From<FormatArg> for OutputFormat {
 pub enum Command {
     /// Check manifests and print every problem found (file:line:column); exit 2 if any is invalid.
     Validate {
-        /// Manifest files.
+        /// Manifest files or bundled manifests' names.
         #[arg(required = true, value_name = "MANIFEST")]
         manifests: Vec<PathBuf>,
     },
     /// Write synthetic phantom data in a dataset's official layout (the committed fixtures come from here).
     Synth {
         /// Which layout: `kits23`, `ceph_biometrics_400`, `feta24`, `nnunet` (six nnU-Net / MSD folders; the
-        /// fixtures under tests/fixtures/nnunet) (dedicated writers), or the stem of any
-        /// manifest with a `[fixture]` table in the manifests folder (e.g. `amos22`), or a manifest path.
+        /// fixtures under tests/fixtures/nnunet) (dedicated writers), or the stem of any manifest with a
+        /// `[fixture]` table in the manifests folder (e.g. `amos22`; the bundled manifest when the default
+        /// folder has no such file), or a manifest path.
         #[arg(value_name = "DATASET")]
         dataset: String,
         /// Destination folder (the data root to pass to --data-root).
@@ -175,8 +178,8 @@ pub enum Command {
     /// image-like files no pattern takes, unextracted archives. Exit 0 when every collection found cases
     /// and nothing is unpaired, 1 when something is missing or unpaired, 2 when nothing matched.
     Doctor {
-        /// Manifest file.
-        #[arg(long, value_name = "MANIFEST")]
+        /// Manifest file, or a bundled manifest's name.
+        #[arg(long, value_name = "FILE|NAME")]
         manifest: PathBuf,
         /// Folder the dataset was downloaded and extracted into.
         #[arg(long, value_name = "DIR")]
@@ -194,9 +197,9 @@ pub enum Command {
     },
     /// Print every manifest in a folder with its layout, collections (image/mask patterns) and tasks.
     List {
-        /// Folder of manifests.
-        #[arg(value_name = "DIR", default_value = "manifests")]
-        dir: PathBuf,
+        /// Folder of manifests [default: the manifests bundled in the binary].
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -220,7 +223,8 @@ pub fn run() -> ExitCode {
             out,
             manifests,
         }) => synth(&dataset, &out, &manifests),
-        Some(Command::List { dir }) => list(&dir),
+        Some(Command::List { dir: Some(dir) }) => list(&dir),
+        Some(Command::List { dir: None }) => list_bundled(),
         Some(Command::Doctor {
             manifest,
             data_root,
@@ -243,7 +247,7 @@ fn validate(manifests: &[PathBuf]) -> ExitCode {
         match pipeline::load_manifest(path).map(|(m, _)| m) {
             Ok(m) => println!(
                 "{}: ok ({} collection(s), {} task(s))",
-                path.display(),
+                m.source,
                 m.manifest.collections.len(),
                 m.manifest.tasks.len()
             ),
@@ -400,7 +404,10 @@ fn list(dir: &Path) -> ExitCode {
                 continue;
             }
         };
-        describe(&mut text, path, &m.manifest);
+        let stem = path
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        describe(&mut text, &stem, &path.display().to_string(), &m.manifest);
     }
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     if ok {
@@ -410,16 +417,38 @@ fn list(dir: &Path) -> ExitCode {
     }
 }
 
-/// `list`'s block for one manifest: dataset, layout, collections (image/mask patterns), tasks.
-fn describe(text: &mut String, path: &Path, m: &crate::manifest::Manifest) {
-    let stem = path
-        .file_stem()
-        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+/// `list` without a folder: the manifests bundled in the binary, each usable as `--manifest NAME` from any
+/// folder; exit 2 if one is invalid (a build of the repository's manifests, which CI validates, never is).
+fn list_bundled() -> ExitCode {
+    let mut ok = true;
+    let mut text = format!(
+        "manifests bundled with medvision-build {} (use as --manifest NAME; `list DIR` lists a folder):\n",
+        pipeline::BUILDER_VERSION
+    );
+    for bundled in crate::manifest::bundled::BUNDLED {
+        match pipeline::load_manifest_from(crate::manifest::ManifestSource::Bundled(bundled)) {
+            Ok((m, _)) => describe(&mut text, bundled.name(), bundled.file_name, &m.manifest),
+            Err(e) => {
+                ok = false;
+                eprintln!("{e}");
+            }
+        }
+    }
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
+}
+
+/// `list`'s block for one manifest (`stem`, where it is): dataset, layout, collections (image/mask
+/// patterns), tasks.
+fn describe(text: &mut String, stem: &str, origin: &str, m: &crate::manifest::Manifest) {
     let d = &m.dataset;
     let _ = writeln!(
         text,
-        "{stem} ({}): {} {}",
-        path.display(),
+        "{stem} ({origin}): {} {}",
         d.name,
         d.modality.as_str()
     );
@@ -587,6 +616,7 @@ fn finish_partition(result: Result<PartSummary, pipeline::BuildError>) -> ExitCo
                 i.data_bytes,
                 part.dir.display()
             );
+            println!("manifest: {}", part.manifest);
             if i.failed > 0 {
                 ExitCode::from(1)
             } else {
@@ -678,6 +708,7 @@ fn print_summary(summary: &BuildSummary) {
         r.cases.failed,
         summary.elapsed.as_secs_f64()
     );
+    println!("manifest: {}", summary.manifest);
     println!("rows: {} in total", r.rows_total);
     for (task_id, task) in &r.tasks {
         let splits: Vec<String> = task

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
+use super::bundled::{ManifestSource, UnknownManifest};
 use super::schema::{Collection, Label, Manifest, Task, TaskKind};
 
 /// One problem found in a manifest, located when the position is known.
@@ -47,6 +48,9 @@ pub enum ManifestError {
         /// The I/O error.
         source: std::io::Error,
     },
+    #[error(transparent)]
+    /// `--manifest` is neither an existing file nor the name of a bundled manifest.
+    NotFound(#[from] UnknownManifest),
     #[error("{}", render_diagnostics(.0))]
     /// The manifest has problems; every one found is listed.
     Invalid(Vec<Diagnostic>),
@@ -63,8 +67,10 @@ fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {
 /// A validated manifest with everything later stages need resolved.
 #[derive(Debug, Clone)]
 pub struct LoadedManifest {
-    /// Manifest file it was loaded from.
+    /// Manifest file it was loaded from (a bundled manifest's file name for one compiled in).
     pub path: PathBuf,
+    /// Where the manifest came from: a file or the binary (`bundled::resolve`).
+    pub source: ManifestSource,
     /// The parsed manifest.
     pub manifest: Manifest,
     /// SHA-256 (hex) of the manifest file's bytes.
@@ -132,12 +138,21 @@ pub fn load(path: &Path) -> Result<LoadedManifest, ManifestError> {
 }
 
 /// [`load`] with `extra` checks, whose diagnostics come after the structural ones (before the split file's).
-pub fn load_with(path: &Path, extra: ExtraChecks) -> Result<LoadedManifest, ManifestError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    load_text(path, text, extra)
+/// `given` is resolved as `--manifest` is: a file, else a bundled manifest's name.
+pub fn load_with(given: &Path, extra: ExtraChecks) -> Result<LoadedManifest, ManifestError> {
+    let source = super::bundled::resolve(given)?;
+    let text = read_text(&source)?;
+    let mut loaded = load_text(source.path(), text, extra)?;
+    loaded.source = source;
+    Ok(loaded)
+}
+
+/// A manifest's text; a file that cannot be read is an error naming it.
+pub fn read_text(source: &ManifestSource) -> Result<String, ManifestError> {
+    source.read().map_err(|e| ManifestError::Read {
+        path: source.path().to_path_buf(),
+        source: e,
+    })
 }
 
 /// [`load_with`] of a manifest already read: `path` names it in diagnostics and anchors `split.split_file`.
@@ -159,6 +174,7 @@ pub fn load_text(
     });
     let loaded = LoadedManifest {
         path: path.to_path_buf(),
+        source: ManifestSource::File(path.to_path_buf()),
         manifest,
         sha256,
         label_maps,

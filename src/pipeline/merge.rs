@@ -73,6 +73,7 @@ pub fn merge(
     let written = writer.finish()?;
     Ok(BuildSummary {
         dataset_dir: written.dataset_dir,
+        manifest: plan.loaded.source.clone(),
         report: written.report,
         shards: written.shards,
         elapsed: started.elapsed(),
@@ -211,10 +212,14 @@ fn describe(o: &RecordedOptions) -> String {
     )
 }
 
-/// Relative recorded paths are only valid from the folder the partitions ran in.
+/// Relative recorded paths are only valid from the folder the partitions ran in. A bundled manifest's name
+/// that was no file there is valid anywhere (the manifest's SHA-256 is checked all the same).
 fn check_working_dir(options: &RecordedOptions) -> Result<(), PartError> {
+    let manifest = Path::new(&options.manifest);
+    let bundled = crate::manifest::bundled::find(manifest).is_some()
+        && !Path::new(&options.working_dir).join(manifest).is_file();
     let relative =
-        Path::new(&options.manifest).is_relative() || Path::new(&options.data_root).is_relative();
+        (manifest.is_relative() && !bundled) || Path::new(&options.data_root).is_relative();
     if !relative {
         return Ok(());
     }

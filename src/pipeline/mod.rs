@@ -18,13 +18,16 @@ pub mod writer;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::manifest::ManifestSource;
 use crate::sink::WrittenShard;
 use case::CaseContext;
 pub use error::{BuildError, PartError};
 pub use merge::merge;
 use part::{PartSummary, PartWriter};
 use partition::Partition;
-pub use plan::{load_manifest, BuildOptions, BuildPlan, PlanError, BUILDER_VERSION};
+pub use plan::{
+    load_manifest, load_manifest_from, BuildOptions, BuildPlan, PlanError, BUILDER_VERSION,
+};
 use report::BuildReport;
 pub use writer::Progress;
 use writer::{CaseWriter, DatasetWriter, Reporting};
@@ -34,6 +37,8 @@ use writer::{CaseWriter, DatasetWriter, Reporting};
 pub struct BuildSummary {
     /// Folder the dataset was written to.
     pub dataset_dir: PathBuf,
+    /// The manifest built from (a file or a bundled one).
+    pub manifest: ManifestSource,
     /// The build report.
     pub report: BuildReport,
     /// Shard files written.
@@ -63,6 +68,7 @@ pub fn build(
     let written = writer.finish()?;
     Ok(BuildSummary {
         dataset_dir: written.dataset_dir,
+        manifest: plan.loaded.source.clone(),
         report: written.report,
         shards: written.shards,
         elapsed: started.elapsed(),

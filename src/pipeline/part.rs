@@ -31,7 +31,7 @@ use super::plan::{BuildOptions, BuildPlan, BUILDER_VERSION};
 use super::writer::CaseWriter;
 use crate::annotate::lesion::LesionReject;
 use crate::annotate::{FilterCounts, LesionCounts};
-use crate::manifest::Profile;
+use crate::manifest::{ManifestSource, Profile};
 use crate::record::{Choice, Row};
 use crate::sink::OutputFormat;
 
@@ -221,6 +221,8 @@ pub fn part_dir(options: &BuildOptions, dataset: &str, partition: Partition) -> 
 pub struct PartSummary {
     /// The part folder.
     pub dir: PathBuf,
+    /// The manifest the part was built from (a file or a bundled one).
+    pub manifest: ManifestSource,
     /// Its `part.json`.
     pub info: PartInfo,
 }
@@ -368,6 +370,7 @@ pub struct PartWriter {
     partial_dir: PathBuf,
     final_dir: PathBuf,
     info: PartInfo,
+    manifest: ManifestSource,
     data: HashingWriter,
     /// Position in `info.cases` of the case being recorded.
     next: usize,
@@ -420,6 +423,7 @@ impl PartWriter {
             partial_dir,
             final_dir,
             info,
+            manifest: plan.loaded.source.clone(),
             data,
             next: 0,
             finished: false,
@@ -489,6 +493,7 @@ impl PartWriter {
         self.finished = true;
         Ok(PartSummary {
             dir: self.final_dir.clone(),
+            manifest: self.manifest.clone(),
             info: self.info.clone(),
         })
     }

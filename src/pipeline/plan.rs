@@ -10,7 +10,7 @@ use super::split::{Split, SplitError, SplitPlan};
 use crate::annotate::lesion::LesionRules;
 use crate::annotate::DisplayFrame;
 use crate::discover::{self, Case, CollectionFound, DiscoverError, SkippedCase};
-use crate::manifest::{nnunet, LoadedManifest, ManifestError, Profile};
+use crate::manifest::{nnunet, LoadedManifest, ManifestError, ManifestSource, Profile};
 use crate::render::Rounding;
 use crate::sink::tsv::TsvOptions;
 use crate::sink::{OutputFormat, ParquetOptions};
@@ -25,7 +25,7 @@ const ROW_GROUP_BYTES: usize = 100 * 1024 * 1024;
 /// What to build and how.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
-    /// Manifest file to build from.
+    /// Manifest to build from: a file, or a bundled manifest's name (see [`load_manifest`]).
     pub manifest: PathBuf,
     /// Folder the manifest's collection patterns are resolved against.
     pub data_root: PathBuf,
@@ -44,14 +44,23 @@ pub struct BuildOptions {
 }
 
 /// Loads and validates a manifest together with its question templates (every diagnostic at once): what
-/// `validate`, `list` and the build itself check. An nnU-Net folder or its `dataset.json` stands for the
-/// manifest generated from it (`manifest::nnunet`), loaded like any other.
-pub fn load_manifest(path: &Path) -> Result<(LoadedManifest, TemplateSet), ManifestError> {
-    if nnunet::is_nnunet_source(path) {
-        let text = nnunet::manifest_text(path).map_err(nnunet::NnunetError::into_manifest_error)?;
-        return templates::load_manifest_with_defaults(&nnunet::dataset_json_path(path), text);
+/// `validate`, `list` and the build itself check. `given` is a `--manifest` value: an nnU-Net folder or its
+/// `dataset.json` stands for the manifest generated from it (`manifest::nnunet`); an existing file is read;
+/// otherwise a bare name (`kits23`, `kits23.toml`, `manifests/kits23.toml`) means the bundled manifest.
+pub fn load_manifest(given: &Path) -> Result<(LoadedManifest, TemplateSet), ManifestError> {
+    if nnunet::is_nnunet_source(given) {
+        let text =
+            nnunet::manifest_text(given).map_err(nnunet::NnunetError::into_manifest_error)?;
+        return templates::load_manifest_with_defaults(&nnunet::dataset_json_path(given), text);
     }
-    templates::load_manifest(path)
+    templates::load_manifest(given)
+}
+
+/// [`load_manifest`] of a source already chosen (`list` of the bundled manifests).
+pub fn load_manifest_from(
+    source: ManifestSource,
+) -> Result<(LoadedManifest, TemplateSet), ManifestError> {
+    templates::load_manifest_from(source)
 }
 
 /// Why a build could not be planned (exit code 2).

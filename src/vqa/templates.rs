@@ -13,8 +13,8 @@ use toml::Spanned;
 pub use super::kinds::QuestionKind;
 use super::kinds::{units_for, ChoiceKind, Unit};
 use crate::manifest::{
-    AnswerFormat, Diagnostic, Lang, LoadedManifest, Localized, ManifestError, MeasureKind, Plane,
-    TaskKind,
+    AnswerFormat, Diagnostic, Lang, LoadedManifest, Localized, ManifestError, ManifestSource,
+    MeasureKind, Plane, TaskKind,
 };
 
 /// The repo's default templates, compiled in so the binary needs no files beside it.
@@ -729,13 +729,20 @@ fn defaults_or_diagnostics(manifest: &LoadedManifest) -> Result<TemplateSet, Man
 }
 
 /// Loads and validates a manifest with its templates (the repo defaults): every structural, template and
-/// language diagnostic is reported together, in the order `medvision-build validate` prints them.
-pub fn load_manifest(path: &Path) -> Result<(LoadedManifest, TemplateSet), ManifestError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    load_manifest_with_defaults(path, text)
+/// language diagnostic is reported together, in the order `medvision-build validate` prints them. `given` is
+/// a `--manifest` value: a file, else a bundled manifest's name (`manifest::bundled::resolve`).
+pub fn load_manifest(given: &Path) -> Result<(LoadedManifest, TemplateSet), ManifestError> {
+    load_manifest_from(crate::manifest::bundled::resolve(given)?)
+}
+
+/// [`load_manifest`] of a manifest already resolved to a file or a bundled manifest.
+pub fn load_manifest_from(
+    source: ManifestSource,
+) -> Result<(LoadedManifest, TemplateSet), ManifestError> {
+    let text = crate::manifest::read_text(&source)?;
+    let (mut loaded, templates) = load_manifest_with_defaults(source.path(), text)?;
+    loaded.source = source;
+    Ok((loaded, templates))
 }
 
 /// [`load_manifest`] of manifest text made elsewhere (an nnU-Net folder's generated manifest); `path` names

@@ -4,6 +4,7 @@
 mod common;
 
 mod build;
+mod bundled;
 mod cluster;
 mod datasets;
 mod doctor;
