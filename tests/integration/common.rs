@@ -6,7 +6,9 @@ use std::panic::Location;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int32Type, Int64Type};
+use arrow_array::{Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 /// The `medvision-build` binary under test.
@@ -71,4 +73,73 @@ pub fn config_batches(config_dir: &Path) -> Vec<RecordBatch> {
         batches.extend(reader.map(|b| b.expect("batch")));
     }
     batches
+}
+
+/// One axial row of a box or mask-size config: where it is and what it says.
+pub struct AxialRow {
+    pub task: String,
+    pub collection: String,
+    pub case: String,
+    pub slice: i32,
+    pub label: i32,
+    pub label_name: String,
+    pub bbox_px: [i32; 4],
+    /// -1 when null.
+    pub pixel_count: i64,
+    /// NaN when null.
+    pub area_mm2: f64,
+}
+
+/// The axial rows of every shard in `config_dir`, in file order.
+pub fn axial_rows(config_dir: &Path) -> Vec<AxialRow> {
+    let mut out = Vec::new();
+    for batch in config_batches(config_dir) {
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .unwrap_or_else(|| panic!("column {name}"))
+                .clone()
+        };
+        let text = |c: &arrow_array::ArrayRef, r: usize| c.as_string::<i32>().value(r).to_string();
+        let (task, coll, case, plane) = (
+            col("task_id"),
+            col("collection"),
+            col("case_id"),
+            col("plane"),
+        );
+        let (slice, label, name, bbox) = (
+            col("slice_index"),
+            col("label_id"),
+            col("label_name"),
+            col("bbox_px"),
+        );
+        let (count, area) = (col("pixel_count"), col("area_mm2"));
+        for r in 0..batch.num_rows() {
+            if plane.as_string::<i32>().value(r) != "axial" {
+                continue;
+            }
+            let b = bbox.as_list::<i32>().value(r);
+            let b = b.as_primitive::<Int32Type>();
+            out.push(AxialRow {
+                task: text(&task, r),
+                collection: text(&coll, r),
+                case: text(&case, r),
+                slice: slice.as_primitive::<Int32Type>().value(r),
+                label: label.as_primitive::<Int32Type>().value(r),
+                label_name: text(&name, r),
+                bbox_px: [b.value(0), b.value(1), b.value(2), b.value(3)],
+                pixel_count: if count.is_null(r) {
+                    -1
+                } else {
+                    count.as_primitive::<Int64Type>().value(r)
+                },
+                area_mm2: if area.is_null(r) {
+                    f64::NAN
+                } else {
+                    area.as_primitive::<Float64Type>().value(r)
+                },
+            });
+        }
+    }
+    out
 }

@@ -6,15 +6,15 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::common::{config_batches, run, temp_dir, tree, ROOT};
+use crate::common::{axial_rows, config_batches, run, temp_dir, tree, ROOT};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type};
-use arrow_array::Array;
 use medvision_build::manifest::{self, LoadedManifest, TaskKind};
 use medvision_build::synth::{self, LayoutCase};
 
 /// Manifests under `manifests/` that carry a `[fixture]` table, by file stem.
-fn fixture_manifests() -> Vec<(String, LoadedManifest)> {
+/// Every `manifests/*.toml`, sorted.
+fn manifest_paths() -> Vec<PathBuf> {
     let mut paths: Vec<PathBuf> = fs::read_dir(Path::new(ROOT).join("manifests"))
         .expect("manifests dir")
         .map(|e| e.expect("entry").path())
@@ -22,6 +22,10 @@ fn fixture_manifests() -> Vec<(String, LoadedManifest)> {
         .collect();
     paths.sort();
     paths
+}
+
+fn fixture_manifests() -> Vec<(String, LoadedManifest)> {
+    manifest_paths()
         .into_iter()
         .filter_map(|p| {
             let m = manifest::load(&p).unwrap_or_else(|e| panic!("{e}"));
@@ -37,50 +41,13 @@ type Written = ([i32; 4], i64, f64);
 /// Axial rows of every shard in `config_dir`, keyed `task/collection/case/slice/label`.
 fn written_axial(config_dir: &Path) -> BTreeMap<String, Written> {
     let mut out = BTreeMap::new();
-    for batch in config_batches(config_dir) {
-        let col = |name: &str| {
-            batch
-                .column_by_name(name)
-                .unwrap_or_else(|| panic!("column {name}"))
-                .clone()
-        };
-        let (task, coll, case, plane) = (
-            col("task_id"),
-            col("collection"),
-            col("case_id"),
-            col("plane"),
+    for row in axial_rows(config_dir) {
+        let key = format!(
+            "{}/{}/{}/{}/{}",
+            row.task, row.collection, row.case, row.slice, row.label
         );
-        let (slice, label, bbox) = (col("slice_index"), col("label_id"), col("bbox_px"));
-        let (count, area) = (col("pixel_count"), col("area_mm2"));
-        for r in 0..batch.num_rows() {
-            if plane.as_string::<i32>().value(r) != "axial" {
-                continue;
-            }
-            let key = format!(
-                "{}/{}/{}/{}/{}",
-                task.as_string::<i32>().value(r),
-                coll.as_string::<i32>().value(r),
-                case.as_string::<i32>().value(r),
-                slice.as_primitive::<Int32Type>().value(r),
-                label.as_primitive::<Int32Type>().value(r)
-            );
-            let b = bbox.as_list::<i32>().value(r);
-            let b = b.as_primitive::<Int32Type>();
-            let value = (
-                [b.value(0), b.value(1), b.value(2), b.value(3)],
-                if count.is_null(r) {
-                    -1
-                } else {
-                    count.as_primitive::<Int64Type>().value(r)
-                },
-                if area.is_null(r) {
-                    f64::NAN
-                } else {
-                    area.as_primitive::<Float64Type>().value(r)
-                },
-            );
-            assert!(out.insert(key.clone(), value).is_none(), "duplicate {key}");
-        }
+        let value = (row.bbox_px, row.pixel_count, row.area_mm2);
+        assert!(out.insert(key.clone(), value).is_none(), "duplicate {key}");
     }
     out
 }
@@ -421,12 +388,7 @@ fn check_discovery_report(
 #[test]
 fn every_manifest_says_how_to_extract_its_download_and_the_readme_shows_it() {
     let readme = fs::read_to_string(Path::new(ROOT).join("README.md")).expect("README");
-    let mut paths: Vec<PathBuf> = fs::read_dir(Path::new(ROOT).join("manifests"))
-        .expect("manifests dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    paths.sort();
+    let paths = manifest_paths();
     assert_eq!(paths.len(), 22, "the 22 dataset manifests");
     for path in paths {
         let m = manifest::load(&path).unwrap_or_else(|e| panic!("{e}"));

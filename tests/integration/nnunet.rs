@@ -7,10 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::common::{config_batches, run, temp_dir, tree, ROOT};
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int32Type, Int64Type};
-use arrow_array::Array;
+use crate::common::{axial_rows, run, temp_dir, tree, ROOT};
 use medvision_build::synth::{self, NnunetFixture, NNUNET_SHAPE};
 
 fn fixtures_root() -> PathBuf {
@@ -74,50 +71,13 @@ type Written = ([i32; 4], i64, f64, String);
 /// Axial rows of a config folder, keyed `collection/case/slice/label`.
 fn written_axial(config_dir: &Path) -> BTreeMap<String, Written> {
     let mut out = BTreeMap::new();
-    for batch in config_batches(config_dir) {
-        let col = |name: &str| {
-            batch
-                .column_by_name(name)
-                .unwrap_or_else(|| panic!("column {name}"))
-                .clone()
-        };
-        let (coll, case, plane, slice) = (
-            col("collection"),
-            col("case_id"),
-            col("plane"),
-            col("slice_index"),
+    for row in axial_rows(config_dir) {
+        let key = format!(
+            "{}/{}/{}/{}",
+            row.collection, row.case, row.slice, row.label
         );
-        let (label, name, bbox) = (col("label_id"), col("label_name"), col("bbox_px"));
-        let (count, area) = (col("pixel_count"), col("area_mm2"));
-        for r in 0..batch.num_rows() {
-            if plane.as_string::<i32>().value(r) != "axial" {
-                continue;
-            }
-            let key = format!(
-                "{}/{}/{}/{}",
-                coll.as_string::<i32>().value(r),
-                case.as_string::<i32>().value(r),
-                slice.as_primitive::<Int32Type>().value(r),
-                label.as_primitive::<Int32Type>().value(r)
-            );
-            let b = bbox.as_list::<i32>().value(r);
-            let b = b.as_primitive::<Int32Type>();
-            let value = (
-                [b.value(0), b.value(1), b.value(2), b.value(3)],
-                if count.is_null(r) {
-                    -1
-                } else {
-                    count.as_primitive::<Int64Type>().value(r)
-                },
-                if area.is_null(r) {
-                    f64::NAN
-                } else {
-                    area.as_primitive::<Float64Type>().value(r)
-                },
-                name.as_string::<i32>().value(r).to_string(),
-            );
-            assert!(out.insert(key.clone(), value).is_none(), "duplicate {key}");
-        }
+        let value = (row.bbox_px, row.pixel_count, row.area_mm2, row.label_name);
+        assert!(out.insert(key.clone(), value).is_none(), "duplicate {key}");
     }
     out
 }
