@@ -34,7 +34,7 @@ pub struct Diagnosis {
     pub data_root: PathBuf,
     /// Files seen by the walk (hidden and macOS junk files excluded).
     pub files_seen: usize,
-    /// True when the walk stopped at [`MAX_FILES`].
+    /// True when the walk stopped at its file limit (`MAX_FILES`).
     pub truncated: bool,
     /// Per collection, in manifest order.
     pub collections: Vec<CollectionDiagnosis>,
@@ -92,7 +92,7 @@ pub struct NearMiss {
 pub struct Finding {
     /// How many.
     pub count: usize,
-    /// Up to [`EXAMPLES`] of them.
+    /// Up to `EXAMPLES` of them.
     pub examples: Vec<String>,
 }
 

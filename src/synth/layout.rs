@@ -123,7 +123,7 @@ enum FileSpec {
 /// run. A `mask_files` collection gets one 0/1 mask per label (`<mask folder>/<file><suffix>`); with
 /// `absent = "empty"` its last `cases` entry lacks the last label's file and cuboid. A path ending in
 /// `.mha` is written as zlib-compressed MetaImage; an image of `h5_dataset` collections as HDF5 holding each
-/// collection's dataset ([`write_h5_image`]).
+/// collection's dataset (`write_h5_image`).
 pub fn write_manifest_fixture(
     manifest: &LoadedManifest,
     root: &Path,

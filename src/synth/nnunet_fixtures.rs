@@ -221,7 +221,7 @@ const SPECS: [Spec; 6] = [
 /// file and an `imagesTs/` image), `Task004_Hippocampus` (v1 with per-channel `_0000` files),
 /// `Dataset001_Liver` (v2 CT `.nii.gz`, a label name with quotes and underscores), `Dataset002_KidneyMha`
 /// (v2 CT `.mha`), `Dataset003_ProstateMC` (v2, two channel files), `Dataset004_BrainRegions` (v2 regions
-/// `whole_tumor` = [1, 2, 3], `tumor core` = [2, 3], `enhancing tumor` = [3]). Two cases each (RAS 1 mm;
+/// `whole_tumor` = `[1, 2, 3]`, `tumor core` = `[2, 3]`, `enhancing tumor` = `[3]`). Two cases each (RAS 1 mm;
 /// LPS 0.8 × 0.8 × 2.5 mm), int16 CT or float32 MR, u8 masks, gzip level 9 with mtime 0 / zlib MetaImage:
 /// byte-identical on every run.
 pub fn write_nnunet_fixtures(root: &Path) -> io::Result<Vec<NnunetFixture>> {
