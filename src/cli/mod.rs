@@ -15,6 +15,27 @@ use crate::pipeline::part::PartSummary;
 use crate::pipeline::{self, partition, BuildOptions, BuildSummary, Progress};
 use crate::sink::OutputFormat;
 
+/// `println!` that never panics: once stdout is closed (`medvision-build list | head`) the rest of the text is
+/// dropped and the command finishes quietly with its own exit code (a build still writes its dataset).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stdout().lock(),
+            format_args!("{}\n", format_args!($($arg)*)),
+        );
+    }};
+}
+
+/// `eprintln!` that never panics (a closed stderr drops the message).
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr().lock(),
+            format_args!("{}\n", format_args!($($arg)*)),
+        );
+    }};
+}
+
 /// Builds a quantitative medical VQA dataset (Parquet shards, dataset card, build report) from one public
 /// segmentation dataset described by a TOML manifest.
 #[derive(Debug, Parser)]
@@ -234,7 +255,7 @@ pub fn run() -> ExitCode {
         None => match cli.manifest.clone().or_else(|| cli.nnunet.clone()) {
             Some(manifest) => build(&cli, manifest),
             None => {
-                eprintln!("error: --manifest or --nnunet is required (see --help)");
+                err!("error: --manifest or --nnunet is required (see --help)");
                 ExitCode::from(2)
             }
         },
@@ -245,7 +266,7 @@ fn validate(manifests: &[PathBuf]) -> ExitCode {
     let mut ok = true;
     for path in manifests {
         match pipeline::load_manifest(path).map(|(m, _)| m) {
-            Ok(m) => println!(
+            Ok(m) => out!(
                 "{}: ok ({} collection(s), {} task(s))",
                 m.source,
                 m.manifest.collections.len(),
@@ -253,7 +274,7 @@ fn validate(manifests: &[PathBuf]) -> ExitCode {
             ),
             Err(e) => {
                 ok = false;
-                eprintln!("{e}");
+                err!("{e}");
             }
         }
     }
@@ -295,11 +316,11 @@ fn synth(dataset: &str, out: &Path, manifests: &Path) -> ExitCode {
     };
     match result {
         Ok(n) => {
-            println!("wrote {n} phantom case(s) under {}", out.display());
+            out!("wrote {n} phantom case(s) under {}", out.display());
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             ExitCode::from(2)
         }
     }
@@ -311,26 +332,27 @@ fn init(dir: &Path, out: Option<&Path>) -> ExitCode {
     let text = match nnunet::manifest_text(dir) {
         Ok(text) => text,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return ExitCode::from(2);
         }
     };
     // The same loader `--nnunet DIR` builds through: the text must validate before it is handed out.
     if let Err(e) = pipeline::load_manifest(dir) {
-        eprintln!("{e}");
+        err!("{e}");
         return ExitCode::from(2);
     }
     let written = match out {
         Some(path) => std::fs::write(path, &text).map_err(|e| format!("{}: {e}", path.display())),
-        None => std::io::stdout()
-            .lock()
-            .write_all(text.as_bytes())
-            .map_err(|e| e.to_string()),
+        // A closed pipe (`init DIR | head`) is the reader's choice, not a failure.
+        None => match std::io::stdout().lock().write_all(text.as_bytes()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.to_string()),
+            _ => Ok(()),
+        },
     };
     match written {
         Ok(()) => {
             if let Some(path) = out {
-                eprintln!(
+                err!(
                     "wrote {} (refine it, then build with --manifest {0} --data-root {})",
                     path.display(),
                     dir.display()
@@ -339,7 +361,7 @@ fn init(dir: &Path, out: Option<&Path>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: cannot write manifest: {e}");
+            err!("error: cannot write manifest: {e}");
             ExitCode::from(2)
         }
     }
@@ -350,12 +372,12 @@ fn doctor(manifest: &Path, data_root: &Path) -> ExitCode {
     let loaded = match pipeline::load_manifest(manifest) {
         Ok((m, _)) => m,
         Err(e) => {
-            eprintln!("{e}");
+            err!("{e}");
             return ExitCode::from(2);
         }
     };
     if !data_root.is_dir() {
-        eprintln!(
+        err!(
             "error: data root {} is not a directory",
             data_root.display()
         );
@@ -384,7 +406,7 @@ fn list(dir: &Path) -> ExitCode {
             .filter(|p| p.extension().is_some_and(|x| x == "toml"))
             .collect(),
         Err(e) => {
-            eprintln!(
+            err!(
                 "error: {}: cannot read manifests folder: {e}",
                 dir.display()
             );
@@ -400,7 +422,7 @@ fn list(dir: &Path) -> ExitCode {
             Ok(m) => m,
             Err(e) => {
                 ok = false;
-                eprintln!("{e}");
+                err!("{e}");
                 continue;
             }
         };
@@ -430,7 +452,7 @@ fn list_bundled() -> ExitCode {
             Ok((m, _)) => describe(&mut text, bundled.name(), bundled.file_name, &m.manifest),
             Err(e) => {
                 ok = false;
-                eprintln!("{e}");
+                err!("{e}");
             }
         }
     }
@@ -531,7 +553,7 @@ fn build(cli: &Cli, manifest: PathBuf) -> ExitCode {
     ) {
         Ok(partition) => partition,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return ExitCode::from(2);
         }
     };
@@ -541,9 +563,10 @@ fn build(cli: &Cli, manifest: PathBuf) -> ExitCode {
     let display = ProgressDisplay::new();
     match partition {
         Some(resolved) => {
-            eprintln!(
+            err!(
                 "building partition {} ({})",
-                resolved.partition, resolved.source
+                resolved.partition,
+                resolved.source
             );
             let result =
                 pipeline::build_partition(&options, resolved.partition, &|e| display.update(e));
@@ -562,7 +585,7 @@ fn build(cli: &Cli, manifest: PathBuf) -> ExitCode {
 fn warn_unused_index(env: &dyn Fn(&str) -> Option<String>) {
     for var in ["JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX"] {
         if let Some(value) = env(var) {
-            eprintln!(
+            err!(
                 "note: {var}={value} is set but --partition-count is not: building every case \
                  (pass --partition-count N to build one partition, --partition none to silence this)"
             );
@@ -592,7 +615,7 @@ fn finish_build(result: Result<BuildSummary, pipeline::BuildError>) -> ExitCode 
 }
 
 fn fatal(e: &pipeline::BuildError) -> ExitCode {
-    eprintln!("error: {e}");
+    err!("error: {e}");
     // A case that failed under --fail-fast is a per-case failure, not a fatal one.
     if matches!(e, pipeline::BuildError::FailFast(_)) {
         ExitCode::from(1)
@@ -605,7 +628,7 @@ fn finish_partition(result: Result<PartSummary, pipeline::BuildError>) -> ExitCo
     match result {
         Ok(part) => {
             let i = &part.info;
-            println!(
+            out!(
                 "{}: partition {}/{}: {} case(s), {} failed, {} rows, {} bytes in {}",
                 i.dataset,
                 i.partition_index,
@@ -616,7 +639,7 @@ fn finish_partition(result: Result<PartSummary, pipeline::BuildError>) -> ExitCo
                 i.data_bytes,
                 part.dir.display()
             );
-            println!("manifest: {}", part.manifest);
+            out!("manifest: {}", part.manifest);
             if i.failed > 0 {
                 ExitCode::from(1)
             } else {
@@ -683,7 +706,7 @@ impl ProgressDisplay {
                             }
                             Err(_) => (0, 0),
                         };
-                        eprintln!("[{done}/{total}] {line}");
+                        err!("[{done}/{total}] {line}");
                     }
                 }
             }
@@ -699,7 +722,7 @@ impl ProgressDisplay {
 
 fn print_summary(summary: &BuildSummary) {
     let r = &summary.report;
-    println!(
+    out!(
         "{}: {} case(s) found, {} built, {} skipped, {} failed in {:.2} s",
         r.dataset,
         r.cases.found,
@@ -708,8 +731,8 @@ fn print_summary(summary: &BuildSummary) {
         r.cases.failed,
         summary.elapsed.as_secs_f64()
     );
-    println!("manifest: {}", summary.manifest);
-    println!("rows: {} in total", r.rows_total);
+    out!("manifest: {}", summary.manifest);
+    out!("rows: {} in total", r.rows_total);
     for (task_id, task) in &r.tasks {
         let splits: Vec<String> = task
             .rows_by_split
@@ -721,30 +744,30 @@ fn print_summary(summary: &BuildSummary) {
         } else {
             splits.join(", ")
         };
-        println!("  {task_id} ({}): {splits}", task.kind);
+        out!("  {task_id} ({}): {splits}", task.kind);
     }
     if let Some(sample) = &r.tsv_sample {
         let limit = match sample.max_items {
             0 => "every item".to_string(),
             n => format!("at most {n} per split and language, seed {}", sample.seed),
         };
-        println!("TSV items ({limit}):");
+        out!("TSV items ({limit}):");
         for (group, count) in &sample.items {
-            println!("  {group}: {} of {}", count.selected, count.offered);
+            out!("  {group}: {} of {}", count.selected, count.offered);
         }
     }
-    println!("files in {}:", summary.dataset_dir.display());
+    out!("files in {}:", summary.dataset_dir.display());
     for file in &r.files {
-        println!("  {} ({} rows)", file.path, file.rows);
+        out!("  {} ({} rows)", file.path, file.rows);
     }
-    println!("  README.md, build-report.json");
+    out!("  README.md, build-report.json");
     for s in &r.skipped {
-        println!("skipped {}/{}: {}", s.collection, s.case_id, s.reason);
+        out!("skipped {}/{}: {}", s.collection, s.case_id, s.reason);
     }
     for w in &r.warnings {
-        println!("warning: {w}");
+        out!("warning: {w}");
     }
     for f in &r.failed {
-        println!("failed {}/{}: {}", f.collection, f.case_id, f.error);
+        out!("failed {}/{}: {}", f.collection, f.case_id, f.error);
     }
 }

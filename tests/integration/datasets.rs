@@ -434,6 +434,41 @@ fn synth_subcommand_writes_the_generic_fixture_and_the_dedicated_ones() {
 }
 
 #[test]
+fn every_printing_command_exits_quietly_on_a_closed_stdout() {
+    let kits = format!("{ROOT}/fixtures/kits23");
+    let liver = format!("{ROOT}/tests/fixtures/nnunet/Dataset001_Liver");
+    let out = temp_dir("closed-pipe-out");
+    let out = out.to_str().expect("utf-8");
+    let manifest = format!("{ROOT}/manifests/kits23.toml");
+    let commands: [(&[&str], i32); 6] = [
+        (&["list"], 0),
+        (&["list", &format!("{ROOT}/manifests")], 0),
+        (&["validate", &manifest], 0),
+        (&["doctor", "--manifest", "kits23", "--data-root", &kits], 1),
+        (&["init", &liver], 0),
+        (
+            &["--manifest", "kits23", "--data-root", &kits, "--out", out],
+            0,
+        ),
+    ];
+    for (args, code) in commands {
+        // `medvision-build … | head -0`: the reading end is gone before the first write.
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let output = std::process::Command::new(crate::common::BIN)
+            .args(args)
+            .stdout(writer)
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
+    }
+    // The build behind the closed pipe still wrote its dataset.
+    assert!(Path::new(out).join("KiTS23/build-report.json").is_file());
+}
+
+#[test]
 fn list_prints_every_manifest_with_layout_collections_and_tasks() {
     let output = run(&["list", &format!("{ROOT}/manifests")]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
