@@ -172,6 +172,31 @@ def case(name, mask, row_sp=1.0, col_sp=1.0):
     return out
 
 
+def l_piece(vertical_px, horizontal_px, rot90=0, flip=False, at=(0, 0), width_px=1):
+    """L-shaped piece: a vertical arm of `vertical_px` and a horizontal arm of `horizontal_px` pixels sharing
+    the corner pixel (`width_px` wide), turned `rot90` quarter turns (np.rot90), then mirrored left-right when
+    `flip`, framed by one background pixel and moved `at = (x, y)` pixels from the origin."""
+    a, b, w = vertical_px, horizontal_px, width_px
+    m = np.zeros((a + 2, b + 2), np.uint8)
+    m[1:a + 1, 1:1 + w] = 1
+    m[a + 1 - w:a + 1, 1:b + 1] = 1
+    m = np.rot90(m, rot90)
+    if flip:
+        m = np.fliplr(m)
+    ox, oy = at
+    out = np.zeros((m.shape[0] + oy, m.shape[1] + ox), np.uint8)
+    out[oy:, ox:] = m
+    return out
+
+
+def t_piece(stem_px, bar_px):
+    """T-shaped piece: a horizontal bar of `bar_px` (odd) pixels over a stem of `stem_px` pixels below it."""
+    m = np.zeros((stem_px + 3, bar_px + 2), np.uint8)
+    m[1, 1:bar_px + 1] = 1
+    m[1:stem_px + 2, bar_px // 2 + 1] = 1
+    return m
+
+
 def five_point_masks(count):
     """Small random blobs whose outer contour has exactly 5 points and a non-singular direct fit."""
     rng = np.random.default_rng(7)
@@ -251,6 +276,32 @@ def main():
     # Five boundary points on two lines: the interpolating conic is a line pair; OpenCV's answer is rounding
     # noise (or a random perturbation), we refuse.
     cases.append(case("five_point_two_lines", from_rows(["......", "...#..", "...##.", "...##.", "......"])))
+    # Small L pieces (7-16 px) whose 3-parameter refit about the centre is rank-deficient (a symmetric L has
+    # equal axes, a circle): nalgebra 0.35's SVD with eps = f64::EPSILON returned a wrong decomposition on some
+    # of them, depending on orientation and position (the position changes the float32 centroid rounding).
+    # l6x6_flip_at28_36 is the 11-pixel AAL piece of issue #13 (old code 8.966 mm major axis, OpenCV 7.920).
+    for name, args in [
+        ("l6x6_flip_at28_36", (6, 6, 0, True, (28, 36))),
+        ("l6x6_at28_0", (6, 6, 0, False, (28, 0))),
+        ("l6x6_rot90_at7_9", (6, 6, 1, False, (7, 9))),
+        ("l6x6_rot180_at7_54", (6, 6, 2, False, (7, 54))),
+        ("l3x9_flip_at0_0", (3, 9, 0, True, (0, 0))),
+        ("l4x8_flip_at56_54", (4, 8, 0, True, (56, 54))),
+        ("l4x8_rot90_at56_54", (4, 8, 1, False, (56, 54))),
+        ("l5x7_rot90_at7_9", (5, 7, 1, False, (7, 9))),
+        ("l9x3_rot90_flip_at7_9", (9, 3, 1, True, (7, 9))),
+        ("l4x4_at0_0", (4, 4, 0, False, (0, 0))),
+        ("l8x9_rot90_at0_0", (8, 9, 1, False, (0, 0))),
+        ("l5x11_rot90_at0_0", (5, 11, 1, False, (0, 0))),
+        ("l7x10_at0_0", (7, 10, 0, False, (0, 0))),
+    ]:
+        cases.append(case(f"rank_deficient_refit_{name}", l_piece(*args)))
+    # Their neighbours: a thick L, T pieces and a bumped line of the same size (full-rank refits).
+    cases.append(case("small_thick_l5x5_w2", l_piece(5, 5, 0, False, (3, 4), width_px=2)))
+    cases.append(case("small_t_stem5_bar5", t_piece(5, 5)))
+    cases.append(case("small_t_stem6_bar7_rot90", np.ascontiguousarray(np.rot90(t_piece(6, 7))), 1.0, 0.8))
+    bump = np.zeros((5, 12), np.uint8); bump[2, 1:11] = 1; bump[1, 4] = 1
+    cases.append(case("small_line10_bump", bump))
     # Edge-touching components.
     cases.append(case("edge_top_left", ellipse_mask(30, 40, 3, 2, 15, 9, 25, 1.0, 1.0)))
     cases.append(case("edge_bottom_right", ellipse_mask(30, 40, 37, 27, 15, 9, 115, 1.0, 1.0), 0.8, 1.2))

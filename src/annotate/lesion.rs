@@ -116,7 +116,8 @@ pub enum LesionReject {
     TooFewPoints,
     /// Near-singular least-squares system (OpenCV would perturb randomly; we drop).
     SingularFit,
-    /// The fitted conic is not finite / degenerate.
+    /// The fitted conic is not finite / degenerate, or no decomposition of its system passed the
+    /// reconstruction check (`geom::linalg`).
     NonFiniteConic,
     /// Minor axis shorter than one pixel of the coarser spacing.
     MinorBelowOnePixel,
@@ -368,9 +369,9 @@ fn fit_contour_mm(contour: &[[i32; 2]], sx: f64, sy: f64) -> Result<Ellipse, Les
     fit_ellipse(&pts_mm).map_err(|e| match e {
         EllipseError::TooFewPoints { .. } => LesionReject::TooFewPoints,
         EllipseError::Singular => LesionReject::SingularFit,
-        EllipseError::NonFiniteInput { .. } | EllipseError::NonFiniteConic { .. } => {
-            LesionReject::NonFiniteConic
-        }
+        EllipseError::NonFiniteInput { .. }
+        | EllipseError::NonFiniteConic { .. }
+        | EllipseError::Decomposition(_) => LesionReject::NonFiniteConic,
     })
 }
 
@@ -477,7 +478,8 @@ fn check_guards(
 }
 
 /// Second-moment ("equivalent") ellipse full axes `[major, minor]` in mm: `4·sqrt(eigenvalues)` of the
-/// population covariance of the pixel centres `(x·col_spacing, y·row_spacing)`. `None` for an empty mask.
+/// population covariance of the pixel centres `(x·col_spacing, y·row_spacing)`. `None` for an empty mask (or
+/// an eigen decomposition that fails its check, see `geom::linalg`).
 pub fn second_moment_axes_mm(
     component: &Grid2<bool>,
     row_spacing_mm: f64,
@@ -503,9 +505,9 @@ pub fn second_moment_axes_mm(
         cxy += dx * dy;
     }
     let cov = nalgebra::Matrix2::new(cxx / n, cxy / n, cxy / n, cyy / n);
-    let eig = cov.symmetric_eigen();
-    let a = eig.eigenvalues[0].max(0.0);
-    let b = eig.eigenvalues[1].max(0.0);
+    let (eigenvalues, _) = crate::geom::linalg::symmetric_eigen2(&cov).ok()?;
+    let a = eigenvalues[0].max(0.0);
+    let b = eigenvalues[1].max(0.0);
     Some([4.0 * a.max(b).sqrt(), 4.0 * a.min(b).sqrt()])
 }
 

@@ -207,7 +207,43 @@ fn golden_ellipse_fits_match_opencv() {
         }
     }
     eprintln!("golden ellipse max errors: {err:?}");
-    assert!(err.fits >= 40, "{err:?}");
+    assert!(err.fits >= 55, "{err:?}");
+}
+
+/// Issue #13: small L pieces whose refit system is rank-deficient. nalgebra's SVD with `eps = f64::EPSILON`
+/// returned a wrong decomposition for these (the 11-pixel AAL piece: 8.966 mm instead of OpenCV's 7.920 mm);
+/// through the checked SVD every one of them matches OpenCV to 1e-3 mm, measured end to end.
+#[test]
+fn rank_deficient_l_pieces_match_opencv() {
+    let cases: Vec<Case> = load_golden()
+        .into_iter()
+        .filter(|c| c.name.starts_with("rank_deficient_refit_"))
+        .collect();
+    assert!(cases.len() >= 13, "{} L pieces in the golden", cases.len());
+    let opts = LesionOptions::new(LesionRules::Default);
+    for c in &cases {
+        let want: Vec<f64> = c.fit["axes"]
+            .as_array()
+            .expect("axes")
+            .iter()
+            .map(|v| v.as_f64().expect("f"))
+            .collect();
+        let m = measure_lesion(&c.mask, c.row_sp, c.col_sp, &opts)
+            .unwrap_or_else(|e| panic!("{}: {e:?}", c.name));
+        let (major, minor) = (want[0].max(want[1]), want[0].min(want[1]));
+        assert!(
+            (m.major_mm - major).abs() <= 1e-3 && (m.minor_mm - minor).abs() <= 1e-3,
+            "{}: ours {} / {} mm, OpenCV {major} / {minor} mm",
+            c.name,
+            m.major_mm,
+            m.minor_mm
+        );
+    }
+    let aal = cases
+        .iter()
+        .find(|c| c.name == "rank_deficient_refit_l6x6_flip_at28_36")
+        .expect("the AAL piece");
+    assert_eq!(aal.mask.data.iter().filter(|v| **v).count(), 11);
 }
 
 /// The spec's reference mask: 96x96, centre (48,48), semi-axes 20/10 px, major axis at 30°, pixel centres.

@@ -62,11 +62,10 @@ pub fn io_orientation(affine: &Affine) -> Option<Orientation> {
     if rs.iter().any(|v| !v.is_finite()) {
         return None;
     }
-    let svd = rs.svd(true, true);
-    let (u, v_t) = (svd.u?, svd.v_t?);
-    let s_max = svd.singular_values.max();
+    let (u, singular_values, v_t) = crate::geom::linalg::svd3(&rs).ok()?;
+    let s_max = singular_values.max();
     let tol = s_max * 3.0 * f64::EPSILON;
-    if svd.singular_values.iter().any(|&s| s <= tol) {
+    if singular_values.iter().any(|&s| s <= tol) {
         return None;
     }
     let mut r = u * v_t;
@@ -249,8 +248,7 @@ pub fn affine_to_quaternion(affine: &Affine) -> ([f64; 3], f64, [f64; 3], [f64; 
             m[(r, c)] = affine[r][c] / z;
         }
     }
-    let svd = m.svd(true, true);
-    if let (Some(u), Some(v_t)) = (svd.u, svd.v_t) {
+    if let Ok((u, _, v_t)) = crate::geom::linalg::svd3(&m) {
         m = u * v_t;
     }
     let qfac = if m.determinant() < 0.0 {

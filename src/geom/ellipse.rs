@@ -5,7 +5,8 @@
 //! - 6 or more points: the "no-direct" algebraic fit (centroid shift, L1 scaling to 100, 5-parameter linear
 //!   least squares for `-A x² - B y² - C xy + D x + E y = 10000`, centre from a 2x2 solve, 3-parameter refit
 //!   about that centre, angle and radii from the quadratic form). All solves are SVD pseudo-inverse solves with
-//!   OpenCV's threshold (singular values below `2·DBL_EPSILON·Σσ` are dropped).
+//!   OpenCV's threshold (singular values below `2·DBL_EPSILON·Σσ` are dropped), on decompositions checked by
+//!   `geom::linalg` (nalgebra's SVD can return a wrong one on rank-deficient systems).
 //! - exactly 5 points: the direct (Fitzgibbon) fit via the 3x3 reduced eigenproblem.
 //!
 //! Where OpenCV perturbs near-singular point sets with random noise and retries, this module returns
@@ -13,6 +14,7 @@
 //! Intermediate float32 roundings (centroid, returned centre, axes and angle) follow OpenCV's, so the
 //! returned numbers are the f64 images of OpenCV's float32 outputs.
 
+use crate::geom::linalg::{self, LinalgError};
 use nalgebra::{DMatrix, DVector, Matrix3, Vector3};
 use thiserror::Error;
 
@@ -74,6 +76,9 @@ pub enum EllipseError {
         /// Which quantity failed.
         what: &'static str,
     },
+    #[error("ellipse fit: {0}")]
+    /// A matrix decomposition failed its reconstruction check (see `geom::linalg`).
+    Decomposition(LinalgError),
 }
 
 /// OpenCV's single-precision machine epsilon (`FLT_EPSILON`).
@@ -83,6 +88,8 @@ const MIN_EPS: f64 = 1e-8;
 /// Smallest `4ac - b²` (unit eigenvector) accepted from the direct fit; degenerate 5-point sets give ~1e-8,
 /// proper ellipses O(0.1..1).
 const DIRECT_MIN_COND: f64 = 1e-4;
+/// Largest accepted `|M v - λ v| / |M|` of a direct-fit eigenpair (found ~1e-15; a wrong one is O(1)).
+const EIGENPAIR_REL_TOL: f64 = 1e-8;
 
 /// Fit an ellipse to float32 points exactly as OpenCV's `cv::fitEllipse` does (see the module docs).
 pub fn fit_ellipse(points: &[[f32; 2]]) -> Result<Ellipse, EllipseError> {
@@ -104,7 +111,8 @@ pub fn fit_ellipse(points: &[[f32; 2]]) -> Result<Ellipse, EllipseError> {
     }
 }
 
-/// SVD pseudo-inverse least-squares solve with OpenCV's `SVBackSubst` threshold.
+/// SVD pseudo-inverse least-squares solve with OpenCV's `SVBackSubst` threshold, through the checked SVD of
+/// [`crate::geom::linalg::svd`] (a decomposition that does not reconstruct `a` is never used).
 /// Returns the solution and the singular values (unordered).
 fn svd_solve(
     a: DMatrix<f64>,
@@ -115,17 +123,9 @@ fn svd_solve(
             what: "non-finite design matrix",
         });
     }
-    let svd = nalgebra::SVD::try_new_unordered(a, true, true, f64::EPSILON, 0).ok_or(
-        EllipseError::NonFiniteConic {
-            what: "SVD did not converge",
-        },
-    )?;
+    let svd = linalg::svd(&a).map_err(EllipseError::Decomposition)?;
     let threshold = svd.singular_values.sum() * 2.0 * f64::EPSILON;
-    let x = svd
-        .solve(b, threshold)
-        .map_err(|_| EllipseError::NonFiniteConic {
-            what: "SVD vectors missing",
-        })?;
+    let x = svd.solve(b, threshold);
     Ok((x, svd.singular_values))
 }
 
@@ -440,6 +440,18 @@ fn best_eigenvector(m: &Matrix3<f64>) -> Result<Vector3<f64>, EllipseError> {
     let mut best: Option<(f64, Vector3<f64>)> = None;
     for lambda in eigenvalues.iter() {
         let v = null_vector(&(m - Matrix3::identity() * *lambda))?;
+        // The eigenvalues come from nalgebra's Schur decomposition: verify each eigenpair like every other
+        // decomposition (geom::linalg), relative to |M|.
+        let err = linalg::eigenpair_error(m, *lambda, &v);
+        debug_assert!(
+            err <= EIGENPAIR_REL_TOL,
+            "eigenpair of {m:?} fails its check ({err:e})"
+        );
+        if err > EIGENPAIR_REL_TOL {
+            return Err(EllipseError::NonFiniteConic {
+                what: "eigenpair of the direct fit's reduced matrix fails its check",
+            });
+        }
         let cond = 4.0 * v[0] * v[2] - v[1] * v[1];
         if best.as_ref().is_none_or(|(c, _)| cond > *c) {
             best = Some((cond, v));
@@ -460,12 +472,9 @@ fn best_eigenvector(m: &Matrix3<f64>) -> Result<Vector3<f64>, EllipseError> {
 
 /// Unit right-singular vector of the smallest singular value of `shifted` (the first one on ties).
 fn null_vector(shifted: &Matrix3<f64>) -> Result<Vector3<f64>, EllipseError> {
-    let svd = shifted.svd(false, true);
-    let v_t = svd.v_t.ok_or(EllipseError::NonFiniteConic {
-        what: "eigenvector computation failed",
-    })?;
+    let (_, singular_values, v_t) = linalg::svd3(shifted).map_err(EllipseError::Decomposition)?;
     let (imin, _) =
-        svd.singular_values
+        singular_values
             .iter()
             .enumerate()
             .fold((0usize, f64::INFINITY), |acc, (i, v)| {

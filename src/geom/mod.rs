@@ -7,6 +7,7 @@ pub mod contour;
 pub mod ellipse;
 pub mod feret;
 pub mod grid;
+pub mod linalg;
 
 pub use grid::{Grid2, Intensity, IntensityGrid};
 pub mod measure;
