@@ -10,13 +10,13 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array3, ArrayView3, Axis};
+use ndarray::{Array3, ArrayView3};
 use regex::Regex;
 
 use super::fixtures::PhantomCase;
 use super::meta_writer::{write_metaimage, MetaScalar, MetaWriteOptions};
 use super::phantom::{ct_volume, paint_cuboid, Cuboid, Region};
-use super::writer::{write_nifti_channels, WriteOptions};
+use super::writer::{stored_view, write_nifti_channels, WriteOptions};
 use crate::geom::affine;
 use crate::manifest::{AbsentMask, Collection, FixtureOptions, LoadedManifest, Modality};
 use crate::volume::{write_hdf5, Hdf5Dataset, Hdf5Values};
@@ -599,17 +599,7 @@ fn write_h5_image(
             format!("bad axis codes {axes:?}"),
         )
     })?;
-    let mut view = hu.view();
-    for o in &orientation {
-        if o.flipped {
-            view.invert_axis(Axis(o.world_axis));
-        }
-    }
-    let stored = view.permuted_axes([
-        orientation[0].world_axis,
-        orientation[1].world_axis,
-        orientation[2].world_axis,
-    ]);
+    let stored = stored_view(hu.view(), &orientation);
     let (s0, s1, s2) = stored.dim();
     let shape = [s0, s1, s2];
     let above_air: Vec<f32> = stored.iter().map(|&v| f32::from(v) + 1000.0).collect();

@@ -226,6 +226,25 @@ pub fn write_nifti_channels<T: NiftiScalar>(
     }
 }
 
+/// A canonical (RAS) volume seen in the stored axis order of `orientation`: stored axis s shows canonical
+/// axis `world_axis(s)`, reversed when flipped.
+pub(crate) fn stored_view<'a, T>(
+    canonical: ArrayView3<'a, T>,
+    orientation: &affine::Orientation,
+) -> ArrayView3<'a, T> {
+    let mut view = canonical;
+    for o in orientation.iter() {
+        if o.flipped {
+            view.invert_axis(Axis(o.world_axis));
+        }
+    }
+    view.permuted_axes([
+        orientation[0].world_axis,
+        orientation[1].world_axis,
+        orientation[2].world_axis,
+    ])
+}
+
 fn write_body<T: NiftiScalar>(
     w: &mut dyn Write,
     header: &[u8],
@@ -236,18 +255,7 @@ fn write_body<T: NiftiScalar>(
     w.write_all(header)?;
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
     for canonical in channels {
-        // Stored axis s shows canonical axis world_axis(s), reversed when flipped.
-        let mut view = canonical.view();
-        for o in orientation.iter() {
-            if o.flipped {
-                view.invert_axis(Axis(o.world_axis));
-            }
-        }
-        let stored = view.permuted_axes([
-            orientation[0].world_axis,
-            orientation[1].world_axis,
-            orientation[2].world_axis,
-        ]);
+        let stored = stored_view(canonical.view(), orientation);
         // NIfTI order: stored axis 0 fastest.
         for &v in stored.reversed_axes().iter() {
             v.put(&mut buf, big_endian);

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Output;
 
-use crate::common::{config_batches, run, temp_dir, tree, ROOT};
+use crate::common::{column, config_batches, run, temp_dir, tree, ROOT};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type};
 use arrow_array::Array;
@@ -164,12 +164,7 @@ fn assert_matches_closed_form(cases: &[PhantomCase], dataset_dir: &Path, frame: 
 fn written_facts(config_dir: &Path) -> BTreeMap<String, Fact> {
     let mut facts = BTreeMap::new();
     for batch in config_batches(config_dir) {
-        let col = |name: &str| {
-            batch
-                .column_by_name(name)
-                .unwrap_or_else(|| panic!("column {name}"))
-                .clone()
-        };
+        let col = |name: &str| column(&batch, name);
         let (case, plane, slice, label) = (
             col("case_id"),
             col("plane"),
@@ -260,12 +255,7 @@ fn assert_lesions_match_closed_form(cases: &[PhantomCase], dataset_dir: &Path, f
     }
     let mut got = BTreeMap::new();
     for batch in config_batches(&dataset_dir.join("lesion_size")) {
-        let col = |name: &str| {
-            batch
-                .column_by_name(name)
-                .unwrap_or_else(|| panic!("column {name}"))
-                .clone()
-        };
+        let col = |name: &str| column(&batch, name);
         let (case, plane, slice, label, task) = (
             col("case_id"),
             col("plane"),

@@ -90,16 +90,19 @@ pub struct AxialRow {
     pub area_mm2: f64,
 }
 
+/// Column `name` of `batch` (panics naming it when absent).
+pub fn column(batch: &RecordBatch, name: &str) -> arrow_array::ArrayRef {
+    batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("column {name}"))
+        .clone()
+}
+
 /// The axial rows of every shard in `config_dir`, in file order.
 pub fn axial_rows(config_dir: &Path) -> Vec<AxialRow> {
     let mut out = Vec::new();
     for batch in config_batches(config_dir) {
-        let col = |name: &str| {
-            batch
-                .column_by_name(name)
-                .unwrap_or_else(|| panic!("column {name}"))
-                .clone()
-        };
+        let col = |name: &str| column(&batch, name);
         let text = |c: &arrow_array::ArrayRef, r: usize| c.as_string::<i32>().value(r).to_string();
         let (task, coll, case, plane) = (
             col("task_id"),

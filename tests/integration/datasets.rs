@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::common::{axial_rows, config_batches, run, temp_dir, tree, ROOT};
+use crate::common::{axial_rows, column, config_batches, run, temp_dir, tree, ROOT};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type};
 use medvision_build::manifest::{self, LoadedManifest, TaskKind};
@@ -103,12 +103,7 @@ fn expected_axial(
 fn written_axial_diameters(config_dir: &Path) -> BTreeMap<String, (i64, f64, f64)> {
     let mut out = BTreeMap::new();
     for batch in config_batches(config_dir) {
-        let col = |name: &str| {
-            batch
-                .column_by_name(name)
-                .unwrap_or_else(|| panic!("column {name}"))
-                .clone()
-        };
+        let col = |name: &str| column(&batch, name);
         let (task, coll, case, plane, kind) = (
             col("task_id"),
             col("collection"),

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::common::{config_batches, temp_dir, tree, BIN, ROOT};
+use crate::common::{column, config_batches, temp_dir, tree, BIN, ROOT};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type};
 use arrow_array::Array;
@@ -43,12 +43,7 @@ struct LRow {
 fn read_rows(dataset_dir: &Path, config: &str) -> Vec<LRow> {
     let mut rows = Vec::new();
     for batch in config_batches(&dataset_dir.join(config)) {
-        let col = |name: &str| {
-            batch
-                .column_by_name(name)
-                .unwrap_or_else(|| panic!("column {name}"))
-                .clone()
-        };
+        let col = |name: &str| column(&batch, name);
         let s = |name: &str, r: usize| col(name).as_string::<i32>().value(r).to_string();
         let f = |name: &str, r: usize| {
             let c = col(name);
@@ -628,12 +623,7 @@ struct McRow {
 fn read_mc_rows(dataset_dir: &Path, config: &str) -> Vec<McRow> {
     let mut rows = Vec::new();
     for batch in config_batches(&dataset_dir.join(config)) {
-        let col = |name: &str| {
-            batch
-                .column_by_name(name)
-                .unwrap_or_else(|| panic!("column {name}"))
-                .clone()
-        };
+        let col = |name: &str| column(&batch, name);
         let s = |name: &str, r: usize| {
             let c = col(name);
             assert!(!c.is_null(r), "{name} is null in row {r} of {config}");
