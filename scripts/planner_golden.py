@@ -268,6 +268,21 @@ def cases():
     # Thin and degenerate pieces (v1.4 guards).
     out.append(("line_1px", rect_mask(20, 40, 9, 9, 5, 34), f32(1.0), f32(1.0), 2))
     out.append(("thin_2px_at_0.5x3", rect_mask(12, 40, 5, 6, 4, 35), f32(0.5), f32(3.0), 1))
+    # v1.4 guards: under the mm floor, minor under one coarse pixel, a thin arc whose fit runs far beyond its
+    # box, a plus with 4 contour points.
+    out.append(("floor_small_0.3mm", ellipse_mask(12, 12, 6, 6, 2.6, 1.9, 20), f32(0.3), f32(0.3), 2))
+    out.append(("floor_small_0.25mm", ellipse_mask(14, 14, 7, 7, 3.2, 2.5, 70), f32(0.25), f32(0.25), 2))
+    out.append(("minor_thin_0.5x3", ellipse_mask(9, 40, 4, 20, 15, 1.6, 0), f32(0.5), f32(3.0), 1))
+    out.append(("minor_thin_3x0.5", ellipse_mask(40, 9, 20, 4, 1.6, 15, 0), f32(3.0), f32(0.5), 0))
+    arc = np.zeros((20, 70), np.uint8)
+    for k in range(601):
+        a = math.radians(-25 + 50 * k / 600)
+        arc[int(round(65 - 60 * math.cos(a))), int(round(35 + 60 * math.sin(a)))] = 1
+    out.append(("arc_radius60", arc, f32(1.0), f32(1.0), 2))
+    plus = np.zeros((5, 5), np.uint8)
+    plus[2, 1:4] = 1
+    plus[1:4, 2] = 1
+    out.append(("plus_4_points", plus, f32(1.0), f32(1.0), 2))
     # Random ellipses over spacings.
     rng = np.random.default_rng(1301)
     spacings = [(0.78, 6.5), (6.5, 0.78), (0.8, 0.8), (1.0, 3.0), (3.0, 1.0), (0.5, 0.5)]

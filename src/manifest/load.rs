@@ -401,6 +401,37 @@ fn validate_task(
                 ));
             }
         }
+        // A threshold of a guard the same table switches off would be silently ignored: refuse it.
+        for (switch, on, key, value) in [
+            (
+                "major_above_bbox_diagonal",
+                l.major_above_bbox_diagonal,
+                "max_major_over_bbox_diagonal",
+                l.max_major_over_bbox_diagonal,
+            ),
+            (
+                "major_below_floor",
+                l.major_below_floor,
+                "min_major_mm",
+                l.min_major_mm,
+            ),
+            (
+                "major_below_floor",
+                l.major_below_floor,
+                "min_major_px",
+                l.min_major_px,
+            ),
+        ] {
+            if on == Some(false) && value.is_some() {
+                diags.push(ctx.at(
+                    lesion,
+                    format!(
+                        "task `{}`: lesion.{key} is set but lesion.{switch} = false switches that guard off; remove one of them",
+                        t.id
+                    ),
+                ));
+            }
+        }
     }
     if t.planes.is_empty() {
         diags.push(ctx.diag(None, format!("task `{}`: `planes` must not be empty", t.id)));

@@ -470,10 +470,19 @@ pub struct Task {
     pub lesion: Option<Spanned<LesionSettings>>,
 }
 
-/// Thresholds of the lesion-size guards; each absent key keeps the profile's value.
+/// Thresholds and on/off switches of the lesion-size guards (docs/measurements.md §7.5); each absent key keeps
+/// the profile's value. A switch is named after the rule's counter in the build report.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LesionSettings {
+    /// Guard 3 (minor axis shorter than one pixel of the coarser spacing) on or off.
+    pub minor_below_one_pixel: Option<bool>,
+    /// Guard 4 (major axis beyond `max_major_over_bbox_diagonal` × box diagonal) on or off.
+    pub major_above_bbox_diagonal: Option<bool>,
+    /// Guard 5 (major axis under the mm floor) on or off.
+    pub major_below_floor: Option<bool>,
+    /// MedVision v1.0's 0.9/1.1 scaled-box rule on or off.
+    pub scaled_box_rule: Option<bool>,
     /// Components with fewer pixels are dropped (MedVision v1.0: 200; default profile: 0).
     pub min_pixels: Option<u64>,
     /// Drop a fit whose major axis exceeds this multiple of the component box diagonal (default 1.5).

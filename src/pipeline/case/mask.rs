@@ -286,6 +286,18 @@ fn lesion_options(ctx: &CaseContext, task: &Task) -> LesionOptions {
         if let Some(v) = s.min_major_px {
             options.min_major_floor_pixels = v;
         }
+        if let Some(on) = s.minor_below_one_pixel {
+            options.guard_minor_below_pixel = on;
+        }
+        if let Some(on) = s.major_above_bbox_diagonal {
+            options.guard_major_above_bbox = on;
+        }
+        if let Some(on) = s.major_below_floor {
+            options.guard_major_floor = on;
+        }
+        if let Some(on) = s.scaled_box_rule {
+            options.scaled_box_rule = on;
+        }
     }
     options
 }
@@ -717,6 +729,9 @@ mod tests {
                 max_major_over_bbox_diagonal: None,
                 min_major_mm: Some(3.5),
                 min_major_px: Some(4.0),
+                major_below_floor: Some(true),
+                scaled_box_rule: Some(false),
+                ..LesionSettings::default()
             },
         ));
         let options = lesion_options(&ctx, &task);
@@ -728,6 +743,19 @@ mod tests {
             profile.max_major_over_bbox_diagonal
         );
         assert_eq!(options.rules, LesionRules::MedVision10);
+        // Switches: v1.0 has guard 5 off and the scaled-box rule on; the table flips both, leaves 3 and 4.
+        assert!(!profile.guard_major_floor && profile.scaled_box_rule);
+        assert!(options.guard_major_floor && !options.scaled_box_rule);
+        assert_eq!(
+            (
+                options.guard_minor_below_pixel,
+                options.guard_major_above_bbox
+            ),
+            (
+                profile.guard_minor_below_pixel,
+                profile.guard_major_above_bbox
+            )
+        );
     }
 
     #[test]
