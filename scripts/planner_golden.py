@@ -25,7 +25,8 @@ border or a guard's value within 1e-4 relative of its threshold, `fragile_points
 coordinate lies within 1e-3 px of a .5 rounding boundary (symmetric shapes). Our fit agrees with OpenCV to
 ~1e-4, not bit for bit, so the Rust test skips that one comparison there and bounds how many are skipped.
 
-Usage: pip install --user numpy scipy opencv-python-headless
+Usage: pip install --user "numpy==1.26.4" "scipy==1.13.1" "opencv-python-headless==4.10.0.84"
+       (the planner's era; under numpy 2 its `find_objects` call on a boolean mask raises a TypeError)
        python3 scripts/planner_golden.py [--repo /work/.mirror/YongchengYAO+biometric_vqa/repo] [--commit SHA]
 Output: tests/golden/lesion/planner_golden.json
 """
