@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use super::bundled::{ManifestSource, UnknownManifest};
-use super::schema::{Collection, Label, Manifest, Task, TaskKind};
+use super::schema::{Collection, Label, LabelSpec, LabelTableSpec, Manifest, Task, TaskKind};
 
 /// One problem found in a manifest, located when the position is known.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,8 +75,11 @@ pub struct LoadedManifest {
     pub manifest: Manifest,
     /// SHA-256 (hex) of the manifest file's bytes.
     pub sha256: String,
-    /// Label map per collection name, ids resolved.
+    /// Label map per collection name, ids resolved (for `labels = "auto"`: the label table's, possibly
+    /// empty; each case adds the ids its mask holds, see [`LoadedManifest::case_labels`]).
     pub label_maps: BTreeMap<String, BTreeMap<u16, Label>>,
+    /// Collections with `labels = "auto"`.
+    pub auto_labels: BTreeSet<String>,
     /// Resolved explicit split file, relative paths taken from the manifest's directory.
     pub split_file: Option<PathBuf>,
     /// The manifest file's text, to place diagnostics found by later checks (templates, languages).
@@ -98,6 +101,23 @@ impl LoadedManifest {
         &self.label_maps[collection]
     }
 
+    /// True when the collection's structures are the ids present in each mask (`labels = "auto"`).
+    pub fn is_auto(&self, collection: &str) -> bool {
+        self.auto_labels.contains(collection)
+    }
+
+    /// The label map a case of `collection` is asked about: the collection's map, plus, for
+    /// `labels = "auto"`, every id in `present` (the mask's nonzero values) that it lacks, named `label_<id>`.
+    pub fn case_labels(&self, collection: &str, present: &[u16]) -> BTreeMap<u16, Label> {
+        let mut map = self.labels(collection).clone();
+        if self.is_auto(collection) {
+            for &id in present.iter().filter(|&&id| id != 0) {
+                map.entry(id).or_insert_with(|| auto_label(id));
+            }
+        }
+        map
+    }
+
     /// Tasks that run on the named collection, in manifest order.
     pub fn tasks_for<'a>(
         &'a self,
@@ -110,10 +130,14 @@ impl LoadedManifest {
 
     /// Label ids a task asks about on a collection: the task's list, or every label of the collection.
     pub fn task_labels(&self, task: &super::Task, collection: &str) -> Vec<u16> {
+        Self::task_labels_in(task, self.labels(collection))
+    }
+
+    /// [`LoadedManifest::task_labels`] against a given label map (a case's, for `labels = "auto"`).
+    pub fn task_labels_in(task: &super::Task, map: &BTreeMap<u16, Label>) -> Vec<u16> {
         if task.labels.is_empty() {
-            self.labels(collection).keys().copied().collect()
+            map.keys().copied().collect()
         } else {
-            let map = self.labels(collection);
             let mut ids: Vec<u16> = task
                 .labels
                 .iter()
@@ -168,6 +192,12 @@ pub fn load_text(
     })?;
     let mut diags = Vec::new();
     let label_maps = validate_structure(&ctx, &manifest, &mut diags);
+    let auto_labels = manifest
+        .collections
+        .iter()
+        .filter(|c| collection_labels(&manifest, c).0.is_auto())
+        .map(|c| c.name.clone())
+        .collect();
     let split_file = manifest.split.split_file.as_ref().map(|f| {
         let dir = path.parent().unwrap_or(Path::new("."));
         dir.join(f)
@@ -178,6 +208,7 @@ pub fn load_text(
         manifest,
         sha256,
         label_maps,
+        auto_labels,
         split_file,
         text,
     };
@@ -226,6 +257,60 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The label a `labels = "auto"` id that no table names gets: `label_<id>`.
+pub fn auto_label(id: u16) -> Label {
+    Label {
+        name: super::Localized::new(format!("label_{id}")),
+        group: None,
+        vqa_task: None,
+        file: None,
+        region: None,
+    }
+}
+
+/// The `labels` and `label_table` a collection uses: its own when it sets either, else the top level's.
+fn collection_labels<'m>(
+    m: &'m Manifest,
+    c: &'m Collection,
+) -> (&'m LabelSpec, Option<&'m Spanned<LabelTableSpec>>) {
+    static EMPTY: LabelSpec = LabelSpec::Named(BTreeMap::new());
+    if c.labels.is_some() || c.label_table.is_some() {
+        // A collection with only a `label_table` names no labels beside it.
+        (c.labels.as_ref().unwrap_or(&EMPTY), c.label_table.as_ref())
+    } else {
+        (&m.labels, m.label_table.as_ref())
+    }
+}
+
+/// The labels of a label table file (relative to the manifest's folder), as manifest labels.
+fn table_labels(
+    ctx: &Ctx,
+    table: &Spanned<LabelTableSpec>,
+    diags: &mut Vec<Diagnostic>,
+) -> BTreeMap<u16, Label> {
+    let spec = table.get_ref();
+    let dir = ctx.path.parent().unwrap_or(Path::new("."));
+    match super::label_table::read(&dir.join(&spec.path), spec.format) {
+        Ok(labels) => labels
+            .into_iter()
+            .map(|l| {
+                let label = Label {
+                    name: super::Localized::new(l.name),
+                    group: None,
+                    vqa_task: None,
+                    file: None,
+                    region: l.region,
+                };
+                (l.id, label)
+            })
+            .collect(),
+        Err(e) => {
+            diags.push(ctx.at(table, format!("label_table: {e}")));
+            BTreeMap::new()
+        }
+    }
 }
 
 fn resolve_labels(
@@ -305,6 +390,12 @@ fn validate_structure(
     diags: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, BTreeMap<u16, Label>> {
     let label_maps = validate_collections(ctx, m, diags);
+    let auto: BTreeSet<&str> = m
+        .collections
+        .iter()
+        .filter(|c| collection_labels(m, c).0.is_auto())
+        .map(|c| c.name.as_str())
+        .collect();
     let mut task_ids = BTreeSet::new();
     for t in &m.tasks {
         if !task_ids.insert((t.kind, t.id.clone())) {
@@ -317,7 +408,7 @@ fn validate_structure(
                 ),
             ));
         }
-        validate_task(ctx, t, &label_maps, diags);
+        validate_task(ctx, t, &label_maps, &auto, diags);
     }
     validate_options(ctx, m, diags);
     validate_landmarks(ctx, m, diags);
@@ -331,19 +422,43 @@ fn validate_collections(
     m: &Manifest,
     diags: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, BTreeMap<u16, Label>> {
-    let top_labels = resolve_labels(ctx, &m.labels, diags);
+    // Resolved once per distinct source (the top level's is shared), so a bad table is reported once.
+    let mut resolved: BTreeMap<Option<String>, BTreeMap<u16, Label>> = BTreeMap::new();
     let mut label_maps = BTreeMap::new();
     if m.collections.is_empty() {
         diags.push(ctx.diag(None, "at least one [[collection]] is required".into()));
     }
     for c in &m.collections {
         validate_collection(ctx, c, diags);
-        let labels = match &c.labels {
-            Some(map) => resolve_labels(ctx, map, diags),
-            None => top_labels.clone(),
-        };
+        let (spec, table) = collection_labels(m, c);
+        // The top level's labels are shared by every collection that sets none of its own.
+        let own = c.labels.is_some() || c.label_table.is_some();
+        let key = own.then(|| c.name.clone());
+        let labels = resolved
+            .entry(key)
+            .or_insert_with(|| {
+                let mut labels = match table {
+                    Some(table) => table_labels(ctx, table, diags),
+                    None => BTreeMap::new(),
+                };
+                if let Some(named) = spec.named() {
+                    // Manifest entries add to the table and win over it (a group, translations, …).
+                    labels.extend(resolve_labels(ctx, named, diags));
+                }
+                labels
+            })
+            .clone();
         validate_mask_files(ctx, c, &labels, diags);
-        if labels.is_empty() && c.landmarks.is_none() {
+        if spec.is_auto() && (c.mask_files.is_some() || c.landmarks.is_some()) {
+            diags.push(ctx.diag(
+                None,
+                format!(
+                    "collection `{}`: labels = \"auto\" reads the ids a label map holds; it cannot go with `mask_files` or `landmarks`",
+                    c.name
+                ),
+            ));
+        }
+        if labels.is_empty() && c.landmarks.is_none() && !spec.is_auto() {
             diags.push(ctx.diag(
                 None,
                 format!(
@@ -364,6 +479,7 @@ fn validate_task(
     ctx: &Ctx,
     t: &Task,
     label_maps: &BTreeMap<String, BTreeMap<u16, Label>>,
+    auto: &BTreeSet<&str>,
     diags: &mut Vec<Diagnostic>,
 ) {
     if t.kind == TaskKind::LesionSize && !t.filters.single_instance {
@@ -405,7 +521,7 @@ fn validate_task(
     if t.planes.is_empty() {
         diags.push(ctx.diag(None, format!("task `{}`: `planes` must not be empty", t.id)));
     }
-    validate_task_refs(ctx, t, label_maps, diags);
+    validate_task_refs(ctx, t, label_maps, auto, diags);
     if t.filters.min_side_px == 0 {
         diags.push(ctx.diag(
             None,
@@ -419,6 +535,7 @@ fn validate_task_refs(
     ctx: &Ctx,
     t: &Task,
     label_maps: &BTreeMap<String, BTreeMap<u16, Label>>,
+    auto: &BTreeSet<&str>,
     diags: &mut Vec<Diagnostic>,
 ) {
     for c in &t.collections {
@@ -445,6 +562,8 @@ fn validate_task_refs(
     if collections.is_empty() {
         collections = label_maps.keys().map(String::as_str).collect();
     }
+    // An `auto` collection's labels are whatever its masks hold: any id may be asked about.
+    collections.retain(|c| !auto.contains(c));
     for label in &t.labels {
         for c in &collections {
             if let Some(map) = label_maps.get(*c) {
@@ -545,7 +664,8 @@ fn validate_fixture(
 }
 
 fn validate_collection(ctx: &Ctx, c: &Collection, diags: &mut Vec<Diagnostic>) {
-    let patterns = c.image.all().iter().map(|p| ("image", p));
+    validate_render_from(ctx, c, diags);
+    let patterns = c.image.iter().flat_map(|p| p.all()).map(|p| ("image", p));
     for (key, pattern) in patterns.chain(c.mask.all().iter().map(|p| ("mask", p))) {
         if pattern.matches("{case}").count() != 1 {
             diags.push(ctx.diag(
@@ -589,6 +709,36 @@ fn validate_collection(ctx: &Ctx, c: &Collection, diags: &mut Vec<Diagnostic>) {
     }
 }
 
+/// A collection has an `image` pattern or, mask-only, a `render_from` (never both); a mask-only collection
+/// has nothing to read a channel from and cannot hold landmarks (measured on an image).
+fn validate_render_from(ctx: &Ctx, c: &Collection, diags: &mut Vec<Diagnostic>) {
+    use super::schema::RenderFrom;
+    let name = &c.name;
+    let mut say = |msg: String| diags.push(ctx.diag(None, format!("collection `{name}`: {msg}")));
+    match (&c.image, &c.render_from) {
+        (Some(_), Some(_)) => say(
+            "`render_from` is for mask-only collections; a collection with an `image` pattern renders its image (remove one of the two)".into(),
+        ),
+        (None, None) => say(
+            "no `image` pattern: give one, or make this a mask-only collection with `render_from = \"labels\"` (slices drawn from the label map) or `render_from = { template = \"path\" }` (one template image for every case)".into(),
+        ),
+        (None, Some(from)) => {
+            if c.landmarks.is_some() {
+                say("landmark collections are measured on their image and need an `image` pattern (`render_from` is for mask-only collections)".into());
+            }
+            if c.channel.is_some() {
+                say("`channel` picks a channel of the image; a mask-only collection has none".into());
+            }
+            if let RenderFrom::Template(path) = from {
+                if path.trim().is_empty() || path.contains("{case}") {
+                    say(format!("render_from.template must name one image file for every case (no `{{case}}`), found `{path}`"));
+                }
+            }
+        }
+        (Some(_), None) => {}
+    }
+}
+
 /// `h5_dataset` is set exactly when the image patterns name HDF5 files, names a dataset, and goes with a single
 /// mask file (whose grid the HDF5 image takes) and no `channel`.
 fn validate_h5_dataset(ctx: &Ctx, c: &Collection, diags: &mut Vec<Diagnostic>) {
@@ -597,7 +747,8 @@ fn validate_h5_dataset(ctx: &Ctx, c: &Collection, diags: &mut Vec<Diagnostic>) {
         let p = p.to_ascii_lowercase();
         p.ends_with(".h5") || p.ends_with(".hdf5")
     };
-    let h5_patterns = c.image.all().iter().filter(|p| is_h5(p)).count();
+    let images = c.image.as_ref().map_or(&[][..], |p| p.all());
+    let h5_patterns = images.iter().filter(|p| is_h5(p)).count();
     let mut say = |msg: String| diags.push(ctx.diag(None, format!("collection `{name}`: {msg}")));
     match &c.h5_dataset {
         None if h5_patterns > 0 => say(
@@ -605,7 +756,7 @@ fn validate_h5_dataset(ctx: &Ctx, c: &Collection, diags: &mut Vec<Diagnostic>) {
         ),
         None => {}
         Some(dataset) => {
-            if h5_patterns != c.image.all().len() {
+            if h5_patterns == 0 || h5_patterns != images.len() {
                 say(format!("`h5_dataset = \"{dataset}\"` needs every `image` pattern to end in .h5 or .hdf5"));
             }
             if dataset.trim_matches('/').is_empty() {
