@@ -118,6 +118,32 @@ impl LoadedManifest {
         map
     }
 
+    /// Where a collection's labels come from, for the build report and the card, e.g.
+    /// `auto: every label id present in the masks; names from label table `aal.txt` (itksnap), else label_<id>`.
+    pub fn describe_labels(&self, collection: &str) -> String {
+        let Some(c) = self
+            .manifest
+            .collections
+            .iter()
+            .find(|c| c.name == collection)
+        else {
+            return String::new();
+        };
+        let (spec, table) = collection_labels(&self.manifest, c);
+        let names = match table {
+            Some(t) => format!(
+                "names from label table `{}` ({})",
+                t.get_ref().path,
+                t.get_ref().format.as_str()
+            ),
+            None => "names from the manifest".to_string(),
+        };
+        match spec.is_auto() {
+            true => format!("auto: every label id present in the masks; {names}, else label_<id>"),
+            false => format!("{} labels; {names}", self.labels(collection).len()),
+        }
+    }
+
     /// Tasks that run on the named collection, in manifest order.
     pub fn tasks_for<'a>(
         &'a self,

@@ -63,6 +63,25 @@ impl Scaling {
     }
 }
 
+/// The grey level a mask-only collection's label map shows label `id` in (`render_from = "labels"`,
+/// docs/measurements.md §9.4): background 0 is black; label `id ≥ 1` is `55 + ((id − 1) · 97 mod 201)`, so
+/// ids 1–201 get 201 distinct levels from 55 to 255, neighbouring ids lie 97 levels (or 104) apart, and the
+/// level depends on the id alone (the same structure is the same grey in every case and build).
+pub fn label_grey(id: u16) -> u8 {
+    if id == 0 {
+        0
+    } else {
+        (55 + (u32::from(id) - 1) * 97 % 201) as u8
+    }
+}
+
+/// The scaling of a label map drawn with [`label_grey`]: the identity window 0–255 (each level is kept
+/// exactly under either rounding).
+pub const LABEL_GREY_SCALING: Scaling = Scaling::Window {
+    low: 0.0,
+    high: 255.0,
+};
+
 /// How a scaled gray level in `[0, 255]` becomes an integer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rounding {
