@@ -851,7 +851,18 @@ fn validate_landmarks(ctx: &Ctx, m: &Manifest, diags: &mut Vec<Diagnostic>) {
     for t in &m.tasks {
         validate_task_collections(ctx, m, t, diags);
         if t.kind == TaskKind::Landmarks {
-            validate_landmark_task(ctx, t, diags);
+            // Landmark names (and so ids) may come from every collection's `.fcsv` files instead.
+            let sources: Vec<_> = m
+                .collections
+                .iter()
+                .filter(|c| {
+                    t.collections.is_empty() || t.collections.iter().any(|n| n.get_ref() == &c.name)
+                })
+                .filter_map(|c| c.landmarks.as_ref())
+                .collect();
+            let named_by_files =
+                !sources.is_empty() && sources.iter().all(|l| l.names.is_some());
+            validate_landmark_task(ctx, t, named_by_files, diags);
         } else if !t.landmarks.is_empty() || !t.measurements.is_empty() {
             diags.push(ctx.diag(
                 None,
@@ -883,6 +894,15 @@ fn validate_landmark_source(
             )),
             _ => {}
         }
+    if src.names.is_some() && src.format != LandmarkFormat::SlicerFcsv {
+        diags.push(ctx.diag(
+            None,
+            format!(
+                "collection `{name}`: landmarks.names reads the `label`/`desc` columns of `.fcsv` files; it needs format `slicer_fcsv`, not `{}`",
+                src.format.as_str()
+            ),
+        ));
+    }
     if src.index_base > 1 {
         diags.push(ctx.diag(
             None,
@@ -959,18 +979,18 @@ fn validate_task_collections(ctx: &Ctx, m: &Manifest, t: &Task, diags: &mut Vec<
 }
 
 /// A `landmarks` task: no labels, named landmarks, and measurements of the right arity over them.
-fn validate_landmark_task(ctx: &Ctx, t: &Task, diags: &mut Vec<Diagnostic>) {
+fn validate_landmark_task(ctx: &Ctx, t: &Task, named_by_files: bool, diags: &mut Vec<Diagnostic>) {
     if !t.labels.is_empty() {
         diags.push(ctx.diag(
             None,
             format!("task `{}`: kind `landmarks` takes no `labels`", t.id),
         ));
     }
-    if t.landmarks.is_empty() || t.measurements.is_empty() {
+    if (t.landmarks.is_empty() && !named_by_files) || t.measurements.is_empty() {
         diags.push(ctx.diag(
             None,
             format!(
-                "task `{}`: kind `landmarks` needs `landmarks` and `measurements`",
+                "task `{}`: kind `landmarks` needs `landmarks` (unless its collections take names from their files, landmarks.names) and `measurements`",
                 t.id
             ),
         ));
@@ -1012,7 +1032,7 @@ fn validate_landmark_task(ctx: &Ctx, t: &Task, diags: &mut Vec<Diagnostic>) {
             ));
         }
         for p in &ms.points {
-            if !ids.contains(p.as_str()) {
+            if !ids.contains(p.as_str()) && !named_by_files {
                 diags.push(ctx.diag(None, format!("task `{}`: measurement `{}` names landmark `{p}`, which the task does not define", t.id, ms.id)));
             }
         }
