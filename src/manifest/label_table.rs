@@ -279,6 +279,55 @@ mod tests {
         list.iter().map(|&(i, n)| (i, n.to_string())).collect()
     }
 
+    /// The committed examples (tests/fixtures/label_tables) of one atlas in each format give the same ids.
+    #[test]
+    fn committed_examples_in_every_format() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/label_tables");
+        let read_pairs = |file: &str, format| -> Vec<(u16, String)> {
+            read(&dir.join(file), format)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .into_iter()
+                .map(|l| (l.id, l.name))
+                .collect()
+        };
+        let ids = |pairs: &[(u16, String)]| pairs.iter().map(|p| p.0).collect::<Vec<_>>();
+        let underscored = pairs(&[
+            (2001, "Precentral_L"),
+            (2002, "Precentral_R"),
+            (4011, "Hippocampus_L"),
+            (5001, "Calcarine_L"),
+            (9001, "Cerebelum_Crus1_L"),
+        ]);
+        let mut itksnap = underscored.clone();
+        itksnap[4].1 = "Cerebelum Crus1 L".into();
+        assert_eq!(read_pairs("atlas_itksnap.txt", LabelTableFormat::Itksnap), itksnap);
+        assert_eq!(
+            read_pairs("atlas_freesurfer_lut.txt", LabelTableFormat::Freesurfer),
+            underscored
+        );
+        let mut csv = underscored.clone();
+        csv[4].1 = "Cerebelum Crus1, L".into();
+        assert_eq!(read_pairs("atlas.csv", LabelTableFormat::Csv), csv);
+        // nnU-Net names read as the `init` manifests read them: underscores are spaces.
+        let spaced: Vec<(u16, String)> = underscored
+            .iter()
+            .map(|(i, n)| (*i, n.replace('_', " ")))
+            .collect();
+        assert_eq!(
+            read_pairs("atlas_dataset_v1.json", LabelTableFormat::Nnunet),
+            spaced
+        );
+        let v2 = read(&dir.join("atlas_dataset_v2.json"), LabelTableFormat::Nnunet).expect("v2");
+        assert_eq!(ids(&read_pairs("atlas_dataset_v2.json", LabelTableFormat::Nnunet)), [2001, 2002, 4011, 5001, 9001, 9002]);
+        assert_eq!(v2[5].name, "Precentral");
+        assert_eq!(v2[5].region, Some(vec![2001, 2002]));
+        // The wrong format is a clear error naming the file and line.
+        let e = read(&dir.join("atlas_itksnap.txt"), LabelTableFormat::Freesurfer)
+            .expect_err("not a LUT")
+            .to_string();
+        assert!(e.contains("atlas_itksnap.txt:15: 9 field(s)"), "{e}");
+    }
+
     #[test]
     fn itksnap_reads_quoted_names_and_skips_clear_label() {
         let text = "################################################\n\
