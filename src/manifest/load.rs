@@ -755,6 +755,9 @@ fn validate_render_from(ctx: &Ctx, c: &Collection, diags: &mut Vec<Diagnostic>) 
             if c.channel.is_some() {
                 say("`channel` picks a channel of the image; a mask-only collection has none".into());
             }
+            if c.mask_files.is_some() {
+                say("a mask-only collection is found by its label map files; `mask_files` (a folder of per-structure masks) needs an `image` pattern".into());
+            }
             if let RenderFrom::Template(path) = from {
                 if path.trim().is_empty() || path.contains("{case}") {
                     say(format!("render_from.template must name one image file for every case (no `{{case}}`), found `{path}`"));

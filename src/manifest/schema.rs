@@ -264,7 +264,7 @@ pub struct LabelTableSpec {
     pub format: super::label_table::LabelTableFormat,
 }
 
-/// What a mask-only collection's slices show (docs/measurements.md §9.4).
+/// What a mask-only collection's slices show (docs/measurements.md §9.8).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RenderFrom {
     /// `"labels"`: the label map itself, each label id a fixed grey level.
@@ -279,7 +279,7 @@ impl RenderFrom {
     pub fn describe(&self) -> String {
         match self {
             RenderFrom::Labels => {
-                "label map (grey level of each label id, docs/measurements.md §9.4)".to_string()
+                "label map (grey level of each label id, docs/measurements.md §9.8)".to_string()
             }
             RenderFrom::Template(path) => format!("template image `{path}`"),
         }

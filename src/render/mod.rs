@@ -64,7 +64,7 @@ impl Scaling {
 }
 
 /// The grey level a mask-only collection's label map shows label `id` in (`render_from = "labels"`,
-/// docs/measurements.md §9.4): background 0 is black; label `id ≥ 1` is `55 + ((id − 1) · 97 mod 201)`, so
+/// docs/measurements.md §9.8): background 0 is black; label `id ≥ 1` is `55 + ((id − 1) · 97 mod 201)`, so
 /// ids 1–201 get 201 distinct levels from 55 to 255, neighbouring ids lie 97 levels (or 104) apart, and the
 /// level depends on the id alone (the same structure is the same grey in every case and build).
 pub fn label_grey(id: u16) -> u8 {

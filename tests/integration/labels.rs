@@ -2,7 +2,7 @@
 //! image) with `labels = "auto"` and an ITK-SNAP label table, its slices drawn from the label map or from a
 //! template image; and a Slicer `.fcsv` collection whose landmark names come from the file's `desc` column.
 //! Truth is the closed-form geometry of the phantom cuboids the test writes, and the grey-level formula of
-//! docs/measurements.md §9.4 written out here independently.
+//! docs/measurements.md §9.8 written out here independently.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -106,7 +106,7 @@ fn build(manifest: &Path, data_root: &Path, out: &Path) -> Output {
         .expect("run medvision-build")
 }
 
-/// The grey level docs/measurements.md §9.4 gives label `id` (written out here, not taken from the crate).
+/// The grey level docs/measurements.md §9.8 gives label `id` (written out here, not taken from the crate).
 fn documented_grey(id: i32) -> u8 {
     if id == 0 {
         0

@@ -169,7 +169,7 @@ fn case_data_root(case: &crate::discover::Case) -> std::path::PathBuf {
         .map_or_else(|| std::path::PathBuf::from("."), |p| p.to_path_buf())
 }
 
-/// The label map as an 8-bit image whose voxel is its label's grey level (docs/measurements.md §9.4).
+/// The label map as an 8-bit image whose voxel is its label's grey level (docs/measurements.md §9.8).
 fn label_image(mask: &Volume<u16>) -> ImageVolume {
     ImageVolume::U8(Volume {
         data: mask.data.mapv(render::label_grey),
