@@ -5,35 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
-/// The file formats `label_table.format` accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LabelTableFormat {
-    /// ITK-SNAP label description: `IDX -R- -G- -B- -A-- VIS MSH "LABEL"` lines, `#` comments.
-    Itksnap,
-    /// FreeSurfer colour LUT (`FreeSurferColorLUT.txt` and the many atlas LUTs in its form):
-    /// `id name R G B A` lines, `#` comments.
-    Freesurfer,
-    /// nnU-Net `dataset.json` `labels`: v1 `{"0": "background", "1": "liver"}` or v2
-    /// `{"background": 0, "liver": 1, "tumour": [1, 2]}` (a list of several ids is a region).
-    Nnunet,
-    /// Two columns `id,name` (comma, tab or semicolon separated), an optional header line, `#` comments.
-    Csv,
-}
-
-impl LabelTableFormat {
-    /// The manifest spelling, e.g. `itksnap`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LabelTableFormat::Itksnap => "itksnap",
-            LabelTableFormat::Freesurfer => "freesurfer",
-            LabelTableFormat::Nnunet => "nnunet",
-            LabelTableFormat::Csv => "csv",
-        }
-    }
-}
+pub use super::schema::LabelTableFormat;
 
 /// One named label of a table (background id 0 is never returned).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,12 +73,14 @@ pub fn parse(
         LabelTableFormat::Itksnap => line_table(path, text, |l, _| itksnap_line(l))?,
         LabelTableFormat::Freesurfer => line_table(path, text, |l, _| freesurfer_line(l))?,
         LabelTableFormat::Csv => csv_table(path, text)?,
-        LabelTableFormat::Nnunet => {
-            super::nnunet::label_table(text).map_err(|message| LabelTableError::Table {
+        LabelTableFormat::Nnunet => super::nnunet::label_table(text)
+            .map_err(|message| LabelTableError::Table {
                 path: path.to_path_buf(),
                 message,
             })?
-        }
+            .into_iter()
+            .map(|(id, name, region)| TableLabel { id, name, region })
+            .collect(),
     };
     labels.retain(|l| l.id != 0);
     labels.sort_by_key(|l| l.id);
@@ -149,7 +123,9 @@ fn line_table(
         seen_content = true;
         let Some((id, name)) = parsed else { continue };
         if let Some(earlier) = first_line.insert(id, n + 1) {
-            return Err(at(format!("label id {id} is already defined on line {earlier}")));
+            return Err(at(format!(
+                "label id {id} is already defined on line {earlier}"
+            )));
         }
         out.push(TableLabel {
             id,
@@ -162,9 +138,10 @@ fn line_table(
 
 /// A label id field: an integer from 0 to 65535.
 fn label_id(field: &str) -> Result<u16, String> {
-    field.trim().parse::<u16>().map_err(|_| {
-        format!("`{field}` is not a label id (an integer from 0 to 65535)")
-    })
+    field
+        .trim()
+        .parse::<u16>()
+        .map_err(|_| format!("`{field}` is not a label id (an integer from 0 to 65535)"))
 }
 
 /// A name fit for questions: white space runs become one space; empty names are errors.
@@ -197,7 +174,9 @@ fn itksnap_line(line: &str) -> LineResult {
     }
     let rest = &line[quote + 1..];
     let Some(end) = rest.rfind('"') else {
-        return Err(format!("the label name's closing quote is missing; {expected}"));
+        return Err(format!(
+            "the label name's closing quote is missing; {expected}"
+        ));
     };
     if !rest[end + 1..].trim().is_empty() {
         return Err(format!("text after the quoted label name; {expected}"));
@@ -300,7 +279,10 @@ mod tests {
         ]);
         let mut itksnap = underscored.clone();
         itksnap[4].1 = "Cerebelum Crus1 L".into();
-        assert_eq!(read_pairs("atlas_itksnap.txt", LabelTableFormat::Itksnap), itksnap);
+        assert_eq!(
+            read_pairs("atlas_itksnap.txt", LabelTableFormat::Itksnap),
+            itksnap
+        );
         assert_eq!(
             read_pairs("atlas_freesurfer_lut.txt", LabelTableFormat::Freesurfer),
             underscored
@@ -318,7 +300,13 @@ mod tests {
             spaced
         );
         let v2 = read(&dir.join("atlas_dataset_v2.json"), LabelTableFormat::Nnunet).expect("v2");
-        assert_eq!(ids(&read_pairs("atlas_dataset_v2.json", LabelTableFormat::Nnunet)), [2001, 2002, 4011, 5001, 9001, 9002]);
+        assert_eq!(
+            ids(&read_pairs(
+                "atlas_dataset_v2.json",
+                LabelTableFormat::Nnunet
+            )),
+            [2001, 2002, 4011, 5001, 9001, 9002]
+        );
         assert_eq!(v2[5].name, "Precentral");
         assert_eq!(v2[5].region, Some(vec![2001, 2002]));
         // The wrong format is a clear error naming the file and line.
@@ -348,8 +336,14 @@ mod tests {
         assert!(e.starts_with("t.txt:3: 6 number(s)"), "{e}");
         let e = err("1 2 3 4 5 6 7 a\n", LabelTableFormat::Itksnap);
         assert!(e.contains("t.txt:1: no quoted label name"), "{e}");
-        let e = err("1 2 3 4 5 6 7 \"a\"\n1 2 3 4 5 6 7 \"b\"\n", LabelTableFormat::Itksnap);
-        assert!(e.contains("t.txt:2: label id 1 is already defined on line 1"), "{e}");
+        let e = err(
+            "1 2 3 4 5 6 7 \"a\"\n1 2 3 4 5 6 7 \"b\"\n",
+            LabelTableFormat::Itksnap,
+        );
+        assert!(
+            e.contains("t.txt:2: label id 1 is already defined on line 1"),
+            "{e}"
+        );
         let e = err("70000 2 3 4 5 6 7 \"a\"\n", LabelTableFormat::Itksnap);
         assert!(e.contains("`70000` is not a label id"), "{e}");
     }
@@ -391,7 +385,8 @@ mod tests {
 
     #[test]
     fn nnunet_v1_and_v2() {
-        let v1 = r#"{"name": "x", "labels": {"0": "background", "2": "right_kidney", "1": "liver"}}"#;
+        let v1 =
+            r#"{"name": "x", "labels": {"0": "background", "2": "right_kidney", "1": "liver"}}"#;
         assert_eq!(
             ok(v1, LabelTableFormat::Nnunet),
             pairs(&[(1, "liver"), (2, "right kidney")])
@@ -413,8 +408,14 @@ mod tests {
                 },
             ]
         );
-        let e = err(r#"{"labels": {"a": "b"}, "channel_names": {}}"#, LabelTableFormat::Nnunet);
-        assert!(e.starts_with("t.txt: labels: `a` maps to the string"), "{e}");
+        let e = err(
+            r#"{"labels": {"a": "b"}, "channel_names": {}}"#,
+            LabelTableFormat::Nnunet,
+        );
+        assert!(
+            e.starts_with("t.txt: labels: `a` maps to the string"),
+            "{e}"
+        );
         let e = err("{\n\"labels\": [1,\n", LabelTableFormat::Nnunet);
         assert!(e.starts_with("t.txt: line 2"), "{e}");
     }

@@ -863,8 +863,7 @@ fn validate_landmarks(ctx: &Ctx, m: &Manifest, diags: &mut Vec<Diagnostic>) {
                 })
                 .filter_map(|c| c.landmarks.as_ref())
                 .collect();
-            let named_by_files =
-                !sources.is_empty() && sources.iter().all(|l| l.names.is_some());
+            let named_by_files = !sources.is_empty() && sources.iter().all(|l| l.names.is_some());
             validate_landmark_task(ctx, t, named_by_files, diags);
         } else if !t.landmarks.is_empty() || !t.measurements.is_empty() {
             diags.push(ctx.diag(

@@ -257,19 +257,21 @@ pub fn manifest_text(source: &Path) -> Result<String, NnunetError> {
     }))
 }
 
-/// v1 when every label value is a name (id → name), v2 when values are ids or id lists.
+/// A label of a label table: `(id, name, region members)`.
+pub(crate) type TableEntry = (u16, String, Option<Vec<u16>>);
+
 /// The `labels` of a `dataset.json` as a label table (manifest `label_table` with `format = "nnunet"`): v1
 /// when every key is an id and every value a name, v2 otherwise; background dropped, v2 multi-id lists are regions.
-pub(crate) fn label_table(text: &str) -> Result<Vec<super::label_table::TableLabel>, String> {
+pub(crate) fn label_table(text: &str) -> Result<Vec<TableEntry>, String> {
     #[derive(Deserialize)]
     struct LabelsOnly {
         labels: Option<Ordered>,
     }
     let json: LabelsOnly = serde_json::from_str(text)
         .map_err(|e| format!("line {} column {}: {e}", e.line(), e.column()))?;
-    let labels = json
-        .labels
-        .ok_or("no `labels` object (nnU-Net's dataset.json maps label names to ids, or ids to names)")?;
+    let labels = json.labels.ok_or(
+        "no `labels` object (nnU-Net's dataset.json maps label names to ids, or ids to names)",
+    )?;
     let v1 = labels
         .0
         .iter()
@@ -281,14 +283,11 @@ pub(crate) fn label_table(text: &str) -> Result<Vec<super::label_table::TableLab
     };
     Ok(entries
         .into_iter()
-        .map(|l| super::label_table::TableLabel {
-            id: l.id,
-            name: l.name,
-            region: l.region,
-        })
+        .map(|l| (l.id, l.name, l.region))
         .collect())
 }
 
+/// v1 when every label value is a name (id → name), v2 when values are ids or id lists.
 fn detect_version(json: &DatasetJson, labels: &Ordered) -> Version {
     if labels.0.iter().all(|(_, v)| v.is_string()) && json.channel_names.is_none() {
         Version::V1

@@ -245,7 +245,10 @@ impl<'de> Deserialize<'de> for LabelSpec {
                     )))
                 }
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<LabelSpec, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<LabelSpec, A::Error> {
                 let d = serde::de::value::MapAccessDeserializer::new(map);
                 BTreeMap::deserialize(d).map(LabelSpec::Named)
             }
@@ -261,7 +264,35 @@ pub struct LabelTableSpec {
     /// The table file, relative to the manifest's folder (or absolute).
     pub path: String,
     /// How the file is read.
-    pub format: super::label_table::LabelTableFormat,
+    pub format: LabelTableFormat,
+}
+
+/// The file formats `label_table.format` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelTableFormat {
+    /// ITK-SNAP label description: `IDX -R- -G- -B- -A-- VIS MSH "LABEL"` lines, `#` comments.
+    Itksnap,
+    /// FreeSurfer colour LUT (`FreeSurferColorLUT.txt` and the many atlas LUTs in its form):
+    /// `id name R G B A` lines, `#` comments.
+    Freesurfer,
+    /// nnU-Net `dataset.json` `labels`: v1 `{"0": "background", "1": "liver"}` or v2
+    /// `{"background": 0, "liver": 1, "tumour": [1, 2]}` (a list of several ids is a region).
+    Nnunet,
+    /// Two columns `id,name` (comma, tab or semicolon separated), an optional header line, `#` comments.
+    Csv,
+}
+
+impl LabelTableFormat {
+    /// The manifest spelling, e.g. `itksnap`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LabelTableFormat::Itksnap => "itksnap",
+            LabelTableFormat::Freesurfer => "freesurfer",
+            LabelTableFormat::Nnunet => "nnunet",
+            LabelTableFormat::Csv => "csv",
+        }
+    }
 }
 
 /// What a mask-only collection's slices show (docs/measurements.md §9.8).

@@ -398,7 +398,11 @@ fn label_key(loaded: &LoadedManifest, collection: &str, label_id: Option<i32>) -
     let label = u16::try_from(id).ok().and_then(|id| {
         let named = loaded.labels(collection).get(&id).cloned();
         // `labels = "auto"`: an id no label table names is `label_<id>`, as in its rows.
-        named.or_else(|| loaded.is_auto(collection).then(|| crate::manifest::auto_label(id)))
+        named.or_else(|| {
+            loaded
+                .is_auto(collection)
+                .then(|| crate::manifest::auto_label(id))
+        })
     });
     let name = label.as_ref().map_or("", |l| l.name.english().as_str());
     format!("{id} {name}")

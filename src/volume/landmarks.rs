@@ -348,12 +348,15 @@ pub fn read_slicer_fcsv(
     read_slicer_fcsv_described(path, canonical_affine).map(|(points, _)| points)
 }
 
+/// Landmark id → canonical voxel index.
+type Points3 = BTreeMap<String, [f64; 3]>;
+
 /// [`read_slicer_fcsv`] plus each point's `desc` column (label → description, trimmed; empty when the
 /// file has none), for landmark names taken from the file.
 pub fn read_slicer_fcsv_described(
     path: &Path,
     canonical_affine: &Affine,
-) -> Result<(BTreeMap<String, [f64; 3]>, BTreeMap<String, String>), LandmarkError> {
+) -> Result<(Points3, BTreeMap<String, String>), LandmarkError> {
     let text = String::from_utf8(read_maybe_gzip(path)?)
         .map_err(|_| format_err(path, "is not UTF-8 text"))?;
     let inverse =

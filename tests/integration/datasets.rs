@@ -485,7 +485,11 @@ fn list_prints_every_manifest_with_layout_collections_and_tasks() {
             }
             for c in &m.manifest.collections {
                 assert!(
-                    text.contains(&format!("image {}  mask {}", c.image.as_ref().expect("image"), c.mask)),
+                    text.contains(&format!(
+                        "image {}  mask {}",
+                        c.image.as_ref().expect("image"),
+                        c.mask
+                    )),
                     "{stem}/{}",
                     c.name
                 );

@@ -166,7 +166,10 @@ fn written(dataset: &Path) -> Truth {
     let mut out = BTreeMap::new();
     for config in ["bbox", "mask_size"] {
         for r in axial_rows(&dataset.join(config)) {
-            let key = format!("{}/{}/{}/{}/{}", r.task, r.collection, r.case, r.slice, r.label);
+            let key = format!(
+                "{}/{}/{}/{}/{}",
+                r.task, r.collection, r.case, r.slice, r.label
+            );
             let count = if config == "bbox" {
                 (r.bbox_px[2] - r.bbox_px[0] + 1) as i64 * (r.bbox_px[3] - r.bbox_px[1] + 1) as i64
             } else {
@@ -197,13 +200,19 @@ fn check_label_pixels(dataset: &Path) -> usize {
         let labels = column(&batch, "label_id");
         let boxes = column(&batch, "bbox_px");
         for r in 0..batch.num_rows() {
-            let png = image::load_from_memory(bytes.value(r)).expect("png").to_luma8();
+            let png = image::load_from_memory(bytes.value(r))
+                .expect("png")
+                .to_luma8();
             assert_eq!(png.dimensions(), (SHAPE[0] as u32, SHAPE[1] as u32));
             let b = boxes.as_list::<i32>().value(r);
             let b = b.as_primitive::<Int32Type>();
             let (x, y) = ((b.value(0) + b.value(2)) / 2, (b.value(1) + b.value(3)) / 2);
             let id = labels.as_primitive::<Int32Type>().value(r);
-            assert_eq!(png.get_pixel(x as u32, y as u32)[0], documented_grey(id), "label {id}");
+            assert_eq!(
+                png.get_pixel(x as u32, y as u32)[0],
+                documented_grey(id),
+                "label {id}"
+            );
             assert_eq!(png.get_pixel(0, 0)[0], 0, "background");
             checked += 1;
         }
@@ -260,7 +269,9 @@ fn mask_only_atlas_with_auto_labels_and_an_itksnap_table() {
         .contains("atlas_itksnap.txt"));
     let card = fs::read_to_string(dataset.join("README.md")).expect("card");
     assert!(
-        card.contains("Collection `aal` has no intensity image: its slices are rendered from the label map"),
+        card.contains(
+            "Collection `aal` has no intensity image: its slices are rendered from the label map"
+        ),
         "{card}"
     );
 }
@@ -317,7 +328,11 @@ fn mask_only_atlas_on_a_template_image_checks_its_grid() {
 #[test]
 fn mask_only_and_label_table_manifest_errors() {
     let dir = temp_dir("labels-invalid");
-    fs::write(dir.join("bad_table.txt"), "1 255 0 0 1 1 1 \"a\"\n2 0 0 1 1 \"b\"\n").expect("t");
+    fs::write(
+        dir.join("bad_table.txt"),
+        "1 255 0 0 1 1 1 \"a\"\n2 0 0 1 1 \"b\"\n",
+    )
+    .expect("t");
     let load = |body: &str| -> String {
         let text = format!(
             "[dataset]\nname = \"X\"\nmodality = \"MR\"\nimage_description = \"an MRI\"\ndepartment = \"D\"\n{body}"
@@ -329,26 +344,47 @@ fn mask_only_and_label_table_manifest_errors() {
         }
     };
     let e = load("[[collection]]\nname = \"a\"\nmask = \"{case}.nii.gz\"\nlabels = \"auto\"\n");
-    assert!(e.contains("no `image` pattern: give one, or make this a mask-only collection with `render_from"), "{e}");
+    assert!(
+        e.contains(
+            "no `image` pattern: give one, or make this a mask-only collection with `render_from"
+        ),
+        "{e}"
+    );
     let e = load("[[collection]]\nname = \"a\"\nimage = \"i/{case}.nii.gz\"\nmask = \"{case}.nii.gz\"\nrender_from = \"labels\"\nlabels = \"auto\"\n");
-    assert!(e.contains("`render_from` is for mask-only collections"), "{e}");
+    assert!(
+        e.contains("`render_from` is for mask-only collections"),
+        "{e}"
+    );
     let e = load("[[collection]]\nname = \"a\"\nmask = \"{case}.nii.gz\"\nrender_from = \"pretty\"\nlabels = \"auto\"\n");
-    assert!(e.contains("render_from must be \"labels\" or { template"), "{e}");
+    assert!(
+        e.contains("render_from must be \"labels\" or { template"),
+        "{e}"
+    );
     let e = load("[[collection]]\nname = \"a\"\nmask = \"{case}.nii.gz\"\nrender_from = \"labels\"\nlabels = \"all\"\n");
-    assert!(e.contains("the only string `labels` takes is \"auto\""), "{e}");
+    assert!(
+        e.contains("the only string `labels` takes is \"auto\""),
+        "{e}"
+    );
     let e = load("[[collection]]\nname = \"a\"\nmask = \"{case}.nii.gz\"\nrender_from = \"labels\"\nlabel_table = { path = \"bad_table.txt\", format = \"itksnap\" }\n");
-    assert!(e.contains("bad_table.txt:2: 5 number(s) before the label name"), "{e}");
+    assert!(
+        e.contains("bad_table.txt:2: 5 number(s) before the label name"),
+        "{e}"
+    );
     let e = load("[[collection]]\nname = \"a\"\nmask = \"{case}.nii.gz\"\nrender_from = \"labels\"\nlabel_table = { path = \"missing.csv\", format = \"csv\" }\n");
     assert!(e.contains("missing.csv: cannot read label table"), "{e}");
     let e = load("[[collection]]\nname = \"a\"\nimage = \"{case}.nii.gz\"\nmask = \"{case}.fcsv\"\nlandmarks = { format = \"ceph_txt\", points = 2, names = \"fcsv_desc\" }\n");
-    assert!(e.contains("landmarks.names reads the `label`/`desc` columns of `.fcsv` files"), "{e}");
+    assert!(
+        e.contains("landmarks.names reads the `label`/`desc` columns of `.fcsv` files"),
+        "{e}"
+    );
     // A table plus manifest entries: the manifest's entry wins, the table fills the rest.
     fs::write(dir.join("t.csv"), "1,liver\n2,spleen\n").expect("t");
     let text = "[dataset]\nname = \"X\"\nmodality = \"CT\"\nimage_description = \"a CT\"\ndepartment = \"D\"\n\
                 [[collection]]\nname = \"a\"\nimage = \"i/{case}.nii.gz\"\nmask = \"{case}.nii.gz\"\n\
                 label_table = { path = \"t.csv\", format = \"csv\" }\n[collection.labels]\n2 = { name = \"the spleen\", group = \"soft_tissue\" }\n";
-    let loaded = medvision_build::manifest::load_text(&dir.join("m.toml"), text.into(), &|_| Vec::new())
-        .expect("loads");
+    let loaded =
+        medvision_build::manifest::load_text(&dir.join("m.toml"), text.into(), &|_| Vec::new())
+            .expect("loads");
     let names: Vec<(u16, &str)> = loaded
         .labels("a")
         .iter()
@@ -364,7 +400,11 @@ fn fcsv_landmark_names_come_from_the_desc_column() {
     for d in ["Images", "Markups"] {
         fs::create_dir_all(data.join(d)).expect("dir");
     }
-    fs::copy(golden_dir.join("oblique.nii.gz"), data.join("Images/s1.nii.gz")).expect("copy");
+    fs::copy(
+        golden_dir.join("oblique.nii.gz"),
+        data.join("Images/s1.nii.gz"),
+    )
+    .expect("copy");
     // The golden points with descriptions filled in (F-3's left empty: it keeps its label).
     let points = fs::read_to_string(golden_dir.join("points_ras.fcsv")).expect("fcsv");
     let described: String = points
@@ -421,9 +461,18 @@ measurements = [
         }
     }
     let d12 = &questions["d12"];
-    assert!(d12.contains("left porion") && d12.contains("right porion"), "{d12}");
+    assert!(
+        d12.contains("left porion") && d12.contains("right porion"),
+        "{d12}"
+    );
     let d3n = &questions["d3n"];
-    assert!(d3n.contains("F-3") && d3n.contains("soft-tissue nasion"), "{d3n}");
+    assert!(
+        d3n.contains("F-3") && d3n.contains("soft-tissue nasion"),
+        "{d3n}"
+    );
     let report = fs::read_to_string(out.join("Markups/build-report.json")).expect("report");
-    assert!(report.contains("landmark `F-3` has an empty `desc`"), "{report}");
+    assert!(
+        report.contains("landmark `F-3` has an empty `desc`"),
+        "{report}"
+    );
 }

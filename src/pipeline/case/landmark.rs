@@ -13,8 +13,8 @@ use crate::discover::Case;
 use crate::geom::affine::Affine;
 use crate::geom::Grid2;
 use crate::manifest::{
-    Collection, FcsvNames, LandmarkFormat, LandmarkSource, Lang, MeasureKind, MeasurementDef, Modality, Plane,
-    Task, TaskKind,
+    Collection, FcsvNames, LandmarkFormat, LandmarkSource, Lang, MeasureKind, MeasurementDef,
+    Modality, Plane, Task, TaskKind,
 };
 use crate::pipeline::plan::Work;
 use crate::record::Measurements;

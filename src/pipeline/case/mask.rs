@@ -12,8 +12,8 @@ use super::{task_key, CaseContext, CaseError, CaseOutput, RowSink};
 use crate::annotate::lesion::LesionOptions;
 use crate::annotate::{self, MaskStats};
 use crate::manifest::{
-    Collection, Connectivity, GeometryPolicy, Label, Lang, LoadedManifest, Modality, Plane, RenderFrom,
-    Task, TaskKind,
+    Collection, Connectivity, GeometryPolicy, Label, Lang, LoadedManifest, Modality, Plane,
+    RenderFrom, Task, TaskKind,
 };
 use crate::pipeline::plan::Work;
 use crate::record::{Choice, Measurements};
@@ -93,6 +93,9 @@ pub(super) fn build(
     Ok(out)
 }
 
+/// A case's image and its kept items, in task order.
+type ImageAndItems<'t> = (ImageVolume, Vec<(&'t Task, Item)>);
+
 /// The image the case's slices are cut from and the case's kept items; `None` when no item is kept (the
 /// image is then never decoded). The image is the case's own, a mask-only collection's template, or the
 /// label map drawn in grey levels ([`render::label_grey`]).
@@ -104,7 +107,7 @@ fn image_and_items<'t>(
     tasks: &[&'t Task],
     mask: Volume<u16>,
     out: &mut CaseOutput,
-) -> Result<Option<(ImageVolume, Vec<(&'t Task, Item)>)>, CaseError> {
+) -> Result<Option<ImageAndItems<'t>>, CaseError> {
     let image_path = match &collection.render_from {
         None => case.image_path.clone(),
         Some(RenderFrom::Template(template)) => case_data_root(case).join(template),
@@ -531,7 +534,13 @@ struct Emitter<'a> {
 
 impl Emitter<'_> {
     fn shot_key(&self, place: Place) -> ShotKey {
-        shot_key(self.ctx, self.labels, self.modality, self.from_labels, place)
+        shot_key(
+            self.ctx,
+            self.labels,
+            self.modality,
+            self.from_labels,
+            place,
+        )
     }
 
     /// Renders the slices of a batch (one group of items per slice) in parallel, in order.
