@@ -56,6 +56,36 @@ pub enum ManifestError {
     Invalid(Vec<Diagnostic>),
 }
 
+// Here rather than in nnunet.rs, so nnunet.rs (used by label tables, which the loader reads) does not
+// import the loader.
+impl super::nnunet::NnunetError {
+    /// The error as a manifest error, so the loader's callers report it like any manifest problem.
+    pub fn into_manifest_error(self) -> ManifestError {
+        match self {
+            super::nnunet::NnunetError::Read { path, source } => {
+                ManifestError::Read { path, source }
+            }
+            super::nnunet::NnunetError::Json {
+                path,
+                line,
+                column,
+                message,
+            } => ManifestError::Invalid(vec![Diagnostic {
+                path,
+                line_col: Some((line, column)),
+                message,
+            }]),
+            super::nnunet::NnunetError::Dataset { path, message } => {
+                ManifestError::Invalid(vec![Diagnostic {
+                    path,
+                    line_col: None,
+                    message,
+                }])
+            }
+        }
+    }
+}
+
 fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {
     diagnostics
         .iter()

@@ -54,31 +54,6 @@ pub enum NnunetError {
     },
 }
 
-impl NnunetError {
-    /// The error as a manifest error, so the loader's callers report it like any manifest problem.
-    pub fn into_manifest_error(self) -> super::ManifestError {
-        use super::{Diagnostic, ManifestError};
-        match self {
-            NnunetError::Read { path, source } => ManifestError::Read { path, source },
-            NnunetError::Json {
-                path,
-                line,
-                column,
-                message,
-            } => ManifestError::Invalid(vec![Diagnostic {
-                path,
-                line_col: Some((line, column)),
-                message,
-            }]),
-            NnunetError::Dataset { path, message } => ManifestError::Invalid(vec![Diagnostic {
-                path,
-                line_col: None,
-                message,
-            }]),
-        }
-    }
-}
-
 /// True when `path` names an nnU-Net folder (a folder holding `dataset.json`) or a `.json` descriptor,
 /// rather than a TOML manifest.
 pub fn is_nnunet_source(path: &Path) -> bool {
