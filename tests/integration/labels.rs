@@ -377,6 +377,19 @@ fn mask_only_and_label_table_manifest_errors() {
         e.contains("landmarks.names reads the `label`/`desc` columns of `.fcsv` files"),
         "{e}"
     );
+    // Top-level `labels = "auto"` (before the first table) applies to every collection.
+    let text = "labels = \"auto\"\n[dataset]\nname = \"X\"\nmodality = \"MR\"\nimage_description = \"an MRI\"\ndepartment = \"D\"\n\
+                [[collection]]\nname = \"a\"\nmask = \"{case}.nii.gz\"\nrender_from = \"labels\"\n";
+    let loaded =
+        medvision_build::manifest::load_text(&dir.join("m.toml"), text.into(), &|_| Vec::new())
+            .expect("loads");
+    assert!(loaded.is_auto("a") && loaded.labels("a").is_empty());
+    let case_map = loaded.case_labels("a", &[3, 70]);
+    let names: Vec<&str> = case_map
+        .values()
+        .map(|l| l.name.english().as_str())
+        .collect();
+    assert_eq!(names, ["label_3", "label_70"]);
     // A table plus manifest entries: the manifest's entry wins, the table fills the rest.
     fs::write(dir.join("t.csv"), "1,liver\n2,spleen\n").expect("t");
     let text = "[dataset]\nname = \"X\"\nmodality = \"CT\"\nimage_description = \"a CT\"\ndepartment = \"D\"\n\
