@@ -168,9 +168,12 @@ impl LoadedManifest {
             ),
             None => "names from the manifest".to_string(),
         };
-        match spec.is_auto() {
-            true => format!("auto: every label id present in the masks; {names}, else label_<id>"),
-            false => format!("{} labels; {names}", self.labels(collection).len()),
+        match (spec.is_auto(), table) {
+            (true, Some(_)) => {
+                format!("auto: every label id present in the masks; {names}, else label_<id>")
+            }
+            (true, None) => "auto: every label id present in the masks, named label_<id>".into(),
+            (false, _) => format!("{} labels; {names}", self.labels(collection).len()),
         }
     }
 

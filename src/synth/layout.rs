@@ -247,7 +247,11 @@ impl<'m> FixturePlan<'m> {
             )));
         }
         let (manifest, fixture) = (self.manifest, self.fixture);
-        let label_ids: Vec<u16> = manifest.labels(&collection.name).keys().copied().collect();
+        let mut label_ids: Vec<u16> = manifest.labels(&collection.name).keys().copied().collect();
+        if label_ids.is_empty() && manifest.is_auto(&collection.name) {
+            // `labels = "auto"` without a table: any ids will do; three keep the phantom small.
+            label_ids = vec![1, 2, 3];
+        }
         let shape = layout_shape(label_ids.len());
         let ct = collection
             .modality
