@@ -244,7 +244,7 @@ fn every_landmark_manifest_diagnostic() {
         ("landmark labels", "kind = \"landmarks\"", "kind = \"landmarks\"\nlabels = [1]",
             "task `L1`: kind `landmarks` takes no `labels`", None),
         ("landmark needs measurements", "measurements = [{ id = \"d\", kind = \"distance\", points = [\"P1\", \"P2\"], plane = \"sagittal\" }]", "",
-            "task `L1`: kind `landmarks` needs `landmarks` and `measurements`", None),
+            "task `L1`: kind `landmarks` needs `landmarks` (unless its collections take names from their files, landmarks.names) and `measurements`", None),
         ("landmark twice", "{ id = \"P2\", name = \"nasion\" }", "{ id = \"P2\", name = \"nasion\" }, { id = \"P2\", name = \"x\" }",
             "task `L1`: landmark `P2` has an empty id or name, or is defined twice", None),
         ("measurement id", "id = \"d\"", "id = \"d/e\"",
