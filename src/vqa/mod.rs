@@ -300,6 +300,9 @@ mod tests {
             modality: Modality::CT,
             image_description: Localized::new("an abdominal CT scan".to_string()),
             department: "Urology".into(),
+            license: "cc-by-nc-sa-4.0".into(),
+            homepage: None,
+            citation: None,
             layout: None,
             extract: Vec::new(),
         }
