@@ -161,6 +161,7 @@ pub fn question_family(task_type: &str) -> &str {
         "bbox" => "bounding box",
         "mask_size" => "mask area",
         "lesion_size" => "lesion size",
+        "lesion_diameter" => "lesion diameter",
         "distance" => "landmark distance",
         "angle" => "landmark angle",
         other => other,

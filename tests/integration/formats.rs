@@ -227,7 +227,13 @@ fn bilingual_build_writes_every_format_consistently_and_deterministically() {
                         "{name}: category {category}"
                     );
                     assert!(
-                        ["bounding box", "mask area", "lesion size"].contains(&family),
+                        [
+                            "bounding box",
+                            "mask area",
+                            "lesion size",
+                            "lesion diameter"
+                        ]
+                        .contains(&family),
                         "{name}: l2-category {family}"
                     );
                 }
