@@ -67,7 +67,11 @@ pub(crate) const COLUMNS: &[Column] = &[
         "slice index along the plane's axis",
     ),
     col("label_id", Kind::Int32, "mask label value"),
-    col("label_name", Kind::Utf8, "label name in the row's language"),
+    col(
+        "label_name",
+        Kind::Utf8,
+        "label name, or landmark measurement name, in the row's language",
+    ),
     col("image", Kind::Image, "8-bit grayscale PNG of the slice"),
     col("image_width", Kind::Int32, "image width in pixels"),
     col("image_height", Kind::Int32, "image height in pixels"),

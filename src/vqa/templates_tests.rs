@@ -261,7 +261,7 @@ fn a_third_language_is_data_only() {
         .expect("English");
     assert!(english
         .question
-        .starts_with("This is a axial slice of a CT scan. Locate the kidney tumor"));
+        .starts_with("This is an axial slice of a CT scan. Locate the kidney tumor"));
 }
 
 #[test]
