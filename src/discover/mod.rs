@@ -612,6 +612,7 @@ name = "T"
 modality = "CT"
 image_description = "a CT scan"
 department = "D"
+license = "cc-by-4.0"
 
 [[collection]]
 name = "a"

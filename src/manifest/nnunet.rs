@@ -121,6 +121,25 @@ struct DatasetJson {
     file_ending: Option<String>,
     #[serde(rename = "numTraining")]
     num_training: Option<usize>,
+    /// MSD's spelling (`"CC-BY-SA 4.0"`); nnU-Net v2 files copy it or use `license`.
+    #[serde(alias = "license")]
+    licence: Option<String>,
+}
+
+/// The Hub license id a `dataset.json` licence names (`"CC-BY-SA 4.0"` → `cc-by-sa-4.0`: the same letters and
+/// digits), if any.
+fn hub_license_of(licence: &str) -> Option<&'static str> {
+    let key = |s: &str| -> String {
+        s.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let wanted = key(licence);
+    super::schema_de::HUB_LICENSES
+        .iter()
+        .copied()
+        .find(|id| !wanted.is_empty() && key(id) == wanted)
 }
 
 /// Which `dataset.json` convention a folder follows.
@@ -229,6 +248,7 @@ pub fn manifest_text(source: &Path) -> Result<String, NnunetError> {
         ending: &ending,
         labels: &labels,
         num_training: json.num_training,
+        licence: json.licence.as_deref().map(str::trim),
     }))
 }
 
@@ -520,6 +540,7 @@ struct Described<'a> {
     ending: &'a str,
     labels: &'a [LabelEntry],
     num_training: Option<usize>,
+    licence: Option<&'a str>,
 }
 
 fn description(modality: Modality) -> &'static str {
@@ -567,6 +588,23 @@ fn render(d: &Described) -> String {
     let _ = writeln!(t, "modality = \"{}\"", dataset_modality.as_str());
     let _ = writeln!(t, "image_description = {}", quote(image_description));
     t.push_str("department = \"Radiology\"\n");
+    match d.licence.map(|l| (l, hub_license_of(l))) {
+        Some((_, Some(id))) => {
+            let _ = writeln!(t, "license = \"{id}\"");
+        }
+        Some((text, None)) => {
+            let _ = writeln!(
+                t,
+                "# dataset.json says licence {}: not a Hub license id; check the terms.",
+                quote(text)
+            );
+            t.push_str("license = \"other\"\n");
+        }
+        None => {
+            t.push_str("# dataset.json names no licence: set the source's terms (a Hub id).\n");
+            t.push_str("license = \"other\"\n");
+        }
+    }
     let layout = match d.files {
         ChannelFiles::PerChannel => format!(
             "imagesTr/<case>_<channel 0000..>{0} + labelsTr/<case>{0}",
@@ -826,5 +864,14 @@ mod tests {
             .to_string();
         assert!(missing.contains("nope.json: cannot read"), "{missing}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn dataset_json_licences_map_to_hub_ids() {
+        assert_eq!(hub_license_of("CC-BY-SA 4.0"), Some("cc-by-sa-4.0"));
+        assert_eq!(hub_license_of("CC BY-NC-SA 4.0"), Some("cc-by-nc-sa-4.0"));
+        assert_eq!(hub_license_of("cc0-1.0"), Some("cc0-1.0"));
+        assert_eq!(hub_license_of("see the website"), None);
+        assert_eq!(hub_license_of(" - "), None);
     }
 }

@@ -98,6 +98,13 @@ pub struct DatasetInfo {
     pub image_description: Localized<String>,
     /// GMAI-MMBench department.
     pub department: String,
+    /// License of the source data as a Hugging Face Hub license id (`cc-by-4.0`, `cc-by-nc-sa-4.0`, …;
+    /// `other` for a custom data-use agreement): the dataset card's `license`.
+    pub license: String,
+    /// The source dataset's homepage, cited in the dataset card.
+    pub homepage: Option<String>,
+    /// How to cite the source dataset (BibTeX or plain text), quoted in the dataset card.
+    pub citation: Option<String>,
     /// Free-text note on the expected layout, printed by `medvision-build list`.
     pub layout: Option<String>,
     /// The commands that turn the downloaded archives into that layout, e.g. `unzip X.zip -d Y`

@@ -67,6 +67,7 @@ name = "Atlas"
 modality = "MR"
 image_description = "a brain MRI atlas"
 department = "Neurology"
+license = "cc-by-4.0"
 
 [[collection]]
 name = "aal"
@@ -335,7 +336,7 @@ fn mask_only_and_label_table_manifest_errors() {
     .expect("t");
     let load = |body: &str| -> String {
         let text = format!(
-            "[dataset]\nname = \"X\"\nmodality = \"MR\"\nimage_description = \"an MRI\"\ndepartment = \"D\"\n{body}"
+            "[dataset]\nname = \"X\"\nmodality = \"MR\"\nimage_description = \"an MRI\"\ndepartment = \"D\"\nlicense = \"cc-by-4.0\"\n{body}"
         );
         let path = dir.join("m.toml");
         match medvision_build::manifest::load_text(&path, text, &|_| Vec::new()) {
@@ -378,7 +379,7 @@ fn mask_only_and_label_table_manifest_errors() {
         "{e}"
     );
     // Top-level `labels = "auto"` (before the first table) applies to every collection.
-    let text = "labels = \"auto\"\n[dataset]\nname = \"X\"\nmodality = \"MR\"\nimage_description = \"an MRI\"\ndepartment = \"D\"\n\
+    let text = "labels = \"auto\"\n[dataset]\nname = \"X\"\nmodality = \"MR\"\nimage_description = \"an MRI\"\ndepartment = \"D\"\nlicense = \"cc-by-4.0\"\n\
                 [[collection]]\nname = \"a\"\nmask = \"{case}.nii.gz\"\nrender_from = \"labels\"\n";
     let loaded =
         medvision_build::manifest::load_text(&dir.join("m.toml"), text.into(), &|_| Vec::new())
@@ -392,7 +393,7 @@ fn mask_only_and_label_table_manifest_errors() {
     assert_eq!(names, ["label_3", "label_70"]);
     // A table plus manifest entries: the manifest's entry wins, the table fills the rest.
     fs::write(dir.join("t.csv"), "1,liver\n2,spleen\n").expect("t");
-    let text = "[dataset]\nname = \"X\"\nmodality = \"CT\"\nimage_description = \"a CT\"\ndepartment = \"D\"\n\
+    let text = "[dataset]\nname = \"X\"\nmodality = \"CT\"\nimage_description = \"a CT\"\ndepartment = \"D\"\nlicense = \"cc-by-4.0\"\n\
                 [[collection]]\nname = \"a\"\nimage = \"i/{case}.nii.gz\"\nmask = \"{case}.nii.gz\"\n\
                 label_table = { path = \"t.csv\", format = \"csv\" }\n[collection.labels]\n2 = { name = \"the spleen\", group = \"soft_tissue\" }\n";
     let loaded =
@@ -439,6 +440,7 @@ name = "Markups"
 modality = "CT"
 image_description = "a CT scan"
 department = "Radiology"
+license = "cc-by-4.0"
 
 [[collection]]
 name = "default"

@@ -390,8 +390,10 @@ impl Emitter<'_> {
                 &fact_id,
                 self.lexical.clone(),
             );
+            // The row's `label_name` is the measurement's name in the row's language (its `name`, else its
+            // landmarks' names joined), not its id: the id stays in the row id.
             let said = Said {
-                label_name: def.id.clone(),
+                label_name: display_name.clone(),
                 qa,
                 choice: mc.ok(),
                 identify: None,
