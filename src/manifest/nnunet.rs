@@ -553,6 +553,19 @@ fn description(modality: Modality) -> &'static str {
     }
 }
 
+/// The `license` line (with a comment when it is `other`) for `dataset.json`'s licence, if any.
+fn license_lines(licence: Option<&str>) -> String {
+    match licence.map(|l| (l, hub_license_of(l))) {
+        Some((_, Some(id))) => format!("license = \"{id}\"\n"),
+        Some((text, None)) => format!(
+            "# dataset.json says licence {}: not a Hub license id; check the terms.\nlicense = \"other\"\n",
+            quote(text)
+        ),
+        None => "# dataset.json names no licence: set the source's terms (a Hub id).\nlicense = \"other\"\n"
+            .to_string(),
+    }
+}
+
 /// The manifest text: header comment, `[dataset]`, one collection per channel, `[labels]`, box and
 /// mask-size tasks over every label but nnU-Net's `ignore` label.
 fn render(d: &Described) -> String {
@@ -588,23 +601,7 @@ fn render(d: &Described) -> String {
     let _ = writeln!(t, "modality = \"{}\"", dataset_modality.as_str());
     let _ = writeln!(t, "image_description = {}", quote(image_description));
     t.push_str("department = \"Radiology\"\n");
-    match d.licence.map(|l| (l, hub_license_of(l))) {
-        Some((_, Some(id))) => {
-            let _ = writeln!(t, "license = \"{id}\"");
-        }
-        Some((text, None)) => {
-            let _ = writeln!(
-                t,
-                "# dataset.json says licence {}: not a Hub license id; check the terms.",
-                quote(text)
-            );
-            t.push_str("license = \"other\"\n");
-        }
-        None => {
-            t.push_str("# dataset.json names no licence: set the source's terms (a Hub id).\n");
-            t.push_str("license = \"other\"\n");
-        }
-    }
+    t.push_str(&license_lines(d.licence));
     let layout = match d.files {
         ChannelFiles::PerChannel => format!(
             "imagesTr/<case>_<channel 0000..>{0} + labelsTr/<case>{0}",

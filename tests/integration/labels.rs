@@ -465,16 +465,27 @@ measurements = [
         "{}",
         String::from_utf8_lossy(&result.stderr)
     );
-    let mut questions = BTreeMap::new();
+    // Measurement id (the row id's second-to-last segment) → (label_name, question).
+    let mut rows = BTreeMap::new();
     for batch in config_batches(&out.join("Markups/distance")) {
-        let (names, q) = (column(&batch, "label_name"), column(&batch, "question"));
+        let (ids, names, q) = (
+            column(&batch, "id"),
+            column(&batch, "label_name"),
+            column(&batch, "question"),
+        );
         for r in 0..batch.num_rows() {
-            questions.insert(
-                names.as_string::<i32>().value(r).to_string(),
-                q.as_string::<i32>().value(r).to_string(),
+            let id = ids.as_string::<i32>().value(r);
+            rows.insert(
+                id.rsplit('/').nth(1).unwrap_or_default().to_string(),
+                (
+                    names.as_string::<i32>().value(r).to_string(),
+                    q.as_string::<i32>().value(r).to_string(),
+                ),
             );
         }
     }
+    assert_eq!(rows["d12"].0, "left porion–right porion");
+    let questions: BTreeMap<String, String> = rows.into_iter().map(|(k, (_, q))| (k, q)).collect();
     let d12 = &questions["d12"];
     assert!(
         d12.contains("left porion") && d12.contains("right porion"),
