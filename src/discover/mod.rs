@@ -106,14 +106,6 @@ pub enum DiscoverError {
         /// What the data root holds instead and how to fix it (see [`crate::discover::diagnose`]).
         hints: Vec<String>,
     },
-    #[error("{path}: cannot read directory: {reason}")]
-    /// A directory could not be read.
-    Walk {
-        /// Directory being read.
-        path: PathBuf,
-        /// The I/O error, as text.
-        reason: String,
-    },
 }
 
 fn explain(tried: &[String], hints: &[String]) -> String {
@@ -181,7 +173,8 @@ pub fn discover(manifest: &LoadedManifest, data_root: &Path) -> Result<Discovery
     let mut out = Discovery::default();
     let mut unmatched: Vec<&Collection> = Vec::new();
     for collection in &manifest.manifest.collections {
-        let (mut cases, mut skipped, found) = discover_collection(collection, data_root)?;
+        let (mut cases, mut skipped, found, unreadable) = discover_collection(collection, data_root);
+        out.warnings.extend(unreadable);
         if cases.is_empty() && skipped.is_empty() {
             unmatched.push(collection);
         }
@@ -245,7 +238,7 @@ fn describe_patterns(c: &Collection) -> String {
 fn discover_collection(
     collection: &Collection,
     data_root: &Path,
-) -> Result<(Vec<Case>, Vec<SkippedCase>, CollectionFound), DiscoverError> {
+) -> (Vec<Case>, Vec<SkippedCase>, CollectionFound, Vec<String>) {
     let mut report = CollectionFound {
         collection: collection.name.clone(),
         ..CollectionFound::default()
@@ -254,10 +247,28 @@ fn discover_collection(
     let mut mask_files = vec![0; collection.mask.all().len()];
     // Case id → (form index, image path); the first form (and within it the first path by name) wins.
     let mut found: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    // Entries that match an image pattern but cannot be read as one (not a regular file, a broken link).
+    let mut unusable: Vec<SkippedCase> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
     for (form, image) in collection.image.all().iter().enumerate() {
         let pattern = Pattern::new(image);
         let base = data_root.join(pattern.prefix.join("/"));
-        let mut matches = matching_images(collection, &pattern, &base)?;
+        let walked = matching_images(collection, &pattern, &base);
+        for (case_id, path, reason) in walked.unusable {
+            unusable.push(SkippedCase {
+                collection: collection.name.clone(),
+                case_id,
+                path,
+                reason,
+            });
+        }
+        warnings.extend(walked.unreadable.into_iter().map(|(path, reason)| {
+            format!(
+                "collection `{}`: {path}: skipped, cannot be read: {reason}",
+                collection.name
+            )
+        }));
+        let mut matches = walked.images;
         matches.sort();
         for (case_id, image_rel) in matches {
             match found.get(&case_id) {
@@ -278,24 +289,19 @@ fn discover_collection(
     let mut cases = Vec::new();
     let mut skipped = Vec::new();
     for (case_id, (form, image_rel)) in found {
-        let Some((mask_form, mask_rel, mask_path)) =
-            find_mask(collection, data_root, &case_id, form)
-        else {
-            let tried = collection
-                .mask
-                .all()
-                .iter()
-                .map(|p| p.replace("{case}", &case_id))
-                .collect::<Vec<_>>()
-                .join(" or ");
-            skipped.push(SkippedCase {
-                collection: collection.name.clone(),
-                case_id,
-                path: image_rel,
-                reason: format!("image without mask ({tried} not found)"),
-            });
-            continue;
-        };
+        let (mask_form, mask_rel, mask_path) =
+            match find_mask(collection, data_root, &case_id, form) {
+                Ok(mask) => mask,
+                Err(reason) => {
+                    skipped.push(SkippedCase {
+                        collection: collection.name.clone(),
+                        case_id,
+                        path: image_rel,
+                        reason,
+                    });
+                    continue;
+                }
+            };
         let (average_with, transforms) =
             match landmark_files(collection, data_root, &case_id, &mask_path) {
                 Ok(files) => files,
@@ -334,19 +340,33 @@ fn discover_collection(
     };
     report.cases = cases.len();
     report.images_without_mask = skipped.len();
+    // An unusable entry whose case id was read from another form is not a skipped case, only a note.
+    for entry in unusable {
+        if cases.iter().any(|c| c.case_id == entry.case_id)
+            || skipped.iter().any(|c| c.case_id == entry.case_id)
+        {
+            warnings.push(format!(
+                "collection `{}`: case {}: ignored {}",
+                collection.name, entry.case_id, entry.reason
+            ));
+        } else {
+            skipped.push(entry);
+        }
+    }
     report.image_forms = counts(collection.image.all(), image_files);
     report.mask_forms = counts(collection.mask.all(), mask_files);
-    Ok((cases, skipped, report))
+    (cases, skipped, report, warnings)
 }
 
 /// The case's mask: the mask form with the image's form index first, then the others in order.
-/// `(form index, path relative to the data root, absolute path)`.
+/// `(form index, path relative to the data root, absolute path)`, or why the case has none (the skip
+/// reason: not found, or found but not a regular file).
 fn find_mask(
     collection: &Collection,
     data_root: &Path,
     case_id: &str,
     image_form: usize,
-) -> Option<(usize, String, PathBuf)> {
+) -> Result<(usize, String, PathBuf), String> {
     let patterns = collection.mask.all();
     let order = (image_form < patterns.len())
         .then_some(image_form)
@@ -360,25 +380,74 @@ fn find_mask(
             None => mask_path.is_file(),
         };
         if exists {
-            return Some((form, mask_rel, mask_path));
+            return Ok((form, mask_rel, mask_path));
+        }
+        if collection.mask_files.is_none() {
+            if let Some(kind) = not_regular(&mask_path) {
+                return Err(format!("mask {mask_rel} is not a regular file ({kind})"));
+            }
         }
     }
-    None
+    let tried = patterns
+        .iter()
+        .map(|p| p.replace("{case}", case_id))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    Err(format!("image without mask ({tried} not found)"))
 }
 
-/// `(case id, image path relative to the data root)` of every file under `base` that matches the collection's
-/// image pattern and none of its `exclude` globs, in walk order.
-fn matching_images(
-    collection: &Collection,
-    pattern: &Pattern,
-    base: &Path,
-) -> Result<Vec<(String, String)>, DiscoverError> {
+/// What `path` is when it exists (following links) but is not a regular file, e.g. `a directory`;
+/// `a broken link` for a link whose target is missing or loops. `None` for a regular file or nothing.
+fn not_regular(path: &Path) -> Option<&'static str> {
+    match std::fs::metadata(path) {
+        Ok(meta) => file_kind(meta.file_type()),
+        Err(_) if std::fs::symlink_metadata(path).is_ok() => Some("a broken link"),
+        Err(_) => None,
+    }
+}
+
+/// `None` for a regular file, else what the entry is, for messages.
+fn file_kind(t: std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_file() {
+        None
+    } else if t.is_dir() {
+        Some("a directory")
+    } else if t.is_fifo() {
+        Some("a FIFO")
+    } else if t.is_char_device() {
+        Some("a character device")
+    } else if t.is_block_device() {
+        Some("a block device")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else {
+        Some("not a file")
+    }
+}
+
+/// What one walk for an image pattern found.
+#[derive(Default)]
+struct Walked {
+    /// `(case id, image path relative to the data root)` of every regular file matching the pattern.
+    images: Vec<(String, String)>,
+    /// `(case id, path, reason)` of entries matching the pattern that cannot be an image: not a regular
+    /// file, or a link that cannot be followed.
+    unusable: Vec<(String, String, String)>,
+    /// `(path, reason)` of other entries the walk could not read (a loop, a broken link, no permission).
+    unreadable: Vec<(String, String)>,
+}
+
+/// Every file under `base` that matches the collection's image pattern and none of its `exclude` globs, in
+/// walk order, and the entries on the way that could not be used. An entry the walk cannot read (a link loop,
+/// a broken link, a folder without permission) is reported and skipped; the walk goes on.
+fn matching_images(collection: &Collection, pattern: &Pattern, base: &Path) -> Walked {
     let excluded: Vec<Regex> = collection
         .exclude
         .iter()
         .filter_map(|glob| Regex::new(&format!("^{}$", wildcard_regex(glob))).ok())
         .collect();
-    let mut found: Vec<(String, String)> = Vec::new();
+    let mut walked = Walked::default();
     if base.is_dir() {
         let walker = WalkDir::new(base)
             .min_depth(1)
@@ -388,16 +457,11 @@ fn matching_images(
             .into_iter()
             .filter_entry(|e| !is_junk(&e.file_name().to_string_lossy()));
         for entry in walker {
-            let entry = entry.map_err(|e| DiscoverError::Walk {
-                path: e
-                    .path()
-                    .map_or_else(|| base.to_path_buf(), Path::to_path_buf),
-                reason: e.to_string(),
-            })?;
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let Ok(rel) = entry.path().strip_prefix(base) else {
+            let (path, kind) = match &entry {
+                Ok(entry) => (entry.path(), file_kind(entry.file_type())),
+                Err(e) => (e.path().unwrap_or(base), Some("")),
+            };
+            let Ok(rel) = path.strip_prefix(base) else {
                 continue;
             };
             let rel: Vec<String> = rel
@@ -408,14 +472,42 @@ fn matching_images(
                 continue;
             }
             let rel = rel.join("/");
-            if let Some(caps) = pattern.regex.captures(&rel) {
-                let case_id = caps[1].to_string();
-                let image_rel = join_rel(&pattern.prefix, &rel);
-                found.push((case_id, image_rel));
+            let full_rel = join_rel(&pattern.prefix, &rel);
+            let case_id = pattern.regex.captures(&rel).map(|caps| caps[1].to_string());
+            match (entry, kind, case_id) {
+                (Ok(_), None, Some(case_id)) => walked.images.push((case_id, full_rel)),
+                (Ok(_), None, None) => {}
+                // A folder on the way to the images.
+                (Ok(_), Some(_), None) => {}
+                (Ok(_), Some(kind), Some(case_id)) => walked.unusable.push((
+                    case_id,
+                    full_rel.clone(),
+                    format!("{full_rel} is not a regular file ({kind})"),
+                )),
+                (Err(e), _, Some(case_id)) => walked.unusable.push((
+                    case_id,
+                    full_rel.clone(),
+                    format!("{full_rel} cannot be read: {}", walk_reason(&e)),
+                )),
+                (Err(e), _, None) => walked.unreadable.push((full_rel, walk_reason(&e))),
             }
         }
     }
-    Ok(found)
+    walked
+}
+
+/// A walk error without the path (the message names it already).
+fn walk_reason(e: &walkdir::Error) -> String {
+    if let Some(ancestor) = e.loop_ancestor() {
+        return format!("a link loop back to {}", ancestor.display());
+    }
+    match e.io_error() {
+        Some(io) if io.kind() == std::io::ErrorKind::NotFound => {
+            "a broken link (its target does not exist)".into()
+        }
+        Some(io) => io.to_string(),
+        None => e.to_string(),
+    }
 }
 
 /// A landmark case's further files: the ones averaged with its own (`average_with`) and the transform files

@@ -148,11 +148,28 @@ pub fn load_with(given: &Path, extra: ExtraChecks) -> Result<LoadedManifest, Man
 }
 
 /// A manifest's text; a file that cannot be read is an error naming it.
+/// A file larger than [`super::limits::MAX_MANIFEST_BYTES`] (or endless, like `/dev/zero`) is refused.
 pub fn read_text(source: &ManifestSource) -> Result<String, ManifestError> {
-    source.read().map_err(|e| ManifestError::Read {
+    let error = |e| ManifestError::Read {
         path: source.path().to_path_buf(),
         source: e,
-    })
+    };
+    let ManifestSource::File(path) = source else {
+        return source.read().map_err(error);
+    };
+    use std::io::Read;
+    let limit = super::limits::MAX_MANIFEST_BYTES;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+        .map_err(error)?;
+    if bytes.len() as u64 > limit {
+        return Err(error(std::io::Error::other(format!(
+            "larger than {limit} bytes; a manifest is a few kilobytes"
+        ))));
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
 }
 
 /// [`load_with`] of a manifest already read: `path` names it in diagnostics and anchors `split.split_file`.
@@ -167,6 +184,14 @@ pub fn load_text(
         ManifestError::Invalid(vec![ctx.diag(e.span(), e.message().trim_end().to_string())])
     })?;
     let mut diags = Vec::new();
+    if let Some(problem) = super::limits::dataset_name_problem(&manifest.dataset.name) {
+        diags.push(ctx.diag(None, problem));
+    }
+    diags.extend(
+        super::limits::long_strings(&text)
+            .into_iter()
+            .map(|m| ctx.diag(None, m)),
+    );
     let label_maps = validate_structure(&ctx, &manifest, &mut diags);
     let split_file = manifest.split.split_file.as_ref().map(|f| {
         let dir = path.parent().unwrap_or(Path::new("."));

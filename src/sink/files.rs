@@ -154,6 +154,137 @@ pub fn remove_stale(
     Ok(())
 }
 
+/// Puts the folder `staged` (complete, fsynced) in place of `live` in one step, and removes what `live` held
+/// that `is_output` recognises as this writer's (the previous build's files); anything else in `live` is moved
+/// into the new folder. On Linux the two folders are exchanged atomically (`renameat2(RENAME_EXCHANGE)`), so
+/// `live` always names a complete set; where that is unavailable `live` is first renamed aside to
+/// `<staged>.old.partial` (a build killed in between leaves no folder at `live`, never a mixed one). Leftovers
+/// are removed by the next build ([`remove_leftovers`]).
+pub fn swap_in(
+    staged: &Path,
+    live: &Path,
+    is_output: impl Fn(&str) -> bool,
+) -> Result<(), SinkError> {
+    let rename_error = |from: &Path, to: &Path| {
+        let (from, to) = (from.to_path_buf(), to.to_path_buf());
+        move |source| SinkError::Rename { from, to, source }
+    };
+    let live_meta = fs::symlink_metadata(live).ok();
+    let Some(live_meta) = live_meta else {
+        fs::rename(staged, live).map_err(rename_error(staged, live))?;
+        return Ok(());
+    };
+    let old = if live_meta.is_dir() && exchange(staged, live).is_ok() {
+        staged.to_path_buf()
+    } else {
+        let mut aside = staged.as_os_str().to_os_string();
+        aside.push(".old.partial");
+        let aside = PathBuf::from(aside);
+        let _ = fs::remove_dir_all(&aside);
+        fs::rename(live, &aside).map_err(rename_error(live, &aside))?;
+        fs::rename(staged, live).map_err(rename_error(staged, live))?;
+        aside
+    };
+    test_abort_point("parquet-after-swap");
+    // The old folder: a link or file is simply dropped; a folder loses this writer's files and gives the rest
+    // back. Best effort: what stays is a leftover the next build removes.
+    if !live_meta.is_dir() {
+        let _ = fs::remove_file(&old);
+        return Ok(());
+    }
+    if let Ok(entries) = fs::read_dir(&old) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let ours = name.to_str().is_some_and(|n| {
+                is_output(n) || n.ends_with(".partial")
+            });
+            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+            if ours && is_file {
+                let _ = fs::remove_file(entry.path());
+            } else if fs::symlink_metadata(live.join(&name)).is_err() {
+                let _ = fs::rename(entry.path(), live.join(&name));
+            }
+        }
+    }
+    let _ = fs::remove_dir(&old);
+    Ok(())
+}
+
+/// Exchanges two folders atomically (Linux `renameat2(RENAME_EXCHANGE)`); an error elsewhere or where the
+/// file system does not support it.
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{renameat_with, RenameFlags, CWD};
+        renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE)?;
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (a, b);
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+}
+
+/// Removes what a killed build left in `dataset_dir` (which this build has locked): `*.partial` files up to
+/// three folder levels down and the shard staging folders `.<config>.partial` (with what they hold).
+/// Returns what was removed, sorted, for the user to be told.
+pub fn remove_leftovers(dataset_dir: &Path) -> Result<Vec<PathBuf>, SinkError> {
+    let mut found = Vec::new();
+    let walker = walkdir::WalkDir::new(dataset_dir)
+        .min_depth(1)
+        .max_depth(3)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 1 || !e.file_type().is_dir() || !is_staging(e));
+    for entry in walker.flatten() {
+        let name = entry.file_name().to_string_lossy();
+        if !name.ends_with(".partial") {
+            continue;
+        }
+        if entry.file_type().is_dir() && is_staging(&entry) {
+            found.push((entry.path().to_path_buf(), true));
+        } else if !entry.file_type().is_dir() {
+            found.push((entry.path().to_path_buf(), false));
+        }
+    }
+    let mut removed = Vec::new();
+    for (path, is_dir) in found {
+        if removed.iter().any(|r: &PathBuf| path.starts_with(r)) {
+            continue;
+        }
+        let result = if is_dir {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        result.map_err(|source| SinkError::RemoveLeftover {
+            path: path.clone(),
+            source,
+        })?;
+        removed.push(path);
+    }
+    Ok(removed)
+}
+
+/// A shard staging folder: `.<name>.partial` directly in the dataset folder.
+fn is_staging(entry: &walkdir::DirEntry) -> bool {
+    let name = entry.file_name().to_string_lossy();
+    entry.depth() == 1 && name.starts_with('.') && name.ends_with(".partial")
+}
+
+/// Test hook for the kill tests (tests/integration/hostile.rs): in debug builds, when the environment
+/// variable `MEDVISION_BUILD_ABORT_AT` equals `point`, the process aborts on the spot, as `kill -9` would
+/// stop it there (no clean-up runs). Compiled out of release builds, where it does nothing.
+pub fn test_abort_point(point: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var_os("MEDVISION_BUILD_ABORT_AT").is_some_and(|v| v == point) {
+        std::process::abort();
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = point;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
