@@ -9,5 +9,6 @@ mod cluster;
 mod datasets;
 mod doctor;
 mod formats;
+mod hostile;
 mod landmarks;
 mod nnunet;
