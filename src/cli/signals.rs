@@ -22,4 +22,3 @@ pub fn install() {
         let _ = flag::register_usize(signal, interrupt::slot(), signal as usize);
     }
 }
-

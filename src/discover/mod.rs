@@ -173,7 +173,8 @@ pub fn discover(manifest: &LoadedManifest, data_root: &Path) -> Result<Discovery
     let mut out = Discovery::default();
     let mut unmatched: Vec<&Collection> = Vec::new();
     for collection in &manifest.manifest.collections {
-        let (mut cases, mut skipped, found, unreadable) = discover_collection(collection, data_root);
+        let (mut cases, mut skipped, found, unreadable) =
+            discover_collection(collection, data_root);
         out.warnings.extend(unreadable);
         if cases.is_empty() && skipped.is_empty() {
             unmatched.push(collection);
@@ -408,22 +409,26 @@ fn not_regular(path: &Path) -> Option<&'static str> {
 
 /// `None` for a regular file, else what the entry is, for messages.
 fn file_kind(t: std::fs::FileType) -> Option<&'static str> {
-    use std::os::unix::fs::FileTypeExt;
     if t.is_file() {
-        None
-    } else if t.is_dir() {
-        Some("a directory")
-    } else if t.is_fifo() {
-        Some("a FIFO")
-    } else if t.is_char_device() {
-        Some("a character device")
-    } else if t.is_block_device() {
-        Some("a block device")
-    } else if t.is_socket() {
-        Some("a socket")
-    } else {
-        Some("not a file")
+        return None;
     }
+    if t.is_dir() {
+        return Some("a directory");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return Some("a FIFO");
+        } else if t.is_char_device() {
+            return Some("a character device");
+        } else if t.is_block_device() {
+            return Some("a block device");
+        } else if t.is_socket() {
+            return Some("a socket");
+        }
+    }
+    Some("a special file")
 }
 
 /// What one walk for an image pattern found.
@@ -686,7 +691,7 @@ mod tests {
             "#,
         )
         .expect("collection");
-        let (cases, skipped, _) = discover_collection(&collection, &dir).expect("discover");
+        let (cases, skipped, _, _) = discover_collection(&collection, &dir);
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(
             cases.iter().map(|c| c.case_id.as_str()).collect::<Vec<_>>(),
@@ -836,5 +841,74 @@ kind = "bbox"
         assert!(is_junk("._case_00001"));
         assert!(is_junk("__MACOSX"));
         assert!(!is_junk("case_00001"));
+    }
+
+    /// Issue #14 items 7 and 8: a link the walk cannot follow and an image or mask that is not a regular file
+    /// are reported (as a warning, or as the case's skip reason) and the walk goes on.
+    #[cfg(unix)]
+    #[test]
+    fn unreadable_entries_and_non_regular_files_are_reported_and_skipped() {
+        use std::os::unix::fs::symlink;
+        let dir = std::env::temp_dir().join(format!("mvb-walk-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        touch(
+            &dir,
+            &[
+                "d/ok/img.nii.gz",
+                "d/ok/seg.nii.gz",
+                "d/late/img.nii.gz",
+                "d/late/seg.nii.gz",
+                "d/dirimg/seg.nii.gz",
+                "d/dirseg/img.nii.gz",
+            ],
+        );
+        std::fs::create_dir_all(dir.join("d/dirimg/img.nii.gz")).expect("dir");
+        std::fs::create_dir_all(dir.join("d/dirseg/seg.nii.gz")).expect("dir");
+        symlink(".", dir.join("d/loop")).expect("loop");
+        symlink("self", dir.join("d/self")).expect("self");
+        std::fs::create_dir_all(dir.join("d/broken")).expect("dir");
+        symlink("missing", dir.join("d/broken/img.nii.gz")).expect("dangling");
+        let collection: Collection = toml::from_str(
+            r#"
+            name = "x"
+            image = "d/{case}/img.nii.gz"
+            mask = "d/{case}/seg.nii.gz"
+            "#,
+        )
+        .expect("collection");
+        let (cases, skipped, _, warnings) = discover_collection(&collection, &dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        let ids: Vec<&str> = cases.iter().map(|c| c.case_id.as_str()).collect();
+        assert_eq!(ids, ["late", "ok"]);
+        let reasons: Vec<(&str, &str)> = skipped
+            .iter()
+            .map(|s| (s.case_id.as_str(), s.reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                (
+                    "dirseg",
+                    "mask d/dirseg/seg.nii.gz is not a regular file (a directory)"
+                ),
+                (
+                    "broken",
+                    "d/broken/img.nii.gz cannot be read: a broken link (its target does not exist)"
+                ),
+                (
+                    "dirimg",
+                    "d/dirimg/img.nii.gz is not a regular file (a directory)"
+                ),
+            ]
+        );
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("collection `x`: d/loop: skipped, cannot be read: a link loop"),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings[1].starts_with("collection `x`: d/self: skipped, cannot be read: "),
+            "{warnings:?}"
+        );
     }
 }

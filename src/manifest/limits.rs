@@ -82,10 +82,26 @@ mod tests {
 
     #[test]
     fn plain_names_pass_and_paths_do_not() {
-        for ok in ["KiTS23", "autoPET-III", "AbdomenAtlas1.0Mini", "SKM-TEA", "T"] {
+        for ok in [
+            "KiTS23",
+            "autoPET-III",
+            "AbdomenAtlas1.0Mini",
+            "SKM-TEA",
+            "T",
+        ] {
             assert_eq!(dataset_name_problem(ok), None, "{ok}");
         }
-        for bad in ["", "..", "../escaped", ".hidden", "a/b", "a\\b", "a b", "x\0y", "é"] {
+        for bad in [
+            "",
+            "..",
+            "../escaped",
+            ".hidden",
+            "a/b",
+            "a\\b",
+            "a b",
+            "x\0y",
+            "é",
+        ] {
             assert!(dataset_name_problem(bad).is_some(), "{bad:?}");
         }
         assert!(dataset_name_problem(&"n".repeat(101)).is_some());
@@ -102,7 +118,13 @@ mod tests {
         );
         let found = long_strings(&text);
         assert_eq!(found.len(), 2, "{found:?}");
-        assert!(found[0].starts_with("`collection[0].extract[1]` is 1025 bytes"), "{found:?}");
-        assert!(found[1].starts_with("`dataset.image_description` is 1025 bytes"), "{found:?}");
+        assert!(
+            found[0].starts_with("`collection[0].extract[1]` is 1025 bytes"),
+            "{found:?}"
+        );
+        assert!(
+            found[1].starts_with("`dataset.image_description` is 1025 bytes"),
+            "{found:?}"
+        );
     }
 }

@@ -195,9 +195,9 @@ pub fn swap_in(
     if let Ok(entries) = fs::read_dir(&old) {
         for entry in entries.flatten() {
             let name = entry.file_name();
-            let ours = name.to_str().is_some_and(|n| {
-                is_output(n) || n.ends_with(".partial")
-            });
+            let ours = name
+                .to_str()
+                .is_some_and(|n| is_output(n) || n.ends_with(".partial"));
             let is_file = entry.file_type().is_ok_and(|t| t.is_file());
             if ours && is_file {
                 let _ = fs::remove_file(entry.path());

@@ -7,7 +7,6 @@
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::error::SinkError;
@@ -59,10 +58,8 @@ impl DatasetLock {
             }
             // The previous holder removes the file before releasing it: a lock taken on a file no longer
             // at `path` guards nothing, so open the new one and try again.
-            let locked = file.metadata().map_err(io_error)?;
-            match fs::metadata(&path) {
-                Ok(now) if now.dev() == locked.dev() && now.ino() == locked.ino() => {}
-                _ => continue,
+            if !still_at_path(&file, &path).map_err(io_error)? {
+                continue;
             }
             file.set_len(0).map_err(io_error)?;
             file.rewind().map_err(io_error)?;
@@ -70,6 +67,20 @@ impl DatasetLock {
             return Ok(DatasetLock { path, _file: file });
         }
     }
+}
+
+/// True when `file` is the file now at `path` (same device and inode).
+#[cfg(unix)]
+fn still_at_path(file: &File, path: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let locked = file.metadata()?;
+    Ok(fs::metadata(path).is_ok_and(|now| now.dev() == locked.dev() && now.ino() == locked.ino()))
+}
+
+/// Elsewhere an open file cannot be removed, so the file locked is the one at the path.
+#[cfg(not(unix))]
+fn still_at_path(_file: &File, _path: &Path) -> std::io::Result<bool> {
+    Ok(true)
 }
 
 impl Drop for DatasetLock {
@@ -94,7 +105,8 @@ mod tests {
         let err = DatasetLock::acquire(&dir).expect_err("second lock refused");
         let message = err.to_string();
         assert!(
-            message.contains(&format!("pid {}", std::process::id())) && message.contains("mvb-lock"),
+            message.contains(&format!("pid {}", std::process::id()))
+                && message.contains("mvb-lock"),
             "{message}"
         );
         drop(first);

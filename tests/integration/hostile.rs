@@ -1,7 +1,9 @@
 //! Hostile input, end to end (issue #14): each class is made by code from the healthy KiTS23 phantom fixture
 //! (no committed binaries), built with the release-facing binary, and checked for the behaviour the README's
 //! "What happens when input is bad" section promises: the exit code, one line naming the bad file, the other
-//! cases built, nothing partial (and no lock file) left, nothing written outside `--out`.
+//! cases built, nothing partial (and no lock file) left, nothing written outside `--out`. Unix only (links,
+//! FIFOs, signals).
+#![cfg(unix)]
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
@@ -272,12 +274,10 @@ fn each_per_case_class_is_reported_once_naming_its_file_and_the_rest_is_built() 
 fn a_larger_mask_under_geometry_warn_fails_its_case_without_a_panic() {
     let dir = temp_dir("geometry-warn");
     let data = fixture(&dir);
-    let manifest = fs::read_to_string(kits23())
-        .expect("manifest")
-        .replace(
-            "mask = \"dataset/{case}/segmentation.nii.gz\"",
-            "mask = \"dataset/{case}/segmentation.nii.gz\"\ngeometry = \"warn\"",
-        );
+    let manifest = fs::read_to_string(kits23()).expect("manifest").replace(
+        "mask = \"dataset/{case}/segmentation.nii.gz\"",
+        "mask = \"dataset/{case}/segmentation.nii.gz\"\ngeometry = \"warn\"",
+    );
     assert!(manifest.contains("geometry = \"warn\""));
     let manifest_path = dir.join("warn.toml");
     fs::write(&manifest_path, manifest).expect("write manifest");
@@ -343,7 +343,12 @@ fn bad_manifests_are_refused_before_anything_is_written() {
         let path = dir.join("bad.toml");
         fs::write(&path, manifest).expect("write manifest");
         let out = dir.join("nest/out");
-        let o = build(path.to_str().expect("utf-8"), &data, &out, &["--formats", "parquet,jsonl"]);
+        let o = build(
+            path.to_str().expect("utf-8"),
+            &data,
+            &out,
+            &["--formats", "parquet,jsonl"],
+        );
         let all = text(&o);
         assert_eq!(o.status.code(), Some(2), "{name}: {all}");
         let errors = lines_starting(&all, &["error:"]);
@@ -360,7 +365,12 @@ fn bad_manifests_are_refused_before_anything_is_written() {
     assert_eq!(o.status.code(), Some(2));
     let endless = dir.join("endless.toml");
     fs::write(&endless, vec![b'#'; 5 << 20]).expect("write");
-    let o = build(endless.to_str().expect("utf-8"), &data, &dir.join("out"), &[]);
+    let o = build(
+        endless.to_str().expect("utf-8"),
+        &data,
+        &dir.join("out"),
+        &[],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("larger than"), "{}", text(&o));
 }
@@ -378,8 +388,17 @@ fn thousands_of_threads_are_clamped_with_a_warning() {
     );
     let all = text(&o);
     assert_eq!(o.status.code(), Some(0), "{all}");
-    assert_eq!(lines_starting(&all, &["warning: --threads 3000"]).len(), 1, "{all}");
-    let one = build(&kits23(), &data, &dir.join("one"), &["--threads", "1", "--formats", "parquet"]);
+    assert_eq!(
+        lines_starting(&all, &["warning: --threads 3000"]).len(),
+        1,
+        "{all}"
+    );
+    let one = build(
+        &kits23(),
+        &data,
+        &dir.join("one"),
+        &["--threads", "1", "--formats", "parquet"],
+    );
     assert_eq!(one.status.code(), Some(0));
     assert_eq!(tree(&dir.join("many")), tree(&dir.join("one")));
 }
@@ -401,7 +420,10 @@ fn a_second_build_into_a_locked_folder_fails_at_once_naming_the_holder() {
     assert_eq!(o.status.code(), Some(2), "{all}");
     let errors = lines_starting(&all, &["error:"]);
     assert_eq!(errors.len(), 1, "{all}");
-    assert!(errors[0].contains("pid 4242") && errors[0].contains("KiTS23"), "{all}");
+    assert!(
+        errors[0].contains("pid 4242") && errors[0].contains("KiTS23"),
+        "{all}"
+    );
     assert_eq!(
         fs::read_dir(&dataset).expect("list").count(),
         1,
@@ -474,7 +496,11 @@ fn a_build_killed_at_the_shard_swap_leaves_one_shard_set_and_the_rebuild_is_iden
     let data = fixture(&dir);
     let original = fs::read_to_string(kits23()).expect("manifest");
     let small = dir.join("small-shards.toml");
-    fs::write(&small, format!("{original}\n[output]\nshard_bytes = 20000\n")).expect("write");
+    fs::write(
+        &small,
+        format!("{original}\n[output]\nshard_bytes = 20000\n"),
+    )
+    .expect("write");
     let small = small.to_str().expect("utf-8");
     let clean = dir.join("clean");
     let o = build(&kits23(), &data, &clean, &["--formats", "parquet"]);
@@ -484,9 +510,18 @@ fn a_build_killed_at_the_shard_swap_leaves_one_shard_set_and_the_rebuild_is_iden
         let o = build(small, &data, &out, &["--formats", "parquet"]);
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
         let shards_before = shard_counts(&out.join("KiTS23/bbox"));
-        assert!(shards_before.iter().any(|&(_, n, _)| n > 1), "{shards_before:?}");
+        assert!(
+            shards_before.iter().any(|&(_, n, _)| n > 1),
+            "{shards_before:?}"
+        );
         let killed = Command::new(BIN)
-            .args(["--manifest", &kits23(), "--formats", "parquet", "--data-root"])
+            .args([
+                "--manifest",
+                &kits23(),
+                "--formats",
+                "parquet",
+                "--data-root",
+            ])
             .arg(&data)
             .arg("--out")
             .arg(&out)
@@ -496,7 +531,10 @@ fn a_build_killed_at_the_shard_swap_leaves_one_shard_set_and_the_rebuild_is_iden
         assert_eq!(killed.status.code(), None, "{point}: killed by the hook");
         for config in ["bbox", "lesion_size", "mask_size"] {
             for (split, total, found) in shard_counts(&out.join("KiTS23").join(config)) {
-                assert_eq!(total, found, "{point}: {config}/{split}: one complete shard set");
+                assert_eq!(
+                    total, found,
+                    "{point}: {config}/{split}: one complete shard set"
+                );
             }
         }
         let o = build(&kits23(), &data, &out, &["--formats", "parquet"]);
@@ -507,7 +545,11 @@ fn a_build_killed_at_the_shard_swap_leaves_one_shard_set_and_the_rebuild_is_iden
             1,
             "{point}: says what it removed: {all}"
         );
-        assert_eq!(tree(&out), tree(&clean), "{point}: rebuild equals a clean build");
+        assert_eq!(
+            tree(&out),
+            tree(&clean),
+            "{point}: rebuild equals a clean build"
+        );
         assert_nothing_partial(&out);
     }
 }
@@ -517,7 +559,11 @@ fn a_build_killed_at_the_shard_swap_leaves_one_shard_set_and_the_rebuild_is_iden
 fn shard_counts(config_dir: &Path) -> Vec<(String, usize, usize)> {
     let mut by_split: std::collections::BTreeMap<String, (Vec<usize>, usize)> = Default::default();
     for entry in fs::read_dir(config_dir).expect("list config") {
-        let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
         let Some(stem) = name.strip_suffix(".parquet") else {
             continue;
         };
@@ -530,7 +576,10 @@ fn shard_counts(config_dir: &Path) -> Vec<(String, usize, usize)> {
     by_split
         .into_iter()
         .map(|(split, (totals, found))| {
-            assert!(totals.iter().all(|&t| t == totals[0]), "{split}: mixed sets {totals:?}");
+            assert!(
+                totals.iter().all(|&t| t == totals[0]),
+                "{split}: mixed sets {totals:?}"
+            );
             (split, totals[0], found)
         })
         .collect()
