@@ -341,22 +341,39 @@ fn discover_collection(
     };
     report.cases = cases.len();
     report.images_without_mask = skipped.len();
-    // An unusable entry whose case id was read from another form is not a skipped case, only a note.
+    add_unusable(
+        &collection.name,
+        unusable,
+        &cases,
+        &mut skipped,
+        &mut warnings,
+    );
+    report.image_forms = counts(collection.image.all(), image_files);
+    report.mask_forms = counts(collection.mask.all(), mask_files);
+    (cases, skipped, report, warnings)
+}
+
+/// Entries that match an image pattern but cannot be read join the skipped cases; one whose case id was read
+/// from another form (or is already skipped) is not a skipped case of its own, only a warning.
+fn add_unusable(
+    collection: &str,
+    unusable: Vec<SkippedCase>,
+    cases: &[Case],
+    skipped: &mut Vec<SkippedCase>,
+    warnings: &mut Vec<String>,
+) {
     for entry in unusable {
         if cases.iter().any(|c| c.case_id == entry.case_id)
             || skipped.iter().any(|c| c.case_id == entry.case_id)
         {
             warnings.push(format!(
-                "collection `{}`: case {}: ignored {}",
-                collection.name, entry.case_id, entry.reason
+                "collection `{collection}`: case {}: ignored {}",
+                entry.case_id, entry.reason
             ));
         } else {
             skipped.push(entry);
         }
     }
-    report.image_forms = counts(collection.image.all(), image_files);
-    report.mask_forms = counts(collection.mask.all(), mask_files);
-    (cases, skipped, report, warnings)
 }
 
 /// The case's mask: the mask form with the image's form index first, then the others in order.
@@ -526,11 +543,17 @@ fn landmark_files(
     let Some(source) = &collection.landmarks else {
         return Ok((Vec::new(), Vec::new()));
     };
-    let average_with = source
+    let average_with: Vec<PathBuf> = source
         .average_with
         .iter()
         .map(|p| data_root.join(p.replace("{case}", case_id)))
         .collect();
+    // A FIFO or device here would block or never end when read.
+    for path in &average_with {
+        if let Some(kind) = not_regular(path) {
+            return Err(format!("{} is not a regular file ({kind})", path.display()));
+        }
+    }
     let Some(glob) = &source.transform else {
         return Ok((average_with, Vec::new()));
     };
