@@ -496,8 +496,17 @@ fn matching_images(collection: &Collection, pattern: &Pattern, base: &Path) -> W
             let rel = rel.join("/");
             let full_rel = join_rel(&pattern.prefix, &rel);
             let case_id = pattern.regex.captures(&rel).map(|caps| caps[1].to_string());
+            let name_problem = unusable_name(path, case_id.as_deref());
             match (entry, kind, case_id) {
-                (Ok(_), None, Some(case_id)) => walked.images.push((case_id, full_rel)),
+                (Ok(_), None, Some(case_id)) => match name_problem {
+                    None => walked.images.push((case_id, full_rel)),
+                    // Shown escaped, so the message stays one line.
+                    Some(problem) => walked.unusable.push((
+                        case_id.escape_debug().to_string(),
+                        full_rel.escape_debug().to_string(),
+                        format!("{}: {problem}", full_rel.escape_debug()),
+                    )),
+                },
                 (Ok(_), None, None) => {}
                 // A folder on the way to the images.
                 (Ok(_), Some(_), None) => {}
@@ -516,6 +525,18 @@ fn matching_images(collection: &Collection, pattern: &Pattern, base: &Path) -> W
         }
     }
     walked
+}
+
+/// Why an image path cannot name a case, if it cannot: case ids and paths are written into rows and TSV
+/// lines, so they must be text without control characters (a tab or line break would split a TSV line).
+fn unusable_name(path: &Path, case_id: Option<&str>) -> Option<&'static str> {
+    if path.to_str().is_none() {
+        Some("the path is not valid UTF-8 (case ids and paths are written as text)")
+    } else if case_id.is_some_and(|id| id.chars().any(char::is_control)) {
+        Some("the case id holds a control character (a tab or line break would break the TSV lines)")
+    } else {
+        None
+    }
 }
 
 /// A walk error without the path (the message names it already).

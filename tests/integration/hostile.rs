@@ -220,6 +220,27 @@ const CASE_CLASSES: &[CaseClass] = &[
         names: "case_00003/imaging.nii.gz",
         built: 3,
     },
+    // Case ids become row ids and TSV fields: a control character or a name that is not UTF-8 skips the case.
+    CaseClass {
+        name: "case-id-with-a-line-break",
+        breaks: |d| fs::rename(case_dir(d, 1), d.join("dataset/case_0\tx\ny")).expect("rename"),
+        code: 0,
+        line: "skipped",
+        names: "dataset/case_0\\tx\\ny/imaging.nii.gz",
+        built: 3,
+    },
+    CaseClass {
+        name: "name-not-utf8",
+        breaks: |d| {
+            use std::os::unix::ffi::OsStrExt;
+            let name = std::ffi::OsStr::from_bytes(b"case_\xffbad");
+            fs::rename(case_dir(d, 2), d.join("dataset").join(name)).expect("rename");
+        },
+        code: 0,
+        line: "skipped",
+        names: "bad/imaging.nii.gz: the path is not valid UTF-8",
+        built: 3,
+    },
     CaseClass {
         name: "mask-is-a-fifo",
         breaks: |d| {
