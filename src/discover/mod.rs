@@ -533,7 +533,9 @@ fn unusable_name(path: &Path, case_id: Option<&str>) -> Option<&'static str> {
     if path.to_str().is_none() {
         Some("the path is not valid UTF-8 (case ids and paths are written as text)")
     } else if case_id.is_some_and(|id| id.chars().any(char::is_control)) {
-        Some("the case id holds a control character (a tab or line break would break the TSV lines)")
+        Some(
+            "the case id holds a control character (a tab or line break would break the TSV lines)",
+        )
     } else {
         None
     }

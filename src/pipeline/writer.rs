@@ -168,6 +168,7 @@ impl<'p> DatasetWriter<'p> {
     /// removes what a killed build left there, and opens a writer per selected format.
     pub fn new(plan: &'p BuildPlan) -> Result<DatasetWriter<'p>, BuildError> {
         let dataset_dir = &plan.dataset_dir;
+        sink::refuse_links(dataset_dir)?;
         std::fs::create_dir_all(dataset_dir).map_err(|source| BuildError::Write {
             path: dataset_dir.clone(),
             source,

@@ -15,6 +15,13 @@ pub enum SinkError {
         /// Who holds it, e.g. `another build, pid 4242`.
         holder: String,
     },
+    #[error("{path} is a symbolic link: a build writes only inside --out and does not follow links there (remove \
+             the link, or pass the folder it points to as --out)")]
+    /// The dataset folder or one of its format folders is a symbolic link.
+    LinkInOutput {
+        /// The link.
+        path: PathBuf,
+    },
     #[error("{path}: cannot lock the dataset folder: {source}")]
     /// The lock file could not be created or locked.
     Lock {

@@ -226,6 +226,23 @@ fn exchange(a: &Path, b: &Path) -> io::Result<()> {
     }
 }
 
+/// Refuses a dataset folder, or a format folder in it (`tsv`, `jsonl`, `jsonl/images`), that is a symbolic
+/// link: writing through it would put files outside `--out`. (A Parquet config folder that is a link is
+/// replaced, not followed: see [`swap_in`].)
+pub fn refuse_links(dataset_dir: &Path) -> Result<(), SinkError> {
+    for path in [
+        dataset_dir.to_path_buf(),
+        dataset_dir.join("tsv"),
+        dataset_dir.join("jsonl"),
+        dataset_dir.join("jsonl/images"),
+    ] {
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(SinkError::LinkInOutput { path });
+        }
+    }
+    Ok(())
+}
+
 /// Removes what a killed build left in `dataset_dir` (which this build has locked): `*.partial` files up to
 /// three folder levels down and the shard staging folders `.<config>.partial` (with what they hold).
 /// Returns what was removed, sorted, for the user to be told.

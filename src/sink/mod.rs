@@ -19,7 +19,7 @@ mod parquet_tests;
 
 pub use card::{write_card, CardConfig, CardInfo};
 pub use error::SinkError;
-pub use files::{remove_leftovers, write_atomic, OutputFormat, WrittenFile};
+pub use files::{refuse_links, remove_leftovers, write_atomic, OutputFormat, WrittenFile};
 pub use lock::DatasetLock;
 pub use outputs::{Sinks, Written};
 pub use parquet_sink::{ParquetOptions, ParquetSink, WrittenShard, MAX_ROW_GROUP_BYTES};

@@ -636,3 +636,38 @@ fn a_full_disk_fails_the_build_naming_the_file_and_leaves_nothing_partial() {
     assert!(errors[0].contains("KiTS23/"), "{all}");
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// Nothing is written outside `--out`: a dataset folder (or format folder) that is a link out of it is
+/// refused, and an `--out` that is a file is a fatal error naming it.
+#[test]
+fn links_out_of_the_output_folder_are_not_followed() {
+    let dir = temp_dir("out-links");
+    let data = fixture(&dir);
+    let elsewhere = dir.join("elsewhere");
+    fs::create_dir_all(&elsewhere).expect("mkdir");
+    for link in ["KiTS23", "KiTS23/jsonl"] {
+        let out = dir.join(format!("out-{}", link.replace('/', "-")));
+        let link_path = out.join(link);
+        fs::create_dir_all(link_path.parent().expect("parent")).expect("mkdir");
+        std::os::unix::fs::symlink(&elsewhere, &link_path).expect("symlink");
+        let o = build(&kits23(), &data, &out, &[]);
+        let all = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{link}: {all}");
+        let errors = lines_starting(&all, &["error:"]);
+        assert_eq!(errors.len(), 1, "{all}");
+        assert!(
+            errors[0].contains(link) && errors[0].contains("symbolic link"),
+            "{all}"
+        );
+        assert_eq!(
+            fs::read_dir(&elsewhere).expect("list").count(),
+            0,
+            "{link}: nothing written there"
+        );
+    }
+    let file = dir.join("a-file");
+    fs::write(&file, b"").expect("file");
+    let o = build(&kits23(), &data, &file, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(lines_starting(&text(&o), &["error:"])[0].contains("a-file/KiTS23"));
+}
