@@ -12,6 +12,28 @@ pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
 /// Longest dataset name, in characters.
 pub const MAX_DATASET_NAME_CHARS: usize = 100;
 
+/// Reads a manifest-like text file (a manifest, an nnU-Net `dataset.json`): it must be a regular file (a FIFO
+/// would block, `/dev/zero` never ends) of at most [`MAX_MANIFEST_BYTES`], in UTF-8.
+pub fn read_bounded(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "not a regular file (a directory, FIFO or device)",
+        ));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_MANIFEST_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(Error::other(format!(
+            "larger than {MAX_MANIFEST_BYTES} bytes; a manifest is a few kilobytes"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| Error::new(ErrorKind::InvalidData, e))
+}
+
 /// Why `name` cannot be a dataset name, or `None` when it can: 1 to [`MAX_DATASET_NAME_CHARS`] ASCII
 /// letters, digits, `_`, `-` or `.`, not starting with `.` (so never `..`, a hidden folder, or a path).
 pub fn dataset_name_problem(name: &str) -> Option<String> {

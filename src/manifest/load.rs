@@ -154,22 +154,10 @@ pub fn read_text(source: &ManifestSource) -> Result<String, ManifestError> {
         path: source.path().to_path_buf(),
         source: e,
     };
-    let ManifestSource::File(path) = source else {
-        return source.read().map_err(error);
-    };
-    use std::io::Read;
-    let limit = super::limits::MAX_MANIFEST_BYTES;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
-        .map_err(error)?;
-    if bytes.len() as u64 > limit {
-        return Err(error(std::io::Error::other(format!(
-            "larger than {limit} bytes; a manifest is a few kilobytes"
-        ))));
+    match source {
+        ManifestSource::File(path) => super::limits::read_bounded(path).map_err(error),
+        ManifestSource::Bundled(_) => source.read().map_err(error),
     }
-    String::from_utf8(bytes)
-        .map_err(|e| error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
 }
 
 /// [`load_with`] of a manifest already read: `path` names it in diagnostics and anchors `split.split_file`.

@@ -381,9 +381,43 @@ fn bad_manifests_are_refused_before_anything_is_written() {
         assert!(!out.exists(), "{name}: nothing written");
         assert!(!dir.join("escaped").exists() && !dir.join("nest/escaped").exists());
     }
-    // A manifest that never ends is not read to the end.
+    // A manifest that never ends, or would block, is not read: a device, FIFOs (also an nnU-Net dataset.json).
     let o = build("/dev/zero", &data, &dir.join("out"), &[]);
     assert_eq!(o.status.code(), Some(2));
+    fs::create_dir_all(dir.join("nnunet")).expect("mkdir");
+    for fifo in ["fifo.toml", "fifo.json", "nnunet/dataset.json"] {
+        mkfifo(&dir.join(fifo));
+    }
+    let zero_json = dir.join("zero.json");
+    std::os::unix::fs::symlink("/dev/zero", &zero_json).expect("symlink");
+    for (flag, path) in [
+        ("--manifest", dir.join("fifo.toml")),
+        ("--manifest", dir.join("fifo.json")),
+        ("--manifest", zero_json),
+        ("--nnunet", dir.join("nnunet")),
+    ] {
+        let mut child = Command::new(BIN)
+            .arg(flag)
+            .arg(&path)
+            .arg("--out")
+            .arg(dir.join("out"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if started.elapsed() > std::time::Duration::from_secs(30) {
+                let _ = child.kill();
+                panic!("{flag} {}: still running after 30 s", path.display());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(2), "{flag} {}", path.display());
+    }
     let endless = dir.join("endless.toml");
     fs::write(&endless, vec![b'#'; 5 << 20]).expect("write");
     let o = build(
