@@ -398,6 +398,13 @@ fn find_mask(
             None => mask_path.is_file(),
         };
         if exists {
+            if let Some(rule) = &collection.mask_files {
+                // Per-structure files are read by name later; one that would block or never end is the
+                // case's skip reason now.
+                if let Some(reason) = non_regular_entry(&mask_path, &rule.suffix, &mask_rel) {
+                    return Err(reason);
+                }
+            }
             return Ok((form, mask_rel, mask_path));
         }
         if collection.mask_files.is_none() {
@@ -412,6 +419,21 @@ fn find_mask(
         .collect::<Vec<_>>()
         .join(" or ");
     Err(format!("image without mask ({tried} not found)"))
+}
+
+/// The skip reason when an entry of the mask folder `dir` ending in `suffix` is not a regular file.
+fn non_regular_entry(dir: &Path, suffix: &str, dir_rel: &str) -> Option<String> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    let mut names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(suffix) && !is_junk(n))
+        .collect();
+    names.sort();
+    names.into_iter().find_map(|name| {
+        not_regular(&dir.join(&name))
+            .map(|kind| format!("mask {dir_rel}/{name} is not a regular file ({kind})"))
+    })
 }
 
 /// What `path` is when it exists (following links) but is not a regular file, e.g. `a directory`;
