@@ -705,3 +705,90 @@ fn links_out_of_the_output_folder_are_not_followed() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(lines_starting(&text(&o), &["error:"])[0].contains("a-file/KiTS23"));
 }
+
+/// Copies a committed fixture folder (a few KB) to `to`.
+fn copy_fixture(name: &str, to: &Path) {
+    let from = Path::new(ROOT).join("fixtures").join(name);
+    for entry in walkdir::WalkDir::new(&from) {
+        let entry = entry.expect("walk");
+        let target = to.join(entry.path().strip_prefix(&from).expect("prefix"));
+        if entry.file_type().is_dir() {
+            fs::create_dir_all(&target).expect("mkdir");
+        } else {
+            fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Bad files of the other formats (already handled before issue #14, kept so they stay handled): a truncated
+/// BMP and a landmark file of words (Ceph-Biometrics-400), a truncated MetaImage and one whose header lies
+/// (ToothFairy2). Each fails its case with one `error:` line naming the file; the other cases are built.
+#[test]
+fn bad_bmp_landmark_and_metaimage_files_fail_their_case_naming_the_file() {
+    let dir = temp_dir("formats");
+    let ceph = dir.join("ceph");
+    copy_fixture("ceph_biometrics_400", &ceph);
+    truncate_half(&ceph.join("RawImage/TrainingData/001.bmp"));
+    fs::write(ceph.join("400_senior/151.txt"), "12,abc\nnot numbers\n").expect("junk landmarks");
+    let teeth = dir.join("teeth");
+    copy_fixture("toothfairy2", &teeth);
+    let labels = teeth.join("Dataset112_ToothFairy2/labelsTr/ToothFairy2F_001.mha");
+    let bytes = fs::read(&labels).expect("read");
+    fs::write(&labels, &bytes[..bytes.len() - 100]).expect("truncate");
+    let image = teeth.join("Dataset112_ToothFairy2/imagesTr/ToothFairy2P_114_0000.mha");
+    let header = fs::read(&image).expect("read");
+    let at = header
+        .windows(7)
+        .position(|w| w == b"DimSize")
+        .expect("DimSize");
+    let end = at
+        + header[at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .expect("line end");
+    let mut lying = header[..at].to_vec();
+    lying.extend_from_slice(b"DimSize = 4 x 5");
+    lying.extend_from_slice(&header[end..]);
+    fs::write(&image, lying).expect("write");
+    let runs = [
+        (
+            "ceph_biometrics_400",
+            &ceph,
+            vec!["TrainingData/001.bmp", "400_senior/151.txt"],
+            1,
+        ),
+        (
+            "toothfairy2",
+            &teeth,
+            vec!["ToothFairy2F_001.mha", "ToothFairy2P_114_0000.mha"],
+            2,
+        ),
+    ];
+    for (manifest, data, files, built_cases) in runs {
+        let out = dir.join(format!("out-{manifest}"));
+        let path = format!("{ROOT}/manifests/{manifest}.toml");
+        let o = build(&path, data, &out, &[]);
+        let all = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{manifest}: {all}");
+        let errors = lines_starting(&all, &["error:"]);
+        assert_eq!(errors.len(), files.len(), "{manifest}: {all}");
+        for file in files {
+            assert_eq!(
+                errors.iter().filter(|l| l.contains(file)).count(),
+                1,
+                "{manifest}: one line names {file}: {all}"
+            );
+        }
+        let dataset = fs::read_dir(&out)
+            .expect("out")
+            .next()
+            .expect("dataset folder")
+            .expect("entry")
+            .path();
+        let report: serde_json::Value =
+            serde_json::from_slice(&fs::read(dataset.join("build-report.json")).expect("report"))
+                .expect("JSON");
+        assert_eq!(report["cases"]["built"], built_cases, "{manifest}: {all}");
+        assert_nothing_partial(&out);
+    }
+}
