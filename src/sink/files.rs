@@ -243,18 +243,16 @@ pub fn refuse_links(dataset_dir: &Path) -> Result<(), SinkError> {
     Ok(())
 }
 
-/// Removes what a killed build left in `dataset_dir` (which this build has locked): `*.partial` files up to
-/// three folder levels down and the shard staging folders `.<config>.partial` (with what they hold).
+/// Removes what a killed build left in `dataset_dir` (which this build has locked): `*.partial` files down to
+/// `jsonl/images/<xx>/` and the shard staging folders `.<config>.partial` (with what they hold).
 /// Returns what was removed, sorted, for the user to be told.
 pub fn remove_leftovers(dataset_dir: &Path) -> Result<Vec<PathBuf>, SinkError> {
     let mut found = Vec::new();
     let walker = walkdir::WalkDir::new(dataset_dir)
         .min_depth(1)
-        .max_depth(3)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| e.depth() == 1 || !e.file_type().is_dir() || !is_staging(e));
-    for entry in walker.flatten() {
+        .max_depth(4)
+        .sort_by_file_name();
+    for entry in walker.into_iter().flatten() {
         let name = entry.file_name().to_string_lossy();
         if !name.ends_with(".partial") {
             continue;
@@ -316,6 +314,94 @@ mod tests {
         let missing = dir.join("no-such-dir").join("x.json");
         assert!(write_atomic(&missing, b"x").is_err());
         assert!(!partial_path(&missing).exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn write_all(dir: &Path, files: &[&str]) {
+        for f in files {
+            let path = dir.join(f);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, f.as_bytes()).unwrap();
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn leftovers_of_a_killed_build_are_removed_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("mvb-leftovers-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        write_all(
+            &dir,
+            &[
+                ".bbox.partial/train-00000-of-00001.parquet",
+                ".bbox.partial/train-00001.parquet.partial",
+                "bbox/train-00000-of-00001.parquet",
+                "tsv/T_train_en.tsv.partial",
+                "tsv/T_train_en.tsv",
+                "jsonl/images/ab/abc.png.partial",
+                "jsonl/images/ab/abd.png",
+                "README.md.partial",
+                "README.md",
+            ],
+        );
+        let removed = remove_leftovers(&dir).unwrap();
+        let rel: Vec<String> = removed
+            .iter()
+            .map(|p| p.strip_prefix(&dir).unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            rel,
+            [
+                ".bbox.partial",
+                "README.md.partial",
+                "jsonl/images/ab/abc.png.partial",
+                "tsv/T_train_en.tsv.partial"
+            ]
+        );
+        assert_eq!(names(&dir), ["README.md", "bbox", "jsonl", "tsv"]);
+        assert_eq!(names(&dir.join("jsonl/images/ab")), ["abd.png"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn swap_in_replaces_the_old_set_whole_and_keeps_foreign_files() {
+        let dir = std::env::temp_dir().join(format!("mvb-swap-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        write_all(
+            &dir,
+            &[
+                "bbox/train-00000-of-00002.parquet",
+                "bbox/train-00001-of-00002.parquet",
+                "bbox/notes.txt",
+                ".bbox.partial/train-00000-of-00001.parquet",
+            ],
+        );
+        let is_shard = |n: &str| n.ends_with(".parquet");
+        swap_in(&dir.join(".bbox.partial"), &dir.join("bbox"), is_shard).unwrap();
+        assert_eq!(names(&dir), ["bbox"]);
+        assert_eq!(
+            names(&dir.join("bbox")),
+            ["notes.txt", "train-00000-of-00001.parquet"]
+        );
+        // A config that did not exist yet is a plain rename; a link in its place is replaced, not followed.
+        write_all(&dir, &[".mask.partial/a.parquet", "elsewhere/b.parquet"]);
+        swap_in(&dir.join(".mask.partial"), &dir.join("mask"), is_shard).unwrap();
+        assert_eq!(names(&dir.join("mask")), ["a.parquet"]);
+        write_all(&dir, &[".link.partial/c.parquet"]);
+        std::os::unix::fs::symlink(dir.join("elsewhere"), dir.join("link")).unwrap();
+        swap_in(&dir.join(".link.partial"), &dir.join("link"), is_shard).unwrap();
+        assert_eq!(names(&dir.join("link")), ["c.parquet"]);
+        assert_eq!(names(&dir.join("elsewhere")), ["b.parquet"]);
+        assert_eq!(names(&dir), ["bbox", "elsewhere", "link", "mask"]);
         fs::remove_dir_all(&dir).unwrap();
     }
 }
