@@ -54,6 +54,8 @@ impl DatasetLock {
                         },
                     });
                 }
+                // A file system without locks (some network mounts): build unguarded, as before locks existed.
+                Err(TryLockError::Error(e)) if no_locks_here(&e) => {}
                 Err(TryLockError::Error(e)) => return Err(io_error(e)),
             }
             // The previous holder removes the file before releasing it: a lock taken on a file no longer
@@ -67,6 +69,13 @@ impl DatasetLock {
             return Ok(DatasetLock { path, _file: file });
         }
     }
+}
+
+/// The file system does not support locks (`ENOLCK`, or unsupported).
+fn no_locks_here(e: &std::io::Error) -> bool {
+    const ENOLCK: i32 = 37;
+    e.kind() == std::io::ErrorKind::Unsupported
+        || (cfg!(target_os = "linux") && e.raw_os_error() == Some(ENOLCK))
 }
 
 /// True when `file` is the file now at `path` (same device and inode).
