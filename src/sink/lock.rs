@@ -3,7 +3,8 @@
 //! to share fixed `.partial` names and both fail half-way; now the second fails at once, naming the first.
 //!
 //! The lock file exists only while a build holds it (a killed build leaves it, unlocked; the next build takes
-//! it over), so finished outputs are the same with or without it.
+//! it over), so finished outputs are the same with or without it. On a file system that has no locks (some
+//! network mounts) the build goes on unguarded, as before.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
