@@ -189,13 +189,8 @@ pub fn diagnose(manifest: &LoadedManifest, data_root: &Path) -> Diagnosis {
     let found: Vec<Found> = collections
         .iter()
         .map(|c| {
-            discover_collection(c, data_root).unwrap_or_else(|_| {
-                let found = CollectionFound {
-                    collection: c.name.clone(),
-                    ..CollectionFound::default()
-                };
-                (Vec::new(), Vec::new(), found)
-            })
+            let (cases, skipped, found, _) = discover_collection(c, data_root);
+            (cases, skipped, found)
         })
         .collect();
     // Files some collection reads as a mask (or from a mask folder), and files some image pattern takes:

@@ -231,11 +231,16 @@ pub fn load_with(given: &Path, extra: ExtraChecks) -> Result<LoadedManifest, Man
 }
 
 /// A manifest's text; a file that cannot be read is an error naming it.
+/// A file larger than [`super::limits::MAX_MANIFEST_BYTES`] (or endless, like `/dev/zero`) is refused.
 pub fn read_text(source: &ManifestSource) -> Result<String, ManifestError> {
-    source.read().map_err(|e| ManifestError::Read {
+    let error = |e| ManifestError::Read {
         path: source.path().to_path_buf(),
         source: e,
-    })
+    };
+    match source {
+        ManifestSource::File(path) => super::limits::read_bounded(path).map_err(error),
+        ManifestSource::Bundled(_) => source.read().map_err(error),
+    }
 }
 
 /// [`load_with`] of a manifest already read: `path` names it in diagnostics and anchors `split.split_file`.
@@ -250,6 +255,14 @@ pub fn load_text(
         ManifestError::Invalid(vec![ctx.diag(e.span(), e.message().trim_end().to_string())])
     })?;
     let mut diags = Vec::new();
+    if let Some(problem) = super::limits::dataset_name_problem(&manifest.dataset.name) {
+        diags.push(ctx.diag(None, problem));
+    }
+    diags.extend(
+        super::limits::long_strings(&text)
+            .into_iter()
+            .map(|m| ctx.diag(None, m)),
+    );
     let label_maps = validate_structure(&ctx, &manifest, &mut diags);
     let auto_labels = manifest
         .collections

@@ -2,6 +2,7 @@
 pub mod bundled;
 pub mod label_table;
 pub mod lang;
+pub mod limits;
 pub mod load;
 pub mod nnunet;
 pub mod schema;

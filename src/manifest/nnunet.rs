@@ -173,7 +173,7 @@ enum ChannelFiles {
 pub fn manifest_text(source: &Path) -> Result<String, NnunetError> {
     let json_path = dataset_json_path(source);
     let root = data_root(source);
-    let text = std::fs::read_to_string(&json_path).map_err(|e| NnunetError::Read {
+    let text = super::limits::read_bounded(&json_path).map_err(|e| NnunetError::Read {
         path: json_path.clone(),
         source: e,
     })?;

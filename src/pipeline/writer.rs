@@ -5,7 +5,7 @@
 //! [`Reporting`] wraps either for a build: progress, `--fail-fast`, and the rule that a case whose rows were
 //! written cannot fail any more.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::case::CaseOutput;
 use super::error::BuildError;
@@ -15,7 +15,8 @@ use crate::discover::Case;
 use crate::record::Row;
 use crate::sink::tsv::SampleGate;
 use crate::sink::{
-    self, CardConfig, CardInfo, CardRows, CardSource, OutputFormat, Sinks, WrittenShard,
+    self, CardConfig, CardInfo, CardRows, CardSource, DatasetLock, OutputFormat, Sinks,
+    WrittenShard,
 };
 
 /// Receives a build's cases in the plan's work order (`index` = position in `BuildPlan::work`).
@@ -43,6 +44,13 @@ pub enum Progress<'a> {
     Start {
         /// Number of cases to build.
         cases: usize,
+    },
+    /// Before writing, files a killed build left in the dataset folder were removed.
+    Leftovers {
+        /// The dataset folder.
+        dir: &'a Path,
+        /// What was removed (`.partial` files and shard staging folders).
+        removed: &'a [PathBuf],
     },
     /// One case finished (successfully or not).
     CaseDone {
@@ -144,6 +152,10 @@ pub struct DatasetWriter<'p> {
     sinks: Sinks,
     /// The card's structure table and samples, collected from the rows (with Parquet).
     card_rows: Option<CardRows>,
+    /// What a killed build had left in the dataset folder and was removed before writing.
+    pub leftovers: Vec<PathBuf>,
+    /// Held until the writer is finished or dropped (after the sinks, which remove their partial files).
+    _lock: DatasetLock,
 }
 
 /// What a [`DatasetWriter`] wrote.
@@ -157,13 +169,17 @@ pub struct DatasetWritten {
 }
 
 impl<'p> DatasetWriter<'p> {
-    /// Creates the dataset folder and opens a writer per selected format.
+    /// Creates the dataset folder, locks it (another build writing it is an error naming that build's pid),
+    /// removes what a killed build left there, and opens a writer per selected format.
     pub fn new(plan: &'p BuildPlan) -> Result<DatasetWriter<'p>, BuildError> {
         let dataset_dir = &plan.dataset_dir;
+        sink::refuse_links(dataset_dir)?;
         std::fs::create_dir_all(dataset_dir).map_err(|source| BuildError::Write {
             path: dataset_dir.clone(),
             source,
         })?;
+        let lock = DatasetLock::acquire(dataset_dir)?;
+        let leftovers = sink::remove_leftovers(dataset_dir)?;
         let m = &plan.loaded.manifest;
         let sinks = Sinks::new(
             dataset_dir,
@@ -179,6 +195,8 @@ impl<'p> DatasetWriter<'p> {
             report: ReportBuilder::new(plan),
             card_rows: sinks.writes_parquet().then(|| CardRows::new(languages)),
             sinks,
+            leftovers,
+            _lock: lock,
         })
     }
 

@@ -130,8 +130,12 @@ fn image_and_items<'t>(
         &case.mask_path,
         &mask,
     ) {
+        // `warn` tolerates a spacing or affine disagreement; a shape mismatch leaves mask voxels without an
+        // image voxel (or the other way round), so the case cannot be built under either policy.
+        let shapes_differ = image_file.shape()[..] != *mask.data.shape();
         match collection.geometry {
             GeometryPolicy::Error => return Err(e.into()),
+            GeometryPolicy::Warn if shapes_differ => return Err(e.into()),
             GeometryPolicy::Warn => out
                 .warnings
                 .push(format!("{}/{}: {e}", case.collection, case.case_id)),
