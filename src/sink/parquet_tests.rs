@@ -897,7 +897,9 @@ fn card_rows_count_structures_in_the_first_language_and_keep_first_samples() {
         rows.row(&r);
     }
     let (structures, samples) = rows.finish();
-    let summary: Vec<(Option<i32>, Vec<String>, Vec<(String, u64)>)> = structures
+    /// (label id, names per language, rows per config).
+    type Summary = (Option<i32>, Vec<String>, Vec<(String, u64)>);
+    let summary: Vec<Summary> = structures
         .into_iter()
         .map(|s| (s.label_id, s.names, s.rows.into_iter().collect()))
         .collect();
