@@ -194,7 +194,7 @@ impl OpenScores {
                 )
             });
             let (w, h) = (row.image_width_px, row.image_height_px);
-            let truth = format.and_then(|f| metrics::box_edges_px(&row.answer_values, w, h, f));
+            let truth = format.and_then(|f| metrics::box_px(&row.answer_values, w, h, f));
             let (Some(format), Some(truth)) = (format, truth) else {
                 *self
                     .not_scored
@@ -202,13 +202,14 @@ impl OpenScores {
                     .or_default() += 1;
                 return;
             };
-            let iou = parse::answer_numbers(text, 4)
-                .and_then(|v| metrics::box_edges_px(&v, w, h, format))
-                .map(|pred| metrics::iou(pred, truth));
+            let matched = parse::answer_numbers(text, 4).and_then(|v| {
+                let pred = metrics::box_px(&v, w, h, format)?;
+                Some(metrics::match_boxes(pred, truth, &v, &row.answer_values))
+            });
             self.boxes
                 .entry(task.to_string())
                 .or_default()
-                .add(row, |s| s.add(iou));
+                .add(row, |s| s.add(matched));
         } else if NUMBER_TASKS.iter().any(|(t, _)| *t == task) && !row.answer_values.is_empty() {
             let truth = &row.answer_values;
             let pred = parse::answer_numbers(text, truth.len());

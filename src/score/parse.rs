@@ -35,7 +35,8 @@ fn numbers(text: &str) -> Vec<(usize, f64)> {
 /// The `count` numbers a free-text answer gives, or `None` when it does not give them.
 ///
 /// The last bracketed group (`[...]` or `(...)`) holding exactly `count` numbers wins (`[x1, y1, x2, y2] =
-/// [0.1, 0.2, 0.3, 0.4]` reads the second group); otherwise the first `count` numbers of the text.
+/// [0.1, 0.2, 0.3, 0.4]` reads the second group); otherwise the last `count` numbers of the text, as
+/// MedVision's `parser_last_k_nums` does.
 pub fn answer_numbers(text: &str, count: usize) -> Option<Vec<f64>> {
     if count == 0 {
         return None;
@@ -61,7 +62,9 @@ pub fn answer_numbers(text: &str, count: usize) -> Option<Vec<f64>> {
             _ => {}
         }
     }
-    best.or_else(|| (all.len() >= count).then(|| all[..count].iter().map(|(_, v)| *v).collect()))
+    best.or_else(|| {
+        (all.len() >= count).then(|| all[all.len() - count..].iter().map(|(_, v)| *v).collect())
+    })
 }
 
 /// The option letter a multiple-choice answer names, VLMEvalKit's way (`vlmeval/utils/matching_util.py`,

@@ -30,13 +30,15 @@ fn group_rows<T>(g: &Grouped<T>) -> Vec<(&'static str, &str, &T)> {
 fn box_line(out: &mut String, task: &str, group: &str, value: &str, s: &BoxSummary) {
     let _ = writeln!(
         out,
-        "| {task} | {group} | {value} | {} | {} | {} | {} | {} | {} |",
+        "| {task} | {group} | {value} | {} | {} | {} | {} | {} | {} | {} | {} |",
         s.rows,
         s.unparsed,
         num(s.mean_iou),
         num(s.precision),
         num(s.recall),
-        num(s.f1)
+        num(s.f1),
+        num(s.mean_dice),
+        opt(s.coord_mae)
     );
 }
 
@@ -75,9 +77,9 @@ pub fn markdown(report: &Report) -> String {
     );
     if !report.boxes.is_empty() {
         out.push_str(
-            "## Boxes (IoU; precision, recall, F1 at IoU ≥ 0.5)\n\n\
-             | task | group | value | rows | unparsed | mean IoU | precision | recall | F1 |\n\
-             |---|---|---|---:|---:|---:|---:|---:|---:|\n",
+            "## Boxes (mean IoU; precision, recall, F1 of hits at IoU ≥ 0.5; mean Dice; MAE of the numbers)\n\n\
+             | task | group | value | rows | unparsed | mean IoU | P@0.5 | R@0.5 | F1@0.5 | Dice | coord MAE |\n\
+             |---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         for (task, g) in &report.boxes {
             for (group, value, s) in group_rows(g) {

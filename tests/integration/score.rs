@@ -170,6 +170,8 @@ fn perfect_predictions_score_one() {
             }
             assert_eq!(t["all"]["precision"], 1.0);
             assert_eq!(t["all"]["recall"], 1.0);
+            assert_eq!(t["all"]["mean_dice"], 1.0);
+            assert_eq!(t["all"]["coord_mae"], 0.0);
         }
         for (task, t) in report["numbers"].as_object().expect("numbers") {
             assert_eq!(t["all"]["rows"], count(&rows, task), "{task}");
@@ -199,18 +201,21 @@ fn shifted_boxes_and_scaled_numbers_score_in_closed_form() {
         let dataset = out.join(name);
         let rows = rows(&dataset);
         let mut lines = Vec::new();
-        let mut ious = Vec::new();
+        let (mut ious, mut dices, mut coord_errors) = (Vec::new(), Vec::new(), Vec::new());
         let mut numbers: BTreeMap<String, (Vec<f64>, usize, usize)> = BTreeMap::new();
         for r in &rows {
             let v = values(&r.answer);
             if r.task_type == "bbox" {
-                // relative_lower_left (the manifests' format): x = a·w, y = h − d·h, inclusive pixel indices, so
-                // the box is (c − a)·w + 1 wide and (d − b)·h + 1 high. Shift k pixels right and up.
+                // relative_lower_left (the manifests' format): x = a·w, y = h − d·h, MedVision's pixel
+                // indices, an affine map of the numbers: the box is (c − a)·w wide and (d − b)·h high. Shift
+                // it k pixels right and up; the intersection keeps (width − k)·(height − k).
                 let (w, h) = (r.width_px, r.height_px);
-                let width = (v[2] - v[0]) * w + 1.0;
-                let height = (v[3] - v[1]) * h + 1.0;
+                let width = (v[2] - v[0]) * w;
+                let height = (v[3] - v[1]) * h;
                 let inter = (width - k).max(0.0) * (height - k).max(0.0);
                 ious.push(inter / (2.0 * width * height - inter));
+                dices.push(inter / (width * height));
+                coord_errors.push((k / w + k / h) / 2.0);
                 let p = [v[0] + k / w, v[1] + k / h, v[2] + k / w, v[3] + k / h];
                 lines.push((
                     r.id.clone(),
@@ -250,6 +255,19 @@ fn shifted_boxes_and_scaled_numbers_score_in_closed_form() {
                 hits / ious.len() as f64
             ));
             assert_eq!(b["unparsed"], 0);
+            assert_eq!(b["parsed_rate"], 1.0);
+            let mean_of = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+            // Same-size boxes: Dice = overlap precision = overlap recall = intersection / area.
+            for key in ["mean_dice", "mean_overlap_precision", "mean_overlap_recall"] {
+                assert!(
+                    close(b[key].as_f64().expect("f"), mean_of(&dices)),
+                    "{key}: {b}"
+                );
+            }
+            assert!(
+                close(b["coord_mae"].as_f64().expect("f"), mean_of(&coord_errors)),
+                "{b}"
+            );
         }
         assert!(!numbers.is_empty());
         for (task, (abs_errors, n, zeros)) in numbers {
@@ -287,10 +305,14 @@ fn garbage_predictions_score_zero_and_count_as_unparsed() {
         (b["f1"].as_f64(), b["mean_iou"].as_f64()),
         (Some(0.0), Some(0.0))
     );
+    assert_eq!(b["mean_dice"], 0.0);
+    assert_eq!(b["parsed_rate"], 0.0);
+    assert_eq!(b["coord_mae"], Value::Null);
     for task in ["mask_size", "lesion_size", "lesion_diameter"] {
         let t = &report["numbers"][task]["all"];
         assert_eq!(t["unparsed"], count(&rows, task), "{task}");
         assert_eq!(t["mae"], Value::Null);
+        assert_eq!(t["parsed_rate"], 0.0);
         assert_eq!(t["success_rate"], serde_json::json!([0.0, 0.0, 0.0]));
     }
 }
@@ -327,7 +349,7 @@ fn vlmevalkit_xlsx_and_index_jsonl_score_multiple_choice() {
     // Even indices answered right ("Answer: X"), odd ones with the next letter: accuracy is known per category.
     let wrong = |l: &str| if l == "A" { "B" } else { "A" };
     let predicted = |i: usize, letter: &str| {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             format!("Answer: {letter}")
         } else {
             format!("({})", wrong(letter))
@@ -337,7 +359,7 @@ fn vlmevalkit_xlsx_and_index_jsonl_score_multiple_choice() {
     for (n, (_, _, category)) in items.iter().enumerate() {
         let e = expected.entry(category.clone()).or_default();
         e.0 += 1;
-        e.1 += usize::from(n % 2 == 0);
+        e.1 += usize::from(n.is_multiple_of(2));
     }
     let right: usize = expected.values().map(|e| e.1).sum();
 
@@ -386,7 +408,7 @@ fn vlmevalkit_xlsx_and_index_jsonl_score_multiple_choice() {
         .iter()
         .enumerate()
         .map(|(n, (index, letter, _))| {
-            let p = if n % 2 == 0 {
+            let p = if n.is_multiple_of(2) {
                 letter.clone()
             } else {
                 "no idea".into()
