@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use super::ScoreError;
+use super::error::ScoreError;
 
 /// One multiple-choice item of the TSV.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,6 +3,7 @@
 //! reports MedVision's metrics per task type, label, plane and split (README, "Scoring").
 
 pub mod choice;
+mod error;
 pub mod metrics;
 pub mod parse;
 pub mod predictions;
@@ -14,38 +15,10 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+pub use error::ScoreError;
 use metrics::{BoxStats, BoxSummary, ChoiceStats, ChoiceSummary, NumberStats, NumberSummary};
 use predictions::Prediction;
 use truth::TruthRow;
-
-/// Why scoring could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum ScoreError {
-    /// A file or folder could not be read.
-    #[error("{}: {source}", path.display())]
-    Read {
-        /// The path.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The dataset folder or one of its files is not what a build writes.
-    #[error("{}: {reason}", path.display())]
-    Dataset {
-        /// The path.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The prediction file cannot be used.
-    #[error("{}: {reason}", path.display())]
-    Predictions {
-        /// The path.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-}
 
 /// What to score.
 #[derive(Debug, Clone)]

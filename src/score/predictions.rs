@@ -7,7 +7,7 @@ use std::path::Path;
 use calamine::{open_workbook_auto, Data, Reader};
 use serde_json::Value;
 
-use super::ScoreError;
+use super::error::ScoreError;
 
 /// One model answer.
 #[derive(Debug, Clone, PartialEq)]

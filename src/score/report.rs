@@ -1,4 +1,4 @@
-//! The score report as Markdown tables (the JSON is the serialised [`Report`](super::Report)).
+//! The score report as Markdown tables (the JSON is the serialised [`super::Report`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -11,7 +11,7 @@ use arrow_array::{Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
-use super::ScoreError;
+use super::error::ScoreError;
 
 /// One dataset row as far as scoring needs it (never the image).
 #[derive(Debug, Clone, PartialEq)]
