@@ -31,8 +31,9 @@ pub struct ScoreOptions {
     pub tsv: Option<String>,
 }
 
-/// Task types scored as one box (`bbox`); multi-instance box questions get their own list beside it when
-/// their rows exist.
+/// Task types scored as one box per row. Hook for multi-instance box questions (several boxes per answer):
+/// give their task types a list of their own and an arm in `OpenScores::add` that calls their matching
+/// function; until then their rows are reported as not scored.
 const BOX_TASKS: [&str; 1] = ["bbox"];
 
 /// Task types scored as numbers, with the unit of their values.

@@ -172,10 +172,11 @@ fn read_jsonl(path: &Path) -> Result<Predictions, ScoreError> {
             path: path.to_path_buf(),
             source,
         })?;
+        let line = line.trim_start_matches('\u{feff}');
         if line.trim().is_empty() {
             continue;
         }
-        let parsed = serde_json::from_str::<Value>(&line)
+        let parsed = serde_json::from_str::<Value>(line)
             .map_err(|e| format!("not JSON ({e})"))
             .and_then(|v| line_prediction(&v));
         match parsed {
