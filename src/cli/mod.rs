@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::manifest::Profile;
 use crate::pipeline::part::PartSummary;
 use crate::pipeline::{self, partition, BuildOptions, BuildSummary, Progress};
+use crate::sink::jsonl::ImagePaths;
 use crate::sink::OutputFormat;
 
 /// `println!` that never panics: once stdout is closed (`medvision-build list | head`) the rest of the text is
@@ -113,6 +114,30 @@ pub struct Cli {
     /// 0 keeps every item [default: the manifest's `[output.tsv] max_items`, itself 500 by default].
     #[arg(long, value_name = "N")]
     pub tsv_max_items: Option<u64>,
+
+    /// How chat JSONL lines name their images: `relative` (`images/…png`, relative to the `jsonl/` folder;
+    /// LLaMA-Factory with `dataset_dir` set to it) or `absolute` (this machine's absolute paths, for trainers
+    /// that resolve paths against their working directory, e.g. ms-swift without `ROOT_IMAGE_DIR`).
+    #[arg(long, value_enum, value_name = "relative|absolute", default_value_t = ImagePathsArg::Relative)]
+    pub jsonl_image_paths: ImagePathsArg,
+}
+
+/// `--jsonl-image-paths` values (the CLI's own enum: clap stays out of the sinks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImagePathsArg {
+    /// Relative to the `jsonl/` folder.
+    Relative,
+    /// Absolute paths of this machine.
+    Absolute,
+}
+
+impl From<ImagePathsArg> for ImagePaths {
+    fn from(arg: ImagePathsArg) -> ImagePaths {
+        match arg {
+            ImagePathsArg::Relative => ImagePaths::Relative,
+            ImagePathsArg::Absolute => ImagePaths::Absolute,
+        }
+    }
 }
 
 /// `--profile` values (the CLI's own enum: clap stays out of the manifest).
@@ -568,7 +593,11 @@ fn describe(text: &mut String, stem: &str, origin: &str, m: &crate::manifest::Ma
         let _ = writeln!(
             text,
             "  collection {} ({modality}{channel}): image {}  mask {}",
-            c.name, c.image, c.mask
+            c.name,
+            c.image
+                .as_ref()
+                .map_or("none (mask-only)".to_string(), |p| p.to_string()),
+            c.mask
         );
     }
     for t in &m.tasks {
@@ -620,6 +649,7 @@ fn build(cli: &Cli, manifest: PathBuf) -> ExitCode {
         profile: cli.profile.into(),
         formats: cli.formats.iter().map(|&f| f.into()).collect(),
         tsv_max_items: cli.tsv_max_items,
+        jsonl_image_paths: cli.jsonl_image_paths.into(),
     };
     let env = |name: &str| std::env::var(name).ok();
     let partition = match partition::resolve(

@@ -14,7 +14,9 @@ use super::report::{BuildReport, ReportBuilder};
 use crate::discover::Case;
 use crate::record::Row;
 use crate::sink::tsv::SampleGate;
-use crate::sink::{self, CardConfig, CardInfo, OutputFormat, Sinks, WrittenShard};
+use crate::sink::{
+    self, CardConfig, CardInfo, CardRows, CardSource, OutputFormat, Sinks, WrittenShard,
+};
 
 /// Receives a build's cases in the plan's work order (`index` = position in `BuildPlan::work`).
 pub trait CaseWriter {
@@ -140,6 +142,8 @@ pub struct DatasetWriter<'p> {
     plan: &'p BuildPlan,
     report: ReportBuilder<'p>,
     sinks: Sinks,
+    /// The card's structure table and samples, collected from the rows (with Parquet).
+    card_rows: Option<CardRows>,
 }
 
 /// What a [`DatasetWriter`] wrote.
@@ -167,10 +171,13 @@ impl<'p> DatasetWriter<'p> {
             &plan.formats,
             plan.parquet,
             plan.tsv.clone(),
+            plan.jsonl_image_paths,
         )?;
+        let languages = m.output.languages.iter().map(|l| l.to_string()).collect();
         Ok(DatasetWriter {
             plan,
             report: ReportBuilder::new(plan),
+            card_rows: sinks.writes_parquet().then(|| CardRows::new(languages)),
             sinks,
         })
     }
@@ -179,13 +186,12 @@ impl<'p> DatasetWriter<'p> {
     pub fn finish(self) -> Result<DatasetWritten, BuildError> {
         let plan = self.plan;
         let dataset_dir = &plan.dataset_dir;
-        let writes_card = self.sinks.writes_parquet();
         let written = self.sinks.finish()?;
         let tsv_sample = (plan.formats.contains(&OutputFormat::Tsv))
             .then_some((plan.tsv.max_items, plan.tsv.seed));
         let report = self.report.finish(&written, dataset_dir, tsv_sample);
-        if writes_card {
-            write_card(plan, &written.shards)?;
+        if let Some(card_rows) = self.card_rows {
+            write_card(plan, &written.shards, card_rows)?;
         }
         let report_path = dataset_dir.join("build-report.json");
         sink::write_atomic(&report_path, &report.to_json()).map_err(|source| {
@@ -210,6 +216,9 @@ impl CaseWriter for DatasetWriter<'_> {
     fn rows(&mut self, _index: usize, rows: Vec<Row>) -> Result<(), BuildError> {
         for row in rows {
             self.report.row(&row);
+            if let Some(card_rows) = self.card_rows.as_mut() {
+                card_rows.row(&row);
+            }
             self.sinks.push(row)?;
         }
         Ok(())
@@ -234,20 +243,51 @@ impl CaseWriter for DatasetWriter<'_> {
     }
 }
 
-fn write_card(plan: &BuildPlan, shards: &[WrittenShard]) -> Result<(), BuildError> {
+fn write_card(
+    plan: &BuildPlan,
+    shards: &[WrittenShard],
+    card_rows: CardRows,
+) -> Result<(), BuildError> {
     let m = &plan.loaded.manifest;
+    let mut description = format!(
+        "Quantitative visual question answering built by medvision-build from {} ({}).",
+        m.dataset.name,
+        m.dataset.image_description.english()
+    );
+    // Mask-only collections and `labels = "auto"` say how their images and structures were made (other
+    // builds' cards are unchanged).
+    for c in &m.collections {
+        if let Some(from) = &c.render_from {
+            description.push_str(&format!(
+                " Collection `{}` has no intensity image: its slices are rendered from the {}.",
+                c.name,
+                from.describe()
+            ));
+        }
+        if plan.loaded.is_auto(&c.name) {
+            description.push_str(&format!(
+                " Collection `{}` labels: {}.",
+                c.name,
+                plan.loaded.describe_labels(&c.name)
+            ));
+        }
+    }
+    let (structures, samples) = card_rows.finish();
     let card = CardInfo {
         pretty_name: format!("{} quantitative VQA", m.dataset.name),
-        description: format!(
-            "Quantitative visual question answering built by medvision-build from {} ({}).",
-            m.dataset.name,
-            m.dataset.image_description.english()
-        ),
-        license: None,
+        description,
+        license: m.dataset.license.clone(),
+        source: CardSource {
+            name: m.dataset.name.clone(),
+            homepage: m.dataset.homepage.clone(),
+            citation: m.dataset.citation.clone(),
+        },
         languages: m.output.languages.iter().map(|l| l.to_string()).collect(),
         task_categories: vec!["visual-question-answering".into()],
         tags: vec!["medical".into(), m.dataset.modality.as_str().to_lowercase()],
         configs: CardConfig::from_shards(shards, &plan.dataset_dir)?,
+        structures,
+        samples,
         builder_version: BUILDER_VERSION.into(),
         manifest_sha256: plan.loaded.sha256.clone(),
     };

@@ -16,7 +16,10 @@ pub mod tsv_sample;
 #[cfg(test)]
 mod parquet_tests;
 
-pub use card::{write_card, CardConfig, CardInfo};
+pub use card::{
+    size_category, write_card, CardConfig, CardInfo, CardRows, CardSample, CardSource, CardSplit,
+    CardStructure,
+};
 pub use error::SinkError;
 pub use files::{write_atomic, OutputFormat, WrittenFile};
 pub use outputs::{Sinks, Written};

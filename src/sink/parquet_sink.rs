@@ -66,13 +66,36 @@ pub struct WrittenShard {
     pub rows: u64,
     /// Size of the shard file in bytes.
     pub bytes: u64,
+    /// xxh3-128 of the shard file's bytes (the dataset card's content fingerprint).
+    pub xxh3_128: u128,
+}
+
+/// A writer that hashes every byte it passes on, so a shard's checksum costs no second read.
+struct Hashed<W> {
+    inner: W,
+    hasher: xxhash_rust::xxh3::Xxh3,
+}
+
+impl<W: Write> Write for Hashed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 struct OpenShard {
-    writer: ArrowWriter<BufWriter<File>>,
+    writer: ArrowWriter<Hashed<BufWriter<File>>>,
     path: PathBuf,
     rows: u64,
 }
+
+/// A closed shard not yet renamed: partial path, rows, xxh3-128 of its bytes.
+type ClosedShard = (PathBuf, u64, u128);
 
 /// The writer state of one (config, split).
 struct SplitWriter {
@@ -81,8 +104,8 @@ struct SplitWriter {
     pending: Vec<Row>,
     pending_bytes: usize,
     current: Option<OpenShard>,
-    /// Closed shards: (partial path, rows).
-    closed: Vec<(PathBuf, u64)>,
+    /// Closed shards.
+    closed: Vec<ClosedShard>,
 }
 
 /// Writes rows into per-(config, split) Parquet shards under a dataset directory.
@@ -261,7 +284,7 @@ impl ParquetSink {
         let mut config_dirs = BTreeSet::new();
         for ((config, split), split_writer) in &self.splits {
             let total = split_writer.closed.len();
-            for (index, (partial, rows)) in split_writer.closed.iter().enumerate() {
+            for (index, (partial, rows, xxh3_128)) in split_writer.closed.iter().enumerate() {
                 let path = split_writer
                     .config_dir
                     .join(format!("{split}-{index:05}-of-{total:05}.parquet"));
@@ -283,6 +306,7 @@ impl ParquetSink {
                     path,
                     rows: *rows,
                     bytes,
+                    xxh3_128: *xxh3_128,
                 });
             }
             config_dirs.insert(split_writer.config_dir.clone());
@@ -394,12 +418,16 @@ impl SplitWriter {
             source,
         })?;
         partials.push(path.clone());
-        let writer =
-            ArrowWriter::try_new(BufWriter::new(file), schema.clone(), Some(props.clone()))
-                .map_err(|source| SinkError::Parquet {
-                    path: path.clone(),
-                    source,
-                })?;
+        let hashed = Hashed {
+            inner: BufWriter::new(file),
+            hasher: xxhash_rust::xxh3::Xxh3::new(),
+        };
+        let writer = ArrowWriter::try_new(hashed, schema.clone(), Some(props.clone())).map_err(
+            |source| SinkError::Parquet {
+                path: path.clone(),
+                source,
+            },
+        )?;
         Ok(OpenShard {
             writer,
             path,
@@ -424,10 +452,12 @@ impl SplitWriter {
         shard
             .writer
             .inner()
+            .inner
             .get_ref()
             .sync_all()
             .map_err(io_error)?;
-        self.closed.push((shard.path, shard.rows));
+        let xxh3_128 = shard.writer.inner().hasher.digest128();
+        self.closed.push((shard.path, shard.rows, xxh3_128));
         Ok(())
     }
 }

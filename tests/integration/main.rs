@@ -9,6 +9,7 @@ mod cluster;
 mod datasets;
 mod doctor;
 mod formats;
+mod labels;
 mod landmarks;
 mod nnunet;
 mod score;
