@@ -317,8 +317,8 @@ fn garbage_predictions_score_zero_and_count_as_unparsed() {
     }
 }
 
-/// The TSV's items: index → (answer letter, category, option texts by letter).
-fn tsv_items(path: &Path) -> Vec<(String, String, String)> {
+/// The TSV's items: (index, answer letter, category, l2-category when the TSV has the column).
+fn tsv_items(path: &Path) -> Vec<(String, String, String, Option<String>)> {
     let text = fs::read_to_string(path).expect("tsv");
     let mut lines = text.lines();
     let header: Vec<String> = lines
@@ -335,6 +335,10 @@ fn tsv_items(path: &Path) -> Vec<(String, String, String)> {
                 f[at("index")].to_string(),
                 f[at("answer")].to_string(),
                 f[at("category")].to_string(),
+                header
+                    .iter()
+                    .position(|h| h == "l2-category")
+                    .map(|i| f[i].to_string()),
             )
         })
         .collect()
@@ -355,13 +359,19 @@ fn vlmevalkit_xlsx_and_index_jsonl_score_multiple_choice() {
             format!("({})", wrong(letter))
         }
     };
-    let mut expected: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for (n, (_, _, category)) in items.iter().enumerate() {
-        let e = expected.entry(category.clone()).or_default();
-        e.0 += 1;
-        e.1 += usize::from(n.is_multiple_of(2));
+    // (group column, value) → (items, right answers).
+    let mut expected: BTreeMap<(&str, String), (usize, usize)> = BTreeMap::new();
+    for (n, (_, _, category, l2)) in items.iter().enumerate() {
+        let groups = [("category", Some(category)), ("l2-category", l2.as_ref())];
+        for (column, value) in groups {
+            if let Some(value) = value {
+                let e = expected.entry((column, value.clone())).or_default();
+                e.0 += 1;
+                e.1 += usize::from(n.is_multiple_of(2));
+            }
+        }
     }
-    let right: usize = expected.values().map(|e| e.1).sum();
+    let right = items.len().div_ceil(2);
 
     // VLMEvalKit's prediction file: the TSV columns without the image, `index` as a number, plus `prediction`.
     let xlsx = out.join("MyModel_KiTS23_test_en.xlsx");
@@ -373,7 +383,7 @@ fn vlmevalkit_xlsx_and_index_jsonl_score_multiple_choice() {
     {
         sheet.write_string(0, c as u16, *h).expect("header");
     }
-    for (n, (index, letter, category)) in items.iter().enumerate() {
+    for (n, (index, letter, category, _)) in items.iter().enumerate() {
         let r = n as u32 + 1;
         sheet
             .write_number(r, 0, index.parse::<f64>().expect("index"))
@@ -395,19 +405,23 @@ fn vlmevalkit_xlsx_and_index_jsonl_score_multiple_choice() {
         c["all"]["accuracy"].as_f64().expect("acc"),
         right as f64 / items.len() as f64
     ));
-    for (category, (n, ok)) in &expected {
-        let got = c["category"][category]["accuracy"]
+    for ((column, value), (n, ok)) in &expected {
+        let got = c[*column][value]["accuracy"]
             .as_f64()
-            .expect("category acc");
-        assert!(close(got, *ok as f64 / *n as f64), "{category}");
+            .expect("group accuracy");
+        assert!(close(got, *ok as f64 / *n as f64), "{column} {value}");
     }
+    let groups = |column: &str| c[column].as_object().map_or(0, |o| o.len());
+    let want = |column: &str| expected.keys().filter(|(c, _)| *c == column).count();
+    assert_eq!(groups("category"), want("category"));
+    assert_eq!(groups("l2-category"), want("l2-category"));
 
     // The same answers as JSONL by TSV index, with garbage for the odd ones: those are unparsed.
     let jsonl = out.join("mc.jsonl");
     let text: String = items
         .iter()
         .enumerate()
-        .map(|(n, (index, letter, _))| {
+        .map(|(n, (index, letter, _, _))| {
             let p = if n.is_multiple_of(2) {
                 letter.clone()
             } else {
