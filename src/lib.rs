@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod pipeline;
 pub mod record;
 pub mod render;
+pub mod score;
 pub mod sink;
 pub mod synth;
 pub mod volume;

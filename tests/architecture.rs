@@ -34,6 +34,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("vqa", &["manifest", "annotate", "geom", "record"]),
     ("sink", &["record"]),
     ("synth", &["manifest", "geom", "volume"]),
+    ("score", &["manifest", "vqa"]),
     (
         "pipeline",
         &[
@@ -44,7 +45,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "cli",
         &[
-            "pipeline", "manifest", "synth", "sink", "discover", "volume",
+            "pipeline", "manifest", "synth", "sink", "discover", "volume", "score",
         ],
     ),
 ];
@@ -52,8 +53,9 @@ const LAYERS: &[(&str, &[&str])] = &[
 /// External crates that only some modules may name: crate-name prefix → the top-level modules (or the crate
 /// root files `lib.rs` / `main.rs`) allowed to use it. `arrow` covers `arrow_array`, `arrow_schema`, ….
 const EXCLUSIVE_CRATES: &[(&str, &[&str])] = &[
-    ("arrow", &["sink"]),
-    ("parquet", &["sink"]),
+    ("arrow", &["sink", "score"]),
+    ("parquet", &["sink", "score"]),
+    ("calamine", &["score"]),
     ("nifti", &["volume"]),
     ("hdf5_pure", &["volume"]),
     ("clap", &["cli", "main.rs"]),

@@ -1,5 +1,6 @@
 //! Command line: flags and subcommands (clap derive), the progress display, the summary, and exit codes
-//! (0 all built, 1 finished with failed cases, 2 fatal: bad flags, bad manifest, unwritable output).
+//! (0 all built, 1 finished with failed cases, 2 fatal: bad flags, bad manifest, unwritable output; `score`:
+//! 0 every prediction scored, 1 scored with predictions left out, 2 inputs unreadable).
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
@@ -243,6 +244,29 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Score a model's answers against a built dataset (README, "Scoring"): box IoU and F1 at IoU 0.5,
+    /// MAE/MRE and success rates for sizes, distances and angles, multiple-choice accuracy; per task type,
+    /// label, plane and split. Prints a Markdown table. Exit 0 when every prediction was scored, 1 when some
+    /// were unreadable, unmatched, duplicated or of a task type not scored, 2 when the inputs cannot be read.
+    Score {
+        /// The built dataset folder, `<out>/<dataset name>`.
+        #[arg(long, value_name = "DIR")]
+        dataset: PathBuf,
+        /// Predictions: JSONL (`{"id", "prediction"}`, chat lines with an assistant message, or
+        /// `{"index", "prediction"}` for TSV items) or VLMEvalKit's `<model>_<data name>.xlsx`.
+        #[arg(long, value_name = "FILE")]
+        predictions: PathBuf,
+        /// TSV the multiple-choice predictions answer (`<dataset>_<split>_<lang>`) [default: from the
+        /// prediction file's name].
+        #[arg(long, value_name = "NAME")]
+        tsv: Option<String>,
+        /// Write the report as JSON here.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Write the Markdown tables here as well as printing them.
+        #[arg(long, value_name = "FILE")]
+        markdown: Option<PathBuf>,
+    },
     /// Print every manifest in a folder with its layout, collections (image/mask patterns) and tasks.
     List {
         /// Folder of manifests [default: the manifests bundled in the binary].
@@ -279,6 +303,21 @@ pub fn run() -> ExitCode {
         }) => doctor(&manifest, &data_root),
         Some(Command::Merge { parts, out }) => merge(&parts, &out),
         Some(Command::Init { dir, out }) => init(&dir, out.as_deref()),
+        Some(Command::Score {
+            dataset,
+            predictions,
+            tsv,
+            out,
+            markdown,
+        }) => score(
+            crate::score::ScoreOptions {
+                dataset_dir: dataset,
+                predictions,
+                tsv,
+            },
+            out.as_deref(),
+            markdown.as_deref(),
+        ),
         None => match cli.manifest.clone().or_else(|| cli.nnunet.clone()) {
             Some(manifest) => build(&cli, manifest),
             None => {
@@ -350,6 +389,43 @@ fn synth(dataset: &str, out: &Path, manifests: &Path) -> ExitCode {
             err!("error: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// `score`: the report printed as Markdown, written as JSON and Markdown where asked.
+fn score(
+    options: crate::score::ScoreOptions,
+    json: Option<&Path>,
+    markdown: Option<&Path>,
+) -> ExitCode {
+    let report = match crate::score::score(&options) {
+        Ok(report) => report,
+        Err(e) => {
+            err!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let text = crate::score::report::markdown(&report);
+    out!("{text}");
+    let json_text = match serde_json::to_string_pretty(&report) {
+        Ok(t) => t + "\n",
+        Err(e) => {
+            err!("error: report as JSON: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for (path, body) in [(json, &json_text), (markdown, &text)] {
+        if let Some(path) = path {
+            if let Err(e) = std::fs::write(path, body) {
+                err!("error: {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if report.clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

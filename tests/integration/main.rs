@@ -13,3 +13,4 @@ mod hostile;
 mod labels;
 mod landmarks;
 mod nnunet;
+mod score;
