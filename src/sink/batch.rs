@@ -49,7 +49,7 @@ pub(crate) fn estimated_row_bytes(row: &Row) -> usize {
         + row.image_png.len()
         + 4
         + 8 * (row.answer_values.len() + 2 * row.landmarks_px.len() + 2 + 11)
-        + 4 * (4 + 4 + 4 * row.landmarks_px.len())
+        + 4 * (4 + 4 + 4 * row.landmarks_px.len() + 2 + 5 * row.piece_boxes_px.len())
         + ROW_OVERHEAD_BYTES
 }
 
@@ -133,6 +133,19 @@ pub(crate) fn rows_to_batch(schema: &SchemaRef, rows: &[Row]) -> Result<RecordBa
                         }
                         None => b.append(false),
                     }
+                }
+                Arc::new(b.finish())
+            }
+            "piece_index" => int32s(rows, |r| r.piece_index),
+            "piece_count" => int32s(rows, |r| r.piece_count),
+            "piece_boxes_px" => {
+                let mut b = ListBuilder::new(ListBuilder::new(Int32Builder::new()));
+                for row in rows {
+                    for bbox in &row.piece_boxes_px {
+                        b.values().values().append_slice(bbox);
+                        b.values().append(true);
+                    }
+                    b.append(true);
                 }
                 Arc::new(b.finish())
             }

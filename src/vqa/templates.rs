@@ -482,7 +482,8 @@ impl TemplateSet {
                 missing.push(format!("templates.{}.{lang}", question.as_str()));
             }
         }
-        if kinds.contains(&TaskKind::Bbox) && self.answer_format(format, lang).is_none() {
+        let boxes = kinds.contains(&TaskKind::Bbox) || kinds.contains(&TaskKind::Instances);
+        if boxes && self.answer_format(format, lang).is_none() {
             missing.push(format!("answer_format.{}.{lang}", format.as_str()));
         }
         for plane in Plane::ALL {
@@ -529,13 +530,12 @@ impl TemplateSet {
                     .map(|k| format!("measurement_choice.{}.{lang}", k.as_str())),
             );
         }
-        if kinds.contains(&TaskKind::Bbox) {
-            if self.choice(ChoiceKind::Identify, lang).is_none() {
-                missing.push(format!("templates.{}.{lang}", ChoiceKind::Identify.key()));
-            }
-            if self.option_format(format, lang).is_none() {
-                missing.push(format!("option_format.{}.{lang}", format.as_str()));
-            }
+        if kinds.contains(&TaskKind::Bbox) && self.choice(ChoiceKind::Identify, lang).is_none() {
+            missing.push(format!("templates.{}.{lang}", ChoiceKind::Identify.key()));
+        }
+        let boxes = kinds.contains(&TaskKind::Bbox) || kinds.contains(&TaskKind::Instances);
+        if boxes && self.option_format(format, lang).is_none() {
+            missing.push(format!("option_format.{}.{lang}", format.as_str()));
         }
         missing.sort();
         missing.dedup();
@@ -567,7 +567,10 @@ fn choice_placeholders(kind: ChoiceKind) -> Vec<&'static str> {
             .chain(question.extra_placeholders())
             .copied()
             .filter(|p| *p != "answer_format")
-            .chain((question == QuestionKind::Bbox).then_some("option_format"))
+            .chain(
+                matches!(question, QuestionKind::Bbox | QuestionKind::Instances)
+                    .then_some("option_format"),
+            )
             .collect(),
         ChoiceKind::Identify => COMMON_PLACEHOLDERS
             .iter()
