@@ -230,6 +230,51 @@ mod tests {
     }
 
     #[test]
+    fn without_the_single_instance_rule_each_piece_gets_its_own_fit() {
+        let mask = volume();
+        let stats = mask_stats(
+            &mask,
+            DisplayFrame::Radiological,
+            &[Plane::Axial],
+            Connectivity::Four,
+        )
+        .expect("stats");
+        let (facts, counts) = lesion_facts(
+            &mask,
+            &stats,
+            &[2],
+            &LesionOptions::new(LesionRules::Default),
+            false,
+        );
+        // Slices 0 and 1: one piece each; slice 2: two pieces, each a candidate.
+        assert_eq!((counts.considered, counts.multi_instance), (4, 0));
+        assert!(counts.rejected.is_empty(), "{:?}", counts.rejected);
+        let pieces: Vec<(usize, u32, u32, u64)> = facts
+            .iter()
+            .map(|f| {
+                let m = &f.measurement;
+                (f.slice_index, f.piece_index, f.piece_count, m.pixel_count)
+            })
+            .collect();
+        // Radiological axial, x = 29 - i: the 20 x 10 px piece spans x 5..=24, the 5 x 4 px one x 20..=24, so
+        // the big piece (smaller left edge) comes first.
+        assert_eq!(
+            pieces,
+            vec![(0, 1, 1, 200), (1, 1, 1, 200), (2, 1, 2, 200), (2, 2, 2, 20)]
+        );
+        let small = &facts[3].measurement;
+        assert_eq!(
+            [small.bbox.x_min, small.bbox.y_min, small.bbox.x_max, small.bbox.y_max],
+            [20, 2, 24, 5]
+        );
+        // Max Feret of the 5 x 4 px piece between pixel centres: 4 x 3 steps of 0.5 mm = 2.5 mm; its area 5 mm².
+        assert!((small.feret_longest_mm - 2.5).abs() < 1e-9, "{}", small.feret_longest_mm);
+        assert!((small.area_mm2 - 5.0).abs() < 1e-12);
+        // The big piece on slice 2 measures exactly like the lone piece of slice 0.
+        assert_eq!(facts[2].measurement, facts[0].measurement);
+    }
+
+    #[test]
     fn labels_not_asked_are_ignored() {
         let mask = volume();
         let stats = mask_stats(

@@ -10,6 +10,8 @@ pub mod slices;
 
 #[cfg(test)]
 mod golden_tests;
+#[cfg(test)]
+mod pieces_golden_tests;
 
 pub use boxes::{
     box_facts, instances_facts, mask_size_facts, mask_stats, AnnotateError, BoxFact, FilterCounts,
