@@ -11,3 +11,4 @@ mod doctor;
 mod formats;
 mod landmarks;
 mod nnunet;
+mod pieces;
