@@ -303,6 +303,25 @@ mod tests {
     }
 
     #[test]
+    fn piece_sentence_names_index_and_count_in_both_languages() {
+        let templates = TemplateSet::defaults().expect("defaults");
+        let ds = dataset();
+        let asker = Asker {
+            templates: &templates,
+            dataset: &ds,
+            answer_format: AnswerFormat::RelativeLowerLeft,
+        };
+        let en = asker.piece_sentence(&Lang::EN, &kidney(), 2, 3).expect("en");
+        assert_eq!(
+            en,
+            "The kidney forms 3 separate regions in this slice, numbered from left to right by their \
+             left edge (ties from top to bottom); answer for region 2."
+        );
+        let ar_text = asker.piece_sentence(&ar(), &kidney(), 2, 3).expect("ar");
+        assert!(ar_text.contains("الكلية في هذه الشريحة 3") && ar_text.ends_with("رقم 2."));
+    }
+
+    #[test]
     fn option_sets_are_in_display_order_and_deterministic() {
         let (a, ka) = instance_options("k", &KIDNEYS, 100, 50).expect("room");
         let (b, kb) = instance_options("k", &KIDNEYS, 100, 50).expect("room");

@@ -221,6 +221,16 @@ fn one_row_per_piece_and_a_multi_instance_question() {
         .filter(|l| l.contains("\"piece_count\":2") && l.contains("\"piece_index\":2"))
         .count();
     assert!(two >= 20, "{two} JSONL lines about a second piece");
+    // Each says which piece it asks about, in both languages.
+    for l in text
+        .lines()
+        .filter(|l| l.contains("\"piece_count\":2") && l.contains("\"piece_index\":2"))
+    {
+        assert!(
+            l.contains("answer for region 2.") || l.contains("أجب عن المنطقة رقم 2."),
+            "{l}"
+        );
+    }
     assert!(text
         .lines()
         .any(|l| l.contains("\"task_type\":\"instances\"") && l.contains("\"content\":\"2: [[")));

@@ -557,11 +557,21 @@ impl Emitter<'_> {
         let fact_id = self.rows.fact_id(&fact);
         let lexical = Lexical::new(task.kind, &manifest.dataset, self.modality, label);
         for lang in &manifest.output.languages {
-            let Some(qa) = self.question(lang, label, &fact, &shown, item.ask) else {
+            let Some(mut qa) = self.question(lang, label, &fact, &shown, item.ask) else {
                 continue;
             };
-            let (choice, identify) =
+            let (mut choice, identify) =
                 self.choices(lang, label, &fact, &fact_id, &shown, item.ask, &lexical);
+            // A question about one of several pieces says which one (docs/measurements.md §5.2).
+            if let (index @ 1.., count @ 2..) = item.piece {
+                let Ok(sentence) = self.asker.piece_sentence(lang, label, index, count) else {
+                    continue;
+                };
+                qa.question = format!("{} {sentence}", qa.question);
+                if let Some(c) = choice.as_mut() {
+                    c.question = format!("{} {sentence}", c.question);
+                }
+            }
             let said = Said {
                 label_name: label.name.or_english(lang).clone(),
                 qa,
