@@ -1081,7 +1081,15 @@ mod tests {
         assert_eq!(boxes.len(), 12);
         let pieces: Vec<(Plane, usize, u32, u32, [u32; 4])> = boxes
             .iter()
-            .map(|b| (b.plane, b.slice_index, b.piece_index, b.piece_count, b.bbox_px))
+            .map(|b| {
+                (
+                    b.plane,
+                    b.slice_index,
+                    b.piece_index,
+                    b.piece_count,
+                    b.bbox_px,
+                )
+            })
             .collect();
         // Radiological coronal: x = 11 - i (cube i 9..=10 → x 1..=2 comes first, left to right), y = 7 - k.
         // Axial: x = 11 - i, y = 9 - j (j 0..=1 → y 8..=9).
@@ -1101,7 +1109,14 @@ mod tests {
         assert!(pieces[..4]
             .iter()
             .all(|p| p.0 == Plane::Sagittal && (p.2, p.3) == (1, 1)));
-        let (sizes, counts) = mask_size_facts(&stats, &[2], &Filters { min_pixels: 4, ..loose });
+        let (sizes, counts) = mask_size_facts(
+            &stats,
+            &[2],
+            &Filters {
+                min_pixels: 4,
+                ..loose
+            },
+        );
         assert_eq!((counts.considered, sizes.len()), (12, 12));
         // Every piece is a 2 x 2 px face of one cube (a sagittal slice, fixed i, cuts one cube only).
         assert!(sizes.iter().all(|s| s.pixel_count == 4));

@@ -260,15 +260,29 @@ mod tests {
         // the big piece (smaller left edge) comes first.
         assert_eq!(
             pieces,
-            vec![(0, 1, 1, 200), (1, 1, 1, 200), (2, 1, 2, 200), (2, 2, 2, 20)]
+            vec![
+                (0, 1, 1, 200),
+                (1, 1, 1, 200),
+                (2, 1, 2, 200),
+                (2, 2, 2, 20)
+            ]
         );
         let small = &facts[3].measurement;
         assert_eq!(
-            [small.bbox.x_min, small.bbox.y_min, small.bbox.x_max, small.bbox.y_max],
+            [
+                small.bbox.x_min,
+                small.bbox.y_min,
+                small.bbox.x_max,
+                small.bbox.y_max
+            ],
             [20, 2, 24, 5]
         );
         // Max Feret of the 5 x 4 px piece between pixel centres: 4 x 3 steps of 0.5 mm = 2.5 mm; its area 5 mm².
-        assert!((small.feret_longest_mm - 2.5).abs() < 1e-9, "{}", small.feret_longest_mm);
+        assert!(
+            (small.feret_longest_mm - 2.5).abs() < 1e-9,
+            "{}",
+            small.feret_longest_mm
+        );
         assert!((small.area_mm2 - 5.0).abs() < 1e-12);
         // The big piece on slice 2 measures exactly like the lone piece of slice 0.
         assert_eq!(facts[2].measurement, facts[0].measurement);

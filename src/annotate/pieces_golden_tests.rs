@@ -104,7 +104,10 @@ fn pieces_match_scipy_in_every_frame_plane_and_connectivity() {
                         assert_eq!(row[..], w[..5], "{}", g.name);
                         assert_eq!(b.bbox_px.map(u64::from)[..], w[5..], "{}", g.name);
                         assert_eq!(s.bbox_px, b.bbox_px);
-                        assert_eq!((s.piece_index, s.piece_count), (b.piece_index, b.piece_count));
+                        assert_eq!(
+                            (s.piece_index, s.piece_count),
+                            (b.piece_index, b.piece_count)
+                        );
                     }
                     assert_eq!((boxes.len(), sizes.len()), (want.len(), want.len()));
                 }

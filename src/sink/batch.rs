@@ -86,6 +86,27 @@ fn float64_lists(rows: &[Row], get: impl Fn(&Row) -> &[f64]) -> ArrayRef {
     Arc::new(b.finish())
 }
 
+fn int64s(rows: &[Row], get: impl Fn(&Measurements) -> Option<i64>) -> ArrayRef {
+    let mut b = Int64Builder::with_capacity(rows.len());
+    for row in rows {
+        b.append_option(get(&row.measurements));
+    }
+    Arc::new(b.finish())
+}
+
+/// `piece_boxes_px`: a list of `[x_min, y_min, x_max, y_max]` per row (empty for rows without pieces).
+fn box_lists(rows: &[Row]) -> ArrayRef {
+    let mut b = ListBuilder::new(ListBuilder::new(Int32Builder::new()));
+    for row in rows {
+        for bbox in &row.piece_boxes_px {
+            b.values().values().append_slice(bbox);
+            b.values().append(true);
+        }
+        b.append(true);
+    }
+    Arc::new(b.finish())
+}
+
 /// Builds the record batch for `rows` in the shard schema.
 // Long on purpose: one match arm per output column, so the columns read as one table in schema order.
 pub(crate) fn rows_to_batch(schema: &SchemaRef, rows: &[Row]) -> Result<RecordBatch, ArrowError> {
@@ -138,17 +159,7 @@ pub(crate) fn rows_to_batch(schema: &SchemaRef, rows: &[Row]) -> Result<RecordBa
             }
             "piece_index" => int32s(rows, |r| r.piece_index),
             "piece_count" => int32s(rows, |r| r.piece_count),
-            "piece_boxes_px" => {
-                let mut b = ListBuilder::new(ListBuilder::new(Int32Builder::new()));
-                for row in rows {
-                    for bbox in &row.piece_boxes_px {
-                        b.values().values().append_slice(bbox);
-                        b.values().append(true);
-                    }
-                    b.append(true);
-                }
-                Arc::new(b.finish())
-            }
+            "piece_boxes_px" => box_lists(rows),
             "landmarks_px" => {
                 let mut b = ListBuilder::new(ListBuilder::new(Float64Builder::new()));
                 for row in rows {
@@ -162,13 +173,7 @@ pub(crate) fn rows_to_batch(schema: &SchemaRef, rows: &[Row]) -> Result<RecordBa
             }
             "box_width_mm" => float64s(rows, |m| m.box_width_mm),
             "box_height_mm" => float64s(rows, |m| m.box_height_mm),
-            "pixel_count" => {
-                let mut b = Int64Builder::with_capacity(rows.len());
-                for row in rows {
-                    b.append_option(row.measurements.pixel_count);
-                }
-                Arc::new(b.finish())
-            }
+            "pixel_count" => int64s(rows, |m| m.pixel_count),
             "area_mm2" => float64s(rows, |m| m.area_mm2),
             "major_axis_mm" => float64s(rows, |m| m.major_axis_mm),
             "minor_axis_mm" => float64s(rows, |m| m.minor_axis_mm),

@@ -164,8 +164,7 @@ mod tests {
     #[test]
     fn instances_answer_lists_count_then_boxes() {
         let boxes = [[10.0, 5.0, 29.0, 14.0], [50.0, 0.0, 59.0, 49.0]];
-        let (text, values) =
-            instances_answer(&boxes, 100.0, 50.0, AnswerFormat::RelativeLowerLeft);
+        let (text, values) = instances_answer(&boxes, 100.0, 50.0, AnswerFormat::RelativeLowerLeft);
         assert_eq!(
             text,
             "2: [[0.100, 0.720, 0.290, 0.900], [0.500, 0.020, 0.590, 1.000]]"

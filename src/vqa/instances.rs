@@ -15,6 +15,9 @@ use super::{no_extra, Asker, Qa, Shown};
 use crate::manifest::{Label, Lang, Plane};
 use crate::record::Choice;
 
+/// Option sets (each a list of boxes in display order) and the index of the true one.
+pub type OptionSets = (Vec<Vec<[u32; 4]>>, usize);
+
 /// Largest number of options (the truth included).
 const MAX_OPTIONS: usize = 5;
 
@@ -74,7 +77,7 @@ pub fn instance_options(
     truth: &[[u32; 4]],
     width_px: u32,
     height_px: u32,
-) -> Result<(Vec<Vec<[u32; 4]>>, usize), ChoiceError> {
+) -> Result<OptionSets, ChoiceError> {
     let no_room = ChoiceError::NoRoom {
         width_px,
         height_px,
@@ -88,7 +91,12 @@ pub fn instance_options(
     if n >= 2 {
         // One box around every piece.
         let union = truth.iter().fold(truth[0], |u, b| {
-            [u[0].min(b[0]), u[1].min(b[1]), u[2].max(b[2]), u[3].max(b[3])]
+            [
+                u[0].min(b[0]),
+                u[1].min(b[1]),
+                u[2].max(b[2]),
+                u[3].max(b[3]),
+            ]
         });
         wrong.push(vec![union]);
         // A piece missed.
@@ -102,7 +110,13 @@ pub fn instance_options(
     }
     // A piece invented where there is none.
     let first = truth[0];
-    if let Some(extra) = free_box(&format!("{seed_key}/extra"), first, truth, width_px, height_px) {
+    if let Some(extra) = free_box(
+        &format!("{seed_key}/extra"),
+        first,
+        truth,
+        width_px,
+        height_px,
+    ) {
         let mut set = truth.to_vec();
         set.push(extra);
         wrong.push(in_display_order(set));
@@ -111,7 +125,13 @@ pub fn instance_options(
     let mut moved: Vec<[u32; 4]> = Vec::with_capacity(n);
     for (i, b) in truth.iter().enumerate() {
         let avoid: Vec<[u32; 4]> = truth.iter().chain(&moved).copied().collect();
-        match free_box(&format!("{seed_key}/move/{i}"), *b, &avoid, width_px, height_px) {
+        match free_box(
+            &format!("{seed_key}/move/{i}"),
+            *b,
+            &avoid,
+            width_px,
+            height_px,
+        ) {
             Some(m) => moved.push(m),
             None => break,
         }
@@ -124,7 +144,8 @@ pub fn instance_options(
     let largest = (0..n).rev().max_by_key(|&i| area(&truth[i])).unwrap_or(0);
     let b = truth[largest];
     if b[2] > b[0] {
-        let mid = b[0] + (b[2] - b[0] + 1) / 2;
+        let width = b[2] - b[0] + 1;
+        let mid = b[0] + width / 2;
         let mut set: Vec<[u32; 4]> = (truth.iter().enumerate())
             .filter(|(i, _)| *i != largest)
             .map(|(_, b)| *b)
@@ -231,7 +252,9 @@ mod tests {
         let qa = asker
             .instances(&Lang::EN, &kidney(), Plane::Axial, &shown(), &KIDNEYS)
             .expect("en");
-        assert!(qa.question.contains("How many separate regions of the kidney"));
+        assert!(qa
+            .question
+            .contains("How many separate regions of the kidney"));
         assert!(qa.question.contains("left to right"));
         assert!(qa.question.contains("top-left corner"), "{}", qa.question);
         assert_eq!(
@@ -311,7 +334,9 @@ mod tests {
             dataset: &ds,
             answer_format: AnswerFormat::RelativeLowerLeft,
         };
-        let en = asker.piece_sentence(&Lang::EN, &kidney(), 2, 3).expect("en");
+        let en = asker
+            .piece_sentence(&Lang::EN, &kidney(), 2, 3)
+            .expect("en");
         assert_eq!(
             en,
             "The kidney forms 3 separate regions in this slice, numbered from left to right by their \

@@ -104,7 +104,12 @@ pub fn box_edges_px(
     let (w, h) = (width_px, height_px);
     let [x0, y0, x1, y1] = match format {
         AnswerFormat::RelativeTopLeft => [a * w, b * h, c * w, d * h],
-        AnswerFormat::Qwen1000 => [a * w / 1000.0, b * h / 1000.0, c * w / 1000.0, d * h / 1000.0],
+        AnswerFormat::Qwen1000 => [
+            a * w / 1000.0,
+            b * h / 1000.0,
+            c * w / 1000.0,
+            d * h / 1000.0,
+        ],
         // x1 = x_min / W, x2 = x_max / W (inclusive pixels); y1 = (H − y_max) / H, y2 = (H − y_min) / H.
         AnswerFormat::RelativeLowerLeft => {
             let (xa, xb) = (a.min(c), a.max(c));
@@ -336,7 +341,10 @@ mod tests {
                 let s = score_instances(predicted, &truth, format, 100, 50).expect("truth reads");
                 assert!(s.parsed && s.count_correct);
                 assert_eq!(s.per_box_iou, vec![1.0, 1.0]);
-                assert_eq!((s.matched, s.precision, s.recall, s.mean_iou), (2, 1.0, 1.0, 1.0));
+                assert_eq!(
+                    (s.matched, s.precision, s.recall, s.mean_iou),
+                    (2, 1.0, 1.0, 1.0)
+                );
             }
         }
     }
@@ -377,7 +385,10 @@ mod tests {
         assert!(!s.count_correct);
         assert_eq!(s.predicted_count, Some(1));
         assert_eq!(s.per_box_iou, vec![0.0, 1.0]);
-        assert_eq!((s.matched, s.precision, s.recall, s.mean_iou), (1, 1.0, 0.5, 0.5));
+        assert_eq!(
+            (s.matched, s.precision, s.recall, s.mean_iou),
+            (1, 1.0, 0.5, 0.5)
+        );
         // The union box MedVision's `single_instance = false` rows used to give: 1 box of 70 × 35 px covering
         // both; IoU with each 200 px piece is 200 / 2450.
         let union = answer(&[[10.0, 5.0, 79.0, 39.0]], format);
@@ -398,22 +409,38 @@ mod tests {
     fn garbage_scores_zero_and_a_bad_truth_is_an_error() {
         let format = AnswerFormat::RelativeLowerLeft;
         let truth = answer(&TRUTH_PX, format);
-        for garbage in ["", "two kidneys", "2: [[0.1, 0.2, 0.3]]", "2: [[0.1, 0.2, x, 0.4]]", "2: [[0.1"] {
+        for garbage in [
+            "",
+            "two kidneys",
+            "2: [[0.1, 0.2, 0.3]]",
+            "2: [[0.1, 0.2, x, 0.4]]",
+            "2: [[0.1",
+        ] {
             let s = score_instances(garbage, &truth, format, 100, 50).expect("truth reads");
             assert!(!s.parsed, "{garbage}");
             assert_eq!(s.per_box_iou, vec![0.0, 0.0]);
-            assert_eq!((s.matched, s.precision, s.recall, s.count_correct), (0, 0.0, 0.0, false));
+            assert_eq!(
+                (s.matched, s.precision, s.recall, s.count_correct),
+                (0, 0.0, 0.0, false)
+            );
         }
         assert!(matches!(
             parse_instances("x: [[1, 2, 3, 4]]"),
             Err(ParseError::NoCount { .. })
         ));
-        assert!(matches!(parse_instances("1: [[1, 2, 3, 4]"), Err(ParseError::Unclosed)));
+        assert!(matches!(
+            parse_instances("1: [[1, 2, 3, 4]"),
+            Err(ParseError::Unclosed)
+        ));
         assert!(score_instances("1: [[0, 0, 1, 1]]", "garbage", format, 10, 10).is_err());
         // Loose but readable: no colon, no outer brackets, extra spaces.
-        let loose = parse_instances("  2 [0.1, 0.2, 0.3, 0.4] , [ 0.5,0.6,0.7,0.8 ] ").expect("reads");
+        let loose =
+            parse_instances("  2 [0.1, 0.2, 0.3, 0.4] , [ 0.5,0.6,0.7,0.8 ] ").expect("reads");
         assert_eq!(loose.count, 2);
-        assert_eq!(loose.boxes, vec![[0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7, 0.8]]);
+        assert_eq!(
+            loose.boxes,
+            vec![[0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7, 0.8]]
+        );
     }
 
     /// Best total by trying every assignment of rows to distinct columns (the independent truth).
@@ -444,7 +471,11 @@ mod tests {
             let n = 1 + rng.below(5);
             let m = 1 + rng.below(5);
             let weight: Vec<Vec<f64>> = (0..n)
-                .map(|_| (0..m).map(|_| (rng.below(5) as f64) * 0.25 * rng.unit()).collect())
+                .map(|_| {
+                    (0..m)
+                        .map(|_| (rng.below(5) as f64) * 0.25 * rng.unit())
+                        .collect()
+                })
                 .collect();
             let matching = max_weight_matching(&weight);
             let mut cols: Vec<usize> = matching.iter().flatten().copied().collect();
@@ -456,7 +487,10 @@ mod tests {
                 .filter_map(|(i, j)| j.map(|j| weight[i][j]))
                 .sum();
             let best = exhaustive(&weight, 0, &mut vec![false; m]);
-            assert!((total - best).abs() < 1e-12, "trial {trial}: {total} vs {best}");
+            assert!(
+                (total - best).abs() < 1e-12,
+                "trial {trial}: {total} vs {best}"
+            );
         }
         assert!(max_weight_matching(&[]).is_empty());
         assert_eq!(max_weight_matching(&[vec![], vec![]]), vec![None, None]);

@@ -29,8 +29,16 @@ fn expected_pieces(cases: &[PhantomCase]) -> BTreeMap<String, Vec<[i32; 4]>> {
                 let mut by_label: BTreeMap<u16, Vec<[i32; 4]>> = BTreeMap::new();
                 for c in &case.cuboids {
                     if c.lo[fixed] <= slice && slice <= c.hi[fixed] {
-                        let b = [w - 1 - c.hi[ca], h - 1 - c.hi[ra], w - 1 - c.lo[ca], h - 1 - c.lo[ra]];
-                        by_label.entry(c.label).or_default().push(b.map(|v| v as i32));
+                        let b = [
+                            w - 1 - c.hi[ca],
+                            h - 1 - c.hi[ra],
+                            w - 1 - c.lo[ca],
+                            h - 1 - c.lo[ra],
+                        ];
+                        by_label
+                            .entry(c.label)
+                            .or_default()
+                            .push(b.map(|v| v as i32));
                     }
                 }
                 for (label, mut boxes) in by_label {
@@ -44,7 +52,17 @@ fn expected_pieces(cases: &[PhantomCase]) -> BTreeMap<String, Vec<[i32; 4]>> {
 }
 
 /// Rows of a config as `case/plane/slice/label` → (piece index, piece count, bbox, pixel count, piece boxes, id).
-type Written = BTreeMap<String, Vec<(Option<i32>, i32, Option<[i32; 4]>, Option<i64>, Vec<[i32; 4]>, String)>>;
+type Written = BTreeMap<
+    String,
+    Vec<(
+        Option<i32>,
+        i32,
+        Option<[i32; 4]>,
+        Option<i64>,
+        Vec<[i32; 4]>,
+        String,
+    )>,
+>;
 
 fn written(config_dir: &Path) -> Written {
     let mut out: Written = BTreeMap::new();

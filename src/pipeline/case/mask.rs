@@ -396,7 +396,12 @@ impl Item {
     /// `bbox_px` stays empty), its piece index 0 (the row is about every piece) and its piece count theirs.
     fn instances(f: annotate::InstancesFact) -> Item {
         let union = f.boxes_px.iter().fold(f.boxes_px[0], |u, b| {
-            [u[0].min(b[0]), u[1].min(b[1]), u[2].max(b[2]), u[3].max(b[3])]
+            [
+                u[0].min(b[0]),
+                u[1].min(b[1]),
+                u[2].max(b[2]),
+                u[3].max(b[3]),
+            ]
         });
         Item {
             task_type: "instances",
