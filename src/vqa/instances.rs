@@ -6,7 +6,7 @@
 //! (like every option in `choice`): one box around all pieces (what MedVision's union box would say), a piece
 //! missed, a piece invented, every piece moved elsewhere, the largest piece split in two. Each differs from
 //! the truth in its count or has a box overlapping no true box with IoU ≥ 0.5, so exactly one option is right
-//! under IoU-matched scoring (`score`).
+//! under IoU-matched scoring (`instance_score`).
 
 use super::choice::{self, box_options, iou, ChoiceError, ChoiceKind, Lexical, SplitMix64};
 use super::format;
@@ -197,7 +197,7 @@ pub fn instances_item(
 mod tests {
     use super::*;
     use crate::manifest::{AnswerFormat, DatasetInfo, Localized, Modality, TaskKind};
-    use crate::vqa::score::score_instances;
+    use crate::vqa::instance_score::score_instances;
     use crate::vqa::templates::TemplateSet;
 
     fn ar() -> Lang {

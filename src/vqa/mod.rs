@@ -3,9 +3,9 @@
 
 pub mod choice;
 pub mod format;
+pub mod instance_score;
 pub mod instances;
 pub mod kinds;
-pub mod score;
 pub mod templates;
 
 use crate::manifest::{AnswerFormat, DatasetInfo, Label, Lang, Plane};
