@@ -507,7 +507,7 @@ fn many_label_input(root: &Path) -> Input {
     let mut toml = String::from(
         "# Bench manifest for the many-label stand-in written by benches/build.rs (104 labels).\n\
          [dataset]\nname = \"ManyLabels\"\nmodality = \"CT\"\nimage_description = \"a whole-body CT scan\"\n\
-         department = \"Orthopedic Surgery\"\nlayout = \"dataset/case_NNNNN/{imaging,segmentation}.nii.gz\"\n\n\
+         department = \"Orthopedic Surgery\"\nlicense = \"cc-by-4.0\"\nlayout = \"dataset/case_NNNNN/{imaging,segmentation}.nii.gz\"\n\n\
          [[collection]]\nname = \"default\"\nimage = \"dataset/{case}/imaging.nii.gz\"\n\
          mask = \"dataset/{case}/segmentation.nii.gz\"\n\n[labels]\n",
     );

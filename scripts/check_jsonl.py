@@ -7,7 +7,16 @@ Usage: check_jsonl.py <dataset dir>   (needs datasets and pillow)
 turn starting with `<image>` and one assistant turn, one image per `<image>`, and every image path (relative to
 the JSONL folder) must exist and open as a PNG. Rows of one fact in several languages (ids differing only in
 the last component) must carry the same answer.
+
+`jsonl/dataset_info.json` is read the way LLaMA-Factory reads its registry (data/parser.py `get_dataset_list`,
+data/converter.py `SharegptDatasetConverter`, `_find_medias`; checked against hiyouga/LLaMA-Factory at commit
+01d3ac67e604447345b01dfb2bc318200a135d8e, re-implemented minimally here): every JSONL file has one entry
+`<dataset>_<split>` with `file_name`, `formatting: sharegpt`, the `messages`/`images` columns and the
+role/content/user/assistant tags the lines use, and every image path, joined to `media_dir` (= `dataset_dir`,
+the JSONL folder) as LLaMA-Factory does, is a file. Absolute image paths (`--jsonl-image-paths absolute`) pass
+the same join unchanged.
 """
+import json
 import os
 import sys
 from collections import defaultdict
@@ -41,10 +50,33 @@ def main(dataset_dir):
             assert lang == row["lang"], row["id"]
             answers[base].add(msgs[1]["content"])
         print(f"{split}: {len(rows)} rows, languages {sorted(set(rows['lang']))}, every image exists")
+    check_registry(jsonl_dir, ds)
     multi = [b for b, a in answers.items() if len(a) != 1]
     assert not multi, f"languages disagree on the answer of {multi[:3]}"
     print(f"{len(opened)} distinct images opened; every fact has one answer across languages")
     print("ok")
+
+
+def check_registry(jsonl_dir, ds):
+    with open(os.path.join(jsonl_dir, "dataset_info.json"), encoding="utf-8") as f:
+        registry = json.load(f)
+    files = {e["file_name"]: name for name, e in registry.items()}
+    assert set(files) == {f"{split}.jsonl" for split in ds}, f"registry names {sorted(files)}, splits {sorted(ds)}"
+    for name, entry in registry.items():
+        assert "hf_hub_url" not in entry and "script_url" not in entry, name  # load_from = "file"
+        assert entry["formatting"] == "sharegpt", name
+        columns, tags = entry["columns"], entry["tags"]
+        rows = ds[entry["file_name"][: -len(".jsonl")]]
+        for row in rows:
+            messages = row[columns["messages"]]
+            roles = [m[tags["role_tag"]] for m in messages]
+            # The converter wants user/assistant turns in alternation, starting with the user.
+            assert roles == [tags["user_tag"], tags["assistant_tag"]], (name, roles)
+            assert all(isinstance(m[tags["content_tag"]], str) for m in messages)
+            for media in row[columns["images"]]:
+                path = os.path.join(jsonl_dir, media)  # media_dir defaults to dataset_dir
+                assert os.path.isfile(path), f"{name}: LLaMA-Factory would not find {media}"
+        print(f"dataset_info.json: {name} -> {entry['file_name']}, {len(rows)} rows, every image found from dataset_dir")
 
 
 if __name__ == "__main__":

@@ -17,14 +17,27 @@ For every config:
     (through the README.md `configs:` block): the `image` feature is `Image`, the first row decodes to a
     PIL image of image_width × image_height, columns come in file order, row counts match, and every row's
     image bytes (read with decode=False) equal pyarrow's.
+For the dataset card (README.md):
+  * `huggingface_hub.DatasetCard` parses it; it has `license`, `size_categories`, `dataset_info` (features
+    equal to the shards' own `huggingface` features, split row counts equal to the shards') and exactly one
+    config marked `default: true`, which `datasets.load_dataset(<dataset_dir>)` loads without a config name;
+  * every `samples/<config>.png` the card shows exists and opens as a PNG.
+With `--rebuild "<command>"`: loads every config into a fresh cache, runs the command (a build into the same
+folder with different content, e.g. another `--profile`), loads again with the same cache and checks that
+`datasets` returns the new rows, not the cached old ones.
 DuckDB and polars are optional (the `datasets==3.6.0` check venv may lack them).
 Exits non-zero on the first failed check.
+
+    python3 scripts/check_parquet.py <dataset_dir> [--rebuild "<command>"]
 """
 import glob
 import json
 import os
 import re
+import shlex
+import subprocess
 import sys
+import tempfile
 
 import hashlib
 
@@ -136,11 +149,71 @@ def check_dataset(ds, name, expected_rows, column_order):
           f"landmarks feature {ds.features['landmarks_px']!r}")
 
 
+def check_card(root, reference_schema, per_split):
+    """The card's metadata as the Hub and `datasets` read it."""
+    from huggingface_hub import DatasetCard
+
+    card = DatasetCard.load(os.path.join(root, "README.md"))
+    data = card.data.to_dict()
+    for key in ("license", "size_categories", "dataset_info", "configs"):
+        check(data.get(key), f"card: no {key}")
+    defaults = [c["config_name"] for c in data["configs"] if c.get("default")]
+    check(len(defaults) == 1, f"card: default configs {defaults}")
+    want_features = datasets.Features.from_arrow_schema(reference_schema)
+    from datasets.info import DatasetInfosDict
+
+    infos = DatasetInfosDict.from_dataset_card_data(card.data)
+    for config, info in infos.items():
+        check(info.features == want_features, f"card: {config} features differ from the shards'")
+        for split, split_info in info.splits.items():
+            rows = sum(n for *_, n in per_split[(config, split)])
+            check(split_info.num_examples == rows, f"card: {config}/{split} num_examples {split_info.num_examples} vs {rows}")
+    for config in {c for c, _ in per_split}:
+        path = os.path.join(root, "samples", f"{config}.png")
+        check(f"(samples/{config}.png)" in card.text, f"card: no sample image for {config}")
+        with PIL.Image.open(path) as img:
+            check(img.format == "PNG", f"{path}: {img.format}")
+    default = datasets.load_dataset(root)
+    for split, ds in default.items():
+        rows = sum(n for *_, n in per_split[(defaults[0], split)])
+        check(ds.num_rows == rows, f"default config {defaults[0]}/{split}: {ds.num_rows} rows vs {rows}")
+    print(f"  card: license {data['license']}, size {data['size_categories']}, {len(infos)} dataset_info entries "
+          f"with the shards' features, default config {defaults[0]} loads without a name, samples open")
+
+
+def answers_by_pyarrow(root, config):
+    return {split: [a for p in sorted(glob.glob(os.path.join(root, config, f"{split}-*.parquet")))
+                    for a in pq.read_table(p, columns=["answer"]).column("answer").to_pylist()]
+            for split in sorted({SHARD_RE.match(os.path.basename(p)).group(1)
+                                 for p in glob.glob(os.path.join(root, config, "*.parquet"))})}
+
+
+def check_rebuild(root, command, configs):
+    """A rebuild in place must not be served from `datasets`' cache."""
+    cache = tempfile.mkdtemp(prefix="mvb-hf-cache-")
+    before = {c: {s: list(ds["answer"]) for s, ds in datasets.load_dataset(root, c, cache_dir=cache).items()}
+              for c in configs}
+    subprocess.run(shlex.split(command), check=True, stdout=subprocess.DEVNULL)
+    changed = 0
+    for c in configs:
+        after = {s: list(ds["answer"]) for s, ds in datasets.load_dataset(root, c, cache_dir=cache).items()}
+        check(after == answers_by_pyarrow(root, c), f"rebuild: {c} loads stale rows from the cache")
+        changed += after != before[c]
+    check(changed, "rebuild: the command changed no config's answers, so it proves nothing")
+    print(f"  rebuild in place: {changed} of {len(configs)} configs changed, and datasets returned the new rows")
+
+
 def main():
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    rebuild = None
+    if "--rebuild" in args:
+        i = args.index("--rebuild")
+        rebuild = args[i + 1]
+        del args[i:i + 2]
+    if len(args) != 1:
         print(__doc__)
         sys.exit(2)
-    root = os.path.abspath(sys.argv[1])
+    root = os.path.abspath(args[0])
     print(f"datasets {datasets.__version__}, pyarrow {pa.__version__}, "
           f"duckdb {duckdb.__version__ if duckdb else 'absent'}, polars {polars.__version__ if polars else 'absent'}")
     shards = sorted(glob.glob(os.path.join(root, "*", "*.parquet")))
@@ -179,6 +252,10 @@ def main():
             for split in data_files:
                 rows = sum(n for *_, n in per_split[(config, split)])
                 check_dataset(via_card[split], f"card:{config}/{split}", rows, column_order)
+    if os.path.exists(os.path.join(root, "README.md")):
+        check_card(root, reference, per_split)
+    if rebuild:
+        check_rebuild(root, rebuild, configs)
     print(f"OK: {len(shards)} shards in {len(configs)} configs")
 
 

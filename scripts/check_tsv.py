@@ -5,9 +5,12 @@ Usage: check_tsv.py <dataset dir or .tsv files>...   (needs pandas and pillow)
 
 For every TSV (outputs.md §2): raw text is UTF-8 with every field double-quoted; pandas `read_csv(sep='\t')`
 (VLMEvalKit's loader) gives exactly the GMAI columns in order; the options present are consecutive from A,
-none read as missing, none re-typed as numbers; `answer` is one of them and `category` its text; `index` is
-unique; the image is base64 of a 3-channel PNG; the file is under 1 GB and its name free of the words that
-switch VLMEvalKit's scoring mode. Hidden copies lack `answer` and `category`.
+none read as missing, none re-typed as numbers; `answer` is one of them; `category` (the structure asked
+about) and `l2-category` (the question family) are non-empty and never the answer's text, so the hidden
+copies, which lack only `answer`, keep them; `index` is unique; the image is base64 of a 3-channel PNG; the
+file is under 1 GB and its name free of the words that switch VLMEvalKit's scoring mode. The number of
+columns VLMEvalKit's per-category accuracy gets (one per distinct `category`, one per `l2-category`) is
+printed.
 
 Images are stored once per file: a later item with the same image carries the first item's `index` in its
 `image` field. `resolve_images` replays VLMEvalKit's own resolution of such references (copied from
@@ -31,7 +34,7 @@ from collections import Counter
 import pandas as pd
 from PIL import Image
 
-COLUMNS = ["index", "question", "A", "B", "C", "D", "E", "answer", "category", "clinical VQA task",
+COLUMNS = ["index", "question", "A", "B", "C", "D", "E", "answer", "category", "l2-category", "clinical VQA task",
            "department", "perceptual granularity", "modality", "original task", "image"]
 FORBIDDEN = ["mmbench", "ccbench", "circular", "mmcr", "openended"]
 GRANULARITIES = {"Image level", "Box level", "Mask level", "Contour level"}
@@ -100,7 +103,7 @@ def check_file(path):
     check_raw(path)
     data = pd.read_csv(path, sep="\t")
     hidden = path.endswith("_hidden.tsv") or "_hidden_part_" in path
-    want = [c for c in COLUMNS if not (hidden and c in ("answer", "category"))]
+    want = [c for c in COLUMNS if not (hidden and c == "answer")]
     assert list(data.columns) == want, f"{path}: columns {list(data.columns)}"
     assert data["index"].is_unique, f"{path}: duplicate index"
     for col in "ABCDE":
@@ -112,11 +115,11 @@ def check_file(path):
         assert present == list("ABCDE"[: len(present)]) and len(present) >= 2, f"{path}: index {line['index']}: options {present}"
         assert all(isinstance(v, str) for v in options.values())
         assert line["perceptual granularity"] in GRANULARITIES, line["perceptual granularity"]
-        for col in ("clinical VQA task", "department", "modality", "original task"):
+        for col in ("category", "l2-category", "clinical VQA task", "department", "modality", "original task"):
             assert isinstance(line[col], str) and line[col], f"{path}: empty {col}"
         if not hidden:
             assert line["answer"] in options, f"{path}: answer {line['answer']} not among {present}"
-            assert line["category"] == options[line["answer"]], f"{path}: category is not the answer's text"
+            assert line["category"] != options[line["answer"]], f"{path}: index {line['index']}: category is the answer"
             letters[(len(present), line["answer"])] += 1
     stored = [x for x in data["image"] if isinstance(x, str) and len(x) > 64]
     assert len(stored) == len(set(stored)), f"{path}: an image is stored twice"
@@ -174,7 +177,7 @@ def main(args):
         line = f"{os.path.basename(path)}: {len(data)} rows, columns ok, images RGB PNG"
         if not hidden:
             perfect = score(data, list(data["answer"]))
-            perfect_text = score(data, [f"The answer is {c}" for c in data["category"]])
+            perfect_text = score(data, [f"The answer is {l[l['answer']]}" for _, l in data.iterrows()])
             shuffled = list(data["answer"])
             rng.shuffle(shuffled)
             random_score = score(data, shuffled)
@@ -182,6 +185,8 @@ def main(args):
             chance = sum(1 / n for n in n_opts) / len(n_opts)
             assert perfect == 1.0, f"{path}: perfect predictions score {perfect}"
             line += f"; perfect {perfect:.1%}, perfect as text {perfect_text:.1%}, shuffled {random_score:.1%} (chance {chance:.1%})"
+            line += (f"; per-category accuracy: {data['category'].nunique()} categories, "
+                     f"{data['l2-category'].nunique()} l2-categories")
             answers[path] = list(data["answer"])
         print(line)
     for path, letters in answers.items():

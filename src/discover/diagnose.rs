@@ -173,8 +173,7 @@ pub fn diagnose(manifest: &LoadedManifest, data_root: &Path) -> Diagnosis {
                 let below = if c.mask_files.is_some() { "/[^/]+" } else { "" };
                 path_regex(p, "", below)
             });
-            c.image
-                .all()
+            c.case_patterns()
                 .iter()
                 .map(|p| path_regex(p, "", ""))
                 .chain(masks)
@@ -190,13 +189,8 @@ pub fn diagnose(manifest: &LoadedManifest, data_root: &Path) -> Diagnosis {
     let found: Vec<Found> = collections
         .iter()
         .map(|c| {
-            discover_collection(c, data_root).unwrap_or_else(|_| {
-                let found = CollectionFound {
-                    collection: c.name.clone(),
-                    ..CollectionFound::default()
-                };
-                (Vec::new(), Vec::new(), found)
-            })
+            let (cases, skipped, found, _) = discover_collection(c, data_root);
+            (cases, skipped, found)
         })
         .collect();
     // Files some collection reads as a mask (or from a mask folder), and files some image pattern takes:
@@ -207,7 +201,7 @@ pub fn diagnose(manifest: &LoadedManifest, data_root: &Path) -> Diagnosis {
         .collect();
     let image_patterns: Vec<Regex> = collections
         .iter()
-        .flat_map(|c| c.image.all().iter().map(|p| path_regex(p, "", "")))
+        .flat_map(|c| c.case_patterns().iter().map(|p| path_regex(p, "", "")))
         .collect();
     let not_orphan = |file: &str| {
         read_masks.iter().any(|m| {
@@ -256,7 +250,7 @@ fn diagnose_collection(
         .map(|k| k.case_id.as_str())
         .chain(skipped.iter().map(|s| s.case_id.as_str()))
         .collect();
-    for pattern in c.image.all() {
+    for pattern in c.case_patterns() {
         let re = path_regex(pattern, "", "");
         with_image.extend(
             files
@@ -282,7 +276,7 @@ fn diagnose_collection(
     for (case_id, file) in orphan_masks {
         d.masks_without_image.push(format!("{case_id} ({file})"));
     }
-    for pattern in c.image.all() {
+    for pattern in c.case_patterns() {
         d.forms.push(diagnose_form(pattern, data_root, files));
     }
     d

@@ -106,14 +106,6 @@ pub enum DiscoverError {
         /// What the data root holds instead and how to fix it (see [`crate::discover::diagnose`]).
         hints: Vec<String>,
     },
-    #[error("{path}: cannot read directory: {reason}")]
-    /// A directory could not be read.
-    Walk {
-        /// Directory being read.
-        path: PathBuf,
-        /// The I/O error, as text.
-        reason: String,
-    },
 }
 
 fn explain(tried: &[String], hints: &[String]) -> String {
@@ -181,7 +173,9 @@ pub fn discover(manifest: &LoadedManifest, data_root: &Path) -> Result<Discovery
     let mut out = Discovery::default();
     let mut unmatched: Vec<&Collection> = Vec::new();
     for collection in &manifest.manifest.collections {
-        let (mut cases, mut skipped, found) = discover_collection(collection, data_root)?;
+        let (mut cases, mut skipped, found, unreadable) =
+            discover_collection(collection, data_root);
+        out.warnings.extend(unreadable);
         if cases.is_empty() && skipped.is_empty() {
             unmatched.push(collection);
         }
@@ -232,7 +226,7 @@ pub fn discover(manifest: &LoadedManifest, data_root: &Path) -> Result<Discovery
 
 /// `collection `name`: no file matches image `…` (or `…`)` for messages.
 fn describe_patterns(c: &Collection) -> String {
-    let patterns: Vec<String> = c.image.all().iter().map(|p| format!("`{p}`")).collect();
+    let patterns: Vec<String> = c.case_patterns().iter().map(|p| format!("`{p}`")).collect();
     format!(
         "collection `{}`: no file matches image {}",
         c.name,
@@ -245,19 +239,37 @@ fn describe_patterns(c: &Collection) -> String {
 fn discover_collection(
     collection: &Collection,
     data_root: &Path,
-) -> Result<(Vec<Case>, Vec<SkippedCase>, CollectionFound), DiscoverError> {
+) -> (Vec<Case>, Vec<SkippedCase>, CollectionFound, Vec<String>) {
     let mut report = CollectionFound {
         collection: collection.name.clone(),
         ..CollectionFound::default()
     };
-    let mut image_files = vec![0; collection.image.all().len()];
+    let mut image_files = vec![0; collection.case_patterns().len()];
     let mut mask_files = vec![0; collection.mask.all().len()];
     // Case id → (form index, image path); the first form (and within it the first path by name) wins.
     let mut found: BTreeMap<String, (usize, String)> = BTreeMap::new();
-    for (form, image) in collection.image.all().iter().enumerate() {
+    // Entries that match an image pattern but cannot be read as one (not a regular file, a broken link).
+    let mut unusable: Vec<SkippedCase> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
+    for (form, image) in collection.case_patterns().iter().enumerate() {
         let pattern = Pattern::new(image);
         let base = data_root.join(pattern.prefix.join("/"));
-        let mut matches = matching_images(collection, &pattern, &base)?;
+        let walked = matching_images(collection, &pattern, &base);
+        for (case_id, path, reason) in walked.unusable {
+            unusable.push(SkippedCase {
+                collection: collection.name.clone(),
+                case_id,
+                path,
+                reason,
+            });
+        }
+        warnings.extend(walked.unreadable.into_iter().map(|(path, reason)| {
+            format!(
+                "collection `{}`: {path}: skipped, cannot be read: {reason}",
+                collection.name
+            )
+        }));
+        let mut matches = walked.images;
         matches.sort();
         for (case_id, image_rel) in matches {
             match found.get(&case_id) {
@@ -278,24 +290,19 @@ fn discover_collection(
     let mut cases = Vec::new();
     let mut skipped = Vec::new();
     for (case_id, (form, image_rel)) in found {
-        let Some((mask_form, mask_rel, mask_path)) =
-            find_mask(collection, data_root, &case_id, form)
-        else {
-            let tried = collection
-                .mask
-                .all()
-                .iter()
-                .map(|p| p.replace("{case}", &case_id))
-                .collect::<Vec<_>>()
-                .join(" or ");
-            skipped.push(SkippedCase {
-                collection: collection.name.clone(),
-                case_id,
-                path: image_rel,
-                reason: format!("image without mask ({tried} not found)"),
-            });
-            continue;
-        };
+        let (mask_form, mask_rel, mask_path) =
+            match find_mask(collection, data_root, &case_id, form) {
+                Ok(mask) => mask,
+                Err(reason) => {
+                    skipped.push(SkippedCase {
+                        collection: collection.name.clone(),
+                        case_id,
+                        path: image_rel,
+                        reason,
+                    });
+                    continue;
+                }
+            };
         let (average_with, transforms) =
             match landmark_files(collection, data_root, &case_id, &mask_path) {
                 Ok(files) => files,
@@ -334,19 +341,50 @@ fn discover_collection(
     };
     report.cases = cases.len();
     report.images_without_mask = skipped.len();
-    report.image_forms = counts(collection.image.all(), image_files);
+    add_unusable(
+        &collection.name,
+        unusable,
+        &cases,
+        &mut skipped,
+        &mut warnings,
+    );
+    report.image_forms = counts(collection.case_patterns(), image_files);
     report.mask_forms = counts(collection.mask.all(), mask_files);
-    Ok((cases, skipped, report))
+    (cases, skipped, report, warnings)
+}
+
+/// Entries that match an image pattern but cannot be read join the skipped cases; one whose case id was read
+/// from another form (or is already skipped) is not a skipped case of its own, only a warning.
+fn add_unusable(
+    collection: &str,
+    unusable: Vec<SkippedCase>,
+    cases: &[Case],
+    skipped: &mut Vec<SkippedCase>,
+    warnings: &mut Vec<String>,
+) {
+    for entry in unusable {
+        if cases.iter().any(|c| c.case_id == entry.case_id)
+            || skipped.iter().any(|c| c.case_id == entry.case_id)
+        {
+            warnings.push(format!(
+                "collection `{collection}`: case {}: ignored {}",
+                entry.case_id, entry.reason
+            ));
+        } else {
+            skipped.push(entry);
+        }
+    }
 }
 
 /// The case's mask: the mask form with the image's form index first, then the others in order.
-/// `(form index, path relative to the data root, absolute path)`.
+/// `(form index, path relative to the data root, absolute path)`, or why the case has none (the skip
+/// reason: not found, or found but not a regular file).
 fn find_mask(
     collection: &Collection,
     data_root: &Path,
     case_id: &str,
     image_form: usize,
-) -> Option<(usize, String, PathBuf)> {
+) -> Result<(usize, String, PathBuf), String> {
     let patterns = collection.mask.all();
     let order = (image_form < patterns.len())
         .then_some(image_form)
@@ -360,25 +398,100 @@ fn find_mask(
             None => mask_path.is_file(),
         };
         if exists {
-            return Some((form, mask_rel, mask_path));
+            if let Some(rule) = &collection.mask_files {
+                // Per-structure files are read by name later; one that would block or never end is the
+                // case's skip reason now.
+                if let Some(reason) = non_regular_entry(&mask_path, &rule.suffix, &mask_rel) {
+                    return Err(reason);
+                }
+            }
+            return Ok((form, mask_rel, mask_path));
+        }
+        if collection.mask_files.is_none() {
+            if let Some(kind) = not_regular(&mask_path) {
+                return Err(format!("mask {mask_rel} is not a regular file ({kind})"));
+            }
         }
     }
-    None
+    let tried = patterns
+        .iter()
+        .map(|p| p.replace("{case}", case_id))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    Err(format!("image without mask ({tried} not found)"))
 }
 
-/// `(case id, image path relative to the data root)` of every file under `base` that matches the collection's
-/// image pattern and none of its `exclude` globs, in walk order.
-fn matching_images(
-    collection: &Collection,
-    pattern: &Pattern,
-    base: &Path,
-) -> Result<Vec<(String, String)>, DiscoverError> {
+/// The skip reason when an entry of the mask folder `dir` ending in `suffix` is not a regular file.
+fn non_regular_entry(dir: &Path, suffix: &str, dir_rel: &str) -> Option<String> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    let mut names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(suffix) && !is_junk(n))
+        .collect();
+    names.sort();
+    names.into_iter().find_map(|name| {
+        not_regular(&dir.join(&name))
+            .map(|kind| format!("mask {dir_rel}/{name} is not a regular file ({kind})"))
+    })
+}
+
+/// What `path` is when it exists (following links) but is not a regular file, e.g. `a directory`;
+/// `a broken link` for a link whose target is missing or loops. `None` for a regular file or nothing.
+fn not_regular(path: &Path) -> Option<&'static str> {
+    match std::fs::metadata(path) {
+        Ok(meta) => file_kind(meta.file_type()),
+        Err(_) if std::fs::symlink_metadata(path).is_ok() => Some("a broken link"),
+        Err(_) => None,
+    }
+}
+
+/// `None` for a regular file, else what the entry is, for messages.
+fn file_kind(t: std::fs::FileType) -> Option<&'static str> {
+    if t.is_file() {
+        return None;
+    }
+    if t.is_dir() {
+        return Some("a directory");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return Some("a FIFO");
+        } else if t.is_char_device() {
+            return Some("a character device");
+        } else if t.is_block_device() {
+            return Some("a block device");
+        } else if t.is_socket() {
+            return Some("a socket");
+        }
+    }
+    Some("a special file")
+}
+
+/// What one walk for an image pattern found.
+#[derive(Default)]
+struct Walked {
+    /// `(case id, image path relative to the data root)` of every regular file matching the pattern.
+    images: Vec<(String, String)>,
+    /// `(case id, path, reason)` of entries matching the pattern that cannot be an image: not a regular
+    /// file, or a link that cannot be followed.
+    unusable: Vec<(String, String, String)>,
+    /// `(path, reason)` of other entries the walk could not read (a loop, a broken link, no permission).
+    unreadable: Vec<(String, String)>,
+}
+
+/// Every file under `base` that matches the collection's image pattern and none of its `exclude` globs, in
+/// walk order, and the entries on the way that could not be used. An entry the walk cannot read (a link loop,
+/// a broken link, a folder without permission) is reported and skipped; the walk goes on.
+fn matching_images(collection: &Collection, pattern: &Pattern, base: &Path) -> Walked {
     let excluded: Vec<Regex> = collection
         .exclude
         .iter()
         .filter_map(|glob| Regex::new(&format!("^{}$", wildcard_regex(glob))).ok())
         .collect();
-    let mut found: Vec<(String, String)> = Vec::new();
+    let mut walked = Walked::default();
     if base.is_dir() {
         let walker = WalkDir::new(base)
             .min_depth(1)
@@ -388,16 +501,11 @@ fn matching_images(
             .into_iter()
             .filter_entry(|e| !is_junk(&e.file_name().to_string_lossy()));
         for entry in walker {
-            let entry = entry.map_err(|e| DiscoverError::Walk {
-                path: e
-                    .path()
-                    .map_or_else(|| base.to_path_buf(), Path::to_path_buf),
-                reason: e.to_string(),
-            })?;
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let Ok(rel) = entry.path().strip_prefix(base) else {
+            let (path, kind) = match &entry {
+                Ok(entry) => (entry.path(), file_kind(entry.file_type())),
+                Err(e) => (e.path().unwrap_or(base), Some("")),
+            };
+            let Ok(rel) = path.strip_prefix(base) else {
                 continue;
             };
             let rel: Vec<String> = rel
@@ -408,14 +516,65 @@ fn matching_images(
                 continue;
             }
             let rel = rel.join("/");
-            if let Some(caps) = pattern.regex.captures(&rel) {
-                let case_id = caps[1].to_string();
-                let image_rel = join_rel(&pattern.prefix, &rel);
-                found.push((case_id, image_rel));
+            let full_rel = join_rel(&pattern.prefix, &rel);
+            let case_id = pattern.regex.captures(&rel).map(|caps| caps[1].to_string());
+            let name_problem = unusable_name(path, case_id.as_deref());
+            match (entry, kind, case_id) {
+                (Ok(_), None, Some(case_id)) => match name_problem {
+                    None => walked.images.push((case_id, full_rel)),
+                    // Shown escaped, so the message stays one line.
+                    Some(problem) => walked.unusable.push((
+                        case_id.escape_debug().to_string(),
+                        full_rel.escape_debug().to_string(),
+                        format!("{}: {problem}", full_rel.escape_debug()),
+                    )),
+                },
+                (Ok(_), None, None) => {}
+                // A folder on the way to the images.
+                (Ok(_), Some(_), None) => {}
+                (Ok(_), Some(kind), Some(case_id)) => walked.unusable.push((
+                    case_id,
+                    full_rel.clone(),
+                    format!("{full_rel} is not a regular file ({kind})"),
+                )),
+                (Err(e), _, Some(case_id)) => walked.unusable.push((
+                    case_id,
+                    full_rel.clone(),
+                    format!("{full_rel} cannot be read: {}", walk_reason(&e)),
+                )),
+                (Err(e), _, None) => walked.unreadable.push((full_rel, walk_reason(&e))),
             }
         }
     }
-    Ok(found)
+    walked
+}
+
+/// Why an image path cannot name a case, if it cannot: case ids and paths are written into rows and TSV
+/// lines, so they must be text without control characters (a tab or line break would split a TSV line).
+fn unusable_name(path: &Path, case_id: Option<&str>) -> Option<&'static str> {
+    if path.to_str().is_none() {
+        Some("the path is not valid UTF-8 (case ids and paths are written as text)")
+    } else if case_id.is_some_and(|id| id.chars().any(char::is_control)) {
+        Some(
+            "the case id holds a control character (a tab or line break would break the TSV lines)",
+        )
+    } else {
+        None
+    }
+}
+
+/// A walk error without the path (the message names it already).
+fn walk_reason(e: &walkdir::Error) -> String {
+    if let Some(ancestor) = e.loop_ancestor() {
+        return format!("a link loop back to {}", ancestor.display());
+    }
+    match e.io_error() {
+        Some(io) if io.kind() == std::io::ErrorKind::NotFound => {
+            "a broken link (its target does not exist)".into()
+        }
+        Some(io) => io.to_string(),
+        None => e.to_string(),
+    }
 }
 
 /// A landmark case's further files: the ones averaged with its own (`average_with`) and the transform files
@@ -429,11 +588,17 @@ fn landmark_files(
     let Some(source) = &collection.landmarks else {
         return Ok((Vec::new(), Vec::new()));
     };
-    let average_with = source
+    let average_with: Vec<PathBuf> = source
         .average_with
         .iter()
         .map(|p| data_root.join(p.replace("{case}", case_id)))
         .collect();
+    // A FIFO or device here would block or never end when read.
+    for path in &average_with {
+        if let Some(kind) = not_regular(path) {
+            return Err(format!("{} is not a regular file ({kind})", path.display()));
+        }
+    }
     let Some(glob) = &source.transform else {
         return Ok((average_with, Vec::new()));
     };
@@ -594,7 +759,7 @@ mod tests {
             "#,
         )
         .expect("collection");
-        let (cases, skipped, _) = discover_collection(&collection, &dir).expect("discover");
+        let (cases, skipped, _, _) = discover_collection(&collection, &dir);
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(
             cases.iter().map(|c| c.case_id.as_str()).collect::<Vec<_>>(),
@@ -612,6 +777,7 @@ name = "T"
 modality = "CT"
 image_description = "a CT scan"
 department = "D"
+license = "cc-by-4.0"
 
 [[collection]]
 name = "a"
@@ -744,5 +910,74 @@ kind = "bbox"
         assert!(is_junk("._case_00001"));
         assert!(is_junk("__MACOSX"));
         assert!(!is_junk("case_00001"));
+    }
+
+    /// Issue #14 items 7 and 8: a link the walk cannot follow and an image or mask that is not a regular file
+    /// are reported (as a warning, or as the case's skip reason) and the walk goes on.
+    #[cfg(unix)]
+    #[test]
+    fn unreadable_entries_and_non_regular_files_are_reported_and_skipped() {
+        use std::os::unix::fs::symlink;
+        let dir = std::env::temp_dir().join(format!("mvb-walk-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        touch(
+            &dir,
+            &[
+                "d/ok/img.nii.gz",
+                "d/ok/seg.nii.gz",
+                "d/late/img.nii.gz",
+                "d/late/seg.nii.gz",
+                "d/dirimg/seg.nii.gz",
+                "d/dirseg/img.nii.gz",
+            ],
+        );
+        std::fs::create_dir_all(dir.join("d/dirimg/img.nii.gz")).expect("dir");
+        std::fs::create_dir_all(dir.join("d/dirseg/seg.nii.gz")).expect("dir");
+        symlink(".", dir.join("d/loop")).expect("loop");
+        symlink("self", dir.join("d/self")).expect("self");
+        std::fs::create_dir_all(dir.join("d/broken")).expect("dir");
+        symlink("missing", dir.join("d/broken/img.nii.gz")).expect("dangling");
+        let collection: Collection = toml::from_str(
+            r#"
+            name = "x"
+            image = "d/{case}/img.nii.gz"
+            mask = "d/{case}/seg.nii.gz"
+            "#,
+        )
+        .expect("collection");
+        let (cases, skipped, _, warnings) = discover_collection(&collection, &dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        let ids: Vec<&str> = cases.iter().map(|c| c.case_id.as_str()).collect();
+        assert_eq!(ids, ["late", "ok"]);
+        let reasons: Vec<(&str, &str)> = skipped
+            .iter()
+            .map(|s| (s.case_id.as_str(), s.reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                (
+                    "dirseg",
+                    "mask d/dirseg/seg.nii.gz is not a regular file (a directory)"
+                ),
+                (
+                    "broken",
+                    "d/broken/img.nii.gz cannot be read: a broken link (its target does not exist)"
+                ),
+                (
+                    "dirimg",
+                    "d/dirimg/img.nii.gz is not a regular file (a directory)"
+                ),
+            ]
+        );
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("collection `x`: d/loop: skipped, cannot be read: a link loop"),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings[1].starts_with("collection `x`: d/self: skipped, cannot be read: "),
+            "{warnings:?}"
+        );
     }
 }

@@ -11,6 +11,7 @@ name = "T"
 modality = "CT"
 image_description = "a CT scan"
 department = "D"
+license = "cc-by-4.0"
 
 [[collection]]
 name = "c"
@@ -32,6 +33,7 @@ name = "L"
 modality = "XR"
 image_description = "an X-ray"
 department = "D"
+license = "cc-by-4.0"
 
 [[collection]]
 name = "ceph"
@@ -104,25 +106,25 @@ fn base_manifests_are_valid() {
 fn every_mask_manifest_diagnostic() {
     const ROWS: &[Row] = &[
         ("toml unknown field", "1 = { name = \"kidney\" }", "1 = { name = \"kidney\", nmae = \"x\" }",
-            "unknown field `nmae`, expected one of `name`, `name_ar`, `group`, `vqa_task`, `file`", Some((13, 24))),
+            "unknown field `nmae`, expected one of `name`, `name_ar`, `group`, `vqa_task`, `file`", Some((14, 24))),
         ("label 0", "1 = { name = \"kidney\" }", "0 = { name = \"kidney\" }",
-            "label 0 is the background and cannot be named", Some((13, 1))),
+            "label 0 is the background and cannot be named", Some((14, 1))),
         ("label twice", "2 = { name = \"tumor\" }", "01 = { name = \"tumor\" }",
-            "label 1 is defined twice", Some((13, 1))),
+            "label 1 is defined twice", Some((14, 1))),
         ("label key", "2 = { name = \"tumor\" }", "two = { name = \"tumor\" }",
-            "label key `two` must be an integer id from 1 to 65535", Some((14, 1))),
+            "label key `two` must be an integer id from 1 to 65535", Some((15, 1))),
         ("label empty name", "2 = { name = \"tumor\" }", "2 = { name = \" \" }",
-            "label 2 has an empty name", Some((14, 1))),
+            "label 2 has an empty name", Some((15, 1))),
         ("region empty", "2 = { name = \"tumor\" }", "2 = { name = \"tumor\" }\n3 = { name = \"both\", region = [] }",
-            "label 3: `region` needs at least one id", Some((15, 1))),
+            "label 3: `region` needs at least one id", Some((16, 1))),
         ("region zero", "2 = { name = \"tumor\" }", "2 = { name = \"tumor\" }\n3 = { name = \"both\", region = [1, 0] }",
-            "label 3: region id 0 is 0 or listed twice", Some((15, 1))),
+            "label 3: region id 0 is 0 or listed twice", Some((16, 1))),
         ("region twice", "2 = { name = \"tumor\" }", "2 = { name = \"tumor\" }\n3 = { name = \"both\", region = [1, 2, 1] }",
-            "label 3: region id 1 is 0 or listed twice", Some((15, 1))),
+            "label 3: region id 1 is 0 or listed twice", Some((16, 1))),
         ("region of a region", "2 = { name = \"tumor\" }", "2 = { name = \"tumor\" }\n3 = { name = \"both\", region = [1, 2] }\n4 = { name = \"x\", region = [3, 5] }",
-            "label 4: region member 3 is itself a region label", Some((16, 1))),
+            "label 4: region member 3 is itself a region label", Some((17, 1))),
         ("region own id", "2 = { name = \"tumor\" }", "2 = { name = \"tumor\" }\n3 = { name = \"both\", region = [1, 3] }",
-            "label 3: a region cannot contain its own id", Some((15, 1))),
+            "label 3: a region cannot contain its own id", Some((16, 1))),
         ("region mask files", "mask = \"lab/{case}.nii.gz\"", "mask = \"lab/{case}\"\nmask_files = { overlap = \"error\" }\n[collection.labels]\n1 = { name = \"a\" }\n2 = { name = \"b\", region = [1, 3] }",
             "collection `c`: label 2 is a `region`, which `mask_files` collections do not support", None),
         ("no collection", "[[collection]]\nname = \"c\"\nimage = \"img/{case}.nii.gz\"\nmask = \"lab/{case}.nii.gz\"\n", "^collection = []\n",
@@ -134,21 +136,27 @@ fn every_mask_manifest_diagnostic() {
         ("task twice", "", "\n[[task]]\nid = \"T01\"\nkind = \"bbox\"\n",
             "task id `T01` is used twice for kind `bbox`", None),
         ("lesion on bbox", "kind = \"bbox\"", "kind = \"bbox\"\nlesion = { min_pixels = 3 }",
-            "task `T01`: `lesion` applies only to `lesion_size` tasks", Some((19, 10))),
+            "task `T01`: `lesion` applies only to `lesion_size` tasks", Some((20, 10))),
         ("lesion negative", "kind = \"bbox\"", "kind = \"lesion_size\"\nlesion = { min_major_mm = -1.0 }",
-            "task `T01`: lesion.min_major_mm must be a finite number ≥ 0", Some((19, 10))),
+            "task `T01`: lesion.min_major_mm must be a finite number ≥ 0", Some((20, 10))),
+        ("lesion threshold of a guard switched off", "kind = \"bbox\"", "kind = \"lesion_size\"\nlesion = { major_above_bbox_diagonal = false, max_major_over_bbox_diagonal = 2.0 }",
+            "task `T01`: lesion.max_major_over_bbox_diagonal is set but lesion.major_above_bbox_diagonal = false switches that guard off; remove one of them", Some((20, 10))),
+        ("lesion floor switched off", "kind = \"bbox\"", "kind = \"lesion_size\"\nlesion = { major_below_floor = false, min_major_px = 3.0 }",
+            "task `T01`: lesion.min_major_px is set but lesion.major_below_floor = false switches that guard off; remove one of them", Some((20, 10))),
+        ("lesion switch not a bool", "kind = \"bbox\"", "kind = \"lesion_size\"\nlesion = { scaled_box_rule = \"off\" }",
+            "invalid type: string \"off\", expected a boolean", Some((20, 30))),
         ("planes empty", "kind = \"bbox\"", "kind = \"bbox\"\nplanes = []",
             "task `T01`: `planes` must not be empty", None),
         ("unknown collection", "kind = \"bbox\"", "kind = \"bbox\"\ncollections = [\"x\"]",
-            "task `T01` names collection `x`, which is not defined (known: [\"c\"])", Some((19, 16))),
+            "task `T01` names collection `x`, which is not defined (known: [\"c\"])", Some((20, 16))),
         ("unknown label", "kind = \"bbox\"", "kind = \"bbox\"\nlabels = [7]",
-            "task `T01` names label 7 but collection `c`'s label map lacks it (known: [1, 2])", Some((19, 11))),
+            "task `T01` names label 7 but collection `c`'s label map lacks it (known: [1, 2])", Some((20, 11))),
         ("min side", "kind = \"bbox\"", "kind = \"bbox\"\nfilters = { min_side_px = 0 }",
             "task `T01`: filters.min_side_px must be at least 1", None),
         ("test fraction", "", "\n[split]\ntest_fraction = 1.5\n",
             "split.test_fraction must be within 0..1, found 1.5", None),
         ("split group", "", "\n[split]\ngroup = \"(\"\n",
-            "split.group is not a valid regex", Some((21, 9))),
+            "split.group is not a valid regex", Some((22, 9))),
         ("split file", "", "\n[split]\nsplit_file = \"no/such/file.txt\"\n",
             "split.split_file: no/such/file.txt does not exist", None),
         ("row group rows", "", "\n[output]\nrow_group_rows = 101\n",
@@ -236,7 +244,7 @@ fn every_landmark_manifest_diagnostic() {
         ("landmark labels", "kind = \"landmarks\"", "kind = \"landmarks\"\nlabels = [1]",
             "task `L1`: kind `landmarks` takes no `labels`", None),
         ("landmark needs measurements", "measurements = [{ id = \"d\", kind = \"distance\", points = [\"P1\", \"P2\"], plane = \"sagittal\" }]", "",
-            "task `L1`: kind `landmarks` needs `landmarks` and `measurements`", None),
+            "task `L1`: kind `landmarks` needs `landmarks` (unless its collections take names from their files, landmarks.names) and `measurements`", None),
         ("landmark twice", "{ id = \"P2\", name = \"nasion\" }", "{ id = \"P2\", name = \"nasion\" }, { id = \"P2\", name = \"x\" }",
             "task `L1`: landmark `P2` has an empty id or name, or is defined twice", None),
         ("measurement id", "id = \"d\"", "id = \"d/e\"",
@@ -276,9 +284,9 @@ fn output_tsv_sample_keys() {
         "{unknown:?}"
     );
     let negative = diagnostics(&with("max_items = -1"));
-    // Placed at the value: line 21, column 13.
+    // Placed at the value: line 22, column 13.
     assert_eq!(
         negative,
-        vec!["21:13: invalid value: integer `-1`, expected u64".to_string()]
+        vec!["22:13: invalid value: integer `-1`, expected u64".to_string()]
     );
 }

@@ -54,31 +54,6 @@ pub enum NnunetError {
     },
 }
 
-impl NnunetError {
-    /// The error as a manifest error, so the loader's callers report it like any manifest problem.
-    pub fn into_manifest_error(self) -> super::ManifestError {
-        use super::{Diagnostic, ManifestError};
-        match self {
-            NnunetError::Read { path, source } => ManifestError::Read { path, source },
-            NnunetError::Json {
-                path,
-                line,
-                column,
-                message,
-            } => ManifestError::Invalid(vec![Diagnostic {
-                path,
-                line_col: Some((line, column)),
-                message,
-            }]),
-            NnunetError::Dataset { path, message } => ManifestError::Invalid(vec![Diagnostic {
-                path,
-                line_col: None,
-                message,
-            }]),
-        }
-    }
-}
-
 /// True when `path` names an nnU-Net folder (a folder holding `dataset.json`) or a `.json` descriptor,
 /// rather than a TOML manifest.
 pub fn is_nnunet_source(path: &Path) -> bool {
@@ -146,6 +121,25 @@ struct DatasetJson {
     file_ending: Option<String>,
     #[serde(rename = "numTraining")]
     num_training: Option<usize>,
+    /// MSD's spelling (`"CC-BY-SA 4.0"`); nnU-Net v2 files copy it or use `license`.
+    #[serde(alias = "license")]
+    licence: Option<String>,
+}
+
+/// The Hub license id a `dataset.json` licence names (`"CC-BY-SA 4.0"` → `cc-by-sa-4.0`: the same letters and
+/// digits), if any.
+fn hub_license_of(licence: &str) -> Option<&'static str> {
+    let key = |s: &str| -> String {
+        s.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let wanted = key(licence);
+    super::schema_de::HUB_LICENSES
+        .iter()
+        .copied()
+        .find(|id| !wanted.is_empty() && key(id) == wanted)
 }
 
 /// Which `dataset.json` convention a folder follows.
@@ -179,7 +173,7 @@ enum ChannelFiles {
 pub fn manifest_text(source: &Path) -> Result<String, NnunetError> {
     let json_path = dataset_json_path(source);
     let root = data_root(source);
-    let text = std::fs::read_to_string(&json_path).map_err(|e| NnunetError::Read {
+    let text = super::limits::read_bounded(&json_path).map_err(|e| NnunetError::Read {
         path: json_path.clone(),
         source: e,
     })?;
@@ -254,7 +248,38 @@ pub fn manifest_text(source: &Path) -> Result<String, NnunetError> {
         ending: &ending,
         labels: &labels,
         num_training: json.num_training,
+        licence: json.licence.as_deref().map(str::trim),
     }))
+}
+
+/// A label of a label table: `(id, name, region members)`.
+pub(crate) type TableEntry = (u16, String, Option<Vec<u16>>);
+
+/// The `labels` of a `dataset.json` as a label table (manifest `label_table` with `format = "nnunet"`): v1
+/// when every key is an id and every value a name, v2 otherwise; background dropped, v2 multi-id lists are regions.
+pub(crate) fn label_table(text: &str) -> Result<Vec<TableEntry>, String> {
+    #[derive(Deserialize)]
+    struct LabelsOnly {
+        labels: Option<Ordered>,
+    }
+    let json: LabelsOnly = serde_json::from_str(text)
+        .map_err(|e| format!("line {} column {}: {e}", e.line(), e.column()))?;
+    let labels = json.labels.ok_or(
+        "no `labels` object (nnU-Net's dataset.json maps label names to ids, or ids to names)",
+    )?;
+    let v1 = labels
+        .0
+        .iter()
+        .all(|(k, v)| v.is_string() && k.trim().parse::<u32>().is_ok());
+    let entries = if v1 {
+        labels_v1(&labels)?
+    } else {
+        labels_v2(&labels)?
+    };
+    Ok(entries
+        .into_iter()
+        .map(|l| (l.id, l.name, l.region))
+        .collect())
 }
 
 /// v1 when every label value is a name (id → name), v2 when values are ids or id lists.
@@ -515,6 +540,7 @@ struct Described<'a> {
     ending: &'a str,
     labels: &'a [LabelEntry],
     num_training: Option<usize>,
+    licence: Option<&'a str>,
 }
 
 fn description(modality: Modality) -> &'static str {
@@ -524,6 +550,19 @@ fn description(modality: Modality) -> &'static str {
         Modality::PET => "a PET scan",
         Modality::US => "an ultrasound image",
         Modality::XR => "an X-ray image",
+    }
+}
+
+/// The `license` line (with a comment when it is `other`) for `dataset.json`'s licence, if any.
+fn license_lines(licence: Option<&str>) -> String {
+    match licence.map(|l| (l, hub_license_of(l))) {
+        Some((_, Some(id))) => format!("license = \"{id}\"\n"),
+        Some((text, None)) => format!(
+            "# dataset.json says licence {}: not a Hub license id; check the terms.\nlicense = \"other\"\n",
+            quote(text)
+        ),
+        None => "# dataset.json names no licence: set the source's terms (a Hub id).\nlicense = \"other\"\n"
+            .to_string(),
     }
 }
 
@@ -562,6 +601,7 @@ fn render(d: &Described) -> String {
     let _ = writeln!(t, "modality = \"{}\"", dataset_modality.as_str());
     let _ = writeln!(t, "image_description = {}", quote(image_description));
     t.push_str("department = \"Radiology\"\n");
+    t.push_str(&license_lines(d.licence));
     let layout = match d.files {
         ChannelFiles::PerChannel => format!(
             "imagesTr/<case>_<channel 0000..>{0} + labelsTr/<case>{0}",
@@ -821,5 +861,14 @@ mod tests {
             .to_string();
         assert!(missing.contains("nope.json: cannot read"), "{missing}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn dataset_json_licences_map_to_hub_ids() {
+        assert_eq!(hub_license_of("CC-BY-SA 4.0"), Some("cc-by-sa-4.0"));
+        assert_eq!(hub_license_of("CC BY-NC-SA 4.0"), Some("cc-by-nc-sa-4.0"));
+        assert_eq!(hub_license_of("cc0-1.0"), Some("cc0-1.0"));
+        assert_eq!(hub_license_of("see the website"), None);
+        assert_eq!(hub_license_of(" - "), None);
     }
 }

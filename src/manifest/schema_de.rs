@@ -56,15 +56,107 @@ fn required<T, E: de::Error>(value: Option<T>, field: &'static str) -> Result<T,
     value.ok_or_else(|| E::missing_field(field))
 }
 
+/// `license` must be one of the Hub's ids: the card is what the Hub shows.
+fn hub_license<E: de::Error>(license: String) -> Result<String, E> {
+    if HUB_LICENSES.contains(&license.as_str()) {
+        Ok(license)
+    } else {
+        Err(E::custom(format!(
+            "license `{license}` is not a Hugging Face Hub license id (e.g. `cc-by-4.0`, \
+             `cc-by-nc-sa-4.0`, `odc-by`; `other` for custom terms)"
+        )))
+    }
+}
+
 #[derive(Default)]
 struct DatasetFields {
     name: Option<String>,
     modality: Option<super::schema::Modality>,
     image_description: Option<String>,
     department: Option<String>,
+    license: Option<String>,
+    homepage: Option<String>,
+    citation: Option<String>,
     layout: Option<String>,
     extract: Vec<String>,
 }
+
+/// License ids the Hugging Face Hub accepts in a dataset card's `license` (its license list, 2026).
+pub const HUB_LICENSES: &[&str] = &[
+    "apache-2.0",
+    "mit",
+    "openrail",
+    "bigscience-openrail-m",
+    "creativeml-openrail-m",
+    "bigscience-bloom-rail-1.0",
+    "bigcode-openrail-m",
+    "afl-3.0",
+    "artistic-2.0",
+    "bsl-1.0",
+    "bsd",
+    "bsd-2-clause",
+    "bsd-3-clause",
+    "bsd-3-clause-clear",
+    "c-uda",
+    "cc",
+    "cc0-1.0",
+    "cc-by-2.0",
+    "cc-by-2.5",
+    "cc-by-3.0",
+    "cc-by-4.0",
+    "cc-by-sa-3.0",
+    "cc-by-sa-4.0",
+    "cc-by-nc-2.0",
+    "cc-by-nc-3.0",
+    "cc-by-nc-4.0",
+    "cc-by-nd-4.0",
+    "cc-by-nc-nd-3.0",
+    "cc-by-nc-nd-4.0",
+    "cc-by-nc-sa-2.0",
+    "cc-by-nc-sa-3.0",
+    "cc-by-nc-sa-4.0",
+    "cdla-sharing-1.0",
+    "cdla-permissive-1.0",
+    "cdla-permissive-2.0",
+    "wtfpl",
+    "ecl-2.0",
+    "epl-1.0",
+    "epl-2.0",
+    "etalab-2.0",
+    "eupl-1.1",
+    "eupl-1.2",
+    "agpl-3.0",
+    "gfdl",
+    "gpl",
+    "gpl-2.0",
+    "gpl-3.0",
+    "lgpl",
+    "lgpl-2.1",
+    "lgpl-3.0",
+    "isc",
+    "h-research",
+    "intel-research",
+    "lppl-1.3c",
+    "ms-pl",
+    "apple-ascl",
+    "apple-amlr",
+    "mpl-2.0",
+    "odc-by",
+    "odbl",
+    "openrail++",
+    "osl-3.0",
+    "postgresql",
+    "ofl-1.1",
+    "ncsa",
+    "unlicense",
+    "zlib",
+    "pddl",
+    "lgpl-lr",
+    "deepfloyd-if-license",
+    "fair-noncommercial-research-license",
+    "unknown",
+    "other",
+];
 
 impl Table for DatasetInfo {
     const NAME: &'static str = "DatasetInfo";
@@ -75,6 +167,9 @@ impl Table for DatasetInfo {
             "image_description",
             "image_description_ar",
             "department",
+            "license",
+            "homepage",
+            "citation",
             "layout",
             "extract",
         ],
@@ -92,8 +187,12 @@ impl Table for DatasetInfo {
             "modality" => p.modality = Some(map.next_value()?),
             "image_description" => p.image_description = Some(map.next_value()?),
             "department" => p.department = Some(map.next_value()?),
+            "license" => p.license = Some(map.next_value()?),
+            "homepage" => p.homepage = Some(map.next_value()?),
+            "citation" => p.citation = Some(map.next_value()?),
             "extract" => p.extract = map.next_value()?,
-            _ => p.layout = map.next_value()?,
+            "layout" => p.layout = map.next_value()?,
+            other => return Err(de::Error::unknown_field(other, Self::KEYS.fields)),
         }
         Ok(())
     }
@@ -107,6 +206,9 @@ impl Table for DatasetInfo {
                 required(p.image_description, "image_description")?,
             ),
             department: required(p.department, "department")?,
+            license: hub_license(required(p.license, "license")?)?,
+            homepage: p.homepage,
+            citation: p.citation,
             layout: p.layout,
             extract: p.extract,
         })

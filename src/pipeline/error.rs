@@ -60,6 +60,13 @@ pub enum BuildError {
     #[error(transparent)]
     /// A part folder could not be written, read or merged.
     Part(#[from] PartError),
+    #[error("stopped by signal {signal} (SIGINT is 2, SIGTERM 15): this build's partial files were removed; \
+             the dataset folder holds the previous build's outputs, if any, until the build is run again")]
+    /// SIGINT or SIGTERM asked the build to stop (exit code 128 + the signal's number).
+    Interrupted {
+        /// The signal's number.
+        signal: usize,
+    },
     #[error("case index {index} is not in the plan ({cases} cases)")]
     /// A writer was handed a case index the plan does not have.
     UnknownCase {

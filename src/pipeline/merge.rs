@@ -55,6 +55,12 @@ pub fn merge(
         .map(|&k| PartReader::open(&parts[k].0, parts[k].1.clone()))
         .collect::<Result<Vec<_>, _>>()?;
     let mut writer = DatasetWriter::new(&plan)?;
+    if !writer.leftovers.is_empty() {
+        progress(Progress::Leftovers {
+            dir: &plan.dataset_dir,
+            removed: &writer.leftovers,
+        });
+    }
     progress(Progress::Start {
         cases: plan.work.len(),
     });

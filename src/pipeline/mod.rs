@@ -6,6 +6,7 @@
 pub mod case;
 pub mod cpython_random;
 mod error;
+pub mod interrupt;
 mod merge;
 pub mod part;
 pub mod partition;
@@ -61,7 +62,16 @@ pub fn build(
 ) -> Result<BuildSummary, BuildError> {
     let started = Instant::now();
     let plan = BuildPlan::new(options)?;
+    if let Some(signal) = interrupt::requested() {
+        return Err(BuildError::Interrupted { signal });
+    }
     let mut writer = DatasetWriter::new(&plan)?;
+    if !writer.leftovers.is_empty() {
+        progress(Progress::Leftovers {
+            dir: &plan.dataset_dir,
+            removed: &writer.leftovers,
+        });
+    }
     let all: Vec<usize> = (0..plan.work.len()).collect();
     progress(Progress::Start { cases: all.len() });
     build_cases(&plan, &all, &mut writer, options.fail_fast, progress)?;

@@ -33,6 +33,7 @@ use crate::annotate::lesion::LesionReject;
 use crate::annotate::{FilterCounts, LesionCounts};
 use crate::manifest::{ManifestSource, Profile};
 use crate::record::{Choice, Row};
+use crate::sink::jsonl::ImagePaths;
 use crate::sink::OutputFormat;
 
 /// `part.json`'s `format`: bumped whenever the folder's layout changes.
@@ -59,6 +60,8 @@ pub struct RecordedOptions {
     pub formats: Vec<String>,
     /// `--tsv-max-items`, when given.
     pub tsv_max_items: Option<u64>,
+    /// `--jsonl-image-paths`.
+    pub jsonl_image_paths: String,
 }
 
 impl RecordedOptions {
@@ -76,6 +79,7 @@ impl RecordedOptions {
                 .map(|f| f.as_str().to_string())
                 .collect(),
             tsv_max_items: options.tsv_max_items,
+            jsonl_image_paths: options.jsonl_image_paths.as_str().to_string(),
         }
     }
 
@@ -117,6 +121,12 @@ impl RecordedOptions {
             profile,
             formats,
             tsv_max_items: self.tsv_max_items,
+            jsonl_image_paths: ImagePaths::parse(&self.jsonl_image_paths).ok_or_else(|| {
+                corrupt(format!(
+                    "unknown JSONL image paths `{}`",
+                    self.jsonl_image_paths
+                ))
+            })?,
         })
     }
 }

@@ -12,6 +12,7 @@ use crate::annotate::DisplayFrame;
 use crate::discover::{self, Case, CollectionFound, DiscoverError, SkippedCase};
 use crate::manifest::{nnunet, LoadedManifest, ManifestError, ManifestSource, Profile};
 use crate::render::Rounding;
+use crate::sink::jsonl::ImagePaths;
 use crate::sink::tsv::TsvOptions;
 use crate::sink::{OutputFormat, ParquetOptions};
 use crate::vqa::templates::{self, TemplateSet};
@@ -41,6 +42,8 @@ pub struct BuildOptions {
     pub formats: Vec<OutputFormat>,
     /// Overrides `[output.tsv] max_items` (CLI `--tsv-max-items`; 0 keeps every item).
     pub tsv_max_items: Option<u64>,
+    /// How JSONL lines name their images (CLI `--jsonl-image-paths`).
+    pub jsonl_image_paths: ImagePaths,
 }
 
 /// Loads and validates a manifest together with its question templates (every diagnostic at once): what
@@ -155,6 +158,8 @@ pub struct BuildPlan {
     pub parquet: ParquetOptions,
     /// TSV sample and limits.
     pub tsv: TsvOptions,
+    /// How JSONL lines name their images.
+    pub jsonl_image_paths: ImagePaths,
     /// Worker threads (at least 1).
     pub threads: usize,
 }
@@ -205,6 +210,7 @@ impl BuildPlan {
                 seed: m.output.tsv.seed,
                 ..TsvOptions::default()
             },
+            jsonl_image_paths: options.jsonl_image_paths,
             loaded,
             templates,
             profile: options.profile,

@@ -9,16 +9,29 @@
 //! case are rendered on the build's rayon pool, whose tasks never block.
 
 use std::collections::BTreeMap;
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use super::case::{CaseError, CaseOutput, RowSink, Stopped};
 use super::error::BuildError;
+use super::interrupt;
 use super::writer::CaseWriter;
 use crate::record::Row;
 
 /// Row batches a case may queue ahead of the writer before its worker waits.
 const QUEUED_BATCHES: usize = 2;
+
+/// How often the waiting writer looks for a stop request (SIGINT/SIGTERM, `interrupt.rs`).
+const STOP_POLL: Duration = Duration::from_millis(100);
+
+/// `Err(Interrupted)` once a signal asked the build to stop.
+fn check_interrupt() -> Result<(), BuildError> {
+    match interrupt::requested() {
+        Some(signal) => Err(BuildError::Interrupted { signal }),
+        None => Ok(()),
+    }
+}
 
 /// What a case worker hands the writer.
 enum Message {
@@ -51,6 +64,14 @@ impl Shared {
 
     fn wait<'g>(&self, guard: MutexGuard<'g, State>) -> MutexGuard<'g, State> {
         self.changed.wait(guard).unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// [`Shared::wait`] for at most [`STOP_POLL`].
+    fn wait_a_while<'g>(&self, guard: MutexGuard<'g, State>) -> MutexGuard<'g, State> {
+        match self.changed.wait_timeout(guard, STOP_POLL) {
+            Ok((guard, _)) => guard,
+            Err(e) => e.into_inner().0,
+        }
     }
 
     /// Stops the workers: no new cases, and every queued channel closed so a waiting sender returns.
@@ -135,18 +156,23 @@ fn write_cases(
                 if let Some(receiver) = state.started.remove(&position) {
                     break receiver;
                 }
-                state = shared.wait(state);
+                check_interrupt()?;
+                state = shared.wait_a_while(state);
             }
         };
         loop {
-            match receiver.recv() {
+            check_interrupt()?;
+            match receiver.recv_timeout(STOP_POLL) {
                 Ok(Message::Rows(rows)) => writer.rows(index, rows)?,
                 Ok(Message::Done(result)) => {
                     writer.case_done(index, result)?;
                     break;
                 }
+                Err(RecvTimeoutError::Timeout) => {}
                 // The worker went away without finishing the case: it panicked, and the scope re-raises it.
-                Err(_) => return Err(BuildError::WorkerLost { index }),
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(BuildError::WorkerLost { index })
+                }
             }
         }
     }

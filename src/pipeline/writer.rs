@@ -5,7 +5,7 @@
 //! [`Reporting`] wraps either for a build: progress, `--fail-fast`, and the rule that a case whose rows were
 //! written cannot fail any more.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::case::CaseOutput;
 use super::error::BuildError;
@@ -14,7 +14,10 @@ use super::report::{BuildReport, ReportBuilder};
 use crate::discover::Case;
 use crate::record::Row;
 use crate::sink::tsv::SampleGate;
-use crate::sink::{self, CardConfig, CardInfo, OutputFormat, Sinks, WrittenShard};
+use crate::sink::{
+    self, CardConfig, CardInfo, CardRows, CardSource, DatasetLock, OutputFormat, Sinks,
+    WrittenShard,
+};
 
 /// Receives a build's cases in the plan's work order (`index` = position in `BuildPlan::work`).
 pub trait CaseWriter {
@@ -41,6 +44,13 @@ pub enum Progress<'a> {
     Start {
         /// Number of cases to build.
         cases: usize,
+    },
+    /// Before writing, files a killed build left in the dataset folder were removed.
+    Leftovers {
+        /// The dataset folder.
+        dir: &'a Path,
+        /// What was removed (`.partial` files and shard staging folders).
+        removed: &'a [PathBuf],
     },
     /// One case finished (successfully or not).
     CaseDone {
@@ -140,6 +150,12 @@ pub struct DatasetWriter<'p> {
     plan: &'p BuildPlan,
     report: ReportBuilder<'p>,
     sinks: Sinks,
+    /// The card's structure table and samples, collected from the rows (with Parquet).
+    card_rows: Option<CardRows>,
+    /// What a killed build had left in the dataset folder and was removed before writing.
+    pub leftovers: Vec<PathBuf>,
+    /// Held until the writer is finished or dropped (after the sinks, which remove their partial files).
+    _lock: DatasetLock,
 }
 
 /// What a [`DatasetWriter`] wrote.
@@ -153,13 +169,17 @@ pub struct DatasetWritten {
 }
 
 impl<'p> DatasetWriter<'p> {
-    /// Creates the dataset folder and opens a writer per selected format.
+    /// Creates the dataset folder, locks it (another build writing it is an error naming that build's pid),
+    /// removes what a killed build left there, and opens a writer per selected format.
     pub fn new(plan: &'p BuildPlan) -> Result<DatasetWriter<'p>, BuildError> {
         let dataset_dir = &plan.dataset_dir;
+        sink::refuse_links(dataset_dir)?;
         std::fs::create_dir_all(dataset_dir).map_err(|source| BuildError::Write {
             path: dataset_dir.clone(),
             source,
         })?;
+        let lock = DatasetLock::acquire(dataset_dir)?;
+        let leftovers = sink::remove_leftovers(dataset_dir)?;
         let m = &plan.loaded.manifest;
         let sinks = Sinks::new(
             dataset_dir,
@@ -167,11 +187,16 @@ impl<'p> DatasetWriter<'p> {
             &plan.formats,
             plan.parquet,
             plan.tsv.clone(),
+            plan.jsonl_image_paths,
         )?;
+        let languages = m.output.languages.iter().map(|l| l.to_string()).collect();
         Ok(DatasetWriter {
             plan,
             report: ReportBuilder::new(plan),
+            card_rows: sinks.writes_parquet().then(|| CardRows::new(languages)),
             sinks,
+            leftovers,
+            _lock: lock,
         })
     }
 
@@ -179,13 +204,12 @@ impl<'p> DatasetWriter<'p> {
     pub fn finish(self) -> Result<DatasetWritten, BuildError> {
         let plan = self.plan;
         let dataset_dir = &plan.dataset_dir;
-        let writes_card = self.sinks.writes_parquet();
         let written = self.sinks.finish()?;
         let tsv_sample = (plan.formats.contains(&OutputFormat::Tsv))
             .then_some((plan.tsv.max_items, plan.tsv.seed));
         let report = self.report.finish(&written, dataset_dir, tsv_sample);
-        if writes_card {
-            write_card(plan, &written.shards)?;
+        if let Some(card_rows) = self.card_rows {
+            write_card(plan, &written.shards, card_rows)?;
         }
         let report_path = dataset_dir.join("build-report.json");
         sink::write_atomic(&report_path, &report.to_json()).map_err(|source| {
@@ -210,6 +234,9 @@ impl CaseWriter for DatasetWriter<'_> {
     fn rows(&mut self, _index: usize, rows: Vec<Row>) -> Result<(), BuildError> {
         for row in rows {
             self.report.row(&row);
+            if let Some(card_rows) = self.card_rows.as_mut() {
+                card_rows.row(&row);
+            }
             self.sinks.push(row)?;
         }
         Ok(())
@@ -234,20 +261,51 @@ impl CaseWriter for DatasetWriter<'_> {
     }
 }
 
-fn write_card(plan: &BuildPlan, shards: &[WrittenShard]) -> Result<(), BuildError> {
+fn write_card(
+    plan: &BuildPlan,
+    shards: &[WrittenShard],
+    card_rows: CardRows,
+) -> Result<(), BuildError> {
     let m = &plan.loaded.manifest;
+    let mut description = format!(
+        "Quantitative visual question answering built by medvision-build from {} ({}).",
+        m.dataset.name,
+        m.dataset.image_description.english()
+    );
+    // Mask-only collections and `labels = "auto"` say how their images and structures were made (other
+    // builds' cards are unchanged).
+    for c in &m.collections {
+        if let Some(from) = &c.render_from {
+            description.push_str(&format!(
+                " Collection `{}` has no intensity image: its slices are rendered from the {}.",
+                c.name,
+                from.describe()
+            ));
+        }
+        if plan.loaded.is_auto(&c.name) {
+            description.push_str(&format!(
+                " Collection `{}` labels: {}.",
+                c.name,
+                plan.loaded.describe_labels(&c.name)
+            ));
+        }
+    }
+    let (structures, samples) = card_rows.finish();
     let card = CardInfo {
         pretty_name: format!("{} quantitative VQA", m.dataset.name),
-        description: format!(
-            "Quantitative visual question answering built by medvision-build from {} ({}).",
-            m.dataset.name,
-            m.dataset.image_description.english()
-        ),
-        license: None,
+        description,
+        license: m.dataset.license.clone(),
+        source: CardSource {
+            name: m.dataset.name.clone(),
+            homepage: m.dataset.homepage.clone(),
+            citation: m.dataset.citation.clone(),
+        },
         languages: m.output.languages.iter().map(|l| l.to_string()).collect(),
         task_categories: vec!["visual-question-answering".into()],
         tags: vec!["medical".into(), m.dataset.modality.as_str().to_lowercase()],
         configs: CardConfig::from_shards(shards, &plan.dataset_dir)?,
+        structures,
+        samples,
         builder_version: BUILDER_VERSION.into(),
         manifest_sha256: plan.loaded.sha256.clone(),
     };

@@ -6,6 +6,38 @@ use std::path::PathBuf;
 /// Errors of the output writers; each names the file or directory it concerns.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
+    #[error("{dir}: {holder} is writing this dataset folder; wait for it to finish or stop it (a lock file \
+             left by a killed build does not block: it is taken over)")]
+    /// Another build holds the dataset folder's lock.
+    Locked {
+        /// The dataset folder.
+        dir: PathBuf,
+        /// Who holds it, e.g. `another build, pid 4242`.
+        holder: String,
+    },
+    #[error("{path} is a symbolic link: a build writes only inside --out and does not follow links there (remove \
+             the link, or pass the folder it points to as --out)")]
+    /// The dataset folder or one of its format folders is a symbolic link.
+    LinkInOutput {
+        /// The link.
+        path: PathBuf,
+    },
+    #[error("{path}: cannot lock the dataset folder: {source}")]
+    /// The lock file could not be created or locked.
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    #[error("{path}: cannot remove a leftover of an interrupted build: {source}")]
+    /// A `.partial` file or staging folder left by a killed build could not be removed.
+    RemoveLeftover {
+        /// The leftover.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
     #[error("cannot name TSV files in {dir} after dataset `{name}`: {reason}")]
     /// The TSV file names cannot be derived from the dataset name.
     TsvName {

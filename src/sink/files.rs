@@ -154,6 +154,149 @@ pub fn remove_stale(
     Ok(())
 }
 
+/// Puts the folder `staged` (complete, fsynced) in place of `live` in one step, and removes what `live` held
+/// that `is_output` recognises as this writer's (the previous build's files); anything else in `live` is moved
+/// into the new folder. On Linux the two folders are exchanged atomically (`renameat2(RENAME_EXCHANGE)`), so
+/// `live` always names a complete set; where that is unavailable `live` is first renamed aside to
+/// `<staged>.old.partial` (a build killed in between leaves no folder at `live`, never a mixed one). Leftovers
+/// are removed by the next build ([`remove_leftovers`]).
+pub fn swap_in(
+    staged: &Path,
+    live: &Path,
+    is_output: impl Fn(&str) -> bool,
+) -> Result<(), SinkError> {
+    let rename_error = |from: &Path, to: &Path| {
+        let (from, to) = (from.to_path_buf(), to.to_path_buf());
+        move |source| SinkError::Rename { from, to, source }
+    };
+    let live_meta = fs::symlink_metadata(live).ok();
+    let Some(live_meta) = live_meta else {
+        fs::rename(staged, live).map_err(rename_error(staged, live))?;
+        return Ok(());
+    };
+    let old = if live_meta.is_dir() && exchange(staged, live).is_ok() {
+        staged.to_path_buf()
+    } else {
+        let mut aside = staged.as_os_str().to_os_string();
+        aside.push(".old.partial");
+        let aside = PathBuf::from(aside);
+        let _ = fs::remove_dir_all(&aside);
+        fs::rename(live, &aside).map_err(rename_error(live, &aside))?;
+        fs::rename(staged, live).map_err(rename_error(staged, live))?;
+        aside
+    };
+    test_abort_point("parquet-after-swap");
+    // The old folder: a link or file is simply dropped; a folder loses this writer's files and gives the rest
+    // back. Best effort: what stays is a leftover the next build removes.
+    if !live_meta.is_dir() {
+        let _ = fs::remove_file(&old);
+        return Ok(());
+    }
+    if let Ok(entries) = fs::read_dir(&old) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let ours = name
+                .to_str()
+                .is_some_and(|n| is_output(n) || n.ends_with(".partial"));
+            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+            if ours && is_file {
+                let _ = fs::remove_file(entry.path());
+            } else if fs::symlink_metadata(live.join(&name)).is_err() {
+                let _ = fs::rename(entry.path(), live.join(&name));
+            }
+        }
+    }
+    let _ = fs::remove_dir(&old);
+    Ok(())
+}
+
+/// Exchanges two folders atomically (Linux `renameat2(RENAME_EXCHANGE)`); an error elsewhere or where the
+/// file system does not support it.
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{renameat_with, RenameFlags, CWD};
+        renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE)?;
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (a, b);
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+}
+
+/// Refuses a dataset folder, or a format folder in it (`tsv`, `jsonl`, `jsonl/images`), that is a symbolic
+/// link: writing through it would put files outside `--out`. (A Parquet config folder that is a link is
+/// replaced, not followed: see [`swap_in`].)
+pub fn refuse_links(dataset_dir: &Path) -> Result<(), SinkError> {
+    for path in [
+        dataset_dir.to_path_buf(),
+        dataset_dir.join("tsv"),
+        dataset_dir.join("jsonl"),
+        dataset_dir.join("jsonl/images"),
+    ] {
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(SinkError::LinkInOutput { path });
+        }
+    }
+    Ok(())
+}
+
+/// Removes what a killed build left in `dataset_dir` (which this build has locked): `*.partial` files down to
+/// `jsonl/images/<xx>/` and the shard staging folders `.<config>.partial` (with what they hold).
+/// Returns what was removed, sorted, for the user to be told.
+pub fn remove_leftovers(dataset_dir: &Path) -> Result<Vec<PathBuf>, SinkError> {
+    let mut found = Vec::new();
+    let walker = walkdir::WalkDir::new(dataset_dir)
+        .min_depth(1)
+        .max_depth(4)
+        .sort_by_file_name();
+    for entry in walker.into_iter().flatten() {
+        let name = entry.file_name().to_string_lossy();
+        if !name.ends_with(".partial") {
+            continue;
+        }
+        if entry.file_type().is_dir() && is_staging(&entry) {
+            found.push((entry.path().to_path_buf(), true));
+        } else if !entry.file_type().is_dir() {
+            found.push((entry.path().to_path_buf(), false));
+        }
+    }
+    let mut removed = Vec::new();
+    for (path, is_dir) in found {
+        if removed.iter().any(|r: &PathBuf| path.starts_with(r)) {
+            continue;
+        }
+        let result = if is_dir {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        result.map_err(|source| SinkError::RemoveLeftover {
+            path: path.clone(),
+            source,
+        })?;
+        removed.push(path);
+    }
+    Ok(removed)
+}
+
+/// A shard staging folder: `.<name>.partial` directly in the dataset folder.
+fn is_staging(entry: &walkdir::DirEntry) -> bool {
+    let name = entry.file_name().to_string_lossy();
+    entry.depth() == 1 && name.starts_with('.') && name.ends_with(".partial")
+}
+
+/// Test hook for the kill tests (tests/integration/hostile.rs, which CI runs against the release binary):
+/// when the environment variable `MEDVISION_BUILD_ABORT_AT` equals `point`, the process aborts on the spot, as
+/// `kill -9` would stop it there (no clean-up runs). Unset, as in every normal run, it does nothing.
+pub fn test_abort_point(point: &str) {
+    if std::env::var_os("MEDVISION_BUILD_ABORT_AT").is_some_and(|v| v == point) {
+        std::process::abort();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +314,94 @@ mod tests {
         let missing = dir.join("no-such-dir").join("x.json");
         assert!(write_atomic(&missing, b"x").is_err());
         assert!(!partial_path(&missing).exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn write_all(dir: &Path, files: &[&str]) {
+        for f in files {
+            let path = dir.join(f);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, f.as_bytes()).unwrap();
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn leftovers_of_a_killed_build_are_removed_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("mvb-leftovers-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        write_all(
+            &dir,
+            &[
+                ".bbox.partial/train-00000-of-00001.parquet",
+                ".bbox.partial/train-00001.parquet.partial",
+                "bbox/train-00000-of-00001.parquet",
+                "tsv/T_train_en.tsv.partial",
+                "tsv/T_train_en.tsv",
+                "jsonl/images/ab/abc.png.partial",
+                "jsonl/images/ab/abd.png",
+                "README.md.partial",
+                "README.md",
+            ],
+        );
+        let removed = remove_leftovers(&dir).unwrap();
+        let rel: Vec<String> = removed
+            .iter()
+            .map(|p| p.strip_prefix(&dir).unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            rel,
+            [
+                ".bbox.partial",
+                "README.md.partial",
+                "jsonl/images/ab/abc.png.partial",
+                "tsv/T_train_en.tsv.partial"
+            ]
+        );
+        assert_eq!(names(&dir), ["README.md", "bbox", "jsonl", "tsv"]);
+        assert_eq!(names(&dir.join("jsonl/images/ab")), ["abd.png"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn swap_in_replaces_the_old_set_whole_and_keeps_foreign_files() {
+        let dir = std::env::temp_dir().join(format!("mvb-swap-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        write_all(
+            &dir,
+            &[
+                "bbox/train-00000-of-00002.parquet",
+                "bbox/train-00001-of-00002.parquet",
+                "bbox/notes.txt",
+                ".bbox.partial/train-00000-of-00001.parquet",
+            ],
+        );
+        let is_shard = |n: &str| n.ends_with(".parquet");
+        swap_in(&dir.join(".bbox.partial"), &dir.join("bbox"), is_shard).unwrap();
+        assert_eq!(names(&dir), ["bbox"]);
+        assert_eq!(
+            names(&dir.join("bbox")),
+            ["notes.txt", "train-00000-of-00001.parquet"]
+        );
+        // A config that did not exist yet is a plain rename; a link in its place is replaced, not followed.
+        write_all(&dir, &[".mask.partial/a.parquet", "elsewhere/b.parquet"]);
+        swap_in(&dir.join(".mask.partial"), &dir.join("mask"), is_shard).unwrap();
+        assert_eq!(names(&dir.join("mask")), ["a.parquet"]);
+        write_all(&dir, &[".link.partial/c.parquet"]);
+        std::os::unix::fs::symlink(dir.join("elsewhere"), dir.join("link")).unwrap();
+        swap_in(&dir.join(".link.partial"), &dir.join("link"), is_shard).unwrap();
+        assert_eq!(names(&dir.join("link")), ["c.parquet"]);
+        assert_eq!(names(&dir.join("elsewhere")), ["b.parquet"]);
+        assert_eq!(names(&dir), ["bbox", "elsewhere", "link", "mask"]);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

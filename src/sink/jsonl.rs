@@ -1,6 +1,10 @@
 //! Chat JSONL for trainers (README, "Output formats"): `<dataset dir>/jsonl/<split>.jsonl`, one line per row
 //! `{"id", "images": ["images/…png"], "lang", "messages": [user "<image>question", assistant answer],
-//! "task_type"}`, with the PNGs beside it — the layout LLaMA-Factory and ms-swift read directly.
+//! "task_type"}`, with the PNGs beside it — the layout LLaMA-Factory and ms-swift read directly — and
+//! `dataset_info.json`, LLaMA-Factory's registry of the folder (one `<dataset>_<split>` entry per file, ShareGPT
+//! with OpenAI-style `role`/`content` tags), so `dataset_dir=<jsonl folder>` needs no hand-written file.
+//! With [`ImagePaths::Absolute`] the lines name each image by its absolute path (trainers that resolve image
+//! paths against their own working directory, e.g. ms-swift without `ROOT_IMAGE_DIR`).
 //!
 //! Images are named by content (`images/<2 hex>/<xxh3-128 hex>.png`), so a slice shared by several questions
 //! and languages is stored once and the same input always gives the same names.
@@ -19,12 +23,70 @@ use std::path::{Path, PathBuf};
 
 use super::error::SinkError;
 use super::files::{
-    make_durable, partial_path, remove_stale, write_renamed, OutputFormat, WrittenFile,
+    make_durable, partial_path, remove_stale, write_atomic, write_renamed, OutputFormat,
+    WrittenFile,
 };
 use crate::record::Row;
 
 /// Text put before the question in the user turn; trainers replace it with the image's tokens.
 pub const IMAGE_TOKEN: &str = "<image>";
+
+/// LLaMA-Factory's registry file (its `DATA_CONFIG`), looked up in `dataset_dir`.
+pub const REGISTRY_FILE: &str = "dataset_info.json";
+
+/// How JSONL lines name their images (`--jsonl-image-paths`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ImagePaths {
+    /// `images/<2 hex>/<hash>.png`, relative to the JSONL folder: the folder can move, and LLaMA-Factory
+    /// resolves them against its `media_dir`, which defaults to `dataset_dir`.
+    #[default]
+    Relative,
+    /// The absolute path of each image (the JSONL folder with symlinks resolved): the files then name this
+    /// machine's paths.
+    Absolute,
+}
+
+impl ImagePaths {
+    /// The CLI and `part.json` spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImagePaths::Relative => "relative",
+            ImagePaths::Absolute => "absolute",
+        }
+    }
+
+    /// Inverse of [`ImagePaths::as_str`].
+    pub fn parse(name: &str) -> Option<ImagePaths> {
+        [ImagePaths::Relative, ImagePaths::Absolute]
+            .into_iter()
+            .find(|p| p.as_str() == name)
+    }
+}
+
+/// The text of `dataset_info.json` for `(split, file name)` pairs: LLaMA-Factory's registry entry per split
+/// (`file_name`, `formatting: sharegpt`, `columns`, `tags`), keyed `<dataset>_<split>`.
+pub fn registry(dataset: &str, files: &[(String, String)]) -> String {
+    let entries: serde_json::Map<String, serde_json::Value> = files
+        .iter()
+        .map(|(split, file_name)| {
+            let entry = serde_json::json!({
+                "file_name": file_name,
+                "formatting": "sharegpt",
+                "columns": {"messages": "messages", "images": "images"},
+                "tags": {
+                    "role_tag": "role",
+                    "content_tag": "content",
+                    "user_tag": "user",
+                    "assistant_tag": "assistant",
+                },
+            });
+            (format!("{dataset}_{split}"), entry)
+        })
+        .collect();
+    let mut text = serde_json::to_string_pretty(&entries).unwrap_or_default();
+    text.push('\n');
+    text
+}
 
 /// Path of a row's image relative to the JSONL folder.
 pub fn image_rel_path(png: &[u8]) -> String {
@@ -69,6 +131,10 @@ struct SplitFile {
 /// Dropping the sink without [`JsonlSink::finish`] removes its `.partial` files and the images it created.
 pub struct JsonlSink {
     dir: PathBuf,
+    /// Dataset name: the registry's keys.
+    dataset: String,
+    /// Prefix of the image paths written in the lines: empty, or the absolute JSONL folder and `/`.
+    image_prefix: String,
     splits: BTreeMap<String, SplitFile>,
     /// Image paths (relative) referenced by this build.
     images: BTreeSet<String>,
@@ -78,15 +144,37 @@ pub struct JsonlSink {
 }
 
 impl JsonlSink {
-    /// Files go to `<dataset_dir>/jsonl/`.
-    pub fn new(dataset_dir: &Path) -> Result<JsonlSink, SinkError> {
+    /// Files go to `<dataset_dir>/jsonl/`; `dataset` names the registry entries.
+    pub fn new(
+        dataset_dir: &Path,
+        dataset: &str,
+        image_paths: ImagePaths,
+    ) -> Result<JsonlSink, SinkError> {
         let dir = dataset_dir.join("jsonl");
         fs::create_dir_all(&dir).map_err(|source| SinkError::CreateDir {
             path: dir.clone(),
             source,
         })?;
+        let image_prefix = match image_paths {
+            ImagePaths::Relative => String::new(),
+            ImagePaths::Absolute => {
+                let absolute = fs::canonicalize(&dir).map_err(|source| SinkError::CreateDir {
+                    path: dir.clone(),
+                    source,
+                })?;
+                let text = absolute.to_str().ok_or_else(|| SinkError::InvalidOptions {
+                    reason: format!(
+                        "--jsonl-image-paths absolute: {} is not UTF-8 and cannot go into JSON",
+                        absolute.display()
+                    ),
+                })?;
+                format!("{}/", text.trim_end_matches('/'))
+            }
+        };
         Ok(JsonlSink {
             dir,
+            dataset: dataset.to_string(),
+            image_prefix,
             splits: BTreeMap::new(),
             images: BTreeSet::new(),
             created: Vec::new(),
@@ -146,7 +234,7 @@ impl JsonlSink {
         if let Some(split) = self.splits.get_mut(&row.split) {
             split
                 .writer
-                .write_all(line(row, &rel).as_bytes())
+                .write_all(line(row, &format!("{}{rel}", self.image_prefix)).as_bytes())
                 .map_err(|source| SinkError::Write {
                     path: split.partial.clone(),
                     source,
@@ -197,6 +285,26 @@ impl JsonlSink {
                 lang: None,
                 rows,
             });
+        }
+        let registry_path = self.dir.join(REGISTRY_FILE);
+        if written.is_empty() {
+            if registry_path.exists() {
+                fs::remove_file(&registry_path).map_err(|source| SinkError::RemoveStale {
+                    path: registry_path.clone(),
+                    source,
+                })?;
+            }
+        } else {
+            let files: Vec<(String, String)> = written
+                .iter()
+                .map(|f| (f.split.clone(), format!("{}.jsonl", f.split)))
+                .collect();
+            write_atomic(&registry_path, registry(&self.dataset, &files).as_bytes()).map_err(
+                |source| SinkError::Write {
+                    path: registry_path.clone(),
+                    source,
+                },
+            )?;
         }
         // Persist the renames; failure to sync a directory is not worth failing the build.
         if let Ok(handle) = File::open(&self.dir) {
@@ -294,13 +402,28 @@ mod tests {
             image_png: png(i).into(),
             ..Row::default()
         };
-        let mut sink = JsonlSink::new(&dir).expect("sink");
+        let mut sink = JsonlSink::new(&dir, "ds", ImagePaths::Relative).expect("sink");
         for r in [row(1, "en"), row(1, "ar"), row(2, "en")] {
             sink.push(&r).expect("push");
         }
         let written = sink.finish().expect("finish");
         assert_eq!(written.len(), 1);
         assert_eq!(written[0].rows, 3);
+        // LLaMA-Factory's registry names the file, ShareGPT with role/content tags.
+        let registry: serde_json::Value = serde_json::from_slice(
+            &fs::read(dir.join("jsonl").join(REGISTRY_FILE)).expect("registry"),
+        )
+        .expect("JSON");
+        assert_eq!(
+            registry,
+            serde_json::json!({"ds_train": {
+                "file_name": "train.jsonl",
+                "formatting": "sharegpt",
+                "columns": {"messages": "messages", "images": "images"},
+                "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
+                    "assistant_tag": "assistant"},
+            }})
+        );
         let count_images = || {
             walkdir::WalkDir::new(dir.join("jsonl/images"))
                 .into_iter()
@@ -309,11 +432,11 @@ mod tests {
         };
         assert_eq!(count_images(), 2, "one image per distinct slice");
         // A rebuild without slice 2 removes its image; a dropped build leaves its old files alone.
-        let mut sink = JsonlSink::new(&dir).expect("sink");
+        let mut sink = JsonlSink::new(&dir, "ds", ImagePaths::Relative).expect("sink");
         sink.push(&row(1, "en")).expect("push");
         sink.finish().expect("finish");
         assert_eq!(count_images(), 1);
-        let mut sink = JsonlSink::new(&dir).expect("sink");
+        let mut sink = JsonlSink::new(&dir, "ds", ImagePaths::Relative).expect("sink");
         sink.push(&row(1, "en")).expect("push");
         sink.push(&row(3, "en")).expect("push");
         drop(sink);
@@ -321,6 +444,38 @@ mod tests {
         assert!(
             dir.join("jsonl/train.jsonl").exists()
                 && !dir.join("jsonl/train.jsonl.partial").exists()
+        );
+        fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[test]
+    fn absolute_image_paths_name_existing_files() {
+        let dir = std::env::temp_dir().join(format!("mvb-jsonl-abs-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let png = crate::render::encode_png_gray(2, 2, &[7; 4]).expect("png");
+        let row = Row {
+            id: "ds/c/case/bbox/T01/axial/1/1/en".into(),
+            split: "test".into(),
+            lang: "en".into(),
+            image_png: png.clone().into(),
+            ..Row::default()
+        };
+        let mut sink = JsonlSink::new(&dir, "ds", ImagePaths::Absolute).expect("sink");
+        sink.push(&row).expect("push");
+        sink.finish().expect("finish");
+        let text = fs::read_to_string(dir.join("jsonl/test.jsonl")).expect("jsonl");
+        let value: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        let image = Path::new(value["images"][0].as_str().expect("path"));
+        assert!(image.is_absolute(), "{}", image.display());
+        assert_eq!(fs::read(image).expect("image"), png);
+        let want = fs::canonicalize(dir.join("jsonl"))
+            .expect("canonical")
+            .join(image_rel_path(&png));
+        assert_eq!(image, want);
+        assert_eq!(ImagePaths::parse("absolute"), Some(ImagePaths::Absolute));
+        assert_eq!(
+            ImagePaths::parse(ImagePaths::Relative.as_str()),
+            Some(ImagePaths::Relative)
         );
         fs::remove_dir_all(&dir).expect("clean up");
     }

@@ -7,6 +7,7 @@ mod card;
 mod error;
 pub mod files;
 pub mod jsonl;
+pub mod lock;
 pub mod outputs;
 mod parquet_sink;
 mod schema;
@@ -16,8 +17,12 @@ pub mod tsv_sample;
 #[cfg(test)]
 mod parquet_tests;
 
-pub use card::{write_card, CardConfig, CardInfo};
+pub use card::{
+    size_category, write_card, CardConfig, CardInfo, CardRows, CardSample, CardSource, CardSplit,
+    CardStructure,
+};
 pub use error::SinkError;
-pub use files::{write_atomic, OutputFormat, WrittenFile};
+pub use files::{refuse_links, remove_leftovers, write_atomic, OutputFormat, WrittenFile};
+pub use lock::DatasetLock;
 pub use outputs::{Sinks, Written};
 pub use parquet_sink::{ParquetOptions, ParquetSink, WrittenShard, MAX_ROW_GROUP_BYTES};

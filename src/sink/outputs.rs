@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::error::SinkError;
 use super::files::{OutputFormat, WrittenFile};
-use super::jsonl::JsonlSink;
+use super::jsonl::{ImagePaths, JsonlSink};
 use super::parquet_sink::{ParquetOptions, ParquetSink, WrittenShard};
 use super::tsv::{SampleGate, TsvOptions, TsvSample, TsvSink};
 use crate::record::Row;
@@ -29,13 +29,15 @@ pub struct Sinks {
 }
 
 impl Sinks {
-    /// Opens a writer per selected format under `dataset_dir`; `dataset` names the TSV files.
+    /// Opens a writer per selected format under `dataset_dir`; `dataset` names the TSV files and the JSONL
+    /// registry entries.
     pub fn new(
         dataset_dir: &Path,
         dataset: &str,
         formats: &[OutputFormat],
         parquet: ParquetOptions,
         tsv: TsvOptions,
+        jsonl_image_paths: ImagePaths,
     ) -> Result<Sinks, SinkError> {
         let has = |f: OutputFormat| formats.contains(&f);
         Ok(Sinks {
@@ -46,7 +48,7 @@ impl Sinks {
                 .then(|| TsvSink::new(dataset_dir, dataset, tsv))
                 .transpose()?,
             jsonl: has(OutputFormat::Jsonl)
-                .then(|| JsonlSink::new(dataset_dir))
+                .then(|| JsonlSink::new(dataset_dir, dataset, jsonl_image_paths))
                 .transpose()?,
         })
     }

@@ -1,5 +1,10 @@
 //! Sharded Parquet writer: one writer per (config, split), `<config>/<split>-NNNNN-of-MMMMM.parquet`,
 //! row groups bounded by rows and bytes, shard boundaries decided by written bytes only.
+//!
+//! A config's shards are written into a staging folder `.<config>.partial` beside it and swapped in whole
+//! (`files::swap_in`): a build killed at any point leaves each config folder holding either the previous
+//! build's complete set or the new one, never old and new shards side by side (which `datasets` would load as
+//! one split when the shard count changed).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
@@ -14,7 +19,7 @@ use parquet::schema::types::ColumnPath;
 
 use super::batch::{estimated_row_bytes, rows_to_batch};
 use super::error::SinkError;
-use super::files::{partial_path, remove_stale};
+use super::files::{partial_path, swap_in, test_abort_point};
 use super::schema::arrow_schema;
 use crate::record::Row;
 
@@ -66,23 +71,47 @@ pub struct WrittenShard {
     pub rows: u64,
     /// Size of the shard file in bytes.
     pub bytes: u64,
+    /// xxh3-128 of the shard file's bytes (the dataset card's content fingerprint).
+    pub xxh3_128: u128,
+}
+
+/// A writer that hashes every byte it passes on, so a shard's checksum costs no second read.
+struct Hashed<W> {
+    inner: W,
+    hasher: xxhash_rust::xxh3::Xxh3,
+}
+
+impl<W: Write> Write for Hashed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 struct OpenShard {
-    writer: ArrowWriter<BufWriter<File>>,
+    writer: ArrowWriter<Hashed<BufWriter<File>>>,
     path: PathBuf,
     rows: u64,
 }
 
+/// A closed shard not yet renamed: partial path, rows, xxh3-128 of its bytes.
+type ClosedShard = (PathBuf, u64, u128);
+
 /// The writer state of one (config, split).
 struct SplitWriter {
-    config_dir: PathBuf,
+    /// `<dataset>/.<config>.partial`: the shards are written here, then swapped in whole.
+    staging_dir: PathBuf,
     split: String,
     pending: Vec<Row>,
     pending_bytes: usize,
     current: Option<OpenShard>,
-    /// Closed shards: (partial path, rows).
-    closed: Vec<(PathBuf, u64)>,
+    /// Closed shards.
+    closed: Vec<ClosedShard>,
 }
 
 /// Writes rows into per-(config, split) Parquet shards under a dataset directory.
@@ -96,6 +125,13 @@ pub struct ParquetSink {
     splits: BTreeMap<(String, String), SplitWriter>,
     /// Every partial file created and not yet renamed.
     partials: Vec<PathBuf>,
+    /// Staging folders created and not yet swapped in (removed on drop).
+    staging: BTreeSet<PathBuf>,
+}
+
+/// `<dataset>/.<config>.partial`, where a config's new shards wait until they are complete.
+fn staging_dir(dataset_dir: &Path, config: &str) -> PathBuf {
+    dataset_dir.join(format!(".{config}.partial"))
 }
 
 fn is_valid_config(name: &str) -> bool {
@@ -185,6 +221,7 @@ impl ParquetSink {
             schema: arrow_schema(),
             splits: BTreeMap::new(),
             partials: Vec::new(),
+            staging: BTreeSet::new(),
         })
     }
 
@@ -209,9 +246,19 @@ impl ParquetSink {
                 row_id: row.id,
             });
         }
+        let dir = staging_dir(&self.dataset_dir, &row.config);
+        if !self.staging.contains(&dir) {
+            // Nothing of ours can be in it (a killed build's leftovers were removed before this build began).
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).map_err(|source| SinkError::CreateDir {
+                path: dir.clone(),
+                source,
+            })?;
+            self.staging.insert(dir);
+        }
         let dataset_dir = &self.dataset_dir;
         let split_writer = self.splits.entry(key).or_insert_with(|| SplitWriter {
-            config_dir: dataset_dir.join(&row.config),
+            staging_dir: staging_dir(dataset_dir, &row.config),
             split: row.split.clone(),
             pending: Vec::new(),
             pending_bytes: 0,
@@ -243,8 +290,9 @@ impl ParquetSink {
     }
 
     /// Writes the remaining rows, closes every writer, renames the partial files to their final
-    /// `-NNNNN-of-MMMMM` names and deletes shards of a previous build in the configs written now.
-    /// On error every partial file is removed (by `Drop`).
+    /// `-NNNNN-of-MMMMM` names in each config's staging folder and swaps it in for the config folder (the
+    /// shards of a previous build in the configs written now go with the old folder; other files in it are
+    /// kept). On error every partial file and staging folder is removed (by `Drop`).
     pub fn finish(mut self) -> Result<Vec<WrittenShard>, SinkError> {
         for split_writer in self.splits.values_mut() {
             if !split_writer.pending.is_empty() {
@@ -258,43 +306,56 @@ impl ParquetSink {
             split_writer.close_shard()?;
         }
         let mut written = Vec::new();
-        let mut config_dirs = BTreeSet::new();
         for ((config, split), split_writer) in &self.splits {
             let total = split_writer.closed.len();
-            for (index, (partial, rows)) in split_writer.closed.iter().enumerate() {
-                let path = split_writer
-                    .config_dir
-                    .join(format!("{split}-{index:05}-of-{total:05}.parquet"));
-                fs::rename(partial, &path).map_err(|source| SinkError::Rename {
+            for (index, (partial, rows, xxh3_128)) in split_writer.closed.iter().enumerate() {
+                let name = format!("{split}-{index:05}-of-{total:05}.parquet");
+                let staged = split_writer.staging_dir.join(&name);
+                fs::rename(partial, &staged).map_err(|source| SinkError::Rename {
                     from: partial.clone(),
-                    to: path.clone(),
+                    to: staged.clone(),
                     source,
                 })?;
                 self.partials.retain(|p| p != partial);
-                let bytes = fs::metadata(&path)
+                let bytes = fs::metadata(&staged)
                     .map_err(|source| SinkError::Write {
-                        path: path.clone(),
+                        path: staged.clone(),
                         source,
                     })?
                     .len();
                 written.push(WrittenShard {
                     config: config.clone(),
                     split: split.clone(),
-                    path,
+                    path: self.dataset_dir.join(config).join(name),
                     rows: *rows,
                     bytes,
+                    xxh3_128: *xxh3_128,
                 });
             }
-            config_dirs.insert(split_writer.config_dir.clone());
         }
-        let keep: BTreeSet<&Path> = written.iter().map(|s| s.path.as_path()).collect();
-        for dir in &config_dirs {
-            // Shard files and leftover partials of killed builds that this build did not write.
-            remove_stale(dir, &keep, is_shard_file_name)?;
-            // Persist the renames; failure to sync a directory is not worth failing the build.
-            if let Ok(handle) = File::open(dir) {
+        let staged: Vec<PathBuf> = self.staging.iter().cloned().collect();
+        for staging in staged {
+            let Some(config) = staging
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix('.'))
+                .and_then(|n| n.strip_suffix(".partial"))
+            else {
+                continue;
+            };
+            let config_dir = self.dataset_dir.join(config);
+            // Every shard is complete and named: the set is switched in one step.
+            if let Ok(handle) = File::open(&staging) {
                 let _ = handle.sync_all();
             }
+            test_abort_point("parquet-before-swap");
+            // In `self.staging` until swapped, so a failed swap still removes it (by `Drop`).
+            swap_in(&staging, &config_dir, is_shard_file_name)?;
+            self.staging.remove(&staging);
+        }
+        // Persist the swaps; failure to sync a directory is not worth failing the build.
+        if let Ok(handle) = File::open(&self.dataset_dir) {
+            let _ = handle.sync_all();
         }
         Ok(written)
     }
@@ -306,6 +367,10 @@ impl Drop for ParquetSink {
         self.splits.clear();
         for partial in self.partials.drain(..) {
             let _ = fs::remove_file(partial);
+        }
+        for staging in std::mem::take(&mut self.staging) {
+            // Created by this sink and holding only its shards.
+            let _ = fs::remove_dir_all(staging);
         }
     }
 }
@@ -379,14 +444,10 @@ impl SplitWriter {
         props: &WriterProperties,
         partials: &mut Vec<PathBuf>,
     ) -> Result<OpenShard, SinkError> {
-        fs::create_dir_all(&self.config_dir).map_err(|source| SinkError::CreateDir {
-            path: self.config_dir.clone(),
-            source,
-        })?;
         let index = self.closed.len();
         let path = partial_path(
             &self
-                .config_dir
+                .staging_dir
                 .join(format!("{}-{index:05}.parquet", self.split)),
         );
         let file = File::create(&path).map_err(|source| SinkError::CreateFile {
@@ -394,12 +455,16 @@ impl SplitWriter {
             source,
         })?;
         partials.push(path.clone());
-        let writer =
-            ArrowWriter::try_new(BufWriter::new(file), schema.clone(), Some(props.clone()))
-                .map_err(|source| SinkError::Parquet {
-                    path: path.clone(),
-                    source,
-                })?;
+        let hashed = Hashed {
+            inner: BufWriter::new(file),
+            hasher: xxhash_rust::xxh3::Xxh3::new(),
+        };
+        let writer = ArrowWriter::try_new(hashed, schema.clone(), Some(props.clone())).map_err(
+            |source| SinkError::Parquet {
+                path: path.clone(),
+                source,
+            },
+        )?;
         Ok(OpenShard {
             writer,
             path,
@@ -424,10 +489,12 @@ impl SplitWriter {
         shard
             .writer
             .inner()
+            .inner
             .get_ref()
             .sync_all()
             .map_err(io_error)?;
-        self.closed.push((shard.path, shard.rows));
+        let xxh3_128 = shard.writer.inner().hasher.digest128();
+        self.closed.push((shard.path, shard.rows, xxh3_128));
         Ok(())
     }
 }

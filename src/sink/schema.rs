@@ -68,7 +68,11 @@ pub(crate) const COLUMNS: &[Column] = &[
         "slice index along the plane's axis",
     ),
     col("label_id", Kind::Int32, "mask label value"),
-    col("label_name", Kind::Utf8, "label name in the row's language"),
+    col(
+        "label_name",
+        Kind::Utf8,
+        "label name, or landmark measurement name, in the row's language",
+    ),
     col("image", Kind::Image, "8-bit grayscale PNG of the slice"),
     col("image_width", Kind::Int32, "image width in pixels"),
     col("image_height", Kind::Int32, "image height in pixels"),
@@ -244,6 +248,42 @@ impl Kind {
             Kind::ListUtf8 => "list<string>",
         }
     }
+}
+
+impl Kind {
+    /// The feature's `datasets` card YAML after `- name: …` (key lines at `indent`): `dtype`, or
+    /// `sequence` (which `datasets` 3.6 and 4+ both read).
+    fn feature_yaml(self, indent: &str) -> String {
+        let scalar = |dtype: &str| format!("{indent}dtype: {dtype}\n");
+        let sequence = |dtype: &str| format!("{indent}sequence: {dtype}\n");
+        match self {
+            Kind::Utf8 => scalar("string"),
+            Kind::Int32 => scalar("int32"),
+            Kind::Int64 => scalar("int64"),
+            Kind::Float64 => scalar("float64"),
+            Kind::Image => scalar("image"),
+            Kind::ListFloat64 => sequence("float64"),
+            Kind::ListInt32 => sequence("int32"),
+            Kind::ListListInt32 => format!("{indent}sequence:\n{indent}  sequence: int32\n"),
+            Kind::ListListFloat64 => format!("{indent}sequence:\n{indent}  sequence: float64\n"),
+            Kind::ListUtf8 => sequence("string"),
+        }
+    }
+}
+
+/// The `features:` list of a card's `dataset_info` entry, every column in file order, items at `indent`.
+pub(crate) fn features_yaml(indent: &str) -> String {
+    let inner = format!("{indent}  ");
+    COLUMNS
+        .iter()
+        .map(|c| {
+            format!(
+                "{indent}- name: {}\n{}",
+                c.name,
+                c.kind.feature_yaml(&inner)
+            )
+        })
+        .collect()
 }
 
 /// `{"info": {"features": {...}}}` with the features in column order. Written by hand because

@@ -1,7 +1,7 @@
 //! GMAI-MMBench-style multiple-choice TSV for VLMEvalKit (README, "Output formats"): one file per (split, language),
 //! `<dataset>_<split>_<lang>.tsv` under `<dataset dir>/tsv/`, every field double-quoted, the image as base64 of
 //! a 3-channel PNG, split into `…_part_N.tsv` files below 1 GB, plus `…_hidden` copies of hidden splits
-//! without the `answer` and `category` columns.
+//! without the `answer` column.
 //!
 //! Reader traps handled here: pandas turns `NA`, `None`, `null`, empty … into missing values (the option then
 //! vanishes from VLMEvalKit's prompt) and re-types bare-number columns, so such options are refused; file
@@ -29,7 +29,7 @@ use super::tsv_sample::{row_items, ItemKind, Offer, TsvGate};
 use crate::record::{Choice, Row};
 
 /// Column order of a GMAI-MMBench TSV.
-pub const COLUMNS: [&str; 15] = [
+pub const COLUMNS: [&str; 16] = [
     "index",
     "question",
     "A",
@@ -39,6 +39,7 @@ pub const COLUMNS: [&str; 15] = [
     "E",
     "answer",
     "category",
+    "l2-category",
     "clinical VQA task",
     "department",
     "perceptual granularity",
@@ -47,8 +48,13 @@ pub const COLUMNS: [&str; 15] = [
     "image",
 ];
 
-/// Columns left out of a hidden split's copy: the letter and the correct option's text.
-pub const HIDDEN_COLUMNS: [&str; 2] = ["answer", "category"];
+/// Columns left out of a hidden split's copy: the correct letter (`category` and `l2-category` stay, as in
+/// GMAI-MMBench's test split: neither names the answer).
+pub const HIDDEN_COLUMNS: [&str; 1] = ["answer"];
+
+/// `category` and `l2-category` of an identification item ("which structure is in the red box?"): its
+/// structure is the answer, so it is not its category.
+pub const IDENTIFY_CATEGORY: &str = "structure identification";
 
 /// Words that switch VLMEvalKit's scoring mode when they appear in a dataset (file) name.
 pub const FORBIDDEN_NAME_WORDS: [&str; 5] = ["mmbench", "ccbench", "circular", "mmcr", "openended"];
@@ -70,7 +76,7 @@ pub const MAX_REFERENCE_CHARS: usize = 64;
 pub struct TsvOptions {
     /// A part is closed before a line would take it past this many bytes.
     pub max_file_bytes: u64,
-    /// Splits that also get a `…_hidden` copy without `answer` and `category`.
+    /// Splits that also get a `…_hidden` copy without `answer`.
     pub hidden_splits: Vec<String>,
     /// Items kept per (split, language) by stratified sampling; 0 keeps every item.
     pub max_items: u64,
@@ -143,20 +149,55 @@ fn line(fields: &[&str]) -> String {
     out
 }
 
-/// The 13 text columns of an item (`question` … `original task`, without `index` and `image`).
+/// The 14 text columns of an item (`question` … `original task`, without `index` and `image`).
 type ItemText = Vec<String>;
 
-/// Position of `answer` and `category` in [`ItemText`].
-const HIDDEN_TEXT: [usize; 2] = [6, 7];
+/// Position of `answer` in [`ItemText`].
+const HIDDEN_TEXT: [usize; 1] = [6];
 
-fn item_text(item: &Choice) -> ItemText {
+/// The question family of a row's own item: `l2-category` (VLMEvalKit reports accuracy per value).
+pub fn question_family(task_type: &str) -> &str {
+    match task_type {
+        "bbox" => "bounding box",
+        "mask_size" => "mask area",
+        "lesion_size" => "lesion size",
+        "lesion_diameter" => "lesion diameter",
+        "instances" => "instance count and boxes",
+        "distance" => "landmark distance",
+        "angle" => "landmark angle",
+        other => other,
+    }
+}
+
+/// `(category, l2-category)` of an item: the structure the question is about (the label or landmark
+/// measurement name in the row's language) and the question family. An identification item's structure is
+/// its answer, so both are [`IDENTIFY_CATEGORY`] there. A name pandas would read as missing becomes
+/// `label_<id>`.
+pub fn item_categories(row: &Row, kind: ItemKind) -> (String, String) {
+    match kind {
+        ItemKind::Identify => (IDENTIFY_CATEGORY.to_string(), IDENTIFY_CATEGORY.to_string()),
+        ItemKind::Own => {
+            let name = row.label_name.as_deref().unwrap_or("").trim();
+            let structure = if PANDAS_NA.contains(&name) {
+                format!("label_{}", row.label_id.unwrap_or_default())
+            } else {
+                name.to_string()
+            };
+            (structure, question_family(&row.task_type).to_string())
+        }
+    }
+}
+
+fn item_text(row: &Row, kind: ItemKind, item: &Choice) -> ItemText {
+    let (category, l2_category) = item_categories(row, kind);
     let mut options: Vec<&str> = item.options.iter().map(String::as_str).collect();
     options.resize(5, "");
     let mut text: ItemText = vec![item.question.clone()];
     text.extend(options.iter().map(|o| o.to_string()));
     text.extend([
         item.answer_letter(),
-        item.answer_text().to_string(),
+        category,
+        l2_category,
         item.clinical_vqa_task.clone(),
         item.department.clone(),
         item.perceptual_granularity.clone(),
@@ -587,7 +628,7 @@ impl TsvSink {
             };
             group.write_item(
                 &self.dir,
-                &item_text(item),
+                &item_text(row, kind, item),
                 (xxhash_rust::xxh3::xxh3_128(png), png),
                 self.options.max_file_bytes,
                 &mut self.partials,
@@ -605,7 +646,7 @@ impl TsvSink {
         let _: Offer = gate.offer(row, kind, || {
             item.rgb_png
                 .as_deref()
-                .map(|png| spill.store(&item_text(item), png))
+                .map(|png| spill.store(&item_text(row, kind, item), png))
                 .transpose()
         })?;
         Ok(())
@@ -879,6 +920,9 @@ mod tests {
         };
         Row {
             id: format!("ds/c/case_{i}/bbox/T01/axial/{i}/1/en"),
+            task_type: "bbox".into(),
+            label_id: Some(1),
+            label_name: Some("kidney tumor".into()),
             case_id: format!("case_{}", i / 4),
             split: split.into(),
             lang: "en".into(),
@@ -928,10 +972,21 @@ mod tests {
             );
             let hidden = file.path.to_string_lossy().contains("_hidden");
             let header = text.lines().next().expect("header");
-            assert_eq!(
-                header.contains("\"answer\"") || header.contains("\"category\""),
-                !hidden
-            );
+            assert_eq!(header.contains("\"answer\""), !hidden);
+            assert!(header.contains("\"category\"\t\"l2-category\""), "{header}");
+            for line in text.lines().skip(1) {
+                let fields: Vec<&str> = line.split('\t').collect();
+                let at = if hidden { 7 } else { 8 };
+                // `row` makes a mask-size item and an identification item per row.
+                assert!(
+                    [
+                        ["\"kidney tumor\"", "\"bounding box\""],
+                        ["\"structure identification\""; 2]
+                    ]
+                    .contains(&[fields[at], fields[at + 1]]),
+                    "{line:.200}"
+                );
+            }
             assert_eq!(text.lines().count() as u64, file.rows + 1);
             let name = file
                 .path
@@ -1044,7 +1099,7 @@ mod tests {
                 r
             })
             .collect();
-        for (limit, parts) in [(MAX_FILE_BYTES, 1usize), (3_000, 0)] {
+        for (limit, parts) in [(MAX_FILE_BYTES, 1usize), (2_000, 0)] {
             let options = TsvOptions {
                 max_file_bytes: limit,
                 ..TsvOptions::default()

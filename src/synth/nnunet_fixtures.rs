@@ -100,6 +100,7 @@ const SPECS: [Spec; 6] = [
         dataset_json: r#"{
     "name": "PROSTATE",
     "description": "Prostate transitional zone and peripheral zone segmentation (fixture)",
+    "licence": "CC-BY-SA 4.0",
     "tensorImageSize": "4D",
     "modality": {
         "0": "T2",

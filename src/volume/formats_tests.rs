@@ -637,6 +637,7 @@ name = "MaskFilesTest"
 modality = "CT"
 image_description = "a CT scan"
 department = "Radiology"
+license = "cc-by-4.0"
 
 [[collection]]
 name = "ct"
@@ -676,6 +677,7 @@ kind = "bbox"
             profile: Default::default(),
             formats: vec![crate::sink::OutputFormat::Parquet],
             tsv_max_items: None,
+            jsonl_image_paths: Default::default(),
         },
         &|_| {},
     )
@@ -699,6 +701,7 @@ name = "Bad"
 modality = "CT"
 image_description = "a CT scan"
 department = "Radiology"
+license = "cc-by-4.0"
 
 [[collection]]
 name = "ct"

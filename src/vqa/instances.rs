@@ -221,6 +221,9 @@ mod tests {
             image_description: Localized::new("an abdominal CT scan".to_string())
                 .with(ar(), "صورة مقطعية محوسبة للبطن".to_string()),
             department: "Urology".into(),
+            license: "cc-by-nc-sa-4.0".into(),
+            homepage: None,
+            citation: None,
             layout: None,
             extract: Vec::new(),
         }

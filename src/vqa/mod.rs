@@ -129,7 +129,7 @@ impl Asker<'_> {
             .plane(plane, lang)
             .ok_or_else(|| Missing(format!("plane.{}", plane.as_str())))?;
         let sentence = |text: Option<&str>| text.unwrap_or_default().to_string();
-        Ok(template.render(|name| {
+        let value = |name: &str| {
             extra(name).or_else(|| {
                 Some(match name {
                     "image_description" => description.clone(),
@@ -148,7 +148,12 @@ impl Asker<'_> {
                     _ => return None,
                 })
             })
-        }))
+        };
+        Ok(if *lang == Lang::EN {
+            template.render_english(value)
+        } else {
+            template.render(value)
+        })
     }
 
     /// An open question of `kind` about `label`; `None` when a template or name is missing.
@@ -323,6 +328,9 @@ mod tests {
             modality: Modality::CT,
             image_description: Localized::new("an abdominal CT scan".to_string()),
             department: "Urology".into(),
+            license: "cc-by-nc-sa-4.0".into(),
+            homepage: None,
+            citation: None,
             layout: None,
             extract: Vec::new(),
         }

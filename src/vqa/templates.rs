@@ -110,12 +110,28 @@ impl Template {
 
     /// Fills the placeholders from `value`; templates are validated at load time, so every name is known.
     pub fn render(&self, value: impl Fn(&str) -> Option<String>) -> String {
+        self.fill(value, false)
+    }
+
+    /// [`Template::render`] for English text: an indefinite article right before a placeholder agrees with
+    /// the value put there (`a {plane}` gives "an axial", "a sagittal"; `an {label}` before "kidney" gives
+    /// "a kidney"). Only articles written in the template before a placeholder change.
+    pub fn render_english(&self, value: impl Fn(&str) -> Option<String>) -> String {
+        self.fill(value, true)
+    }
+
+    fn fill(&self, value: impl Fn(&str) -> Option<String>, english: bool) -> String {
         let mut out = String::new();
         for segment in &self.segments {
             match segment {
                 Segment::Text(text) => out.push_str(text),
                 Segment::Placeholder(name) => match value(name) {
-                    Some(v) => out.push_str(&v),
+                    Some(v) => {
+                        if english {
+                            agree_article(&mut out, &v);
+                        }
+                        out.push_str(&v);
+                    }
                     None => {
                         out.push('{');
                         out.push_str(name);
@@ -125,6 +141,57 @@ impl Template {
             }
         }
         out
+    }
+}
+
+/// Whether an English word takes "an": by its first letter, with the common exceptions by sound ("a unit",
+/// "a ureter", "a one-", "a European"; "an hour", "an honest", "an MRI" — letters spoken as a vowel sound).
+fn takes_an(word: &str) -> bool {
+    let lower = word.to_ascii_lowercase();
+    let starts = |prefixes: &[&str]| prefixes.iter().any(|p| lower.starts_with(p));
+    let acronym = word.len() > 1 && word.chars().take(2).all(|c| c.is_ascii_uppercase());
+    if acronym {
+        // Initialisms are read letter by letter: "an MRI", "an X-ray", "a CT".
+        return word
+            .chars()
+            .next()
+            .is_some_and(|c| "AEFHILMNORSX".contains(c));
+    }
+    if starts(&["uni", "use", "usu", "ur", "ut", "eu", "ewe", "one", "once"]) {
+        return false;
+    }
+    if starts(&["hour", "honest", "honou", "heir"]) {
+        return true;
+    }
+    lower.starts_with(['a', 'e', 'i', 'o', 'u'])
+}
+
+/// Makes an indefinite article that ends `out` (`a ` / `an `, any case, as a whole word) agree with `next`.
+fn agree_article(out: &mut String, next: &str) {
+    let Some(word) = next.split(|c: char| c.is_whitespace() || c == '-').next() else {
+        return;
+    };
+    if word.is_empty() {
+        return;
+    }
+    for article in ["a ", "an ", "A ", "An "] {
+        let Some(before) = out.strip_suffix(article) else {
+            continue;
+        };
+        if before.chars().last().is_some_and(char::is_alphanumeric) {
+            return;
+        }
+        let capital = article.starts_with('A');
+        let wanted = match (takes_an(word), capital) {
+            (true, true) => "An ",
+            (true, false) => "an ",
+            (false, true) => "A ",
+            (false, false) => "a ",
+        };
+        let keep = before.len();
+        out.truncate(keep);
+        out.push_str(wanted);
+        return;
     }
 }
 
@@ -952,6 +1019,39 @@ mod tests {
         ] {
             assert!(set.missing(&kinds, &Lang::EN, format).is_empty());
         }
+    }
+
+    #[test]
+    fn english_articles_agree_with_the_placeholder_value() {
+        let t = Template::parse(
+            "This is a {plane} slice. A {label} here, an {label} there, Ana {label}.",
+        )
+        .expect("parse");
+        let fill = |plane: &'static str, label: &'static str| {
+            t.render_english(|name| match name {
+                "plane" => Some(plane.to_string()),
+                "label" => Some(label.to_string()),
+                _ => None,
+            })
+        };
+        assert_eq!(
+            fill("axial", "kidney"),
+            "This is an axial slice. A kidney here, a kidney there, Ana kidney."
+        );
+        assert_eq!(
+            fill("sagittal", "ovary"),
+            "This is a sagittal slice. An ovary here, an ovary there, Ana ovary."
+        );
+        assert_eq!(
+            fill("coronal", "ureter"),
+            "This is a coronal slice. A ureter here, a ureter there, Ana ureter."
+        );
+        assert!(fill("coronal", "MRI-visible lesion").contains("An MRI-visible"));
+        assert!(fill("coronal", "CT-dense lesion").contains("A CT-dense"));
+        assert!(fill("coronal", "hour").contains("An hour"));
+        // Other languages keep the template's text.
+        let plain = t.render(|name| (name == "plane").then(|| "axial".to_string()));
+        assert!(plain.starts_with("This is a axial"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ modality = "CT"
 image_description = "a CT scan"
 image_description_ar = "تصوير مقطعي"
 department = "D"
+license = "cc-by-4.0"
 
 [[collection]]
 name = "c"
@@ -106,17 +107,17 @@ fn every_template_and_language_diagnostic() {
         ("arabic measurement", ", name_ar = \"الطول\"", "", true,
             "task `L1`: measurement `d` has a `name` but no `name_ar`, required when `ar` is an output language", None),
         ("override kind", "", "\n[templates.boxes]\nen = \"x\"\n", false,
-            "templates: unknown question kind `boxes` (known: [", Some((35, 6))),
+            "templates: unknown question kind `boxes` (known: [", Some((36, 6))),
         ("override language", "", "\n[templates.bbox]\nde = \"x\"\n", false,
-            "templates.bbox.de: language `de` is not supported (supported: [\"en\", \"ar\"])", Some((35, 6))),
+            "templates.bbox.de: language `de` is not supported (supported: [\"en\", \"ar\"])", Some((36, 6))),
         ("override choice language", "", "\n[templates.bbox_choice]\nde = \"x\"\n", false,
-            "templates.bbox_choice.de: language `de` is not supported (supported: [\"en\", \"ar\"])", Some((35, 6))),
+            "templates.bbox_choice.de: language `de` is not supported (supported: [\"en\", \"ar\"])", Some((36, 6))),
         ("override placeholder", "", "\n[templates.mask_size]\nen = \"{answer_format}\"\n", false,
-            "templates.mask_size.en: unknown placeholder(s) {answer_format} (allowed for `mask_size`: ", Some((35, 6))),
+            "templates.mask_size.en: unknown placeholder(s) {answer_format} (allowed for `mask_size`: ", Some((36, 6))),
         ("override choice placeholder", "", "\n[templates.identify_choice]\nen = \"{label}\"\n", false,
-            "templates.identify_choice.en: unknown placeholder(s) {label} (allowed for `identify_choice`: ", Some((35, 6))),
+            "templates.identify_choice.en: unknown placeholder(s) {label} (allowed for `identify_choice`: ", Some((36, 6))),
         ("override malformed", "", "\n[templates.bbox]\nen = \"{label\"\n", false,
-            "templates.bbox.en: unclosed placeholder `{label`", Some((35, 6))),
+            "templates.bbox.en: unclosed placeholder `{label`", Some((36, 6))),
     ];
     let mut failures = Vec::new();
     for &(row, from, to, arabic, fragment, at) in ROWS {
@@ -172,6 +173,7 @@ modality = "CT"
 image_description = "a CT scan"
 image_description_fr = "un scanner abdominal"
 department = "D"
+license = "cc-by-4.0"
 
 [[collection]]
 name = "c"
@@ -259,7 +261,7 @@ fn a_third_language_is_data_only() {
         .expect("English");
     assert!(english
         .question
-        .starts_with("This is a axial slice of a CT scan. Locate the kidney tumor"));
+        .starts_with("This is an axial slice of a CT scan. Locate the kidney tumor"));
 }
 
 #[test]
@@ -295,7 +297,7 @@ fn a_third_language_gets_the_same_diagnostics_as_arabic() {
         "fr.toml:5:24: image_description_fr: language `fr` is neither an output language nor one the templates carry (templates: [\"en\", \"ar\"])"
     );
     assert!(
-        found[1].starts_with("fr.toml:14:34: name_fr: language `fr`"),
+        found[1].starts_with("fr.toml:15:34: name_fr: language `fr`"),
         "{found:#?}"
     );
     // Listed as an output language without templates, or with incomplete ones.

@@ -25,6 +25,8 @@ fn build(manifest: &Path, data_root: &Path, out: &Path) -> Output {
 /// The landmark columns of one written row.
 #[derive(Debug, Clone)]
 struct LRow {
+    /// The measurement's id: the row id's second-to-last segment.
+    measurement: String,
     case_id: String,
     task_id: String,
     task_type: String,
@@ -67,7 +69,9 @@ fn read_rows(dataset_dir: &Path, config: &str) -> Vec<LRow> {
                     [p.value(0), p.value(1)]
                 })
                 .collect();
+            let id = s("id", r);
             rows.push(LRow {
+                measurement: id.rsplit('/').nth(1).unwrap_or_default().to_string(),
                 case_id: s("case_id", r),
                 task_id: s("task_id", r),
                 task_type: s("task_type", r),
@@ -185,7 +189,7 @@ fn ceph_fixture_gives_every_measurement_per_image_at_closed_form_values() {
             case.case_id
         );
         for row in &t01 {
-            let n = numbers(&row.label_name);
+            let n = numbers(&row.measurement);
             let p = |i: usize| pts[n[i] - 1];
             assert_eq!(row.plane, "sagittal");
             assert_eq!(row.slice_index, 0);
@@ -229,13 +233,15 @@ fn ceph_fixture_gives_every_measurement_per_image_at_closed_form_values() {
         // Names from the manifest appear in the questions.
         let sn = t01
             .iter()
-            .find(|r| r.label_name == "L-1-2")
+            .find(|r| r.measurement == "L-1-2")
             .expect("S-N distance");
         assert!(
             sn.question.contains("sella") && sn.question.contains("nasion"),
             "{}",
             sn.question
         );
+        // `label_name` is readable: an unnamed pair is its landmarks' names, a named angle its name.
+        assert_eq!(sn.label_name, "sella–nasion");
         // T02: vertex angles at nasion and gonion.
         for (key, [a, v, b]) in [
             ("SNA", [1, 2, 5]),
@@ -244,8 +250,14 @@ fn ceph_fixture_gives_every_measurement_per_image_at_closed_form_values() {
         ] {
             let row = angles
                 .iter()
-                .find(|r| r.case_id == case.case_id && r.task_id == "T02" && r.label_name == key)
+                .find(|r| r.case_id == case.case_id && r.task_id == "T02" && r.measurement == key)
                 .unwrap_or_else(|| panic!("{key} row"));
+            if key == "SNB" {
+                assert_eq!(
+                    row.label_name, "SNB angle",
+                    "the manifest's name, not the id"
+                );
+            }
             let truth = vertex_deg(pts[a - 1], pts[v - 1], pts[b - 1]);
             let got = row.angle_deg.expect("angle");
             assert!(rel_close(got, truth, 1e-9), "{key}: {got} vs {truth}");
@@ -292,7 +304,7 @@ fn ceph_mean_of_annotators_averages_the_two_files() {
             let (s, j) = (case.senior_px[i], case.junior_px[i]);
             [(s[0] + j[0]) / 2.0, (s[1] + j[1]) / 2.0]
         };
-        let n = numbers(&row.label_name);
+        let n = numbers(&row.measurement);
         let truth = dist(mean(n[0] - 1), mean(n[1] - 1), 0.1);
         assert!(
             rel_close(row.distance_mm.expect("d"), truth, 1e-9),
@@ -335,7 +347,7 @@ fn feta_fixture_measures_on_the_map_grid_and_reports_the_image_source() {
         for (n, (key, plane, axis)) in planes.iter().enumerate() {
             let row = rows
                 .iter()
-                .find(|r| r.case_id == case.case_id && r.label_name == *key)
+                .find(|r| r.case_id == case.case_id && r.measurement == *key)
                 .expect("row");
             let (a, b) = (case.points[2 * n], case.points[2 * n + 1]);
             let truth = (0..3)
@@ -404,6 +416,7 @@ name = "Markups"
 modality = "CT"
 image_description = "a CT scan"
 department = "Radiology"
+license = "cc-by-4.0"
 
 [[collection]]
 name = "default"
@@ -438,7 +451,7 @@ measurements = [
     let rows = read_rows(&out.join("Markups"), "distance");
     assert_eq!(rows.len(), 6);
     for row in rows {
-        let (a, b) = match row.label_name.as_str() {
+        let (a, b) = match row.measurement.as_str() {
             "d12" => ("F-1", "F-2"),
             "d3n" => ("F-3", "nasion"),
             _ => ("F-1", "nasion"),
@@ -472,6 +485,7 @@ name = "Bad"
 modality = "XR"
 image_description = "an X-ray"
 department = "Radiology"
+license = "cc-by-4.0"
 
 [[collection]]
 name = "a"
@@ -582,7 +596,7 @@ fn medvision_json_on_the_prepared_ceph_layout_matches_the_raw_layout() {
             .iter()
             .find(|c| c.case_id == row.case_id)
             .expect("case");
-        let n = numbers(&row.label_name);
+        let n = numbers(&row.measurement);
         let p = |i: usize| case.senior_px[n[i] - 1];
         let (got, truth) = match row.task_type.as_str() {
             // The NIfTI header stores the 0.1 mm spacing as float32.
@@ -741,7 +755,8 @@ fn bilingual_ceph_build_gives_every_landmark_measurement_a_choice_item() {
                 .find(|c| c.case_id == row.case_id)
                 .expect("case");
             let p = |n: usize| case.senior_px[n - 1];
-            let (truth, max) = match (row.task_id.as_str(), row.label_name.as_str()) {
+            let measurement = row.id.rsplit('/').nth(1).unwrap_or_default();
+            let (truth, max) = match (row.task_id.as_str(), measurement) {
                 ("T02", "SNA") => (vertex_deg(p(1), p(2), p(5)), 180.0),
                 ("T02", "SNB") => (vertex_deg(p(1), p(2), p(6)), 180.0),
                 ("T02", "gonial") => (vertex_deg(p(19), p(10), p(8)), 180.0),
@@ -801,6 +816,11 @@ fn bilingual_ceph_build_gives_every_landmark_measurement_a_choice_item() {
         "{}",
         sna_ar.mc_question
     );
+    assert!(
+        !sna_ar.label_name.is_ascii() && sna_ar.label_name.contains("SNA"),
+        "an Arabic row names its measurement in Arabic: {}",
+        sna_ar.label_name
+    );
 
     // GMAI TSV: one line per item, the same letters and numbers in both languages.
     let mut tsv_items = 0;
@@ -829,7 +849,15 @@ fn bilingual_ceph_build_gives_every_landmark_measurement_a_choice_item() {
                     .collect();
                 let letter = fields[col("answer")].clone();
                 let k = (letter.as_bytes()[0] - b'A') as usize;
-                assert_eq!(fields[col("category")], options[k]);
+                // The measurement asked about and its family (distance or angle).
+                assert!(
+                    ["landmark distance", "landmark angle"]
+                        .contains(&fields[col("l2-category")].as_str()),
+                    "{line:.300}"
+                );
+                assert!(
+                    !fields[col("category")].is_empty() && fields[col("category")] != options[k]
+                );
                 assert_eq!(
                     (
                         fields[col("perceptual granularity")].as_str(),

@@ -9,6 +9,8 @@ mod cluster;
 mod datasets;
 mod doctor;
 mod formats;
+mod hostile;
+mod labels;
 mod landmarks;
 mod nnunet;
 mod pieces;

@@ -335,6 +335,13 @@ fn init_writes_a_manifest_that_validates_and_builds_the_same_bytes() {
             "{text}"
         );
         assert!(text.contains("department = \"Radiology\""), "{text}");
+        // MSD's `licence` ("CC-BY-SA 4.0") becomes its Hub id; without one the license is `other`.
+        let license = if folder == "Task05_Prostate" {
+            "license = \"cc-by-sa-4.0\"\n"
+        } else {
+            "license = \"other\"\n"
+        };
+        assert!(text.contains(license), "{text}");
         let validate = run(&["validate", manifest_s]);
         assert_eq!(
             validate.status.code(),
