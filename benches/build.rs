@@ -264,6 +264,9 @@ fn annotate_only(manifest_path: &Path, image: &Path, mask: &Path) -> usize {
             TaskKind::MaskSize => annotate::mask_size_facts(&stats, &known, &task.filters)
                 .0
                 .len(),
+            TaskKind::Instances => annotate::instances_facts(&stats, &known, &task.filters)
+                .0
+                .len(),
             TaskKind::LesionSize | TaskKind::Landmarks => 0,
         };
     }
@@ -562,7 +565,7 @@ fn library_table(input: &Input, rounds: usize) -> String {
         a.push(secs(|| kept = annotate_only(&input.manifest, image, mask)));
         l.push(secs(|| {
             let options = LesionOptions::new(LesionRules::Default);
-            lesions = annotate::lesion_facts(&mask_volume, &stats, &[2], &options)
+            lesions = annotate::lesion_facts(&mask_volume, &stats, &[2], &options, true)
                 .0
                 .len();
         }));

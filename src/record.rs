@@ -59,6 +59,16 @@ pub struct Row {
     pub answer_values: Vec<f64>,
     /// Inclusive `[x_min, y_min, x_max, y_max]` in display-frame pixels.
     pub bbox_px: Option<[i32; 4]>,
+    /// 1-based position of the row's piece among the label's connected pieces in the slice, in display order
+    /// (left to right, then top to bottom); `None` for rows about a whole slice or about landmarks.
+    #[serde(default)]
+    pub piece_index: Option<i32>,
+    /// Connected pieces of the label in the slice (1 for single-instance rows); `None` for landmark rows.
+    #[serde(default)]
+    pub piece_count: Option<i32>,
+    /// Inclusive boxes of every piece, in display order (multi-instance rows); empty otherwise.
+    #[serde(default)]
+    pub piece_boxes_px: Vec<[i32; 4]>,
     /// `(x, y)` display-frame pixel coordinates of the landmarks / end points the answer refers to.
     pub landmarks_px: Vec<[f64; 2]>,
     /// Measurement columns.

@@ -64,6 +64,17 @@ impl LabelStats {
     }
 }
 
+/// One connected piece (component) of a label in one slice (docs/measurements.md §4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PieceStats {
+    /// Mask label value.
+    pub label: u16,
+    /// Number of pixels in the piece.
+    pub pixel_count: u64,
+    /// Inclusive display-frame box `[x_min, y_min, x_max, y_max]` of the piece.
+    pub bbox_px: [u32; 4],
+}
+
 /// The labels present in one slice, ascending by label.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SliceStats {
@@ -71,6 +82,10 @@ pub struct SliceStats {
     pub slice_index: usize,
     /// Per-label statistics, ascending by label.
     pub labels: Vec<LabelStats>,
+    /// The pieces of every label that forms more than one component here: ascending by label, and within a
+    /// label in display order (`x_min`, then `y_min`, `x_max`, `y_max`; two pieces of one label never share
+    /// a box, so the order is total). A label with one component has no entry: its piece is the label.
+    pub pieces: Vec<PieceStats>,
 }
 
 impl SliceStats {
@@ -80,6 +95,24 @@ impl SliceStats {
             .binary_search_by_key(&label, |l| l.label)
             .ok()
             .map(|i| &self.labels[i])
+    }
+
+    /// The connected pieces of `stats` (a label of this slice) in display order: left to right by `x_min`,
+    /// then top to bottom by `y_min` (then `x_max`, `y_max`). One piece, the label itself, when it forms a
+    /// single component.
+    pub fn pieces(&self, stats: &LabelStats) -> Vec<PieceStats> {
+        if stats.component_count <= 1 {
+            return vec![PieceStats {
+                label: stats.label,
+                pixel_count: stats.pixel_count,
+                bbox_px: stats.bbox_px,
+            }];
+        }
+        self.pieces
+            .iter()
+            .filter(|p| p.label == stats.label)
+            .copied()
+            .collect()
     }
 }
 
@@ -193,6 +226,8 @@ struct SliceSummariser<'a> {
     index_of_label: Vec<usize>,
     /// Components of each label index in the current slice.
     components_of: Vec<u32>,
+    /// Every component of the current slice, display frame, in labelling order.
+    found: Vec<PieceStats>,
     scratch: LabelScratch,
     region: Grid2<u16>,
 }
@@ -212,6 +247,7 @@ impl<'a> SliceSummariser<'a> {
             by_label,
             index_of_label,
             components_of: vec![0u32; labels.len()],
+            found: Vec::new(),
             scratch: LabelScratch::default(),
             region: Grid2 {
                 width_px: 0,
@@ -272,9 +308,22 @@ impl<'a> SliceSummariser<'a> {
             lo[b] as usize,
             hi[b] as usize,
         );
-        self.count_components(slab.slice(s![a0..=a1, b0..=b1]));
+        let origin = Origin {
+            fixed,
+            slice: s,
+            a: (a, a0),
+            b: (b, b0),
+        };
+        self.count_components(slab.slice(s![a0..=a1, b0..=b1]), &origin, view);
         let mut label_stats = Vec::with_capacity(present.len());
+        let mut pieces = Vec::new();
         for &(li, acc) in &present {
+            if self.components_of[li] > 1 {
+                let label = self.labels[li];
+                let start = pieces.len();
+                pieces.extend(self.found.iter().filter(|p| p.label == label).copied());
+                pieces[start..].sort_unstable_by_key(|p| p.bbox_px);
+            }
             let to_usize = |v: [u32; 3]| [v[0] as usize, v[1] as usize, v[2] as usize];
             let bbox = view.display_bbox(to_usize(acc.lo), to_usize(acc.hi));
             label_stats.push(LabelStats {
@@ -289,13 +338,16 @@ impl<'a> SliceSummariser<'a> {
         Some(SliceStats {
             slice_index: s,
             labels: label_stats,
+            pieces,
         })
     }
 
-    /// Adds the components of each label in `sub` (the union box of a slice's labels) to `components_of`.
-    fn count_components(&mut self, mut sub: ArrayView2<u16>) {
-        // Component counts do not change under transposition: read along the axis closer in memory.
-        if sub.strides()[0].unsigned_abs() < sub.strides()[1].unsigned_abs() {
+    /// Adds the components of each label in `sub` (the union box of a slice's labels, placed by `origin`) to
+    /// `components_of`, and lists each one's pixel count and display-frame box in `found`.
+    fn count_components(&mut self, mut sub: ArrayView2<u16>, origin: &Origin, view: &PlaneView) {
+        // Components do not change under transposition: read along the axis closer in memory.
+        let swapped = sub.strides()[0].unsigned_abs() < sub.strides()[1].unsigned_abs();
+        if swapped {
             sub.swap_axes(0, 1);
         }
         let region = &mut self.region;
@@ -306,10 +358,38 @@ impl<'a> SliceSummariser<'a> {
             region.data.extend(row.iter().copied());
         }
         let components = Components::label_with(region, 0u16, self.adjacency, &mut self.scratch);
+        self.found.clear();
+        // Region rows run along canonical axis `a` (or `b` when swapped), columns along the other.
+        let ((row_axis, row0), (col_axis, col0)) = if swapped {
+            (origin.b, origin.a)
+        } else {
+            (origin.a, origin.b)
+        };
         for st in components.stats() {
             self.components_of[self.index_of_label[st.value as usize]] += 1;
+            let [x0, y0, x1, y1] = st.bbox_px;
+            let mut lo = [0usize; 3];
+            lo[origin.fixed] = origin.slice;
+            let mut hi = lo;
+            (lo[row_axis], hi[row_axis]) = (row0 + y0, row0 + y1);
+            (lo[col_axis], hi[col_axis]) = (col0 + x0, col0 + x1);
+            self.found.push(PieceStats {
+                label: st.value,
+                pixel_count: st.pixel_count,
+                // Fits: every axis is shorter than 2^32 (checked in `mask_stats`).
+                bbox_px: view.display_bbox(lo, hi).map(|v| v as u32),
+            });
         }
     }
+}
+
+/// Where a slice's labelled region sits in the canonical volume: the fixed axis and slice, and for each of
+/// the two in-plane axes (ascending) the axis and the region's first index along it.
+struct Origin {
+    fixed: usize,
+    slice: usize,
+    a: (usize, usize),
+    b: (usize, usize),
 }
 
 /// One pass over the mask in memory order: the labels met (in order of first appearance) and, per label,
@@ -533,7 +613,11 @@ pub struct BoxFact {
     pub slice_index: usize,
     /// Mask label value.
     pub label: u16,
-    /// Inclusive `[x_min, y_min, x_max, y_max]`.
+    /// 1-based position of the piece among the label's pieces in the slice, in display order (§4.1).
+    pub piece_index: u32,
+    /// Connected pieces of the label in the slice (1 with `single_instance` on).
+    pub piece_count: u32,
+    /// Inclusive `[x_min, y_min, x_max, y_max]` of the piece.
     pub bbox_px: [u32; 4],
     /// Box width in pixels (inclusive bounds).
     pub width_px: u32,
@@ -562,7 +646,11 @@ pub struct MaskSizeFact {
     pub slice_index: usize,
     /// Mask label value.
     pub label: u16,
-    /// Number of the label's pixels in the slice.
+    /// 1-based position of the piece among the label's pieces in the slice, in display order (§4.1).
+    pub piece_index: u32,
+    /// Connected pieces of the label in the slice (1 with `single_instance` on).
+    pub piece_count: u32,
+    /// Number of the piece's pixels.
     pub pixel_count: u64,
     /// `pixel_count * row_spacing_mm * col_spacing_mm`.
     pub area_mm2: f64,
@@ -578,14 +666,28 @@ pub struct MaskSizeFact {
     pub col_spacing_mm: f64,
 }
 
-/// Every (plane, slice, label) of `stats` whose label is in `labels`, in (plane order of `stats`, slice,
-/// label) order, with the single-instance filter applied first when enabled.
+/// One candidate of the box and mask-size filters: a (plane, slice, label) with `single_instance` on, one
+/// connected piece of it with the rule off.
+struct Candidate<'a> {
+    view: &'a PlaneView,
+    slice_index: usize,
+    piece: PieceStats,
+    /// 1-based position of the piece in display order (§4.1); 1 with `single_instance` on.
+    piece_index: u32,
+    /// Pieces of the label in the slice; 1 with `single_instance` on.
+    piece_count: u32,
+}
+
+/// Every candidate of `stats` whose label is in `labels`, in (plane order of `stats`, slice, label, piece)
+/// order. With `filters.single_instance` on, a (slice, label) is one candidate, kept only when the label forms
+/// one component; with it off, every connected piece is a candidate of its own (docs/measurements.md §4.2).
 fn candidates<'a>(
     stats: &'a MaskStats,
     labels: &'a [u16],
     filters: &'a Filters,
     counts: &'a mut FilterCounts,
-) -> impl Iterator<Item = (&'a PlaneView, usize, &'a LabelStats)> + 'a {
+) -> impl Iterator<Item = Candidate<'a>> + 'a {
+    let single_instance = filters.single_instance;
     stats
         .planes
         .iter()
@@ -594,17 +696,34 @@ fn candidates<'a>(
                 s.labels
                     .iter()
                     .filter(move |l| labels.contains(&l.label))
-                    .map(move |l| (&p.view, s.slice_index, l))
+                    .map(move |l| (&p.view, s, l))
             })
         })
-        .filter(move |(_, _, l)| {
-            counts.considered += 1;
-            if filters.single_instance && l.component_count != 1 {
-                counts.multi_instance += 1;
-                false
+        .flat_map(move |(view, slice, l)| {
+            let pieces = if single_instance {
+                counts.considered += 1;
+                if l.component_count != 1 {
+                    counts.multi_instance += 1;
+                    Vec::new()
+                } else {
+                    slice.pieces(l)
+                }
             } else {
-                true
-            }
+                let pieces = slice.pieces(l);
+                counts.considered += pieces.len() as u64;
+                pieces
+            };
+            let piece_count = pieces.len() as u32;
+            pieces
+                .into_iter()
+                .zip(1u32..)
+                .map(move |(piece, piece_index)| Candidate {
+                    view,
+                    slice_index: slice.slice_index,
+                    piece,
+                    piece_index,
+                    piece_count,
+                })
         })
 }
 
@@ -622,19 +741,23 @@ pub fn box_facts(
     let mut counts = FilterCounts::default();
     let mut too_small = 0;
     let mut facts = Vec::new();
-    for (view, slice_index, l) in candidates(stats, labels, filters, &mut counts) {
-        let (width_px, height_px) = (l.width_px(), l.height_px());
+    for c in candidates(stats, labels, filters, &mut counts) {
+        let [x0, y0, x1, y1] = c.piece.bbox_px;
+        let (width_px, height_px) = (x1 - x0 + 1, y1 - y0 + 1);
         if width_px < filters.min_side_px || height_px < filters.min_side_px {
             too_small += 1;
             continue;
         }
+        let view = c.view;
         let (image_width_px, image_height_px) = image_size_px(view);
         let (row_spacing_mm, col_spacing_mm) = (view.row_spacing_mm(), view.col_spacing_mm());
         facts.push(BoxFact {
             plane: view.plane(),
-            slice_index,
-            label: l.label,
-            bbox_px: l.bbox_px,
+            slice_index: c.slice_index,
+            label: c.piece.label,
+            piece_index: c.piece_index,
+            piece_count: c.piece_count,
+            bbox_px: c.piece.bbox_px,
             width_px,
             height_px,
             image_width_px,
@@ -658,20 +781,24 @@ pub fn mask_size_facts(
     let mut counts = FilterCounts::default();
     let mut too_few = 0;
     let mut facts = Vec::new();
-    for (view, slice_index, l) in candidates(stats, labels, filters, &mut counts) {
-        if l.pixel_count < filters.min_pixels {
+    for c in candidates(stats, labels, filters, &mut counts) {
+        let piece = c.piece;
+        if piece.pixel_count < filters.min_pixels {
             too_few += 1;
             continue;
         }
+        let view = c.view;
         let (image_width_px, image_height_px) = image_size_px(view);
         let (row_spacing_mm, col_spacing_mm) = (view.row_spacing_mm(), view.col_spacing_mm());
         facts.push(MaskSizeFact {
             plane: view.plane(),
-            slice_index,
-            label: l.label,
-            pixel_count: l.pixel_count,
-            area_mm2: l.pixel_count as f64 * row_spacing_mm * col_spacing_mm,
-            bbox_px: l.bbox_px,
+            slice_index: c.slice_index,
+            label: piece.label,
+            piece_index: c.piece_index,
+            piece_count: c.piece_count,
+            pixel_count: piece.pixel_count,
+            area_mm2: piece.pixel_count as f64 * row_spacing_mm * col_spacing_mm,
+            bbox_px: piece.bbox_px,
             image_width_px,
             image_height_px,
             row_spacing_mm,
@@ -679,6 +806,61 @@ pub fn mask_size_facts(
         });
     }
     counts.too_few_pixels = too_few;
+    (facts, counts)
+}
+
+/// A multi-instance fact: every connected piece of one label in one slice (docs/measurements.md §5.5).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstancesFact {
+    /// Plane the slice lies in.
+    pub plane: Plane,
+    /// Index of the slice along the plane's normal axis.
+    pub slice_index: usize,
+    /// Mask label value.
+    pub label: u16,
+    /// Inclusive `[x_min, y_min, x_max, y_max]` of every piece, in display order (§4.1).
+    pub boxes_px: Vec<[u32; 4]>,
+    /// Spacing between display rows in mm.
+    pub row_spacing_mm: f64,
+    /// Spacing between display columns in mm.
+    pub col_spacing_mm: f64,
+}
+
+/// Multi-instance facts for `labels`: every (plane, slice, label) with the label present, kept only when
+/// every piece has both box sides `>= filters.min_side_px` (a piece too small to see would make the count
+/// unanswerable; the slice counts under `too_small_side`). `single_instance` and `min_pixels` do not apply.
+pub fn instances_facts(
+    stats: &MaskStats,
+    labels: &[u16],
+    filters: &Filters,
+) -> (Vec<InstancesFact>, FilterCounts) {
+    let mut counts = FilterCounts::default();
+    let mut facts = Vec::new();
+    for plane in &stats.planes {
+        let view = &plane.view;
+        for slice in &plane.slices {
+            for l in slice.labels.iter().filter(|l| labels.contains(&l.label)) {
+                counts.considered += 1;
+                let pieces = slice.pieces(l);
+                let min = filters.min_side_px;
+                if pieces.iter().any(|p| {
+                    let [x0, y0, x1, y1] = p.bbox_px;
+                    x1 - x0 + 1 < min || y1 - y0 + 1 < min
+                }) {
+                    counts.too_small_side += 1;
+                    continue;
+                }
+                facts.push(InstancesFact {
+                    plane: view.plane(),
+                    slice_index: slice.slice_index,
+                    label: l.label,
+                    boxes_px: pieces.iter().map(|p| p.bbox_px).collect(),
+                    row_spacing_mm: view.row_spacing_mm(),
+                    col_spacing_mm: view.col_spacing_mm(),
+                });
+            }
+        }
+    }
     (facts, counts)
 }
 
@@ -886,18 +1068,58 @@ mod tests {
             (12, 10)
         );
 
-        // Without the single-instance rule label 2's two cubes form one wide, 2 px tall box.
+        // Without the single-instance rule every piece is a candidate: label 2's cubes are two pieces in axial
+        // slices 6, 7 and coronal slices 0, 1, one piece in sagittal slices 0, 1, 9, 10 — 12 pieces, 12 boxes.
         let loose = Filters {
             single_instance: false,
             min_side_px: 2,
             ..Filters::default()
         };
         let (boxes, counts) = box_facts(&stats, &[2], &loose);
-        assert_eq!(counts.considered, 8);
+        assert_eq!(counts.considered, 12);
         assert_eq!(counts.multi_instance, 0);
-        assert_eq!(boxes.len(), 8);
-        assert_eq!(boxes[4].plane, Plane::Coronal);
-        assert_eq!(boxes[4].bbox_px, [1, 0, 11, 1]);
+        assert_eq!(boxes.len(), 12);
+        let pieces: Vec<(Plane, usize, u32, u32, [u32; 4])> = boxes
+            .iter()
+            .map(|b| {
+                (
+                    b.plane,
+                    b.slice_index,
+                    b.piece_index,
+                    b.piece_count,
+                    b.bbox_px,
+                )
+            })
+            .collect();
+        // Radiological coronal: x = 11 - i (cube i 9..=10 → x 1..=2 comes first, left to right), y = 7 - k.
+        // Axial: x = 11 - i, y = 9 - j (j 0..=1 → y 8..=9).
+        assert_eq!(
+            pieces[4..],
+            [
+                (Plane::Coronal, 0, 1, 2, [1, 0, 2, 1]),
+                (Plane::Coronal, 0, 2, 2, [10, 0, 11, 1]),
+                (Plane::Coronal, 1, 1, 2, [1, 0, 2, 1]),
+                (Plane::Coronal, 1, 2, 2, [10, 0, 11, 1]),
+                (Plane::Axial, 6, 1, 2, [1, 8, 2, 9]),
+                (Plane::Axial, 6, 2, 2, [10, 8, 11, 9]),
+                (Plane::Axial, 7, 1, 2, [1, 8, 2, 9]),
+                (Plane::Axial, 7, 2, 2, [10, 8, 11, 9]),
+            ]
+        );
+        assert!(pieces[..4]
+            .iter()
+            .all(|p| p.0 == Plane::Sagittal && (p.2, p.3) == (1, 1)));
+        let (sizes, counts) = mask_size_facts(
+            &stats,
+            &[2],
+            &Filters {
+                min_pixels: 4,
+                ..loose
+            },
+        );
+        assert_eq!((counts.considered, sizes.len()), (12, 12));
+        // Every piece is a 2 x 2 px face of one cube (a sagittal slice, fixed i, cuts one cube only).
+        assert!(sizes.iter().all(|s| s.pixel_count == 4));
         let (none, counts) = box_facts(&stats, &[7], &loose);
         assert!(none.is_empty());
         assert_eq!(counts, FilterCounts::default());

@@ -13,8 +13,8 @@ use crate::manifest::schema::{Connectivity, Plane};
 use crate::volume::{Geometry, Volume};
 
 #[derive(Deserialize)]
-struct Golden {
-    name: String,
+pub(super) struct Golden {
+    pub(super) name: String,
     shape: [usize; 3],
     spacing_mm: [f64; 3],
     /// Voxels in C order (`k` fastest).
@@ -36,7 +36,7 @@ struct GoldenView {
     eight: Vec<[u64; 8]>,
 }
 
-fn goldens() -> Vec<Golden> {
+pub(super) fn goldens() -> Vec<Golden> {
     let dir = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/golden/annotate"
@@ -62,7 +62,7 @@ fn goldens() -> Vec<Golden> {
         .collect()
 }
 
-fn frame_of(name: &str) -> DisplayFrame {
+pub(super) fn frame_of(name: &str) -> DisplayFrame {
     match name {
         "radiological" => DisplayFrame::Radiological,
         "raw_array" => DisplayFrame::RawArray,
@@ -70,7 +70,7 @@ fn frame_of(name: &str) -> DisplayFrame {
     }
 }
 
-fn plane_of(name: &str) -> Plane {
+pub(super) fn plane_of(name: &str) -> Plane {
     match name {
         "sagittal" => Plane::Sagittal,
         "coronal" => Plane::Coronal,
@@ -79,7 +79,7 @@ fn plane_of(name: &str) -> Plane {
     }
 }
 
-fn volume_of(g: &Golden) -> Volume<u16> {
+pub(super) fn volume_of(g: &Golden) -> Volume<u16> {
     let data = Array3::from_shape_vec((g.shape[0], g.shape[1], g.shape[2]), g.data.clone())
         .expect("data length matches shape");
     Volume {
@@ -117,7 +117,7 @@ fn rows_of(slice: usize, labels: &[LabelStats]) -> Vec<[u64; 8]> {
 }
 
 /// The same volume in Fortran order with axis 1 stored reversed: a layout a NIfTI reader may produce.
-fn fortran_flipped(volume: &Volume<u16>) -> Volume<u16> {
+pub(super) fn fortran_flipped(volume: &Volume<u16>) -> Volume<u16> {
     let f = volume
         .data
         .slice(s![.., ..;-1, ..])

@@ -10,10 +10,12 @@ pub mod slices;
 
 #[cfg(test)]
 mod golden_tests;
+#[cfg(test)]
+mod pieces_golden_tests;
 
 pub use boxes::{
-    box_facts, mask_size_facts, mask_stats, AnnotateError, BoxFact, FilterCounts, LabelStats,
-    MaskSizeFact, MaskStats, PlaneStats, SliceStats,
+    box_facts, instances_facts, mask_size_facts, mask_stats, AnnotateError, BoxFact, FilterCounts,
+    InstancesFact, LabelStats, MaskSizeFact, MaskStats, PieceStats, PlaneStats, SliceStats,
 };
 pub use frame::{DisplayFrame, PlaneView};
 pub use lesion_facts::{lesion_facts, LesionCounts, LesionFact};

@@ -554,15 +554,6 @@ fn validate_task(
     auto: &BTreeSet<&str>,
     diags: &mut Vec<Diagnostic>,
 ) {
-    if t.kind == TaskKind::LesionSize && !t.filters.single_instance {
-        diags.push(ctx.diag(
-                None,
-                format!(
-                    "task `{}`: lesion_size measures one component per slice and needs filters.single_instance = true",
-                    t.id
-                ),
-            ));
-    }
     if let Some(lesion) = &t.lesion {
         if t.kind != TaskKind::LesionSize {
             diags.push(ctx.at(

@@ -135,8 +135,6 @@ fn every_mask_manifest_diagnostic() {
             "collection name `c` is used twice", None),
         ("task twice", "", "\n[[task]]\nid = \"T01\"\nkind = \"bbox\"\n",
             "task id `T01` is used twice for kind `bbox`", None),
-        ("lesion single instance", "kind = \"bbox\"", "kind = \"lesion_size\"\nfilters = { single_instance = false }",
-            "task `T01`: lesion_size measures one component per slice and needs filters.single_instance = true", None),
         ("lesion on bbox", "kind = \"bbox\"", "kind = \"bbox\"\nlesion = { min_pixels = 3 }",
             "task `T01`: `lesion` applies only to `lesion_size` tasks", Some((20, 10))),
         ("lesion negative", "kind = \"bbox\"", "kind = \"lesion_size\"\nlesion = { min_major_mm = -1.0 }",

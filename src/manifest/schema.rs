@@ -593,15 +593,19 @@ pub enum TaskKind {
     LesionSize,
     /// Landmark distance and angle questions.
     Landmarks,
+    /// Multi-instance questions: how many separate pieces a label forms in a slice, and their boxes in
+    /// display order (docs/measurements.md §5.5).
+    Instances,
 }
 
 impl TaskKind {
     /// Every task kind.
-    pub const ALL: [TaskKind; 4] = [
+    pub const ALL: [TaskKind; 5] = [
         TaskKind::Bbox,
         TaskKind::MaskSize,
         TaskKind::LesionSize,
         TaskKind::Landmarks,
+        TaskKind::Instances,
     ];
 
     /// The kind named by its manifest spelling.
@@ -616,6 +620,7 @@ impl TaskKind {
             TaskKind::MaskSize => "mask_size",
             TaskKind::LesionSize => "lesion_size",
             TaskKind::Landmarks => "landmarks",
+            TaskKind::Instances => "instances",
         }
     }
 }
@@ -694,10 +699,11 @@ pub enum Connectivity {
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Filters {
-    /// Keep a (slice, label) only when the label forms exactly one connected component.
+    /// Keep a (slice, label) only when the label forms exactly one connected component; when `false`, every
+    /// connected piece is a fact of its own (`bbox`, `mask_size`, `lesion_size`). Not used by `instances`.
     #[serde(default = "yes")]
     pub single_instance: bool,
-    /// `bbox`: both box sides must be at least this many pixels.
+    /// `bbox`: both box sides must be at least this many pixels; `instances`: every piece's.
     #[serde(default = "ten")]
     pub min_side_px: u32,
     /// `mask_size`: the label must cover at least this many pixels of the slice.

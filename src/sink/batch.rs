@@ -49,7 +49,7 @@ pub(crate) fn estimated_row_bytes(row: &Row) -> usize {
         + row.image_png.len()
         + 4
         + 8 * (row.answer_values.len() + 2 * row.landmarks_px.len() + 2 + 11)
-        + 4 * (4 + 4 + 4 * row.landmarks_px.len())
+        + 4 * (4 + 4 + 4 * row.landmarks_px.len() + 2 + 5 * row.piece_boxes_px.len())
         + ROW_OVERHEAD_BYTES
 }
 
@@ -81,6 +81,27 @@ fn float64_lists(rows: &[Row], get: impl Fn(&Row) -> &[f64]) -> ArrayRef {
     let mut b = ListBuilder::new(Float64Builder::new());
     for row in rows {
         b.values().append_slice(get(row));
+        b.append(true);
+    }
+    Arc::new(b.finish())
+}
+
+fn int64s(rows: &[Row], get: impl Fn(&Measurements) -> Option<i64>) -> ArrayRef {
+    let mut b = Int64Builder::with_capacity(rows.len());
+    for row in rows {
+        b.append_option(get(&row.measurements));
+    }
+    Arc::new(b.finish())
+}
+
+/// `piece_boxes_px`: a list of `[x_min, y_min, x_max, y_max]` per row (empty for rows without pieces).
+fn box_lists(rows: &[Row]) -> ArrayRef {
+    let mut b = ListBuilder::new(ListBuilder::new(Int32Builder::new()));
+    for row in rows {
+        for bbox in &row.piece_boxes_px {
+            b.values().values().append_slice(bbox);
+            b.values().append(true);
+        }
         b.append(true);
     }
     Arc::new(b.finish())
@@ -136,6 +157,9 @@ pub(crate) fn rows_to_batch(schema: &SchemaRef, rows: &[Row]) -> Result<RecordBa
                 }
                 Arc::new(b.finish())
             }
+            "piece_index" => int32s(rows, |r| r.piece_index),
+            "piece_count" => int32s(rows, |r| r.piece_count),
+            "piece_boxes_px" => box_lists(rows),
             "landmarks_px" => {
                 let mut b = ListBuilder::new(ListBuilder::new(Float64Builder::new()));
                 for row in rows {
@@ -149,13 +173,7 @@ pub(crate) fn rows_to_batch(schema: &SchemaRef, rows: &[Row]) -> Result<RecordBa
             }
             "box_width_mm" => float64s(rows, |m| m.box_width_mm),
             "box_height_mm" => float64s(rows, |m| m.box_height_mm),
-            "pixel_count" => {
-                let mut b = Int64Builder::with_capacity(rows.len());
-                for row in rows {
-                    b.append_option(row.measurements.pixel_count);
-                }
-                Arc::new(b.finish())
-            }
+            "pixel_count" => int64s(rows, |m| m.pixel_count),
             "area_mm2" => float64s(rows, |m| m.area_mm2),
             "major_axis_mm" => float64s(rows, |m| m.major_axis_mm),
             "minor_axis_mm" => float64s(rows, |m| m.minor_axis_mm),

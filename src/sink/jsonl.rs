@@ -96,7 +96,7 @@ pub fn image_rel_path(png: &[u8]) -> String {
 
 /// One JSONL line (with its newline) for a row whose image is at `image_rel`.
 pub fn line(row: &Row, image_rel: &str) -> String {
-    let value = serde_json::json!({
+    let mut value = serde_json::json!({
         "id": row.id,
         "lang": row.lang,
         "task_type": row.task_type,
@@ -106,6 +106,15 @@ pub fn line(row: &Row, image_rel: &str) -> String {
             {"role": "assistant", "content": row.answer},
         ],
     });
+    // Rows about a label's connected pieces say which piece and how many (docs/measurements.md §4.1).
+    if let Some(object) = value.as_object_mut() {
+        if let Some(index) = row.piece_index {
+            object.insert("piece_index".into(), index.into());
+        }
+        if let Some(count) = row.piece_count {
+            object.insert("piece_count".into(), count.into());
+        }
+    }
     let mut text = value.to_string();
     text.push('\n');
     text

@@ -16,6 +16,7 @@ pub(crate) enum Kind {
     Image,
     ListFloat64,
     ListInt32,
+    ListListInt32,
     ListListFloat64,
     ListUtf8,
 }
@@ -92,6 +93,21 @@ pub(crate) const COLUMNS: &[Column] = &[
         "bbox_px",
         Kind::ListInt32,
         "inclusive [x_min, y_min, x_max, y_max] in image pixels",
+    ),
+    col(
+        "piece_index",
+        Kind::Int32,
+        "1-based index of the row's connected piece of the label in the slice, left to right then top to bottom",
+    ),
+    col(
+        "piece_count",
+        Kind::Int32,
+        "connected pieces of the label in the slice (1 for single-instance rows)",
+    ),
+    col(
+        "piece_boxes_px",
+        Kind::ListListInt32,
+        "multi-instance rows: every piece's inclusive [x_min, y_min, x_max, y_max], in answer order",
     ),
     col(
         "landmarks_px",
@@ -193,6 +209,7 @@ impl Kind {
             Kind::Image => DataType::Struct(image_fields()),
             Kind::ListFloat64 => list_of(DataType::Float64),
             Kind::ListInt32 => list_of(DataType::Int32),
+            Kind::ListListInt32 => list_of(list_of(DataType::Int32)),
             Kind::ListListFloat64 => list_of(list_of(DataType::Float64)),
             Kind::ListUtf8 => list_of(DataType::Utf8),
         }
@@ -210,6 +227,7 @@ impl Kind {
             Kind::Image => r#"{"_type": "Image"}"#.to_string(),
             Kind::ListFloat64 => sequence(value("float64")),
             Kind::ListInt32 => sequence(value("int32")),
+            Kind::ListListInt32 => sequence(sequence(value("int32"))),
             Kind::ListListFloat64 => sequence(sequence(value("float64"))),
             Kind::ListUtf8 => sequence(value("string")),
         }
@@ -225,6 +243,7 @@ impl Kind {
             Kind::Image => "Image (PNG)",
             Kind::ListFloat64 => "list<float64>",
             Kind::ListInt32 => "list<int32>",
+            Kind::ListListInt32 => "list<list<int32>>",
             Kind::ListListFloat64 => "list<list<float64>>",
             Kind::ListUtf8 => "list<string>",
         }
@@ -245,6 +264,7 @@ impl Kind {
             Kind::Image => scalar("image"),
             Kind::ListFloat64 => sequence("float64"),
             Kind::ListInt32 => sequence("int32"),
+            Kind::ListListInt32 => format!("{indent}sequence:\n{indent}  sequence: int32\n"),
             Kind::ListListFloat64 => format!("{indent}sequence:\n{indent}  sequence: float64\n"),
             Kind::ListUtf8 => sequence("string"),
         }

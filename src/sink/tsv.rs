@@ -162,6 +162,7 @@ pub fn question_family(task_type: &str) -> &str {
         "mask_size" => "mask area",
         "lesion_size" => "lesion size",
         "lesion_diameter" => "lesion diameter",
+        "instances" => "instance count and boxes",
         "distance" => "landmark distance",
         "angle" => "landmark angle",
         other => other,

@@ -94,7 +94,7 @@ pub fn measure_max(kind: MeasureKind) -> Option<f64> {
 /// GMAI `perceptual granularity` of a task kind (README, "Output formats", lexical tree).
 pub fn granularity(kind: TaskKind) -> &'static str {
     match kind {
-        TaskKind::Bbox => "Box level",
+        TaskKind::Bbox | TaskKind::Instances => "Box level",
         TaskKind::MaskSize => "Mask level",
         TaskKind::LesionSize => "Contour level",
         TaskKind::Landmarks => "Image level",
@@ -104,7 +104,7 @@ pub fn granularity(kind: TaskKind) -> &'static str {
 /// GMAI `original task` of a task kind: boxes are detection, areas segmentation, lengths and angles measurement.
 pub fn original_task(kind: TaskKind) -> &'static str {
     match kind {
-        TaskKind::Bbox => "DET_2D",
+        TaskKind::Bbox | TaskKind::Instances => "DET_2D",
         TaskKind::MaskSize => "SEG_2D",
         TaskKind::LesionSize | TaskKind::Landmarks => "MEAS_2D",
     }
@@ -377,7 +377,7 @@ pub fn label_options(
 
 /// Fills a choice template through the one filler ([`Asker::fill`]); an error names the missing template,
 /// plane name or name in `lang`.
-fn question(
+pub(super) fn question(
     asker: &Asker,
     kind: ChoiceKind,
     lang: &Lang,
@@ -399,7 +399,8 @@ fn question(
         .map_err(|Missing(key)| missing(key))
 }
 
-fn item(
+/// A choice item with its lexical columns; refuses two options that read the same.
+pub(super) fn item(
     question: String,
     options: Vec<String>,
     answer_index: usize,

@@ -99,6 +99,28 @@ pub fn bbox_answer(
     (text, values)
 }
 
+/// A multi-instance answer (docs/measurements.md §5.5): the number of pieces, a colon, and the list of their
+/// boxes in the given order, each written like [`bbox_answer`]: `2: [[0.100, 0.720, 0.290, 0.900], [0.500,
+/// 0.700, 0.690, 0.880]]`. The values are the count followed by every box's four numbers.
+pub fn instances_answer(
+    boxes_px: &[[f64; 4]],
+    width_px: f64,
+    height_px: f64,
+    format: AnswerFormat,
+) -> (String, Vec<f64>) {
+    let mut values = vec![boxes_px.len() as f64];
+    let mut texts = Vec::with_capacity(boxes_px.len());
+    for bbox in boxes_px {
+        let (text, box_values) = bbox_answer(*bbox, width_px, height_px, format);
+        texts.push(text);
+        values.extend(box_values);
+    }
+    (
+        format!("{}: [{}]", boxes_px.len(), texts.join(", ")),
+        values,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +159,22 @@ mod tests {
         assert_eq!(round_half_even(62.5), 62.0);
         assert_eq!(round_half_even(63.5), 64.0);
         assert_eq!(round_half_even(-0.5), 0.0);
+    }
+
+    #[test]
+    fn instances_answer_lists_count_then_boxes() {
+        let boxes = [[10.0, 5.0, 29.0, 14.0], [50.0, 0.0, 59.0, 49.0]];
+        let (text, values) = instances_answer(&boxes, 100.0, 50.0, AnswerFormat::RelativeLowerLeft);
+        assert_eq!(
+            text,
+            "2: [[0.100, 0.720, 0.290, 0.900], [0.500, 0.020, 0.590, 1.000]]"
+        );
+        assert_eq!(
+            values,
+            vec![2.0, 0.1, 0.72, 0.29, 0.9, 0.5, 0.02, 0.59, 1.0]
+        );
+        let (text, _) = instances_answer(&boxes[..1], 100.0, 50.0, AnswerFormat::Qwen1000);
+        assert_eq!(text, "1: [[100, 100, 300, 300]]");
     }
 
     #[test]

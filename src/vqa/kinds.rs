@@ -18,16 +18,19 @@ pub enum QuestionKind {
     LesionDiameters,
     /// The frame of every landmark distance/angle question (`{measurement}` is the kind's sentence).
     Landmarks,
+    /// How many separate pieces of a label, and their boxes.
+    Instances,
 }
 
 impl QuestionKind {
     /// Every question kind.
-    pub const ALL: [QuestionKind; 5] = [
+    pub const ALL: [QuestionKind; 6] = [
         QuestionKind::Bbox,
         QuestionKind::MaskSize,
         QuestionKind::LesionAxes,
         QuestionKind::LesionDiameters,
         QuestionKind::Landmarks,
+        QuestionKind::Instances,
     ];
 
     /// The template table name, e.g. `mask_size`.
@@ -38,6 +41,7 @@ impl QuestionKind {
             QuestionKind::LesionAxes => "lesion_axes",
             QuestionKind::LesionDiameters => "lesion_diameters",
             QuestionKind::Landmarks => "landmarks",
+            QuestionKind::Instances => "instances",
         }
     }
 
@@ -53,13 +57,14 @@ impl QuestionKind {
             TaskKind::MaskSize => &[QuestionKind::MaskSize],
             TaskKind::LesionSize => &[QuestionKind::LesionAxes, QuestionKind::LesionDiameters],
             TaskKind::Landmarks => &[QuestionKind::Landmarks],
+            TaskKind::Instances => &[QuestionKind::Instances],
         }
     }
 
     /// Placeholders a template of this kind may use beyond the common ones.
     pub(crate) fn extra_placeholders(self) -> &'static [&'static str] {
         match self {
-            QuestionKind::Bbox => &["answer_format"],
+            QuestionKind::Bbox | QuestionKind::Instances => &["answer_format"],
             QuestionKind::Landmarks => &["measurement"],
             QuestionKind::MaskSize | QuestionKind::LesionAxes | QuestionKind::LesionDiameters => {
                 &[]
@@ -138,7 +143,7 @@ impl Unit {
 /// Units whose templates a task kind's options need.
 pub fn units_for(kind: QuestionKind) -> &'static [Unit] {
     match kind {
-        QuestionKind::Bbox => &[],
+        QuestionKind::Bbox | QuestionKind::Instances => &[],
         QuestionKind::MaskSize => &[Unit::Mm2],
         QuestionKind::LesionAxes | QuestionKind::LesionDiameters => &[Unit::Mm],
         QuestionKind::Landmarks => &[Unit::Mm, Unit::Deg],

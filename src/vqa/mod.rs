@@ -3,6 +3,8 @@
 
 pub mod choice;
 pub mod format;
+pub mod instance_score;
+pub mod instances;
 pub mod kinds;
 pub mod templates;
 
@@ -173,6 +175,27 @@ impl Asker<'_> {
             &no_extra,
         )
         .ok()
+    }
+
+    /// The sentence naming piece `index` of `count` of `label` (`[piece]` template), or what is missing.
+    pub fn piece_sentence(
+        &self,
+        lang: &Lang,
+        label: &Label,
+        index: u32,
+        count: u32,
+    ) -> Result<String, Missing> {
+        let template = self
+            .templates
+            .piece(lang)
+            .ok_or_else(|| Missing(format!("piece.{lang}")))?;
+        let name = label_name(label, lang)?;
+        Ok(template.render(|p| match p {
+            "label" => Some(name.to_string()),
+            "piece_index" => Some(index.to_string()),
+            "piece_count" => Some(count.to_string()),
+            _ => None,
+        }))
     }
 
     /// Bounding-box question; `bbox_px` is the inclusive box in displayed pixels.

@@ -216,6 +216,9 @@ struct TemplateFile {
     /// Numeric option text per unit, with a `{value}` placeholder.
     #[serde(default)]
     unit: Tables,
+    /// The sentence added to a question about one of several pieces, `[piece] <lang> = "..."`.
+    #[serde(default)]
+    piece: BTreeMap<String, String>,
     #[serde(flatten)]
     kinds: Tables,
 }
@@ -235,6 +238,8 @@ pub struct TemplateSet {
     choices: BTreeMap<(ChoiceKind, Lang), Template>,
     option_formats: BTreeMap<(AnswerFormat, Lang), String>,
     units: BTreeMap<(Unit, Lang), Template>,
+    /// "Answer for region {piece_index} of {piece_count}" sentences (docs/measurements.md §5.2).
+    pieces: BTreeMap<Lang, Template>,
 }
 
 /// Collects the errors of one template file, each prefixed with the file's name.
@@ -286,6 +291,7 @@ impl TemplateSet {
         set.load_kinds(&file.kinds, &mut errors);
         set.load_sentences(&file, &mut errors);
         set.load_units(&file.unit, &mut errors);
+        set.load_pieces(&file.piece, &mut errors);
         set.measurements = load_measurements("measurement", &file.measurement, &mut errors);
         set.measurement_choices =
             load_measurements("measurement_choice", &file.measurement_choice, &mut errors);
@@ -307,6 +313,7 @@ impl TemplateSet {
         self.choices.extend(other.choices);
         self.option_formats.extend(other.option_formats);
         self.units.extend(other.units);
+        self.pieces.extend(other.pieces);
         self.collect_languages();
         self
     }
@@ -326,12 +333,35 @@ impl TemplateSet {
         langs.extend(self.choices.keys().map(|(_, l)| l));
         langs.extend(self.option_formats.keys().map(|(_, l)| l));
         langs.extend(self.units.keys().map(|(_, l)| l));
+        langs.extend(self.pieces.keys());
         let english = langs.remove(&Lang::EN);
         self.languages = english
             .then_some(Lang::EN)
             .into_iter()
             .chain(langs.into_iter().cloned())
             .collect();
+    }
+
+    /// The `[piece]` table: placeholders `{label}`, `{piece_index}`, `{piece_count}`.
+    fn load_pieces(&mut self, pieces: &BTreeMap<String, String>, errors: &mut FileErrors) {
+        let origin = errors.origin;
+        for (lang, text) in pieces {
+            let Some(code) = errors.lang("piece", lang) else {
+                continue;
+            };
+            let key = format!("{origin}: piece.{lang}");
+            match check_placeholders(
+                text,
+                &key,
+                &["label", "piece_index", "piece_count"],
+                "`piece`",
+            ) {
+                Ok(t) => {
+                    self.pieces.insert(code, t);
+                }
+                Err(message) => errors.push(message),
+            }
+        }
     }
 
     /// `[<question kind>]` and `[<question kind>_choice]` tables.
@@ -497,6 +527,11 @@ impl TemplateSet {
         self.questions.get(&(kind, lang.clone()))
     }
 
+    /// The sentence that says which of several pieces a question is about.
+    pub fn piece(&self, lang: &Lang) -> Option<&Template> {
+        self.pieces.get(lang)
+    }
+
     /// The sentence describing a box answer format.
     pub fn answer_format(&self, format: AnswerFormat, lang: &Lang) -> Option<&str> {
         self.answer_formats
@@ -549,7 +584,8 @@ impl TemplateSet {
                 missing.push(format!("templates.{}.{lang}", question.as_str()));
             }
         }
-        if kinds.contains(&TaskKind::Bbox) && self.answer_format(format, lang).is_none() {
+        let boxes = kinds.contains(&TaskKind::Bbox) || kinds.contains(&TaskKind::Instances);
+        if boxes && self.answer_format(format, lang).is_none() {
             missing.push(format!("answer_format.{}.{lang}", format.as_str()));
         }
         for plane in Plane::ALL {
@@ -596,13 +632,12 @@ impl TemplateSet {
                     .map(|k| format!("measurement_choice.{}.{lang}", k.as_str())),
             );
         }
-        if kinds.contains(&TaskKind::Bbox) {
-            if self.choice(ChoiceKind::Identify, lang).is_none() {
-                missing.push(format!("templates.{}.{lang}", ChoiceKind::Identify.key()));
-            }
-            if self.option_format(format, lang).is_none() {
-                missing.push(format!("option_format.{}.{lang}", format.as_str()));
-            }
+        if kinds.contains(&TaskKind::Bbox) && self.choice(ChoiceKind::Identify, lang).is_none() {
+            missing.push(format!("templates.{}.{lang}", ChoiceKind::Identify.key()));
+        }
+        let boxes = kinds.contains(&TaskKind::Bbox) || kinds.contains(&TaskKind::Instances);
+        if boxes && self.option_format(format, lang).is_none() {
+            missing.push(format!("option_format.{}.{lang}", format.as_str()));
         }
         missing.sort();
         missing.dedup();
@@ -634,7 +669,10 @@ fn choice_placeholders(kind: ChoiceKind) -> Vec<&'static str> {
             .chain(question.extra_placeholders())
             .copied()
             .filter(|p| *p != "answer_format")
-            .chain((question == QuestionKind::Bbox).then_some("option_format"))
+            .chain(
+                matches!(question, QuestionKind::Bbox | QuestionKind::Instances)
+                    .then_some("option_format"),
+            )
             .collect(),
         ChoiceKind::Identify => COMMON_PLACEHOLDERS
             .iter()
@@ -864,7 +902,19 @@ fn check_output_language(
         return;
     }
     let kinds: BTreeSet<TaskKind> = m.tasks.iter().map(|t| t.kind).collect();
-    for key in templates.missing(&kinds, lang, m.output.answer_format) {
+    let mut missing = templates.missing(&kinds, lang, m.output.answer_format);
+    // Rows about one of several pieces (single_instance = false) say which one.
+    let per_piece = m.tasks.iter().any(|t| {
+        !t.filters.single_instance
+            && matches!(
+                t.kind,
+                TaskKind::Bbox | TaskKind::MaskSize | TaskKind::LesionSize
+            )
+    });
+    if per_piece && templates.piece(lang).is_none() {
+        missing.push(format!("piece.{lang}"));
+    }
+    for key in missing {
         diags.push(manifest.diag(
             None,
             format!("output.languages has `{lang}` but no template `{key}` exists"),

@@ -620,6 +620,10 @@ fn an_image_is_decoded_only_when_a_row_shows_it() {
         .replace(
             "labels = [2]",
             "labels = [2]\nlesion = { min_pixels = 1000000000 }",
+        )
+        .replace(
+            "kind = \"instances\"",
+            "kind = \"instances\"\nfilters = { min_side_px = 100000 }",
         );
     assert_ne!(no_facts, manifest);
     let manifest_path = data.join("no_facts.toml");

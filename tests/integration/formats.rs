@@ -231,7 +231,8 @@ fn bilingual_build_writes_every_format_consistently_and_deterministically() {
                             "bounding box",
                             "mask area",
                             "lesion size",
-                            "lesion diameter"
+                            "lesion diameter",
+                            "instance count and boxes"
                         ]
                         .contains(&family),
                         "{name}: l2-category {family}"

@@ -14,3 +14,4 @@ mod labels;
 mod landmarks;
 mod nnunet;
 mod score;
+mod pieces;

@@ -358,6 +358,8 @@ impl Emitter<'_> {
                 .map(|p| shown.scale_point(*p))
                 .collect(),
             measurements: measurement_columns(def.kind, evaluated.value),
+            piece: None,
+            piece_boxes_px: Vec::new(),
         };
         let fact_id = self.rows.fact_id(&fact);
         let m = &self.ctx.manifest.manifest;

@@ -20,6 +20,7 @@ use crate::record::{Choice, Measurements};
 use crate::render::{self, Scaling};
 use crate::volume::{self, ImageVolume, Volume};
 use crate::vqa::choice::{self, Lexical};
+use crate::vqa::instances;
 use crate::vqa::templates::QuestionKind;
 use crate::vqa::{Asker, Qa, Shown};
 
@@ -339,9 +340,16 @@ fn task_items(
         }
         TaskKind::LesionSize => {
             let options = lesion_options(ctx, task);
-            let (facts, counts) = annotate::lesion_facts(mask, stats, labels, &options);
+            let single_instance = task.filters.single_instance;
+            let (facts, counts) =
+                annotate::lesion_facts(mask, stats, labels, &options, single_instance);
             out.lesion.insert(task_key(task), counts);
             facts.iter().flat_map(Item::lesion).collect()
+        }
+        TaskKind::Instances => {
+            let (facts, counts) = annotate::instances_facts(stats, labels, &task.filters);
+            out.filters.insert(task_key(task), counts);
+            facts.into_iter().map(Item::instances).collect()
         }
         // `landmarks` tasks run only on landmark collections (`case::landmark`).
         TaskKind::Landmarks => Vec::new(),
@@ -409,6 +417,8 @@ enum Ask {
     Bbox,
     MaskSize(f64),
     Lesion(QuestionKind, [f64; 2]),
+    /// How many pieces, and their boxes (`Item::piece_boxes_px`).
+    Instances,
 }
 
 /// One kept fact about to become a row per language; coordinates in native display pixels.
@@ -416,7 +426,11 @@ enum Ask {
 struct Item {
     task_type: &'static str,
     place: Place,
+    /// `(piece index, piece count)` of the fact's connected piece (docs/measurements.md §4.1).
+    piece: (u32, u32),
     bbox_px: [u32; 4],
+    /// Every piece's box, in display order (multi-instance items only).
+    piece_boxes_px: Vec<[u32; 4]>,
     points_px: Vec<[f64; 2]>,
     measurements: Measurements,
     ask: Ask,
@@ -433,7 +447,9 @@ impl Item {
                 f.row_spacing_mm,
                 f.col_spacing_mm,
             ),
+            piece: (f.piece_index, f.piece_count),
             bbox_px: f.bbox_px,
+            piece_boxes_px: Vec::new(),
             points_px: Vec::new(),
             measurements: Measurements {
                 box_width_mm: Some(f.box_width_mm),
@@ -454,7 +470,9 @@ impl Item {
                 f.row_spacing_mm,
                 f.col_spacing_mm,
             ),
+            piece: (f.piece_index, f.piece_count),
             bbox_px: f.bbox_px,
+            piece_boxes_px: Vec::new(),
             points_px: Vec::new(),
             measurements: Measurements {
                 pixel_count: Some(f.pixel_count as i64),
@@ -462,6 +480,35 @@ impl Item {
                 ..Measurements::default()
             },
             ask: Ask::MaskSize(f.area_mm2),
+        }
+    }
+
+    /// A multi-instance fact: the row's box is the union of the pieces (drawn nowhere, not written: the row's
+    /// `bbox_px` stays empty), its piece index 0 (the row is about every piece) and its piece count theirs.
+    fn instances(f: annotate::InstancesFact) -> Item {
+        let union = f.boxes_px.iter().fold(f.boxes_px[0], |u, b| {
+            [
+                u[0].min(b[0]),
+                u[1].min(b[1]),
+                u[2].max(b[2]),
+                u[3].max(b[3]),
+            ]
+        });
+        Item {
+            task_type: "instances",
+            place: Place::new(
+                f.plane,
+                f.slice_index,
+                f.label,
+                f.row_spacing_mm,
+                f.col_spacing_mm,
+            ),
+            piece: (0, f.boxes_px.len() as u32),
+            bbox_px: union,
+            piece_boxes_px: f.boxes_px,
+            points_px: Vec::new(),
+            measurements: Measurements::default(),
+            ask: Ask::Instances,
         }
     }
 
@@ -490,11 +537,14 @@ impl Item {
         let [p1, p2] = m.major_end_points_px;
         let [p3, p4] = m.minor_end_points_px;
         let feret = m.feret_end_points_px.map(|p| p.map(f64::from));
+        let piece = (f.piece_index, f.piece_count);
         [
             Item {
                 task_type: "lesion_size",
                 place,
+                piece,
                 bbox_px,
+                piece_boxes_px: Vec::new(),
                 points_px: vec![p1, p2, p3, p4],
                 measurements: measurements.clone(),
                 ask: Ask::Lesion(QuestionKind::LesionAxes, [m.major_mm, m.minor_mm]),
@@ -502,7 +552,9 @@ impl Item {
             Item {
                 task_type: "lesion_diameter",
                 place,
+                piece,
                 bbox_px,
+                piece_boxes_px: Vec::new(),
                 points_px: feret.to_vec(),
                 measurements,
                 ask: Ask::Lesion(
@@ -595,22 +647,41 @@ impl Emitter<'_> {
             slice_index: place.slice_index,
             subject: place.label.to_string(),
             label_id: Some(place.label),
-            bbox_px: Some(shown.scale_box(item.bbox_px)),
+            bbox_px: (item.ask != Ask::Instances).then(|| shown.scale_box(item.bbox_px)),
             points_px: item
                 .points_px
                 .iter()
                 .map(|p| shown.scale_point(*p))
                 .collect(),
             measurements: item.measurements.clone(),
+            piece: Some(item.piece),
+            // Resizing keeps the display order up to ties, which the sort settles by the stated rule.
+            piece_boxes_px: {
+                let mut boxes: Vec<[u32; 4]> = (item.piece_boxes_px.iter())
+                    .map(|b| shown.scale_box(*b))
+                    .collect();
+                boxes.sort_unstable();
+                boxes
+            },
         };
         let fact_id = self.rows.fact_id(&fact);
         let lexical = Lexical::new(task.kind, &manifest.dataset, self.modality, label);
         for lang in &manifest.output.languages {
-            let Some(qa) = self.question(lang, label, &fact, &shown, item.ask) else {
+            let Some(mut qa) = self.question(lang, label, &fact, &shown, item.ask) else {
                 continue;
             };
-            let (choice, identify) =
+            let (mut choice, identify) =
                 self.choices(lang, label, &fact, &fact_id, &shown, item.ask, &lexical);
+            // A question about one of several pieces says which one (docs/measurements.md §5.2).
+            if let (index @ 1.., count @ 2..) = item.piece {
+                let Ok(sentence) = self.asker.piece_sentence(lang, label, index, count) else {
+                    continue;
+                };
+                qa.question = format!("{} {sentence}", qa.question);
+                if let Some(c) = choice.as_mut() {
+                    c.question = format!("{} {sentence}", c.question);
+                }
+            }
             let said = Said {
                 label_name: label.name.or_english(lang).clone(),
                 qa,
@@ -641,6 +712,9 @@ impl Emitter<'_> {
             Ask::Lesion(kind, lengths_mm) => self
                 .asker
                 .lesion(kind, lang, label, plane, shown, lengths_mm),
+            Ask::Instances => self
+                .asker
+                .instances(lang, label, plane, shown, &fact.piece_boxes_px),
         }
     }
 
@@ -715,6 +789,20 @@ impl Emitter<'_> {
                 );
                 (mc.ok(), None)
             }
+            Ask::Instances => {
+                let boxes = &fact.piece_boxes_px;
+                let mc = instances::instances_item(
+                    asker,
+                    lang,
+                    label,
+                    plane,
+                    shown,
+                    boxes,
+                    fact_id,
+                    lexical.clone(),
+                );
+                (mc.ok(), None)
+            }
         }
     }
 }
@@ -734,6 +822,8 @@ mod tests {
             plane: Plane::Coronal,
             slice_index: 9,
             label: 2,
+            piece_index: 2,
+            piece_count: 3,
             image_width_px: 40,
             image_height_px: 30,
             row_spacing_mm: 2.5,
@@ -775,6 +865,7 @@ mod tests {
         );
         for item in [&axes, &diameters] {
             assert_eq!(item.bbox_px, [4, 5, 16, 11]);
+            assert_eq!(item.piece, (2, 3));
             assert_eq!(item.place.row_spacing_mm, 2.5);
             assert_eq!(item.measurements.major_axis_mm, Some(12.0));
             assert_eq!(item.measurements.longest_diameter_mm, Some(13.0));
@@ -858,6 +949,8 @@ mod tests {
             plane: Plane::Sagittal,
             slice_index: 4,
             label: 1,
+            piece_index: 1,
+            piece_count: 1,
             bbox_px: [2, 3, 5, 9],
             width_px: 4,
             height_px: 7,
@@ -877,6 +970,8 @@ mod tests {
             plane: Plane::Axial,
             slice_index: 2,
             label: 3,
+            piece_index: 1,
+            piece_count: 1,
             bbox_px: [0, 0, 1, 1],
             pixel_count: 3,
             area_mm2: 1.5,

@@ -65,6 +65,10 @@ pub(super) struct Fact<'a> {
     /// Points in displayed pixels.
     pub points_px: Vec<[f64; 2]>,
     pub measurements: Measurements,
+    /// `(piece index, piece count)` of a row about one connected piece (index 0: a row about all pieces).
+    pub piece: Option<(u32, u32)>,
+    /// Boxes of every piece in displayed pixels, in answer order (multi-instance rows).
+    pub piece_boxes_px: Vec<[u32; 4]>,
 }
 
 /// What one language's row of a fact says.
@@ -125,10 +129,16 @@ impl<'a> CaseRows<'a> {
     }
 
     /// The fact's id without its language: `<dataset>/<collection>/<case>/<task type>/<task>/<plane>/<slice>/
-    /// <subject>`. Multiple-choice options are seeded by it, so every language gets the same options.
+    /// <subject>`, and `/piece<k>` after it for piece `k` of a label with several pieces in the slice (a
+    /// label with one piece keeps the plain id). Multiple-choice options are seeded by it, so every language
+    /// gets the same options.
     pub(super) fn fact_id(&self, fact: &Fact) -> String {
+        let piece = match fact.piece {
+            Some((index, count)) if index > 0 && count > 1 => format!("/piece{index}"),
+            _ => String::new(),
+        };
         format!(
-            "{}/{}/{}/{}/{}/{}/{}/{}",
+            "{}/{}/{}/{}/{}/{}/{}/{}{piece}",
             self.base.dataset,
             self.base.collection,
             self.base.case_id,
@@ -169,6 +179,13 @@ impl<'a> CaseRows<'a> {
             answer: said.qa.answer,
             answer_values: said.qa.answer_values,
             bbox_px: fact.bbox_px.map(|b| b.map(|v| v as i32)),
+            piece_index: fact
+                .piece
+                .and_then(|(index, _)| (index > 0).then_some(index as i32)),
+            piece_count: fact.piece.map(|(_, count)| count as i32),
+            piece_boxes_px: (fact.piece_boxes_px.iter())
+                .map(|b| b.map(|v| v as i32))
+                .collect(),
             landmarks_px: fact.points_px.clone(),
             measurements: fact.measurements.clone(),
             choice: said.choice,
@@ -344,6 +361,8 @@ pub(super) mod tests {
                 box_width_mm: Some(1.5),
                 ..Measurements::default()
             },
+            piece: Some((1, 1)),
+            piece_boxes_px: Vec::new(),
         }
     }
 
