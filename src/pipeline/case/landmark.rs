@@ -221,6 +221,12 @@ pub(super) fn build(
     let case = &work.case;
     let m = &ctx.manifest.manifest;
     let mut out = CaseOutput::default();
+    let files = landmark_files(case);
+    let mut volumes: Vec<&std::path::Path> = vec![&case.image_path];
+    if source.format == LandmarkFormat::MeasurementMap {
+        volumes.extend(files.iter().map(|f| f.as_path()));
+    }
+    super::confine_data_files(ctx, collection, &volumes)?;
     let scene = load_scene(case, collection, source, &mut out.notes)?;
     let source_orientation = match &scene {
         Scene::Flat { .. } => "2D".to_string(),

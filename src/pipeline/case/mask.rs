@@ -35,7 +35,8 @@ pub(super) fn build(
     let case = &work.case;
     let manifest = ctx.manifest;
     let labels = manifest.labels(&collection.name);
-    let mask = read_mask(case, collection, labels)?;
+    super::confine_data_files(ctx, collection, &[&case.image_path])?;
+    let mask = read_mask(ctx, case, collection, labels)?;
     let image_file = match &collection.h5_dataset {
         Some(dataset) => volume::open_hdf5_image(&case.image_path, dataset, &case.mask_path)?,
         None => volume::open_image(&case.image_path, collection.channel)?,
@@ -195,6 +196,7 @@ fn region_items(
 
 /// The case's label map: one file, or per-structure binary files merged by the collection's rule.
 fn read_mask(
+    ctx: &CaseContext,
     case: &crate::discover::Case,
     collection: &Collection,
     labels: &BTreeMap<u16, Label>,
@@ -202,10 +204,13 @@ fn read_mask(
     Ok(match &collection.mask_files {
         Some(rule) => {
             let files = rule.files(&case.mask_path, labels);
+            let paths: Vec<&std::path::Path> = files.iter().map(|(_, f)| f.as_path()).collect();
+            super::confine_data_files(ctx, collection, &paths)?;
             volume::read_label_files(&files, rule.overlap, rule.absent)?
         }
         None => {
             let known = region::mask_values(labels);
+            super::confine_data_files(ctx, collection, &[&case.mask_path])?;
             volume::read_label_map(&case.mask_path, &known)?
         }
     })
@@ -700,6 +705,7 @@ mod tests {
             rgb_images: false,
             pool: Some(super::super::rows::tests::pool()),
             tsv_gate: None,
+            data_root: std::path::Path::new("/"),
         };
         let mut task = loaded
             .manifest
