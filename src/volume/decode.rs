@@ -298,12 +298,14 @@ impl Opened {
         };
         let (path, format, data_offset) = (&self.path, self.format, self.data_offset);
         let error = |reason: String| format_error(path, format, reason);
-        let fail = |e: io::Error| match e.kind() {
+        let fail = |e: io::Error| {
+            match e.kind() {
             io::ErrorKind::UnexpectedEof => error(format!(
                 "truncated: the header promises {total} bytes of voxel data from byte {data_offset} but the \
                  file ends within them"
             )),
             _ => error(format!("cannot decode voxel data: {e}")),
+        }
         };
         let src = &mut self.src;
         let elems_per_chunk = CHUNK_BYTES / R::SIZE;

@@ -95,7 +95,9 @@ pub(super) fn check_fits(needed: u64, available: u64, compressed: bool) -> Resul
         }
         return Ok(());
     }
-    let most = available.saturating_mul(DEFLATE_MAX_RATIO).saturating_add(1024);
+    let most = available
+        .saturating_mul(DEFLATE_MAX_RATIO)
+        .saturating_add(1024);
     if needed > most {
         return Err(format!(
             "the header promises {needed} bytes of voxel data but {available} compressed bytes inflate to at \

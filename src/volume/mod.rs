@@ -174,7 +174,9 @@ pub enum VolumeError {
         /// The limit (`--max-voxels`).
         max_voxels: u64,
     },
-    #[error("{path}: the voxel-to-world affine holds a non-finite number (NaN or infinity): {affine:?}")]
+    #[error(
+        "{path}: the voxel-to-world affine holds a non-finite number (NaN or infinity): {affine:?}"
+    )]
     /// The geometry (spacing, direction or origin) is not finite.
     NonFiniteGeometry {
         /// The file.

@@ -7,7 +7,9 @@ use std::path::Path;
 
 use ::nifti::{Endianness, NiftiHeader};
 
-use super::decode::{canonical_geometry, pick_channel, read_error as bad, Datatype, Opened, CHUNK_BYTES};
+use super::decode::{
+    canonical_geometry, pick_channel, read_error as bad, Datatype, Opened, CHUNK_BYTES,
+};
 use super::{limits, VolumeError};
 use crate::geom::affine::{self, Affine};
 

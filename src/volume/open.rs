@@ -58,9 +58,14 @@ pub fn check_data_file_inside(path: &Path, data_root: &Path) -> Result<(), Volum
         return Ok(());
     };
     let root = std::fs::canonicalize(data_root).unwrap_or_else(|_| data_root.to_path_buf());
-    let beside = path
-        .parent()
-        .and_then(|d| std::fs::canonicalize(if d.as_os_str().is_empty() { Path::new(".") } else { d }).ok());
+    let beside = path.parent().and_then(|d| {
+        std::fs::canonicalize(if d.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            d
+        })
+        .ok()
+    });
     if resolved.starts_with(&root) || beside.is_some_and(|d| resolved.starts_with(d)) {
         return Ok(());
     }

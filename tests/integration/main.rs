@@ -9,5 +9,6 @@ mod cluster;
 mod datasets;
 mod doctor;
 mod formats;
+mod hostile_readers;
 mod landmarks;
 mod nnunet;
