@@ -276,6 +276,21 @@ fn non_finite_geometry_is_an_error() {
     let mut nan_image = image.clone();
     nan_image.geometry.affine[0][3] = f64::NAN;
     assert!(volume::check_agreement(&good, &nan_image, &good, &mask).is_err());
+
+    let transform = |t: &str| {
+        format!(
+            "#Insight Transform File V1.0\n#Transform 0\nTransform: AffineTransform_double_3_3\n\
+             Parameters: 1 0 0 0 1 0 0 0 1 {t} 0 0\nFixedParameters: 0 0 0\n"
+        )
+    };
+    let path = write(&dir, "ok.tfm", transform("2.5").as_bytes());
+    let affine = volume::landmarks::read_itk_transform(&path).expect("healthy transform");
+    assert_eq!(affine[0][3], 2.5);
+    let path = write(&dir, "nan.tfm", transform("NaN").as_bytes());
+    let message = volume::landmarks::read_itk_transform(&path)
+        .expect_err("NaN translation")
+        .to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
 }
 
 /// Item 6: spacings outside 1e-3..=100 mm are errors naming the file; the bounds themselves read.
