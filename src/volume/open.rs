@@ -49,8 +49,12 @@ pub fn detached_data_file(path: &Path) -> Result<Option<PathBuf>, VolumeError> {
 
 /// Checks that the data file a MetaImage or NRRD header `path` names (see [`detached_data_file`]) lies, with
 /// symlinks resolved, inside `data_root` or inside the header's own folder; a header naming `../../x` or an
-/// absolute path elsewhere is an error. A data file that does not exist is left for the read to report.
+/// absolute path elsewhere is an error. A header or data file that does not exist is left for the read to
+/// report (or, for an absent structure mask, to allow).
 pub fn check_data_file_inside(path: &Path, data_root: &Path) -> Result<(), VolumeError> {
+    if !path.is_file() {
+        return Ok(());
+    }
     let Some(data_file) = detached_data_file(path)? else {
         return Ok(());
     };
