@@ -128,8 +128,7 @@ pub(super) struct Opened {
     compressed: bool,
 }
 
-/// A read error that names `path` (worded as for NIfTI-1, whatever the format: the messages are part of the
-/// contract other tests match).
+/// A NIfTI-1 read error that names `path` (other formats: `Opened::error`).
 pub(super) fn read_error(path: &Path, reason: impl Into<String>) -> VolumeError {
     VolumeError::ReadNifti {
         path: path.to_path_buf(),
