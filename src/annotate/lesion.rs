@@ -2,17 +2,18 @@
 //! in millimetres, major/minor diameters and end points, max Feret diameter, and the guards that drop
 //! implausible fits — in the default profile and in the two MedVision benchmark profiles.
 //!
-//! Profiles ([`LesionRules`]):
+//! Profiles ([`LesionRules`]); the MedVision ones reproduce the published planner release by release
+//! (derivation and sources: docs/measurements.md §7.7):
 //! - `Default`: boundary points paired with their own spacing (`x·col_spacing`, `y·row_spacing`), continuous
 //!   axis lengths, all five guards of docs/measurements.md §7.5, no pixel floor.
 //! - `MedVision10` (v1.0.0 leaderboard release): at least 200 px; spacing pairing reversed
-//!   (`x·row_spacing`, `y·col_spacing`); end points rounded half-to-even to integer pixels and the lengths
-//!   measured between the rounded points (in mm with the same swapped pairing,
-//!   `hypot(dx_px·row_spacing, dy_px·col_spacing)`); the 0.9/1.1 scaled-box rule. Only the guards without which there is
-//!   no fit at all (fewer than 5 points, singular or non-finite fit) apply.
-//! - `MedVision14`: v1.0 with the 200 px floor replaced by the mm floor of guard 5 plus the other §7.5 guards,
-//!   and without the scaled-box rule. The spec does not say that v1.4 fixed the spacing pairing or the
-//!   end-point rounding, so both are kept as in v1.0 (documented choice; switch the option fields to change it).
+//!   (`x·row_spacing`, `y·col_spacing`); end points built from the fitted half-axes divided by the (swapped)
+//!   spacings ([`AxisModel::PlannerPixelAxes`]); the 0.9/1.1 scaled-box rule on the unrounded end points with
+//!   the box measured as `max − min + 1`; end points then rounded half-to-even and the lengths measured
+//!   between the rounded points with each axis's own spacing. Only the guards without which there is no fit
+//!   at all (fewer than 5 points, singular or non-finite fit) apply.
+//! - `MedVision14` (v1.4.0): per-axis pairing and the continuous fitted axes (since planner 1.1.1), rounded
+//!   end points written, no pixel floor, the mm floor and the other §7.5 guards, no scaled-box rule.
 //!
 //! The component mask is assumed to hold a single component (the caller counts components first, docs/measurements.md §7.1);
 //! with several, the contour is the one of the first component in raster order while counts and boxes
@@ -43,6 +44,25 @@ pub enum SpacingPairing {
     Swapped,
 }
 
+/// How the fitted ellipse becomes the written end points P1–P4 and the reported diameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AxisModel {
+    /// The fit's own axes: end points in the fit's mm frame mapped back by the inverse of the spacing map,
+    /// P1/P2 on the longer fitted axis, ordered smaller `x` (then smaller `y`) first; diameters are the fitted
+    /// full axes (or, with rounded end points, the per-axis distances between them).
+    Fitted,
+    /// MedVision planner 1.0.0–1.1.0: the fitted full axes `w`, `h` are divided by the `x` and `y` spacing
+    /// of the fit respectively and laid out along OpenCV's angle in pixel space; P1/P2 lie on the axis that
+    /// is longer *in pixels*; within each pair the point with the larger row (then larger column) comes first.
+    /// Diameters: between the written end points (rounded half-to-even in the `medvision` profile), in mm
+    /// with each axis's own spacing.
+    PlannerPixelAxes,
+    /// MedVision planner 1.1.1 and later: end points in the fit's mm frame mapped back per coordinate,
+    /// P1/P2 on the longer fitted axis, planner order (larger row, then larger column, first); diameters are
+    /// the fitted full axes.
+    PlannerRealAxes,
+}
+
 /// Options of [`measure_lesion`]; [`LesionOptions::new`] fills them for a profile.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LesionOptions {
@@ -52,9 +72,12 @@ pub struct LesionOptions {
     pub min_pixels: u64,
     /// How boundary coordinates are paired with the row/column spacings.
     pub pairing: SpacingPairing,
-    /// Round end points half-to-even to integer pixels and measure lengths between the rounded points.
+    /// How end points and diameters are derived from the fit.
+    pub axis_model: AxisModel,
+    /// Write end points rounded half-to-even to integer pixels (with [`AxisModel::Fitted`] the diameters are
+    /// then measured between the rounded points).
     pub round_end_points: bool,
-    /// Apply the 0.9/1.1 scaled-box rule of MedVision v1.0.
+    /// Apply the 0.9/1.1 scaled-box rule of MedVision v1.0 (on the unrounded end points).
     pub scaled_box_rule: bool,
     /// Guard: minor axis shorter than one pixel of the coarser spacing.
     pub guard_minor_below_pixel: bool,
@@ -77,6 +100,7 @@ impl LesionOptions {
             rules,
             min_pixels: 0,
             pairing: SpacingPairing::PerAxis,
+            axis_model: AxisModel::Fitted,
             round_end_points: false,
             scaled_box_rule: false,
             guard_minor_below_pixel: true,
@@ -91,6 +115,7 @@ impl LesionOptions {
             LesionRules::MedVision10 => LesionOptions {
                 min_pixels: 200,
                 pairing: SpacingPairing::Swapped,
+                axis_model: AxisModel::PlannerPixelAxes,
                 round_end_points: true,
                 scaled_box_rule: true,
                 guard_minor_below_pixel: false,
@@ -99,7 +124,7 @@ impl LesionOptions {
                 ..base
             },
             LesionRules::MedVision14 => LesionOptions {
-                pairing: SpacingPairing::Swapped,
+                axis_model: AxisModel::PlannerRealAxes,
                 round_end_points: true,
                 ..base
             },
@@ -116,8 +141,8 @@ pub enum LesionReject {
     TooFewPoints,
     /// Near-singular least-squares system (OpenCV would perturb randomly; we drop).
     SingularFit,
-    /// The fitted conic is not finite / degenerate, or no decomposition of its system passed the
-    /// reconstruction check (`geom::linalg`).
+    /// The fitted conic is not finite / degenerate, an axis has (near) zero length (the planner skips
+    /// axes under 1e-6 px), or no decomposition of its system passed the reconstruction check (`geom::linalg`).
     NonFiniteConic,
     /// Minor axis shorter than one pixel of the coarser spacing.
     MinorBelowOnePixel,
@@ -179,17 +204,19 @@ pub struct PixelBox {
 /// Everything measured on one component.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LesionMeasurement {
-    /// Major (longer) diameter in mm: the fitted full axis, or (with rounded end points) the length between
-    /// the rounded end points P1, P2.
+    /// Major diameter in mm: the fitted full axis, or (with rounded end points in the `Fitted` model, and
+    /// always in the v1.0 planner model) the length between the rounded end points P1, P2 — in the v1.0
+    /// model it can be shorter than `minor_mm`, as in the planner.
     pub major_mm: f64,
     /// Minor (shorter) diameter in mm, same rule as `major_mm` with P3, P4.
     pub minor_mm: f64,
-    /// Direction of the major axis in the (profile's) mm frame, degrees in `[0, 180)`, from +x towards +y.
+    /// Direction of the axis P1–P2 lies on, in the (profile's) mm frame of the fit, degrees in `[0, 180)`,
+    /// from +x towards +y.
     pub major_angle_deg: f64,
     /// Ellipse centre in display pixels `[x, y]`.
     pub center_px: [f64; 2],
-    /// Major-axis end points P1, P2 in display pixels (`P1` has the smaller `x`, then smaller `y`);
-    /// integer-valued when end points are rounded.
+    /// Major-axis end points P1, P2 in display pixels, ordered as the [`AxisModel`] says; integer-valued
+    /// when end points are rounded.
     pub major_end_points_px: [[f64; 2]; 2],
     /// Minor-axis end points P3, P4, same ordering rule.
     pub minor_end_points_px: [[f64; 2]; 2],
@@ -263,11 +290,11 @@ fn ordered(a: [f64; 2], b: [f64; 2]) -> [[f64; 2]; 2] {
     }
 }
 
-/// One axis of the MedVision scaled box: `len_s = trunc(len·s)`, `min = trunc(c − len_s/2)`,
-/// `max = trunc(c + len_s/2)`, clipped to `[0, size − 1]`, with `len = max − min` (inclusive indices) and
-/// `c = (min + max) / 2`.
+/// One axis of the planner's scaled box: `len = hi − lo + 1` (inclusive pixel count), `c = (lo + hi)/2`,
+/// `len_s = trunc(len·s)`, `min = trunc(c − len_s/2)`, `max = trunc(c + len_s/2)`, clipped to
+/// `[0, size − 1]`.
 fn scaled_range(lo: usize, hi: usize, s: f64, size: usize) -> (f64, f64) {
-    let len = (hi - lo) as f64;
+    let len = (hi - lo + 1) as f64;
     let centre = (lo + hi) as f64 / 2.0;
     let len_s = (len * s).trunc();
     let a = (centre - len_s / 2.0).trunc().max(0.0);
@@ -277,10 +304,8 @@ fn scaled_range(lo: usize, hi: usize, s: f64, size: usize) -> (f64, f64) {
     (a, b)
 }
 
-/// The 0.9/1.1 rule: every end point inside the 1.1-scaled box and outside the 0.9-scaled box. The spec does
-/// not say which side box borders belong to; here both borders are allowed (inside the 1.1 box includes its
-/// border, outside the 0.9 box includes its border), so an axis-aligned fit whose rounded end points land on
-/// the 0.9 border passes.
+/// The 0.9/1.1 rule of the planner: every (unrounded) end point inside the 1.1-scaled box, border included,
+/// and not strictly inside the 0.9-scaled box.
 fn scaled_box_rule_passes(
     bbox: PixelBox,
     width: usize,
@@ -326,7 +351,7 @@ pub fn measure_lesion(
         SpacingPairing::Swapped => (row_spacing_mm, col_spacing_mm),
     };
     let ellipse = fit_contour_mm(&contour, sx, sy)?;
-    let axes = FittedAxes::new(&ellipse, sx, sy, opts.round_end_points)?;
+    let axes = FittedAxes::new(&ellipse, [sx, sy], [row_spacing_mm, col_spacing_mm], opts)?;
     check_guards(opts, component, bbox, &axes, row_spacing_mm, col_spacing_mm)?;
 
     // RECIST longest diameter: always on the correctly paired boundary pixel centres.
@@ -342,13 +367,18 @@ pub fn measure_lesion(
     let feret = feret_diameters(&boundary_mm).ok_or(LesionReject::TooFewPoints)?;
 
     let [p1, p2, p3, p4] = axes.end_points_px;
+    // The planner models ordered their pairs before rounding (`FittedAxes::planner`).
+    let order = match opts.axis_model {
+        AxisModel::Fitted => ordered,
+        AxisModel::PlannerPixelAxes | AxisModel::PlannerRealAxes => |a, b| [a, b],
+    };
     Ok(LesionMeasurement {
         major_mm: axes.major_mm,
         minor_mm: axes.minor_mm,
         major_angle_deg: axes.major_angle_deg,
         center_px: axes.center_px,
-        major_end_points_px: ordered(p1, p2),
-        minor_end_points_px: ordered(p3, p4),
+        major_end_points_px: order(p1, p2),
+        minor_end_points_px: order(p3, p4),
         ellipse_mm: ellipse,
         feret_longest_mm: feret.longest_mm,
         feret_perpendicular_mm: feret.perpendicular_mm,
@@ -358,6 +388,15 @@ pub fn measure_lesion(
         bbox,
         boundary_points: contour.len(),
     })
+}
+
+/// The planner's order within a pair: the point with the larger row (`y`), then the larger column, first.
+fn planner_ordered(a: [f64; 2], b: [f64; 2]) -> [[f64; 2]; 2] {
+    if a[1] < b[1] || (a[1] == b[1] && a[0] < b[0]) {
+        [b, a]
+    } else {
+        [a, b]
+    }
 }
 
 /// Ellipse fit of the contour pixels scaled by `(sx, sy)` mm (rounded to float32, as the fit takes them).
@@ -381,20 +420,55 @@ struct FittedAxes {
     minor_mm: f64,
     major_angle_deg: f64,
     center_px: [f64; 2],
-    /// P1, P2 (major axis) and P3, P4 (minor axis), unordered; integer-valued when rounded.
+    /// P1, P2 (major axis) and P3, P4 (minor axis) as written: unordered, integer-valued when rounded.
     end_points_px: [[f64; 2]; 4],
+    /// The same points before rounding (what the scaled-box rule tests).
+    unrounded_px: [[f64; 2]; 4],
 }
 
 impl FittedAxes {
-    /// End points in the mm frame of the fit, then back to display pixels with the same pairing `(sx, sy)`;
-    /// with `round_end_points` the lengths are measured between the rounded points. Refuses non-finite
-    /// results.
+    /// End points and diameters per `opts.axis_model`; `fit_spacing` is the `(x, y)` spacing the fit used,
+    /// `[row, col]` the display spacings. Refuses non-finite results and (near) zero-length axes.
     fn new(
         ellipse: &Ellipse,
-        sx: f64,
-        sy: f64,
-        round_end_points: bool,
+        fit_spacing: [f64; 2],
+        [row_mm, col_mm]: [f64; 2],
+        opts: &LesionOptions,
     ) -> Result<Self, LesionReject> {
+        let mut axes = match opts.axis_model {
+            AxisModel::Fitted => Self::fitted(ellipse, fit_spacing, opts.round_end_points),
+            AxisModel::PlannerPixelAxes | AxisModel::PlannerRealAxes => {
+                Self::planner(ellipse, fit_spacing, opts.axis_model)?
+            }
+        };
+        if opts.round_end_points {
+            for p in &mut axes.end_points_px {
+                *p = [round_half_even(p[0]), round_half_even(p[1])];
+            }
+        }
+        if opts.axis_model == AxisModel::PlannerPixelAxes {
+            // The v1.0 planner's distance: rounded voxel indices times each axis's own voxel size.
+            let len = |a: [f64; 2], b: [f64; 2]| {
+                let (dy, dx) = ((a[1] - b[1]) * row_mm, (a[0] - b[0]) * col_mm);
+                (dy * dy + dx * dx).sqrt()
+            };
+            let [p1, p2, p3, p4] = axes.end_points_px;
+            axes.major_mm = len(p1, p2);
+            axes.minor_mm = len(p3, p4);
+        }
+        let finite = [axes.major_mm, axes.minor_mm]
+            .into_iter()
+            .chain(axes.end_points_px.iter().flatten().copied())
+            .chain(axes.unrounded_px.iter().flatten().copied())
+            .all(f64::is_finite);
+        if !finite {
+            return Err(LesionReject::NonFiniteConic);
+        }
+        Ok(axes)
+    }
+
+    /// The default model (unchanged since the first release of this builder).
+    fn fitted(ellipse: &Ellipse, [sx, sy]: [f64; 2], round_end_points: bool) -> Self {
         let [cx, cy] = ellipse.center;
         let major_len = ellipse.major_full_axis();
         let minor_len = ellipse.minor_full_axis();
@@ -404,33 +478,91 @@ impl FittedAxes {
             major_angle_deg.to_radians().sin(),
         );
         let to_px = |x_mm: f64, y_mm: f64| [x_mm / sx, y_mm / sy];
-        let mut p1 = to_px(cx - c * major_len / 2.0, cy - s * major_len / 2.0);
-        let mut p2 = to_px(cx + c * major_len / 2.0, cy + s * major_len / 2.0);
-        let mut p3 = to_px(cx + s * minor_len / 2.0, cy - c * minor_len / 2.0);
-        let mut p4 = to_px(cx - s * minor_len / 2.0, cy + c * minor_len / 2.0);
+        let p1 = to_px(cx - c * major_len / 2.0, cy - s * major_len / 2.0);
+        let p2 = to_px(cx + c * major_len / 2.0, cy + s * major_len / 2.0);
+        let p3 = to_px(cx + s * minor_len / 2.0, cy - c * minor_len / 2.0);
+        let p4 = to_px(cx - s * minor_len / 2.0, cy + c * minor_len / 2.0);
         let (major_mm, minor_mm) = if round_end_points {
-            for p in [&mut p1, &mut p2, &mut p3, &mut p4] {
-                *p = [round_half_even(p[0]), round_half_even(p[1])];
-            }
-            let len = |a: [f64; 2], b: [f64; 2]| ((a[0] - b[0]) * sx).hypot((a[1] - b[1]) * sy);
+            let r = |p: [f64; 2]| [round_half_even(p[0]), round_half_even(p[1])];
+            let len = |a: [f64; 2], b: [f64; 2]| {
+                let (a, b) = (r(a), r(b));
+                ((a[0] - b[0]) * sx).hypot((a[1] - b[1]) * sy)
+            };
             (len(p1, p2), len(p3, p4))
         } else {
             (major_len, minor_len)
         };
-        if ![
-            major_mm, minor_mm, p1[0], p1[1], p2[0], p2[1], p3[0], p3[1], p4[0], p4[1],
-        ]
-        .iter()
-        .all(|v| v.is_finite())
-        {
-            return Err(LesionReject::NonFiniteConic);
-        }
-        Ok(FittedAxes {
+        FittedAxes {
             major_mm,
             minor_mm,
             major_angle_deg,
             center_px: to_px(cx, cy),
             end_points_px: [p1, p2, p3, p4],
+            unrounded_px: [p1, p2, p3, p4],
+        }
+    }
+
+    /// The planner's construction (docs/measurements.md §7.7): OpenCV's `w` axis along its angle `θ`, the
+    /// `h` axis at `θ + 90°`; in the pixel-axes model the half-axes are `w/(2·sx)`, `h/(2·sy)` pixels laid
+    /// out from the pixel centre, in the real-axes model `w/2`, `h/2` mm laid out from the mm centre and
+    /// mapped back per coordinate. P1/P2 go on the longer axis (in pixels, resp. in mm).
+    fn planner(
+        ellipse: &Ellipse,
+        [sx, sy]: [f64; 2],
+        model: AxisModel,
+    ) -> Result<Self, LesionReject> {
+        let [cx, cy] = ellipse.center;
+        let [w, h] = ellipse.full_axes;
+        let theta = ellipse.angle_deg.to_radians();
+        let (cos, sin) = (theta.cos(), theta.sin());
+        let pixel_axes = model == AxisModel::PlannerPixelAxes;
+        let [mut p1, mut p2, mut p3, mut p4] = if pixel_axes {
+            let (ccx, ccy) = (cx / sx, cy / sy);
+            let (a, b) = (w / sx / 2.0, h / sy / 2.0);
+            let (major_x, major_y, minor_x, minor_y) = (a * cos, a * sin, -b * sin, b * cos);
+            [
+                [ccx + major_x, ccy + major_y],
+                [ccx - major_x, ccy - major_y],
+                [ccx + minor_x, ccy + minor_y],
+                [ccx - minor_x, ccy - minor_y],
+            ]
+        } else {
+            let (a, b) = (w / 2.0, h / 2.0);
+            let (major_x, major_y, minor_x, minor_y) = (a * cos, a * sin, -b * sin, b * cos);
+            let to_px = |x_mm: f64, y_mm: f64| [x_mm / sx, y_mm / sy];
+            [
+                to_px(cx + major_x, cy + major_y),
+                to_px(cx - major_x, cy - major_y),
+                to_px(cx + minor_x, cy + minor_y),
+                to_px(cx - minor_x, cy - minor_y),
+            ]
+        };
+        let px_len =
+            |a: [f64; 2], b: [f64; 2]| ((a[1] - b[1]).powi(2) + (a[0] - b[0]).powi(2)).sqrt();
+        let (l12, l34) = (px_len(p1, p2), px_len(p3, p4));
+        let both_axes_long_enough = l12 >= 1e-6 && l34 >= 1e-6;
+        if !both_axes_long_enough {
+            return Err(LesionReject::NonFiniteConic);
+        }
+        // Which of the two axes is labelled major: longer in pixels (v1.0), longer in mm (v1.1.1+).
+        let w_is_major = if pixel_axes { l12 >= l34 } else { w >= h };
+        let mut angle_deg = ellipse.angle_deg;
+        if !w_is_major {
+            std::mem::swap(&mut p1, &mut p3);
+            std::mem::swap(&mut p2, &mut p4);
+            angle_deg += 90.0;
+        }
+        let (major_mm, minor_mm) = if w_is_major { (w, h) } else { (h, w) };
+        // The planner orders each pair on the unrounded points (then rounds).
+        let [p1, p2] = planner_ordered(p1, p2);
+        let [p3, p4] = planner_ordered(p3, p4);
+        Ok(FittedAxes {
+            major_mm,
+            minor_mm,
+            major_angle_deg: angle_deg.rem_euclid(180.0),
+            center_px: [cx / sx, cy / sy],
+            end_points_px: [p1, p2, p3, p4],
+            unrounded_px: [p1, p2, p3, p4],
         })
     }
 }
@@ -469,7 +601,7 @@ fn check_guards(
             bbox,
             component.width_px,
             component.height_px,
-            &axes.end_points_px,
+            &axes.unrounded_px,
         )
     {
         return Err(LesionReject::ScaledBoxRule);

@@ -523,7 +523,11 @@ fn describe(text: &mut String, stem: &str, origin: &str, m: &crate::manifest::Ma
         let _ = writeln!(
             text,
             "  collection {} ({modality}{channel}): image {}  mask {}",
-            c.name, c.image, c.mask
+            c.name,
+            c.image
+                .as_ref()
+                .map_or("none (mask-only)".to_string(), |p| p.to_string()),
+            c.mask
         );
     }
     for t in &m.tasks {

@@ -173,8 +173,7 @@ pub fn diagnose(manifest: &LoadedManifest, data_root: &Path) -> Diagnosis {
                 let below = if c.mask_files.is_some() { "/[^/]+" } else { "" };
                 path_regex(p, "", below)
             });
-            c.image
-                .all()
+            c.case_patterns()
                 .iter()
                 .map(|p| path_regex(p, "", ""))
                 .chain(masks)
@@ -207,7 +206,7 @@ pub fn diagnose(manifest: &LoadedManifest, data_root: &Path) -> Diagnosis {
         .collect();
     let image_patterns: Vec<Regex> = collections
         .iter()
-        .flat_map(|c| c.image.all().iter().map(|p| path_regex(p, "", "")))
+        .flat_map(|c| c.case_patterns().iter().map(|p| path_regex(p, "", "")))
         .collect();
     let not_orphan = |file: &str| {
         read_masks.iter().any(|m| {
@@ -256,7 +255,7 @@ fn diagnose_collection(
         .map(|k| k.case_id.as_str())
         .chain(skipped.iter().map(|s| s.case_id.as_str()))
         .collect();
-    for pattern in c.image.all() {
+    for pattern in c.case_patterns() {
         let re = path_regex(pattern, "", "");
         with_image.extend(
             files
@@ -282,7 +281,7 @@ fn diagnose_collection(
     for (case_id, file) in orphan_masks {
         d.masks_without_image.push(format!("{case_id} ({file})"));
     }
-    for pattern in c.image.all() {
+    for pattern in c.case_patterns() {
         d.forms.push(diagnose_form(pattern, data_root, files));
     }
     d

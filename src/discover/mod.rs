@@ -232,7 +232,7 @@ pub fn discover(manifest: &LoadedManifest, data_root: &Path) -> Result<Discovery
 
 /// `collection `name`: no file matches image `…` (or `…`)` for messages.
 fn describe_patterns(c: &Collection) -> String {
-    let patterns: Vec<String> = c.image.all().iter().map(|p| format!("`{p}`")).collect();
+    let patterns: Vec<String> = c.case_patterns().iter().map(|p| format!("`{p}`")).collect();
     format!(
         "collection `{}`: no file matches image {}",
         c.name,
@@ -250,11 +250,11 @@ fn discover_collection(
         collection: collection.name.clone(),
         ..CollectionFound::default()
     };
-    let mut image_files = vec![0; collection.image.all().len()];
+    let mut image_files = vec![0; collection.case_patterns().len()];
     let mut mask_files = vec![0; collection.mask.all().len()];
     // Case id → (form index, image path); the first form (and within it the first path by name) wins.
     let mut found: BTreeMap<String, (usize, String)> = BTreeMap::new();
-    for (form, image) in collection.image.all().iter().enumerate() {
+    for (form, image) in collection.case_patterns().iter().enumerate() {
         let pattern = Pattern::new(image);
         let base = data_root.join(pattern.prefix.join("/"));
         let mut matches = matching_images(collection, &pattern, &base)?;
@@ -334,7 +334,7 @@ fn discover_collection(
     };
     report.cases = cases.len();
     report.images_without_mask = skipped.len();
-    report.image_forms = counts(collection.image.all(), image_files);
+    report.image_forms = counts(collection.case_patterns(), image_files);
     report.mask_forms = counts(collection.mask.all(), mask_files);
     Ok((cases, skipped, report))
 }

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use super::bundled::{ManifestSource, UnknownManifest};
-use super::schema::{Collection, Label, Manifest, Task, TaskKind};
+use super::schema::{Collection, Label, LabelSpec, LabelTableSpec, Manifest, Task, TaskKind};
 
 /// One problem found in a manifest, located when the position is known.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +56,36 @@ pub enum ManifestError {
     Invalid(Vec<Diagnostic>),
 }
 
+// Here rather than in nnunet.rs, so nnunet.rs (used by label tables, which the loader reads) does not
+// import the loader.
+impl super::nnunet::NnunetError {
+    /// The error as a manifest error, so the loader's callers report it like any manifest problem.
+    pub fn into_manifest_error(self) -> ManifestError {
+        match self {
+            super::nnunet::NnunetError::Read { path, source } => {
+                ManifestError::Read { path, source }
+            }
+            super::nnunet::NnunetError::Json {
+                path,
+                line,
+                column,
+                message,
+            } => ManifestError::Invalid(vec![Diagnostic {
+                path,
+                line_col: Some((line, column)),
+                message,
+            }]),
+            super::nnunet::NnunetError::Dataset { path, message } => {
+                ManifestError::Invalid(vec![Diagnostic {
+                    path,
+                    line_col: None,
+                    message,
+                }])
+            }
+        }
+    }
+}
+
 fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {
     diagnostics
         .iter()
@@ -75,8 +105,11 @@ pub struct LoadedManifest {
     pub manifest: Manifest,
     /// SHA-256 (hex) of the manifest file's bytes.
     pub sha256: String,
-    /// Label map per collection name, ids resolved.
+    /// Label map per collection name, ids resolved (for `labels = "auto"`: the label table's, possibly
+    /// empty; each case adds the ids its mask holds, see [`LoadedManifest::case_labels`]).
     pub label_maps: BTreeMap<String, BTreeMap<u16, Label>>,
+    /// Collections with `labels = "auto"`.
+    pub auto_labels: BTreeSet<String>,
     /// Resolved explicit split file, relative paths taken from the manifest's directory.
     pub split_file: Option<PathBuf>,
     /// The manifest file's text, to place diagnostics found by later checks (templates, languages).
@@ -98,6 +131,52 @@ impl LoadedManifest {
         &self.label_maps[collection]
     }
 
+    /// True when the collection's structures are the ids present in each mask (`labels = "auto"`).
+    pub fn is_auto(&self, collection: &str) -> bool {
+        self.auto_labels.contains(collection)
+    }
+
+    /// The label map a case of `collection` is asked about: the collection's map, plus, for
+    /// `labels = "auto"`, every id in `present` (the mask's nonzero values) that it lacks, named `label_<id>`.
+    pub fn case_labels(&self, collection: &str, present: &[u16]) -> BTreeMap<u16, Label> {
+        let mut map = self.labels(collection).clone();
+        if self.is_auto(collection) {
+            for &id in present.iter().filter(|&&id| id != 0) {
+                map.entry(id).or_insert_with(|| auto_label(id));
+            }
+        }
+        map
+    }
+
+    /// Where a collection's labels come from, for the build report and the card, e.g.
+    /// `auto: every label id present in the masks; names from label table `aal.txt` (itksnap), else label_<id>`.
+    pub fn describe_labels(&self, collection: &str) -> String {
+        let Some(c) = self
+            .manifest
+            .collections
+            .iter()
+            .find(|c| c.name == collection)
+        else {
+            return String::new();
+        };
+        let (spec, table) = collection_labels(&self.manifest, c);
+        let names = match table {
+            Some(t) => format!(
+                "names from label table `{}` ({})",
+                t.get_ref().path,
+                t.get_ref().format.as_str()
+            ),
+            None => "names from the manifest".to_string(),
+        };
+        match (spec.is_auto(), table) {
+            (true, Some(_)) => {
+                format!("auto: every label id present in the masks; {names}, else label_<id>")
+            }
+            (true, None) => "auto: every label id present in the masks, named label_<id>".into(),
+            (false, _) => format!("{} labels; {names}", self.labels(collection).len()),
+        }
+    }
+
     /// Tasks that run on the named collection, in manifest order.
     pub fn tasks_for<'a>(
         &'a self,
@@ -110,10 +189,14 @@ impl LoadedManifest {
 
     /// Label ids a task asks about on a collection: the task's list, or every label of the collection.
     pub fn task_labels(&self, task: &super::Task, collection: &str) -> Vec<u16> {
+        Self::task_labels_in(task, self.labels(collection))
+    }
+
+    /// [`LoadedManifest::task_labels`] against a given label map (a case's, for `labels = "auto"`).
+    pub fn task_labels_in(task: &super::Task, map: &BTreeMap<u16, Label>) -> Vec<u16> {
         if task.labels.is_empty() {
-            self.labels(collection).keys().copied().collect()
+            map.keys().copied().collect()
         } else {
-            let map = self.labels(collection);
             let mut ids: Vec<u16> = task
                 .labels
                 .iter()
@@ -168,6 +251,12 @@ pub fn load_text(
     })?;
     let mut diags = Vec::new();
     let label_maps = validate_structure(&ctx, &manifest, &mut diags);
+    let auto_labels = manifest
+        .collections
+        .iter()
+        .filter(|c| collection_labels(&manifest, c).0.is_auto())
+        .map(|c| c.name.clone())
+        .collect();
     let split_file = manifest.split.split_file.as_ref().map(|f| {
         let dir = path.parent().unwrap_or(Path::new("."));
         dir.join(f)
@@ -178,6 +267,7 @@ pub fn load_text(
         manifest,
         sha256,
         label_maps,
+        auto_labels,
         split_file,
         text,
     };
@@ -226,6 +316,60 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The label a `labels = "auto"` id that no table names gets: `label_<id>`.
+pub fn auto_label(id: u16) -> Label {
+    Label {
+        name: super::Localized::new(format!("label_{id}")),
+        group: None,
+        vqa_task: None,
+        file: None,
+        region: None,
+    }
+}
+
+/// The `labels` and `label_table` a collection uses: its own when it sets either, else the top level's.
+fn collection_labels<'m>(
+    m: &'m Manifest,
+    c: &'m Collection,
+) -> (&'m LabelSpec, Option<&'m Spanned<LabelTableSpec>>) {
+    static EMPTY: LabelSpec = LabelSpec::Named(BTreeMap::new());
+    if c.labels.is_some() || c.label_table.is_some() {
+        // A collection with only a `label_table` names no labels beside it.
+        (c.labels.as_ref().unwrap_or(&EMPTY), c.label_table.as_ref())
+    } else {
+        (&m.labels, m.label_table.as_ref())
+    }
+}
+
+/// The labels of a label table file (relative to the manifest's folder), as manifest labels.
+fn table_labels(
+    ctx: &Ctx,
+    table: &Spanned<LabelTableSpec>,
+    diags: &mut Vec<Diagnostic>,
+) -> BTreeMap<u16, Label> {
+    let spec = table.get_ref();
+    let dir = ctx.path.parent().unwrap_or(Path::new("."));
+    match super::label_table::read(&dir.join(&spec.path), spec.format) {
+        Ok(labels) => labels
+            .into_iter()
+            .map(|l| {
+                let label = Label {
+                    name: super::Localized::new(l.name),
+                    group: None,
+                    vqa_task: None,
+                    file: None,
+                    region: l.region,
+                };
+                (l.id, label)
+            })
+            .collect(),
+        Err(e) => {
+            diags.push(ctx.at(table, format!("label_table: {e}")));
+            BTreeMap::new()
+        }
+    }
 }
 
 fn resolve_labels(
@@ -305,6 +449,12 @@ fn validate_structure(
     diags: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, BTreeMap<u16, Label>> {
     let label_maps = validate_collections(ctx, m, diags);
+    let auto: BTreeSet<&str> = m
+        .collections
+        .iter()
+        .filter(|c| collection_labels(m, c).0.is_auto())
+        .map(|c| c.name.as_str())
+        .collect();
     let mut task_ids = BTreeSet::new();
     for t in &m.tasks {
         if !task_ids.insert((t.kind, t.id.clone())) {
@@ -317,7 +467,7 @@ fn validate_structure(
                 ),
             ));
         }
-        validate_task(ctx, t, &label_maps, diags);
+        validate_task(ctx, t, &label_maps, &auto, diags);
     }
     validate_options(ctx, m, diags);
     validate_landmarks(ctx, m, diags);
@@ -331,19 +481,43 @@ fn validate_collections(
     m: &Manifest,
     diags: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, BTreeMap<u16, Label>> {
-    let top_labels = resolve_labels(ctx, &m.labels, diags);
+    // Resolved once per distinct source (the top level's is shared), so a bad table is reported once.
+    let mut resolved: BTreeMap<Option<String>, BTreeMap<u16, Label>> = BTreeMap::new();
     let mut label_maps = BTreeMap::new();
     if m.collections.is_empty() {
         diags.push(ctx.diag(None, "at least one [[collection]] is required".into()));
     }
     for c in &m.collections {
         validate_collection(ctx, c, diags);
-        let labels = match &c.labels {
-            Some(map) => resolve_labels(ctx, map, diags),
-            None => top_labels.clone(),
-        };
+        let (spec, table) = collection_labels(m, c);
+        // The top level's labels are shared by every collection that sets none of its own.
+        let own = c.labels.is_some() || c.label_table.is_some();
+        let key = own.then(|| c.name.clone());
+        let labels = resolved
+            .entry(key)
+            .or_insert_with(|| {
+                let mut labels = match table {
+                    Some(table) => table_labels(ctx, table, diags),
+                    None => BTreeMap::new(),
+                };
+                if let Some(named) = spec.named() {
+                    // Manifest entries add to the table and win over it (a group, translations, …).
+                    labels.extend(resolve_labels(ctx, named, diags));
+                }
+                labels
+            })
+            .clone();
         validate_mask_files(ctx, c, &labels, diags);
-        if labels.is_empty() && c.landmarks.is_none() {
+        if spec.is_auto() && (c.mask_files.is_some() || c.landmarks.is_some()) {
+            diags.push(ctx.diag(
+                None,
+                format!(
+                    "collection `{}`: labels = \"auto\" reads the ids a label map holds; it cannot go with `mask_files` or `landmarks`",
+                    c.name
+                ),
+            ));
+        }
+        if labels.is_empty() && c.landmarks.is_none() && !spec.is_auto() {
             diags.push(ctx.diag(
                 None,
                 format!(
@@ -364,6 +538,7 @@ fn validate_task(
     ctx: &Ctx,
     t: &Task,
     label_maps: &BTreeMap<String, BTreeMap<u16, Label>>,
+    auto: &BTreeSet<&str>,
     diags: &mut Vec<Diagnostic>,
 ) {
     if t.kind == TaskKind::LesionSize && !t.filters.single_instance {
@@ -401,11 +576,42 @@ fn validate_task(
                 ));
             }
         }
+        // A threshold of a guard the same table switches off would be silently ignored: refuse it.
+        for (switch, on, key, value) in [
+            (
+                "major_above_bbox_diagonal",
+                l.major_above_bbox_diagonal,
+                "max_major_over_bbox_diagonal",
+                l.max_major_over_bbox_diagonal,
+            ),
+            (
+                "major_below_floor",
+                l.major_below_floor,
+                "min_major_mm",
+                l.min_major_mm,
+            ),
+            (
+                "major_below_floor",
+                l.major_below_floor,
+                "min_major_px",
+                l.min_major_px,
+            ),
+        ] {
+            if on == Some(false) && value.is_some() {
+                diags.push(ctx.at(
+                    lesion,
+                    format!(
+                        "task `{}`: lesion.{key} is set but lesion.{switch} = false switches that guard off; remove one of them",
+                        t.id
+                    ),
+                ));
+            }
+        }
     }
     if t.planes.is_empty() {
         diags.push(ctx.diag(None, format!("task `{}`: `planes` must not be empty", t.id)));
     }
-    validate_task_refs(ctx, t, label_maps, diags);
+    validate_task_refs(ctx, t, label_maps, auto, diags);
     if t.filters.min_side_px == 0 {
         diags.push(ctx.diag(
             None,
@@ -419,6 +625,7 @@ fn validate_task_refs(
     ctx: &Ctx,
     t: &Task,
     label_maps: &BTreeMap<String, BTreeMap<u16, Label>>,
+    auto: &BTreeSet<&str>,
     diags: &mut Vec<Diagnostic>,
 ) {
     for c in &t.collections {
@@ -445,6 +652,8 @@ fn validate_task_refs(
     if collections.is_empty() {
         collections = label_maps.keys().map(String::as_str).collect();
     }
+    // An `auto` collection's labels are whatever its masks hold: any id may be asked about.
+    collections.retain(|c| !auto.contains(c));
     for label in &t.labels {
         for c in &collections {
             if let Some(map) = label_maps.get(*c) {
@@ -545,7 +754,8 @@ fn validate_fixture(
 }
 
 fn validate_collection(ctx: &Ctx, c: &Collection, diags: &mut Vec<Diagnostic>) {
-    let patterns = c.image.all().iter().map(|p| ("image", p));
+    validate_render_from(ctx, c, diags);
+    let patterns = c.image.iter().flat_map(|p| p.all()).map(|p| ("image", p));
     for (key, pattern) in patterns.chain(c.mask.all().iter().map(|p| ("mask", p))) {
         if pattern.matches("{case}").count() != 1 {
             diags.push(ctx.diag(
@@ -589,6 +799,39 @@ fn validate_collection(ctx: &Ctx, c: &Collection, diags: &mut Vec<Diagnostic>) {
     }
 }
 
+/// A collection has an `image` pattern or, mask-only, a `render_from` (never both); a mask-only collection
+/// has nothing to read a channel from and cannot hold landmarks (measured on an image).
+fn validate_render_from(ctx: &Ctx, c: &Collection, diags: &mut Vec<Diagnostic>) {
+    use super::schema::RenderFrom;
+    let name = &c.name;
+    let mut say = |msg: String| diags.push(ctx.diag(None, format!("collection `{name}`: {msg}")));
+    match (&c.image, &c.render_from) {
+        (Some(_), Some(_)) => say(
+            "`render_from` is for mask-only collections; a collection with an `image` pattern renders its image (remove one of the two)".into(),
+        ),
+        (None, None) => say(
+            "no `image` pattern: give one, or make this a mask-only collection with `render_from = \"labels\"` (slices drawn from the label map) or `render_from = { template = \"path\" }` (one template image for every case)".into(),
+        ),
+        (None, Some(from)) => {
+            if c.landmarks.is_some() {
+                say("landmark collections are measured on their image and need an `image` pattern (`render_from` is for mask-only collections)".into());
+            }
+            if c.channel.is_some() {
+                say("`channel` picks a channel of the image; a mask-only collection has none".into());
+            }
+            if c.mask_files.is_some() {
+                say("a mask-only collection is found by its label map files; `mask_files` (a folder of per-structure masks) needs an `image` pattern".into());
+            }
+            if let RenderFrom::Template(path) = from {
+                if path.trim().is_empty() || path.contains("{case}") {
+                    say(format!("render_from.template must name one image file for every case (no `{{case}}`), found `{path}`"));
+                }
+            }
+        }
+        (Some(_), None) => {}
+    }
+}
+
 /// `h5_dataset` is set exactly when the image patterns name HDF5 files, names a dataset, and goes with a single
 /// mask file (whose grid the HDF5 image takes) and no `channel`.
 fn validate_h5_dataset(ctx: &Ctx, c: &Collection, diags: &mut Vec<Diagnostic>) {
@@ -597,7 +840,8 @@ fn validate_h5_dataset(ctx: &Ctx, c: &Collection, diags: &mut Vec<Diagnostic>) {
         let p = p.to_ascii_lowercase();
         p.ends_with(".h5") || p.ends_with(".hdf5")
     };
-    let h5_patterns = c.image.all().iter().filter(|p| is_h5(p)).count();
+    let images = c.image.as_ref().map_or(&[][..], |p| p.all());
+    let h5_patterns = images.iter().filter(|p| is_h5(p)).count();
     let mut say = |msg: String| diags.push(ctx.diag(None, format!("collection `{name}`: {msg}")));
     match &c.h5_dataset {
         None if h5_patterns > 0 => say(
@@ -605,7 +849,7 @@ fn validate_h5_dataset(ctx: &Ctx, c: &Collection, diags: &mut Vec<Diagnostic>) {
         ),
         None => {}
         Some(dataset) => {
-            if h5_patterns != c.image.all().len() {
+            if h5_patterns == 0 || h5_patterns != images.len() {
                 say(format!("`h5_dataset = \"{dataset}\"` needs every `image` pattern to end in .h5 or .hdf5"));
             }
             if dataset.trim_matches('/').is_empty() {
@@ -674,7 +918,17 @@ fn validate_landmarks(ctx: &Ctx, m: &Manifest, diags: &mut Vec<Diagnostic>) {
     for t in &m.tasks {
         validate_task_collections(ctx, m, t, diags);
         if t.kind == TaskKind::Landmarks {
-            validate_landmark_task(ctx, t, diags);
+            // Landmark names (and so ids) may come from every collection's `.fcsv` files instead.
+            let sources: Vec<_> = m
+                .collections
+                .iter()
+                .filter(|c| {
+                    t.collections.is_empty() || t.collections.iter().any(|n| n.get_ref() == &c.name)
+                })
+                .filter_map(|c| c.landmarks.as_ref())
+                .collect();
+            let named_by_files = !sources.is_empty() && sources.iter().all(|l| l.names.is_some());
+            validate_landmark_task(ctx, t, named_by_files, diags);
         } else if !t.landmarks.is_empty() || !t.measurements.is_empty() {
             diags.push(ctx.diag(
                 None,
@@ -706,6 +960,15 @@ fn validate_landmark_source(
             )),
             _ => {}
         }
+    if src.names.is_some() && src.format != LandmarkFormat::SlicerFcsv {
+        diags.push(ctx.diag(
+            None,
+            format!(
+                "collection `{name}`: landmarks.names reads the `label`/`desc` columns of `.fcsv` files; it needs format `slicer_fcsv`, not `{}`",
+                src.format.as_str()
+            ),
+        ));
+    }
     if src.index_base > 1 {
         diags.push(ctx.diag(
             None,
@@ -782,18 +1045,18 @@ fn validate_task_collections(ctx: &Ctx, m: &Manifest, t: &Task, diags: &mut Vec<
 }
 
 /// A `landmarks` task: no labels, named landmarks, and measurements of the right arity over them.
-fn validate_landmark_task(ctx: &Ctx, t: &Task, diags: &mut Vec<Diagnostic>) {
+fn validate_landmark_task(ctx: &Ctx, t: &Task, named_by_files: bool, diags: &mut Vec<Diagnostic>) {
     if !t.labels.is_empty() {
         diags.push(ctx.diag(
             None,
             format!("task `{}`: kind `landmarks` takes no `labels`", t.id),
         ));
     }
-    if t.landmarks.is_empty() || t.measurements.is_empty() {
+    if (t.landmarks.is_empty() && !named_by_files) || t.measurements.is_empty() {
         diags.push(ctx.diag(
             None,
             format!(
-                "task `{}`: kind `landmarks` needs `landmarks` and `measurements`",
+                "task `{}`: kind `landmarks` needs `landmarks` (unless its collections take names from their files, landmarks.names) and `measurements`",
                 t.id
             ),
         ));
@@ -835,7 +1098,7 @@ fn validate_landmark_task(ctx: &Ctx, t: &Task, diags: &mut Vec<Diagnostic>) {
             ));
         }
         for p in &ms.points {
-            if !ids.contains(p.as_str()) {
+            if !ids.contains(p.as_str()) && !named_by_files {
                 diags.push(ctx.diag(None, format!("task `{}`: measurement `{}` names landmark `{p}`, which the task does not define", t.id, ms.id)));
             }
         }

@@ -1,5 +1,6 @@
 //! Manifest: the declarative description of one dataset (layout, labels, tasks, render/split/output options).
 pub mod bundled;
+pub mod label_table;
 pub mod lang;
 pub mod load;
 pub mod nnunet;

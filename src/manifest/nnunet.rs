@@ -54,31 +54,6 @@ pub enum NnunetError {
     },
 }
 
-impl NnunetError {
-    /// The error as a manifest error, so the loader's callers report it like any manifest problem.
-    pub fn into_manifest_error(self) -> super::ManifestError {
-        use super::{Diagnostic, ManifestError};
-        match self {
-            NnunetError::Read { path, source } => ManifestError::Read { path, source },
-            NnunetError::Json {
-                path,
-                line,
-                column,
-                message,
-            } => ManifestError::Invalid(vec![Diagnostic {
-                path,
-                line_col: Some((line, column)),
-                message,
-            }]),
-            NnunetError::Dataset { path, message } => ManifestError::Invalid(vec![Diagnostic {
-                path,
-                line_col: None,
-                message,
-            }]),
-        }
-    }
-}
-
 /// True when `path` names an nnU-Net folder (a folder holding `dataset.json`) or a `.json` descriptor,
 /// rather than a TOML manifest.
 pub fn is_nnunet_source(path: &Path) -> bool {
@@ -255,6 +230,36 @@ pub fn manifest_text(source: &Path) -> Result<String, NnunetError> {
         labels: &labels,
         num_training: json.num_training,
     }))
+}
+
+/// A label of a label table: `(id, name, region members)`.
+pub(crate) type TableEntry = (u16, String, Option<Vec<u16>>);
+
+/// The `labels` of a `dataset.json` as a label table (manifest `label_table` with `format = "nnunet"`): v1
+/// when every key is an id and every value a name, v2 otherwise; background dropped, v2 multi-id lists are regions.
+pub(crate) fn label_table(text: &str) -> Result<Vec<TableEntry>, String> {
+    #[derive(Deserialize)]
+    struct LabelsOnly {
+        labels: Option<Ordered>,
+    }
+    let json: LabelsOnly = serde_json::from_str(text)
+        .map_err(|e| format!("line {} column {}: {e}", e.line(), e.column()))?;
+    let labels = json.labels.ok_or(
+        "no `labels` object (nnU-Net's dataset.json maps label names to ids, or ids to names)",
+    )?;
+    let v1 = labels
+        .0
+        .iter()
+        .all(|(k, v)| v.is_string() && k.trim().parse::<u32>().is_ok());
+    let entries = if v1 {
+        labels_v1(&labels)?
+    } else {
+        labels_v2(&labels)?
+    };
+    Ok(entries
+        .into_iter()
+        .map(|l| (l.id, l.name, l.region))
+        .collect())
 }
 
 /// v1 when every label value is a name (id → name), v2 when values are ids or id lists.

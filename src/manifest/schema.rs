@@ -19,9 +19,14 @@ pub struct Manifest {
     #[serde(rename = "collection")]
     /// The `[[collection]]` tables, in file order.
     pub collections: Vec<Collection>,
-    /// Label id (as a TOML key string) → label. Collections may replace it with their own map.
+    /// Label id (as a TOML key string) → label, or `"auto"` (every id present in the masks). Collections may
+    /// replace it with their own.
     #[serde(default)]
-    pub labels: BTreeMap<Spanned<String>, Label>,
+    pub labels: LabelSpec,
+    /// Label names read from a file (ITK-SNAP, FreeSurfer LUT, nnU-Net `dataset.json`, CSV); `labels`
+    /// entries add to it and win over it.
+    #[serde(default)]
+    pub label_table: Option<Spanned<LabelTableSpec>>,
     #[serde(rename = "task", default)]
     /// The `[[task]]` tables, in file order.
     pub tasks: Vec<Task>,
@@ -137,7 +142,14 @@ pub struct Collection {
     /// Image path relative to the data root, with one `{case}` placeholder,
     /// e.g. `case_{case}/imaging.nii.gz` or `Images/{case}.nii.gz`; or a list of such patterns, the forms
     /// the dataset circulates in, tried in order (a case id found by an earlier one is read from there).
-    pub image: Patterns,
+    /// Absent for a mask-only collection (an atlas, a label map without its image): `render_from` then says
+    /// what the slices show, and cases are found by their `mask` pattern.
+    #[serde(default)]
+    pub image: Option<Patterns>,
+    /// Mask-only collections: slices are rendered from the label map itself (`"labels"`) or from one
+    /// template image for every case (`{ template = "path" }`, relative to the data root).
+    #[serde(default)]
+    pub render_from: Option<RenderFrom>,
     /// Mask path relative to the data root with the same `{case}` placeholder (or a list, as `image`).
     pub mask: Patterns,
     /// A collection that matches no file stops the build even when other collections matched (default:
@@ -160,9 +172,13 @@ pub struct Collection {
     /// When set, discovery reports a mismatch between this and the number of paired cases.
     #[serde(default)]
     pub expected_cases: Option<usize>,
-    /// Replaces the top-level label map for this collection.
+    /// Replaces the top-level label map for this collection (a table, or `"auto"`).
     #[serde(default)]
-    pub labels: Option<BTreeMap<Spanned<String>, Label>>,
+    pub labels: Option<LabelSpec>,
+    /// Replaces the top-level `label_table` for this collection. A collection that sets `labels` or
+    /// `label_table` takes neither from the top level.
+    #[serde(default)]
+    pub label_table: Option<Spanned<LabelTableSpec>>,
     /// Makes this a landmark collection: `mask` is then the landmark file, read as this table says.
     #[serde(default)]
     pub landmarks: Option<LandmarkSource>,
@@ -178,6 +194,164 @@ pub struct Collection {
     /// (default: such a case fails, so a header cannot make the build read an arbitrary file).
     #[serde(default)]
     pub data_outside_root: bool,
+}
+
+/// A `labels` value: a table of named labels, or `"auto"`: every label id present in a case's mask is a
+/// structure, named by the `label_table` when it has the id, else `label_<id>`.
+#[derive(Debug, Clone)]
+pub enum LabelSpec {
+    /// Label id (as a TOML key string) → label.
+    Named(BTreeMap<Spanned<String>, Label>),
+    /// `labels = "auto"`.
+    Auto,
+}
+
+impl Default for LabelSpec {
+    fn default() -> Self {
+        LabelSpec::Named(BTreeMap::new())
+    }
+}
+
+impl LabelSpec {
+    /// The labels the manifest names itself (none for `auto`).
+    pub fn named(&self) -> Option<&BTreeMap<Spanned<String>, Label>> {
+        match self {
+            LabelSpec::Named(map) => Some(map),
+            LabelSpec::Auto => None,
+        }
+    }
+
+    /// The labels the manifest names itself, in key order.
+    pub fn values(&self) -> impl Iterator<Item = &Label> {
+        self.named().into_iter().flat_map(|m| m.values())
+    }
+
+    /// True for `labels = "auto"`.
+    pub fn is_auto(&self) -> bool {
+        matches!(self, LabelSpec::Auto)
+    }
+}
+
+impl<'de> Deserialize<'de> for LabelSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = LabelSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a table of labels (`1 = { name = \"liver\" }`) or the string \"auto\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<LabelSpec, E> {
+                if v == "auto" {
+                    Ok(LabelSpec::Auto)
+                } else {
+                    Err(E::custom(format!(
+                        "labels = \"{v}\": the only string `labels` takes is \"auto\" (every label id present in the masks)"
+                    )))
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<LabelSpec, A::Error> {
+                let d = serde::de::value::MapAccessDeserializer::new(map);
+                BTreeMap::deserialize(d).map(LabelSpec::Named)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `label_table = { path = "...", format = "..." }`: label names from a file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelTableSpec {
+    /// The table file, relative to the manifest's folder (or absolute).
+    pub path: String,
+    /// How the file is read.
+    pub format: LabelTableFormat,
+}
+
+/// The file formats `label_table.format` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelTableFormat {
+    /// ITK-SNAP label description: `IDX -R- -G- -B- -A-- VIS MSH "LABEL"` lines, `#` comments.
+    Itksnap,
+    /// FreeSurfer colour LUT (`FreeSurferColorLUT.txt` and the many atlas LUTs in its form):
+    /// `id name R G B A` lines, `#` comments.
+    Freesurfer,
+    /// nnU-Net `dataset.json` `labels`: v1 `{"0": "background", "1": "liver"}` or v2
+    /// `{"background": 0, "liver": 1, "tumour": [1, 2]}` (a list of several ids is a region).
+    Nnunet,
+    /// Two columns `id,name` (comma, tab or semicolon separated), an optional header line, `#` comments.
+    Csv,
+}
+
+impl LabelTableFormat {
+    /// The manifest spelling, e.g. `itksnap`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LabelTableFormat::Itksnap => "itksnap",
+            LabelTableFormat::Freesurfer => "freesurfer",
+            LabelTableFormat::Nnunet => "nnunet",
+            LabelTableFormat::Csv => "csv",
+        }
+    }
+}
+
+/// What a mask-only collection's slices show (docs/measurements.md §9.8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenderFrom {
+    /// `"labels"`: the label map itself, each label id a fixed grey level.
+    Labels,
+    /// `{ template = "path" }`: one image (e.g. an MNI template) for every case, relative to the data root;
+    /// its grid must match each case's mask.
+    Template(String),
+}
+
+impl RenderFrom {
+    /// How the card and the build report name it.
+    pub fn describe(&self) -> String {
+        match self {
+            RenderFrom::Labels => {
+                "label map (grey level of each label id, docs/measurements.md §9.8)".to_string()
+            }
+            RenderFrom::Template(path) => format!("template image `{path}`"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RenderFrom {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Template {
+            template: String,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Name(String),
+            Template(Template),
+        }
+        let bad = || {
+            serde::de::Error::custom(
+                "render_from must be \"labels\" or { template = \"path relative to the data root\" }",
+            )
+        };
+        match Raw::deserialize(d).map_err(|_: D::Error| bad())? {
+            Raw::Name(name) if name == "labels" => Ok(RenderFrom::Labels),
+            Raw::Name(_) => Err(bad()),
+            Raw::Template(t) => Ok(RenderFrom::Template(t.template)),
+        }
+    }
+}
+
+impl Collection {
+    /// The patterns cases are found by: the image's, or for a mask-only collection the mask's.
+    pub fn case_patterns(&self) -> &[String] {
+        self.image.as_ref().unwrap_or(&self.mask).all()
+    }
 }
 
 /// One path pattern or several alternatives (the forms a dataset circulates in: the official archive, a
@@ -474,10 +648,19 @@ pub struct Task {
     pub lesion: Option<Spanned<LesionSettings>>,
 }
 
-/// Thresholds of the lesion-size guards; each absent key keeps the profile's value.
+/// Thresholds and on/off switches of the lesion-size guards (docs/measurements.md §7.5); each absent key keeps
+/// the profile's value. A switch is named after the rule's counter in the build report.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LesionSettings {
+    /// Guard 3 (minor axis shorter than one pixel of the coarser spacing) on or off.
+    pub minor_below_one_pixel: Option<bool>,
+    /// Guard 4 (major axis beyond `max_major_over_bbox_diagonal` × box diagonal) on or off.
+    pub major_above_bbox_diagonal: Option<bool>,
+    /// Guard 5 (major axis under the mm floor) on or off.
+    pub major_below_floor: Option<bool>,
+    /// MedVision v1.0's 0.9/1.1 scaled-box rule on or off.
+    pub scaled_box_rule: Option<bool>,
     /// Components with fewer pixels are dropped (MedVision v1.0: 200; default profile: 0).
     pub min_pixels: Option<u64>,
     /// Drop a fit whose major axis exceeds this multiple of the component box diagonal (default 1.5).
@@ -752,6 +935,20 @@ pub struct LandmarkSource {
     /// folder; when one matches, the image is resampled into the landmark file's grid through it.
     #[serde(default)]
     pub transform: Option<String>,
+    /// `slicer_fcsv`: landmark names for questions from the file's `label` or `desc` column (a task's own
+    /// `landmarks` entry still wins); tasks may then omit `landmarks`.
+    #[serde(default)]
+    pub names: Option<FcsvNames>,
+}
+
+/// Which `.fcsv` column names a landmark in questions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FcsvNames {
+    /// The `label` column (also the landmark's id).
+    FcsvLabel,
+    /// The `desc` column (the label where a point's description is empty).
+    FcsvDesc,
 }
 
 /// Landmark file formats (a closed set of adapters).

@@ -61,6 +61,12 @@ pub struct BuildReport {
     /// Informational per-case lines, e.g. whether a landmark case's image was resampled onto its grid.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Mask-only collections (no image): collection → what their slices were rendered from.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub rendering: BTreeMap<String, String>,
+    /// `labels = "auto"` collections: collection → where the structures and their names came from.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub auto_labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -273,6 +279,17 @@ impl<'a> ReportBuilder<'a> {
                     .collect(),
                 warnings: plan.warnings.clone(),
                 discovery: plan.discovery.clone(),
+                rendering: m
+                    .collections
+                    .iter()
+                    .filter_map(|c| Some((c.name.clone(), c.render_from.as_ref()?.describe())))
+                    .collect(),
+                auto_labels: m
+                    .collections
+                    .iter()
+                    .filter(|c| plan.loaded.is_auto(&c.name))
+                    .map(|c| (c.name.clone(), plan.loaded.describe_labels(&c.name)))
+                    .collect(),
                 ..BuildReport::default()
             },
             filters: BTreeMap::new(),
@@ -378,9 +395,15 @@ fn label_key(loaded: &LoadedManifest, collection: &str, label_id: Option<i32>) -
     let Some(id) = label_id else {
         return "none".into();
     };
-    let name = u16::try_from(id)
-        .ok()
-        .and_then(|id| loaded.labels(collection).get(&id))
-        .map_or("", |l| l.name.english().as_str());
+    let label = u16::try_from(id).ok().and_then(|id| {
+        let named = loaded.labels(collection).get(&id).cloned();
+        // `labels = "auto"`: an id no label table names is `label_<id>`, as in its rows.
+        named.or_else(|| {
+            loaded
+                .is_auto(collection)
+                .then(|| crate::manifest::auto_label(id))
+        })
+    });
+    let name = label.as_ref().map_or("", |l| l.name.english().as_str());
     format!("{id} {name}")
 }

@@ -236,13 +236,32 @@ impl CaseWriter for DatasetWriter<'_> {
 
 fn write_card(plan: &BuildPlan, shards: &[WrittenShard]) -> Result<(), BuildError> {
     let m = &plan.loaded.manifest;
+    let mut description = format!(
+        "Quantitative visual question answering built by medvision-build from {} ({}).",
+        m.dataset.name,
+        m.dataset.image_description.english()
+    );
+    // Mask-only collections and `labels = "auto"` say how their images and structures were made (other
+    // builds' cards are unchanged).
+    for c in &m.collections {
+        if let Some(from) = &c.render_from {
+            description.push_str(&format!(
+                " Collection `{}` has no intensity image: its slices are rendered from the {}.",
+                c.name,
+                from.describe()
+            ));
+        }
+        if plan.loaded.is_auto(&c.name) {
+            description.push_str(&format!(
+                " Collection `{}` labels: {}.",
+                c.name,
+                plan.loaded.describe_labels(&c.name)
+            ));
+        }
+    }
     let card = CardInfo {
         pretty_name: format!("{} quantitative VQA", m.dataset.name),
-        description: format!(
-            "Quantitative visual question answering built by medvision-build from {} ({}).",
-            m.dataset.name,
-            m.dataset.image_description.english()
-        ),
+        description,
         license: None,
         languages: m.output.languages.iter().map(|l| l.to_string()).collect(),
         task_categories: vec!["visual-question-answering".into()],

@@ -63,6 +63,25 @@ impl Scaling {
     }
 }
 
+/// The grey level a mask-only collection's label map shows label `id` in (`render_from = "labels"`,
+/// docs/measurements.md §9.8): background 0 is black; label `id ≥ 1` is `55 + ((id − 1) · 97 mod 201)`, so
+/// ids 1–201 get 201 distinct levels from 55 to 255, neighbouring ids lie 97 levels (or 104) apart, and the
+/// level depends on the id alone (the same structure is the same grey in every case and build).
+pub fn label_grey(id: u16) -> u8 {
+    if id == 0 {
+        0
+    } else {
+        (55 + (u32::from(id) - 1) * 97 % 201) as u8
+    }
+}
+
+/// The scaling of a label map drawn with [`label_grey`]: the identity window 0–255 (each level is kept
+/// exactly under either rounding).
+pub const LABEL_GREY_SCALING: Scaling = Scaling::Window {
+    low: 0.0,
+    high: 255.0,
+};
+
 /// How a scaled gray level in `[0, 255]` becomes an integer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rounding {
@@ -619,6 +638,32 @@ mod tests {
         // Already small enough: untouched.
         let out = render_slice(&slice, scaling, Rounding::HalfEven, Some(8)).unwrap();
         assert_eq!((out.width_px, out.height_px), (8, 4));
+    }
+
+    /// The label-map grey levels (docs/measurements.md §9.8): ids 1–201 distinct and at least 55, the
+    /// period 201, and each level kept exactly through the identity window under both roundings.
+    #[test]
+    fn label_grey_levels_are_distinct_and_render_exactly() {
+        let levels: Vec<u8> = (1..=201).map(label_grey).collect();
+        let distinct: std::collections::BTreeSet<u8> = levels.iter().copied().collect();
+        assert_eq!(distinct.len(), 201);
+        assert_eq!((distinct.first(), distinct.last()), (Some(&55), Some(&255)));
+        assert_eq!(label_grey(0), 0);
+        assert_eq!(label_grey(1), 55);
+        assert_eq!(label_grey(2), 152);
+        assert_eq!(label_grey(202), label_grey(1));
+        assert_eq!(label_grey(u16::MAX), (55 + 65534 * 97 % 201) as u8);
+        let ids: Vec<u16> = (0..=255).collect();
+        let data: Vec<u8> = ids.iter().map(|&id| label_grey(id)).collect();
+        let slice = Grid2 {
+            width_px: 16,
+            height_px: 16,
+            data: data.clone(),
+        };
+        for rounding in [Rounding::HalfEven, Rounding::Truncate] {
+            let out = render_slice(&slice, LABEL_GREY_SCALING, rounding, None).expect("render");
+            assert_eq!(out.gray, data, "{rounding:?}");
+        }
     }
 
     #[test]

@@ -247,7 +247,11 @@ impl<'m> FixturePlan<'m> {
             )));
         }
         let (manifest, fixture) = (self.manifest, self.fixture);
-        let label_ids: Vec<u16> = manifest.labels(&collection.name).keys().copied().collect();
+        let mut label_ids: Vec<u16> = manifest.labels(&collection.name).keys().copied().collect();
+        if label_ids.is_empty() && manifest.is_auto(&collection.name) {
+            // `labels = "auto"` without a table: any ids will do; three keep the phantom small.
+            label_ids = vec![1, 2, 3];
+        }
         let shape = layout_shape(label_ids.len());
         let ct = collection
             .modality
@@ -286,7 +290,11 @@ impl<'m> FixturePlan<'m> {
             let form = per_case(&fixture.forms, &collection.name, case_id);
             let (image, mask) = self.form(collection, case_id, form)?;
             let h5 = collection.h5_dataset.as_ref();
-            let image_rel = self.add_image(image, case_id, geometry, &cuboids, h5)?;
+            let image_rel = match &collection.image {
+                Some(_) => self.add_image(image, case_id, geometry, &cuboids, h5)?,
+                // A mask-only collection: its cases are found by their label maps.
+                None => self.fill(mask, case_id)?,
+            };
             let mask_rel = if has_mask {
                 Some(self.add_masks(collection, mask, case_id, geometry, &cuboids, absent_label)?)
             } else {
@@ -335,7 +343,7 @@ impl<'m> FixturePlan<'m> {
         form: Option<usize>,
     ) -> Result<(&'c str, &'c str), LayoutFixtureError> {
         let form = form.unwrap_or(0);
-        let (images, masks) = (collection.image.all(), collection.mask.all());
+        let (images, masks) = (collection.case_patterns(), collection.mask.all());
         let forms = images.len().max(masks.len());
         if form >= forms {
             return Err(self.bad(format!(

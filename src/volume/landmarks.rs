@@ -345,6 +345,18 @@ pub fn read_slicer_fcsv(
     path: &Path,
     canonical_affine: &Affine,
 ) -> Result<BTreeMap<String, [f64; 3]>, LandmarkError> {
+    read_slicer_fcsv_described(path, canonical_affine).map(|(points, _)| points)
+}
+
+/// Landmark id → canonical voxel index.
+type Points3 = BTreeMap<String, [f64; 3]>;
+
+/// [`read_slicer_fcsv`] plus each point's `desc` column (label → description, trimmed; empty when the
+/// file has none), for landmark names taken from the file.
+pub fn read_slicer_fcsv_described(
+    path: &Path,
+    canonical_affine: &Affine,
+) -> Result<(Points3, BTreeMap<String, String>), LandmarkError> {
     let text = String::from_utf8(read_maybe_gzip(path)?)
         .map_err(|_| format_err(path, "is not UTF-8 text"))?;
     let inverse =
@@ -355,6 +367,7 @@ pub fn read_slicer_fcsv(
         .map(String::from)
         .collect();
     let mut points = BTreeMap::new();
+    let mut descriptions = BTreeMap::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if let Some(comment) = line.strip_prefix('#') {
@@ -418,8 +431,10 @@ pub fn read_slicer_fcsv(
         {
             return Err(format_err(path, format!("label `{label}` appears twice")));
         }
+        let desc = col("desc").unwrap_or_default();
+        descriptions.insert(label.to_string(), desc.to_string());
     }
-    Ok(points)
+    Ok((points, descriptions))
 }
 
 /// An ITK transform text file (`#Insight Transform File V1.0`) holding one transform, as a 4x4 map of LPS

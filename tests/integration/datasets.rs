@@ -346,7 +346,7 @@ fn check_discovery_report(
     for (collection, entry) in m.manifest.collections.iter().zip(found) {
         let name = &collection.name;
         assert_eq!(entry["collection"], name.as_str(), "{stem}");
-        let images = collection.image.all();
+        let images = collection.case_patterns();
         let mut want_files = vec![0u64; images.len()];
         let mut want_duplicates = 0u64;
         for case in cases.iter().filter(|c| &c.collection == name) {
@@ -485,7 +485,11 @@ fn list_prints_every_manifest_with_layout_collections_and_tasks() {
             }
             for c in &m.manifest.collections {
                 assert!(
-                    text.contains(&format!("image {}  mask {}", c.image, c.mask)),
+                    text.contains(&format!(
+                        "image {}  mask {}",
+                        c.image.as_ref().expect("image"),
+                        c.mask
+                    )),
                     "{stem}/{}",
                     c.name
                 );

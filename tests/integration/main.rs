@@ -10,5 +10,6 @@ mod datasets;
 mod doctor;
 mod formats;
 mod hostile_readers;
+mod labels;
 mod landmarks;
 mod nnunet;

@@ -13,8 +13,8 @@ use crate::discover::Case;
 use crate::geom::affine::Affine;
 use crate::geom::Grid2;
 use crate::manifest::{
-    Collection, LandmarkFormat, LandmarkSource, Lang, MeasureKind, MeasurementDef, Modality, Plane,
-    Task, TaskKind,
+    Collection, FcsvNames, LandmarkFormat, LandmarkSource, Lang, MeasureKind, MeasurementDef,
+    Modality, Plane, Task, TaskKind,
 };
 use crate::pipeline::plan::Work;
 use crate::record::Measurements;
@@ -72,12 +72,42 @@ fn load_scene(
     collection: &Collection,
     source: &LandmarkSource,
     notes: &mut Vec<String>,
+    names: &mut BTreeMap<String, String>,
 ) -> Result<Scene, CaseError> {
     if image2d::is_2d_image(&case.image_path) {
         load_flat(case, collection, source)
     } else {
-        load_solid(case, collection, source, notes)
+        load_solid(case, collection, source, notes, names)
     }
+}
+
+/// Landmark names from the case's own `.fcsv` (`names = "fcsv_label"` or `"fcsv_desc"`): label → name; a
+/// point whose `desc` is empty keeps its label, with a note.
+fn fcsv_names(
+    case: &Case,
+    how: FcsvNames,
+    descriptions: BTreeMap<String, String>,
+    notes: &mut Vec<String>,
+) -> BTreeMap<String, String> {
+    descriptions
+        .into_iter()
+        .map(|(label, desc)| {
+            let name = match how {
+                FcsvNames::FcsvLabel => label.clone(),
+                FcsvNames::FcsvDesc if desc.is_empty() => {
+                    notes.push(format!(
+                        "{}/{}: landmark `{label}` has an empty `desc` in {}; it is named by its label",
+                        case.collection,
+                        case.case_id,
+                        case.mask_path.display()
+                    ));
+                    label.clone()
+                }
+                FcsvNames::FcsvDesc => desc,
+            };
+            (label, name)
+        })
+        .collect()
 }
 
 /// A 2D image with `ceph_txt` landmarks in its pixel frame.
@@ -118,6 +148,7 @@ fn load_solid(
     collection: &Collection,
     source: &LandmarkSource,
     notes: &mut Vec<String>,
+    names: &mut BTreeMap<String, String>,
 ) -> Result<Scene, CaseError> {
     let image = volume::read_image(&case.image_path, collection.channel)?;
     let mut sets = Vec::new();
@@ -130,7 +161,15 @@ fn load_solid(
                 })
             }
             LandmarkFormat::MedvisionJson => lm::read_medvision_json(&f, &case.image_path)?,
-            LandmarkFormat::SlicerFcsv => lm::read_slicer_fcsv(&f, &image.geometry.affine)?,
+            LandmarkFormat::SlicerFcsv => {
+                let (points, descriptions) =
+                    lm::read_slicer_fcsv_described(&f, &image.geometry.affine)?;
+                // Names come from the case's own file (the first), not the files averaged with it.
+                if let (Some(how), true) = (source.names, sets.is_empty()) {
+                    *names = fcsv_names(case, how, descriptions, notes);
+                }
+                points
+            }
             LandmarkFormat::MeasurementMap => {
                 let map = lm::read_measurement_map(&f, &source.pairs)?;
                 // The first file (the collection's `mask`) defines the grid.
@@ -227,7 +266,8 @@ pub(super) fn build(
         volumes.extend(files.iter().map(|f| f.as_path()));
     }
     super::confine_data_files(ctx, collection, &volumes)?;
-    let scene = load_scene(case, collection, source, &mut out.notes)?;
+    let mut file_names = BTreeMap::new();
+    let scene = load_scene(case, collection, source, &mut out.notes, &mut file_names)?;
     let source_orientation = match &scene {
         Scene::Flat { .. } => "2D".to_string(),
         Scene::Solid { image, .. } => image.geometry.source_axes.clone(),
@@ -242,6 +282,7 @@ pub(super) fn build(
         shots: BTreeMap::new(),
         rows: CaseRows::new(ctx, case, work.split.as_str(), source_orientation),
         warnings: Vec::new(),
+        file_names,
     };
     for task in ctx
         .manifest
@@ -283,6 +324,8 @@ struct Emitter<'a> {
     shots: BTreeMap<(Plane, usize), Option<ShotId>>,
     rows: CaseRows<'a>,
     warnings: Vec<String>,
+    /// Landmark names from the case's `.fcsv` (`names`), used where the task names no landmark.
+    file_names: BTreeMap<String, String>,
 }
 
 impl Emitter<'_> {
@@ -330,7 +373,7 @@ impl Emitter<'_> {
             answer_format: m.output.answer_format,
         };
         for lang in &m.output.languages {
-            let landmark_names = landmark_names(task, def, lang);
+            let landmark_names = landmark_names(task, def, lang, &self.file_names);
             let display_name = match &def.name {
                 Some(name) => name.or_english(lang).clone(),
                 None => landmark_names.join("–"),
@@ -479,14 +522,19 @@ fn measurement_columns(kind: MeasureKind, value: f64) -> Measurements {
     }
 }
 
-/// The measurement's landmark names in `lang` (the English name where the language has none, the id where
-/// the task names no landmark).
-fn landmark_names<'t>(task: &'t Task, def: &'t MeasurementDef, lang: &Lang) -> Vec<&'t str> {
+/// The measurement's landmark names in `lang` (the English name where the language has none; where the
+/// task names no landmark, its name from the landmark file, else the id).
+fn landmark_names<'t>(
+    task: &'t Task,
+    def: &'t MeasurementDef,
+    lang: &Lang,
+    file_names: &'t BTreeMap<String, String>,
+) -> Vec<&'t str> {
     def.points
         .iter()
         .map(|p| match task.landmarks.iter().find(|l| &l.id == p) {
             Some(l) => l.name.or_english(lang).as_str(),
-            None => p.as_str(),
+            None => file_names.get(p).map_or(p.as_str(), String::as_str),
         })
         .collect()
 }
@@ -519,23 +567,60 @@ mod tests {
     fn landmark_names_follow_the_language_and_fall_back_to_english_then_the_id() {
         let loaded = ceph();
         let task = &loaded.manifest.tasks[0];
+        let none = BTreeMap::new();
         let def = task
             .measurements
             .iter()
             .find(|d| d.id == "A-L_1_2-L_2_6")
             .expect("measurement");
         assert_eq!(
-            landmark_names(task, def, &lang("en")),
+            landmark_names(task, def, &lang("en"), &none),
             vec!["sella", "nasion", "nasion", "supramentale"]
         );
         assert_eq!(
-            landmark_names(task, def, &lang("ar"))[..2],
+            landmark_names(task, def, &lang("ar"), &none)[..2],
             ["نقطة السرج التركي", "نقطة الناسيون"]
         );
         // A language without names reads English; a point the task does not name reads its id.
-        assert_eq!(landmark_names(task, def, &lang("fr"))[0], "sella");
+        assert_eq!(landmark_names(task, def, &lang("fr"), &none)[0], "sella");
         let mut unnamed = def.clone();
         unnamed.points[0] = "P99".into();
-        assert_eq!(landmark_names(task, &unnamed, &lang("en"))[0], "P99");
+        assert_eq!(landmark_names(task, &unnamed, &lang("en"), &none)[0], "P99");
+        // A point the task does not name reads its name from the landmark file when it has one.
+        let from_file = BTreeMap::from([("P99".to_string(), "left orbitale".to_string())]);
+        assert_eq!(
+            landmark_names(task, &unnamed, &lang("en"), &from_file)[..2],
+            ["left orbitale", "nasion"]
+        );
+    }
+
+    fn fcsv_case() -> Case {
+        Case {
+            collection: "c".into(),
+            case_id: "s1".into(),
+            image_path: "s1.nii.gz".into(),
+            image_rel: "s1.nii.gz".into(),
+            mask_rel: "s1.fcsv".into(),
+            mask_path: "s1.fcsv".into(),
+            average_with: Vec::new(),
+            transforms: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn fcsv_names_take_the_label_or_the_description() {
+        let desc = BTreeMap::from([
+            ("F-1".to_string(), "nasion".to_string()),
+            ("F-2".to_string(), String::new()),
+        ]);
+        let mut notes = Vec::new();
+        let by_label = fcsv_names(&fcsv_case(), FcsvNames::FcsvLabel, desc.clone(), &mut notes);
+        assert_eq!(by_label["F-1"], "F-1");
+        assert!(notes.is_empty());
+        let by_desc = fcsv_names(&fcsv_case(), FcsvNames::FcsvDesc, desc, &mut notes);
+        assert_eq!(by_desc["F-1"], "nasion");
+        assert_eq!(by_desc["F-2"], "F-2");
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("`F-2` has an empty `desc`"), "{notes:?}");
     }
 }

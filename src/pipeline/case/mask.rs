@@ -2,6 +2,7 @@
 //! that one load (boxes, mask sizes, lesion sizes), render each needed slice once, and ask each fact's
 //! questions in every language.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::region;
@@ -11,15 +12,20 @@ use super::{task_key, CaseContext, CaseError, CaseOutput, RowSink};
 use crate::annotate::lesion::LesionOptions;
 use crate::annotate::{self, MaskStats};
 use crate::manifest::{
-    Collection, Connectivity, GeometryPolicy, Label, Lang, Modality, Plane, Task, TaskKind,
+    Collection, Connectivity, GeometryPolicy, Label, Lang, LoadedManifest, Modality, Plane,
+    RenderFrom, Task, TaskKind,
 };
 use crate::pipeline::plan::Work;
 use crate::record::{Choice, Measurements};
-use crate::render::Scaling;
-use crate::volume::{self, Volume};
+use crate::render::{self, Scaling};
+use crate::volume::{self, ImageVolume, Volume};
 use crate::vqa::choice::{self, Lexical};
 use crate::vqa::templates::QuestionKind;
 use crate::vqa::{Asker, Qa, Shown};
+
+/// Every label id: what a `labels = "auto"` mask may hold.
+static ALL_LABEL_IDS: std::sync::LazyLock<Vec<u16>> =
+    std::sync::LazyLock::new(|| (1..=u16::MAX).collect());
 
 /// Slices rendered together (in parallel on the build's pool) and handed to the writer as one batch.
 const SHOTS_PER_BATCH: usize = 16;
@@ -34,59 +40,35 @@ pub(super) fn build(
 ) -> Result<CaseOutput, CaseError> {
     let case = &work.case;
     let manifest = ctx.manifest;
-    let labels = manifest.labels(&collection.name);
+    let auto = manifest.is_auto(&collection.name);
     super::confine_data_files(ctx, collection, &[&case.image_path])?;
-    let mask = read_mask(ctx, case, collection, labels)?;
-    let image_file = match &collection.h5_dataset {
-        Some(dataset) => volume::open_hdf5_image(&case.image_path, dataset, &case.mask_path)?,
-        None => volume::open_image(&case.image_path, collection.channel)?,
-    };
-    let mut out = CaseOutput::default();
-    let image_geometry = image_file.geometry();
-    if let Err(e) = volume::check_grid_agreement(
-        &case.image_path,
-        image_file.shape(),
-        image_geometry,
-        &case.mask_path,
-        &mask,
-    ) {
-        match collection.geometry {
-            GeometryPolicy::Error => return Err(e.into()),
-            GeometryPolicy::Warn => out
-                .warnings
-                .push(format!("{}/{}: {e}", case.collection, case.case_id)),
-        }
-    }
-    let tasks: Vec<&Task> = manifest.tasks_for(&collection.name).collect();
-    let pool = ctx.pool.filter(|p| p.current_num_threads() > 1);
-    let (image, mut items) = if let Some(pool) = pool.filter(|_| any_label(&mask)) {
-        // A labelled mask almost always keeps a fact: inflate the image (the case's longest serial step)
-        // while the mask's facts are worked out, rather than after.
-        let (image, items) = pool.install(|| {
-            rayon::join(
-                || image_file.read(),
-                || case_items(ctx, collection, &tasks, &mask, &mut out),
-            )
-        });
-        let items = items?;
-        if !image_needed(&items) {
-            return Ok(out);
-        }
-        (image?, items)
+    let mask = read_mask(
+        ctx,
+        case,
+        collection,
+        manifest.labels(&collection.name),
+        auto,
+    )?;
+    // `labels = "auto"`: the case's structures are the ids its mask holds.
+    let labels: Cow<BTreeMap<u16, Label>> = if auto {
+        Cow::Owned(manifest.case_labels(&collection.name, &present_ids(&mask)))
     } else {
-        let items = case_items(ctx, collection, &tasks, &mask, &mut out)?;
-        if !image_needed(&items) {
-            return Ok(out);
-        }
-        // Every fact is known: the mask's memory is free before the image's is taken.
-        drop(mask);
-        (image_file.read()?, items)
+        Cow::Borrowed(manifest.labels(&collection.name))
+    };
+    let labels = labels.as_ref();
+    let mut out = CaseOutput::default();
+    let tasks: Vec<&Task> = manifest.tasks_for(&collection.name).collect();
+    let Some((image, mut items)) =
+        image_and_items(ctx, case, collection, labels, &tasks, mask, &mut out)?
+    else {
+        return Ok(out);
     };
     let source_orientation = image.geometry().source_axes.clone();
     let modality = collection
         .modality
         .unwrap_or(manifest.manifest.dataset.modality);
-    let key = |place: Place| shot_key(ctx, labels, modality, place);
+    let from_labels = collection.render_from == Some(RenderFrom::Labels);
+    let key = |place: Place| shot_key(ctx, labels, modality, from_labels, place);
     // A stable sort: within a slice the items keep their task order.
     items.sort_by_key(|(_, item)| key(item.place));
     let keys = items.iter().map(|(_, item)| key(item.place));
@@ -95,6 +77,7 @@ pub(super) fn build(
         slices: Slices::new(&image, ctx.conventions.frame, keys),
         labels,
         modality,
+        from_labels,
         shots: BTreeMap::new(),
         asker: Asker {
             templates: ctx.templates,
@@ -117,6 +100,102 @@ pub(super) fn build(
     Ok(out)
 }
 
+/// A case's image and its kept items, in task order.
+type ImageAndItems<'t> = (ImageVolume, Vec<(&'t Task, Item)>);
+
+/// The image the case's slices are cut from and the case's kept items; `None` when no item is kept (the
+/// image is then never decoded). The image is the case's own, a mask-only collection's template, or the
+/// label map drawn in grey levels ([`render::label_grey`]).
+fn image_and_items<'t>(
+    ctx: &CaseContext,
+    case: &crate::discover::Case,
+    collection: &Collection,
+    labels: &BTreeMap<u16, Label>,
+    tasks: &[&'t Task],
+    mask: Volume<u16>,
+    out: &mut CaseOutput,
+) -> Result<Option<ImageAndItems<'t>>, CaseError> {
+    let image_path = match &collection.render_from {
+        None => case.image_path.clone(),
+        Some(RenderFrom::Template(template)) => case_data_root(case).join(template),
+        Some(RenderFrom::Labels) => {
+            let items = case_items(ctx, labels, tasks, &mask, out)?;
+            if !image_needed(&items) {
+                return Ok(None);
+            }
+            return Ok(Some((label_image(&mask), items)));
+        }
+    };
+    let image_file = match &collection.h5_dataset {
+        Some(dataset) => volume::open_hdf5_image(&image_path, dataset, &case.mask_path)?,
+        None => volume::open_image(&image_path, collection.channel)?,
+    };
+    if let Err(e) = volume::check_grid_agreement(
+        &image_path,
+        image_file.shape(),
+        image_file.geometry(),
+        &case.mask_path,
+        &mask,
+    ) {
+        match collection.geometry {
+            GeometryPolicy::Error => return Err(e.into()),
+            GeometryPolicy::Warn => out
+                .warnings
+                .push(format!("{}/{}: {e}", case.collection, case.case_id)),
+        }
+    }
+    let pool = ctx.pool.filter(|p| p.current_num_threads() > 1);
+    if let Some(pool) = pool.filter(|_| any_label(&mask)) {
+        // A labelled mask almost always keeps a fact: inflate the image (the case's longest serial step)
+        // while the mask's facts are worked out, rather than after.
+        let (image, items) = pool.install(|| {
+            rayon::join(
+                || image_file.read(),
+                || case_items(ctx, labels, tasks, &mask, out),
+            )
+        });
+        let items = items?;
+        if !image_needed(&items) {
+            return Ok(None);
+        }
+        Ok(Some((image?, items)))
+    } else {
+        let items = case_items(ctx, labels, tasks, &mask, out)?;
+        if !image_needed(&items) {
+            return Ok(None);
+        }
+        // Every fact is known: the mask's memory is free before the image's is taken.
+        drop(mask);
+        Ok(Some((image_file.read()?, items)))
+    }
+}
+
+/// The data root a case was found under: its mask path less the mask's relative path.
+fn case_data_root(case: &crate::discover::Case) -> std::path::PathBuf {
+    let depth = std::path::Path::new(&case.mask_rel).components().count();
+    case.mask_path
+        .ancestors()
+        .nth(depth)
+        .map_or_else(|| std::path::PathBuf::from("."), |p| p.to_path_buf())
+}
+
+/// The label map as an 8-bit image whose voxel is its label's grey level (docs/measurements.md §9.8).
+fn label_image(mask: &Volume<u16>) -> ImageVolume {
+    ImageVolume::U8(Volume {
+        data: mask.data.mapv(render::label_grey),
+        geometry: mask.geometry.clone(),
+    })
+}
+
+/// The distinct nonzero values of a mask, ascending.
+fn present_ids(mask: &Volume<u16>) -> Vec<u16> {
+    let mut seen = vec![false; 1 << 16];
+    for &v in mask.data.iter() {
+        seen[v as usize] = true;
+    }
+    (1..=u16::MAX).filter(|&v| seen[v as usize]).collect()
+}
+
 /// The "image needed?" decision: the image is decoded only when some row will show it. Rows come only from
 /// kept items, and every output format stores each row's image (Parquet `image`, TSV `image`, JSONL
 /// `images`; no `--formats` combination writes rows without one), so a case with no kept item never keeps
@@ -136,7 +215,7 @@ fn any_label(mask: &Volume<u16>) -> bool {
 /// into `out`.
 fn case_items<'t>(
     ctx: &CaseContext,
-    collection: &Collection,
+    labels: &BTreeMap<u16, Label>,
     tasks: &[&'t Task],
     mask: &Volume<u16>,
     out: &mut CaseOutput,
@@ -147,8 +226,7 @@ fn case_items<'t>(
         let Some(task_stats) = stats.get(&(task.filters.connectivity as u8)) else {
             continue;
         };
-        let task_labels = ctx.manifest.task_labels(task, &collection.name);
-        let labels = ctx.manifest.labels(&collection.name);
+        let task_labels = LoadedManifest::task_labels_in(task, labels);
         let (plain, regions) = region::split(labels, &task_labels);
         let mut kept = task_items(ctx, task, task_stats, mask, &plain, out);
         if !regions.is_empty() {
@@ -200,8 +278,14 @@ fn read_mask(
     case: &crate::discover::Case,
     collection: &Collection,
     labels: &BTreeMap<u16, Label>,
+    auto: bool,
 ) -> Result<Volume<u16>, CaseError> {
+    if collection.mask_files.is_none() {
+        super::confine_data_files(ctx, collection, &[&case.mask_path])?;
+    }
     Ok(match &collection.mask_files {
+        // `labels = "auto"` (never with `mask_files`): every value is a label.
+        None if auto => volume::read_label_map(&case.mask_path, &ALL_LABEL_IDS)?,
         Some(rule) => {
             let files = rule.files(&case.mask_path, labels);
             let paths: Vec<&std::path::Path> = files.iter().map(|(_, f)| f.as_path()).collect();
@@ -210,7 +294,6 @@ fn read_mask(
         }
         None => {
             let known = region::mask_values(labels);
-            super::confine_data_files(ctx, collection, &[&case.mask_path])?;
             volume::read_label_map(&case.mask_path, &known)?
         }
     })
@@ -290,6 +373,18 @@ fn lesion_options(ctx: &CaseContext, task: &Task) -> LesionOptions {
         }
         if let Some(v) = s.min_major_px {
             options.min_major_floor_pixels = v;
+        }
+        if let Some(on) = s.minor_below_one_pixel {
+            options.guard_minor_below_pixel = on;
+        }
+        if let Some(on) = s.major_above_bbox_diagonal {
+            options.guard_major_above_bbox = on;
+        }
+        if let Some(on) = s.major_below_floor {
+            options.guard_major_floor = on;
+        }
+        if let Some(on) = s.scaled_box_rule {
+            options.scaled_box_rule = on;
         }
     }
     options
@@ -428,14 +523,17 @@ impl Item {
     }
 }
 
-/// The image `place` is shown on: its slice, in its label's window on CT.
+/// The image `place` is shown on: its slice, in its label's window on CT (a label map drawn in grey levels
+/// has no window).
 fn shot_key(
     ctx: &CaseContext,
     labels: &BTreeMap<u16, Label>,
     modality: Modality,
+    from_labels: bool,
     place: Place,
 ) -> ShotKey {
     let group = match modality {
+        _ if from_labels => None,
         Modality::CT => labels[&place.label]
             .group
             .or(ctx.manifest.manifest.render.default_group),
@@ -452,6 +550,8 @@ struct Emitter<'a> {
     /// The collection's labels (the options of "which structure is in the red box?").
     labels: &'a BTreeMap<u16, Label>,
     modality: Modality,
+    /// The slices are the label map in grey levels: shown as they are, in no window.
+    from_labels: bool,
     shots: BTreeMap<ShotKey, ShotId>,
     asker: Asker<'a>,
     rows: CaseRows<'a>,
@@ -459,15 +559,24 @@ struct Emitter<'a> {
 
 impl Emitter<'_> {
     fn shot_key(&self, place: Place) -> ShotKey {
-        shot_key(self.ctx, self.labels, self.modality, place)
+        shot_key(
+            self.ctx,
+            self.labels,
+            self.modality,
+            self.from_labels,
+            place,
+        )
     }
 
     /// Renders the slices of a batch (one group of items per slice) in parallel, in order.
     fn render_shots(&mut self, batch: &[&[(&Task, Item)]]) -> Result<(), CaseError> {
         let places: Vec<Place> = batch.iter().map(|slice| slice[0].1.place).collect();
         let keys: Vec<ShotKey> = places.iter().map(|p| self.shot_key(*p)).collect();
-        let modality = self.modality;
-        let scaling = move |group| Scaling::for_slice(modality, group);
+        let (modality, from_labels) = (self.modality, self.from_labels);
+        let scaling = move |group| match from_labels {
+            true => render::LABEL_GREY_SCALING,
+            false => Scaling::for_slice(modality, group),
+        };
         let style = ShotStyle {
             rounding: self.ctx.conventions.rounding,
             max_side: self.ctx.manifest.manifest.render.max_side,
@@ -723,6 +832,9 @@ mod tests {
                 max_major_over_bbox_diagonal: None,
                 min_major_mm: Some(3.5),
                 min_major_px: Some(4.0),
+                major_below_floor: Some(true),
+                scaled_box_rule: Some(false),
+                ..LesionSettings::default()
             },
         ));
         let options = lesion_options(&ctx, &task);
@@ -734,6 +846,19 @@ mod tests {
             profile.max_major_over_bbox_diagonal
         );
         assert_eq!(options.rules, LesionRules::MedVision10);
+        // Switches: v1.0 has guard 5 off and the scaled-box rule on; the table flips both, leaves 3 and 4.
+        assert!(!profile.guard_major_floor && profile.scaled_box_rule);
+        assert!(options.guard_major_floor && !options.scaled_box_rule);
+        assert_eq!(
+            (
+                options.guard_minor_below_pixel,
+                options.guard_major_above_bbox
+            ),
+            (
+                profile.guard_minor_below_pixel,
+                profile.guard_major_above_bbox
+            )
+        );
     }
 
     #[test]
