@@ -122,6 +122,16 @@ pub struct Cli {
     /// that resolve paths against their working directory, e.g. ms-swift without `ROOT_IMAGE_DIR`).
     #[arg(long, value_enum, value_name = "relative|absolute", default_value_t = ImagePathsArg::Relative)]
     pub jsonl_image_paths: ImagePathsArg,
+
+    /// Most voxels one image or mask (one channel) may have: a header claiming more fails its case before
+    /// anything is allocated. Independently, no header may promise more voxel data than its file can hold.
+    #[arg(long, value_name = "N", default_value_t = crate::volume::ReadLimits::DEFAULT_MAX_VOXELS)]
+    pub max_voxels: u64,
+
+    /// Plausible voxel spacing in mm, `MIN,MAX`: a volume with a spacing outside it fails its case (e.g.
+    /// pixdim 1e-6 would make every size 0.00 mm).
+    #[arg(long, value_name = "MIN,MAX", default_value = "0.001,100", value_parser = parse_spacing_range)]
+    pub spacing_range_mm: SpacingRange,
 }
 
 /// `--jsonl-image-paths` values (the CLI's own enum: clap stays out of the sinks).
@@ -140,6 +150,27 @@ impl From<ImagePathsArg> for ImagePaths {
             ImagePathsArg::Absolute => ImagePaths::Absolute,
         }
     }
+}
+
+/// `--spacing-range-mm MIN,MAX`, in mm.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpacingRange(pub [f64; 2]);
+
+fn parse_spacing_range(text: &str) -> Result<SpacingRange, String> {
+    let parse = |t: &str| {
+        t.trim()
+            .parse::<f64>()
+            .map_err(|_| format!("`{t}` is not a number"))
+    };
+    let (lo, hi) = text
+        .split_once(',')
+        .ok_or_else(|| format!("`{text}` is not MIN,MAX"))?;
+    let range = crate::volume::ReadLimits {
+        max_voxels: 1,
+        spacing_range_mm: [parse(lo)?, parse(hi)?],
+    };
+    range.validate()?;
+    Ok(SpacingRange(range.spacing_range_mm))
 }
 
 /// `--profile` values (the CLI's own enum: clap stays out of the manifest).
@@ -687,6 +718,14 @@ fn build(cli: &Cli, manifest: PathBuf) -> ExitCode {
     };
     if partition.is_none() && cli.partition.is_none() {
         warn_unused_index(&env);
+    }
+    let limits = crate::volume::ReadLimits {
+        max_voxels: cli.max_voxels,
+        spacing_range_mm: cli.spacing_range_mm.0,
+    };
+    if let Err(e) = crate::volume::set_read_limits(limits) {
+        err!("error: --max-voxels / --spacing-range-mm: {e}");
+        return ExitCode::from(2);
     }
     let display = ProgressDisplay::new();
     match partition {

@@ -303,11 +303,15 @@ pub fn affine_to_quaternion(affine: &Affine) -> ([f64; 3], f64, [f64; 3], [f64; 
     )
 }
 
-/// Largest absolute difference between the 3x4 parts of two affines, in mm.
+/// Largest absolute difference between the 3x4 parts of two affines, in mm; NaN when any entry of either is
+/// not finite (so no tolerance check can pass on it: `f64::max` alone would drop a NaN).
 pub fn max_abs_diff(a: &Affine, b: &Affine) -> f64 {
     let mut m: f64 = 0.0;
     for r in 0..3 {
         for c in 0..4 {
+            if !(a[r][c].is_finite() && b[r][c].is_finite()) {
+                return f64::NAN;
+            }
             m = m.max((a[r][c] - b[r][c]).abs());
         }
     }
@@ -370,6 +374,19 @@ mod tests {
         a[0] = [c, -s, 0.0, 0.0];
         a[1] = [s, c, 0.0, 0.0];
         assert_eq!(axis_codes(&io_orientation(&a).expect("o")), "ALS");
+    }
+
+    #[test]
+    fn non_finite_entries_never_agree() {
+        let a = diag([1.0, 1.0, 1.0], [0.0, 0.0, 0.0]);
+        for bad in [f64::NAN, f64::INFINITY] {
+            let mut b = a;
+            b[1][3] = bad;
+            assert!(max_abs_diff(&a, &b).is_nan(), "{bad}");
+            assert!(max_abs_diff(&b, &a).is_nan(), "{bad}");
+            assert!(max_abs_diff(&b, &b).is_nan(), "{bad}");
+        }
+        assert_eq!(max_abs_diff(&a, &a), 0.0);
     }
 
     #[test]

@@ -197,6 +197,10 @@ pub struct Collection {
     /// One binary mask file per label, merged into one label map: `mask` is then the folder holding them.
     #[serde(default)]
     pub mask_files: Option<MaskFiles>,
+    /// Let MetaImage (`ElementDataFile`) and NRRD (`data file`) headers name data files outside the data root
+    /// (default: such a case fails, so a header cannot make the build read an arbitrary file).
+    #[serde(default)]
+    pub data_outside_root: bool,
 }
 
 /// A `labels` value: a table of named labels, or `"auto"`: every label id present in a case's mask is a

@@ -162,6 +162,8 @@ pub struct BuildPlan {
     pub jsonl_image_paths: ImagePaths,
     /// Worker threads (at least 1).
     pub threads: usize,
+    /// The data root, symlinks resolved when it exists: a header's data file must lie inside it.
+    pub data_root: PathBuf,
 }
 
 impl BuildPlan {
@@ -223,6 +225,8 @@ impl BuildPlan {
             discovery: discovery.collections,
             formats: options.formats.clone(),
             threads: options.threads.max(1),
+            data_root: std::fs::canonicalize(&options.data_root)
+                .unwrap_or_else(|_| options.data_root.clone()),
         })
     }
 

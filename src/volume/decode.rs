@@ -10,13 +10,11 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array3, Axis, ShapeBuilder};
 
-use super::{Geometry, Volume, VolumeError};
+use super::{limits, Geometry, Volume, VolumeError};
 use crate::geom::affine::{self, Affine, Orientation};
 
 /// Bytes inflated and converted per step; a multiple of every element size.
 pub(super) const CHUNK_BYTES: usize = 256 * 1024;
-/// Refuse headers promising more output than this many bytes (corrupt sizes), before allocating.
-pub(super) const MAX_OUTPUT_BYTES: usize = 16 << 30;
 /// Elements per block checked for "all zero" (a block of zeros leaves its output pages untouched).
 const ZERO_BLOCK_ELEMS: usize = 2048;
 
@@ -123,14 +121,30 @@ pub(super) struct Opened {
     /// `(scl_slope, scl_inter)` when the slope is finite and non-zero (docs/measurements.md §2.3).
     pub scaling: Option<(f64, f64)>,
     data_offset: u64,
+    /// Format named in errors: `NIfTI-1`, `MetaImage`, `NRRD`, `HDF5`.
+    format: &'static str,
+    /// The voxels are inflated from a zlib/gzip stream, which is then read to its end so that its checksums
+    /// and lengths are verified.
+    compressed: bool,
 }
 
-/// A read error that names `path` (worded as for NIfTI-1, whatever the format: the messages are part of the
-/// contract other tests match).
+/// A NIfTI-1 read error that names `path` (other formats: `Opened::error`).
 pub(super) fn read_error(path: &Path, reason: impl Into<String>) -> VolumeError {
     VolumeError::ReadNifti {
         path: path.to_path_buf(),
         reason: reason.into(),
+    }
+}
+
+/// A read error naming `path` and its `format` (`NIfTI-1` keeps the NIfTI wording).
+fn format_error(path: &Path, format: &'static str, reason: String) -> VolumeError {
+    match format {
+        "NIfTI-1" => read_error(path, reason),
+        format => VolumeError::ReadFormat {
+            path: path.to_path_buf(),
+            format,
+            reason,
+        },
     }
 }
 
@@ -173,6 +187,7 @@ pub(super) fn canonical_geometry(
         affine: canonical,
         source_axes: affine::axis_codes(&orientation),
     };
+    limits::check_geometry(path, affine_ras, &geometry)?;
     Ok((orientation, geometry))
 }
 
@@ -207,6 +222,18 @@ impl Opened {
             geometry,
             scaling: None,
             data_offset,
+            format: "NIfTI-1",
+            compressed: false,
+        }
+    }
+
+    /// The same file read by the `format` reader (named in errors); `compressed` when the stream is inflated
+    /// (then read to its end after the voxels, so a bad checksum or a truncated stream is an error).
+    pub(super) fn with_source(self, format: &'static str, compressed: bool) -> Opened {
+        Opened {
+            format,
+            compressed,
+            ..self
         }
     }
 
@@ -237,7 +264,7 @@ impl Opened {
         F: Fn(&mut S, R) -> O,
     {
         let total = self.voxels * R::SIZE;
-        let mut out: Vec<O> = vec![O::default(); self.voxels];
+        let mut out: Vec<O> = limits::zeroed_vec(self.voxels).map_err(|e| self.error(e))?;
         let big_endian = self.big_endian;
         let zero = [0u8; 8];
         let convert_block = |state: &mut S, chunk: &[u8], dst: &mut [O]| {
@@ -268,17 +295,15 @@ impl Opened {
                 f(state, R::from_le(&zero[..R::SIZE]));
             }
         };
-        let (path, data_offset) = (&self.path, self.data_offset);
+        let (path, format, data_offset) = (&self.path, self.format, self.data_offset);
+        let error = |reason: String| format_error(path, format, reason);
         let fail = |e: io::Error| {
             match e.kind() {
-            io::ErrorKind::UnexpectedEof => read_error(
-                path,
-                format!(
-                    "truncated: the header promises {total} bytes of voxel data from byte {data_offset} but \
-                     the file ends within them"
-                ),
-            ),
-            _ => read_error(path, format!("cannot decode voxel data: {e}")),
+            io::ErrorKind::UnexpectedEof => error(format!(
+                "truncated: the header promises {total} bytes of voxel data from byte {data_offset} but the \
+                 file ends within them"
+            )),
+            _ => error(format!("cannot decode voxel data: {e}")),
         }
         };
         let src = &mut self.src;
@@ -290,6 +315,16 @@ impl Opened {
             src.read_exact(&mut buf[..len]).map_err(fail)?;
             convert(&mut state, &buf[..len], dst);
         }
+        if self.compressed {
+            // The decoder checks a member's CRC-32 and length (gzip) or Adler-32 (zlib) only when it reaches
+            // the member's end: read on to the end of the stream (every member) so those checks run.
+            io::copy(src, &mut io::sink()).map_err(|e| {
+                error(format!(
+                    "compressed stream is corrupt or truncated after the voxel data (checksum, length or \
+                     end of stream): {e}"
+                ))
+            })?;
+        }
         Ok((out, state))
     }
 
@@ -298,16 +333,17 @@ impl Opened {
         affine::canonical_shape(&self.orientation, self.stored_shape)
     }
 
+    /// A read error naming the file and its format.
+    pub(super) fn error(&self, reason: impl Into<String>) -> VolumeError {
+        format_error(&self.path, self.format, reason.into())
+    }
+
     /// Wraps stored-order voxels as the canonical RAS+ array: a Fortran-order array of the stored shape,
     /// axes permuted and inverted (no copy; strides are non-standard).
     pub(super) fn into_volume<T>(self, data: Vec<T>) -> Result<Volume<T>, VolumeError> {
         let [s0, s1, s2] = self.stored_shape;
-        let stored = Array3::from_shape_vec((s0, s1, s2).f(), data).map_err(|e| {
-            read_error(
-                &self.path,
-                format!("voxel count does not match the shape: {e}"),
-            )
-        })?;
+        let stored = Array3::from_shape_vec((s0, s1, s2).f(), data)
+            .map_err(|e| self.error(format!("voxel count does not match the shape: {e}")))?;
         let src = affine::canonical_source_axes(&self.orientation);
         let mut data = stored.permuted_axes([src[0], src[1], src[2]]);
         for (w, &s) in src.iter().enumerate() {

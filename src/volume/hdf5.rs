@@ -12,7 +12,7 @@ use std::path::Path;
 
 use hdf5_pure::{DType, Datatype as H5Type, DatatypeByteOrder, File, FileBuilder};
 
-use super::decode::{canonical_geometry, Datatype, Opened, MAX_OUTPUT_BYTES};
+use super::decode::{canonical_geometry, Datatype, Opened};
 use super::VolumeError;
 use crate::geom::affine::{self, Affine};
 
@@ -71,10 +71,7 @@ pub(super) fn open(
         });
     }
     let (datatype, big_endian) = element_type(path, dataset, &ds)?;
-    let voxels: usize = stored.iter().product();
-    if voxels.saturating_mul(datatype.size()) > MAX_OUTPUT_BYTES {
-        return Err(bad(path, format!("implausible dimensions {stored:?}")));
-    }
+    let voxels = super::limits::checked_voxels(path, &stored)?;
     let bytes = ds.read_raw().map_err(what)?;
     if bytes.len() != voxels * datatype.size() {
         return Err(bad(
@@ -106,7 +103,8 @@ pub(super) fn open(
         orientation,
         geometry,
         0,
-    ))
+    )
+    .with_source("HDF5", false))
 }
 
 /// The stored scalar type and byte order of a dataset, or an unsupported-datatype error naming it.

@@ -475,7 +475,9 @@ impl ItkTransform {
             s.split_whitespace()
                 .map(|t| {
                     t.parse::<f64>()
-                        .map_err(|_| format_err(path, format!("`{t}` is not a number")))
+                        .ok()
+                        .filter(|v| v.is_finite())
+                        .ok_or_else(|| format_err(path, format!("`{t}` is not a finite number")))
                 })
                 .collect()
         };

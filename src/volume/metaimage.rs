@@ -58,7 +58,7 @@ pub(super) fn parse(path: &Path) -> Result<RawLayout, VolumeError> {
     let (channels, block) = if header.components > 1 {
         (header.components, 1)
     } else {
-        (fourth, sizes.iter().product())
+        (fourth, super::limits::checked_voxels(path, &sizes)?)
     };
     let spacing = header.spacing.or(header.element_size);
     let lps = lps_affine(path, ndims, spacing, header.offset, header.matrix)?;

@@ -18,6 +18,7 @@ mod hdf5_tests;
 pub mod image2d;
 mod labels;
 pub mod landmarks;
+mod limits;
 mod merge;
 mod metaimage;
 mod nifti;
@@ -37,8 +38,12 @@ use ndarray::Array3;
 
 pub use self::hdf5::{write_hdf5, Hdf5Dataset, Hdf5Values};
 pub use self::labels::read_label_map;
+pub use self::limits::{read_limits, set_read_limits, ReadLimits};
 pub use self::merge::read_label_files;
-pub use self::open::{open_hdf5_image, open_image, read_image, ImageFile, ImageVolume};
+pub use self::open::{
+    check_data_file_inside, detached_data_file, open_hdf5_image, open_image, read_image, ImageFile,
+    ImageVolume,
+};
 pub use self::resample::Resampler;
 use crate::geom::affine;
 
@@ -158,6 +163,51 @@ pub enum VolumeError {
         channel: usize,
         /// Channels on the 4th axis.
         available: usize,
+    },
+    #[error("{path}: shape {shape:?} is more than {max_voxels} voxels (raise --max-voxels if it is real)")]
+    /// The header claims more voxels than a read may allocate.
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The shape the header claims.
+        shape: Vec<usize>,
+        /// The limit (`--max-voxels`).
+        max_voxels: u64,
+    },
+    #[error(
+        "{path}: the voxel-to-world affine holds a non-finite number (NaN or infinity): {affine:?}"
+    )]
+    /// The geometry (spacing, direction or origin) is not finite.
+    NonFiniteGeometry {
+        /// The file.
+        path: PathBuf,
+        /// The stored-index → RAS affine's first three rows.
+        affine: Vec<Vec<f64>>,
+    },
+    #[error(
+        "{path}: voxel spacing {spacing_mm:?} mm is outside the plausible range {}..={} mm \
+         (--spacing-range-mm sets it)",
+        range_mm[0],
+        range_mm[1]
+    )]
+    /// A voxel spacing is outside the plausible range.
+    ImplausibleSpacing {
+        /// The file.
+        path: PathBuf,
+        /// Canonical spacing in mm.
+        spacing_mm: [f64; 3],
+        /// The plausible range `[min, max]` in mm.
+        range_mm: [f64; 2],
+    },
+    #[error("{path}: data file {data_file} is outside the data root {data_root} (set `data_outside_root = true` in the collection to allow it)")]
+    /// A header's detached data file lies outside the data root.
+    OutsideDataRoot {
+        /// The header file.
+        path: PathBuf,
+        /// The data file it names (symlinks resolved).
+        data_file: PathBuf,
+        /// The data root (symlinks resolved).
+        data_root: PathBuf,
     },
     #[error("{path}: degenerate affine (a zero or non-finite axis); cannot determine orientation")]
     /// The affine has a zero or non-finite axis.

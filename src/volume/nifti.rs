@@ -9,9 +9,8 @@ use ::nifti::{Endianness, NiftiHeader};
 
 use super::decode::{
     canonical_geometry, pick_channel, read_error as bad, Datatype, Opened, CHUNK_BYTES,
-    MAX_OUTPUT_BYTES,
 };
-use super::VolumeError;
+use super::{limits, VolumeError};
 use crate::geom::affine::{self, Affine};
 
 const HEADER_BYTES: usize = 348;
@@ -55,7 +54,7 @@ fn datatype_name(code: i16) -> String {
 /// Opens a `.nii` or `.nii.gz` (gzip recognised by its magic bytes, whatever the name), parses the header,
 /// checks dimensions against `channel`, works out geometry, and skips to the channel's voxels.
 pub(super) fn open(path: &Path, channel: Option<usize>) -> Result<Opened, VolumeError> {
-    let mut src = open_stream(path)?;
+    let (mut src, stored) = open_stream(path)?;
     let header = read_header(path, &mut src)?;
     let big_endian = header.endianness == Endianness::Big;
     let datatype =
@@ -67,13 +66,32 @@ pub(super) fn open(path: &Path, channel: Option<usize>) -> Result<Opened, Volume
     let (chosen, _) = chosen_affine(&header);
     let (orientation, geometry) = canonical_geometry(path, &chosen, dims.stored_shape)?;
     let scaling = scaling(&header);
-    let channel_bytes = (dims.channel_index * dims.voxels * datatype.size()) as u64;
+    let channel_size = (dims.voxels as u64)
+        .checked_mul(datatype.size() as u64)
+        .ok_or_else(|| bad(path, "implausible dimensions"))?;
+    let channel_start = channel_size
+        .checked_mul(dims.channel_index as u64)
+        .ok_or_else(|| bad(path, "implausible dimensions"))?;
+    let voxel_start = voxel_start(path, header.vox_offset)?;
+    let needed = voxel_start
+        .checked_add(channel_start)
+        .and_then(|v| v.checked_add(channel_size))
+        .ok_or_else(|| {
+            bad(
+                path,
+                format!(
+                    "vox_offset {} and the dimensions point past any file",
+                    header.vox_offset
+                ),
+            )
+        })?;
+    limits::check_fits(needed, stored.bytes, stored.gzip).map_err(|e| bad(path, e))?;
     let data_offset = skip_to_channel(
         path,
         &mut src,
-        header.vox_offset,
+        voxel_start,
         dims.channel_index,
-        channel_bytes,
+        channel_start,
     )?;
     let opened = Opened::new(
         path.to_path_buf(),
@@ -85,33 +103,46 @@ pub(super) fn open(path: &Path, channel: Option<usize>) -> Result<Opened, Volume
         geometry,
         data_offset,
     );
-    Ok(opened.with_scaling(scaling))
+    Ok(opened
+        .with_scaling(scaling)
+        .with_source("NIfTI-1", stored.gzip))
 }
 
 /// The stored (on-disk) shape and stored-index → RAS affine of a 3D file, from its header alone.
 pub(super) fn stored_grid(path: &Path) -> Result<([usize; 3], Affine), VolumeError> {
-    let mut src = open_stream(path)?;
+    let (mut src, _) = open_stream(path)?;
     let header = read_header(path, &mut src)?;
     let dims = StoredDims::of(path, &header, None)?;
     Ok((dims.stored_shape, chosen_affine(&header).0))
 }
 
+/// How a file is stored: its size on disk and whether it is gzip-compressed.
+struct Stored {
+    bytes: u64,
+    gzip: bool,
+}
+
 /// The file as a byte stream, inflated when it starts with the gzip magic (multi-member streams allowed).
-fn open_stream(path: &Path) -> Result<Box<dyn Read + Send>, VolumeError> {
+fn open_stream(path: &Path) -> Result<(Box<dyn Read + Send>, Stored), VolumeError> {
     let file = File::open(path).map_err(|source| VolumeError::Open {
         path: path.to_path_buf(),
         source,
     })?;
+    let bytes = file
+        .metadata()
+        .map_err(|e| bad(path, format!("cannot read: {e}")))?
+        .len();
     let mut buffered = BufReader::with_capacity(CHUNK_BYTES, file);
     let head = buffered
         .fill_buf()
         .map_err(|e| bad(path, format!("cannot read: {e}")))?;
     let gzip = head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
-    Ok(if gzip {
+    let stream: Box<dyn Read + Send> = if gzip {
         Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
     } else {
         Box::new(buffered)
-    })
+    };
+    Ok((stream, Stored { bytes, gzip }))
 }
 
 /// Reads the 348-byte header from the start of `src` and checks it is a single-file NIfTI-1 header.
@@ -185,11 +216,7 @@ impl StoredDims {
             });
         }
         let channel_index = pick_channel(path, channel, channels, || shape.clone())?;
-        let voxels = stored_shape
-            .iter()
-            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-            .filter(|&v| v.saturating_mul(8) <= MAX_OUTPUT_BYTES)
-            .ok_or_else(|| bad(path, format!("implausible dimensions {shape:?}")))?;
+        let voxels = limits::checked_voxels(path, &stored_shape)?;
         Ok(StoredDims {
             stored_shape,
             channel_index,
@@ -209,22 +236,34 @@ fn scaling(header: &NiftiHeader) -> Option<(f64, f64)> {
     }
 }
 
-/// Skips `src` (positioned just after the header) to `vox_offset` plus `channel_bytes`, the start of channel
-/// `channel_index`; returns that byte offset in the (inflated) file.
-fn skip_to_channel(
-    path: &Path,
-    src: &mut impl Read,
-    vox_offset: f32,
-    channel_index: usize,
-    channel_bytes: u64,
-) -> Result<u64, VolumeError> {
+/// The byte offset of the first voxel, from `vox_offset`: at or after the end of the header, an integer no
+/// larger than a file can be.
+fn voxel_start(path: &Path, vox_offset: f32) -> Result<u64, VolumeError> {
     if !vox_offset.is_finite() || vox_offset < HEADER_BYTES as f32 {
         return Err(bad(
             path,
             format!("vox_offset {vox_offset} is before the end of the header"),
         ));
     }
-    let skip = (vox_offset as u64 - HEADER_BYTES as u64) + channel_bytes;
+    if vox_offset >= (1u64 << 53) as f32 {
+        return Err(bad(
+            path,
+            format!("vox_offset {vox_offset} points past any file"),
+        ));
+    }
+    Ok(vox_offset as u64)
+}
+
+/// Skips `src` (positioned just after the header) to `voxel_start` plus `channel_bytes`, the start of channel
+/// `channel_index`; returns that byte offset in the (inflated) file. Both are checked to fit in the file.
+fn skip_to_channel(
+    path: &Path,
+    src: &mut impl Read,
+    voxel_start: u64,
+    channel_index: usize,
+    channel_bytes: u64,
+) -> Result<u64, VolumeError> {
+    let skip = (voxel_start - HEADER_BYTES as u64) + channel_bytes;
     let skipped = io::copy(&mut src.take(skip), &mut io::sink())
         .map_err(|e| bad(path, format!("cannot read up to the voxel data: {e}")))?;
     if skipped != skip {

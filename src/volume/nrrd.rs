@@ -120,7 +120,7 @@ pub(super) fn parse(path: &Path) -> Result<RawLayout, VolumeError> {
     let spatial = &axes.spatial;
     let stored = [sizes[spatial[0]], sizes[spatial[1]], sizes[spatial[2]]];
     let (channels, block) = match axes.channel {
-        Some(a) => (sizes[a], sizes[..a].iter().product::<usize>()),
+        Some(a) => (sizes[a], super::limits::checked_voxels(path, &sizes[..a])?),
         None => (1, 1),
     };
     let affine_ras = world_affine(path, &fields, &axes, sizes.len())?;

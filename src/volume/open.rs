@@ -4,7 +4,7 @@
 //! (always `f32`) and `open_image` → [`ImageFile::read`] (the stored type kept, the header available before
 //! any voxel is decoded); label maps are read in `labels`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::decode::{Datatype, Opened, Raw};
 use super::raw_layout::Format;
@@ -31,6 +31,53 @@ pub(super) fn open(path: &Path, channel: Option<usize>) -> Result<Opened, Volume
         Format::Nrrd => nrrd::parse(path)?,
     };
     raw_data::open_layout(path, format, layout, channel)
+}
+
+/// The separate data file a MetaImage (`.mhd`) or NRRD (`.nhdr`) header names, `None` when the voxels are in
+/// the file itself (NIfTI, HDF5, attached MetaImage or NRRD). Reads the header only.
+pub fn detached_data_file(path: &Path) -> Result<Option<PathBuf>, VolumeError> {
+    if is_hdf5_name(path) {
+        return Ok(None);
+    }
+    let layout = match Format::of(path) {
+        None => return Ok(None),
+        Some(Format::MetaImage) => metaimage::parse(path)?,
+        Some(Format::Nrrd) => nrrd::parse(path)?,
+    };
+    Ok((layout.data_file != path).then_some(layout.data_file))
+}
+
+/// Checks that the data file a MetaImage or NRRD header `path` names (see [`detached_data_file`]) lies, with
+/// symlinks resolved, inside `data_root` or inside the header's own folder; a header naming `../../x` or an
+/// absolute path elsewhere is an error. A header or data file that does not exist is left for the read to
+/// report (or, for an absent structure mask, to allow).
+pub fn check_data_file_inside(path: &Path, data_root: &Path) -> Result<(), VolumeError> {
+    if !path.is_file() {
+        return Ok(());
+    }
+    let Some(data_file) = detached_data_file(path)? else {
+        return Ok(());
+    };
+    let Ok(resolved) = std::fs::canonicalize(&data_file) else {
+        return Ok(());
+    };
+    let root = std::fs::canonicalize(data_root).unwrap_or_else(|_| data_root.to_path_buf());
+    let beside = path.parent().and_then(|d| {
+        std::fs::canonicalize(if d.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            d
+        })
+        .ok()
+    });
+    if resolved.starts_with(&root) || beside.is_some_and(|d| resolved.starts_with(d)) {
+        return Ok(());
+    }
+    Err(VolumeError::OutsideDataRoot {
+        path: path.to_path_buf(),
+        data_file: resolved,
+        data_root: root,
+    })
 }
 
 /// True for a file name ending in `.h5` or `.hdf5` (case-insensitive).

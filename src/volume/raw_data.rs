@@ -7,9 +7,9 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use super::decode::{canonical_geometry, pick_channel, Datatype, Opened, MAX_OUTPUT_BYTES};
+use super::decode::{canonical_geometry, pick_channel, Datatype, Opened};
 use super::raw_layout::{bad_format, Encoding, Format, RawLayout};
-use super::VolumeError;
+use super::{limits, VolumeError};
 
 /// Builds the `Opened` stream of `channel` from a parsed layout (`path` is the header file).
 pub(super) fn open_layout(
@@ -19,7 +19,9 @@ pub(super) fn open_layout(
     channel: Option<usize>,
 ) -> Result<Opened, VolumeError> {
     let (channel_index, total_elems) = check_sizes(path, format, &layout, channel)?;
-    let total_bytes = (total_elems * layout.datatype.size()) as u64;
+    let total_bytes = (total_elems as u64)
+        .checked_mul(layout.datatype.size() as u64)
+        .ok_or_else(|| bad_format(path, format, "implausible sizes"))?;
     let (orientation, geometry) = canonical_geometry(path, &layout.affine_ras, layout.sizes)?;
     let data = DataFile {
         header_path: path,
@@ -29,7 +31,11 @@ pub(super) fn open_layout(
     let (reader, data_offset) = data.seek_to_voxels(&layout, total_bytes)?;
     let src = data.voxel_stream(reader, &layout, total_elems, channel_index)?;
     let big_endian = layout.big_endian && layout.encoding != Encoding::Ascii;
-    Ok(Opened::new(
+    let format_name = match format {
+        Format::MetaImage => "MetaImage",
+        Format::Nrrd => "NRRD",
+    };
+    let opened = Opened::new(
         path.to_path_buf(),
         src,
         layout.datatype,
@@ -38,7 +44,8 @@ pub(super) fn open_layout(
         orientation,
         geometry,
         data_offset,
-    ))
+    );
+    Ok(opened.with_source(format_name, layout.encoding == Encoding::Deflate))
 }
 
 /// Checks the layout's sizes and the requested channel; returns the channel index and the number of stored
@@ -63,11 +70,12 @@ fn check_sizes(
         });
     }
     let channel_index = pick_channel(path, channel, layout.channels, shape_for_error)?;
+    limits::checked_voxels(path, &layout.sizes)?;
     let total_elems = layout
         .sizes
         .iter()
         .try_fold(layout.channels, |acc, &d| acc.checked_mul(d))
-        .filter(|&v| v.saturating_mul(8) <= MAX_OUTPUT_BYTES)
+        .filter(|&v| v <= isize::MAX as usize / 8)
         .ok_or_else(|| {
             bad_format(
                 path,
@@ -138,15 +146,33 @@ impl DataFile<'_> {
         if skipped != start {
             return Err(self.err(format!(
                 "truncated: file ends at byte {}, before the voxel data",
-                line_bytes + skipped
+                line_bytes.saturating_add(skipped)
             )));
         }
         let data_offset = line_bytes + start;
-        if layout.encoding == Encoding::Raw && data_offset + total_bytes > file_len {
-            return Err(self.err(format!(
-                "truncated: the header promises {total_bytes} bytes of voxel data from byte {data_offset} but the \
-                 file has {file_len} bytes"
-            )));
+        let available = file_len.saturating_sub(data_offset);
+        match layout.encoding {
+            Encoding::Raw if total_bytes > available => {
+                return Err(self.err(format!(
+                    "truncated: the header promises {total_bytes} bytes of voxel data from byte {data_offset} \
+                     but the file has {file_len} bytes"
+                )))
+            }
+            Encoding::Raw => {}
+            Encoding::Deflate => {
+                let needed = total_bytes.saturating_add(layout.stream_skip);
+                limits::check_fits(needed, available, true).map_err(|e| self.err(e))?;
+            }
+            Encoding::Ascii => {
+                // Every value takes a digit and a separator (the last one no separator).
+                let needed = (total_bytes / layout.datatype.size() as u64).saturating_mul(2) - 1;
+                if needed > available {
+                    return Err(self.err(format!(
+                        "truncated: {} ascii values need at least {needed} bytes but the data has {available}",
+                        total_bytes / layout.datatype.size() as u64
+                    )));
+                }
+            }
         }
         Ok((reader, data_offset))
     }

@@ -260,6 +260,12 @@ pub(super) fn build(
     let case = &work.case;
     let m = &ctx.manifest.manifest;
     let mut out = CaseOutput::default();
+    let files = landmark_files(case);
+    let mut volumes: Vec<&std::path::Path> = vec![&case.image_path];
+    if source.format == LandmarkFormat::MeasurementMap {
+        volumes.extend(files.iter().map(|f| f.as_path()));
+    }
+    super::confine_data_files(ctx, collection, &volumes)?;
     let mut file_names = BTreeMap::new();
     let scene = load_scene(case, collection, source, &mut out.notes, &mut file_names)?;
     let source_orientation = match &scene {

@@ -42,7 +42,14 @@ pub(super) fn build(
     let case = &work.case;
     let manifest = ctx.manifest;
     let auto = manifest.is_auto(&collection.name);
-    let mask = read_mask(case, collection, manifest.labels(&collection.name), auto)?;
+    super::confine_data_files(ctx, collection, &[&case.image_path])?;
+    let mask = read_mask(
+        ctx,
+        case,
+        collection,
+        manifest.labels(&collection.name),
+        auto,
+    )?;
     // `labels = "auto"`: the case's structures are the ids its mask holds.
     let labels: Cow<BTreeMap<u16, Label>> = if auto {
         Cow::Owned(manifest.case_labels(&collection.name, &present_ids(&mask)))
@@ -272,16 +279,22 @@ fn region_items(
 
 /// The case's label map: one file, or per-structure binary files merged by the collection's rule.
 fn read_mask(
+    ctx: &CaseContext,
     case: &crate::discover::Case,
     collection: &Collection,
     labels: &BTreeMap<u16, Label>,
     auto: bool,
 ) -> Result<Volume<u16>, CaseError> {
+    if collection.mask_files.is_none() {
+        super::confine_data_files(ctx, collection, &[&case.mask_path])?;
+    }
     Ok(match &collection.mask_files {
         // `labels = "auto"` (never with `mask_files`): every value is a label.
         None if auto => volume::read_label_map(&case.mask_path, &ALL_LABEL_IDS)?,
         Some(rule) => {
             let files = rule.files(&case.mask_path, labels);
+            let paths: Vec<&std::path::Path> = files.iter().map(|(_, f)| f.as_path()).collect();
+            super::confine_data_files(ctx, collection, &paths)?;
             volume::read_label_files(&files, rule.overlap, rule.absent)?
         }
         None => {
@@ -896,6 +909,7 @@ mod tests {
             rgb_images: false,
             pool: Some(super::super::rows::tests::pool()),
             tsv_gate: None,
+            data_root: std::path::Path::new("/"),
         };
         let mut task = loaded
             .manifest

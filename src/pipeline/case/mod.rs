@@ -8,11 +8,11 @@ mod rows;
 mod shots;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::plan::{Conventions, Work};
 use crate::annotate::{AnnotateError, FilterCounts, LesionCounts};
-use crate::manifest::{LoadedManifest, Task};
+use crate::manifest::{Collection, LoadedManifest, Task};
 use crate::record::Row;
 use crate::render::RenderError;
 use crate::sink::tsv::SampleGate;
@@ -40,6 +40,9 @@ pub struct CaseContext<'a> {
     pub pool: Option<&'a rayon::ThreadPool>,
     /// The TSV sample: RGB images are made only for items it may still select (`None`: every item).
     pub tsv_gate: Option<SampleGate>,
+    /// The data root (symlinks resolved): a MetaImage or NRRD header's separate data file must lie inside it
+    /// (or beside the header) unless the collection sets `data_outside_root`.
+    pub data_root: &'a Path,
 }
 
 /// The writer has stopped (a failed output or `--fail-fast`): the case gives up without an error of its own.
@@ -173,6 +176,22 @@ pub fn build_case(
         Some(source) => landmark::build(ctx, work, collection, source, rows),
         None => mask::build(ctx, work, collection, rows),
     }
+}
+
+/// Checks that the data files the volume headers `paths` name lie inside the data root (or beside their
+/// header), unless `collection` opts out with `data_outside_root`.
+fn confine_data_files(
+    ctx: &CaseContext,
+    collection: &Collection,
+    paths: &[&Path],
+) -> Result<(), CaseError> {
+    if collection.data_outside_root {
+        return Ok(());
+    }
+    for path in paths {
+        crate::volume::check_data_file_inside(path, ctx.data_root)?;
+    }
+    Ok(())
 }
 
 /// Tasks are unique by (kind, id): MedVision's box and mask-size tasks share ids.

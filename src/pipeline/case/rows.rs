@@ -314,6 +314,7 @@ pub(super) mod tests {
             rgb_images,
             pool: Some(pool()),
             tsv_gate: None,
+            data_root: std::path::Path::new("/"),
         }
     }
 
