@@ -1,5 +1,5 @@
 //! Scoring of multi-instance answers ("how many separate regions of the kidney, and their boxes?",
-//! docs/measurements.md §5.5), for the future `score` command: reads an answer text back into a count and
+//! docs/measurements.md §5.5), for the `score` command: reads an answer text back into a count and
 //! boxes, matches predicted to true boxes one-to-one maximising the summed IoU (Hungarian algorithm, exact for
 //! any number of boxes) and reports per-box IoU, whether the count is right, and precision / recall at
 //! IoU ≥ 0.5.
