@@ -1,10 +1,12 @@
 //! MedVision's metrics, accumulated per group: box IoU with precision/recall/F1 at IoU ≥ 0.5, mean absolute
-//! and mean relative error with success rates at relative tolerances, and multiple-choice accuracy.
+//! and mean relative error with success rates at relative tolerances, multiple-choice accuracy, and for
+//! multi-instance answers count accuracy, mean IoU and box precision/recall/F1 at IoU ≥ 0.5.
 
 use serde::Serialize;
 
 use crate::manifest::AnswerFormat;
-use crate::vqa::format::bbox_answer;
+use crate::vqa::format::{bbox_answer, instances_answer};
+use crate::vqa::instance_score::InstancesScore;
 
 /// IoU at or above which a predicted box is a hit.
 pub const IOU_THRESHOLD: f64 = 0.5;
@@ -22,6 +24,24 @@ pub fn detect_format(
     AnswerFormat::ALL
         .into_iter()
         .find(|f| bbox_answer(bbox_px, width_px, height_px, *f).1 == answer_values)
+}
+
+/// The answer format a multi-instance row was written in: the one whose encoding of every piece box (count
+/// first, then each box, as `format::instances_answer` writes it) gives the row's `answer_values` exactly.
+/// Encoding all of `piece_boxes_px` checks the count and every box, and needs no rounding tolerance, unlike
+/// comparing a box parsed back from the (rounded) answer text with a piece box.
+pub fn detect_instances_format(
+    piece_boxes_px: &[[f64; 4]],
+    width_px: f64,
+    height_px: f64,
+    answer_values: &[f64],
+) -> Option<AnswerFormat> {
+    if piece_boxes_px.is_empty() {
+        return None;
+    }
+    AnswerFormat::ALL
+        .into_iter()
+        .find(|f| instances_answer(piece_boxes_px, width_px, height_px, *f).1 == answer_values)
 }
 
 /// The rectangle four answer numbers denote, in pixels from the image's top-left corner, `[x0, y0, x1, y1]`.
@@ -273,6 +293,82 @@ pub struct NumberSummary {
     pub success_rate: Vec<f64>,
 }
 
+/// Multi-instance questions (count and boxes of every piece) of one group.
+#[derive(Debug, Default, Clone)]
+pub struct InstanceStats {
+    rows: usize,
+    unparsed: usize,
+    count_correct: usize,
+    mean_iou_sum: f64,
+    matched: usize,
+    predicted_boxes: usize,
+    true_boxes: usize,
+}
+
+impl InstanceStats {
+    /// Adds one row: its score and the number of boxes the prediction gave (0 when unreadable).
+    pub fn add(&mut self, score: &InstancesScore, predicted_boxes: usize) {
+        self.rows += 1;
+        self.unparsed += usize::from(!score.parsed);
+        self.count_correct += usize::from(score.count_correct);
+        self.mean_iou_sum += score.mean_iou;
+        self.matched += score.matched;
+        self.predicted_boxes += predicted_boxes;
+        self.true_boxes += score.per_box_iou.len();
+    }
+
+    /// The group's summary.
+    pub fn summary(&self) -> InstancesSummary {
+        let ratio = |n: f64, d: usize| if d == 0 { 0.0 } else { n / d as f64 };
+        let precision = ratio(self.matched as f64, self.predicted_boxes);
+        let recall = ratio(self.matched as f64, self.true_boxes);
+        InstancesSummary {
+            rows: self.rows,
+            unparsed: self.unparsed,
+            parsed_rate: ratio((self.rows - self.unparsed) as f64, self.rows),
+            count_accuracy: ratio(self.count_correct as f64, self.rows),
+            mean_iou: ratio(self.mean_iou_sum, self.rows),
+            predicted_boxes: self.predicted_boxes,
+            true_boxes: self.true_boxes,
+            matched: self.matched,
+            precision,
+            recall,
+            f1: if precision + recall > 0.0 {
+                2.0 * precision * recall / (precision + recall)
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
+/// Multi-instance metrics of a group (precision, recall and F1 pool the boxes of all rows: micro averages).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InstancesSummary {
+    /// Rows with a prediction.
+    pub rows: usize,
+    /// Predictions without a leading count or with a malformed box (scored as an empty answer).
+    pub unparsed: usize,
+    /// Parsed predictions over rows.
+    pub parsed_rate: f64,
+    /// Rows whose stated count equals the number of pieces, over all rows.
+    pub count_accuracy: f64,
+    /// Mean over rows of the row's mean IoU (matched IoUs summed over max(true, predicted) boxes).
+    pub mean_iou: f64,
+    /// Boxes predicted, all rows.
+    pub predicted_boxes: usize,
+    /// True boxes (pieces), all rows.
+    pub true_boxes: usize,
+    /// One-to-one matched pairs (maximum summed IoU) with IoU ≥ 0.5, all rows.
+    pub matched: usize,
+    /// `matched / predicted_boxes` (0 with none).
+    pub precision: f64,
+    /// `matched / true_boxes` (0 with none).
+    pub recall: f64,
+    /// Harmonic mean of precision and recall.
+    pub f1: f64,
+}
+
 /// Multiple-choice items of one group.
 #[derive(Debug, Default, Clone)]
 pub struct ChoiceStats {
@@ -398,5 +494,32 @@ mod tests {
         assert_eq!(s.mae, Some(12.0 / 3.0));
         assert_eq!(s.mre, Some((0.2 + 0.0 + 0.5) / 3.0));
         assert_eq!(s.success_rate, vec![0.0, 1.0 / 3.0, 2.0 / 3.0]);
+    }
+
+    #[test]
+    fn instances_format_and_micro_box_counts() {
+        use crate::vqa::instance_score::score_instances;
+        let boxes = [[10.0, 5.0, 29.0, 14.0], [50.0, 0.0, 59.0, 49.0]];
+        for format in AnswerFormat::ALL {
+            let values = instances_answer(&boxes, 100.0, 50.0, format).1;
+            assert_eq!(
+                detect_instances_format(&boxes, 100.0, 50.0, &values),
+                Some(format)
+            );
+        }
+        let format = AnswerFormat::RelativeTopLeft;
+        let (truth, _) = instances_answer(&boxes, 100.0, 50.0, format);
+        let (first, _) = instances_answer(&boxes[..1], 100.0, 50.0, format);
+        let mut stats = InstanceStats::default();
+        for (text, given) in [(first.as_str(), 1), ("no kidney", 0)] {
+            let score = score_instances(text, &truth, format, 100, 50).expect("truth parses");
+            stats.add(&score, given);
+        }
+        // Row 1 finds one of two boxes exactly (mean IoU 1/2, count 1 ≠ 2); row 2 is unreadable (0 boxes).
+        let s = stats.summary();
+        assert_eq!((s.rows, s.unparsed, s.parsed_rate), (2, 1, 0.5));
+        assert_eq!((s.count_accuracy, s.mean_iou), (0.0, 0.25));
+        assert_eq!((s.predicted_boxes, s.true_boxes, s.matched), (1, 4, 1));
+        assert_eq!((s.precision, s.recall, s.f1), (1.0, 0.25, 0.4));
     }
 }

@@ -16,9 +16,14 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 pub use error::ScoreError;
-use metrics::{BoxStats, BoxSummary, ChoiceStats, ChoiceSummary, NumberStats, NumberSummary};
+use metrics::{
+    BoxStats, BoxSummary, ChoiceStats, ChoiceSummary, InstanceStats, InstancesSummary, NumberStats,
+    NumberSummary,
+};
 use predictions::Prediction;
 use truth::TruthRow;
+
+use crate::vqa::instance_score;
 
 /// What to score.
 #[derive(Debug, Clone)]
@@ -31,10 +36,12 @@ pub struct ScoreOptions {
     pub tsv: Option<String>,
 }
 
-/// Task types scored as one box per row. Hook for multi-instance box questions (several boxes per answer):
-/// give their task types a list of their own and an arm in `OpenScores::add` that calls their matching
-/// function; until then their rows are reported as not scored.
+/// Task types scored as one box per row.
 const BOX_TASKS: [&str; 1] = ["bbox"];
+
+/// Task types scored as a count and several boxes per row (multi-instance questions, docs/measurements.md
+/// §5.5), matched one-to-one by `vqa::instance_score`.
+const INSTANCE_TASKS: [&str; 1] = ["instances"];
 
 /// Task types scored as numbers, with the unit of their values.
 const NUMBER_TASKS: [(&str, &str); 5] = [
@@ -95,6 +102,8 @@ pub struct Report {
     pub tolerances: Vec<f64>,
     /// Box metrics by task type.
     pub boxes: BTreeMap<String, Grouped<BoxSummary>>,
+    /// Multi-instance metrics (count and boxes) by task type.
+    pub instances: BTreeMap<String, Grouped<InstancesSummary>>,
     /// Number metrics by task type.
     pub numbers: BTreeMap<String, NumberTask>,
     /// Multiple-choice metrics, when the predictions answer TSV items.
@@ -151,6 +160,7 @@ impl<S: Default> Groups<S> {
 #[derive(Default)]
 struct OpenScores {
     boxes: BTreeMap<String, Groups<BoxStats>>,
+    instances: BTreeMap<String, Groups<InstanceStats>>,
     numbers: BTreeMap<String, Groups<NumberStats>>,
     not_scored: BTreeMap<String, usize>,
 }
@@ -184,6 +194,8 @@ impl OpenScores {
                 .entry(task.to_string())
                 .or_default()
                 .add(row, |s| s.add(matched));
+        } else if INSTANCE_TASKS.contains(&task) {
+            self.add_instances(row, text);
         } else if NUMBER_TASKS.iter().any(|(t, _)| *t == task) && !row.answer_values.is_empty() {
             let truth = &row.answer_values;
             let pred = parse::answer_numbers(text, truth.len());
@@ -196,6 +208,32 @@ impl OpenScores {
         } else {
             *self.not_scored.entry(task.to_string()).or_default() += 1;
         }
+    }
+}
+
+impl OpenScores {
+    /// A multi-instance row: the truth's format from its piece boxes, then the one-to-one box matching.
+    fn add_instances(&mut self, row: &TruthRow, text: &str) {
+        let task = row.task_type.as_str();
+        let (w, h) = (row.image_width_px, row.image_height_px);
+        let format =
+            metrics::detect_instances_format(&row.piece_boxes_px, w, h, &row.answer_values);
+        // Image sizes come from int32 columns, so the casts are exact.
+        let scored = format.and_then(|f| {
+            instance_score::score_instances(text, &row.answer, f, w as u32, h as u32).ok()
+        });
+        let Some(scored) = scored else {
+            *self
+                .not_scored
+                .entry(format!("{task} (answer format not recognised)"))
+                .or_default() += 1;
+            return;
+        };
+        let predicted_boxes = instance_score::parse_instances(text).map_or(0, |a| a.boxes.len());
+        self.instances
+            .entry(task.to_string())
+            .or_default()
+            .add(row, |s| s.add(&scored, predicted_boxes));
     }
 }
 
@@ -289,6 +327,11 @@ pub fn score(options: &ScoreOptions) -> Result<Report, ScoreError> {
             .boxes
             .iter()
             .map(|(k, g)| (k.clone(), g.summary(BoxStats::summary)))
+            .collect(),
+        instances: open
+            .instances
+            .iter()
+            .map(|(k, g)| (k.clone(), g.summary(InstanceStats::summary)))
             .collect(),
         numbers: open
             .numbers

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::metrics::{BoxSummary, ChoiceSummary, NumberSummary, TOLERANCES};
+use super::metrics::{BoxSummary, ChoiceSummary, InstancesSummary, NumberSummary, TOLERANCES};
 use super::{Grouped, Report};
 
 fn num(v: f64) -> String {
@@ -42,6 +42,22 @@ fn box_line(out: &mut String, task: &str, group: &str, value: &str, s: &BoxSumma
     );
 }
 
+fn instances_line(out: &mut String, task: &str, group: &str, value: &str, s: &InstancesSummary) {
+    let _ = writeln!(
+        out,
+        "| {task} | {group} | {value} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        s.rows,
+        s.unparsed,
+        num(s.count_accuracy),
+        num(s.mean_iou),
+        s.predicted_boxes,
+        s.true_boxes,
+        num(s.precision),
+        num(s.recall),
+        num(s.f1)
+    );
+}
+
 fn number_line(out: &mut String, task: &str, group: &str, value: &str, s: &NumberSummary) {
     let rates: Vec<String> = s.success_rate.iter().map(|r| num(*r)).collect();
     let _ = writeln!(
@@ -67,7 +83,7 @@ fn choice_lines(out: &mut String, group: &str, map: &BTreeMap<String, ChoiceSumm
     }
 }
 
-/// The report as Markdown: a box table, a number table, a multiple-choice table and the notes.
+/// The report as Markdown: a box table, a multi-instance table, a number table, a multiple-choice table and the notes.
 pub fn markdown(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -84,6 +100,19 @@ pub fn markdown(report: &Report) -> String {
         for (task, g) in &report.boxes {
             for (group, value, s) in group_rows(g) {
                 box_line(&mut out, task, group, value, s);
+            }
+        }
+        out.push('\n');
+    }
+    if !report.instances.is_empty() {
+        out.push_str(
+            "## Multi-instance boxes (count accuracy; mean IoU; precision, recall, F1 of all boxes at IoU ≥ 0.5)\n\n\
+             | task | group | value | rows | unparsed | count acc | mean IoU | boxes pred | boxes true | P@0.5 | R@0.5 | F1@0.5 |\n\
+             |---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        );
+        for (task, g) in &report.instances {
+            for (group, value, s) in group_rows(g) {
+                instances_line(&mut out, task, group, value, s);
             }
         }
         out.push('\n');

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type};
-use arrow_array::{Array, RecordBatch};
+use arrow_array::{Array, ListArray, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
@@ -26,10 +26,15 @@ pub struct TruthRow {
     pub plane: String,
     /// Label (structure or measurement) name in the row's language.
     pub label_name: String,
+    /// The answer text (the multi-instance scorer reads its count and boxes back from it).
+    pub answer: String,
     /// The answer's numbers, as written in the answer text.
     pub answer_values: Vec<f64>,
     /// Inclusive `[x_min, y_min, x_max, y_max]` in image pixels (box rows).
     pub bbox_px: Option<[f64; 4]>,
+    /// Multi-instance rows: every piece's inclusive `[x_min, y_min, x_max, y_max]` in image pixels, in answer
+    /// order (empty for other rows, and for datasets built before the column existed).
+    pub piece_boxes_px: Vec<[f64; 4]>,
     /// Image width in pixels.
     pub image_width_px: f64,
     /// Image height in pixels.
@@ -37,17 +42,21 @@ pub struct TruthRow {
 }
 
 /// Columns read; the image and the measurement columns are left on disk.
-const COLUMNS: [&str; 9] = [
+const COLUMNS: [&str; 10] = [
     "id",
     "task_type",
     "split",
     "plane",
     "label_name",
+    "answer",
     "answer_values",
     "bbox_px",
     "image_width",
     "image_height",
 ];
+
+/// Columns read when present: `piece_boxes_px` came with multi-instance rows; older builds lack it.
+const OPTIONAL_COLUMNS: [&str; 1] = ["piece_boxes_px"];
 
 /// Every Parquet shard `<dataset>/<config>/*.parquet`, sorted.
 fn shards(dataset_dir: &Path) -> Result<Vec<PathBuf>, ScoreError> {
@@ -116,6 +125,11 @@ fn read_shard(path: &Path) -> Result<Vec<TruthRow>, ScoreError> {
             .map_err(|_| bad(path, format!("no `{name}` column")))?;
         roots.push(index);
     }
+    roots.extend(
+        OPTIONAL_COLUMNS
+            .iter()
+            .filter_map(|name| builder.schema().index_of(name).ok()),
+    );
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     let reader = builder
         .with_projection(mask)
@@ -157,12 +171,13 @@ fn batch_rows(batch: &RecordBatch, out: &mut Vec<TruthRow>) -> Result<(), String
             .ok_or_else(|| format!("`{name}` is not an int32 column"))?;
         Ok((0..ints.len()).map(|i| f64::from(ints.value(i))).collect())
     };
-    let (ids, task_types, splits, planes, labels) = (
+    let (ids, task_types, splits, planes, labels, answers) = (
         text("id")?,
         text("task_type")?,
         text("split")?,
         text("plane")?,
         text("label_name")?,
+        text("answer")?,
     );
     let (widths, heights) = (int("image_width")?, int("image_height")?);
     let values = column("answer_values")?
@@ -173,6 +188,15 @@ fn batch_rows(batch: &RecordBatch, out: &mut Vec<TruthRow>) -> Result<(), String
         .as_list_opt::<i32>()
         .ok_or("`bbox_px` is not a list column")?
         .clone();
+    let pieces = match batch.column_by_name("piece_boxes_px") {
+        Some(array) => Some(
+            array
+                .as_list_opt::<i32>()
+                .ok_or("`piece_boxes_px` is not a list column")?
+                .clone(),
+        ),
+        None => None,
+    };
     for i in 0..batch.num_rows() {
         let answer_values: Vec<f64> = if values.is_null(i) {
             Vec::new()
@@ -195,17 +219,47 @@ fn batch_rows(batch: &RecordBatch, out: &mut Vec<TruthRow>) -> Result<(), String
                 _ => None,
             }
         };
+        let piece_boxes_px = match &pieces {
+            Some(lists) if !lists.is_null(i) => box_list(&lists.value(i))?,
+            _ => Vec::new(),
+        };
         out.push(TruthRow {
             id: ids[i].clone(),
             task_type: task_types[i].clone(),
             split: splits[i].clone(),
             plane: planes[i].clone(),
             label_name: labels[i].clone(),
+            answer: answers[i].clone(),
             answer_values,
             bbox_px,
+            piece_boxes_px,
             image_width_px: widths[i],
             image_height_px: heights[i],
         });
     }
     Ok(())
+}
+
+/// One row's `piece_boxes_px` value: a list of four-int32 lists.
+fn box_list(item: &dyn Array) -> Result<Vec<[f64; 4]>, String> {
+    let boxes: &ListArray = item
+        .as_list_opt::<i32>()
+        .ok_or("`piece_boxes_px` items are not lists")?;
+    let mut out = Vec::with_capacity(boxes.len());
+    for j in 0..boxes.len() {
+        let corners = boxes.value(j);
+        let ints = corners
+            .as_primitive_opt::<Int32Type>()
+            .ok_or("`piece_boxes_px` corners are not int32")?;
+        match ints.values().as_ref() {
+            [a, b, c, d] => out.push([*a, *b, *c, *d].map(f64::from)),
+            other => {
+                return Err(format!(
+                    "a `piece_boxes_px` box has {} numbers, not 4",
+                    other.len()
+                ))
+            }
+        }
+    }
+    Ok(out)
 }

@@ -1,5 +1,5 @@
 //! Scoring of multi-instance answers ("how many separate regions of the kidney, and their boxes?",
-//! docs/measurements.md §5.5), for the future `score` command: reads an answer text back into a count and
+//! docs/measurements.md §5.5), for the `score` command: reads an answer text back into a count and
 //! boxes, matches predicted to true boxes one-to-one maximising the summed IoU (Hungarian algorithm, exact for
 //! any number of boxes) and reports per-box IoU, whether the count is right, and precision / recall at
 //! IoU ≥ 0.5.
@@ -43,7 +43,7 @@ pub enum ParseError {
 }
 
 /// Reads `N: [[x1, y1, x2, y2], …]` (the brackets around the list and the colon are optional; any innermost
-/// `[…]` group is a box). Surrounding whitespace is ignored.
+/// non-empty `[…]` group is a box, so `0: []` is a count with no boxes). Surrounding whitespace is ignored.
 pub fn parse_instances(text: &str) -> Result<InstancesAnswer, ParseError> {
     let trimmed = text.trim();
     let digits = trimmed.chars().take_while(char::is_ascii_digit).count();
@@ -65,7 +65,8 @@ pub fn parse_instances(text: &str) -> Result<InstancesAnswer, ParseError> {
             }
             ']' => {
                 depth = depth.saturating_sub(1);
-                if let Some(start) = open.take() {
+                // An empty group is an empty list (`0: []`), not a box.
+                if let Some(start) = open.take().filter(|s| !rest[*s..i].trim().is_empty()) {
                     boxes.push(parse_box(&rest[start..i])?);
                 }
             }
@@ -330,6 +331,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn an_empty_list_has_no_boxes() {
+        for text in ["0: []", "1: [ ]", "2: [[]]"] {
+            let parsed = parse_instances(text).expect("reads");
+            assert!(parsed.boxes.is_empty(), "{text}");
+        }
+        assert_eq!(parse_instances("1: [ ]").map(|a| a.count), Ok(1));
+        assert!(matches!(
+            parse_instances("1: [[0.1, 0.2]]"),
+            Err(ParseError::BadBox { .. })
+        ));
     }
 
     #[test]

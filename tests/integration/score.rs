@@ -1,6 +1,7 @@
 //! `score` on prediction files whose scores are known in closed form: perfect answers (IoU 1, F1 1, MAE 0,
 //! accuracy 1), boxes shifted by k pixels (IoU from the true box sizes), numbers scaled by 1.2 (MRE 0.2),
-//! garbage (nothing parsed), VLMEvalKit-style `.xlsx` and TSV-index JSONL multiple choice, and bad input.
+//! multi-instance answers missing their last box (precision 1, recall from the piece counts), garbage
+//! (nothing parsed), VLMEvalKit-style `.xlsx` and TSV-index JSONL multiple choice, and bad input.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -173,13 +174,32 @@ fn perfect_predictions_score_one() {
             assert_eq!(t["all"]["mean_dice"], 1.0);
             assert_eq!(t["all"]["coord_mae"], 0.0);
         }
+        for (task, t) in report["instances"].as_object().expect("instances") {
+            assert_eq!(t["all"]["rows"], count(&rows, task), "{task}");
+            assert_eq!(t["all"]["parsed_rate"], 1.0);
+            for group in ["label", "plane", "split"] {
+                for (_, s) in t[group].as_object().expect("group") {
+                    assert_eq!(s["count_accuracy"], 1.0);
+                    assert_eq!(s["mean_iou"], 1.0);
+                    assert_eq!(s["f1"], 1.0);
+                }
+            }
+            assert_eq!(t["all"]["predicted_boxes"], t["all"]["true_boxes"]);
+            assert_eq!(t["all"]["matched"], t["all"]["true_boxes"]);
+        }
+        if name == "KiTS23" {
+            assert!(
+                count(&rows, "instances") > 0,
+                "KiTS23 has multi-instance rows"
+            );
+        }
         for (task, t) in report["numbers"].as_object().expect("numbers") {
             assert_eq!(t["all"]["rows"], count(&rows, task), "{task}");
             assert_eq!(t["all"]["mae"], 0.0);
             assert_eq!(t["all"]["mre"], 0.0);
             assert_eq!(t["all"]["success_rate"], serde_json::json!([1.0, 1.0, 1.0]));
         }
-        let scored: usize = ["bbox"]
+        let scored: usize = ["bbox", "instances"]
             .iter()
             .chain(NUMBER_TASKS.iter())
             .map(|t| count(&rows, t))
@@ -187,6 +207,7 @@ fn perfect_predictions_score_one() {
         assert_eq!(scored, rows.len(), "every task type of {name} is scored");
         assert!(
             report["boxes"].as_object().expect("o").len()
+                + report["instances"].as_object().expect("o").len()
                 + report["numbers"].as_object().expect("o").len()
                 >= 2
         );
@@ -203,6 +224,10 @@ fn shifted_boxes_and_scaled_numbers_score_in_closed_form() {
         let mut lines = Vec::new();
         let (mut ious, mut dices, mut coord_errors) = (Vec::new(), Vec::new(), Vec::new());
         let mut numbers: BTreeMap<String, (Vec<f64>, usize, usize)> = BTreeMap::new();
+        // Multi-instance rows: (pieces, stated count right) per row; the prediction drops the last box.
+        let mut instances: Vec<(usize, bool)> = Vec::new();
+        // The two-piece rows' predictions alone: one of two boxes found per row.
+        let mut two_pieces = Vec::new();
         for r in &rows {
             let v = values(&r.answer);
             if r.task_type == "bbox" {
@@ -221,6 +246,24 @@ fn shifted_boxes_and_scaled_numbers_score_in_closed_form() {
                     r.id.clone(),
                     format!("[{}, {}, {}, {}]", p[0], p[1], p[2], p[3]),
                 ));
+            } else if r.task_type == "instances" {
+                // `N: [[a, b, c, d], …]`: the kept boxes are the true ones, so they match with IoU 1 and the
+                // dropped one is missed. Every other row states the true count, the rest N − 1.
+                let n = v[0] as usize;
+                assert_eq!(v.len(), 1 + 4 * n, "{}", r.answer);
+                let right = instances.len().is_multiple_of(2);
+                instances.push((n, right));
+                let kept: Vec<String> = v[1..]
+                    .chunks(4)
+                    .take(n.saturating_sub(1))
+                    .map(|b| format!("[{}, {}, {}, {}]", b[0], b[1], b[2], b[3]))
+                    .collect();
+                let stated = if right { n } else { n.saturating_sub(1) };
+                let line = (r.id.clone(), format!("{stated}: [{}]", kept.join(", ")));
+                if n == 2 {
+                    two_pieces.push(line.clone());
+                }
+                lines.push(line);
             } else {
                 let entry = numbers.entry(r.task_type.clone()).or_default();
                 entry.0.extend(v.iter().map(|x| 0.2 * x.abs()));
@@ -269,6 +312,62 @@ fn shifted_boxes_and_scaled_numbers_score_in_closed_form() {
                 "{b}"
             );
         }
+        if name == "KiTS23" {
+            assert!(!instances.is_empty());
+        }
+        if !instances.is_empty() {
+            let t = &report["instances"]["instances"]["all"];
+            let rows_n = instances.len() as f64;
+            let pieces: usize = instances.iter().map(|(n, _)| n).sum();
+            let found = pieces - instances.len();
+            let right = instances.iter().filter(|(_, r)| *r).count();
+            let mean_iou = instances
+                .iter()
+                .map(|(n, _)| (*n as f64 - 1.0) / *n as f64)
+                .sum::<f64>()
+                / rows_n;
+            assert_eq!(t["rows"], instances.len(), "{t}");
+            assert_eq!(t["parsed_rate"], 1.0, "{t}");
+            assert_eq!(
+                (t["true_boxes"].as_u64(), t["matched"].as_u64()),
+                (Some(pieces as u64), Some(found as u64))
+            );
+            assert_eq!(t["predicted_boxes"], found);
+            assert_eq!(t["precision"], if found > 0 { 1.0 } else { 0.0 });
+            let recall = found as f64 / pieces as f64;
+            assert!(close(t["recall"].as_f64().expect("r"), recall), "{t}");
+            assert!(
+                close(t["f1"].as_f64().expect("f1"), 2.0 * recall / (1.0 + recall)),
+                "{t}"
+            );
+            assert!(
+                close(
+                    t["count_accuracy"].as_f64().expect("c"),
+                    right as f64 / rows_n
+                ),
+                "{t}"
+            );
+            assert!(close(t["mean_iou"].as_f64().expect("iou"), mean_iou), "{t}");
+        }
+        if name == "KiTS23" {
+            assert!(!two_pieces.is_empty(), "KiTS23 has two-piece slices");
+            let preds = out.join(format!("{name}-two-pieces.jsonl"));
+            let n = two_pieces.len();
+            write_jsonl(&preds, two_pieces);
+            let (code, report) = score(&dataset, &preds, &[]);
+            assert_eq!(code, Some(0));
+            let t = &report["instances"]["instances"]["all"];
+            assert_eq!(
+                (t["rows"].as_u64(), t["matched"].as_u64()),
+                (Some(n as u64), Some(n as u64))
+            );
+            assert_eq!(
+                (t["precision"].as_f64(), t["recall"].as_f64()),
+                (Some(1.0), Some(0.5))
+            );
+            assert_eq!(t["mean_iou"], 0.5);
+            assert!(close(t["f1"].as_f64().expect("f1"), 2.0 / 3.0), "{t}");
+        }
         assert!(!numbers.is_empty());
         for (task, (abs_errors, n, zeros)) in numbers {
             let t = &report["numbers"][&task]["all"];
@@ -308,6 +407,18 @@ fn garbage_predictions_score_zero_and_count_as_unparsed() {
     assert_eq!(b["mean_dice"], 0.0);
     assert_eq!(b["parsed_rate"], 0.0);
     assert_eq!(b["coord_mae"], Value::Null);
+    let t = &report["instances"]["instances"]["all"];
+    assert_eq!(t["unparsed"], count(&rows, "instances"));
+    assert_eq!(t["parsed_rate"], 0.0);
+    assert_eq!(t["predicted_boxes"], 0);
+    assert_eq!(
+        (t["f1"].as_f64(), t["recall"].as_f64()),
+        (Some(0.0), Some(0.0))
+    );
+    assert_eq!(
+        (t["count_accuracy"].as_f64(), t["mean_iou"].as_f64()),
+        (Some(0.0), Some(0.0))
+    );
     for task in ["mask_size", "lesion_size", "lesion_diameter"] {
         let t = &report["numbers"][task]["all"];
         assert_eq!(t["unparsed"], count(&rows, task), "{task}");
