@@ -8,6 +8,7 @@
 pub mod annotate;
 pub mod cli;
 pub mod discover;
+pub mod gallery;
 pub mod geom;
 pub mod manifest;
 pub mod pipeline;

@@ -1,6 +1,7 @@
 //! Command line: flags and subcommands (clap derive), the progress display, the summary, and exit codes
 //! (0 all built, 1 finished with failed cases, 2 fatal: bad flags, bad manifest, unwritable output; `score`:
-//! 0 every prediction scored, 1 scored with predictions left out, 2 inputs unreadable).
+//! 0 every prediction scored, 1 scored with predictions left out, 2 inputs unreadable; `gallery`: 0 written,
+//! 2 dataset unreadable or page unwritable).
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
@@ -298,6 +299,20 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         markdown: Option<PathBuf>,
     },
+    /// Write a self-contained HTML QC page of a built dataset (README, "QC gallery"): a deterministic sample
+    /// of rows per config and label with the box, ellipse, chord and landmarks drawn over the slice, filters
+    /// by config, label, plane and split, and per-label histograms. Exit 0 written, 2 dataset unreadable.
+    Gallery {
+        /// The built dataset folder, `<out>/<dataset name>` (with Parquet shards).
+        #[arg(long, value_name = "DIR")]
+        dataset: PathBuf,
+        /// Rows shown per config and label (those with the smallest xxh3 of their id).
+        #[arg(long, value_name = "N", default_value_t = 16)]
+        n: usize,
+        /// The page to write [default: `<dataset>/gallery.html`].
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Print every manifest in a folder with its layout, collections (image/mask patterns) and tasks.
     List {
         /// Folder of manifests [default: the manifests bundled in the binary].
@@ -349,6 +364,11 @@ pub fn run() -> ExitCode {
             out.as_deref(),
             markdown.as_deref(),
         ),
+        Some(Command::Gallery { dataset, n, out }) => gallery(crate::gallery::GalleryOptions {
+            out: out.unwrap_or_else(|| dataset.join("gallery.html")),
+            dataset_dir: dataset,
+            per_label: n,
+        }),
         None => match cli.manifest.clone().or_else(|| cli.nnunet.clone()) {
             Some(manifest) => build(&cli, manifest),
             None => {
@@ -457,6 +477,27 @@ fn score(
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// `gallery`: the QC page written, or exit 2 naming the unreadable file.
+fn gallery(options: crate::gallery::GalleryOptions) -> ExitCode {
+    match crate::gallery::write_gallery(&options) {
+        Ok(s) => {
+            out!(
+                "wrote {} ({} card(s) in {} config/label group(s), language {}, {} row(s) read)",
+                options.out.display(),
+                s.cards,
+                s.groups,
+                s.lang,
+                s.rows_read
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            err!("error: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 
