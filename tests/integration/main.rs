@@ -9,6 +9,7 @@ mod cluster;
 mod datasets;
 mod doctor;
 mod formats;
+mod gallery;
 mod hostile;
 mod hostile_readers;
 mod labels;
