@@ -309,7 +309,7 @@ pub enum Command {
         /// Rows shown per config and label (those with the smallest xxh3 of their id).
         #[arg(long, value_name = "N", default_value_t = 16)]
         n: usize,
-        /// The page to write [default: `<dataset>/gallery.html`].
+        /// The page to write [default: gallery.html in the dataset folder].
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },

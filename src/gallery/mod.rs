@@ -2,6 +2,7 @@
 //! built dataset's rows per config and label, with the box, ellipse, chord and landmarks drawn over each slice,
 //! pure-CSS filters by config, label, plane and split, and per-label histograms of the measurements.
 
+mod error;
 pub mod html;
 pub mod read;
 
@@ -11,36 +12,8 @@ use std::path::{Path, PathBuf};
 
 use xxhash_rust::xxh3::xxh3_64;
 
+pub use self::error::GalleryError;
 use self::read::GalleryRow;
-
-/// Why no gallery was written.
-#[derive(Debug, thiserror::Error)]
-pub enum GalleryError {
-    /// A file or folder could not be read.
-    #[error("{}: {source}", path.display())]
-    Read {
-        /// The file or folder.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The dataset is not a readable build.
-    #[error("{}: {reason}", path.display())]
-    Dataset {
-        /// The dataset folder or shard.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The page could not be written.
-    #[error("{}: {source}", path.display())]
-    Write {
-        /// The output file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-}
 
 /// What `gallery` draws and where.
 #[derive(Debug, Clone)]

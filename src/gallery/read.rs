@@ -9,7 +9,7 @@ use arrow_array::types::{Float64Type, Int32Type};
 use arrow_array::{Array, ListArray, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::GalleryError;
+use super::error::GalleryError;
 
 /// One dataset row as the gallery draws it.
 #[derive(Debug, Clone, Default, PartialEq)]

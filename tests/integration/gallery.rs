@@ -1,7 +1,8 @@
 //! `gallery` on the built KiTS23 fixture: the page is well formed (balanced tags), self-contained (no
 //! network resource, no script), every card's image is the row's PNG from the Parquet shard with an overlay
 //! whose viewBox is that PNG's size, and the cards are exactly the sample the README promises (per config
-//! and label, the `--n` English rows with the smallest xxh3 of their id); an empty folder exits 2.
+//! and label, the `--n` English rows with the smallest xxh3 of their id); an empty folder or a corrupt shard
+//! exits 2.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -213,4 +214,17 @@ fn gallery_of_a_folder_without_shards_exits_2() {
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(stderr.contains("no Parquet shards"), "{stderr}");
     assert!(!empty.join("gallery.html").exists());
+}
+
+#[test]
+fn gallery_of_a_corrupt_shard_exits_2_naming_it() {
+    let dataset = temp_dir("corrupt");
+    fs::create_dir_all(dataset.join("bbox")).expect("mkdir");
+    let shard = dataset.join("bbox/train-00000-of-00001.parquet");
+    fs::write(&shard, b"not parquet").expect("write");
+    let result = run(&["gallery", "--dataset", dataset.to_str().expect("utf-8")]);
+    assert_eq!(result.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(stderr.contains(shard.to_str().expect("utf-8")), "{stderr}");
+    assert!(!dataset.join("gallery.html").exists());
 }
