@@ -818,18 +818,7 @@ mod tests {
     }
 
     fn dataset() -> DatasetInfo {
-        DatasetInfo {
-            name: "KiTS23".into(),
-            modality: Modality::CT,
-            image_description: Localized::new("an abdominal CT scan".to_string())
-                .with(ar(), "تصوير مقطعي محوسب للبطن".to_string()),
-            department: "Urology".into(),
-            license: "cc-by-nc-sa-4.0".into(),
-            homepage: None,
-            citation: None,
-            layout: None,
-            extract: Vec::new(),
-        }
+        crate::vqa::test_dataset()
     }
 
     fn labels() -> BTreeMap<u16, Label> {

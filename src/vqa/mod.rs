@@ -313,6 +313,27 @@ impl Asker<'_> {
     }
 }
 
+/// The KiTS23 `[dataset]` table the question tests ask about, with its Arabic description (as in
+/// manifests/kits23.toml).
+#[cfg(test)]
+pub(crate) fn test_dataset() -> DatasetInfo {
+    use crate::manifest::{Localized, Modality};
+    DatasetInfo {
+        name: "KiTS23".into(),
+        modality: Modality::CT,
+        image_description: Localized::new("an abdominal CT scan".to_string()).with(
+            Lang::parse("ar").expect("a language code"),
+            "تصوير مقطعي محوسب للبطن".to_string(),
+        ),
+        department: "Urology".into(),
+        license: "cc-by-nc-sa-4.0".into(),
+        homepage: None,
+        citation: None,
+        layout: None,
+        extract: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,17 +344,7 @@ mod tests {
     }
 
     fn dataset() -> DatasetInfo {
-        DatasetInfo {
-            name: "KiTS23".into(),
-            modality: Modality::CT,
-            image_description: Localized::new("an abdominal CT scan".to_string()),
-            department: "Urology".into(),
-            license: "cc-by-nc-sa-4.0".into(),
-            homepage: None,
-            citation: None,
-            layout: None,
-            extract: Vec::new(),
-        }
+        crate::vqa::test_dataset()
     }
 
     fn label() -> Label {
