@@ -35,7 +35,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("vqa", &["manifest", "annotate", "geom", "record"]),
     ("sink", &["record"]),
     ("synth", &["manifest", "geom", "volume"]),
-    ("score", &["manifest", "vqa"]),
+    ("score", &["manifest", "vqa", "sink"]),
     ("gallery", &["sink"]),
     (
         "pipeline",

@@ -97,26 +97,8 @@ const FLOATS: [&str; 8] = [
 
 /// Every Parquet shard `<dataset>/<config>/*.parquet`, sorted.
 pub fn shards(dataset_dir: &Path) -> Result<Vec<PathBuf>, GalleryError> {
-    let read = |path: &Path| {
-        std::fs::read_dir(path).map_err(|source| GalleryError::Read {
-            path: path.to_path_buf(),
-            source,
-        })
-    };
-    let mut out = Vec::new();
-    for entry in read(dataset_dir)?.flatten() {
-        let config = entry.path();
-        if !config.is_dir() {
-            continue;
-        }
-        for file in read(&config)?.flatten() {
-            let path = file.path();
-            if path.extension().is_some_and(|e| e == "parquet") {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
+    let out = crate::sink::shard_paths(dataset_dir)
+        .map_err(|(path, source)| GalleryError::Read { path, source })?;
     if out.is_empty() {
         return Err(bad(
             dataset_dir,

@@ -60,27 +60,8 @@ const OPTIONAL_COLUMNS: [&str; 1] = ["piece_boxes_px"];
 
 /// Every Parquet shard `<dataset>/<config>/*.parquet`, sorted.
 fn shards(dataset_dir: &Path) -> Result<Vec<PathBuf>, ScoreError> {
-    let read = |path: &Path| {
-        std::fs::read_dir(path).map_err(|source| ScoreError::Read {
-            path: path.to_path_buf(),
-            source,
-        })
-    };
-    let mut out = Vec::new();
-    for entry in read(dataset_dir)?.flatten() {
-        let config = entry.path();
-        if !config.is_dir() {
-            continue;
-        }
-        for file in read(&config)?.flatten() {
-            let path = file.path();
-            if path.extension().is_some_and(|e| e == "parquet") {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
+    crate::sink::shard_paths(dataset_dir)
+        .map_err(|(path, source)| ScoreError::Read { path, source })
 }
 
 /// All rows of the dataset at `dataset_dir` by id.

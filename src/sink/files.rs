@@ -62,6 +62,28 @@ pub fn partial_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// Every Parquet shard of a built dataset, `<dataset_dir>/<config>/*.parquet`, sorted: the layout the
+/// Parquet sink writes, listed for its readers (`score`, `gallery`). `Err` names the folder that could not be
+/// listed.
+pub fn shard_paths(dataset_dir: &Path) -> Result<Vec<PathBuf>, (PathBuf, io::Error)> {
+    let read = |path: &Path| fs::read_dir(path).map_err(|e| (path.to_path_buf(), e));
+    let mut out = Vec::new();
+    for entry in read(dataset_dir)?.flatten() {
+        let config = entry.path();
+        if !config.is_dir() {
+            continue;
+        }
+        for file in read(&config)?.flatten() {
+            let path = file.path();
+            if path.extension().is_some_and(|e| e == "parquet") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Writes a small file atomically: `<path>.partial`, fsync, rename over `path`. The partial file is
 /// removed if any step fails.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {

@@ -22,7 +22,9 @@ pub use card::{
     CardStructure,
 };
 pub use error::SinkError;
-pub use files::{refuse_links, remove_leftovers, write_atomic, OutputFormat, WrittenFile};
+pub use files::{
+    refuse_links, remove_leftovers, shard_paths, write_atomic, OutputFormat, WrittenFile,
+};
 pub use lock::DatasetLock;
 pub use outputs::{Sinks, Written};
 pub use parquet_sink::{ParquetOptions, ParquetSink, WrittenShard, MAX_ROW_GROUP_BYTES};
