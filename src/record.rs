@@ -25,7 +25,7 @@ pub struct Row {
     pub task_type: String,
     /// Manifest task id (`T01`).
     pub task_id: String,
-    /// Output config (task family folder), e.g. `bbox`.
+    /// Task family, e.g. `bbox` (its own Parquet config under `parquet_configs = "per_task"`).
     pub config: String,
     /// Case identifier within the collection.
     pub case_id: String,

@@ -14,6 +14,7 @@ mod signals;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::manifest::schema::ParquetConfigs;
 use crate::manifest::Profile;
 use crate::pipeline::part::PartSummary;
 use crate::pipeline::{self, partition, BuildOptions, BuildSummary, Progress};
@@ -118,6 +119,13 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub tsv_max_items: Option<u64>,
 
+    /// How the Parquet shards are grouped into Hugging Face configs: `one` (config `all`, every task family,
+    /// each slice image stored once) or `per-task` (a config per task family: `bbox`, `mask_size`, …; a
+    /// slice shown by several families is stored in each) [default: the manifest's `[output]
+    /// parquet_configs`, itself `one` by default].
+    #[arg(long, value_enum, value_name = "one|per-task")]
+    pub parquet_configs: Option<ParquetConfigsArg>,
+
     /// How chat JSONL lines name their images: `relative` (`images/…png`, relative to the `jsonl/` folder;
     /// LLaMA-Factory with `dataset_dir` set to it) or `absolute` (this machine's absolute paths, for trainers
     /// that resolve paths against their working directory, e.g. ms-swift without `ROOT_IMAGE_DIR`).
@@ -149,6 +157,24 @@ impl From<ImagePathsArg> for ImagePaths {
         match arg {
             ImagePathsArg::Relative => ImagePaths::Relative,
             ImagePathsArg::Absolute => ImagePaths::Absolute,
+        }
+    }
+}
+
+/// `--parquet-configs` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ParquetConfigsArg {
+    /// One config, `all`.
+    One,
+    /// A config per task family.
+    PerTask,
+}
+
+impl From<ParquetConfigsArg> for ParquetConfigs {
+    fn from(arg: ParquetConfigsArg) -> ParquetConfigs {
+        match arg {
+            ParquetConfigsArg::One => ParquetConfigs::One,
+            ParquetConfigsArg::PerTask => ParquetConfigs::PerTask,
         }
     }
 }
@@ -743,6 +769,7 @@ fn build(cli: &Cli, manifest: PathBuf) -> ExitCode {
         profile: cli.profile.into(),
         formats: cli.formats.iter().map(|&f| f.into()).collect(),
         tsv_max_items: cli.tsv_max_items,
+        parquet_configs: cli.parquet_configs.map(Into::into),
         jsonl_image_paths: cli.jsonl_image_paths.into(),
     };
     let env = |name: &str| std::env::var(name).ok();

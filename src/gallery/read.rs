@@ -16,7 +16,7 @@ use super::error::GalleryError;
 pub struct GalleryRow {
     /// Stable row id.
     pub id: String,
-    /// Output config (task family folder).
+    /// Task family (the `config` column).
     pub config: String,
     /// `bbox`, `mask_size`, `lesion_size`, `lesion_diameter`, `instances`, landmark task types, ….
     pub task_type: String,

@@ -822,6 +822,49 @@ impl AnswerFormat {
     }
 }
 
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+/// `[output] parquet_configs`: how the Parquet rows are grouped into Hugging Face configs (README, "Output
+/// formats"). Rows of one slice share its PNG, and a Parquet file stores a PNG once per row group, so only
+/// one config stores each slice image once: with a config per task family, a slice shown by the box, area
+/// and lesion tasks is stored once in each family's files.
+pub enum ParquetConfigs {
+    #[default]
+    /// One config, [`ParquetConfigs::ONE_CONFIG`], holding every task family (the `config` column tells them
+    /// apart).
+    One,
+    /// One config per task family (`bbox`, `mask_size`, `lesion_size`, …).
+    PerTask,
+}
+
+impl ParquetConfigs {
+    /// Both layouts.
+    pub const ALL: [ParquetConfigs; 2] = [ParquetConfigs::One, ParquetConfigs::PerTask];
+    /// The config (and folder) name of the one-config layout.
+    pub const ONE_CONFIG: &'static str = "all";
+
+    /// The manifest spelling, e.g. `per_task`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParquetConfigs::One => "one",
+            ParquetConfigs::PerTask => "per_task",
+        }
+    }
+
+    /// The layout named by its manifest spelling.
+    pub fn parse(name: &str) -> Option<ParquetConfigs> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// The config every row goes to, or `None` when each row's own task family is its config.
+    pub fn single_config(self) -> Option<&'static str> {
+        match self {
+            ParquetConfigs::One => Some(Self::ONE_CONFIG),
+            ParquetConfigs::PerTask => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 /// The `[output]` table.
@@ -838,6 +881,9 @@ pub struct OutputOptions {
     /// Target shard size in bytes of row data before a new shard starts.
     #[serde(default = "default_shard_bytes")]
     pub shard_bytes: u64,
+    /// How the Parquet shards are grouped into Hugging Face configs.
+    #[serde(default)]
+    pub parquet_configs: ParquetConfigs,
     /// The `[output.tsv]` table: the TSV sample.
     #[serde(default)]
     pub tsv: TsvOutput,
@@ -878,6 +924,7 @@ impl Default for OutputOptions {
             languages: default_languages(),
             row_group_rows: default_row_group_rows(),
             shard_bytes: default_shard_bytes(),
+            parquet_configs: ParquetConfigs::default(),
             tsv: TsvOutput::default(),
         }
     }

@@ -31,6 +31,7 @@ use super::plan::{BuildOptions, BuildPlan, BUILDER_VERSION};
 use super::writer::CaseWriter;
 use crate::annotate::lesion::LesionReject;
 use crate::annotate::{FilterCounts, LesionCounts};
+use crate::manifest::schema::ParquetConfigs;
 use crate::manifest::{ManifestSource, Profile};
 use crate::record::{Choice, Row};
 use crate::sink::jsonl::ImagePaths;
@@ -60,6 +61,9 @@ pub struct RecordedOptions {
     pub formats: Vec<String>,
     /// `--tsv-max-items`, when given.
     pub tsv_max_items: Option<u64>,
+    /// `--parquet-configs` (manifest spelling), when given.
+    #[serde(default)]
+    pub parquet_configs: Option<String>,
     /// `--jsonl-image-paths`.
     pub jsonl_image_paths: String,
 }
@@ -79,6 +83,7 @@ impl RecordedOptions {
                 .map(|f| f.as_str().to_string())
                 .collect(),
             tsv_max_items: options.tsv_max_items,
+            parquet_configs: options.parquet_configs.map(|c| c.as_str().to_string()),
             jsonl_image_paths: options.jsonl_image_paths.as_str().to_string(),
         }
     }
@@ -121,6 +126,14 @@ impl RecordedOptions {
             profile,
             formats,
             tsv_max_items: self.tsv_max_items,
+            parquet_configs: self
+                .parquet_configs
+                .as_deref()
+                .map(|name| {
+                    ParquetConfigs::parse(name)
+                        .ok_or_else(|| corrupt(format!("unknown Parquet configs `{name}`")))
+                })
+                .transpose()?,
             jsonl_image_paths: ImagePaths::parse(&self.jsonl_image_paths).ok_or_else(|| {
                 corrupt(format!(
                     "unknown JSONL image paths `{}`",

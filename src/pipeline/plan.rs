@@ -10,6 +10,7 @@ use super::split::{Split, SplitError, SplitPlan};
 use crate::annotate::lesion::LesionRules;
 use crate::annotate::DisplayFrame;
 use crate::discover::{self, Case, CollectionFound, DiscoverError, SkippedCase};
+use crate::manifest::schema::ParquetConfigs;
 use crate::manifest::{nnunet, LoadedManifest, ManifestError, ManifestSource, Profile};
 use crate::render::Rounding;
 use crate::sink::jsonl::ImagePaths;
@@ -42,6 +43,8 @@ pub struct BuildOptions {
     pub formats: Vec<OutputFormat>,
     /// Overrides `[output.tsv] max_items` (CLI `--tsv-max-items`; 0 keeps every item).
     pub tsv_max_items: Option<u64>,
+    /// Overrides `[output] parquet_configs` (CLI `--parquet-configs`).
+    pub parquet_configs: Option<ParquetConfigs>,
     /// How JSONL lines name their images (CLI `--jsonl-image-paths`).
     pub jsonl_image_paths: ImagePaths,
 }
@@ -206,6 +209,10 @@ impl BuildPlan {
                 row_group_rows: m.output.row_group_rows,
                 row_group_bytes: ROW_GROUP_BYTES,
                 shard_bytes: m.output.shard_bytes,
+                single_config: options
+                    .parquet_configs
+                    .unwrap_or(m.output.parquet_configs)
+                    .single_config(),
             },
             tsv: TsvOptions {
                 max_items: options.tsv_max_items.unwrap_or(m.output.tsv.max_items),

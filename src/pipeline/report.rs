@@ -210,7 +210,7 @@ pub struct FailedEntry {
 pub struct FileEntry {
     /// Relative to the dataset folder, `/`-separated.
     pub path: String,
-    /// Output config (task family folder) the file belongs to, e.g. `bbox`.
+    /// Output config (its folder) the file belongs to: `all`, or a task family such as `bbox`.
     pub config: String,
     /// Split the file holds.
     pub split: String,

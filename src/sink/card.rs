@@ -1,7 +1,7 @@
 //! The dataset card (`README.md`): YAML front matter the Hub and `datasets` read (license, size category,
 //! `dataset_info` with features and split sizes, `configs` with the default config and each config's content
 //! fingerprint, which keeps `datasets`' cache key in step with the content), then the source and how to cite
-//! it, the configs, the structures asked about, a sample image per config (`samples/<config>.png`) and the
+//! it, the configs, the structures asked about, a sample image per task family (`samples/<family>.png`) and the
 //! columns.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,9 +36,9 @@ pub struct CardInfo {
     pub tags: Vec<String>,
     /// One entry per output config; the first is the default config.
     pub configs: Vec<CardConfig>,
-    /// What the rows ask about, with their names and row counts per config ([`CardRows`]).
+    /// What the rows ask about, with their names and row counts per task family ([`CardRows`]).
     pub structures: Vec<CardStructure>,
-    /// One sample row per config ([`CardRows`]), written as `samples/<config>.png` beside the card.
+    /// One sample row per task family ([`CardRows`]), written as `samples/<family>.png` beside the card.
     pub samples: Vec<CardSample>,
     /// Version of the builder that wrote the dataset.
     pub builder_version: String,
@@ -89,14 +89,14 @@ pub struct CardStructure {
     pub label_id: Option<i32>,
     /// Its name per language, in [`CardInfo::languages`] order (empty when no row of that language).
     pub names: Vec<String>,
-    /// Rows per config (rows of the first language).
+    /// Rows per task family, the rows' `config` column (rows of the first language).
     pub rows: BTreeMap<String, u64>,
 }
 
-/// The first row of a config: its slice image, question and answer.
+/// The first row of a task family: its slice image, question and answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardSample {
-    /// Config name.
+    /// Task family (the rows' `config` column).
     pub config: String,
     /// The slice PNG.
     pub png: Arc<[u8]>,
@@ -162,8 +162,8 @@ impl CardRows {
         }
     }
 
-    /// The structures (label ids ascending, then landmark measurements by name) and the samples (by
-    /// config).
+    /// The structures (label ids ascending, then landmark measurements by name) and the samples (by task
+    /// family).
     pub fn finish(self) -> (Vec<CardStructure>, Vec<CardSample>) {
         let mut structures: Vec<(String, CardStructure)> = self.structures.into_iter().collect();
         structures.sort_by(|a, b| {
@@ -394,7 +394,11 @@ fn structures_section(card: &CardInfo, out: &mut String) {
     if card.structures.is_empty() {
         return;
     }
-    out.push_str("## Structures\n\nWhat the questions ask about, with the rows per config");
+    // The task families (the rows' `config` column), whatever configs the shards are grouped in.
+    let families: BTreeSet<&String> = card.structures.iter().flat_map(|s| s.rows.keys()).collect();
+    out.push_str(
+        "## Structures\n\nWhat the questions ask about, with the rows per task family, the `config` column",
+    );
     if let Some(first) = card.languages.first() {
         out.push_str(&format!(
             " (rows in `{first}`; each other language repeats them)"
@@ -404,11 +408,11 @@ fn structures_section(card: &CardInfo, out: &mut String) {
     for lang in &card.languages {
         out.push_str(&format!(" name ({}) |", cell(lang)));
     }
-    for config in &card.configs {
-        out.push_str(&format!(" {} |", cell(&config.name)));
+    for family in &families {
+        out.push_str(&format!(" {} |", cell(family)));
     }
     out.push_str("\n|---|");
-    out.push_str(&"---|".repeat(card.languages.len() + card.configs.len()));
+    out.push_str(&"---|".repeat(card.languages.len() + families.len()));
     out.push('\n');
     for structure in &card.structures {
         let id = structure
@@ -418,8 +422,8 @@ fn structures_section(card: &CardInfo, out: &mut String) {
         for name in &structure.names {
             out.push_str(&format!(" {} |", cell(name)));
         }
-        for config in &card.configs {
-            let rows = structure.rows.get(&config.name).copied().unwrap_or(0);
+        for &family in &families {
+            let rows = structure.rows.get(family).copied().unwrap_or(0);
             out.push_str(&format!(" {rows} |"));
         }
         out.push('\n');
@@ -431,7 +435,7 @@ fn samples_section(card: &CardInfo, out: &mut String) {
     if card.samples.is_empty() {
         return;
     }
-    out.push_str("## Samples\n\nThe first row of each config.\n\n");
+    out.push_str("## Samples\n\nThe first row of each task family.\n\n");
     for sample in &card.samples {
         out.push_str(&format!(
             "### {0}\n\n![{0}: first row]({1})\n\n| question | answer |\n|---|---|\n| {2} | {3} |\n\n",

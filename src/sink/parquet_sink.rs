@@ -4,7 +4,8 @@
 //! A config's shards are written into a staging folder `.<config>.partial` beside it and swapped in whole
 //! (`files::swap_in`): a build killed at any point leaves each config folder holding either the previous
 //! build's complete set or the new one, never old and new shards side by side (which `datasets` would load as
-//! one split when the shard count changed).
+//! one split when the shard count changed). Shards of configs this build did not write (an earlier build's
+//! other layout or dropped task) are removed once the new sets are in.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
@@ -46,6 +47,9 @@ pub struct ParquetOptions {
     pub row_group_bytes: usize,
     /// A shard is closed after the row group that brings its written bytes to at least this.
     pub shard_bytes: u64,
+    /// The one config every row goes to; `None`: a config per task family (each row's `config`). Only
+    /// one config stores each slice's PNG once (a file stores it once per row group).
+    pub single_config: Option<&'static str>,
 }
 
 impl Default for ParquetOptions {
@@ -54,6 +58,7 @@ impl Default for ParquetOptions {
             row_group_rows: MAX_ROW_GROUP_ROWS,
             row_group_bytes: 100 * 1000 * 1000,
             shard_bytes: 500 * 1000 * 1000,
+            single_config: None,
         }
     }
 }
@@ -61,7 +66,7 @@ impl Default for ParquetOptions {
 /// A finished shard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrittenShard {
-    /// Output config (task family folder), e.g. `bbox`.
+    /// Output config (its folder): `all`, or a task family such as `bbox` (`single_config`).
     pub config: String,
     /// Split the shard holds.
     pub split: String,
@@ -236,17 +241,21 @@ impl ParquetSink {
         if !is_valid_config(&row.config) {
             return Err(invalid("config", &row.config));
         }
+        let config = self
+            .options
+            .single_config
+            .unwrap_or(&row.config)
+            .to_string();
         if !is_valid_split(&row.split) {
             return Err(invalid("split", &row.split));
         }
-        let key = (row.config.clone(), row.split.clone());
         if !row.image_png.starts_with(&PNG_SIGNATURE) {
             return Err(SinkError::NotPng {
-                path: self.dataset_dir.join(&row.config),
+                path: self.dataset_dir.join(&config),
                 row_id: row.id,
             });
         }
-        let dir = staging_dir(&self.dataset_dir, &row.config);
+        let dir = staging_dir(&self.dataset_dir, &config);
         if !self.staging.contains(&dir) {
             // Nothing of ours can be in it (a killed build's leftovers were removed before this build began).
             let _ = fs::remove_dir_all(&dir);
@@ -257,14 +266,18 @@ impl ParquetSink {
             self.staging.insert(dir);
         }
         let dataset_dir = &self.dataset_dir;
-        let split_writer = self.splits.entry(key).or_insert_with(|| SplitWriter {
-            staging_dir: staging_dir(dataset_dir, &row.config),
-            split: row.split.clone(),
-            pending: Vec::new(),
-            pending_bytes: 0,
-            current: None,
-            closed: Vec::new(),
-        });
+        let key = (config, row.split.clone());
+        let split_writer = self
+            .splits
+            .entry(key)
+            .or_insert_with_key(|(config, _)| SplitWriter {
+                staging_dir: staging_dir(dataset_dir, config),
+                split: row.split.clone(),
+                pending: Vec::new(),
+                pending_bytes: 0,
+                current: None,
+                closed: Vec::new(),
+            });
         let row_bytes = estimated_row_bytes(&row);
         if !split_writer.pending.is_empty()
             && split_writer.pending_bytes + row_bytes > self.options.row_group_bytes
@@ -353,6 +366,8 @@ impl ParquetSink {
             swap_in(&staging, &config_dir, is_shard_file_name)?;
             self.staging.remove(&staging);
         }
+        let written_configs: BTreeSet<&str> = self.splits.keys().map(|(c, _)| c.as_str()).collect();
+        remove_stale_shards(&self.dataset_dir, &written_configs);
         // Persist the swaps; failure to sync a directory is not worth failing the build.
         if let Ok(handle) = File::open(&self.dataset_dir) {
             let _ = handle.sync_all();
@@ -372,6 +387,41 @@ impl Drop for ParquetSink {
             // Created by this sink and holding only its shards.
             let _ = fs::remove_dir_all(staging);
         }
+    }
+}
+
+/// Removes the shards of the configs an earlier build wrote and this one did not (a task dropped from the
+/// manifest, or the other `parquet_configs` layout), so the folder holds one dataset and the readers that list
+/// every shard (`score`, `gallery`) see only this build's. Only shard-named files go; a folder left empty goes
+/// too; nothing goes when this build wrote no shard (every case failed: the earlier dataset stays whole).
+/// Best effort: a shard that stays is named in no card.
+fn remove_stale_shards(dataset_dir: &Path, written_configs: &BTreeSet<&str>) {
+    if written_configs.is_empty() {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(dataset_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if !is_dir || !is_valid_config(name) || written_configs.contains(name) {
+            continue;
+        }
+        let Ok(files) = fs::read_dir(entry.path()) else {
+            continue;
+        };
+        for file in files.flatten() {
+            let shard = file.file_name().to_str().is_some_and(is_shard_file_name);
+            if shard && file.file_type().is_ok_and(|t| t.is_file()) {
+                let _ = fs::remove_file(file.path());
+            }
+        }
+        // Fails (and keeps the folder) when anything else is in it.
+        let _ = fs::remove_dir(entry.path());
     }
 }
 

@@ -142,6 +142,7 @@ fn small_options() -> ParquetOptions {
         row_group_rows: 10,
         row_group_bytes: 100_000_000,
         shard_bytes: 500_000_000,
+        single_config: None,
     }
 }
 
@@ -318,6 +319,7 @@ fn row_groups_respect_row_and_byte_limits() {
         row_group_rows: 7,
         row_group_bytes: 6_000,
         shard_bytes: 500_000_000,
+        single_config: None,
     };
     let shards = write_rows(&dir, options, 300);
     let mut groups = 0;
@@ -410,6 +412,7 @@ fn shards_roll_over_by_bytes_and_are_named_n_of_m() {
         row_group_rows: 10,
         row_group_bytes: 100_000_000,
         shard_bytes: 5_000,
+        single_config: None,
     };
     let shards = write_rows(&dir, options, 300);
     let total_rows: u64 = shards.iter().map(|s| s.rows).sum();
@@ -484,6 +487,7 @@ fn two_runs_give_identical_bytes() {
         row_group_rows: 10,
         row_group_bytes: 20_000,
         shard_bytes: 30_000,
+        single_config: None,
     };
     let shards_a = write_rows(&a, options, 300);
     let shards_b = write_rows(&b, options, 300);
@@ -506,6 +510,7 @@ fn dropping_without_finish_removes_partials() {
         row_group_rows: 5,
         row_group_bytes: 100_000_000,
         shard_bytes: 5_000,
+        single_config: None,
     };
     let mut sink = ParquetSink::new(&dir, options).unwrap();
     for i in 0..200 {
@@ -528,10 +533,11 @@ fn finish_deletes_stale_shards_of_previous_build() {
         row_group_rows: 10,
         row_group_bytes: 100_000_000,
         shard_bytes: 10_000,
+        single_config: None,
     };
     let first = write_rows(&dir, many, 300);
     assert!(first.len() > 6);
-    // Files that must survive: unrelated files and a config the next build does not write.
+    // Files that must survive: files other than shards, also in a config the next build does not write.
     fs::write(dir.join("bbox").join("notes.txt"), "keep").unwrap();
     fs::create_dir_all(dir.join("angle")).unwrap();
     fs::write(
@@ -539,6 +545,9 @@ fn finish_deletes_stale_shards_of_previous_build() {
         "old",
     )
     .unwrap();
+    fs::write(dir.join("angle").join("notes.txt"), "keep").unwrap();
+    fs::create_dir_all(dir.join("samples")).unwrap();
+    fs::write(dir.join("samples").join("bbox.png"), "keep").unwrap();
     // A leftover partial of a killed build and a stale split.
     fs::write(dir.join("bbox").join("train-00007.parquet.partial"), "x").unwrap();
     fs::write(
@@ -557,16 +566,13 @@ fn finish_deletes_stale_shards_of_previous_build() {
     assert_eq!(second.len(), 4);
     let mut expected: Vec<PathBuf> = second.iter().map(|s| s.path.clone()).collect();
     expected.push(dir.join("bbox").join("notes.txt"));
-    expected.push(dir.join("angle").join("train-00000-of-00001.parquet"));
-    // `distance` was not written this time: its shards are left alone.
-    expected.extend(
-        first
-            .iter()
-            .filter(|s| s.config == "distance")
-            .map(|s| s.path.clone()),
-    );
+    expected.push(dir.join("angle").join("notes.txt"));
+    expected.push(dir.join("samples").join("bbox.png"));
+    // `distance` and `angle` were not written this time: their shards go (the card no longer names them,
+    // and `score`/`gallery` read every shard of the folder), and `distance`'s emptied folder with them.
     expected.sort();
     assert_eq!(files_under(&dir), expected);
+    assert!(!dir.join("distance").exists());
     for shard in &second {
         assert!(shard
             .path
@@ -595,6 +601,7 @@ fn each_distinct_png_is_stored_once_per_row_group_in_any_order() {
             row_group_rows: 100,
             row_group_bytes: 100_000_000,
             shard_bytes: 500_000_000,
+            single_config: None,
         };
         let mut sink = ParquetSink::new(&dir, options).unwrap();
         for (i, &image) in order.iter().enumerate() {
@@ -671,6 +678,7 @@ fn rejects_bad_rows_and_options() {
             row_group_rows: rows,
             row_group_bytes: bytes,
             shard_bytes: shard,
+            single_config: None,
         };
         assert!(matches!(
             ParquetSink::new(&dir, options),
@@ -720,11 +728,18 @@ fn card_info(configs: Vec<CardConfig>) -> CardInfo {
         languages: vec!["en".into(), "ar".into()],
         task_categories: vec!["visual-question-answering".into()],
         tags: vec!["medical".into()],
-        structures: vec![CardStructure {
-            label_id: Some(2),
-            names: vec!["liver | left".into(), "الكبد".into()],
-            rows: [("bbox".to_string(), 24)].into_iter().collect(),
-        }],
+        structures: vec![
+            CardStructure {
+                label_id: Some(2),
+                names: vec!["liver | left".into(), "الكبد".into()],
+                rows: [("bbox".to_string(), 24)].into_iter().collect(),
+            },
+            CardStructure {
+                label_id: Some(3),
+                names: vec!["kidney".into(), "الكلية".into()],
+                rows: [("mask_size".to_string(), 5)].into_iter().collect(),
+            },
+        ],
         samples: vec![CardSample {
             config: "bbox".into(),
             png,
@@ -744,6 +759,7 @@ fn card_lists_configs_and_splits() {
         row_group_rows: 10,
         row_group_bytes: 100_000_000,
         shard_bytes: 15_000,
+        single_config: None,
     };
     let shards = write_rows(&dir, options, 90);
     // The checksum streamed while writing is the checksum of the file.
@@ -832,8 +848,8 @@ fn card_lists_configs_and_splits() {
         .contains("Derived from [Synth](https://example.org/synth), whose license is `cc-by-4.0`"));
     assert!(text.contains("```bibtex\n@misc{synth, title={Synth}}\n```"));
     assert!(text.contains(
-        "| label id | name (en) | name (ar) | bbox | distance | mask_size |\n|---|---|---|---|---|---|\n\
-         | 2 | liver \\| left | الكبد | 24 | 0 | 0 |\n"
+        "| label id | name (en) | name (ar) | bbox | mask_size |\n|---|---|---|---|---|\n\
+         | 2 | liver \\| left | الكبد | 24 | 0 |\n| 3 | kidney | الكلية | 0 | 5 |\n"
     ));
     assert!(text.contains("![bbox: first row](samples/bbox.png)"));
     assert!(text.contains("loads the default config (`bbox`)"));
@@ -944,6 +960,7 @@ fn write_demo_dataset() {
         row_group_rows: 20,
         row_group_bytes: 100_000_000,
         shard_bytes: 20_000,
+        single_config: None,
     };
     let shards = write_rows(&dir, options, 300);
     let card = CardInfo {

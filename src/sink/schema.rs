@@ -54,7 +54,11 @@ pub(crate) const COLUMNS: &[Column] = &[
         "bbox, mask_size, lesion_size, distance or angle",
     ),
     col("task_id", Kind::Utf8, "task id from the build manifest"),
-    col("config", Kind::Utf8, "output config (task family folder)"),
+    col(
+        "config",
+        Kind::Utf8,
+        "task family (bbox, mask_size, lesion_size, …); its own config under parquet_configs = per_task",
+    ),
     col(
         "case_id",
         Kind::Utf8,

@@ -440,8 +440,14 @@ fn fixture_build_matches_closed_form_truth_and_is_deterministic() {
     assert_eq!(report["cases"]["skipped"], 1);
     assert_eq!(report["cases"]["failed"], 0);
     let card = String::from_utf8_lossy(&t1["KiTS23/README.md"]).to_string();
+    // One config by default; the structures table counts rows per task family.
     assert!(
-        card.contains("config_name: \"bbox\"") && card.contains("config_name: \"mask_size\""),
+        card.contains("configs:\n- config_name: \"all\"\n  default: true\n"),
+        "{card}"
+    );
+    assert!(!card.contains("config_name: \"bbox\""), "{card}");
+    assert!(
+        card.contains("| label id | name (en) | bbox | instances | lesion_size | mask_size |"),
         "{card}"
     );
 }
@@ -749,4 +755,96 @@ fn bad_flags_and_missing_data_root_are_fatal() {
         stderr.contains("dataset/{case}/imaging.nii.gz"),
         "zero-match hint names the pattern: {stderr}"
     );
+}
+
+/// id → (config column, question, answer, PNG bytes) of every row in the Parquet shards of `dir`.
+fn rows_in(dir: &Path) -> BTreeMap<String, (String, String, String, Vec<u8>)> {
+    let mut rows = BTreeMap::new();
+    for batch in crate::common::folder_batches(dir) {
+        let text = |name| column(&batch, name).as_string::<i32>().clone();
+        let (ids, configs) = (text("id"), text("config"));
+        let (questions, answers) = (text("question"), text("answer"));
+        let image = column(&batch, "image");
+        let png = image
+            .as_struct()
+            .column_by_name("bytes")
+            .expect("bytes")
+            .as_binary::<i32>()
+            .clone();
+        for i in 0..batch.num_rows() {
+            let row = (
+                configs.value(i).to_string(),
+                questions.value(i).to_string(),
+                answers.value(i).to_string(),
+                png.value(i).to_vec(),
+            );
+            assert!(rows.insert(ids.value(i).to_string(), row).is_none());
+        }
+    }
+    rows
+}
+
+/// Bytes of the Parquet shards under `dir`.
+fn shard_bytes(dir: &Path) -> u64 {
+    tree(dir)
+        .iter()
+        .filter(|(name, _)| name.ends_with(".parquet"))
+        .map(|(_, bytes)| bytes.len() as u64)
+        .sum()
+}
+
+/// The two Parquet layouts hold the same rows: one config `all` (the default, each slice's PNG stored once
+/// across task families) and a config per family (`--parquet-configs per-task`, each row in the folder its
+/// `config` column names). Switching layout in place removes the other layout's shards, so the folder holds
+/// one dataset, and switching back gives the first build's files again.
+#[test]
+fn both_parquet_layouts_hold_the_same_rows_and_switching_leaves_one_dataset() {
+    let dir = temp_dir("layouts");
+    let data = Path::new(ROOT).join("fixtures/kits23");
+    let out = dir.join("out");
+    let dataset = out.join("KiTS23");
+    let parquet = ["--formats", "parquet"];
+    let o = build(&data, &out, &parquet);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let first = tree(&dataset);
+    let one = rows_in(&dataset.join("all"));
+    let one_bytes = shard_bytes(&dataset.join("all"));
+    let families: BTreeSet<&str> = one.values().map(|(c, ..)| c.as_str()).collect();
+    assert_eq!(
+        families,
+        BTreeSet::from(["bbox", "instances", "lesion_size", "mask_size"])
+    );
+
+    let per_task = [&parquet[..], &["--parquet-configs", "per-task"]].concat();
+    let o = build(&data, &out, &per_task);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(
+        !dataset.join("all").exists(),
+        "the other layout's shards go"
+    );
+    let mut rows = BTreeMap::new();
+    let mut per_task_bytes = 0;
+    for &family in &families {
+        let folder = rows_in(&dataset.join(family));
+        assert!(folder.values().all(|(c, ..)| c == family), "{family}");
+        per_task_bytes += shard_bytes(&dataset.join(family));
+        rows.extend(folder);
+    }
+    assert!(rows == one, "the same rows in both layouts");
+    // The fixture's slices are small (text is much of a shard), yet sharing the PNGs shows.
+    assert!(
+        one_bytes < per_task_bytes,
+        "{one_bytes} vs {per_task_bytes}"
+    );
+    let card = fs::read_to_string(dataset.join("README.md")).expect("card");
+    for family in &families {
+        assert!(
+            card.contains(&format!("- config_name: \"{family}\"\n")),
+            "{card}"
+        );
+    }
+
+    let o = build(&data, &out, &parquet);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(tree(&dataset) == first, "back to the first build's files");
 }

@@ -160,9 +160,8 @@ fn three_partitions_merge_into_the_single_build_byte_for_byte() {
     }
     // Both splits, every format, the failed case and the card are among the compared files.
     for file in [
-        "KiTS23/bbox/train-00000-of-00001.parquet",
-        "KiTS23/bbox/test-00000-of-00001.parquet",
-        "KiTS23/lesion_size/test-00000-of-00001.parquet",
+        "KiTS23/all/train-00000-of-00001.parquet",
+        "KiTS23/all/test-00000-of-00001.parquet",
         "KiTS23/tsv/KiTS23_test_en.tsv",
         "KiTS23/tsv/KiTS23_test_en_hidden.tsv",
         "KiTS23/jsonl/train.jsonl",
@@ -395,10 +394,10 @@ fn merge_runs_where_relative_paths_resolve() {
     let here = run_in(&data, &merge, &[]);
     assert_eq!(here.status.code(), Some(0), "{}", text(&here));
     assert!(
-        data.join("merged/KiTS23/bbox/train-00000-of-00001.parquet")
+        data.join("merged/KiTS23/all/train-00000-of-00001.parquet")
             .is_file()
             || data
-                .join("merged/KiTS23/bbox/test-00000-of-00001.parquet")
+                .join("merged/KiTS23/all/test-00000-of-00001.parquet")
                 .is_file()
     );
 }

@@ -55,10 +55,38 @@ pub fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     files
 }
 
-/// Every record batch of every Parquet shard in a config folder, shards in name order; none when the folder
-/// does not exist (a config without rows).
+/// Every record batch of the Parquet shards of one task family, shards in name order: the family's own config
+/// folder (`parquet_configs = "per_task"`), else its rows of the `all` config beside it (the default
+/// layout). None when neither holds rows of it.
 pub fn config_batches(config_dir: &Path) -> Vec<RecordBatch> {
-    let Ok(entries) = fs::read_dir(config_dir) else {
+    if config_dir.is_dir() {
+        return folder_batches(config_dir);
+    }
+    let family = config_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("config folder name");
+    let all = config_dir.with_file_name("all");
+    folder_batches(&all)
+        .into_iter()
+        .map(|batch| {
+            let configs = column(&batch, "config");
+            let configs = configs
+                .as_any()
+                .downcast_ref::<arrow_array::StringArray>()
+                .expect("config strings");
+            let keep: arrow_array::BooleanArray =
+                configs.iter().map(|c| Some(c == Some(family))).collect();
+            arrow_select::filter::filter_record_batch(&batch, &keep).expect("filter")
+        })
+        .filter(|batch| batch.num_rows() > 0)
+        .collect()
+}
+
+/// Every record batch of every Parquet shard in a folder, shards in name order; none when the folder does not
+/// exist.
+pub fn folder_batches(dir: &Path) -> Vec<RecordBatch> {
+    let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut shards: Vec<PathBuf> = entries.map(|e| e.expect("entry").path()).collect();
