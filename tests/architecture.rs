@@ -60,7 +60,6 @@ const EXCLUSIVE_CRATES: &[(&str, &[&str])] = &[
     ("calamine", &["score"]),
     ("nifti", &["volume"]),
     ("hdf5_pure", &["volume"]),
-    ("libdeflater", &["volume"]),
     ("clap", &["cli", "main.rs"]),
     ("rustix", &["sink"]),
     ("base64", &["sink", "gallery"]),

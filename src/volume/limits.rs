@@ -84,13 +84,6 @@ pub(super) fn checked_voxels(path: &Path, shape: &[usize]) -> Result<usize, Volu
     }
 }
 
-/// The most bytes `compressed` bytes of a zlib or gzip stream can inflate to.
-pub(super) fn inflated_at_most(compressed: u64) -> u64 {
-    compressed
-        .saturating_mul(DEFLATE_MAX_RATIO)
-        .saturating_add(1024)
-}
-
 /// Whether `needed` bytes of voxel stream can come out of `available` stored bytes (`compressed`: inflated
 /// at deflate's largest ratio). `Err` holds the reason, to be worded by the caller's format.
 pub(super) fn check_fits(needed: u64, available: u64, compressed: bool) -> Result<(), String> {
@@ -102,7 +95,9 @@ pub(super) fn check_fits(needed: u64, available: u64, compressed: bool) -> Resul
         }
         return Ok(());
     }
-    let most = inflated_at_most(available);
+    let most = available
+        .saturating_mul(DEFLATE_MAX_RATIO)
+        .saturating_add(1024);
     if needed > most {
         return Err(format!(
             "the header promises {needed} bytes of voxel data but {available} compressed bytes inflate to at \

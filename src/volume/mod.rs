@@ -16,7 +16,6 @@ mod hdf5;
 #[cfg(test)]
 mod hdf5_tests;
 pub mod image2d;
-mod inflate;
 mod labels;
 pub mod landmarks;
 mod limits;

@@ -10,7 +10,7 @@ use ::nifti::{Endianness, NiftiHeader};
 use super::decode::{
     canonical_geometry, pick_channel, read_error as bad, Datatype, Opened, CHUNK_BYTES,
 };
-use super::{inflate, limits, VolumeError};
+use super::{limits, VolumeError};
 use crate::geom::affine::{self, Affine};
 
 const HEADER_BYTES: usize = 348;
@@ -86,20 +86,6 @@ pub(super) fn open(path: &Path, channel: Option<usize>) -> Result<Opened, Volume
             )
         })?;
     limits::check_fits(needed, stored.bytes, stored.gzip).map_err(|e| bad(path, e))?;
-    // A gzip file is inflated whole when it can be (one member, verified: `inflate.rs`), else streamed.
-    let whole = if stored.gzip {
-        File::open(path)
-            .ok()
-            .and_then(|file| inflate::whole_gzip(file, stored.bytes, needed))
-    } else {
-        None
-    };
-    let streamed = whole.is_none() && stored.gzip;
-    if let Some(bytes) = whole {
-        let mut inflated = io::Cursor::new(bytes);
-        inflated.set_position(HEADER_BYTES as u64);
-        src = Box::new(inflated);
-    }
     let data_offset = skip_to_channel(
         path,
         &mut src,
@@ -119,7 +105,7 @@ pub(super) fn open(path: &Path, channel: Option<usize>) -> Result<Opened, Volume
     );
     Ok(opened
         .with_scaling(scaling)
-        .with_source("NIfTI-1", streamed))
+        .with_source("NIfTI-1", stored.gzip))
 }
 
 /// The stored (on-disk) shape and stored-index → RAS affine of a 3D file, from its header alone.
