@@ -677,6 +677,7 @@ kind = "bbox"
             profile: Default::default(),
             formats: vec![crate::sink::OutputFormat::Parquet],
             tsv_max_items: None,
+            parquet_configs: None,
             jsonl_image_paths: Default::default(),
         },
         &|_| {},

@@ -4,6 +4,8 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver};
 
 use super::region;
 use super::rows::{CaseRows, Fact, Said, Shot, ShotId};
@@ -43,6 +45,14 @@ pub(super) fn build(
     let manifest = ctx.manifest;
     let auto = manifest.is_auto(&collection.name);
     super::confine_data_files(ctx, collection, &[&case.image_path])?;
+    // With threads to spare for this case, its image (the case's longest serial step) is inflated on the pool
+    // while the mask is read and its facts are worked out; errors are still reported in the serial order.
+    let early = ctx
+        .pool
+        .filter(|p| p.current_num_threads() > 1)
+        .and_then(|pool| {
+            image_path(case, collection).map(|path| open_image(case, collection, path, Some(pool)))
+        });
     let mask = read_mask(
         ctx,
         case,
@@ -60,7 +70,7 @@ pub(super) fn build(
     let mut out = CaseOutput::default();
     let tasks: Vec<&Task> = manifest.tasks_for(&collection.name).collect();
     let Some((image, mut items)) =
-        image_and_items(ctx, case, collection, labels, &tasks, mask, &mut out)?
+        image_and_items(ctx, case, collection, labels, &tasks, mask, early, &mut out)?
     else {
         return Ok(out);
     };
@@ -104,9 +114,76 @@ pub(super) fn build(
 /// A case's image and its kept items, in task order.
 type ImageAndItems<'t> = (ImageVolume, Vec<(&'t Task, Item)>);
 
-/// The image the case's slices are cut from and the case's kept items; `None` when no item is kept (the
-/// image is then never decoded). The image is the case's own, a mask-only collection's template, or the
-/// label map drawn in grey levels ([`render::label_grey`]).
+/// The image file a case's slices are cut from: its own, or a mask-only collection's template; `None` when
+/// the label map itself is drawn (`render_from = "labels"`).
+fn image_path(case: &crate::discover::Case, collection: &Collection) -> Option<PathBuf> {
+    match &collection.render_from {
+        None => Some(case.image_path.clone()),
+        Some(RenderFrom::Template(template)) => Some(case_data_root(case).join(template)),
+        Some(RenderFrom::Labels) => None,
+    }
+}
+
+/// An opened image file: its canonical grid (from the header) and where its voxels come from.
+struct OpenedImage {
+    path: PathBuf,
+    shape: [usize; 3],
+    geometry: volume::Geometry,
+    voxels: Voxels,
+}
+
+/// An image's voxels: still to be read from the opened file, or being read on the build's pool.
+enum Voxels {
+    ToRead(Box<volume::ImageFile>),
+    Reading(Receiver<Result<ImageVolume, volume::VolumeError>>),
+}
+
+/// Opens the image file at `path` (its header); with `pool`, its voxels start being read there at once.
+fn open_image(
+    case: &crate::discover::Case,
+    collection: &Collection,
+    path: PathBuf,
+    pool: Option<&rayon::ThreadPool>,
+) -> Result<OpenedImage, volume::VolumeError> {
+    let file = match &collection.h5_dataset {
+        Some(dataset) => volume::open_hdf5_image(&path, dataset, &case.mask_path)?,
+        None => volume::open_image(&path, collection.channel)?,
+    };
+    let (shape, geometry) = (file.shape(), file.geometry().clone());
+    let voxels = match pool {
+        Some(pool) => {
+            let (sender, receiver) = sync_channel(1);
+            // Never blocks: the channel has room for the one result (dropped unread if no fact is kept).
+            pool.spawn(move || {
+                let _ = sender.send(file.read());
+            });
+            Voxels::Reading(receiver)
+        }
+        None => Voxels::ToRead(Box::new(file)),
+    };
+    Ok(OpenedImage {
+        path,
+        shape,
+        geometry,
+        voxels,
+    })
+}
+
+impl OpenedImage {
+    fn read(self) -> Result<ImageVolume, volume::VolumeError> {
+        match self.voxels {
+            Voxels::ToRead(file) => file.read(),
+            // A panicking pool task aborts the process (rayon's default), so the sender is never dropped
+            // unsent.
+            Voxels::Reading(receiver) => receiver.recv().expect("the image read sends its result"),
+        }
+    }
+}
+
+/// The image the case's slices are cut from and the case's kept items; `None` when no item is kept. The
+/// image is the case's own, a mask-only collection's template, or the label map drawn in grey levels
+/// ([`render::label_grey`]). `early` is the image already opened (and being read) alongside the mask.
+#[allow(clippy::too_many_arguments)]
 fn image_and_items<'t>(
     ctx: &CaseContext,
     case: &crate::discover::Case,
@@ -114,33 +191,30 @@ fn image_and_items<'t>(
     labels: &BTreeMap<u16, Label>,
     tasks: &[&'t Task],
     mask: Volume<u16>,
+    early: Option<Result<OpenedImage, volume::VolumeError>>,
     out: &mut CaseOutput,
 ) -> Result<Option<ImageAndItems<'t>>, CaseError> {
-    let image_path = match &collection.render_from {
-        None => case.image_path.clone(),
-        Some(RenderFrom::Template(template)) => case_data_root(case).join(template),
-        Some(RenderFrom::Labels) => {
-            let items = case_items(ctx, labels, tasks, &mask, out)?;
-            if !image_needed(&items) {
-                return Ok(None);
-            }
-            return Ok(Some((label_image(&mask), items)));
+    let Some(image_path) = image_path(case, collection) else {
+        let items = case_items(ctx, labels, tasks, &mask, out)?;
+        if !image_needed(&items) {
+            return Ok(None);
         }
+        return Ok(Some((label_image(&mask), items)));
     };
-    let image_file = match &collection.h5_dataset {
-        Some(dataset) => volume::open_hdf5_image(&image_path, dataset, &case.mask_path)?,
-        None => volume::open_image(&image_path, collection.channel)?,
+    let image = match early {
+        Some(opened) => opened?,
+        None => open_image(case, collection, image_path, None)?,
     };
     if let Err(e) = volume::check_grid_agreement(
-        &image_path,
-        image_file.shape(),
-        image_file.geometry(),
+        &image.path,
+        image.shape,
+        &image.geometry,
         &case.mask_path,
         &mask,
     ) {
         // `warn` tolerates a spacing or affine disagreement; a shape mismatch leaves mask voxels without an
         // image voxel (or the other way round), so the case cannot be built under either policy.
-        let shapes_differ = image_file.shape()[..] != *mask.data.shape();
+        let shapes_differ = image.shape[..] != *mask.data.shape();
         match collection.geometry {
             GeometryPolicy::Error => return Err(e.into()),
             GeometryPolicy::Warn if shapes_differ => return Err(e.into()),
@@ -149,39 +223,22 @@ fn image_and_items<'t>(
                 .push(format!("{}/{}: {e}", case.collection, case.case_id)),
         }
     }
-    let pool = ctx.pool.filter(|p| p.current_num_threads() > 1);
-    if let Some(pool) = pool.filter(|_| any_label(&mask)) {
-        // A labelled mask almost always keeps a fact: inflate the image (the case's longest serial step)
-        // while the mask's facts are worked out, rather than after.
-        let (image, items) = pool.install(|| {
-            rayon::join(
-                || image_file.read(),
-                || case_items(ctx, labels, tasks, &mask, out),
-            )
-        });
-        let items = items?;
-        if !image_needed(&items) {
-            return Ok(None);
-        }
-        Ok(Some((image?, items)))
-    } else {
-        let items = case_items(ctx, labels, tasks, &mask, out)?;
-        if !image_needed(&items) {
-            return Ok(None);
-        }
-        // Every fact is known: the mask's memory is free before the image's is taken.
-        drop(mask);
-        Ok(Some((image_file.read()?, items)))
+    let items = case_items(ctx, labels, tasks, &mask, out)?;
+    if !image_needed(&items) {
+        return Ok(None);
     }
+    // Every fact is known: the mask's memory is free before the image's is taken (or while it is read).
+    drop(mask);
+    Ok(Some((image.read()?, items)))
 }
 
 /// The data root a case was found under: its mask path less the mask's relative path.
-fn case_data_root(case: &crate::discover::Case) -> std::path::PathBuf {
-    let depth = std::path::Path::new(&case.mask_rel).components().count();
+fn case_data_root(case: &crate::discover::Case) -> PathBuf {
+    let depth = Path::new(&case.mask_rel).components().count();
     case.mask_path
         .ancestors()
         .nth(depth)
-        .map_or_else(|| std::path::PathBuf::from("."), |p| p.to_path_buf())
+        .map_or_else(|| PathBuf::from("."), |p| p.to_path_buf())
 }
 
 /// The label map as an 8-bit image whose voxel is its label's grey level (docs/measurements.md §9.8).
@@ -204,16 +261,11 @@ fn present_ids(mask: &Volume<u16>) -> Vec<u16> {
 /// The "image needed?" decision: the image is decoded only when some row will show it. Rows come only from
 /// kept items, and every output format stores each row's image (Parquet `image`, TSV `image`, JSONL
 /// `images`; no `--formats` combination writes rows without one), so a case with no kept item never keeps
-/// its image: an empty mask never decodes it (its header is still read and checked); with more than one
-/// thread for the case, a labelled mask's image is inflated while its facts are worked out, and let go when every fact was
-/// filtered out.
+/// its image. With one thread for the case the image is decoded only after a fact is kept (an empty mask
+/// never decodes it; its header is still read and checked); with more, it is inflated on the pool while the
+/// mask is read and its facts are worked out, and let go when no fact is kept.
 fn image_needed(items: &[(&Task, Item)]) -> bool {
     !items.is_empty()
-}
-
-/// True when the mask holds any label (every unknown value was already read as background).
-fn any_label(mask: &Volume<u16>) -> bool {
-    mask.data.iter().any(|&v| v != 0)
 }
 
 /// Every kept fact of the case's tasks on their planes, in task order, counting what the filters removed

@@ -144,6 +144,11 @@ pub enum CaseError {
 }
 
 impl CaseContext<'_> {
+    /// Threads working on this case: the pool's when the case has one, else 1.
+    pub(crate) fn threads(&self) -> usize {
+        self.pool.map_or(1, |p| p.current_num_threads())
+    }
+
     /// `f` of every item, in order: in parallel on the pool when the case has one, one by one otherwise.
     pub(crate) fn map_ordered<T: Sync, R: Send>(
         &self,

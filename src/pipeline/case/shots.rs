@@ -1,7 +1,7 @@
 //! The slices a segmentation case shows, rendered batch by batch. A plane whose slices are strided in memory
 //! is gathered in one sweep per block of its needed slices ([`slices_per_sweep`], at most half the volume's
-//! bytes), and the block is kept while the batches that show its slices are rendered; other planes' slices
-//! are taken one by one. A batch is rendered in parallel on the build's pool (when the case has it), each slice once per window it
+//! bytes; with the build's pool, one share of the block per thread), and the block is kept while the batches
+//! that show its slices are rendered; other planes' slices are taken one by one. A batch is rendered in parallel on the build's pool (when the case has it), each slice once per window it
 //! is shown in, results in the batch's order.
 
 use std::collections::BTreeMap;
@@ -69,7 +69,7 @@ impl<'a> Slices<'a> {
     }
 
     /// Gathers every slice `keys` (ascending) shows, letting go of the slices before the first of them.
-    fn gather(&mut self, keys: &[ShotKey]) {
+    fn gather(&mut self, keys: &[ShotKey], ctx: &CaseContext) {
         let Some(&(first_plane, first_slice, _)) = keys.first() else {
             return;
         };
@@ -89,8 +89,12 @@ impl<'a> Slices<'a> {
                 }
                 Err(_) => std::slice::from_ref(&slice),
             };
-            let grids = view.extract_image(self.image, block);
-            for (grid, &s) in grids.into_iter().zip(block) {
+            // With the pool, each thread sweeps the volume for its share of the block (the sweep is bound by
+            // memory, not by arithmetic, so the shares read the volume side by side).
+            let shares: Vec<&[usize]> = block.chunks(block.len().div_ceil(ctx.threads())).collect();
+            let image = self.image;
+            let grids = ctx.map_ordered(&shares, |share| view.extract_image(image, share));
+            for (grid, &s) in grids.into_iter().flatten().zip(block) {
                 self.gathered.insert((plane, s), grid);
             }
         }
@@ -103,7 +107,7 @@ impl<'a> Slices<'a> {
         style: &ShotStyle,
         ctx: &CaseContext,
     ) -> Result<Vec<RenderedSlice>, RenderError> {
-        self.gather(keys);
+        self.gather(keys, ctx);
         let gathered = &self.gathered;
         let jobs: Vec<(&IntensityGrid, Option<WindowGroup>)> = keys
             .iter()
