@@ -87,6 +87,35 @@ fn spin() -> u64 {
     x
 }
 
+/// The memory-bound control: sums a 256 MB buffer (allocated and touched first, not timed) six times, a
+/// stream through memory like the build's volume passes.
+fn stream_memory(buffer: &[u64]) -> u64 {
+    let mut sum = 0u64;
+    for _ in 0..6 {
+        for chunk in buffer.chunks(8) {
+            sum = sum.wrapping_add(chunk.iter().sum::<u64>());
+        }
+    }
+    sum
+}
+
+/// `2·t1/t2` of [`stream_memory`]: what two free cores give work bound by memory bandwidth (the shared part
+/// of two cores), the ceiling of a 2-thread speedup for the build's memory-heavy steps.
+fn memory_cores() -> f64 {
+    let buffers: Vec<Vec<u64>> = (0..2).map(|_| vec![1u64; 32 << 20]).collect();
+    let t1 = secs(|| {
+        std::hint::black_box(stream_memory(&buffers[0]));
+    });
+    let t2 = secs(|| {
+        std::thread::scope(|scope| {
+            for buffer in &buffers {
+                scope.spawn(move || std::hint::black_box(stream_memory(buffer)));
+            }
+        });
+    });
+    2.0 * t1 / t2
+}
+
 /// `2·t1/t2`: one spin alone, then two at once on two threads; ≈ 2 when two cores are free, ≈ 1 when one is.
 fn free_cores() -> f64 {
     let t1 = secs(|| {
@@ -433,6 +462,8 @@ struct Speedup {
     t1: Vec<f64>,
     t2: Vec<f64>,
     free: Vec<f64>,
+    /// The memory-bound control of each round ([`memory_cores`]).
+    memory: Vec<f64>,
     peak_t1: f64,
     peak_t2: f64,
     largest: f64,
@@ -448,12 +479,14 @@ fn speedup(cli: &Cli, input: &Input, out: &Path, rounds: usize, v: Variant) -> S
         t1: Vec::new(),
         t2: Vec::new(),
         free: Vec::new(),
+        memory: Vec::new(),
         peak_t1: 0.0,
         peak_t2: 0.0,
         largest: input.largest_stored_bytes,
     };
     for round in 0..rounds {
         s.free.push(free_cores());
+        s.memory.push(memory_cores());
         let a = build(cli, input, out, 1, formats, &[]);
         let b = build(cli, input, out, 2, formats, &[]);
         eprintln!(
@@ -732,10 +765,12 @@ fn speedup_table(speedups: &[Speedup]) -> String {
     let mut t = format!(
         "### `--threads 2` vs `--threads 1` (paired rounds: control, 1 thread, 2 threads; median of {rounds})\n\n\
          Free-core control, measured before every pair: a fixed CPU-bound spin alone (t1) and two copies at once \
-         on two threads (t2); cores actually free ≈ 2·t1/t2 (2.0 = both cores free).\n\n\
+         on two threads (t2); cores actually free ≈ 2·t1/t2 (2.0 = both cores free). Memory-bound control, \
+         measured alongside: the same ratio for a stream through a 256 MB buffer, what two free cores give \
+         work bound by memory bandwidth (the build's volume passes are).\n\n\
          | input | formats | 1 thread s | 2 threads s | speedup (median of ratios) | cores free (median) | \
-         each round: speedup @ cores free | speedup in rounds with ≥ 1.8 cores free |\n\
-         |---|---|---|---|---|---|---|---|\n"
+         memory-bound control (median) | each round: speedup @ cores free | speedup in rounds with ≥ 1.8 cores free |\n\
+         |---|---|---|---|---|---|---|---|---|\n"
     );
     for s in speedups {
         let (a, b, free) = (
@@ -770,10 +805,11 @@ fn speedup_table(speedups: &[Speedup]) -> String {
         };
         writeln!(
             t,
-            "| {} | {} | {a:.2} | {b:.2} | **{:.2}×** | {free:.2} | {} | {quiet} |",
+            "| {} | {} | {a:.2} | {b:.2} | **{:.2}×** | {free:.2} | {:.2} | {} | {quiet} |",
             s.input_name,
             s.formats_label,
             s.ratio(),
+            median(s.memory.clone()),
             each.join(", ")
         )
         .expect("w");

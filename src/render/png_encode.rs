@@ -1,21 +1,31 @@
 //! PNG encoding of rendered slices (8-bit gray) and of 3-channel images for the TSV writer.
 //!
-//! Compression choice: `CompressionType::Fast` (the `fdeflate` encoder) with the `Adaptive` filter.
+//! Compression choice: `CompressionType::Fast` (the `fdeflate` encoder) with the `Avg` filter on every row.
 //! Measured on a synthetic 512² abdominal CT slice in the soft-tissue window (quantum noise σ = 15 HU;
-//! `cargo test --release --lib compression_table -- --ignored --nocapture`, 2-core box):
+//! `cargo test --release --lib compression_table -- --ignored --nocapture`, 2-core box, 2026-12-06):
 //!
 //! | setting (Adaptive filter) | bytes  | ms per slice |
 //! |---------------------------|--------|--------------|
 //! | Fast (fdeflate)           | 92 556 | 0.22         |
-//! | Level(1) (zlib-rs)        | 114 510| 1.49         |
-//! | Level(3)                  | 80 043 | 2.96         |
-//! | Default (Balanced)        | 79 192 | 3.59         |
-//! | Level(9) / Best           | 83 179 | 8.0          |
+//! | Level(1) (zlib-rs)        | 114 510| 1.19         |
+//! | Level(3)                  | 80 043 | 1.92         |
+//! | Default (Balanced)        | 79 192 | 2.34         |
+//! | Level(9) / Best           | 83 179 | 5.4          |
 //!
-//! Fast is 16× quicker than Default for 17 % more bytes. At 3.6 ms PNG encoding alone would cap a core at
-//! ~280 slices/s and dominate the build (a whole CT volume decodes in ~1.3 ms per slice; the Parquet sink
-//! writes 10 k rows/s), while 0.22 ms keeps it in the noise. Other filters (Up, Paeth, none) were larger
-//! with Fast. Every setting is deterministic: same pixels, same bytes.
+//! Fast is ~10× quicker than Default for 17 % more bytes: at 2–4 ms PNG encoding alone would dominate the
+//! build, at 0.2 ms it is in the noise. Filter, with Fast:
+//!
+//! | filter    | gray bytes | gray ms | RGB bytes (gray ×3) | RGB ms (median of 31) |
+//! |-----------|------------|---------|---------------------|-----------------------|
+//! | Adaptive  | 92 556     | 0.22    | 273 054             | 0.87                  |
+//! | Avg       | 92 808     | 0.14    | 273 754             | 0.48                  |
+//! | Sub / Up  | –          | –       | 283 794 / 284 574   | 0.45                  |
+//! | Paeth     | –          | –       | 289 324             | 0.53                  |
+//! | none      | –          | –       | 471 145             | 0.39                  |
+//!
+//! `Avg` gives Adaptive's size (+0.3 %) in 55–65 % of its time (Adaptive tries all five filters per row);
+//! the TSV's RGB images, three times the bytes, gain most. Every setting is deterministic: same pixels, same
+//! bytes.
 
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{ExtendedColorType, ImageEncoder};
@@ -23,7 +33,7 @@ use image::{ExtendedColorType, ImageEncoder};
 use super::RenderError;
 
 const COMPRESSION: CompressionType = CompressionType::Fast;
-const FILTER: FilterType = FilterType::Adaptive;
+const FILTER: FilterType = FilterType::Avg;
 
 fn encode(
     width_px: u32,
@@ -179,12 +189,38 @@ pub(super) mod tests {
             ("Level(9)", CompressionType::Level(9)),
             ("Best", CompressionType::Best),
         ];
+        let rgb: Vec<u8> = gray.iter().flat_map(|&v| [v, v, v]).collect();
         for filter in [
             FilterType::Adaptive,
+            FilterType::Sub,
             FilterType::Up,
+            FilterType::Avg,
             FilterType::Paeth,
             FilterType::NoFilter,
         ] {
+            let reps = 31;
+            let mut times = Vec::new();
+            let mut size = 0;
+            for _ in 0..reps {
+                let start = std::time::Instant::now();
+                size = encode(
+                    512,
+                    512,
+                    &rgb,
+                    ExtendedColorType::Rgb8,
+                    3,
+                    COMPRESSION,
+                    filter,
+                )
+                .unwrap()
+                .len();
+                times.push(start.elapsed().as_secs_f64() * 1000.0);
+            }
+            times.sort_by(f64::total_cmp);
+            println!(
+                "RGB {filter:?}\tFast\t{size} B\t{:.2} ms (median)",
+                times[reps / 2]
+            );
             for (name, compression) in settings {
                 let reps = 20;
                 let start = std::time::Instant::now();

@@ -209,8 +209,23 @@ fn item_text(row: &Row, kind: ItemKind, item: &Choice) -> ItemText {
 
 /// An item's image field: the base64 of its PNG, or the index of an earlier item in the same file.
 enum ImageField<'a> {
-    Png(&'a [u8]),
+    Base64(&'a str),
     Reference(u64),
+}
+
+/// An item's image: its content hash, its PNG, and the PNG's base64 once some file needed it (an item is
+/// written to its file and to the hidden copy, and base64 is most of a TSV's cost: encoded once).
+struct ItemImage<'a> {
+    key: u128,
+    png: &'a [u8],
+    base64: Option<String>,
+}
+
+impl ItemImage<'_> {
+    fn base64(&mut self) -> &str {
+        let png = self.png;
+        self.base64.get_or_insert_with(|| base64(png))
+    }
 }
 
 /// Parts of one TSV (or its hidden copy): the open part and the closed ones as (partial path, rows).
@@ -251,7 +266,7 @@ impl Parts {
 
     fn line(&self, index: u64, text: &ItemText, image: ImageField) -> String {
         let png_len = match image {
-            ImageField::Png(png) => png.len().div_ceil(3) * 4,
+            ImageField::Base64(text) => text.len(),
             ImageField::Reference(_) => 24,
         };
         let mut out =
@@ -266,9 +281,7 @@ impl Parts {
         out.push_str("\t\"");
         match image {
             // Base64 has no quote to double.
-            ImageField::Png(png) => {
-                base64::engine::general_purpose::STANDARD.encode_string(png, &mut out)
-            }
+            ImageField::Base64(text) => out.push_str(text),
             ImageField::Reference(first) => out.push_str(&first.to_string()),
         }
         out.push_str("\"\n");
@@ -281,18 +294,18 @@ impl Parts {
         dir: &Path,
         index: u64,
         text: &ItemText,
-        image: (u128, &[u8]),
+        image: &mut ItemImage,
         max_bytes: u64,
         partials: &mut Vec<PathBuf>,
     ) -> Result<(), SinkError> {
-        let (key, png) = image;
+        let key = image.key;
         let reference = self
             .open
             .as_ref()
             .and_then(|o| o.first_index.get(&key).copied());
         let mut text_line = match reference {
             Some(first) => self.line(index, text, ImageField::Reference(first)),
-            None => self.line(index, text, ImageField::Png(png)),
+            None => self.line(index, text, ImageField::Base64(image.base64())),
         };
         let mut full = reference.is_none();
         if let Some(open) = &self.open {
@@ -300,7 +313,7 @@ impl Parts {
                 self.close()?;
                 if !full {
                     // A new part holds no earlier image to refer to.
-                    text_line = self.line(index, text, ImageField::Png(png));
+                    text_line = self.line(index, text, ImageField::Base64(image.base64()));
                     full = true;
                 }
             }
@@ -401,10 +414,16 @@ impl Group {
     ) -> Result<(), SinkError> {
         let index = self.next_index;
         self.next_index += 1;
+        let (key, png) = image;
+        let mut image = ItemImage {
+            key,
+            png,
+            base64: None,
+        };
         self.full
-            .write_item(dir, index, text, image, max_bytes, partials)?;
+            .write_item(dir, index, text, &mut image, max_bytes, partials)?;
         if let Some(hidden) = self.hidden.as_mut() {
-            hidden.write_item(dir, index, text, image, max_bytes, partials)?;
+            hidden.write_item(dir, index, text, &mut image, max_bytes, partials)?;
         }
         Ok(())
     }
