@@ -764,13 +764,7 @@ fn rows_in(dir: &Path) -> BTreeMap<String, (String, String, String, Vec<u8>)> {
         let text = |name| column(&batch, name).as_string::<i32>().clone();
         let (ids, configs) = (text("id"), text("config"));
         let (questions, answers) = (text("question"), text("answer"));
-        let image = column(&batch, "image");
-        let png = image
-            .as_struct()
-            .column_by_name("bytes")
-            .expect("bytes")
-            .as_binary::<i32>()
-            .clone();
+        let png = crate::common::png_bytes(&batch);
         for i in 0..batch.num_rows() {
             let row = (
                 configs.value(i).to_string(),

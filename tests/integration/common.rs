@@ -103,6 +103,17 @@ pub fn folder_batches(dir: &Path) -> Vec<RecordBatch> {
     batches
 }
 
+/// The PNG bytes of every row of `batch` (the `image` struct's `bytes`).
+pub fn png_bytes(batch: &RecordBatch) -> arrow_array::BinaryArray {
+    use arrow_array::cast::AsArray;
+    column(batch, "image")
+        .as_struct()
+        .column_by_name("bytes")
+        .expect("image.bytes")
+        .as_binary::<i32>()
+        .clone()
+}
+
 /// One axial row of a box or mask-size config: where it is and what it says.
 pub struct AxialRow {
     pub task: String,

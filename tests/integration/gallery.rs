@@ -56,13 +56,7 @@ fn dataset_rows(dataset: &Path) -> BTreeMap<String, (String, String, String, Vec
             let text = |name| column(&batch, name).as_string::<i32>().clone();
             let (ids, configs, labels, langs) =
                 (text("id"), text("config"), text("label_name"), text("lang"));
-            let image = column(&batch, "image");
-            let bytes = image
-                .as_struct()
-                .column_by_name("bytes")
-                .expect("bytes")
-                .as_binary::<i32>()
-                .clone();
+            let bytes = crate::common::png_bytes(&batch);
             for i in 0..batch.num_rows() {
                 rows.insert(
                     ids.value(i).to_string(),
