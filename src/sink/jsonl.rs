@@ -10,8 +10,9 @@
 //! and languages is stored once and the same input always gives the same names.
 //!
 //! Durability: images are written as `.partial` and renamed without an `fsync` each (one per image cost
-//! ~0.8 s per CT case); [`JsonlSink::finish`] makes everything durable at one point
-//! ([`files::make_durable`](super::files::make_durable)) *before* it renames the JSONL files into place, so
+//! ~0.8 s per CT case); everything is made durable at one point, for the whole output set
+//! ([`files::make_durable`](super::files::make_durable), between [`JsonlSink::seal`] and
+//! [`JsonlSink::publish`]) *before* the JSONL files are renamed into place, so
 //! a JSONL file never names an image that is not on disk. An image torn by a power loss before that point
 //! has no JSONL file referring to it, and the next build rewrites it (an image is kept only when its bytes
 //! equal the new ones).
@@ -141,6 +142,8 @@ pub struct JsonlSink {
     /// Images this build created (not present with the same bytes before).
     created: Vec<PathBuf>,
     partials: Vec<PathBuf>,
+    /// The JSONL files [`JsonlSink::seal`] closed: (split, partial path, rows).
+    sealed: Vec<(String, PathBuf, u64)>,
 }
 
 impl JsonlSink {
@@ -179,6 +182,7 @@ impl JsonlSink {
             images: BTreeSet::new(),
             created: Vec::new(),
             partials: Vec::new(),
+            sealed: Vec::new(),
         })
     }
 
@@ -244,13 +248,21 @@ impl JsonlSink {
         Ok(())
     }
 
-    /// Renames `<split>.jsonl.partial` to `<split>.jsonl` and deletes JSONL files and images of a previous
-    /// build that this one does not reference.
+    /// [`seal`](Self::seal), the durable point, [`publish`](Self::publish): for a sink finished on its own.
     pub fn finish(mut self) -> Result<Vec<WrittenFile>, SinkError> {
-        let mut written = Vec::new();
-        let splits = std::mem::take(&mut self.splits);
-        let mut flushed = Vec::new();
-        for (split, file) in splits {
+        let files = self.seal()?;
+        make_durable(&self.dir, &files).map_err(|source| SinkError::Write {
+            path: self.dir.clone(),
+            source,
+        })?;
+        self.publish()
+    }
+
+    /// Flushes and closes every `<split>.jsonl.partial`. Returns them and the images this build created,
+    /// which the caller makes durable (one point for the whole output set) before [`publish`](Self::publish):
+    /// no JSONL file gets its name before every image and line it holds is on disk.
+    pub fn seal(&mut self) -> Result<Vec<PathBuf>, SinkError> {
+        for (split, file) in std::mem::take(&mut self.splits) {
             let SplitFile {
                 writer,
                 partial,
@@ -260,16 +272,18 @@ impl JsonlSink {
                 path: partial.clone(),
                 source: e.into_error(),
             })?;
-            flushed.push((split, partial, rows));
+            self.sealed.push((split, partial, rows));
         }
-        // The one durable point: every image and every JSONL line, before any JSONL file gets its name.
-        let to_sync: Vec<PathBuf> = (self.created.iter().cloned())
-            .chain(flushed.iter().map(|(_, partial, _)| partial.clone()))
-            .collect();
-        make_durable(&self.dir, &to_sync).map_err(|source| SinkError::Write {
-            path: self.dir.clone(),
-            source,
-        })?;
+        Ok((self.created.iter().cloned())
+            .chain(self.sealed.iter().map(|(_, partial, _)| partial.clone()))
+            .collect())
+    }
+
+    /// Renames the sealed `<split>.jsonl.partial` files to `<split>.jsonl`, writes the registry and deletes
+    /// JSONL files and images of a previous build that this one does not reference.
+    pub fn publish(mut self) -> Result<Vec<WrittenFile>, SinkError> {
+        let mut written = Vec::new();
+        let flushed = std::mem::take(&mut self.sealed);
         for (split, partial, rows) in flushed {
             let path = self.dir.join(format!("{split}.jsonl"));
             fs::rename(&partial, &path).map_err(|source| SinkError::Rename {

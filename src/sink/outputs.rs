@@ -1,10 +1,10 @@
 //! The selected output formats (`--formats parquet,tsv,jsonl`) behind one push/finish interface, so the
 //! pipeline hands each row once and every writer sees the rows in the same deterministic order.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::error::SinkError;
-use super::files::{OutputFormat, WrittenFile};
+use super::files::{make_durable, OutputFormat, WrittenFile};
 use super::jsonl::{ImagePaths, JsonlSink};
 use super::parquet_sink::{ParquetOptions, ParquetSink, WrittenShard};
 use super::tsv::{SampleGate, TsvOptions, TsvSample, TsvSink};
@@ -23,6 +23,7 @@ pub struct Written {
 
 /// The writers of the selected formats.
 pub struct Sinks {
+    dataset_dir: PathBuf,
     parquet: Option<ParquetSink>,
     tsv: Option<TsvSink>,
     jsonl: Option<JsonlSink>,
@@ -41,6 +42,7 @@ impl Sinks {
     ) -> Result<Sinks, SinkError> {
         let has = |f: OutputFormat| formats.contains(&f);
         Ok(Sinks {
+            dataset_dir: dataset_dir.to_path_buf(),
             parquet: has(OutputFormat::Parquet)
                 .then(|| ParquetSink::new(dataset_dir, parquet))
                 .transpose()?,
@@ -77,19 +79,35 @@ impl Sinks {
         Ok(())
     }
 
-    /// Finishes every writer; on error the writers not yet finished remove their partial files.
-    pub fn finish(self) -> Result<Written, SinkError> {
+    /// Finishes every writer: each completes its files under temporary names, then one durable point covers
+    /// them all (`files::make_durable`: one `syncfs` instead of an `fsync` per file), then each puts its files
+    /// in place. On error the writers not yet finished remove their partial files.
+    pub fn finish(mut self) -> Result<Written, SinkError> {
+        let mut files = Vec::new();
+        if let Some(parquet) = self.parquet.as_mut() {
+            files.extend(parquet.seal()?);
+        }
+        if let Some(tsv) = self.tsv.as_mut() {
+            files.extend(tsv.seal()?);
+        }
+        if let Some(jsonl) = self.jsonl.as_mut() {
+            files.extend(jsonl.seal()?);
+        }
+        make_durable(&self.dataset_dir, &files).map_err(|source| SinkError::Write {
+            path: self.dataset_dir.clone(),
+            source,
+        })?;
         let mut written = Written::default();
         if let Some(parquet) = self.parquet {
-            written.shards = parquet.finish()?;
+            written.shards = parquet.publish()?;
         }
         if let Some(tsv) = self.tsv {
-            let (files, samples) = tsv.finish()?;
+            let (files, samples) = tsv.publish()?;
             written.files.extend(files);
             written.tsv_samples = samples;
         }
         if let Some(jsonl) = self.jsonl {
-            written.files.extend(jsonl.finish()?);
+            written.files.extend(jsonl.publish()?);
         }
         Ok(written)
     }

@@ -20,7 +20,7 @@ use parquet::schema::types::ColumnPath;
 
 use super::batch::{estimated_row_bytes, rows_to_batch};
 use super::error::SinkError;
-use super::files::{partial_path, swap_in, test_abort_point};
+use super::files::{make_durable, partial_path, swap_in, test_abort_point};
 use super::schema::arrow_schema;
 use crate::record::Row;
 
@@ -132,6 +132,8 @@ pub struct ParquetSink {
     partials: Vec<PathBuf>,
     /// Staging folders created and not yet swapped in (removed on drop).
     staging: BTreeSet<PathBuf>,
+    /// The shards [`ParquetSink::seal`] completed, waiting in their staging folders.
+    sealed: Vec<WrittenShard>,
 }
 
 /// `<dataset>/.<config>.partial`, where a config's new shards wait until they are complete.
@@ -227,6 +229,7 @@ impl ParquetSink {
             splits: BTreeMap::new(),
             partials: Vec::new(),
             staging: BTreeSet::new(),
+            sealed: Vec::new(),
         })
     }
 
@@ -302,11 +305,20 @@ impl ParquetSink {
         Ok(())
     }
 
-    /// Writes the remaining rows, closes every writer, renames the partial files to their final
-    /// `-NNNNN-of-MMMMM` names in each config's staging folder and swaps it in for the config folder (the
-    /// shards of a previous build in the configs written now go with the old folder; other files in it are
-    /// kept). On error every partial file and staging folder is removed (by `Drop`).
+    /// [`seal`](Self::seal), the durable point, [`publish`](Self::publish): for a sink finished on its own.
     pub fn finish(mut self) -> Result<Vec<WrittenShard>, SinkError> {
+        let files = self.seal()?;
+        make_durable(&self.dataset_dir, &files).map_err(|source| SinkError::Write {
+            path: self.dataset_dir.clone(),
+            source,
+        })?;
+        self.publish()
+    }
+
+    /// Writes the remaining rows, closes every writer and renames the partial files to their final
+    /// `-NNNNN-of-MMMMM` names in each config's staging folder. Returns the shards, which the caller makes
+    /// durable (one point for the whole output set) before [`publish`](Self::publish).
+    pub fn seal(&mut self) -> Result<Vec<PathBuf>, SinkError> {
         for split_writer in self.splits.values_mut() {
             if !split_writer.pending.is_empty() {
                 split_writer.write_row_group(
@@ -318,7 +330,7 @@ impl ParquetSink {
             }
             split_writer.close_shard()?;
         }
-        let mut written = Vec::new();
+        let mut staged_files = Vec::new();
         for ((config, split), split_writer) in &self.splits {
             let total = split_writer.closed.len();
             for (index, (partial, rows, xxh3_128)) in split_writer.closed.iter().enumerate() {
@@ -336,7 +348,7 @@ impl ParquetSink {
                         source,
                     })?
                     .len();
-                written.push(WrittenShard {
+                self.sealed.push(WrittenShard {
                     config: config.clone(),
                     split: split.clone(),
                     path: self.dataset_dir.join(config).join(name),
@@ -344,8 +356,17 @@ impl ParquetSink {
                     bytes,
                     xxh3_128: *xxh3_128,
                 });
+                staged_files.push(staged);
             }
         }
+        Ok(staged_files)
+    }
+
+    /// Swaps each config's staging folder in for the config folder (the shards of a previous build in the
+    /// configs written now go with the old folder; other files in it are kept), once the sealed shards are
+    /// durable. On error every partial file and staging folder is removed (by `Drop`).
+    pub fn publish(mut self) -> Result<Vec<WrittenShard>, SinkError> {
+        let written = std::mem::take(&mut self.sealed);
         let staged: Vec<PathBuf> = self.staging.iter().cloned().collect();
         for staging in staged {
             let Some(config) = staging
@@ -357,7 +378,7 @@ impl ParquetSink {
                 continue;
             };
             let config_dir = self.dataset_dir.join(config);
-            // Every shard is complete and named: the set is switched in one step.
+            // Every shard is complete, named and durable: the set is switched in one step.
             if let Ok(handle) = File::open(&staging) {
                 let _ = handle.sync_all();
             }
@@ -522,7 +543,7 @@ impl SplitWriter {
         })
     }
 
-    /// Writes the footer, flushes and fsyncs the open shard, if any.
+    /// Writes the footer and flushes the open shard, if any (made durable with the whole output set).
     fn close_shard(&mut self) -> Result<(), SinkError> {
         let Some(mut shard) = self.current.take() else {
             return Ok(());
@@ -536,13 +557,6 @@ impl SplitWriter {
             source,
         };
         shard.writer.inner_mut().flush().map_err(io_error)?;
-        shard
-            .writer
-            .inner()
-            .inner
-            .get_ref()
-            .sync_all()
-            .map_err(io_error)?;
         let xxh3_128 = shard.writer.inner().hasher.digest128();
         self.closed.push((shard.path, shard.rows, xxh3_128));
         Ok(())

@@ -20,11 +20,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc};
 
 use base64::Engine as _;
 
 use super::error::SinkError;
-use super::files::{partial_path, remove_stale, OutputFormat, WrittenFile};
+use super::files::{make_durable, partial_path, remove_stale, OutputFormat, WrittenFile};
 use super::tsv_sample::{row_items, ItemKind, Offer, TsvGate};
 use crate::record::{Choice, Row};
 
@@ -67,6 +68,9 @@ pub const PANDAS_NA: [&str; 19] = [
 
 /// Default part size limit: below VLMEvalKit's 1 GB re-encoding threshold in both decimal and binary units.
 pub const MAX_FILE_BYTES: u64 = 1_000_000_000;
+
+/// Write buffer of a TSV part: image fields longer than this skip it.
+const PART_BUFFER_BYTES: usize = 64 << 10;
 
 /// Longest `image` field VLMEvalKit takes for a reference to another row's index.
 pub const MAX_REFERENCE_CHARS: usize = 64;
@@ -207,24 +211,53 @@ fn item_text(row: &Row, kind: ItemKind, item: &Choice) -> ItemText {
     text
 }
 
-/// An item's image field: the base64 of its PNG, or the index of an earlier item in the same file.
-enum ImageField<'a> {
-    Base64(&'a str),
-    Reference(u64),
+/// An item's image field: the base64 of its PNG (no quote to double), or the index of an earlier item in the
+/// same file.
+enum ImageField {
+    Base64(Arc<str>),
+    Reference(String),
 }
 
-/// An item's image: its content hash, its PNG, and the PNG's base64 once some file needed it (an item is
-/// written to its file and to the hidden copy, and base64 is most of a TSV's cost: encoded once).
-struct ItemImage<'a> {
+impl ImageField {
+    fn as_str(&self) -> &str {
+        match self {
+            ImageField::Base64(text) => text,
+            ImageField::Reference(index) => index,
+        }
+    }
+}
+
+/// An item's image: its content hash and its base64, made from its PNG once some file needs it (an item is
+/// written to its file and to the hidden copy, and base64 is a large part of a TSV's cost: encoded once,
+/// shared) or made earlier (a spilled candidate's, while the cases were built).
+struct ItemImage {
     key: u128,
-    png: &'a [u8],
-    base64: Option<String>,
+    png: Option<Arc<[u8]>>,
+    base64: Option<Arc<str>>,
 }
 
-impl ItemImage<'_> {
-    fn base64(&mut self) -> &str {
-        let png = self.png;
-        self.base64.get_or_insert_with(|| base64(png))
+impl ItemImage {
+    fn from_png(key: u128, png: Arc<[u8]>) -> ItemImage {
+        ItemImage {
+            key,
+            png: Some(png),
+            base64: None,
+        }
+    }
+
+    fn from_base64(key: u128, base64: Arc<str>) -> ItemImage {
+        ItemImage {
+            key,
+            png: None,
+            base64: Some(base64),
+        }
+    }
+
+    fn base64(&mut self) -> Arc<str> {
+        let png = self.png.as_deref().unwrap_or_default();
+        self.base64
+            .get_or_insert_with(|| Arc::from(base64(png)))
+            .clone()
     }
 }
 
@@ -264,31 +297,22 @@ impl Parts {
         line(&columns)
     }
 
-    fn line(&self, index: u64, text: &ItemText, image: ImageField) -> String {
-        let png_len = match image {
-            ImageField::Base64(text) => text.len(),
-            ImageField::Reference(_) => 24,
-        };
-        let mut out =
-            String::with_capacity(text.iter().map(|f| f.len() + 3).sum::<usize>() + png_len + 32);
-        quote(&index.to_string(), &mut out);
+    /// An item's line up to the opening quote of its `image` field.
+    fn head(&self, index: u64, text: &ItemText) -> String {
+        let mut head = String::with_capacity(text.iter().map(|f| f.len() + 3).sum::<usize>() + 32);
+        quote(&index.to_string(), &mut head);
         for (i, field) in text.iter().enumerate() {
             if !(self.hidden && HIDDEN_TEXT.contains(&i)) {
-                out.push('\t');
-                quote(field, &mut out);
+                head.push('\t');
+                quote(field, &mut head);
             }
         }
-        out.push_str("\t\"");
-        match image {
-            // Base64 has no quote to double.
-            ImageField::Base64(text) => out.push_str(text),
-            ImageField::Reference(first) => out.push_str(&first.to_string()),
-        }
-        out.push_str("\"\n");
-        out
+        head.push_str("\t\"");
+        head
     }
 
     /// Writes one item, its image as a reference when an earlier item of the same part has the same image.
+    /// The line goes out in pieces, the image field (most of its bytes) straight from its string.
     fn write_item(
         &mut self,
         dir: &Path,
@@ -303,17 +327,19 @@ impl Parts {
             .open
             .as_ref()
             .and_then(|o| o.first_index.get(&key).copied());
-        let mut text_line = match reference {
-            Some(first) => self.line(index, text, ImageField::Reference(first)),
-            None => self.line(index, text, ImageField::Base64(image.base64())),
+        let head = self.head(index, text);
+        let mut field = match reference {
+            Some(first) => ImageField::Reference(first.to_string()),
+            None => ImageField::Base64(image.base64()),
         };
+        let line_len = |field: &ImageField| (head.len() + field.as_str().len() + 2) as u64;
         let mut full = reference.is_none();
         if let Some(open) = &self.open {
-            if open.rows > 0 && open.bytes + text_line.len() as u64 > max_bytes {
+            if open.rows > 0 && open.bytes + line_len(&field) > max_bytes {
                 self.close()?;
                 if !full {
                     // A new part holds no earlier image to refer to.
-                    text_line = self.line(index, text, ImageField::Base64(image.base64()));
+                    field = ImageField::Base64(image.base64());
                     full = true;
                 }
             }
@@ -322,13 +348,15 @@ impl Parts {
             self.open_part(dir, partials)?;
         }
         if let Some(open) = self.open.as_mut() {
-            open.writer
-                .write_all(text_line.as_bytes())
+            let writer = &mut open.writer;
+            (writer.write_all(head.as_bytes()))
+                .and_then(|()| writer.write_all(field.as_str().as_bytes()))
+                .and_then(|()| writer.write_all(b"\"\n"))
                 .map_err(|source| SinkError::Write {
                     path: open.path.clone(),
                     source,
                 })?;
-            open.bytes += text_line.len() as u64;
+            open.bytes += line_len(&field);
             open.rows += 1;
             if full {
                 open.first_index.insert(key, index);
@@ -346,7 +374,8 @@ impl Parts {
             source,
         })?;
         partials.push(path.clone());
-        let mut writer = BufWriter::with_capacity(1 << 20, file);
+        // Image fields (tens to hundreds of KB) are at least this long and go to the file without a copy.
+        let mut writer = BufWriter::with_capacity(PART_BUFFER_BYTES, file);
         writer
             .write_all(header.as_bytes())
             .map_err(|source| SinkError::Write {
@@ -363,19 +392,12 @@ impl Parts {
         Ok(())
     }
 
+    /// Flushes and closes the open part (made durable with the whole output set, before it is renamed).
     fn close(&mut self) -> Result<(), SinkError> {
-        if let Some(mut open) = self.open.take() {
-            open.writer.flush().map_err(|source| SinkError::Write {
-                path: open.path.clone(),
-                source,
-            })?;
-            let file = open.writer.into_inner().map_err(|e| SinkError::Write {
+        if let Some(open) = self.open.take() {
+            open.writer.into_inner().map_err(|e| SinkError::Write {
                 path: open.path.clone(),
                 source: e.into_error(),
-            })?;
-            file.sync_all().map_err(|source| SinkError::Write {
-                path: open.path.clone(),
-                source,
             })?;
             self.closed.push((open.path, open.rows));
         }
@@ -408,18 +430,12 @@ impl Group {
         &mut self,
         dir: &Path,
         text: &ItemText,
-        image: (u128, &[u8]),
+        mut image: ItemImage,
         max_bytes: u64,
         partials: &mut Vec<PathBuf>,
     ) -> Result<(), SinkError> {
         let index = self.next_index;
         self.next_index += 1;
-        let (key, png) = image;
-        let mut image = ItemImage {
-            key,
-            png,
-            base64: None,
-        };
         self.full
             .write_item(dir, index, text, &mut image, max_bytes, partials)?;
         if let Some(hidden) = self.hidden.as_mut() {
@@ -427,7 +443,57 @@ impl Group {
         }
         Ok(())
     }
+
+    /// Writes items to the file on this thread and to its hidden copy on a second one, each image's base64
+    /// made once and shared. It runs at finish, when the case workers are done: the two files are the
+    /// sample's whole cost, most of it the kernel's copy of their bytes, and the copies run side by side.
+    fn write_items(
+        &mut self,
+        dir: &Path,
+        items: impl Iterator<Item = Result<(ItemText, ItemImage), SinkError>>,
+        max_bytes: u64,
+        partials: &mut Vec<PathBuf>,
+    ) -> Result<(), SinkError> {
+        let Some(mut hidden) = self.hidden.take() else {
+            for item in items {
+                let (text, image) = item?;
+                self.write_item(dir, &text, image, max_bytes, partials)?;
+            }
+            return Ok(());
+        };
+        let (to_copy, queue) = mpsc::sync_channel::<(u64, ItemText, ItemImage)>(HIDDEN_QUEUE_ITEMS);
+        let (written, copy) = std::thread::scope(|scope| {
+            let copy = scope.spawn(move || {
+                let mut partials = Vec::new();
+                let written = queue.into_iter().try_for_each(|(index, text, mut image)| {
+                    hidden.write_item(dir, index, &text, &mut image, max_bytes, &mut partials)
+                });
+                (hidden, partials, written)
+            });
+            let written = items.into_iter().try_for_each(|item| {
+                let (text, mut image) = item?;
+                let index = self.next_index;
+                self.next_index += 1;
+                (self.full).write_item(dir, index, &text, &mut image, max_bytes, partials)?;
+                // A closed queue means the copy failed: its error is reported below.
+                let _ = to_copy.send((index, text, image));
+                Ok(())
+            });
+            drop(to_copy);
+            let copy = copy
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (written, copy)
+        });
+        let (hidden, hidden_partials, hidden_written) = copy;
+        self.hidden = Some(hidden);
+        partials.extend(hidden_partials);
+        written.and(hidden_written)
+    }
 }
+
+/// Items queued for the hidden copy's thread (each holds its PNG and base64: a few MB at most).
+const HIDDEN_QUEUE_ITEMS: usize = 8;
 
 /// The TSV sample's gate as the case workers see it.
 pub type SampleGate = TsvGate<SpillRef>;
@@ -474,12 +540,14 @@ impl Spill {
         Ok(at)
     }
 
-    /// Stores an item's text (and its image unless already stored).
+    /// Stores an item's text (and its image's base64 unless already stored: encoded here, while the case
+    /// workers are busy, rather than at finish, when the build waits for it).
     fn store(&mut self, text: &ItemText, png: &[u8]) -> Result<SpillRef, SinkError> {
         let image = xxhash_rust::xxh3::xxh3_128(png);
         if !self.images.contains_key(&image) {
-            let at = self.append(png)?;
-            self.images.insert(image, (at, png.len() as u64));
+            let encoded = base64(png);
+            let at = self.append(encoded.as_bytes())?;
+            self.images.insert(image, (at, encoded.len() as u64));
         }
         let mut record = Vec::new();
         for field in text {
@@ -528,9 +596,19 @@ impl SpillReader {
         Ok(text)
     }
 
-    fn image(&mut self, key: u128) -> Result<Vec<u8>, SinkError> {
+    /// A stored image's base64.
+    fn image(&mut self, key: u128) -> Result<Arc<str>, SinkError> {
         let (offset, len) = self.images.get(&key).copied().unwrap_or((0, 0));
-        self.read_at(offset, len)
+        let bytes = self.read_at(offset, len)?;
+        String::from_utf8(bytes)
+            .map(Arc::from)
+            .map_err(|_| SinkError::Write {
+                path: self.path.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "spilled base64 is not text",
+                ),
+            })
     }
 }
 
@@ -648,7 +726,7 @@ impl TsvSink {
             group.write_item(
                 &self.dir,
                 &item_text(row, kind, item),
-                (xxhash_rust::xxh3::xxh3_128(png), png),
+                ItemImage::from_png(xxhash_rust::xxh3::xxh3_128(png), png.clone()),
                 self.options.max_file_bytes,
                 &mut self.partials,
             )?;
@@ -718,8 +796,8 @@ impl TsvSink {
     }
 
     /// The item's RGB PNG (an error without one: the sink makes no images).
-    fn png<'a>(&self, row: &Row, item: &'a Choice) -> Result<&'a [u8], SinkError> {
-        item.rgb_png.as_deref().ok_or_else(|| SinkError::TsvItem {
+    fn png<'a>(&self, row: &Row, item: &'a Choice) -> Result<&'a Arc<[u8]>, SinkError> {
+        item.rgb_png.as_ref().ok_or_else(|| SinkError::TsvItem {
             path: self.dir.clone(),
             row_id: row.id.clone(),
             reason: "no RGB image was made for this question".into(),
@@ -761,21 +839,21 @@ impl TsvSink {
             let Some(group) = self.groups.get_mut(&key) else {
                 continue;
             };
-            let mut last: Option<(u128, Vec<u8>)> = None;
-            for at in selected {
+            let mut last: Option<(u128, Arc<str>)> = None;
+            let items = selected.into_iter().map(|at| {
                 let text = reader.text(at)?;
-                if last.as_ref().is_none_or(|(k, _)| *k != at.image) {
-                    last = Some((at.image, reader.image(at.image)?));
-                }
-                let png = last.as_ref().map_or(&[][..], |(_, p)| p.as_slice());
-                group.write_item(
-                    &self.dir,
-                    &text,
-                    (at.image, png),
-                    self.options.max_file_bytes,
-                    &mut self.partials,
-                )?;
-            }
+                let base64 = match &last {
+                    Some((key, base64)) if *key == at.image => base64.clone(),
+                    _ => last.insert((at.image, reader.image(at.image)?)).1.clone(),
+                };
+                Ok((text, ItemImage::from_base64(at.image, base64)))
+            });
+            group.write_items(
+                &self.dir,
+                items,
+                self.options.max_file_bytes,
+                &mut self.partials,
+            )?;
         }
         drop(reader);
         let _ = fs::remove_file(&path);
@@ -783,21 +861,43 @@ impl TsvSink {
         Ok(())
     }
 
-    /// Writes the sample (if any), closes every part, renames them to their final names and deletes TSV
-    /// files of a previous build that this one did not write. Also returns the items per (split, language).
+    /// [`seal`](Self::seal), the durable point, [`publish`](Self::publish): for a sink finished on its own.
     pub fn finish(mut self) -> Result<(Vec<WrittenFile>, Vec<TsvSample>), SinkError> {
+        let files = self.seal()?;
+        make_durable(&self.dir, &files).map_err(|source| SinkError::Write {
+            path: self.dir.clone(),
+            source,
+        })?;
+        self.publish()
+    }
+
+    /// Writes the sample (if any) and closes every part. Returns the parts, which the caller makes durable
+    /// (one point for the whole output set) before [`publish`](Self::publish).
+    pub fn seal(&mut self) -> Result<Vec<PathBuf>, SinkError> {
         self.write_sample()?;
+        let mut files = Vec::new();
+        for group in self.groups.values_mut() {
+            for parts in std::iter::once(&mut group.full).chain(group.hidden.as_mut()) {
+                parts.close()?;
+                files.extend(parts.closed.iter().map(|(partial, _)| partial.clone()));
+            }
+        }
+        Ok(files)
+    }
+
+    /// Renames the sealed parts to their final names and deletes TSV files of a previous build that this one
+    /// did not write. Also returns the items per (split, language).
+    pub fn publish(mut self) -> Result<(Vec<WrittenFile>, Vec<TsvSample>), SinkError> {
         let mut written = Vec::new();
         let mut samples = Vec::new();
-        for group in self.groups.values_mut() {
+        for group in self.groups.values() {
             samples.push(TsvSample {
                 split: group.split.clone(),
                 lang: group.lang.clone(),
                 selected: group.next_index,
                 offered: group.offered,
             });
-            for parts in std::iter::once(&mut group.full).chain(group.hidden.as_mut()) {
-                parts.close()?;
+            for parts in std::iter::once(&group.full).chain(group.hidden.as_ref()) {
                 for (index, (partial, rows)) in parts.closed.iter().enumerate() {
                     let path = self.dir.join(parts.final_name(index));
                     fs::rename(partial, &path).map_err(|source| SinkError::Rename {
@@ -815,6 +915,10 @@ impl TsvSink {
                     });
                 }
             }
+        }
+        // Persist the renames; failure to sync a directory is not worth failing the build.
+        if let Ok(handle) = File::open(&self.dir) {
+            let _ = handle.sync_all();
         }
         let keep: BTreeSet<&Path> = written.iter().map(|f| f.path.as_path()).collect();
         remove_stale(&self.dir, &keep, |n| {
@@ -1066,6 +1170,59 @@ mod tests {
         let err = sink.push(&bare).expect_err("the sink makes no images");
         assert!(err.to_string().contains("no RGB image"), "{err}");
         fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    /// Every file of `dir/tsv`, by name.
+    fn tsv_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+        (fs::read_dir(dir.join("tsv")).expect("tsv dir").flatten())
+            .map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                (name, fs::read(e.path()).expect("read"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_sample_of_every_item_writes_the_unsampled_files_byte_for_byte() {
+        // The sample spills base64 and writes the hidden copy on a second thread; the unsampled path writes
+        // each item to both files at once. Both must give the same bytes, across part splits and references
+        // (rows share images in pairs).
+        let rows: Vec<Row> = (0..30)
+            .map(|i| {
+                let mut r = row(i, if i % 3 == 0 { "train" } else { "test" });
+                let shared = row(i / 2, "test");
+                r.identify.as_mut().expect("identify").rgb_png =
+                    shared.identify.and_then(|c| c.rgb_png);
+                r
+            })
+            .collect();
+        let build = |name: &str, max_items: u64| {
+            let dir = temp(name);
+            let options = TsvOptions {
+                max_file_bytes: 3_000,
+                max_items,
+                ..TsvOptions::default()
+            };
+            let mut sink = TsvSink::new(&dir, "KiTS23", options).expect("sink");
+            for r in &rows {
+                sink.push(r).expect("push");
+            }
+            let (written, _) = sink.finish().expect("finish");
+            let files = tsv_files(&dir);
+            fs::remove_dir_all(&dir).expect("clean up");
+            (written.len(), files)
+        };
+        let (count, unsampled) = build("all-direct", 0);
+        let (_, sampled) = build("all-sampled", 1_000);
+        assert!(count > 6, "parts split: {count} files");
+        assert!(unsampled.keys().any(|n| n.contains("_hidden_part_")));
+        assert_eq!(
+            sampled.keys().collect::<Vec<_>>(),
+            unsampled.keys().collect::<Vec<_>>()
+        );
+        for (name, bytes) in &unsampled {
+            assert!(sampled[name] == *bytes, "{name} differs");
+        }
     }
 
     /// The image field of each line of a written TSV file, resolved as VLMEvalKit does: a field of at most
