@@ -108,8 +108,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 pub fn write_renamed(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let partial = partial_path(path);
     let result = (|| {
-        let mut file = fs::File::create(&partial)?;
+        let mut file = WriteBehind::new(fs::File::create(&partial)?);
         file.write_all(bytes)?;
+        file.hint_rest();
         drop(file);
         fs::rename(&partial, path)
     })();
@@ -117,6 +118,64 @@ pub fn write_renamed(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = fs::remove_file(&partial);
     }
     result
+}
+
+/// Bytes a file takes before the kernel is asked to start writing them to disk ([`WriteBehind`]).
+const WRITE_BEHIND_BYTES: u64 = 8 << 20;
+
+/// A file being written that asks the kernel to start writing its data to disk every
+/// [`WRITE_BEHIND_BYTES`], without waiting: then the output set's one durable point ([`make_durable`]) finds
+/// most of the data already on disk instead of writing all of it while the build waits (on the 512×512×200
+/// CT, all formats: the `syncfs` took 0.12 s of a ~1 s build, writing back ~210 MB). On Linux the hint is
+/// `posix_fadvise(POSIX_FADV_DONTNEED)` (through `rustix`), which starts the writeback of the range and lets
+/// the page cache drop the parts already on disk — output files are not read back by the build; elsewhere it
+/// does nothing. A hint, not a sync: no durability is claimed from it and its failure is ignored.
+pub struct WriteBehind {
+    file: fs::File,
+    written: u64,
+    hinted: u64,
+}
+
+impl WriteBehind {
+    /// Writes to `file` from its start.
+    pub fn new(file: fs::File) -> WriteBehind {
+        WriteBehind {
+            file,
+            written: 0,
+            hinted: 0,
+        }
+    }
+
+    /// Asks for the writeback of everything written and not yet hinted (call once the file is complete).
+    pub fn hint_rest(&mut self) {
+        start_writeback(&self.file, self.hinted, self.written - self.hinted);
+        self.hinted = self.written;
+    }
+}
+
+impl Write for WriteBehind {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        if self.written - self.hinted >= WRITE_BEHIND_BYTES {
+            self.hint_rest();
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Starts writing `len` bytes of `file` from `offset` to disk, without waiting (see [`WriteBehind`]).
+fn start_writeback(file: &fs::File, offset: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    if let Some(len) = std::num::NonZeroU64::new(len) {
+        let _ = rustix::fs::fadvise(file, offset, Some(len), rustix::fs::Advice::DontNeed);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
 }
 
 /// The one durable point of an output set: after it returns, the data of every file written so far under
@@ -424,6 +483,33 @@ mod tests {
         assert_eq!(names(&dir.join("link")), ["c.parquet"]);
         assert_eq!(names(&dir.join("elsewhere")), ["b.parquet"]);
         assert_eq!(names(&dir), ["bbox", "elsewhere", "link", "mask"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn write_behind_keeps_every_byte_and_hints_each_step_once() {
+        let dir = std::env::temp_dir().join(format!("mvb-write-behind-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("big.partial");
+        // 20 MiB + a tail in 1 MiB − 7 byte writes: the hints fall between writes, not on write boundaries.
+        let bytes: Vec<u8> = (0..(20u64 << 20) + 12_345)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let mut file = WriteBehind::new(fs::File::create(&path).unwrap());
+        let mut hints = Vec::new();
+        for chunk in bytes.chunks((1 << 20) - 7) {
+            file.write_all(chunk).unwrap();
+            if hints.last() != Some(&file.hinted) {
+                hints.push(file.hinted);
+            }
+        }
+        assert_eq!(hints[1..].len(), 2, "one hint per 8 MiB: {hints:?}");
+        assert!(hints[1] >= WRITE_BEHIND_BYTES && hints[2] >= 2 * WRITE_BEHIND_BYTES);
+        file.hint_rest();
+        assert_eq!((file.written, file.hinted), (bytes.len() as u64, bytes.len() as u64));
+        drop(file);
+        assert!(fs::read(&path).unwrap() == bytes);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use super::error::SinkError;
 use super::files::{
     make_durable, partial_path, remove_stale, write_atomic, write_renamed, OutputFormat,
-    WrittenFile,
+    WriteBehind, WrittenFile,
 };
 use crate::record::Row;
 
@@ -122,7 +122,7 @@ pub fn line(row: &Row, image_rel: &str) -> String {
 }
 
 struct SplitFile {
-    writer: BufWriter<File>,
+    writer: BufWriter<WriteBehind>,
     partial: PathBuf,
     rows: u64,
 }
@@ -229,7 +229,7 @@ impl JsonlSink {
             self.splits.insert(
                 row.split.clone(),
                 SplitFile {
-                    writer: BufWriter::new(file),
+                    writer: BufWriter::new(WriteBehind::new(file)),
                     partial,
                     rows: 0,
                 },
@@ -268,10 +268,11 @@ impl JsonlSink {
                 partial,
                 rows,
             } = file;
-            writer.into_inner().map_err(|e| SinkError::Write {
+            let mut file = writer.into_inner().map_err(|e| SinkError::Write {
                 path: partial.clone(),
                 source: e.into_error(),
             })?;
+            file.hint_rest();
             self.sealed.push((split, partial, rows));
         }
         Ok((self.created.iter().cloned())

@@ -20,7 +20,7 @@ use parquet::schema::types::ColumnPath;
 
 use super::batch::{estimated_row_bytes, rows_to_batch};
 use super::error::SinkError;
-use super::files::{make_durable, partial_path, swap_in, test_abort_point};
+use super::files::{make_durable, partial_path, swap_in, test_abort_point, WriteBehind};
 use super::schema::arrow_schema;
 use crate::record::Row;
 
@@ -99,7 +99,7 @@ impl<W: Write> Write for Hashed<W> {
 }
 
 struct OpenShard {
-    writer: ArrowWriter<Hashed<BufWriter<File>>>,
+    writer: ArrowWriter<Hashed<BufWriter<WriteBehind>>>,
     path: PathBuf,
     rows: u64,
 }
@@ -527,7 +527,7 @@ impl SplitWriter {
         })?;
         partials.push(path.clone());
         let hashed = Hashed {
-            inner: BufWriter::new(file),
+            inner: BufWriter::new(WriteBehind::new(file)),
             hasher: xxhash_rust::xxh3::Xxh3::new(),
         };
         let writer = ArrowWriter::try_new(hashed, schema.clone(), Some(props.clone())).map_err(
@@ -557,6 +557,7 @@ impl SplitWriter {
             source,
         };
         shard.writer.inner_mut().flush().map_err(io_error)?;
+        shard.writer.inner_mut().inner.get_mut().hint_rest();
         let xxh3_128 = shard.writer.inner().hasher.digest128();
         self.closed.push((shard.path, shard.rows, xxh3_128));
         Ok(())

@@ -25,7 +25,9 @@ use std::sync::{mpsc, Arc};
 use base64::Engine as _;
 
 use super::error::SinkError;
-use super::files::{make_durable, partial_path, remove_stale, OutputFormat, WrittenFile};
+use super::files::{
+    make_durable, partial_path, remove_stale, OutputFormat, WriteBehind, WrittenFile,
+};
 use super::tsv_sample::{row_items, ItemKind, Offer, TsvGate};
 use crate::record::{Choice, Row};
 
@@ -270,7 +272,7 @@ struct Parts {
 }
 
 struct OpenPart {
-    writer: BufWriter<File>,
+    writer: BufWriter<WriteBehind>,
     path: PathBuf,
     bytes: u64,
     rows: u64,
@@ -375,7 +377,7 @@ impl Parts {
         })?;
         partials.push(path.clone());
         // Image fields (tens to hundreds of KB) are at least this long and go to the file without a copy.
-        let mut writer = BufWriter::with_capacity(PART_BUFFER_BYTES, file);
+        let mut writer = BufWriter::with_capacity(PART_BUFFER_BYTES, WriteBehind::new(file));
         writer
             .write_all(header.as_bytes())
             .map_err(|source| SinkError::Write {
@@ -395,10 +397,11 @@ impl Parts {
     /// Flushes and closes the open part (made durable with the whole output set, before it is renamed).
     fn close(&mut self) -> Result<(), SinkError> {
         if let Some(open) = self.open.take() {
-            open.writer.into_inner().map_err(|e| SinkError::Write {
+            let mut file = open.writer.into_inner().map_err(|e| SinkError::Write {
                 path: open.path.clone(),
                 source: e.into_error(),
             })?;
+            file.hint_rest();
             self.closed.push((open.path, open.rows));
         }
         Ok(())
