@@ -507,7 +507,10 @@ mod tests {
         assert_eq!(hints[1..].len(), 2, "one hint per 8 MiB: {hints:?}");
         assert!(hints[1] >= WRITE_BEHIND_BYTES && hints[2] >= 2 * WRITE_BEHIND_BYTES);
         file.hint_rest();
-        assert_eq!((file.written, file.hinted), (bytes.len() as u64, bytes.len() as u64));
+        assert_eq!(
+            (file.written, file.hinted),
+            (bytes.len() as u64, bytes.len() as u64)
+        );
         drop(file);
         assert!(fs::read(&path).unwrap() == bytes);
         fs::remove_dir_all(&dir).unwrap();

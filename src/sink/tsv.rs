@@ -213,21 +213,25 @@ fn item_text(row: &Row, kind: ItemKind, item: &Choice) -> ItemText {
     text
 }
 
-/// An item's image field: the base64 of its PNG (no quote to double), or the index of an earlier item in the
-/// same file.
+/// An item's image field: the base64 of its PNG (ASCII, no quote to double), or the index of an earlier item
+/// in the same file.
 enum ImageField {
-    Base64(Arc<str>),
+    Base64(Base64),
     Reference(String),
 }
 
 impl ImageField {
-    fn as_str(&self) -> &str {
+    fn as_bytes(&self) -> &[u8] {
         match self {
             ImageField::Base64(text) => text,
-            ImageField::Reference(index) => index,
+            ImageField::Reference(index) => index.as_bytes(),
         }
     }
 }
+
+/// A PNG's base64 text as bytes, shared by the file and its hidden copy (held as made: no copy into an
+/// `Arc<str>`, no UTF-8 check of a spilled one).
+type Base64 = Arc<Vec<u8>>;
 
 /// An item's image: its content hash and its base64, made from its PNG once some file needs it (an item is
 /// written to its file and to the hidden copy, and base64 is a large part of a TSV's cost: encoded once,
@@ -235,7 +239,7 @@ impl ImageField {
 struct ItemImage {
     key: u128,
     png: Option<Arc<[u8]>>,
-    base64: Option<Arc<str>>,
+    base64: Option<Base64>,
 }
 
 impl ItemImage {
@@ -247,7 +251,7 @@ impl ItemImage {
         }
     }
 
-    fn from_base64(key: u128, base64: Arc<str>) -> ItemImage {
+    fn from_base64(key: u128, base64: Base64) -> ItemImage {
         ItemImage {
             key,
             png: None,
@@ -255,10 +259,10 @@ impl ItemImage {
         }
     }
 
-    fn base64(&mut self) -> Arc<str> {
+    fn base64(&mut self) -> Base64 {
         let png = self.png.as_deref().unwrap_or_default();
         self.base64
-            .get_or_insert_with(|| Arc::from(base64(png)))
+            .get_or_insert_with(|| Arc::new(base64(png).into_bytes()))
             .clone()
     }
 }
@@ -334,7 +338,7 @@ impl Parts {
             Some(first) => ImageField::Reference(first.to_string()),
             None => ImageField::Base64(image.base64()),
         };
-        let line_len = |field: &ImageField| (head.len() + field.as_str().len() + 2) as u64;
+        let line_len = |field: &ImageField| (head.len() + field.as_bytes().len() + 2) as u64;
         let mut full = reference.is_none();
         if let Some(open) = &self.open {
             if open.rows > 0 && open.bytes + line_len(&field) > max_bytes {
@@ -352,7 +356,7 @@ impl Parts {
         if let Some(open) = self.open.as_mut() {
             let writer = &mut open.writer;
             (writer.write_all(head.as_bytes()))
-                .and_then(|()| writer.write_all(field.as_str().as_bytes()))
+                .and_then(|()| writer.write_all(field.as_bytes()))
                 .and_then(|()| writer.write_all(b"\"\n"))
                 .map_err(|source| SinkError::Write {
                     path: open.path.clone(),
@@ -580,8 +584,14 @@ impl SpillReader {
             source,
         };
         self.file.seek(SeekFrom::Start(offset)).map_err(fail)?;
-        let mut bytes = vec![0; len as usize];
-        self.file.read_exact(&mut bytes).map_err(fail)?;
+        let mut bytes = Vec::with_capacity(len as usize);
+        (&mut self.file)
+            .take(len)
+            .read_to_end(&mut bytes)
+            .map_err(fail)?;
+        if bytes.len() as u64 != len {
+            return Err(fail(std::io::ErrorKind::UnexpectedEof.into()));
+        }
         Ok(bytes)
     }
 
@@ -600,18 +610,9 @@ impl SpillReader {
     }
 
     /// A stored image's base64.
-    fn image(&mut self, key: u128) -> Result<Arc<str>, SinkError> {
+    fn image(&mut self, key: u128) -> Result<Base64, SinkError> {
         let (offset, len) = self.images.get(&key).copied().unwrap_or((0, 0));
-        let bytes = self.read_at(offset, len)?;
-        String::from_utf8(bytes)
-            .map(Arc::from)
-            .map_err(|_| SinkError::Write {
-                path: self.path.clone(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "spilled base64 is not text",
-                ),
-            })
+        self.read_at(offset, len).map(Arc::new)
     }
 }
 
@@ -842,7 +843,7 @@ impl TsvSink {
             let Some(group) = self.groups.get_mut(&key) else {
                 continue;
             };
-            let mut last: Option<(u128, Arc<str>)> = None;
+            let mut last: Option<(u128, Base64)> = None;
             let items = selected.into_iter().map(|at| {
                 let text = reader.text(at)?;
                 let base64 = match &last {
