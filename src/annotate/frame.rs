@@ -216,9 +216,16 @@ impl PlaneView {
         grid.height_px = self.height_px();
         grid.data.clear();
         grid.data.reserve(grid.width_px * grid.height_px);
-        // Logical (row-major) order whatever the strides.
+        // Logical (row-major) order whatever the strides; a row contiguous in memory (forwards or backwards:
+        // the usual axial and coronal rows) is copied as a slice rather than element by element.
         for row in view.outer_iter() {
-            grid.data.extend(row.iter().copied());
+            let mut backwards = row.clone();
+            backwards.invert_axis(Axis(0));
+            match (row.as_slice(), backwards.as_slice()) {
+                (Some(values), _) => grid.data.extend_from_slice(values),
+                (None, Some(values)) => grid.data.extend(values.iter().rev().copied()),
+                (None, None) => grid.data.extend(row.iter().copied()),
+            }
         }
     }
 }
