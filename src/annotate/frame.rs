@@ -219,7 +219,7 @@ impl PlaneView {
         // Logical (row-major) order whatever the strides; a row contiguous in memory (forwards or backwards:
         // the usual axial and coronal rows) is copied as a slice rather than element by element.
         for row in view.outer_iter() {
-            let mut backwards = row.clone();
+            let mut backwards = row;
             backwards.invert_axis(Axis(0));
             match (row.as_slice(), backwards.as_slice()) {
                 (Some(values), _) => grid.data.extend_from_slice(values),
