@@ -217,6 +217,49 @@ pub fn render_image_slice(
     }
 }
 
+/// The size a `width_in × height_in` slice is rendered at (fitted into `max_side` when larger).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RenderedSize {
+    /// Output width in pixels.
+    pub width_px: u32,
+    /// Output height in pixels.
+    pub height_px: u32,
+    /// Output width / input width.
+    pub scale_x: f64,
+    /// Output height / input height.
+    pub scale_y: f64,
+    /// The fitted size when the slice is resized.
+    resized: Option<(usize, usize)>,
+}
+
+/// The size [`render_slice`] gives a `width_in × height_in` slice, without rendering it (what a question
+/// about the slice needs to know of its image).
+pub fn rendered_size(
+    width_in: usize,
+    height_in: usize,
+    max_side: Option<u32>,
+) -> Result<RenderedSize, RenderError> {
+    let resized = match max_side {
+        Some(0) => return Err(RenderError::InvalidMaxSide { max_side: 0 }),
+        Some(max_side) if width_in.max(height_in) > max_side as usize => {
+            Some(resize::fitted_size(width_in, height_in, max_side as usize))
+        }
+        _ => None,
+    };
+    let (width_out, height_out) = resized.unwrap_or((width_in, height_in));
+    let too_large = || RenderError::TooLarge {
+        width_px: width_out,
+        height_px: height_out,
+    };
+    Ok(RenderedSize {
+        width_px: u32::try_from(width_out).map_err(|_| too_large())?,
+        height_px: u32::try_from(height_out).map_err(|_| too_large())?,
+        scale_x: width_out as f64 / width_in as f64,
+        scale_y: height_out as f64 / height_in as f64,
+        resized,
+    })
+}
+
 /// Renders `slice` to an 8-bit grayscale PNG.
 ///
 /// Every value is taken as the `f32` the reader gives ([`Intensity::to_f32`]). Non-finite values are ignored
@@ -243,20 +286,9 @@ pub fn render_slice<T: Intensity>(
         None => float_window(&slice.data, scaling)?,
     });
     let (width_in, height_in) = (slice.width_px, slice.height_px);
-    let resized = match max_side {
-        Some(0) => return Err(RenderError::InvalidMaxSide { max_side: 0 }),
-        Some(max_side) if width_in.max(height_in) > max_side as usize => {
-            Some(resize::fitted_size(width_in, height_in, max_side as usize))
-        }
-        _ => None,
-    };
-    let (width_out, height_out) = resized.unwrap_or((width_in, height_in));
-    let too_large = || RenderError::TooLarge {
-        width_px: width_out,
-        height_px: height_out,
-    };
-    let width_px = u32::try_from(width_out).map_err(|_| too_large())?;
-    let height_px = u32::try_from(height_out).map_err(|_| too_large())?;
+    let size = rendered_size(width_in, height_in, max_side)?;
+    let resized = size.resized;
+    let (width_px, height_px) = (size.width_px, size.height_px);
     let pixels: Vec<u8> = match (range, resized) {
         (Some((min, max)), None) => {
             let lut: Vec<u8> = (min..=max)
@@ -301,8 +333,8 @@ pub fn render_slice<T: Intensity>(
         gray: pixels,
         width_px,
         height_px,
-        scale_x: width_out as f64 / width_in as f64,
-        scale_y: height_out as f64 / height_in as f64,
+        scale_x: size.scale_x,
+        scale_y: size.scale_y,
     })
 }
 

@@ -77,6 +77,13 @@ pub type GroupKey = (String, String);
 /// The sort key of a fact within its stratum: smaller is kept first.
 type FactKey = (u64, String);
 
+/// An item's sampling key: its (split, language), stratum and fact key.
+pub type ItemKey = (GroupKey, String, FactKey);
+
+/// Per (split, language) and stratum, the largest key a selected item can have ([`TsvGate::limits`]).
+#[derive(Debug, Clone, Default)]
+pub struct Limits(HashMap<(GroupKey, String), FactKey>);
+
 fn fact_key(seed: u64, fact: String) -> FactKey {
     (
         xxhash_rust::xxh3::xxh3_64_with_seed(fact.as_bytes(), seed),
@@ -337,14 +344,9 @@ impl<T> TsvGate<T> {
             .offer(&stratum(row, kind), key, payload)
     }
 
-    /// Whether each item of `items` (one case's items, in stream order) could still be selected. `false`
-    /// is a proof that it cannot: either the sink's candidates of its stratum already hold `q + 1` smaller
-    /// keys, or `q' + 1` items of this case in its stratum have smaller keys, `q'` being the level of the
-    /// sink's counts plus this case's (a subset of the final stream, so `q' ≥` the final level). A worker
-    /// that sees an older state just makes an image that will not be used.
-    pub fn may_select(&self, items: &[(&Row, ItemKind)]) -> Vec<bool> {
-        let keyed: Vec<(GroupKey, String, FactKey)> = items
-            .iter()
+    /// The sampling key of each item: its (split, language), stratum and fact key.
+    pub fn keys(&self, items: &[(&Row, ItemKind)]) -> Vec<ItemKey> {
+        (items.iter())
             .map(|(row, kind)| {
                 (
                     (row.split.clone(), row.lang.clone()),
@@ -352,7 +354,45 @@ impl<T> TsvGate<T> {
                     fact_key(self.seed, fact_id(row, *kind)),
                 )
             })
-            .collect();
+            .collect()
+    }
+
+    /// What a set of items that is part of the stream proves on its own: per (split, language) and stratum,
+    /// the largest key a selected item can have — `q' + 1` of the set's items have smaller or equal keys,
+    /// `q'` being the level of the set's own counts (a subset of the final stream, so `q' ≥` the final
+    /// level). A case registers the items it will offer before it renders its slices; the set must never
+    /// hold an item that is not offered later.
+    pub fn limits(&self, items: &[ItemKey]) -> Limits {
+        let mut groups: BTreeMap<&GroupKey, HashMap<&str, Vec<&FactKey>>> = BTreeMap::new();
+        for (group, s, key) in items {
+            (groups.entry(group).or_default())
+                .entry(s.as_str())
+                .or_default()
+                .push(key);
+        }
+        let mut limits = HashMap::new();
+        for (group, mut strata) in groups {
+            let Some(q) = level(strata.values().map(|k| k.len() as u64), self.max_items) else {
+                continue;
+            };
+            for (s, keys) in &mut strata {
+                keys.sort_unstable();
+                if let Some(k) = keys.get(q as usize) {
+                    limits.insert((group.clone(), s.to_string()), (*k).clone());
+                }
+            }
+        }
+        Limits(limits)
+    }
+
+    /// Whether each item of `items` (a batch of one case's items, in stream order) could still be selected.
+    /// `false` is a proof that it cannot: either the sink's candidates of its stratum already hold `q + 1`
+    /// smaller keys, or `q' + 1` items of this batch in its stratum have smaller keys, `q'` being the level of
+    /// the sink's counts plus this batch's (a subset of the final stream, so `q' ≥` the final level), or
+    /// `case` (the case's registered items, [`TsvGate::limits`]) proves it. A worker that sees an older state
+    /// just makes an image that will not be used.
+    pub fn may_select(&self, items: &[(&Row, ItemKind)], case: Option<&Limits>) -> Vec<bool> {
+        let keyed = self.keys(items);
         let mut case_counts: BTreeMap<&GroupKey, HashMap<&str, Vec<&FactKey>>> = BTreeMap::new();
         for (group, s, key) in &keyed {
             case_counts
@@ -362,7 +402,7 @@ impl<T> TsvGate<T> {
                 .or_default()
                 .push(key);
         }
-        // Per group and stratum: the largest key a selected item of this case can have.
+        // Per group and stratum: the largest key a selected item of this batch can have.
         let mut limits: HashMap<(&GroupKey, &str), FactKey> = HashMap::new();
         let state = self.lock();
         for (group, strata) in &mut case_counts {
@@ -383,6 +423,12 @@ impl<T> TsvGate<T> {
                         if limit.as_ref().is_none_or(|l| *k < l) {
                             limit = Some((*k).clone());
                         }
+                    }
+                }
+                let registered = case.and_then(|c| c.0.get(&((*group).clone(), s.to_string())));
+                if let Some(k) = registered {
+                    if limit.as_ref().is_none_or(|l| k < l) {
+                        limit = Some(k.clone());
                     }
                 }
                 if let Some(limit) = limit {
@@ -500,6 +546,45 @@ mod tests {
     }
 
     #[test]
+    fn a_case_that_registers_its_items_gates_more_and_stays_sound() {
+        // Three cases of 200 items, each asking the gate batch by batch (7 items), as case workers do; with
+        // registration each case first hands the gate all its items.
+        let en: Vec<Row> = (0..600).map(|i| row(i, 5, "en")).collect();
+        let want = select(&TsvGate::new(60, 3), &en);
+        let gated = |register: bool| {
+            let gate: TsvGate<usize> = TsvGate::new(60, 3);
+            let mut gated = 0;
+            for (c, case) in en.chunks(200).enumerate() {
+                let all: Vec<(&Row, ItemKind)> = case.iter().map(|r| (r, ItemKind::Own)).collect();
+                let limits = register.then(|| gate.limits(&gate.keys(&all)));
+                for (b, batch) in case.chunks(7).enumerate() {
+                    let asked: Vec<(&Row, ItemKind)> =
+                        batch.iter().map(|r| (r, ItemKind::Own)).collect();
+                    let allowed = gate.may_select(&asked, limits.as_ref());
+                    for (k, (r, ok)) in batch.iter().zip(allowed).enumerate() {
+                        gated += usize::from(!ok);
+                        let i = c * 200 + b * 7 + k;
+                        gate.offer(r, ItemKind::Own, || Ok::<_, ()>(ok.then_some(i)))
+                            .expect("offer");
+                    }
+                }
+            }
+            let (_, sampler) = gate.take_groups().pop_first().expect("group");
+            let got = sampler.selected(3).expect("no gated item is selected");
+            assert_eq!(got, want, "registered: {register}");
+            gated
+        };
+        let (without, with) = (gated(false), gated(true));
+        // 540 items are not selected. Registered, the first case alone proves 27 of each stratum's 40 items
+        // unselectable (level 12 over five strata of 40, max 60: the 13th smallest key bounds each stratum).
+        assert!(
+            with > without,
+            "registered {with}, not registered {without}"
+        );
+        assert!(with >= 5 * 27, "registered {with}");
+    }
+
+    #[test]
     fn selection_is_independent_of_chunking_and_language_and_the_gate_is_sound() {
         let en: Vec<Row> = (0..600).map(|i| row(i, 5, "en")).collect();
         let ar: Vec<Row> = (0..600).map(|i| row(i, 5, "ar")).collect();
@@ -517,7 +602,7 @@ mod tests {
             for (c, rows) in en.chunks(chunk).enumerate() {
                 let asked: Vec<(&Row, ItemKind)> =
                     rows.iter().map(|r| (r, ItemKind::Own)).collect();
-                let allowed = gate.may_select(&asked);
+                let allowed = gate.may_select(&asked, None);
                 for (k, (r, ok)) in rows.iter().zip(allowed).enumerate() {
                     gated += usize::from(!ok);
                     let i = c * chunk + k;

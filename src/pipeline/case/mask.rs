@@ -19,7 +19,7 @@ use crate::manifest::{
 };
 use crate::pipeline::plan::Work;
 use crate::record::{Choice, Measurements};
-use crate::render::{self, Scaling};
+use crate::render::{self, RenderedSlice, Scaling};
 use crate::volume::{self, ImageVolume, Volume};
 use crate::vqa::choice::{self, Lexical};
 use crate::vqa::instances;
@@ -100,6 +100,9 @@ pub(super) fn build(
     let by_slice: Vec<&[(&Task, Item)]> = items
         .chunk_by(|(_, a), (_, b)| key(a.place) == key(b.place))
         .collect();
+    if emitter.rows.samples_rgb() {
+        emitter.register_sample_items(&by_slice)?;
+    }
     for batch in by_slice.chunks(SHOTS_PER_BATCH) {
         emitter.render_shots(batch)?;
         for &(task, ref item) in batch.iter().flat_map(|slice| slice.iter()) {
@@ -696,6 +699,43 @@ impl Emitter<'_> {
             let id = self.rows.add_shot(Shot::new(slice, spacing_xy_mm));
             self.shots.insert(key, id);
         }
+        Ok(())
+    }
+
+    /// Registers every multiple-choice item of the case with the TSV sample's gate before a slice is
+    /// rendered: the rows are made once on the slices' sizes alone (no pixels, which questions do not need),
+    /// keyed and dropped, slice by slice. They are the very rows the case then makes, so the registered items
+    /// are exactly the ones it offers.
+    fn register_sample_items(&mut self, by_slice: &[&[(&Task, Item)]]) -> Result<(), CaseError> {
+        let fresh = self.rows.fresh();
+        let real = std::mem::replace(&mut self.rows, fresh);
+        let labels = self.labels;
+        let max_side = self.ctx.manifest.manifest.render.max_side;
+        let mut keys = Vec::new();
+        for slice in by_slice {
+            let place = slice[0].1.place;
+            let (width_in, height_in) = self.slices.size(place.plane);
+            let size = render::rendered_size(width_in, height_in, max_side)?;
+            let unrendered = RenderedSlice {
+                png: Vec::new(),
+                gray: Vec::new(),
+                width_px: size.width_px,
+                height_px: size.height_px,
+                scale_x: size.scale_x,
+                scale_y: size.scale_y,
+            };
+            let spacing_xy_mm = [place.col_spacing_mm, place.row_spacing_mm];
+            let id = self.rows.add_shot(Shot::new(unrendered, spacing_xy_mm));
+            self.shots.insert(self.shot_key(place), id);
+            for &(task, ref item) in slice.iter() {
+                self.emit(task, &labels[&item.place.label], item)?;
+            }
+            let rows = self.rows.take_rows();
+            keys.extend(self.rows.sample_keys(&rows));
+            self.shots.clear();
+        }
+        self.rows = real;
+        self.rows.register_sample_keys(&keys);
         Ok(())
     }
 

@@ -10,7 +10,7 @@ use crate::discover::Case;
 use crate::manifest::{Plane, Task};
 use crate::record::{Choice, Measurements, Row};
 use crate::render::{overlay, RenderError, RenderedSlice};
-use crate::sink::tsv_sample::{row_items, ItemKind};
+use crate::sink::tsv_sample::{row_items, ItemKey, ItemKind, Limits};
 use crate::vqa::{Qa, Shown};
 
 /// A rendered slice shared by every row shown on it, and the physical size of its native pixels.
@@ -87,6 +87,8 @@ pub(super) struct CaseRows<'a> {
     rows: Vec<Row>,
     /// The shot of each row, by index.
     row_shots: Vec<ShotId>,
+    /// What the case's own items prove about the TSV sample ([`CaseRows::register_sample_keys`]).
+    sample_limits: Option<Limits>,
 }
 
 impl<'a> CaseRows<'a> {
@@ -115,6 +117,7 @@ impl<'a> CaseRows<'a> {
             shots: Vec::new(),
             rows: Vec::new(),
             row_shots: Vec::new(),
+            sample_limits: None,
         }
     }
 
@@ -201,9 +204,52 @@ impl<'a> CaseRows<'a> {
         if self.ctx.rgb_images {
             self.attach_rgb_images()?;
         }
+        Ok(self.take_rows())
+    }
+
+    /// The rows added since the last batch, as they are (no RGB images); the shots are let go.
+    pub(super) fn take_rows(&mut self) -> Vec<Row> {
         self.shots.clear();
         self.row_shots.clear();
-        Ok(std::mem::take(&mut self.rows))
+        std::mem::take(&mut self.rows)
+    }
+
+    /// Whether the build makes RGB images for a sampled TSV (then a case registers its items first).
+    pub(super) fn samples_rgb(&self) -> bool {
+        self.ctx.rgb_images && self.ctx.tsv_gate.is_some()
+    }
+
+    /// The sampling keys of the multiple-choice items of `rows` (none without a TSV sample).
+    pub(super) fn sample_keys(&self, rows: &[Row]) -> Vec<ItemKey> {
+        let Some(gate) = &self.ctx.tsv_gate else {
+            return Vec::new();
+        };
+        let items: Vec<(&Row, ItemKind)> = (rows.iter())
+            .flat_map(|row| row_items(row).map(move |(kind, _)| (row, kind)))
+            .collect();
+        gate.keys(&items)
+    }
+
+    /// Registers the keys of every multiple-choice item the case will offer, so that the TSV gate refuses an
+    /// item's RGB image as soon as the case alone proves it cannot be selected, rather than once the stream
+    /// has shown enough of its stratum. `keys` must hold no item the case does not offer later (extra items
+    /// would make the gate refuse selectable ones).
+    pub(super) fn register_sample_keys(&mut self, keys: &[ItemKey]) {
+        if let Some(gate) = &self.ctx.tsv_gate {
+            self.sample_limits = Some(gate.limits(keys));
+        }
+    }
+
+    /// An empty row builder for the same case.
+    pub(super) fn fresh(&self) -> CaseRows<'a> {
+        CaseRows {
+            ctx: self.ctx,
+            base: self.base.clone(),
+            shots: Vec::new(),
+            rows: Vec::new(),
+            row_shots: Vec::new(),
+            sample_limits: None,
+        }
     }
 
     /// Makes each distinct (shot, drawn box) RGB image once — in parallel on the build's pool, the results
@@ -214,7 +260,7 @@ impl<'a> CaseRows<'a> {
             .flat_map(|row| row_items(row).map(move |(kind, _)| (row, kind)))
             .collect();
         let allowed = match &self.ctx.tsv_gate {
-            Some(gate) => gate.may_select(&items),
+            Some(gate) => gate.may_select(&items, self.sample_limits.as_ref()),
             None => vec![true; items.len()],
         };
         let mut allowed_iter = allowed.iter().copied();

@@ -58,6 +58,12 @@ impl<'a> Slices<'a> {
         }
     }
 
+    /// `(width, height)` in pixels of a slice of `plane`, before any resizing.
+    pub(super) fn size(&self, plane: Plane) -> (usize, usize) {
+        let view = self.view(plane);
+        (view.width_px(), view.height_px())
+    }
+
     fn view(&self, plane: Plane) -> PlaneView {
         let image = self.image;
         PlaneView::new(
