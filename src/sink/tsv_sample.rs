@@ -13,7 +13,9 @@
 //! Streaming: as items arrive the level can only fall (counts only grow), so a stratum never needs more than
 //! `q + 1` candidates; the others are dropped at once. [`TsvGate`] shares that state with the case workers,
 //! which ask it before making an item's RGB PNG; an item the gate refuses can provably not be selected, and
-//! [`GroupSampler::selected`] asserts it.
+//! [`GroupSampler::selected`] asserts it. A case first registers all the items it will offer
+//! ([`TsvGate::limits`]): a set of items that is part of the stream proves on its own which of them cannot be
+//! selected, so a case's early items need not wait for the stream to show enough of their strata.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
