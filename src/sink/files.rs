@@ -184,7 +184,14 @@ fn start_writeback(file: &fs::File, offset: u64, len: u64) {
 /// On Linux this is a single `syncfs(2)` on the file system holding `dir` (through `rustix`, no unsafe code):
 /// one call instead of an `fsync` per file, at the price of also flushing other dirty data of that file
 /// system — the same work the kernel's writeback would do anyway. Elsewhere each of `files` is fsynced.
-pub fn make_durable(dir: &Path, files: &[PathBuf]) -> io::Result<()> {
+pub fn make_durable(dir: &Path, files: &[PathBuf]) -> Result<(), SinkError> {
+    sync_all_under(dir, files).map_err(|source| SinkError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+fn sync_all_under(dir: &Path, files: &[PathBuf]) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         let _ = files;

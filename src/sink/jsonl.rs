@@ -251,10 +251,7 @@ impl JsonlSink {
     /// [`seal`](Self::seal), the durable point, [`publish`](Self::publish): for a sink finished on its own.
     pub fn finish(mut self) -> Result<Vec<WrittenFile>, SinkError> {
         let files = self.seal()?;
-        make_durable(&self.dir, &files).map_err(|source| SinkError::Write {
-            path: self.dir.clone(),
-            source,
-        })?;
+        make_durable(&self.dir, &files)?;
         self.publish()
     }
 

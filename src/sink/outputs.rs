@@ -93,10 +93,7 @@ impl Sinks {
         if let Some(jsonl) = self.jsonl.as_mut() {
             files.extend(jsonl.seal()?);
         }
-        make_durable(&self.dataset_dir, &files).map_err(|source| SinkError::Write {
-            path: self.dataset_dir.clone(),
-            source,
-        })?;
+        make_durable(&self.dataset_dir, &files)?;
         let mut written = Written::default();
         if let Some(parquet) = self.parquet {
             written.shards = parquet.publish()?;

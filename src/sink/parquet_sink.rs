@@ -308,10 +308,7 @@ impl ParquetSink {
     /// [`seal`](Self::seal), the durable point, [`publish`](Self::publish): for a sink finished on its own.
     pub fn finish(mut self) -> Result<Vec<WrittenShard>, SinkError> {
         let files = self.seal()?;
-        make_durable(&self.dataset_dir, &files).map_err(|source| SinkError::Write {
-            path: self.dataset_dir.clone(),
-            source,
-        })?;
+        make_durable(&self.dataset_dir, &files)?;
         self.publish()
     }
 
