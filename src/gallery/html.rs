@@ -3,8 +3,6 @@
 
 use std::fmt::Write as _;
 
-use base64::Engine as _;
-
 use super::read::GalleryRow;
 
 /// `text` safe inside HTML text and double- or single-quoted attribute values.
@@ -140,7 +138,7 @@ pub struct Facets {
 
 /// One card: the slice as a PNG data URI under the SVG overlay, and the row's text.
 pub fn card(row: &GalleryRow, facets: &Facets) -> String {
-    let png = base64::engine::general_purpose::STANDARD.encode(&row.png);
+    let png = crate::sink::tsv::base64(&row.png);
     let (w, h) = (row.image_width_px, row.image_height_px);
     format!(
         concat!(
