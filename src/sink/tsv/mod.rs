@@ -14,21 +14,23 @@
 //! `image` of 1–64 characters is looked up as the index of a row whose image is longer than 64).
 //!
 //! With `max_items > 0` the items are sampled (`tsv_sample.rs`): candidates go to a spill file beside the
-//! outputs (each image once, by content hash) and the selected ones are written in stream order at finish.
+//! outputs (each image once, by content hash; `spill.rs`) and the selected ones are written in stream order at
+//! finish. `parts.rs` writes the files of one (split, language) and their hidden copies.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+mod parts;
+mod spill;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc};
-
+use std::sync::Arc;
 
 use super::error::SinkError;
-use super::files::{
-    make_durable, partial_path, remove_stale, OutputFormat, WriteBehind, WrittenFile,
-};
+use super::files::{make_durable, partial_path, remove_stale, OutputFormat, WrittenFile};
 use super::tsv_sample::{row_items, ItemKind, Offer, TsvGate};
 use crate::record::{Choice, Row};
+use parts::{Base64, Group, ItemImage, Parts};
+use spill::{Spill, SpillRef};
 
 /// Column order of a GMAI-MMBench TSV.
 pub const COLUMNS: [&str; 16] = [
@@ -212,408 +214,8 @@ fn item_text(row: &Row, kind: ItemKind, item: &Choice) -> ItemText {
     text
 }
 
-/// An item's image field: the base64 of its PNG (ASCII, no quote to double), or the index of an earlier item
-/// in the same file.
-enum ImageField {
-    Base64(Base64),
-    Reference(String),
-}
-
-impl ImageField {
-    fn as_bytes(&self) -> &[u8] {
-        match self {
-            ImageField::Base64(text) => text,
-            ImageField::Reference(index) => index.as_bytes(),
-        }
-    }
-}
-
-/// A PNG's base64 text as bytes, shared by the file and its hidden copy (held as made: no copy into an
-/// `Arc<str>`, no UTF-8 check of a spilled one).
-type Base64 = Arc<Vec<u8>>;
-
-/// An item's image: its content hash and its base64, made from its PNG once some file needs it (an item is
-/// written to its file and to the hidden copy, and base64 is a large part of a TSV's cost: encoded once,
-/// shared) or made earlier (a spilled candidate's, while the cases were built).
-struct ItemImage {
-    key: u128,
-    png: Option<Arc<[u8]>>,
-    base64: Option<Base64>,
-}
-
-impl ItemImage {
-    fn from_png(key: u128, png: Arc<[u8]>) -> ItemImage {
-        ItemImage {
-            key,
-            png: Some(png),
-            base64: None,
-        }
-    }
-
-    fn from_base64(key: u128, base64: Base64) -> ItemImage {
-        ItemImage {
-            key,
-            png: None,
-            base64: Some(base64),
-        }
-    }
-
-    fn base64(&mut self) -> Base64 {
-        let png = self.png.as_deref().unwrap_or_default();
-        self.base64
-            .get_or_insert_with(|| Arc::new(base64(png).into_bytes()))
-            .clone()
-    }
-}
-
-/// Parts of one TSV (or its hidden copy): the open part and the closed ones as (partial path, rows).
-struct Parts {
-    stem: String,
-    hidden: bool,
-    open: Option<OpenPart>,
-    closed: Vec<(PathBuf, u64)>,
-}
-
-struct OpenPart {
-    writer: BufWriter<WriteBehind>,
-    path: PathBuf,
-    bytes: u64,
-    rows: u64,
-    /// Content hash of each image written in full in this part → the index of its item.
-    first_index: HashMap<u128, u64>,
-}
-
-impl Parts {
-    fn new(stem: String, hidden: bool) -> Parts {
-        Parts {
-            stem,
-            hidden,
-            open: None,
-            closed: Vec::new(),
-        }
-    }
-
-    fn header(&self) -> String {
-        let columns: Vec<&str> = COLUMNS
-            .iter()
-            .copied()
-            .filter(|c| !self.hidden || !HIDDEN_COLUMNS.contains(c))
-            .collect();
-        line(&columns)
-    }
-
-    /// An item's line up to the opening quote of its `image` field.
-    fn head(&self, index: u64, text: &ItemText) -> String {
-        let mut head = String::with_capacity(text.iter().map(|f| f.len() + 3).sum::<usize>() + 32);
-        quote(&index.to_string(), &mut head);
-        for (i, field) in text.iter().enumerate() {
-            if !(self.hidden && HIDDEN_TEXT.contains(&i)) {
-                head.push('\t');
-                quote(field, &mut head);
-            }
-        }
-        head.push_str("\t\"");
-        head
-    }
-
-    /// Writes one item, its image as a reference when an earlier item of the same part has the same image.
-    /// The line goes out in pieces, the image field (most of its bytes) straight from its string.
-    fn write_item(
-        &mut self,
-        dir: &Path,
-        index: u64,
-        text: &ItemText,
-        image: &mut ItemImage,
-        max_bytes: u64,
-        partials: &mut Vec<PathBuf>,
-    ) -> Result<(), SinkError> {
-        let key = image.key;
-        let reference = self
-            .open
-            .as_ref()
-            .and_then(|o| o.first_index.get(&key).copied());
-        let head = self.head(index, text);
-        let mut field = match reference {
-            Some(first) => ImageField::Reference(first.to_string()),
-            None => ImageField::Base64(image.base64()),
-        };
-        let line_len = |field: &ImageField| (head.len() + field.as_bytes().len() + 2) as u64;
-        let mut full = reference.is_none();
-        if let Some(open) = &self.open {
-            if open.rows > 0 && open.bytes + line_len(&field) > max_bytes {
-                self.close()?;
-                if !full {
-                    // A new part holds no earlier image to refer to.
-                    field = ImageField::Base64(image.base64());
-                    full = true;
-                }
-            }
-        }
-        if self.open.is_none() {
-            self.open_part(dir, partials)?;
-        }
-        if let Some(open) = self.open.as_mut() {
-            let writer = &mut open.writer;
-            (writer.write_all(head.as_bytes()))
-                .and_then(|()| writer.write_all(field.as_bytes()))
-                .and_then(|()| writer.write_all(b"\"\n"))
-                .map_err(|source| SinkError::Write {
-                    path: open.path.clone(),
-                    source,
-                })?;
-            open.bytes += line_len(&field);
-            open.rows += 1;
-            if full {
-                open.first_index.insert(key, index);
-            }
-        }
-        Ok(())
-    }
-
-    fn open_part(&mut self, dir: &Path, partials: &mut Vec<PathBuf>) -> Result<(), SinkError> {
-        let header = self.header();
-        let path =
-            partial_path(&dir.join(format!("{}_part_{}.tsv", self.stem, self.closed.len() + 1)));
-        let file = File::create(&path).map_err(|source| SinkError::CreateFile {
-            path: path.clone(),
-            source,
-        })?;
-        partials.push(path.clone());
-        // Image fields (tens to hundreds of KB) are at least this long and go to the file without a copy.
-        let mut writer = BufWriter::with_capacity(PART_BUFFER_BYTES, WriteBehind::new(file));
-        writer
-            .write_all(header.as_bytes())
-            .map_err(|source| SinkError::Write {
-                path: path.clone(),
-                source,
-            })?;
-        self.open = Some(OpenPart {
-            writer,
-            path,
-            bytes: header.len() as u64,
-            rows: 0,
-            first_index: HashMap::new(),
-        });
-        Ok(())
-    }
-
-    /// Flushes and closes the open part (made durable with the whole output set, before it is renamed).
-    fn close(&mut self) -> Result<(), SinkError> {
-        if let Some(open) = self.open.take() {
-            let mut file = open.writer.into_inner().map_err(|e| SinkError::Write {
-                path: open.path.clone(),
-                source: e.into_error(),
-            })?;
-            file.hint_rest();
-            self.closed.push((open.path, open.rows));
-        }
-        Ok(())
-    }
-
-    /// Final names: `<stem>.tsv` for a single part, `<stem>_part_N.tsv` (from 1) otherwise.
-    fn final_name(&self, index: usize) -> String {
-        if self.closed.len() == 1 {
-            format!("{}.tsv", self.stem)
-        } else {
-            format!("{}_part_{}.tsv", self.stem, index + 1)
-        }
-    }
-}
-
-/// The TSV files of one (split, language).
-struct Group {
-    split: String,
-    lang: String,
-    next_index: u64,
-    offered: u64,
-    full: Parts,
-    hidden: Option<Parts>,
-}
-
-impl Group {
-    /// Writes the next item to the file and its hidden copy.
-    fn write_item(
-        &mut self,
-        dir: &Path,
-        text: &ItemText,
-        mut image: ItemImage,
-        max_bytes: u64,
-        partials: &mut Vec<PathBuf>,
-    ) -> Result<(), SinkError> {
-        let index = self.next_index;
-        self.next_index += 1;
-        self.full
-            .write_item(dir, index, text, &mut image, max_bytes, partials)?;
-        if let Some(hidden) = self.hidden.as_mut() {
-            hidden.write_item(dir, index, text, &mut image, max_bytes, partials)?;
-        }
-        Ok(())
-    }
-
-    /// Writes items to the file on this thread and to its hidden copy on a second one, each image's base64
-    /// made once and shared. It runs at finish, when the case workers are done: the two files are the
-    /// sample's whole cost, most of it the kernel's copy of their bytes, and the copies run side by side.
-    fn write_items(
-        &mut self,
-        dir: &Path,
-        items: impl Iterator<Item = Result<(ItemText, ItemImage), SinkError>>,
-        max_bytes: u64,
-        partials: &mut Vec<PathBuf>,
-    ) -> Result<(), SinkError> {
-        let Some(mut hidden) = self.hidden.take() else {
-            for item in items {
-                let (text, image) = item?;
-                self.write_item(dir, &text, image, max_bytes, partials)?;
-            }
-            return Ok(());
-        };
-        let (to_copy, queue) = mpsc::sync_channel::<(u64, ItemText, ItemImage)>(HIDDEN_QUEUE_ITEMS);
-        let (written, copy) = std::thread::scope(|scope| {
-            let copy = scope.spawn(move || {
-                let mut partials = Vec::new();
-                let written = queue.into_iter().try_for_each(|(index, text, mut image)| {
-                    hidden.write_item(dir, index, &text, &mut image, max_bytes, &mut partials)
-                });
-                (hidden, partials, written)
-            });
-            let written = items.into_iter().try_for_each(|item| {
-                let (text, mut image) = item?;
-                let index = self.next_index;
-                self.next_index += 1;
-                (self.full).write_item(dir, index, &text, &mut image, max_bytes, partials)?;
-                // A closed queue means the copy failed: its error is reported below.
-                let _ = to_copy.send((index, text, image));
-                Ok(())
-            });
-            drop(to_copy);
-            let copy = copy
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (written, copy)
-        });
-        let (hidden, hidden_partials, hidden_written) = copy;
-        self.hidden = Some(hidden);
-        partials.extend(hidden_partials);
-        written.and(hidden_written)
-    }
-}
-
-/// Items queued for the hidden copy's thread (each holds its PNG and base64: a few MB at most).
-const HIDDEN_QUEUE_ITEMS: usize = 8;
-
 /// The TSV sample's gate as the case workers see it.
 pub type SampleGate = TsvGate<SpillRef>;
-
-/// Where a sampled candidate's text and image are in the spill file.
-#[derive(Debug, Clone, Copy)]
-pub struct SpillRef {
-    offset: u64,
-    len: u64,
-    image: u128,
-}
-
-/// Candidates of the sample, out of memory: text records and each distinct image once.
-struct Spill {
-    path: PathBuf,
-    writer: BufWriter<File>,
-    len: u64,
-    images: HashMap<u128, (u64, u64)>,
-}
-
-impl Spill {
-    fn create(path: PathBuf) -> Result<Spill, SinkError> {
-        let file = File::create(&path).map_err(|source| SinkError::CreateFile {
-            path: path.clone(),
-            source,
-        })?;
-        Ok(Spill {
-            path,
-            writer: BufWriter::with_capacity(1 << 20, file),
-            len: 0,
-            images: HashMap::new(),
-        })
-    }
-
-    fn append(&mut self, bytes: &[u8]) -> Result<u64, SinkError> {
-        let at = self.len;
-        self.writer
-            .write_all(bytes)
-            .map_err(|source| SinkError::Write {
-                path: self.path.clone(),
-                source,
-            })?;
-        self.len += bytes.len() as u64;
-        Ok(at)
-    }
-
-    /// Stores an item's text (and its image's base64 unless already stored: encoded here, while the case
-    /// workers are busy, rather than at finish, when the build waits for it).
-    fn store(&mut self, text: &ItemText, png: &[u8]) -> Result<SpillRef, SinkError> {
-        let image = xxhash_rust::xxh3::xxh3_128(png);
-        if !self.images.contains_key(&image) {
-            let encoded = base64(png);
-            let at = self.append(encoded.as_bytes())?;
-            self.images.insert(image, (at, encoded.len() as u64));
-        }
-        let mut record = Vec::new();
-        for field in text {
-            record.extend_from_slice(&(field.len() as u64).to_le_bytes());
-            record.extend_from_slice(field.as_bytes());
-        }
-        let offset = self.append(&record)?;
-        Ok(SpillRef {
-            offset,
-            len: record.len() as u64,
-            image,
-        })
-    }
-}
-
-/// Reads spilled candidates back.
-struct SpillReader {
-    path: PathBuf,
-    file: File,
-    images: HashMap<u128, (u64, u64)>,
-}
-
-impl SpillReader {
-    fn read_at(&mut self, offset: u64, len: u64) -> Result<Vec<u8>, SinkError> {
-        let fail = |source| SinkError::Write {
-            path: self.path.clone(),
-            source,
-        };
-        self.file.seek(SeekFrom::Start(offset)).map_err(fail)?;
-        let mut bytes = Vec::with_capacity(len as usize);
-        (&mut self.file)
-            .take(len)
-            .read_to_end(&mut bytes)
-            .map_err(fail)?;
-        if bytes.len() as u64 != len {
-            return Err(fail(std::io::ErrorKind::UnexpectedEof.into()));
-        }
-        Ok(bytes)
-    }
-
-    fn text(&mut self, at: SpillRef) -> Result<ItemText, SinkError> {
-        let record = self.read_at(at.offset, at.len)?;
-        let mut text = Vec::new();
-        let mut rest = record.as_slice();
-        while rest.len() >= 8 {
-            let (len, tail) = rest.split_at(8);
-            let len = u64::from_le_bytes(len.try_into().unwrap_or_default()) as usize;
-            let (field, tail) = tail.split_at(len.min(tail.len()));
-            text.push(String::from_utf8_lossy(field).into_owned());
-            rest = tail;
-        }
-        Ok(text)
-    }
-
-    /// A stored image's base64.
-    fn image(&mut self, key: u128) -> Result<Base64, SinkError> {
-        let (offset, len) = self.images.get(&key).copied().unwrap_or((0, 0));
-        self.read_at(offset, len).map(Arc::new)
-    }
-}
 
 /// Writes multiple-choice items of rows into GMAI-style TSV files.
 ///
@@ -812,26 +414,7 @@ impl TsvSink {
         let Some((gate, spill)) = self.sample.take() else {
             return Ok(());
         };
-        let Spill {
-            path,
-            mut writer,
-            images,
-            ..
-        } = spill;
-        writer.flush().map_err(|source| SinkError::Write {
-            path: path.clone(),
-            source,
-        })?;
-        drop(writer);
-        let file = File::open(&path).map_err(|source| SinkError::CreateFile {
-            path: path.clone(),
-            source,
-        })?;
-        let mut reader = SpillReader {
-            path: path.clone(),
-            file,
-            images,
-        };
+        let mut reader = spill.into_reader()?;
         let seed = gate.seed();
         for (key, sampler) in gate.take_groups() {
             let selected = sampler.selected(seed).map_err(|fact| SinkError::TsvItem {
@@ -858,6 +441,7 @@ impl TsvSink {
                 &mut self.partials,
             )?;
         }
+        let path = reader.path().to_path_buf();
         drop(reader);
         let _ = fs::remove_file(&path);
         self.partials.retain(|p| *p != path);
@@ -942,6 +526,7 @@ impl Drop for TsvSink {
 mod tests {
     use super::*;
     use base64::Engine as _;
+    use std::collections::HashMap;
     use std::sync::Arc;
 
     #[test]
