@@ -1,6 +1,7 @@
 //! One case end to end, on a worker thread: its context (settings shared by every case), the dispatch to the
 //! mask or landmark path, what a case produces and why it can fail. Touches no sink and no report.
 
+mod facts;
 mod landmark;
 mod mask;
 mod region;
