@@ -16,6 +16,9 @@
 //! [`GroupSampler::selected`] asserts it. A case first registers all the items it will offer
 //! ([`TsvGate::limits`]): a set of items that is part of the stream proves on its own which of them cannot be
 //! selected, so a case's early items need not wait for the stream to show enough of their strata.
+//! The build's final case also hands its keys to the sink ([`TsvGate::register_final`]): once that case's
+//! rows begin, the items offered so far and its keys are the whole stream, and [`TsvGate::decide`] gives the
+//! final selection then, on a copy of the samplers.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -77,7 +80,7 @@ pub fn stratum(row: &Row, kind: ItemKind) -> String {
 pub type GroupKey = (String, String);
 
 /// The sort key of a fact within its stratum: smaller is kept first.
-type FactKey = (u64, String);
+pub type FactKey = (u64, String);
 
 /// An item's sampling key: its (split, language), stratum and fact key.
 pub type ItemKey = (GroupKey, String, FactKey);
@@ -155,6 +158,36 @@ impl<T> GroupSampler<T> {
             filled: 0,
             offered: 0,
             strata: HashMap::new(),
+        }
+    }
+
+    /// The same state with every candidate's payload mapped by `f`.
+    fn map_payloads<U>(&self, f: impl Fn(Option<T>) -> Option<U>) -> GroupSampler<U>
+    where
+        T: Clone,
+    {
+        GroupSampler {
+            max_items: self.max_items,
+            level: self.level,
+            filled: self.filled,
+            offered: self.offered,
+            strata: (self.strata.iter())
+                .map(|(name, s)| {
+                    let kept = (s.kept.iter())
+                        .map(|(key, c)| {
+                            let payload = f(c.payload.clone());
+                            (
+                                key.clone(),
+                                Candidate {
+                                    seq: c.seq,
+                                    payload,
+                                },
+                            )
+                        })
+                        .collect();
+                    (name.clone(), Stratum { seen: s.seen, kept })
+                })
+                .collect(),
         }
     }
 
@@ -245,8 +278,15 @@ impl<T> GroupSampler<T> {
     /// The final selection, in stream order: per stratum its quota of smallest keys. Fails with the fact id
     /// of a selected item that has no payload (an item the gate refused; a bug if it ever happens).
     pub fn selected(self, seed: u64) -> Result<Vec<T>, String> {
+        (self.selected_keyed(seed).into_iter())
+            .map(|(key, payload)| payload.ok_or(key.1))
+            .collect()
+    }
+
+    /// The final selection, in stream order, each item with its fact key and payload.
+    pub fn selected_keyed(self, seed: u64) -> Vec<(FactKey, Option<T>)> {
         let quota = self.quotas(seed);
-        let mut chosen: Vec<(u64, Option<T>, String)> = Vec::new();
+        let mut chosen: Vec<(u64, FactKey, Option<T>)> = Vec::new();
         for (name, s) in self.strata {
             let take = quota.get(&name).copied().unwrap_or(u64::MAX);
             for (key, c) in s
@@ -254,13 +294,17 @@ impl<T> GroupSampler<T> {
                 .into_iter()
                 .take(usize::try_from(take).unwrap_or(usize::MAX))
             {
-                chosen.push((c.seq, c.payload, key.1));
+                chosen.push((c.seq, key, c.payload));
             }
         }
         chosen.sort_unstable_by_key(|c| c.0);
-        chosen
-            .into_iter()
-            .map(|(_, payload, fact)| payload.ok_or(fact))
+        chosen.into_iter().map(|(_, key, p)| (key, p)).collect()
+    }
+
+    /// The fact keys of the final selection, in stream order.
+    pub fn selected_keys(self, seed: u64) -> Vec<FactKey> {
+        (self.selected_keyed(seed).into_iter())
+            .map(|(key, _)| key)
             .collect()
     }
 
@@ -292,6 +336,24 @@ impl<T> GroupSampler<T> {
 /// Per (split, language) samplers with the seed; shared between the TSV sink and the case workers.
 struct SampleState<T> {
     groups: BTreeMap<GroupKey, GroupSampler<T>>,
+    /// The items the stream's final case registered ([`TsvGate::register_final`]), until the sink takes them.
+    final_case: Option<FinalCase>,
+}
+
+/// The stream's final case and every item it will offer, in stream order.
+struct FinalCase {
+    collection: String,
+    case_id: String,
+    items: Vec<ItemKey>,
+}
+
+/// An item of the sample decided before the final case's items arrived ([`TsvGate::decide`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decided<T> {
+    /// An earlier item, with the sink's payload (`None`: no image, an error at write time).
+    Stored(Option<T>),
+    /// An item of the final case, still to arrive.
+    Pending,
 }
 
 /// The TSV sampler shared by the sink (which feeds it) and the case workers (which ask it before making an
@@ -320,6 +382,7 @@ impl<T> TsvGate<T> {
             max_items,
             state: Arc::new(Mutex::new(SampleState {
                 groups: BTreeMap::new(),
+                final_case: None,
             })),
         }
     }
@@ -454,6 +517,59 @@ impl<T> TsvGate<T> {
     pub fn seed(&self) -> u64 {
         self.seed
     }
+
+    /// The stream's final case (`collection`, `case_id`) will offer exactly `items`, in this order: once the
+    /// sink reaches that case's rows, every item of the stream is known and the sink can decide the sample
+    /// then ([`TsvGate::decide`]) instead of at finish.
+    pub fn register_final(&self, collection: &str, case_id: &str, items: Vec<ItemKey>) {
+        self.lock().final_case = Some(FinalCase {
+            collection: collection.to_string(),
+            case_id: case_id.to_string(),
+            items,
+        });
+    }
+
+    /// The final case's registered items when `row` is one of that case's (taken: asked once).
+    pub fn take_final(&self, row: &Row) -> Option<Vec<ItemKey>> {
+        let mut state = self.lock();
+        let is_final = (state.final_case.as_ref())
+            .is_some_and(|f| f.collection == row.collection && f.case_id == row.case_id);
+        is_final
+            .then(|| state.final_case.take().map(|f| f.items))
+            .flatten()
+    }
+}
+
+impl<T: Clone> TsvGate<T> {
+    /// The sample of the whole stream, per (split, language), decided when the items offered so far and the
+    /// final case's registered `items` (all of them still to be offered, in stream order) are the whole
+    /// stream: what [`GroupSampler::selected`] will select at finish, computed on a copy of the samplers.
+    pub fn decide(&self, items: &[ItemKey]) -> BTreeMap<GroupKey, Vec<(FactKey, Decided<T>)>> {
+        let state = self.lock();
+        let mut samplers: BTreeMap<GroupKey, GroupSampler<Decided<T>>> = BTreeMap::new();
+        for (group, sampler) in &state.groups {
+            samplers.insert(
+                group.clone(),
+                sampler.map_payloads(|p| Some(Decided::Stored(p))),
+            );
+        }
+        drop(state);
+        for (group, stratum, key) in items {
+            let sampler = (samplers.entry(group.clone()))
+                .or_insert_with(|| GroupSampler::new(self.max_items));
+            let pending = || Ok::<_, std::convert::Infallible>(Some(Decided::Pending));
+            let Ok(_) = sampler.offer(stratum, key.clone(), pending);
+        }
+        (samplers.into_iter())
+            .map(|(group, sampler)| {
+                let chosen = sampler.selected_keyed(self.seed).into_iter();
+                // Every candidate of the copy has a payload: `Stored` (itself optional) or `Pending`.
+                let decided =
+                    chosen.map(|(key, payload)| (key, payload.unwrap_or(Decided::Pending)));
+                (group, decided.collect())
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -584,6 +700,53 @@ mod tests {
             "registered {with}, not registered {without}"
         );
         assert!(with >= 5 * 27, "registered {with}");
+    }
+
+    #[test]
+    fn the_sample_decided_at_the_final_case_is_the_whole_streams() {
+        // Streams of 300 items over 7 strata whose final case (the last 50) registers its items: deciding
+        // before they arrive gives the selection of the whole stream, for a tight and a loose budget and when
+        // the final case is the whole stream.
+        let en: Vec<Row> = (0..300).map(|i| row(i, 7, "en")).collect();
+        for (max, earlier) in [(40, 250), (250, 250), (40, 0)] {
+            let gate: TsvGate<usize> = TsvGate::new(max, 11);
+            for (i, r) in en[..earlier].iter().enumerate() {
+                gate.offer(r, ItemKind::Own, || Ok::<_, ()>(Some(i)))
+                    .expect("offer");
+            }
+            let last: Vec<(&Row, ItemKind)> =
+                en[earlier..].iter().map(|r| (r, ItemKind::Own)).collect();
+            let registered = gate.keys(&last);
+            gate.register_final(&en[earlier].collection, &en[earlier].case_id, registered);
+            let items = gate
+                .take_final(&en[earlier])
+                .expect("the final case's rows");
+            assert!(gate.take_final(&en[earlier]).is_none(), "taken once");
+            let mut decided = gate.decide(&items);
+            for (i, r) in en.iter().enumerate().skip(earlier) {
+                gate.offer(r, ItemKind::Own, || Ok::<_, ()>(Some(i)))
+                    .expect("offer");
+            }
+            let (key, sampler) = gate.take_groups().pop_first().expect("group");
+            let (_, decided) = decided.pop_first().expect("decided group");
+            assert_eq!(key, ("test".to_string(), "en".to_string()));
+            let want = sampler.selected_keyed(11);
+            assert_eq!(decided.len(), want.len().min(max as usize), "max {max}");
+            for ((got_key, got), (want_key, payload)) in decided.iter().zip(&want) {
+                assert_eq!(got_key, want_key);
+                let i = payload.expect("every item has a payload");
+                let expected = if i < earlier {
+                    Decided::Stored(Some(i))
+                } else {
+                    Decided::Pending
+                };
+                assert_eq!(*got, expected, "item {i}");
+            }
+            assert!(
+                decided.iter().any(|(_, d)| *d == Decided::Pending),
+                "the final case has selected items (max {max}, {earlier} earlier)"
+            );
+        }
     }
 
     #[test]

@@ -478,6 +478,7 @@ mod tests {
             rgb_images: false,
             pool: Some(super::super::rows::tests::pool()),
             tsv_gate: None,
+            final_case: None,
             data_root: std::path::Path::new("/"),
         };
         let mut task = loaded

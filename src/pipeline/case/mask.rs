@@ -355,7 +355,7 @@ impl Emitter<'_> {
             self.shots.clear();
         }
         self.rows = real;
-        self.rows.register_sample_keys(&keys);
+        self.rows.register_sample_keys(keys);
         Ok(())
     }
 

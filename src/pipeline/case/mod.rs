@@ -41,6 +41,9 @@ pub struct CaseContext<'a> {
     pub pool: Option<&'a rayon::ThreadPool>,
     /// The TSV sample: RGB images are made only for items it may still select (`None`: every item).
     pub tsv_gate: Option<SampleGate>,
+    /// The last case of the build's stream: with a TSV sample it registers its items as the final ones, so
+    /// the sink decides the sample when that case's rows begin rather than at finish.
+    pub final_case: Option<&'a crate::discover::Case>,
     /// The data root (symlinks resolved): a MetaImage or NRRD header's separate data file must lie inside it
     /// (or beside the header) unless the collection sets `data_outside_root`.
     pub data_root: &'a Path,

@@ -233,10 +233,20 @@ impl<'a> CaseRows<'a> {
     /// Registers the keys of every multiple-choice item the case will offer, so that the TSV gate refuses an
     /// item's RGB image as soon as the case alone proves it cannot be selected, rather than once the stream
     /// has shown enough of its stratum. `keys` must hold no item the case does not offer later (extra items
-    /// would make the gate refuse selectable ones).
-    pub(super) fn register_sample_keys(&mut self, keys: &[ItemKey]) {
-        if let Some(gate) = &self.ctx.tsv_gate {
-            self.sample_limits = Some(gate.limits(keys));
+    /// would make the gate refuse selectable ones). The stream's final case also hands them to the sink,
+    /// which then decides the sample as soon as that case's rows begin ([`TsvGate::register_final`]).
+    ///
+    /// [`TsvGate::register_final`]: crate::sink::tsv_sample::TsvGate::register_final
+    pub(super) fn register_sample_keys(&mut self, keys: Vec<ItemKey>) {
+        let Some(gate) = &self.ctx.tsv_gate else {
+            return;
+        };
+        self.sample_limits = Some(gate.limits(&keys));
+        let base = &self.base;
+        let is_final = (self.ctx.final_case)
+            .is_some_and(|c| c.collection == base.collection && c.case_id == base.case_id);
+        if is_final {
+            gate.register_final(&base.collection, &base.case_id, keys);
         }
     }
 
@@ -360,6 +370,7 @@ pub(super) mod tests {
             rgb_images,
             pool: Some(pool()),
             tsv_gate: None,
+            final_case: None,
             data_root: std::path::Path::new("/"),
         }
     }

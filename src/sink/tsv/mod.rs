@@ -15,19 +15,23 @@
 //!
 //! With `max_items > 0` the items are sampled (`tsv_sample.rs`): candidates go to a spill file beside the
 //! outputs (each image once, by content hash; `spill.rs`) and the selected ones are written in stream order at
-//! finish. `parts.rs` writes the files of one (split, language) and their hidden copies.
+//! finish — or earlier: when the build's final case registered the items it will offer, the whole stream is
+//! known as soon as that case's rows begin, so the sample is decided then, the spilled selection written
+//! while the case is still being built and its own selected items written as they arrive (finish then checks
+//! the decision against the stream's own selection). `parts.rs` writes the files of one (split, language)
+//! and their hidden copies.
 
 mod parts;
 mod spill;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::error::SinkError;
 use super::files::{make_durable, partial_path, remove_stale, OutputFormat, WrittenFile};
-use super::tsv_sample::{row_items, ItemKind, Offer, TsvGate};
+use super::tsv_sample::{row_items, Decided, FactKey, GroupKey, ItemKey, ItemKind, Offer, TsvGate};
 use crate::record::{Choice, Row};
 use parts::{Base64, Group, ItemImage, Parts};
 use spill::{Spill, SpillRef};
@@ -226,9 +230,33 @@ pub struct TsvSink {
     options: TsvOptions,
     groups: BTreeMap<(String, String), Group>,
     partials: Vec<PathBuf>,
-    /// The sample (with `max_items > 0`): the shared sampler and the spill file of its candidates.
-    sample: Option<(TsvGate<SpillRef>, Spill)>,
+    /// The sample (with `max_items > 0`).
+    sample: Option<Sample>,
 }
+
+/// The TSV sample as the sink holds it.
+struct Sample {
+    /// The sampler shared with the case workers.
+    gate: TsvGate<SpillRef>,
+    /// The candidates' spill file, until the sample is decided.
+    spill: Option<Spill>,
+    /// Per (split, language), the sample decided when the stream's final case began
+    /// ([`TsvSink::decide_at_final_case`]).
+    decision: Option<BTreeMap<GroupKey, DecidedGroup>>,
+    /// `(collection, case id)` of the last row pushed: the final case is looked for when it changes.
+    case: (String, String),
+}
+
+/// One (split, language) of a decided sample.
+struct DecidedGroup {
+    /// The fact keys of every selected item, in stream order (checked against the gate's own at finish).
+    selection: Vec<FactKey>,
+    /// The final case's selected items still to arrive, in stream order.
+    pending: VecDeque<FactKey>,
+}
+
+/// The selected items of each (split, language), in stream order, with their spilled records.
+type SpilledSelection = Vec<(GroupKey, Vec<(FactKey, Option<SpillRef>)>)>;
 
 fn safe_name(name: &str) -> bool {
     !name.is_empty()
@@ -276,10 +304,12 @@ impl TsvSink {
             // `.tsv.partial`: a spill left by a killed build is removed as stale by the next one.
             let path = partial_path(&dir.join(format!("{dataset}_sample-spill.tsv")));
             partials.push(path.clone());
-            Some((
-                TsvGate::new(options.max_items, options.seed),
-                Spill::create(path)?,
-            ))
+            Some(Sample {
+                gate: TsvGate::new(options.max_items, options.seed),
+                spill: Some(Spill::create(path)?),
+                decision: None,
+                case: Default::default(),
+            })
         } else {
             None
         };
@@ -295,12 +325,13 @@ impl TsvSink {
 
     /// The sampler the case workers ask before making an item's RGB PNG (`None` without sampling).
     pub fn gate(&self) -> Option<SampleGate> {
-        self.sample.as_ref().map(|(gate, _)| gate.clone())
+        self.sample.as_ref().map(|sample| sample.gate.clone())
     }
 
     /// Writes the row's multiple-choice items (its own question, then the identification question), or
     /// offers them to the sample.
     pub fn push(&mut self, row: &Row) -> Result<(), SinkError> {
+        self.decide_at_final_case(row)?;
         if row_items(row).next().is_none() {
             return Ok(());
         }
@@ -339,19 +370,92 @@ impl TsvSink {
         Ok(())
     }
 
-    /// Offers an item to the sample, spilling it when it becomes a candidate.
+    /// Offers an item to the sample, spilling it when it becomes a candidate; once the sample is decided,
+    /// writes it when it is the next selected item of the final case.
     fn offer(&mut self, row: &Row, kind: ItemKind, item: &Choice) -> Result<(), SinkError> {
-        let Some((gate, spill)) = self.sample.as_mut() else {
+        let Some(sample) = self.sample.as_mut() else {
             return Ok(());
         };
-        // Only items that become candidates are stored; `None` marks an item without image.
-        let _: Offer = gate.offer(row, kind, || {
-            item.rgb_png
-                .as_deref()
-                .map(|png| spill.store(&item_text(row, kind, item), png))
-                .transpose()
-        })?;
-        Ok(())
+        let Some(decision) = sample.decision.as_mut() else {
+            let Some(spill) = sample.spill.as_mut() else {
+                return Ok(());
+            };
+            // Only items that become candidates are stored; `None` marks an item without image.
+            let _: Offer = sample.gate.offer(row, kind, || {
+                item.rgb_png
+                    .as_deref()
+                    .map(|png| spill.store(&item_text(row, kind, item), png))
+                    .transpose()
+            })?;
+            return Ok(());
+        };
+        // Decided: the gate still sees the item (finish checks the decision against its selection), nothing
+        // is stored.
+        let _: Offer = sample.gate.offer(row, kind, || Ok::<_, SinkError>(None))?;
+        let keys: Vec<ItemKey> = sample.gate.keys(&[(row, kind)]);
+        let Some((group_key, _, fact)) = keys.first() else {
+            return Ok(());
+        };
+        let Some(decided) = decision.get_mut(group_key) else {
+            return Ok(());
+        };
+        if decided.pending.front() != Some(fact) {
+            return Ok(());
+        }
+        decided.pending.pop_front();
+        let png = self.png(row, item)?;
+        let Some(group) = self.groups.get_mut(group_key) else {
+            return Ok(());
+        };
+        group.write_item(
+            &self.dir,
+            &item_text(row, kind, item),
+            ItemImage::from_png(xxhash_rust::xxh3::xxh3_128(png), png.clone()),
+            self.options.max_file_bytes,
+            &mut self.partials,
+        )
+    }
+
+    /// When `row` begins the stream's final case (which registered every item it offers,
+    /// `TsvGate::register_final`), the whole stream is known: the sample is decided now, the earlier cases'
+    /// selected items are written from the spill while the final case is still being built, and its own
+    /// selected items are written as they arrive — no spill for them and nothing left to write at finish.
+    fn decide_at_final_case(&mut self, row: &Row) -> Result<(), SinkError> {
+        let Some(sample) = self.sample.as_mut() else {
+            return Ok(());
+        };
+        if sample.decision.is_some()
+            || (sample.case.0 == row.collection && sample.case.1 == row.case_id)
+        {
+            return Ok(());
+        }
+        sample.case = (row.collection.clone(), row.case_id.clone());
+        let Some(items) = sample.gate.take_final(row) else {
+            return Ok(());
+        };
+        let mut decision = BTreeMap::new();
+        let mut spilled = Vec::new();
+        for (key, chosen) in sample.gate.decide(&items) {
+            let mut group = DecidedGroup {
+                selection: Vec::with_capacity(chosen.len()),
+                pending: VecDeque::new(),
+            };
+            let mut stored = Vec::new();
+            for (fact, decided) in chosen {
+                group.selection.push(fact.clone());
+                match decided {
+                    Decided::Stored(at) => stored.push((fact, at)),
+                    Decided::Pending => group.pending.push_back(fact),
+                }
+            }
+            decision.insert(key.clone(), group);
+            spilled.push((key, stored));
+        }
+        sample.decision = Some(decision);
+        match sample.spill.take() {
+            Some(spill) => self.write_spilled(spill, spilled),
+            None => Ok(()),
+        }
     }
 
     /// The (split, language) group of `row`, opened on first use (with a hidden copy for hidden splits).
@@ -409,24 +513,68 @@ impl TsvSink {
         })
     }
 
-    /// Writes the sample's selected items of every group, in stream order.
+    /// Writes the sample's selected items of every group, in stream order; a sample decided at the final case
+    /// is written already and is checked against the selection of the whole stream instead.
     fn write_sample(&mut self) -> Result<(), SinkError> {
-        let Some((gate, spill)) = self.sample.take() else {
+        let Some(sample) = self.sample.take() else {
             return Ok(());
         };
+        let seed = sample.gate.seed();
+        let groups = sample.gate.take_groups();
+        let Some(mut decision) = sample.decision else {
+            let selected = (groups.into_iter())
+                .map(|(key, sampler)| (key, sampler.selected_keyed(seed)))
+                .collect();
+            return match sample.spill {
+                Some(spill) => self.write_spilled(spill, selected),
+                None => Ok(()),
+            };
+        };
+        for (key, sampler) in groups {
+            let decided = decision.remove(&key).map(|g| g.selection);
+            if decided.unwrap_or_default() != sampler.selected_keys(seed) {
+                return Err(self.sample_bug(&key, "the sample decided at the final case"));
+            }
+        }
+        match decision.into_iter().find(|(_, g)| !g.selection.is_empty()) {
+            Some((key, _)) => Err(self.sample_bug(&key, "items the final case registered")),
+            None => Ok(()),
+        }
+    }
+
+    /// The error of a sample that differs from the whole stream's selection (a bug if it ever happens).
+    fn sample_bug(&self, (split, lang): &GroupKey, what: &str) -> SinkError {
+        SinkError::TsvItem {
+            path: self.dir.clone(),
+            row_id: format!("{split}/{lang}"),
+            reason: format!("{what} differ from the stream's own selection (a bug)"),
+        }
+    }
+
+    /// Writes each group's selected spilled candidates in stream order, then removes the spill.
+    fn write_spilled(
+        &mut self,
+        spill: Spill,
+        selection: SpilledSelection,
+    ) -> Result<(), SinkError> {
         let mut reader = spill.into_reader()?;
-        let seed = gate.seed();
-        for (key, sampler) in gate.take_groups() {
-            let selected = sampler.selected(seed).map_err(|fact| SinkError::TsvItem {
-                path: self.dir.clone(),
-                row_id: fact,
-                reason: "an item left without image by the sample gate was selected (a bug)".into(),
-            })?;
+        for (key, chosen) in selection {
+            let chosen: Vec<SpillRef> = (chosen.into_iter())
+                .map(|(fact, at)| {
+                    at.ok_or_else(|| SinkError::TsvItem {
+                        path: self.dir.clone(),
+                        row_id: fact.1,
+                        reason:
+                            "an item left without image by the sample gate was selected (a bug)"
+                                .into(),
+                    })
+                })
+                .collect::<Result<_, _>>()?;
             let Some(group) = self.groups.get_mut(&key) else {
                 continue;
             };
             let mut last: Option<(u128, Base64)> = None;
-            let items = selected.into_iter().map(|at| {
+            let items = chosen.into_iter().map(|at| {
                 let text = reader.text(at)?;
                 let base64 = match &last {
                     Some((key, base64)) if *key == at.image => base64.clone(),
@@ -812,6 +960,99 @@ mod tests {
         for (name, bytes) in &unsampled {
             assert!(sampled[name] == *bytes, "{name} differs");
         }
+    }
+
+    /// Rows of ten cases (`case_0` … `case_9`, four rows each) in two splits, images shared in pairs.
+    fn ten_cases() -> Vec<Row> {
+        (0..40)
+            .map(|i| {
+                let mut r = row(i, if i % 3 == 0 { "train" } else { "test" });
+                let shared = row(i / 2, "test");
+                r.identify.as_mut().expect("identify").rgb_png =
+                    shared.identify.and_then(|c| c.rgb_png);
+                r
+            })
+            .collect()
+    }
+
+    /// Builds `rows` with a sample of `max_items`; with `register`, the final case registers its items first
+    /// (plus `extra`, items it will not offer) as its worker does. Returns the files or the finish error.
+    fn sampled(
+        name: &str,
+        rows: &[Row],
+        max_items: u64,
+        register: bool,
+        extra: Vec<ItemKey>,
+    ) -> Result<BTreeMap<String, Vec<u8>>, SinkError> {
+        let dir = temp(name);
+        let options = TsvOptions {
+            max_file_bytes: 3_000,
+            max_items,
+            ..TsvOptions::default()
+        };
+        let mut sink = TsvSink::new(&dir, "KiTS23", options).expect("sink");
+        let gate = sink.gate().expect("a sample");
+        let last = rows.last().expect("rows");
+        if register {
+            let items: Vec<(&Row, ItemKind)> = (rows.iter())
+                .filter(|r| r.case_id == last.case_id)
+                .flat_map(|r| row_items(r).map(move |(kind, _)| (r, kind)))
+                .collect();
+            let mut keys = gate.keys(&items);
+            keys.extend(extra);
+            gate.register_final(&last.collection, &last.case_id, keys);
+        }
+        let tsv_dir = dir.join("tsv");
+        let spill_exists = || {
+            fs::read_dir(&tsv_dir).expect("tsv dir").any(|e| {
+                e.expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .contains("spill")
+            })
+        };
+        for r in rows {
+            sink.push(r).expect("push");
+            if r.case_id == last.case_id {
+                // Decided at the final case's first row: the spill is written out and gone before finish.
+                assert_eq!(spill_exists(), !register, "spill during the final case");
+            }
+        }
+        let finished = sink.finish().map(|_| tsv_files(&dir));
+        fs::remove_dir_all(&dir).expect("clean up");
+        finished
+    }
+
+    #[test]
+    fn a_sample_decided_at_the_final_case_writes_the_same_files() {
+        let rows = ten_cases();
+        for max_items in [6, 13, 1_000] {
+            let at_finish = sampled("finish", &rows, max_items, false, Vec::new()).expect("finish");
+            let decided = sampled("decided", &rows, max_items, true, Vec::new()).expect("finish");
+            assert!(at_finish.keys().any(|n| n.contains("_hidden")));
+            assert_eq!(
+                decided.keys().collect::<Vec<_>>(),
+                at_finish.keys().collect::<Vec<_>>()
+            );
+            for (name, bytes) in &at_finish {
+                assert!(
+                    decided[name] == *bytes,
+                    "{name} differs (max_items {max_items})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_final_case_that_offers_less_than_it_registered_fails_the_finish() {
+        // One registered item never comes: the decided sample (which holds it) is not the stream's.
+        let rows = ten_cases();
+        let last = rows.last().expect("rows");
+        let gate: TsvGate<SpillRef> = TsvGate::new(1_000, 0);
+        let mut extra = gate.keys(&[(last, ItemKind::Own)]);
+        extra[0].2 .1.push_str("/never-offered");
+        let err = sampled("missing", &rows, 1_000, true, extra).expect_err("a bug is caught");
+        assert!(err.to_string().contains("(a bug)"), "{err}");
     }
 
     /// The image field of each line of a written TSV file, resolved as VLMEvalKit does: a field of at most
