@@ -1,6 +1,7 @@
 //! `cargo bench --bench build`: what a build costs at real sizes. Writes real-sized phantoms with the crate's
 //! own generator, times the library's annotation path against plain decompression, then runs the release
-//! CLI binary as a black box (per format, per case, 1 vs 2 threads with a free-core control), polls its peak
+//! CLI binary as a black box (per format, per case, 1 vs 2 threads with a free-core control, the 1-thread
+//! build also confined to one CPU; CPU seconds of the build and of its main thread), polls its peak
 //! RSS, counts the bytes it writes and projects KiTS23 and TotalSegmentator builds. Prints one markdown table
 //! per topic and writes them to `target/bench-results.md`. `MVB_BENCH_ROUNDS` (default 3) sets the paired
 //! rounds per case, `MVB_BENCH_THREAD_ROUNDS` (default 5) those of the thread pairs; `MVB_BENCH_KEEP=1` keeps
@@ -169,10 +170,14 @@ struct Input {
     largest_stored_bytes: f64,
 }
 
-/// One timed CLI build: wall seconds, peak RSS (VmHWM) and what it wrote.
+/// One timed CLI build: wall seconds, CPU seconds, peak RSS (VmHWM) and what it wrote.
 #[derive(Clone, Default)]
 struct Run {
     secs: f64,
+    /// User + system CPU seconds of every thread of the build.
+    cpu_secs: f64,
+    /// User + system CPU seconds of the build's main thread: the writer (and discovery, the sinks' finish).
+    main_cpu_secs: f64,
     peak_rss_mb: f64,
     bytes: Bytes,
 }
@@ -229,6 +234,40 @@ fn vm_hwm_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// `(state, user + system seconds)` from a `/proc/<pid>/stat` or `/proc/<pid>/task/<tid>/stat` line.
+/// A process that has exited but is not reaped yet (state `Z`) still shows the totals of all its threads.
+fn proc_stat(path: &str) -> Option<(char, f64)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let fields: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    // Fields after the command: state (0), …, utime (11), stime (12), in USER_HZ = 100 ticks per second.
+    Some((
+        fields.first()?.chars().next()?,
+        (ticks(11)? + ticks(12)?) / 100.0,
+    ))
+}
+
+/// The first CPU this process may run on (`Cpus_allowed_list`), for a build confined to one CPU.
+fn first_allowed_cpu() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?;
+    list.trim().split([',', '-']).next()?.trim().parse().ok()
+}
+
+/// `taskset -c <cpu>` when util-linux's `taskset` runs here: a build confined to one CPU.
+fn one_cpu_prefix() -> Option<Vec<String>> {
+    let cpu = first_allowed_cpu()?.to_string();
+    let works = Command::new("taskset")
+        .args(["-c", &cpu, "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    works.then(|| vec!["taskset".to_string(), "-c".to_string(), cpu])
+}
+
 /// Runs one build of `input` into a fresh `out` folder, polling the child's VmHWM every 20 ms.
 fn build(
     cli: &Cli,
@@ -238,9 +277,30 @@ fn build(
     formats: &str,
     extra: &[&str],
 ) -> Run {
+    build_with(None, cli, input, out, threads, formats, extra)
+}
+
+/// [`build`], the CLI started through `prefix` (a command and its arguments, e.g. `taskset -c 0`) when given.
+fn build_with(
+    prefix: Option<&[String]>,
+    cli: &Cli,
+    input: &Input,
+    out: &Path,
+    threads: usize,
+    formats: &str,
+    extra: &[&str],
+) -> Run {
     let _ = std::fs::remove_dir_all(out);
     let start = Instant::now();
-    let mut child = Command::new(&cli.path)
+    let mut command = match prefix {
+        Some([program, args @ ..]) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(&cli.path);
+            c
+        }
+        _ => Command::new(&cli.path),
+    };
+    let mut child = command
         .arg("--manifest")
         .arg(&input.manifest)
         .arg("--data-root")
@@ -261,13 +321,24 @@ fn build(
         .expect("spawn medvision-build");
     let pid = child.id();
     let mut peak_kb = 0;
-    let status = loop {
+    let (mut cpu_secs, mut main_cpu_secs) = (0.0, 0.0);
+    // The child is reaped only once it is a zombie (or its stat cannot be read): its final CPU times are
+    // read from the zombie's stat first.
+    loop {
         peak_kb = peak_kb.max(vm_hwm_kb(pid));
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
+        let stat = proc_stat(&format!("/proc/{pid}/stat"));
+        if let Some((_, cpu)) = stat {
+            cpu_secs = cpu;
+        }
+        if let Some((_, cpu)) = proc_stat(&format!("/proc/{pid}/task/{pid}/stat")) {
+            main_cpu_secs = cpu;
+        }
+        if stat.is_none_or(|(state, _)| state == 'Z') {
+            break;
         }
         std::thread::sleep(Duration::from_millis(20));
-    };
+    }
+    let status = child.wait().expect("wait");
     let secs = start.elapsed().as_secs_f64();
     if !status.success() {
         let mut err = String::new();
@@ -283,6 +354,8 @@ fn build(
     }
     Run {
         secs,
+        cpu_secs,
+        main_cpu_secs,
         peak_rss_mb: peak_kb as f64 * 1024.0 / MB,
         bytes: measure_bytes(&out.join(input.dataset)),
     }
@@ -467,6 +540,10 @@ struct Speedup {
     peak_t1: f64,
     peak_t2: f64,
     largest: f64,
+    /// Each round's 1-thread build confined to one CPU (`taskset`; empty when it cannot run here).
+    t1_one_cpu: Vec<f64>,
+    /// Each round's `(1 thread, 2 threads)` runs, for their CPU seconds.
+    runs: Vec<(Run, Run)>,
 }
 
 fn speedup(cli: &Cli, input: &Input, out: &Path, rounds: usize, v: Variant) -> Speedup {
@@ -483,11 +560,18 @@ fn speedup(cli: &Cli, input: &Input, out: &Path, rounds: usize, v: Variant) -> S
         peak_t1: 0.0,
         peak_t2: 0.0,
         largest: input.largest_stored_bytes,
+        t1_one_cpu: Vec::new(),
+        runs: Vec::new(),
     };
+    let one_cpu = one_cpu_prefix();
     for round in 0..rounds {
         s.free.push(free_cores());
         s.memory.push(memory_cores());
         let a = build(cli, input, out, 1, formats, &[]);
+        if let Some(prefix) = &one_cpu {
+            let pinned = build_with(Some(prefix), cli, input, out, 1, formats, &[]);
+            s.t1_one_cpu.push(pinned.secs);
+        }
         let b = build(cli, input, out, 2, formats, &[]);
         eprintln!(
             "  {} {formats} round {round}: free {:.2}, 1 thread {:.2} s, 2 threads {:.2} s",
@@ -500,6 +584,7 @@ fn speedup(cli: &Cli, input: &Input, out: &Path, rounds: usize, v: Variant) -> S
         s.peak_t2 = s.peak_t2.max(b.peak_rss_mb);
         s.t1.push(a.secs);
         s.t2.push(b.secs);
+        s.runs.push((a, b));
     }
     s
 }
@@ -817,6 +902,60 @@ fn speedup_table(speedups: &[Speedup]) -> String {
     t
 }
 
+/// Where the threads' time goes: cores kept busy, the 1-thread build confined to one CPU, the main thread.
+fn cores_table(speedups: &[Speedup]) -> String {
+    let mut t = String::from(
+        "### Cores kept busy (same paired rounds as above; medians)\n\n\
+         `--threads N` builds N cases at once (and renders a big case's slices on N threads) while one more \
+         thread, the main one, writes the outputs, so `--threads 1` already keeps more than one core busy. \
+         Cores busy = the build's user + system CPU seconds / wall seconds. One CPU = the 1-thread build \
+         confined to one CPU with `taskset` (measured in each round between the 1- and 2-thread builds). \
+         Main thread = its CPU seconds (the writer, discovery and the outputs' finish) as a share of the \
+         build's; the cases-in-parallel ceiling that share allows on one machine is 1 / share.\n\n\
+         | input | formats | cores busy, 1 thread | cores busy, 2 threads | 1 thread on one CPU s | \
+         2 threads vs one CPU | main thread CPU s (2 threads) | main thread share | ceiling 1 / share |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    for s in speedups {
+        let busy = |pick: fn(&(Run, Run)) -> &Run| {
+            median(
+                s.runs
+                    .iter()
+                    .map(pick)
+                    .map(|r| r.cpu_secs / r.secs)
+                    .collect(),
+            )
+        };
+        let main_s = median(s.runs.iter().map(|(_, b)| b.main_cpu_secs).collect());
+        let share = median(
+            (s.runs.iter())
+                .map(|(_, b)| b.main_cpu_secs / b.cpu_secs)
+                .collect(),
+        );
+        let (one_cpu, vs_one) = if s.t1_one_cpu.is_empty() {
+            ("–".to_string(), "– (no `taskset`)".to_string())
+        } else {
+            let ratios = s.t1_one_cpu.iter().zip(&s.t2).map(|(a, b)| a / b);
+            (
+                format!("{:.2}", median(s.t1_one_cpu.clone())),
+                format!("**{:.2}×**", median(ratios.collect())),
+            )
+        };
+        writeln!(
+            t,
+            "| {} | {} | {:.2} | {:.2} | {one_cpu} | {vs_one} | {main_s:.2} | {:.0} % | {:.1}× |",
+            s.input_name,
+            s.formats_label,
+            busy(|r| &r.0),
+            busy(|r| &r.1),
+            share * 100.0,
+            1.0 / share
+        )
+        .expect("w");
+    }
+    t
+}
+
 /// Peak RSS of every build against threads × 3 × largest volume + 200 MB.
 fn rss_table(results: &[CaseResult], speedups: &[Speedup]) -> String {
     let mut t = String::from(
@@ -955,6 +1094,7 @@ fn main() {
         format_table(&results, rounds),
         bytes_table(&results),
         speedup_table(&speedups),
+        cores_table(&speedups),
         rss_table(&results, &speedups),
         projection_table(&results, &speedups),
     ] {
