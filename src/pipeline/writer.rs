@@ -185,7 +185,7 @@ impl<'p> DatasetWriter<'p> {
             dataset_dir,
             &m.dataset.name,
             &plan.formats,
-            plan.parquet,
+            (plan.parquet, plan.threads),
             plan.tsv.clone(),
             plan.jsonl_image_paths,
         )?;

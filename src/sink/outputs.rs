@@ -31,12 +31,12 @@ pub struct Sinks {
 
 impl Sinks {
     /// Opens a writer per selected format under `dataset_dir`; `dataset` names the TSV files and the JSONL
-    /// registry entries.
+    /// registry entries; `threads` encode Parquet row groups.
     pub fn new(
         dataset_dir: &Path,
         dataset: &str,
         formats: &[OutputFormat],
-        parquet: ParquetOptions,
+        (parquet, threads): (ParquetOptions, usize),
         tsv: TsvOptions,
         jsonl_image_paths: ImagePaths,
     ) -> Result<Sinks, SinkError> {
@@ -44,7 +44,7 @@ impl Sinks {
         Ok(Sinks {
             dataset_dir: dataset_dir.to_path_buf(),
             parquet: has(OutputFormat::Parquet)
-                .then(|| ParquetSink::new(dataset_dir, parquet))
+                .then(|| ParquetSink::new(dataset_dir, parquet, threads))
                 .transpose()?,
             tsv: has(OutputFormat::Tsv)
                 .then(|| TsvSink::new(dataset_dir, dataset, tsv))

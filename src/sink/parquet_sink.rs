@@ -1,21 +1,30 @@
 //! Sharded Parquet writer: one writer per (config, split), `<config>/<split>-NNNNN-of-MMMMM.parquet`,
 //! row groups bounded by rows and bytes, shard boundaries decided by written bytes only.
 //!
+//! Row groups are encoded on the sink's own encoder threads (`--threads` of them), several at once, and
+//! appended to their shard in order by the writer: the column writers are the ones `ArrowWriter` uses, so the
+//! bytes are the same for any number of encoders, and the writer thread (the build's one serial stage) only
+//! copies encoded pages.
+//!
 //! A config's shards are written into a staging folder `.<config>.partial` beside it and swapped in whole
 //! (`files::swap_in`): a build killed at any point leaves each config folder holding either the previous
 //! build's complete set or the new one, never old and new shards side by side (which `datasets` would load as
 //! one split when the shard count changed). Shards of configs this build did not write (an earlier build's
 //! other layout or dropped task) are removed once the new sets are in.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
 use super::batch::{estimated_row_bytes, rows_to_batch};
@@ -99,9 +108,96 @@ impl<W: Write> Write for Hashed<W> {
 }
 
 struct OpenShard {
-    writer: ArrowWriter<Hashed<BufWriter<WriteBehind>>>,
+    writer: SerializedFileWriter<Hashed<BufWriter<WriteBehind>>>,
     path: PathBuf,
     rows: u64,
+}
+
+/// A row group's encoded column chunks (or the error that stopped its encoding) and its row count.
+type Encoded = (Result<Vec<ArrowColumnChunk>, SinkError>, u64);
+
+/// Encodes row groups on their own threads; results come back in a channel per row group.
+struct Encoders {
+    pool: rayon::ThreadPool,
+    /// Makes the column writers of a row group (the same for every shard: one schema, one set of properties).
+    factory: Arc<ArrowRowGroupWriterFactory>,
+    schema: SchemaRef,
+}
+
+impl Encoders {
+    fn new(
+        threads: usize,
+        schema: &SchemaRef,
+        props: &WriterProperties,
+    ) -> Result<Encoders, SinkError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .thread_name(|i| format!("parquet-encoder-{i}"))
+            .build()
+            .map_err(|e| SinkError::InvalidOptions {
+                reason: format!("cannot start {threads} Parquet encoder threads: {e}"),
+            })?;
+        // The factory of a writer that writes nowhere: its column writers are every shard's.
+        let (_, factory) =
+            ArrowWriter::try_new(std::io::sink(), schema.clone(), Some(props.clone()))
+                .and_then(ArrowWriter::into_serialized_writer)
+                .map_err(|source| SinkError::Parquet {
+                    path: PathBuf::from("(parquet encoder)"),
+                    source,
+                })?;
+        Ok(Encoders {
+            pool,
+            factory: Arc::new(factory),
+            schema: schema.clone(),
+        })
+    }
+
+    /// Starts encoding `rows` as one row group of the shard at `path` (named in errors).
+    fn encode(&self, rows: Vec<Row>, path: PathBuf) -> Receiver<Encoded> {
+        let (sender, receiver) = sync_channel(1);
+        let (factory, schema) = (Arc::clone(&self.factory), self.schema.clone());
+        // Never blocks: the channel has room for the one result. A panicking task aborts the process
+        // (rayon's default), so the result is always sent.
+        self.pool.spawn(move || {
+            let chunks = encode_row_group(&factory, &schema, &rows, &path);
+            let _ = sender.send((chunks, rows.len() as u64));
+        });
+        receiver
+    }
+}
+
+/// `rows` as one row group's column chunks, encoded as `ArrowWriter` encodes a batch.
+fn encode_row_group(
+    factory: &ArrowRowGroupWriterFactory,
+    schema: &SchemaRef,
+    rows: &[Row],
+    path: &Path,
+) -> Result<Vec<ArrowColumnChunk>, SinkError> {
+    let parquet_error = |source| SinkError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
+    let batch = rows_to_batch(schema, rows).map_err(|source| SinkError::Arrow {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    // The row group index only matters to column encryption, which is not used.
+    let mut writers = factory.create_column_writers(0).map_err(parquet_error)?;
+    let mut next = writers.iter_mut();
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        for leaf in compute_leaves(field, column).map_err(parquet_error)? {
+            let Some(writer) = next.next() else {
+                return Err(parquet_error(parquet::errors::ParquetError::General(
+                    "more leaf columns than column writers".into(),
+                )));
+            };
+            writer.write(&leaf).map_err(parquet_error)?;
+        }
+    }
+    writers
+        .into_iter()
+        .map(|w| w.close().map_err(parquet_error))
+        .collect()
 }
 
 /// A closed shard not yet renamed: partial path, rows, xxh3-128 of its bytes.
@@ -114,6 +210,8 @@ struct SplitWriter {
     split: String,
     pending: Vec<Row>,
     pending_bytes: usize,
+    /// Row groups being encoded, oldest first.
+    encoding: VecDeque<Receiver<Encoded>>,
     current: Option<OpenShard>,
     /// Closed shards.
     closed: Vec<ClosedShard>,
@@ -127,6 +225,7 @@ pub struct ParquetSink {
     options: ParquetOptions,
     schema: SchemaRef,
     props: WriterProperties,
+    encoders: Encoders,
     splits: BTreeMap<(String, String), SplitWriter>,
     /// Every partial file created and not yet renamed.
     partials: Vec<PathBuf>,
@@ -157,7 +256,7 @@ fn is_valid_split(name: &str) -> bool {
         })
 }
 
-fn writer_properties(options: &ParquetOptions) -> Result<WriterProperties, SinkError> {
+pub(super) fn writer_properties(options: &ParquetOptions) -> Result<WriterProperties, SinkError> {
     let zstd = ZstdLevel::try_new(ZSTD_LEVEL).map_err(|e| SinkError::InvalidOptions {
         reason: e.to_string(),
     })?;
@@ -190,8 +289,13 @@ fn writer_properties(options: &ParquetOptions) -> Result<WriterProperties, SinkE
 }
 
 impl ParquetSink {
-    /// Creates `dataset_dir` if needed. Files appear only when rows arrive.
-    pub fn new(dataset_dir: &Path, options: ParquetOptions) -> Result<Self, SinkError> {
+    /// Creates `dataset_dir` if needed; `encoders` threads encode row groups. Files appear only when rows
+    /// arrive.
+    pub fn new(
+        dataset_dir: &Path,
+        options: ParquetOptions,
+        encoders: usize,
+    ) -> Result<Self, SinkError> {
         if options.row_group_rows == 0 || options.row_group_rows > MAX_ROW_GROUP_ROWS {
             return Err(SinkError::InvalidOptions {
                 reason: format!(
@@ -221,11 +325,13 @@ impl ParquetSink {
             path: dataset_dir.to_path_buf(),
             source,
         })?;
+        let (schema, props) = (arrow_schema(), writer_properties(&options)?);
         Ok(ParquetSink {
             dataset_dir: dataset_dir.to_path_buf(),
-            props: writer_properties(&options)?,
+            encoders: Encoders::new(encoders, &schema, &props)?,
+            props,
             options,
-            schema: arrow_schema(),
+            schema,
             splits: BTreeMap::new(),
             partials: Vec::new(),
             staging: BTreeSet::new(),
@@ -278,6 +384,7 @@ impl ParquetSink {
                 split: row.split.clone(),
                 pending: Vec::new(),
                 pending_bytes: 0,
+                encoding: VecDeque::new(),
                 current: None,
                 closed: Vec::new(),
             });
@@ -286,6 +393,7 @@ impl ParquetSink {
             && split_writer.pending_bytes + row_bytes > self.options.row_group_bytes
         {
             split_writer.write_row_group(
+                &self.encoders,
                 &self.schema,
                 &self.props,
                 &self.options,
@@ -296,6 +404,7 @@ impl ParquetSink {
         split_writer.pending_bytes += row_bytes;
         if split_writer.pending.len() >= self.options.row_group_rows {
             split_writer.write_row_group(
+                &self.encoders,
                 &self.schema,
                 &self.props,
                 &self.options,
@@ -316,15 +425,18 @@ impl ParquetSink {
     /// `-NNNNN-of-MMMMM` names in each config's staging folder. Returns the shards, which the caller makes
     /// durable (one point for the whole output set) before [`publish`](Self::publish).
     pub fn seal(&mut self) -> Result<Vec<PathBuf>, SinkError> {
+        let (schema, props, options) = (&self.schema, &self.props, &self.options);
         for split_writer in self.splits.values_mut() {
             if !split_writer.pending.is_empty() {
                 split_writer.write_row_group(
-                    &self.schema,
-                    &self.props,
-                    &self.options,
+                    &self.encoders,
+                    schema,
+                    props,
+                    options,
                     &mut self.partials,
                 )?;
             }
+            while split_writer.append_encoded(schema, props, options, &mut self.partials)? {}
             split_writer.close_shard()?;
         }
         let mut staged_files = Vec::new();
@@ -469,41 +581,76 @@ fn is_shard_file_name(name: &str) -> bool {
 }
 
 impl SplitWriter {
-    /// Writes the pending rows as one row group, opening a shard first if none is open, and closes
-    /// the shard when its written bytes reach `shard_bytes`.
+    /// Hands the pending rows to the encoders as one row group, then appends encoded row groups in order
+    /// while more are being encoded than there are encoder threads.
     fn write_row_group(
         &mut self,
+        encoders: &Encoders,
         schema: &SchemaRef,
         props: &WriterProperties,
         options: &ParquetOptions,
         partials: &mut Vec<PathBuf>,
     ) -> Result<(), SinkError> {
+        let rows = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        // Errors name the shard the row group is meant for (the open one, or the next).
+        let path = self.shard_path(self.closed.len());
+        self.encoding.push_back(encoders.encode(rows, path));
+        while self.encoding.len() > encoders.pool.current_num_threads() {
+            self.append_encoded(schema, props, options, partials)?;
+        }
+        Ok(())
+    }
+
+    /// Appends the oldest encoded row group to the open shard (opening one first if none is open) and closes
+    /// the shard when its written bytes reach `shard_bytes`. `false` when no row group was being encoded.
+    fn append_encoded(
+        &mut self,
+        schema: &SchemaRef,
+        props: &WriterProperties,
+        options: &ParquetOptions,
+        partials: &mut Vec<PathBuf>,
+    ) -> Result<bool, SinkError> {
+        let Some(receiver) = self.encoding.pop_front() else {
+            return Ok(false);
+        };
+        let lost = || SinkError::Parquet {
+            path: self.shard_path(self.closed.len()),
+            source: parquet::errors::ParquetError::General(
+                "a Parquet encoder thread was lost".into(),
+            ),
+        };
+        let (chunks, rows) = receiver.recv().map_err(|_| lost())?;
+        let chunks = chunks?;
         if self.current.is_none() {
             self.current = Some(self.open_shard(schema, props, partials)?);
         }
         let Some(shard) = self.current.as_mut() else {
-            return Ok(());
+            return Ok(true);
         };
-        let batch = rows_to_batch(schema, &self.pending).map_err(|source| SinkError::Arrow {
-            path: shard.path.clone(),
-            source,
-        })?;
         let parquet_error = |path: &Path| {
             let path = path.to_path_buf();
             move |source| SinkError::Parquet { path, source }
         };
-        shard
-            .writer
-            .write(&batch)
-            .map_err(parquet_error(&shard.path))?;
-        shard.writer.flush().map_err(parquet_error(&shard.path))?;
-        shard.rows += self.pending.len() as u64;
-        self.pending.clear();
-        self.pending_bytes = 0;
+        let mut group = (shard.writer.next_row_group()).map_err(parquet_error(&shard.path))?;
+        for chunk in chunks {
+            (chunk.append_to_row_group(&mut group)).map_err(parquet_error(&shard.path))?;
+        }
+        group.close().map_err(parquet_error(&shard.path))?;
+        shard.rows += rows;
         if shard.writer.bytes_written() as u64 >= options.shard_bytes {
             self.close_shard()?;
         }
-        Ok(())
+        Ok(true)
+    }
+
+    /// The partial file of shard `index` of this split.
+    fn shard_path(&self, index: usize) -> PathBuf {
+        partial_path(
+            &self
+                .staging_dir
+                .join(format!("{}-{index:05}.parquet", self.split)),
+        )
     }
 
     fn open_shard(
@@ -512,12 +659,7 @@ impl SplitWriter {
         props: &WriterProperties,
         partials: &mut Vec<PathBuf>,
     ) -> Result<OpenShard, SinkError> {
-        let index = self.closed.len();
-        let path = partial_path(
-            &self
-                .staging_dir
-                .join(format!("{}-{index:05}.parquet", self.split)),
-        );
+        let path = self.shard_path(self.closed.len());
         let file = File::create(&path).map_err(|source| SinkError::CreateFile {
             path: path.clone(),
             source,
@@ -527,12 +669,14 @@ impl SplitWriter {
             inner: BufWriter::new(WriteBehind::new(file)),
             hasher: xxhash_rust::xxh3::Xxh3::new(),
         };
-        let writer = ArrowWriter::try_new(hashed, schema.clone(), Some(props.clone())).map_err(
-            |source| SinkError::Parquet {
+        // `ArrowWriter` writes the header and puts the Arrow schema in the footer's metadata; the row groups
+        // come encoded (`Encoders`).
+        let (writer, _) = ArrowWriter::try_new(hashed, schema.clone(), Some(props.clone()))
+            .and_then(ArrowWriter::into_serialized_writer)
+            .map_err(|source| SinkError::Parquet {
                 path: path.clone(),
                 source,
-            },
-        )?;
+            })?;
         Ok(OpenShard {
             writer,
             path,

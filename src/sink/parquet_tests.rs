@@ -11,6 +11,7 @@ use arrow_array::types::{Float64Type, Int32Type};
 use arrow_array::Array;
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 
 use super::card::render_card;
@@ -115,7 +116,7 @@ fn synthetic_row(i: usize) -> Row {
 }
 
 fn write_rows(dir: &Path, options: ParquetOptions, n: usize) -> Vec<WrittenShard> {
-    let mut sink = ParquetSink::new(dir, options).unwrap();
+    let mut sink = ParquetSink::new(dir, options, 2).unwrap();
     for i in 0..n {
         sink.push(synthetic_row(i)).unwrap();
     }
@@ -512,7 +513,7 @@ fn dropping_without_finish_removes_partials() {
         shard_bytes: 5_000,
         single_config: None,
     };
-    let mut sink = ParquetSink::new(&dir, options).unwrap();
+    let mut sink = ParquetSink::new(&dir, options, 2).unwrap();
     for i in 0..200 {
         sink.push(synthetic_row(i)).unwrap();
     }
@@ -555,7 +556,7 @@ fn finish_deletes_stale_shards_of_previous_build() {
         "x",
     )
     .unwrap();
-    let mut sink = ParquetSink::new(&dir, small_options()).unwrap();
+    let mut sink = ParquetSink::new(&dir, small_options(), 2).unwrap();
     for i in 0..300 {
         let row = synthetic_row(i);
         if row.config != "distance" {
@@ -603,7 +604,7 @@ fn each_distinct_png_is_stored_once_per_row_group_in_any_order() {
             shard_bytes: 500_000_000,
             single_config: None,
         };
-        let mut sink = ParquetSink::new(&dir, options).unwrap();
+        let mut sink = ParquetSink::new(&dir, options, 2).unwrap();
         for (i, &image) in order.iter().enumerate() {
             let mut row = synthetic_row(0);
             row.id = format!("synth/row/{i}");
@@ -681,11 +682,11 @@ fn rejects_bad_rows_and_options() {
             single_config: None,
         };
         assert!(matches!(
-            ParquetSink::new(&dir, options),
+            ParquetSink::new(&dir, options, 2),
             Err(SinkError::InvalidOptions { .. })
         ));
     }
-    let mut sink = ParquetSink::new(&dir, small_options()).unwrap();
+    let mut sink = ParquetSink::new(&dir, small_options(), 2).unwrap();
     let mut row = synthetic_row(1);
     row.config = "../escape".into();
     let err = sink.push(row).unwrap_err();
@@ -997,7 +998,7 @@ fn sink_throughput() {
         })
         .collect();
     let start = std::time::Instant::now();
-    let mut sink = ParquetSink::new(&dir, ParquetOptions::default()).unwrap();
+    let mut sink = ParquetSink::new(&dir, ParquetOptions::default(), 2).unwrap();
     for row in rows {
         sink.push(row).unwrap();
     }
@@ -1011,4 +1012,67 @@ fn sink_throughput() {
         bytes as f64 / 1e6 / secs
     );
     fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn row_groups_encoded_on_encoder_threads_are_arrow_writers_bytes() {
+    // Row groups of 7 rows over three configs and two splits: with 1 and with 4 encoder threads (several
+    // row groups in flight, shards cut by written bytes) the files are identical, and a config's one shard is
+    // byte for byte what `ArrowWriter` writes when fed the same row groups batch by batch.
+    let rows = |config: &str| -> Vec<Row> {
+        (0..400)
+            .map(synthetic_row)
+            .filter(|r| r.config == config && r.split == "train")
+            .collect()
+    };
+    let options = |shard_bytes| ParquetOptions {
+        row_group_rows: 7,
+        row_group_bytes: 100_000_000,
+        shard_bytes,
+        single_config: None,
+    };
+    let write = |name: &str, encoders: usize, shard_bytes: u64| {
+        let dir = temp_dir(name);
+        let mut sink = ParquetSink::new(&dir, options(shard_bytes), encoders).unwrap();
+        for i in 0..400 {
+            sink.push(synthetic_row(i)).unwrap();
+        }
+        let shards = sink.finish().unwrap();
+        let files: Vec<(PathBuf, Vec<u8>)> = (shards.iter())
+            .map(|s| {
+                (
+                    s.path.strip_prefix(&dir).unwrap().to_path_buf(),
+                    fs::read(&s.path).unwrap(),
+                )
+            })
+            .collect();
+        fs::remove_dir_all(&dir).unwrap();
+        files
+    };
+    let one = write("enc-1", 1, 20_000);
+    let four = write("enc-4", 4, 20_000);
+    assert!(one.len() > 9, "several shards per split: {}", one.len());
+    assert_eq!(one, four);
+
+    let whole = write("enc-whole", 3, 500_000_000);
+    let config = CONFIGS[0];
+    let (_, ours) = (whole.iter())
+        .find(|(p, _)| p == &Path::new(config).join("train-00000-of-00001.parquet"))
+        .expect("the config's train shard");
+    let schema = arrow_schema();
+    let props = super::parquet_sink::writer_properties(&options(500_000_000)).unwrap();
+    let mut reference = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props)).unwrap();
+    for group in rows(config).chunks(7) {
+        let batch = super::batch::rows_to_batch(&schema, group).unwrap();
+        reference.write(&batch).unwrap();
+        reference.flush().unwrap();
+    }
+    reference.finish().unwrap();
+    let reference = reference.inner();
+    assert!(
+        ours == reference,
+        "{} vs {} bytes",
+        ours.len(),
+        reference.len()
+    );
 }
