@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use super::error::SinkError;
 use super::files::{make_durable, partial_path, remove_stale, OutputFormat, WrittenFile};
-use super::tsv_sample::{row_items, Decided, FactKey, GroupKey, ItemKey, ItemKind, Offer, TsvGate};
+use super::tsv_sample::{row_items, Decided, FactKey, GroupKey, ItemKind, Offer, TsvGate};
 use crate::record::{Choice, Row};
 use parts::{Base64, Group, ItemImage, Parts};
 use spill::{Spill, SpillRef};
@@ -353,21 +353,32 @@ impl TsvSink {
             }
             if self.sample.is_some() {
                 self.offer(row, kind, item)?;
-                continue;
+            } else {
+                self.write_now(&key, row, kind, item)?;
             }
-            let png = self.png(row, item)?;
-            let Some(group) = self.groups.get_mut(&key) else {
-                continue;
-            };
-            group.write_item(
-                &self.dir,
-                &item_text(row, kind, item),
-                ItemImage::from_png(xxhash_rust::xxh3::xxh3_128(png), png.clone()),
-                self.options.max_file_bytes,
-                &mut self.partials,
-            )?;
         }
         Ok(())
+    }
+
+    /// Writes an item to its group's file (and hidden copy) now.
+    fn write_now(
+        &mut self,
+        key: &GroupKey,
+        row: &Row,
+        kind: ItemKind,
+        item: &Choice,
+    ) -> Result<(), SinkError> {
+        let png = self.png(row, item)?;
+        let Some(group) = self.groups.get_mut(key) else {
+            return Ok(());
+        };
+        group.write_item(
+            &self.dir,
+            &item_text(row, kind, item),
+            ItemImage::from_png(xxhash_rust::xxh3::xxh3_128(png), png.clone()),
+            self.options.max_file_bytes,
+            &mut self.partials,
+        )
     }
 
     /// Offers an item to the sample, spilling it when it becomes a candidate; once the sample is decided,
@@ -392,28 +403,17 @@ impl TsvSink {
         // Decided: the gate still sees the item (finish checks the decision against its selection), nothing
         // is stored.
         let _: Offer = sample.gate.offer(row, kind, || Ok::<_, SinkError>(None))?;
-        let keys: Vec<ItemKey> = sample.gate.keys(&[(row, kind)]);
-        let Some((group_key, _, fact)) = keys.first() else {
+        let Some((group_key, _, fact)) = sample.gate.keys(&[(row, kind)]).pop() else {
             return Ok(());
         };
-        let Some(decided) = decision.get_mut(group_key) else {
+        let Some(pending) = decision.get_mut(&group_key).map(|d| &mut d.pending) else {
             return Ok(());
         };
-        if decided.pending.front() != Some(fact) {
+        if pending.front() != Some(&fact) {
             return Ok(());
         }
-        decided.pending.pop_front();
-        let png = self.png(row, item)?;
-        let Some(group) = self.groups.get_mut(group_key) else {
-            return Ok(());
-        };
-        group.write_item(
-            &self.dir,
-            &item_text(row, kind, item),
-            ItemImage::from_png(xxhash_rust::xxh3::xxh3_128(png), png.clone()),
-            self.options.max_file_bytes,
-            &mut self.partials,
-        )
+        pending.pop_front();
+        self.write_now(&group_key, row, kind, item)
     }
 
     /// When `row` begins the stream's final case (which registered every item it offers,
@@ -673,6 +673,7 @@ impl Drop for TsvSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::tsv_sample::ItemKey;
     use base64::Engine as _;
     use std::collections::HashMap;
     use std::sync::Arc;
