@@ -76,7 +76,7 @@ pub struct Cli {
     #[arg(long, value_name = "DIR", default_value = "out")]
     pub out: PathBuf,
 
-    /// Threads [default: number of CPUs; at most 4 per CPU]: N cases are built at once, N threads render their slices and N
+    /// Threads [default: number of CPUs; at most 4 per CPU]: N cases are built at once and N threads render their slices and
     /// encode Parquet row groups, while one more thread writes the outputs. Output is byte-identical for any value.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,

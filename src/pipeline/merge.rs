@@ -54,7 +54,7 @@ pub fn merge(
         .iter()
         .map(|&k| PartReader::open(&parts[k].0, parts[k].1.clone()))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut writer = DatasetWriter::new(&plan)?;
+    let mut writer = DatasetWriter::new(&plan, Some(super::thread_pool(&plan)?))?;
     if !writer.leftovers.is_empty() {
         progress(Progress::Leftovers {
             dir: &plan.dataset_dir,

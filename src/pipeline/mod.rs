@@ -17,10 +17,11 @@ mod stream;
 pub mod writer;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::manifest::ManifestSource;
-use crate::sink::WrittenShard;
+use crate::sink::{Background, WrittenShard};
 use case::CaseContext;
 pub use error::{BuildError, PartError};
 pub use merge::merge;
@@ -65,7 +66,8 @@ pub fn build(
     if let Some(signal) = interrupt::requested() {
         return Err(BuildError::Interrupted { signal });
     }
-    let mut writer = DatasetWriter::new(&plan)?;
+    let pool = thread_pool(&plan)?;
+    let mut writer = DatasetWriter::new(&plan, Some(pool.clone()))?;
     if !writer.leftovers.is_empty() {
         progress(Progress::Leftovers {
             dir: &plan.dataset_dir,
@@ -74,7 +76,7 @@ pub fn build(
     }
     let all: Vec<usize> = (0..plan.work.len()).collect();
     progress(Progress::Start { cases: all.len() });
-    build_cases(&plan, &all, &mut writer, options.fail_fast, progress)?;
+    build_cases(&plan, &all, &pool, &mut writer, options.fail_fast, progress)?;
     let written = writer.finish()?;
     Ok(BuildSummary {
         dataset_dir: written.dataset_dir,
@@ -99,8 +101,41 @@ pub fn build_partition(
         .collect();
     let mut writer = PartWriter::create(&plan, options, partition, cases.clone())?;
     progress(Progress::Start { cases: cases.len() });
-    build_cases(&plan, &cases, &mut writer, options.fail_fast, progress)?;
+    let pool = thread_pool(&plan)?;
+    build_cases(
+        &plan,
+        &cases,
+        &pool,
+        &mut writer,
+        options.fail_fast,
+        progress,
+    )?;
     writer.finish()
+}
+
+/// The build's thread pool (`--threads`): slices of big cases are rendered on it and the sinks' background
+/// work (Parquet row groups) runs on it.
+fn thread_pool(plan: &BuildPlan) -> Result<Arc<rayon::ThreadPool>, BuildError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(plan.threads)
+        .build()
+        .map(Arc::new)
+        .map_err(|e| BuildError::Threads {
+            threads: plan.threads,
+            reason: e.to_string(),
+        })
+}
+
+/// Sink jobs never block (each sends its one result into a channel with room for it), so they can share the
+/// pool with the slice rendering.
+impl Background for rayon::ThreadPool {
+    fn spawn(&self, job: Box<dyn FnOnce() + Send>) {
+        rayon::ThreadPool::spawn(self, job);
+    }
+
+    fn threads(&self) -> usize {
+        self.current_num_threads()
+    }
 }
 
 /// Builds the plan's cases `indices` (ascending) on the build's threads and streams each to `writer` in that
@@ -108,17 +143,11 @@ pub fn build_partition(
 fn build_cases(
     plan: &BuildPlan,
     indices: &[usize],
+    pool: &rayon::ThreadPool,
     writer: &mut dyn CaseWriter,
     fail_fast: bool,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<(), BuildError> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(plan.threads)
-        .build()
-        .map_err(|e| BuildError::Threads {
-            threads: plan.threads,
-            reason: e.to_string(),
-        })?;
     let ctx = CaseContext {
         manifest: &plan.loaded,
         templates: &plan.templates,
@@ -127,7 +156,7 @@ fn build_cases(
         rgb_images: plan.needs_rgb_images(),
         // With at least two cases per thread every core has a case of its own; slices in parallel as well
         // would only add pool wake-ups (measured: ~25 % more CPU on 16 cases at 2 threads).
-        pool: (plan.threads > 1 && indices.len() < 2 * plan.threads).then_some(&pool),
+        pool: (plan.threads > 1 && indices.len() < 2 * plan.threads).then_some(pool),
         tsv_gate: writer.tsv_gate(),
         final_case: indices.last().map(|&i| &plan.work[i].case),
         data_root: &plan.data_root,

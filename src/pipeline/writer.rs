@@ -6,6 +6,7 @@
 //! written cannot fail any more.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::case::CaseOutput;
 use super::error::BuildError;
@@ -15,7 +16,7 @@ use crate::discover::Case;
 use crate::record::Row;
 use crate::sink::tsv::SampleGate;
 use crate::sink::{
-    self, CardConfig, CardInfo, CardRows, CardSource, DatasetLock, OutputFormat, Sinks,
+    self, Background, CardConfig, CardInfo, CardRows, CardSource, DatasetLock, OutputFormat, Sinks,
     WrittenShard,
 };
 
@@ -170,8 +171,12 @@ pub struct DatasetWritten {
 
 impl<'p> DatasetWriter<'p> {
     /// Creates the dataset folder, locks it (another build writing it is an error naming that build's pid),
-    /// removes what a killed build left there, and opens a writer per selected format.
-    pub fn new(plan: &'p BuildPlan) -> Result<DatasetWriter<'p>, BuildError> {
+    /// removes what a killed build left there, and opens a writer per selected format (their background work
+    /// on `background`, the build's threads).
+    pub fn new(
+        plan: &'p BuildPlan,
+        background: Option<Arc<dyn Background>>,
+    ) -> Result<DatasetWriter<'p>, BuildError> {
         let dataset_dir = &plan.dataset_dir;
         sink::refuse_links(dataset_dir)?;
         std::fs::create_dir_all(dataset_dir).map_err(|source| BuildError::Write {
@@ -185,7 +190,7 @@ impl<'p> DatasetWriter<'p> {
             dataset_dir,
             &m.dataset.name,
             &plan.formats,
-            (plan.parquet, plan.threads),
+            (plan.parquet, background),
             plan.tsv.clone(),
             plan.jsonl_image_paths,
         )?;

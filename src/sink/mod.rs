@@ -27,4 +27,6 @@ pub use files::{
 };
 pub use lock::DatasetLock;
 pub use outputs::{Sinks, Written};
-pub use parquet_sink::{ParquetOptions, ParquetSink, WrittenShard, MAX_ROW_GROUP_BYTES};
+pub use parquet_sink::{
+    Background, ParquetOptions, ParquetSink, WrittenShard, MAX_ROW_GROUP_BYTES,
+};

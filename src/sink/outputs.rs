@@ -2,11 +2,12 @@
 //! pipeline hands each row once and every writer sees the rows in the same deterministic order.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::error::SinkError;
 use super::files::{make_durable, OutputFormat, WrittenFile};
 use super::jsonl::{ImagePaths, JsonlSink};
-use super::parquet_sink::{ParquetOptions, ParquetSink, WrittenShard};
+use super::parquet_sink::{Background, ParquetOptions, ParquetSink, WrittenShard};
 use super::tsv::{SampleGate, TsvOptions, TsvSample, TsvSink};
 use crate::record::Row;
 
@@ -31,12 +32,12 @@ pub struct Sinks {
 
 impl Sinks {
     /// Opens a writer per selected format under `dataset_dir`; `dataset` names the TSV files and the JSONL
-    /// registry entries; `threads` encode Parquet row groups.
+    /// registry entries; Parquet row groups are encoded on `background`.
     pub fn new(
         dataset_dir: &Path,
         dataset: &str,
         formats: &[OutputFormat],
-        (parquet, threads): (ParquetOptions, usize),
+        (parquet, background): (ParquetOptions, Option<Arc<dyn Background>>),
         tsv: TsvOptions,
         jsonl_image_paths: ImagePaths,
     ) -> Result<Sinks, SinkError> {
@@ -44,7 +45,7 @@ impl Sinks {
         Ok(Sinks {
             dataset_dir: dataset_dir.to_path_buf(),
             parquet: has(OutputFormat::Parquet)
-                .then(|| ParquetSink::new(dataset_dir, parquet, threads))
+                .then(|| ParquetSink::new(dataset_dir, parquet, background))
                 .transpose()?,
             tsv: has(OutputFormat::Tsv)
                 .then(|| TsvSink::new(dataset_dir, dataset, tsv))

@@ -1,9 +1,9 @@
 //! Sharded Parquet writer: one writer per (config, split), `<config>/<split>-NNNNN-of-MMMMM.parquet`,
 //! row groups bounded by rows and bytes, shard boundaries decided by written bytes only.
 //!
-//! Row groups are encoded on the sink's own encoder threads (`--threads` of them), several at once, and
+//! Row groups are encoded in the background (the build's threads, [`Background`]), several at once, and
 //! appended to their shard in order by the writer: the column writers are the ones `ArrowWriter` uses, so the
-//! bytes are the same for any number of encoders, and the writer thread (the build's one serial stage) only
+//! bytes are the same for any number of threads, and the writer thread (the build's one serial stage) only
 //! copies encoded pages.
 //!
 //! A config's shards are written into a staging folder `.<config>.partial` beside it and swapped in whole
@@ -116,9 +116,18 @@ struct OpenShard {
 /// A row group's encoded column chunks (or the error that stopped its encoding) and its row count.
 type Encoded = (Result<Vec<ArrowColumnChunk>, SinkError>, u64);
 
-/// Encodes row groups on their own threads; results come back in a channel per row group.
+/// Runs sink work in the background on the build's threads (sinks own no threads): a job must not block.
+pub trait Background: Send + Sync {
+    /// Runs `job` on another thread; returns at once.
+    fn spawn(&self, job: Box<dyn FnOnce() + Send>);
+    /// How many jobs run at once.
+    fn threads(&self) -> usize;
+}
+
+/// Encodes row groups in the background (or on the calling thread without one); each result comes back
+/// in its own channel.
 struct Encoders {
-    pool: rayon::ThreadPool,
+    background: Option<Arc<dyn Background>>,
     /// Makes the column writers of a row group (the same for every shard: one schema, one set of properties).
     factory: Arc<ArrowRowGroupWriterFactory>,
     schema: SchemaRef,
@@ -126,17 +135,10 @@ struct Encoders {
 
 impl Encoders {
     fn new(
-        threads: usize,
+        background: Option<Arc<dyn Background>>,
         schema: &SchemaRef,
         props: &WriterProperties,
     ) -> Result<Encoders, SinkError> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .thread_name(|i| format!("parquet-encoder-{i}"))
-            .build()
-            .map_err(|e| SinkError::InvalidOptions {
-                reason: format!("cannot start {threads} Parquet encoder threads: {e}"),
-            })?;
         // The factory of a writer that writes nowhere: its column writers are every shard's.
         let (_, factory) =
             ArrowWriter::try_new(std::io::sink(), schema.clone(), Some(props.clone()))
@@ -146,22 +148,30 @@ impl Encoders {
                     source,
                 })?;
         Ok(Encoders {
-            pool,
+            background,
             factory: Arc::new(factory),
             schema: schema.clone(),
         })
+    }
+
+    /// Row groups being encoded at most, per split.
+    fn in_flight(&self) -> usize {
+        self.background.as_ref().map_or(1, |b| b.threads().max(1))
     }
 
     /// Starts encoding `rows` as one row group of the shard at `path` (named in errors).
     fn encode(&self, rows: Vec<Row>, path: PathBuf) -> Receiver<Encoded> {
         let (sender, receiver) = sync_channel(1);
         let (factory, schema) = (Arc::clone(&self.factory), self.schema.clone());
-        // Never blocks: the channel has room for the one result. A panicking task aborts the process
-        // (rayon's default), so the result is always sent.
-        self.pool.spawn(move || {
+        // Never blocks: the channel has room for the one result.
+        let job = move || {
             let chunks = encode_row_group(&factory, &schema, &rows, &path);
             let _ = sender.send((chunks, rows.len() as u64));
-        });
+        };
+        match &self.background {
+            Some(background) => background.spawn(Box::new(job)),
+            None => job(),
+        }
         receiver
     }
 }
@@ -289,12 +299,12 @@ pub(super) fn writer_properties(options: &ParquetOptions) -> Result<WriterProper
 }
 
 impl ParquetSink {
-    /// Creates `dataset_dir` if needed; `encoders` threads encode row groups. Files appear only when rows
-    /// arrive.
+    /// Creates `dataset_dir` if needed; row groups are encoded on `background` (on the writing thread
+    /// without). Files appear only when rows arrive.
     pub fn new(
         dataset_dir: &Path,
         options: ParquetOptions,
-        encoders: usize,
+        background: Option<Arc<dyn Background>>,
     ) -> Result<Self, SinkError> {
         if options.row_group_rows == 0 || options.row_group_rows > MAX_ROW_GROUP_ROWS {
             return Err(SinkError::InvalidOptions {
@@ -328,7 +338,7 @@ impl ParquetSink {
         let (schema, props) = (arrow_schema(), writer_properties(&options)?);
         Ok(ParquetSink {
             dataset_dir: dataset_dir.to_path_buf(),
-            encoders: Encoders::new(encoders, &schema, &props)?,
+            encoders: Encoders::new(background, &schema, &props)?,
             props,
             options,
             schema,
@@ -596,7 +606,7 @@ impl SplitWriter {
         // Errors name the shard the row group is meant for (the open one, or the next).
         let path = self.shard_path(self.closed.len());
         self.encoding.push_back(encoders.encode(rows, path));
-        while self.encoding.len() > encoders.pool.current_num_threads() {
+        while self.encoding.len() > encoders.in_flight() {
             self.append_encoded(schema, props, options, partials)?;
         }
         Ok(())

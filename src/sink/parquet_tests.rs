@@ -116,7 +116,7 @@ fn synthetic_row(i: usize) -> Row {
 }
 
 fn write_rows(dir: &Path, options: ParquetOptions, n: usize) -> Vec<WrittenShard> {
-    let mut sink = ParquetSink::new(dir, options, 2).unwrap();
+    let mut sink = ParquetSink::new(dir, options, None).unwrap();
     for i in 0..n {
         sink.push(synthetic_row(i)).unwrap();
     }
@@ -513,7 +513,7 @@ fn dropping_without_finish_removes_partials() {
         shard_bytes: 5_000,
         single_config: None,
     };
-    let mut sink = ParquetSink::new(&dir, options, 2).unwrap();
+    let mut sink = ParquetSink::new(&dir, options, None).unwrap();
     for i in 0..200 {
         sink.push(synthetic_row(i)).unwrap();
     }
@@ -556,7 +556,7 @@ fn finish_deletes_stale_shards_of_previous_build() {
         "x",
     )
     .unwrap();
-    let mut sink = ParquetSink::new(&dir, small_options(), 2).unwrap();
+    let mut sink = ParquetSink::new(&dir, small_options(), None).unwrap();
     for i in 0..300 {
         let row = synthetic_row(i);
         if row.config != "distance" {
@@ -604,7 +604,7 @@ fn each_distinct_png_is_stored_once_per_row_group_in_any_order() {
             shard_bytes: 500_000_000,
             single_config: None,
         };
-        let mut sink = ParquetSink::new(&dir, options, 2).unwrap();
+        let mut sink = ParquetSink::new(&dir, options, None).unwrap();
         for (i, &image) in order.iter().enumerate() {
             let mut row = synthetic_row(0);
             row.id = format!("synth/row/{i}");
@@ -682,11 +682,11 @@ fn rejects_bad_rows_and_options() {
             single_config: None,
         };
         assert!(matches!(
-            ParquetSink::new(&dir, options, 2),
+            ParquetSink::new(&dir, options, None),
             Err(SinkError::InvalidOptions { .. })
         ));
     }
-    let mut sink = ParquetSink::new(&dir, small_options(), 2).unwrap();
+    let mut sink = ParquetSink::new(&dir, small_options(), None).unwrap();
     let mut row = synthetic_row(1);
     row.config = "../escape".into();
     let err = sink.push(row).unwrap_err();
@@ -998,7 +998,7 @@ fn sink_throughput() {
         })
         .collect();
     let start = std::time::Instant::now();
-    let mut sink = ParquetSink::new(&dir, ParquetOptions::default(), 2).unwrap();
+    let mut sink = ParquetSink::new(&dir, ParquetOptions::default(), None).unwrap();
     for row in rows {
         sink.push(row).unwrap();
     }
@@ -1015,10 +1015,11 @@ fn sink_throughput() {
 }
 
 #[test]
-fn row_groups_encoded_on_encoder_threads_are_arrow_writers_bytes() {
-    // Row groups of 7 rows over three configs and two splits: with 1 and with 4 encoder threads (several
-    // row groups in flight, shards cut by written bytes) the files are identical, and a config's one shard is
-    // byte for byte what `ArrowWriter` writes when fed the same row groups batch by batch.
+fn row_groups_encoded_in_the_background_are_arrow_writers_bytes() {
+    // Row groups of 7 rows over three configs and two splits: encoded on the writing thread and on 4 threads
+    // (several row groups in flight, finishing in any order, shards cut by written bytes) the files are
+    // identical, and a config's one shard is byte for byte what `ArrowWriter` writes when fed the same row
+    // groups batch by batch.
     let rows = |config: &str| -> Vec<Row> {
         (0..400)
             .map(synthetic_row)
@@ -1031,9 +1032,21 @@ fn row_groups_encoded_on_encoder_threads_are_arrow_writers_bytes() {
         shard_bytes,
         single_config: None,
     };
-    let write = |name: &str, encoders: usize, shard_bytes: u64| {
+    /// A thread per job: jobs finish in any order.
+    struct Threads(usize);
+    impl Background for Threads {
+        fn spawn(&self, job: Box<dyn FnOnce() + Send>) {
+            std::thread::spawn(job);
+        }
+        fn threads(&self) -> usize {
+            self.0
+        }
+    }
+    let write = |name: &str, threads: usize, shard_bytes: u64| {
         let dir = temp_dir(name);
-        let mut sink = ParquetSink::new(&dir, options(shard_bytes), encoders).unwrap();
+        let background: Option<std::sync::Arc<dyn Background>> =
+            (threads > 1).then(|| std::sync::Arc::new(Threads(threads)) as _);
+        let mut sink = ParquetSink::new(&dir, options(shard_bytes), background).unwrap();
         for i in 0..400 {
             sink.push(synthetic_row(i)).unwrap();
         }

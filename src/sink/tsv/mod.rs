@@ -21,6 +21,7 @@
 //! the decision against the stream's own selection). `parts.rs` writes the files of one (split, language)
 //! and their hidden copies.
 
+mod format;
 mod parts;
 mod spill;
 
@@ -33,32 +34,10 @@ use super::error::SinkError;
 use super::files::{make_durable, partial_path, remove_stale, OutputFormat, WrittenFile};
 use super::tsv_sample::{row_items, Decided, FactKey, GroupKey, ItemKind, Offer, TsvGate};
 use crate::record::{Choice, Row};
+use format::ItemText;
+pub use format::{base64, COLUMNS, HIDDEN_COLUMNS};
 use parts::{Base64, Group, ItemImage, Parts};
 use spill::{Spill, SpillRef};
-
-/// Column order of a GMAI-MMBench TSV.
-pub const COLUMNS: [&str; 16] = [
-    "index",
-    "question",
-    "A",
-    "B",
-    "C",
-    "D",
-    "E",
-    "answer",
-    "category",
-    "l2-category",
-    "clinical VQA task",
-    "department",
-    "perceptual granularity",
-    "modality",
-    "original task",
-    "image",
-];
-
-/// Columns left out of a hidden split's copy: the correct letter (`category` and `l2-category` stay, as in
-/// GMAI-MMBench's test split: neither names the answer).
-pub const HIDDEN_COLUMNS: [&str; 1] = ["answer"];
 
 /// `category` and `l2-category` of an identification item ("which structure is in the red box?"): its
 /// structure is the answer, so it is not its category.
@@ -75,9 +54,6 @@ pub const PANDAS_NA: [&str; 19] = [
 
 /// Default part size limit: below VLMEvalKit's 1 GB re-encoding threshold in both decimal and binary units.
 pub const MAX_FILE_BYTES: u64 = 1_000_000_000;
-
-/// Write buffer of a TSV part: image fields longer than this skip it.
-const PART_BUFFER_BYTES: usize = 64 << 10;
 
 /// Longest `image` field VLMEvalKit takes for a reference to another row's index.
 pub const MAX_REFERENCE_CHARS: usize = 64;
@@ -129,42 +105,6 @@ pub fn option_problem(text: &str) -> Option<&'static str> {
         None
     }
 }
-
-/// Standard base64 (RFC 4648 alphabet, `=` padding, no line breaks).
-pub fn base64(bytes: &[u8]) -> String {
-    base64_simd::STANDARD.encode_to_string(bytes)
-}
-
-/// One field, double-quoted with inner quotes doubled; the runs between quotes are copied whole.
-fn quote(field: &str, out: &mut String) {
-    out.push('"');
-    let mut rest = field;
-    while let Some(at) = rest.find('"') {
-        out.push_str(&rest[..=at]);
-        out.push('"');
-        rest = &rest[at + 1..];
-    }
-    out.push_str(rest);
-    out.push('"');
-}
-
-fn line(fields: &[&str]) -> String {
-    let mut out = String::with_capacity(fields.iter().map(|f| f.len() + 3).sum::<usize>() + 1);
-    for (i, f) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push('\t');
-        }
-        quote(f, &mut out);
-    }
-    out.push('\n');
-    out
-}
-
-/// The 14 text columns of an item (`question` … `original task`, without `index` and `image`).
-type ItemText = Vec<String>;
-
-/// Position of `answer` in [`ItemText`].
-const HIDDEN_TEXT: [usize; 1] = [6];
 
 /// The question family of a row's own item: `l2-category` (VLMEvalKit reports accuracy per value).
 pub fn question_family(task_type: &str) -> &str {
@@ -672,6 +612,7 @@ impl Drop for TsvSink {
 
 #[cfg(test)]
 mod tests {
+    use super::format::{line, quote};
     use super::*;
     use crate::sink::tsv_sample::ItemKey;
     use base64::Engine as _;

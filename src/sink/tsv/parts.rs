@@ -7,11 +7,12 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 
-use super::{
-    base64, line, quote, ItemText, COLUMNS, HIDDEN_COLUMNS, HIDDEN_TEXT, PART_BUFFER_BYTES,
-};
+use super::format::{base64, line, quote, ItemText, COLUMNS, HIDDEN_COLUMNS, HIDDEN_TEXT};
 use crate::sink::error::SinkError;
 use crate::sink::files::{partial_path, WriteBehind};
+
+/// Write buffer of a TSV part: image fields longer than this skip it.
+const PART_BUFFER_BYTES: usize = 64 << 10;
 
 /// Items queued for the hidden copy's thread (each holds its PNG and base64: a few MB at most).
 pub(super) const HIDDEN_QUEUE_ITEMS: usize = 8;

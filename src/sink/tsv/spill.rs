@@ -8,8 +8,8 @@ use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::format::{base64, ItemText};
 use super::parts::Base64;
-use super::{base64, ItemText};
 use crate::sink::error::SinkError;
 
 /// Where a sampled candidate's text and image are in the spill file.
