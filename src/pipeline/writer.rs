@@ -190,9 +190,8 @@ impl<'p> DatasetWriter<'p> {
             dataset_dir,
             &m.dataset.name,
             &plan.formats,
-            (plan.parquet, background),
-            plan.tsv.clone(),
-            plan.jsonl_image_paths,
+            (plan.parquet, plan.tsv.clone(), plan.jsonl_image_paths),
+            background,
         )?;
         let languages = m.output.languages.iter().map(|l| l.to_string()).collect();
         Ok(DatasetWriter {

@@ -7,7 +7,8 @@
 //! paths against their own working directory, e.g. ms-swift without `ROOT_IMAGE_DIR`).
 //!
 //! Images are named by content (`images/<2 hex>/<xxh3-128 hex>.png`), so a slice shared by several questions
-//! and languages is stored once and the same input always gives the same names.
+//! and languages is stored once and the same input always gives the same names — and the order in which they
+//! are written does not matter: new images are written in the background (the build's threads).
 //!
 //! Durability: images are written as `.partial` and renamed without an `fsync` each (one per image cost
 //! ~0.8 s per CT case); everything is made durable at one point, for the whole output set
@@ -17,16 +18,19 @@
 //! has no JSONL file referring to it, and the next build rewrites it (an image is kept only when its bytes
 //! equal the new ones).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
 
 use super::error::SinkError;
 use super::files::{
     make_durable, partial_path, remove_stale, write_atomic, write_renamed, OutputFormat,
     WriteBehind, WrittenFile,
 };
+use super::parquet_sink::Background;
 use crate::record::Row;
 
 /// Text put before the question in the user turn; trainers replace it with the image's tokens.
@@ -95,6 +99,30 @@ pub fn image_rel_path(png: &[u8]) -> String {
     format!("images/{}/{hash}.png", &hash[..2])
 }
 
+/// Images a background thread may have queued, per thread (each holds its PNG until written).
+const IMAGES_IN_FLIGHT: usize = 8;
+
+/// The outcome of one image write: the path when this build created the file (`None` when a file with the
+/// same bytes was already there).
+type ImageWritten = Result<Option<PathBuf>, SinkError>;
+
+/// Writes `png` to `path` (`.partial`, then renamed) unless the file already holds exactly these bytes.
+fn write_image(path: PathBuf, png: &[u8]) -> ImageWritten {
+    if fs::read(&path).is_ok_and(|bytes| *bytes == *png) {
+        return Ok(None);
+    }
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(|source| SinkError::CreateDir {
+            path: parent.to_path_buf(),
+            source,
+        })?;
+    }
+    match write_renamed(&path, png) {
+        Ok(()) => Ok(Some(path)),
+        Err(source) => Err(SinkError::Write { path, source }),
+    }
+}
+
 /// One JSONL line (with its newline) for a row whose image is at `image_rel`.
 pub fn line(row: &Row, image_rel: &str) -> String {
     let mut value = serde_json::json!({
@@ -141,6 +169,10 @@ pub struct JsonlSink {
     images: BTreeSet<String>,
     /// Images this build created (not present with the same bytes before).
     created: Vec<PathBuf>,
+    /// Where new images are written (on the writing thread without).
+    background: Option<Arc<dyn Background>>,
+    /// Images being written in the background, oldest first: each reports the path when it created it.
+    writing: VecDeque<Receiver<ImageWritten>>,
     partials: Vec<PathBuf>,
     /// The JSONL files [`JsonlSink::seal`] closed: (split, partial path, rows).
     sealed: Vec<(String, PathBuf, u64)>,
@@ -152,6 +184,7 @@ impl JsonlSink {
         dataset_dir: &Path,
         dataset: &str,
         image_paths: ImagePaths,
+        background: Option<Arc<dyn Background>>,
     ) -> Result<JsonlSink, SinkError> {
         let dir = dataset_dir.join("jsonl");
         fs::create_dir_all(&dir).map_err(|source| SinkError::CreateDir {
@@ -181,6 +214,8 @@ impl JsonlSink {
             splits: BTreeMap::new(),
             images: BTreeSet::new(),
             created: Vec::new(),
+            background,
+            writing: VecDeque::new(),
             partials: Vec::new(),
             sealed: Vec::new(),
         })
@@ -203,21 +238,7 @@ impl JsonlSink {
         }
         let rel = image_rel_path(&row.image_png);
         if self.images.insert(rel.clone()) {
-            let path = self.dir.join(&rel);
-            let same = fs::read(&path).is_ok_and(|bytes| *bytes == *row.image_png);
-            if !same {
-                if let Some(parent) = path.parent() {
-                    fs::create_dir_all(parent).map_err(|source| SinkError::CreateDir {
-                        path: parent.to_path_buf(),
-                        source,
-                    })?;
-                }
-                write_renamed(&path, &row.image_png).map_err(|source| SinkError::Write {
-                    path: path.clone(),
-                    source,
-                })?;
-                self.created.push(path);
-            }
+            self.write_image(self.dir.join(&rel), Arc::clone(&row.image_png))?;
         }
         if !self.splits.contains_key(&row.split) {
             let partial = partial_path(&self.dir.join(format!("{}.jsonl", row.split)));
@@ -248,6 +269,49 @@ impl JsonlSink {
         Ok(())
     }
 
+    /// Writes a new image (named by its content, so the order of the writes does not matter): in the
+    /// background when the sink has it, at most [`IMAGES_IN_FLIGHT`] per background thread at once.
+    fn write_image(&mut self, path: PathBuf, png: Arc<[u8]>) -> Result<(), SinkError> {
+        let (sender, receiver) = sync_channel(1);
+        // Never blocks: the channel has room for the one result.
+        let job = move || {
+            let _ = sender.send(write_image(path, &png));
+        };
+        let Some(background) = &self.background else {
+            job();
+            return self.image_written(receiver);
+        };
+        background.spawn(Box::new(job));
+        self.writing.push_back(receiver);
+        let most = IMAGES_IN_FLIGHT * background.threads().max(1);
+        while self.writing.len() > most {
+            if let Some(oldest) = self.writing.pop_front() {
+                self.image_written(oldest)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for one image's write; records it when this build created it.
+    fn image_written(&mut self, receiver: Receiver<ImageWritten>) -> Result<(), SinkError> {
+        let lost = || SinkError::Write {
+            path: self.dir.join("images"),
+            source: std::io::Error::other("an image write was lost"),
+        };
+        if let Some(created) = receiver.recv().map_err(|_| lost())?? {
+            self.created.push(created);
+        }
+        Ok(())
+    }
+
+    /// Waits for every image still being written.
+    fn wait_for_images(&mut self) -> Result<(), SinkError> {
+        while let Some(oldest) = self.writing.pop_front() {
+            self.image_written(oldest)?;
+        }
+        Ok(())
+    }
+
     /// [`seal`](Self::seal), the durable point, [`publish`](Self::publish): for a sink finished on its own.
     pub fn finish(mut self) -> Result<Vec<WrittenFile>, SinkError> {
         let files = self.seal()?;
@@ -259,6 +323,7 @@ impl JsonlSink {
     /// which the caller makes durable (one point for the whole output set) before [`publish`](Self::publish):
     /// no JSONL file gets its name before every image and line it holds is on disk.
     pub fn seal(&mut self) -> Result<Vec<PathBuf>, SinkError> {
+        self.wait_for_images()?;
         for (split, file) in std::mem::take(&mut self.splits) {
             let SplitFile {
                 writer,
@@ -354,6 +419,12 @@ impl JsonlSink {
 
 impl Drop for JsonlSink {
     fn drop(&mut self) {
+        // Images still being written finish first, so that the ones this build created are removed too.
+        while let Some(oldest) = self.writing.pop_front() {
+            if let Ok(Ok(Some(created))) = oldest.recv() {
+                self.created.push(created);
+            }
+        }
         self.splits.clear();
         for path in self.partials.drain(..).chain(self.created.drain(..)) {
             let _ = fs::remove_file(path);
@@ -402,7 +473,19 @@ mod tests {
 
     #[test]
     fn finish_renames_and_removes_stale_images() {
-        let dir = std::env::temp_dir().join(format!("mvb-jsonl-{}", std::process::id()));
+        // Images written on the writing thread and in the background (a thread per image).
+        finish_renames_and_removes_stale_images_with(None);
+        finish_renames_and_removes_stale_images_with(Some(Arc::new(
+            super::super::parquet_sink::ThreadPerJob(2),
+        )));
+    }
+
+    fn finish_renames_and_removes_stale_images_with(background: Option<Arc<dyn Background>>) {
+        let dir = std::env::temp_dir().join(format!(
+            "mvb-jsonl-{}-{}",
+            std::process::id(),
+            background.is_some()
+        ));
         let _ = fs::remove_dir_all(&dir);
         let png = |v: u8| crate::render::encode_png_gray(2, 2, &[v; 4]).expect("png");
         let row = |i: u8, lang: &str| Row {
@@ -414,7 +497,8 @@ mod tests {
             image_png: png(i).into(),
             ..Row::default()
         };
-        let mut sink = JsonlSink::new(&dir, "ds", ImagePaths::Relative).expect("sink");
+        let mut sink =
+            JsonlSink::new(&dir, "ds", ImagePaths::Relative, background.clone()).expect("sink");
         for r in [row(1, "en"), row(1, "ar"), row(2, "en")] {
             sink.push(&r).expect("push");
         }
@@ -444,11 +528,13 @@ mod tests {
         };
         assert_eq!(count_images(), 2, "one image per distinct slice");
         // A rebuild without slice 2 removes its image; a dropped build leaves its old files alone.
-        let mut sink = JsonlSink::new(&dir, "ds", ImagePaths::Relative).expect("sink");
+        let mut sink =
+            JsonlSink::new(&dir, "ds", ImagePaths::Relative, background.clone()).expect("sink");
         sink.push(&row(1, "en")).expect("push");
         sink.finish().expect("finish");
         assert_eq!(count_images(), 1);
-        let mut sink = JsonlSink::new(&dir, "ds", ImagePaths::Relative).expect("sink");
+        let mut sink =
+            JsonlSink::new(&dir, "ds", ImagePaths::Relative, background.clone()).expect("sink");
         sink.push(&row(1, "en")).expect("push");
         sink.push(&row(3, "en")).expect("push");
         drop(sink);
@@ -472,7 +558,7 @@ mod tests {
             image_png: png.clone().into(),
             ..Row::default()
         };
-        let mut sink = JsonlSink::new(&dir, "ds", ImagePaths::Absolute).expect("sink");
+        let mut sink = JsonlSink::new(&dir, "ds", ImagePaths::Absolute, None).expect("sink");
         sink.push(&row).expect("push");
         sink.finish().expect("finish");
         let text = fs::read_to_string(dir.join("jsonl/test.jsonl")).expect("jsonl");

@@ -32,26 +32,25 @@ pub struct Sinks {
 
 impl Sinks {
     /// Opens a writer per selected format under `dataset_dir`; `dataset` names the TSV files and the JSONL
-    /// registry entries; Parquet row groups are encoded on `background`.
+    /// registry entries; Parquet row groups are encoded and JSONL images written on `background`.
     pub fn new(
         dataset_dir: &Path,
         dataset: &str,
         formats: &[OutputFormat],
-        (parquet, background): (ParquetOptions, Option<Arc<dyn Background>>),
-        tsv: TsvOptions,
-        jsonl_image_paths: ImagePaths,
+        (parquet, tsv, jsonl_image_paths): (ParquetOptions, TsvOptions, ImagePaths),
+        background: Option<Arc<dyn Background>>,
     ) -> Result<Sinks, SinkError> {
         let has = |f: OutputFormat| formats.contains(&f);
         Ok(Sinks {
             dataset_dir: dataset_dir.to_path_buf(),
             parquet: has(OutputFormat::Parquet)
-                .then(|| ParquetSink::new(dataset_dir, parquet, background))
+                .then(|| ParquetSink::new(dataset_dir, parquet, background.clone()))
                 .transpose()?,
             tsv: has(OutputFormat::Tsv)
                 .then(|| TsvSink::new(dataset_dir, dataset, tsv))
                 .transpose()?,
             jsonl: has(OutputFormat::Jsonl)
-                .then(|| JsonlSink::new(dataset_dir, dataset, jsonl_image_paths))
+                .then(|| JsonlSink::new(dataset_dir, dataset, jsonl_image_paths, background))
                 .transpose()?,
         })
     }

@@ -124,6 +124,21 @@ pub trait Background: Send + Sync {
     fn threads(&self) -> usize;
 }
 
+/// A test background: a thread per job, so jobs finish in any order.
+#[cfg(test)]
+pub(super) struct ThreadPerJob(pub usize);
+
+#[cfg(test)]
+impl Background for ThreadPerJob {
+    fn spawn(&self, job: Box<dyn FnOnce() + Send>) {
+        std::thread::spawn(job);
+    }
+
+    fn threads(&self) -> usize {
+        self.0
+    }
+}
+
 /// Encodes row groups in the background (or on the calling thread without one); each result comes back
 /// in its own channel.
 struct Encoders {

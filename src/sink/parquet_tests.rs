@@ -1032,20 +1032,10 @@ fn row_groups_encoded_in_the_background_are_arrow_writers_bytes() {
         shard_bytes,
         single_config: None,
     };
-    /// A thread per job: jobs finish in any order.
-    struct Threads(usize);
-    impl Background for Threads {
-        fn spawn(&self, job: Box<dyn FnOnce() + Send>) {
-            std::thread::spawn(job);
-        }
-        fn threads(&self) -> usize {
-            self.0
-        }
-    }
     let write = |name: &str, threads: usize, shard_bytes: u64| {
         let dir = temp_dir(name);
-        let background: Option<std::sync::Arc<dyn Background>> =
-            (threads > 1).then(|| std::sync::Arc::new(Threads(threads)) as _);
+        let background: Option<std::sync::Arc<dyn Background>> = (threads > 1)
+            .then(|| std::sync::Arc::new(super::parquet_sink::ThreadPerJob(threads)) as _);
         let mut sink = ParquetSink::new(&dir, options(shard_bytes), background).unwrap();
         for i in 0..400 {
             sink.push(synthetic_row(i)).unwrap();
