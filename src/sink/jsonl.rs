@@ -25,12 +25,12 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
+use super::background::Background;
 use super::error::SinkError;
 use super::files::{
     make_durable, partial_path, remove_stale, write_atomic, write_renamed, OutputFormat,
     WriteBehind, WrittenFile,
 };
-use super::parquet_sink::Background;
 use crate::record::Row;
 
 /// Text put before the question in the user turn; trainers replace it with the image's tokens.
@@ -476,7 +476,7 @@ mod tests {
         // Images written on the writing thread and in the background (a thread per image).
         finish_renames_and_removes_stale_images_with(None);
         finish_renames_and_removes_stale_images_with(Some(Arc::new(
-            super::super::parquet_sink::ThreadPerJob(2),
+            super::super::background::ThreadPerJob(2),
         )));
     }
 

@@ -2,6 +2,7 @@
 //! and the dataset card. Writers only serialise rows and write files: every image they store was made by the
 //! case worker; no thread pool and no rendering here.
 
+mod background;
 mod batch;
 mod card;
 mod error;
@@ -17,6 +18,7 @@ pub mod tsv_sample;
 #[cfg(test)]
 mod parquet_tests;
 
+pub use background::Background;
 pub use card::{
     size_category, write_card, CardConfig, CardInfo, CardRows, CardSample, CardSource, CardSplit,
     CardStructure,
@@ -27,6 +29,4 @@ pub use files::{
 };
 pub use lock::DatasetLock;
 pub use outputs::{Sinks, Written};
-pub use parquet_sink::{
-    Background, ParquetOptions, ParquetSink, WrittenShard, MAX_ROW_GROUP_BYTES,
-};
+pub use parquet_sink::{ParquetOptions, ParquetSink, WrittenShard, MAX_ROW_GROUP_BYTES};

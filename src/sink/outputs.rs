@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::background::Background;
 use super::error::SinkError;
 use super::files::{make_durable, OutputFormat, WrittenFile};
 use super::jsonl::{ImagePaths, JsonlSink};
-use super::parquet_sink::{Background, ParquetOptions, ParquetSink, WrittenShard};
+use super::parquet_sink::{ParquetOptions, ParquetSink, WrittenShard};
 use super::tsv::{SampleGate, TsvOptions, TsvSample, TsvSink};
 use crate::record::Row;
 

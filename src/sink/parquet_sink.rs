@@ -27,6 +27,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
+use super::background::Background;
 use super::batch::{estimated_row_bytes, rows_to_batch};
 use super::error::SinkError;
 use super::files::{make_durable, partial_path, swap_in, test_abort_point, WriteBehind};
@@ -115,29 +116,6 @@ struct OpenShard {
 
 /// A row group's encoded column chunks (or the error that stopped its encoding) and its row count.
 type Encoded = (Result<Vec<ArrowColumnChunk>, SinkError>, u64);
-
-/// Runs sink work in the background on the build's threads (sinks own no threads): a job must not block.
-pub trait Background: Send + Sync {
-    /// Runs `job` on another thread; returns at once.
-    fn spawn(&self, job: Box<dyn FnOnce() + Send>);
-    /// How many jobs run at once.
-    fn threads(&self) -> usize;
-}
-
-/// A test background: a thread per job, so jobs finish in any order.
-#[cfg(test)]
-pub(super) struct ThreadPerJob(pub usize);
-
-#[cfg(test)]
-impl Background for ThreadPerJob {
-    fn spawn(&self, job: Box<dyn FnOnce() + Send>) {
-        std::thread::spawn(job);
-    }
-
-    fn threads(&self) -> usize {
-        self.0
-    }
-}
 
 /// Encodes row groups in the background (or on the calling thread without one); each result comes back
 /// in its own channel.

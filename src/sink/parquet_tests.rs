@@ -1035,7 +1035,7 @@ fn row_groups_encoded_in_the_background_are_arrow_writers_bytes() {
     let write = |name: &str, threads: usize, shard_bytes: u64| {
         let dir = temp_dir(name);
         let background: Option<std::sync::Arc<dyn Background>> = (threads > 1)
-            .then(|| std::sync::Arc::new(super::parquet_sink::ThreadPerJob(threads)) as _);
+            .then(|| std::sync::Arc::new(super::background::ThreadPerJob(threads)) as _);
         let mut sink = ParquetSink::new(&dir, options(shard_bytes), background).unwrap();
         for i in 0..400 {
             sink.push(synthetic_row(i)).unwrap();
