@@ -22,10 +22,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
-use super::background::Background;
+use super::background::{start, Background};
 use super::error::SinkError;
 use super::files::{
     make_durable, partial_path, remove_stale, write_atomic, write_renamed, OutputFormat,
@@ -272,16 +272,10 @@ impl JsonlSink {
     /// Writes a new image (named by its content, so the order of the writes does not matter): in the
     /// background when the sink has it, at most [`IMAGES_IN_FLIGHT`] per background thread at once.
     fn write_image(&mut self, path: PathBuf, png: Arc<[u8]>) -> Result<(), SinkError> {
-        let (sender, receiver) = sync_channel(1);
-        // Never blocks: the channel has room for the one result.
-        let job = move || {
-            let _ = sender.send(write_image(path, &png));
-        };
+        let receiver = start(self.background.as_ref(), move || write_image(path, &png));
         let Some(background) = &self.background else {
-            job();
             return self.image_written(receiver);
         };
-        background.spawn(Box::new(job));
         self.writing.push_back(receiver);
         let most = IMAGES_IN_FLIGHT * background.threads().max(1);
         while self.writing.len() > most {

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
@@ -27,7 +27,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
-use super::background::Background;
+use super::background::{start, Background};
 use super::batch::{estimated_row_bytes, rows_to_batch};
 use super::error::SinkError;
 use super::files::{make_durable, partial_path, swap_in, test_abort_point, WriteBehind};
@@ -154,18 +154,11 @@ impl Encoders {
 
     /// Starts encoding `rows` as one row group of the shard at `path` (named in errors).
     fn encode(&self, rows: Vec<Row>, path: PathBuf) -> Receiver<Encoded> {
-        let (sender, receiver) = sync_channel(1);
         let (factory, schema) = (Arc::clone(&self.factory), self.schema.clone());
-        // Never blocks: the channel has room for the one result.
-        let job = move || {
+        start(self.background.as_ref(), move || {
             let chunks = encode_row_group(&factory, &schema, &rows, &path);
-            let _ = sender.send((chunks, rows.len() as u64));
-        };
-        match &self.background {
-            Some(background) => background.spawn(Box::new(job)),
-            None => job(),
-        }
-        receiver
+            (chunks, rows.len() as u64)
+        })
     }
 }
 
