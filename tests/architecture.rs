@@ -61,7 +61,8 @@ const EXCLUSIVE_CRATES: &[(&str, &[&str])] = &[
     ("nifti", &["volume"]),
     ("hdf5_pure", &["volume"]),
     ("clap", &["cli", "main.rs"]),
-    ("rustix", &["sink"]),
+    // `fs` in sink (syncfs, fadvise), `mm` in volume (madvise of voxel buffers): one file each.
+    ("rustix", &["sink", "volume"]),
     ("base64", &["sink", "gallery"]),
 ];
 
