@@ -2,8 +2,8 @@
 //! planes at strides of up to a whole slice: with 4 KiB pages a 100 MB volume costs ~25 600 first-touch page
 //! faults on the inflating thread and a TLB miss per row of every sagittal or coronal gather; 2 MiB pages
 //! cost ~50 faults and few misses (~−10 % CPU, Parquet only, on the 512×512×200 CT and on 16 cases:
-//! docs/measurements.md §14, fourth session). Most kernels only give huge pages to memory that asks for them (`enabled = madvise`), so the
-//! buffer asks. Linux only, through `rustix`; elsewhere nothing happens.
+//! docs/measurements.md §14, fourth session). Most kernels only give huge pages to memory that asks for them
+//! (`enabled = madvise`), so the buffer asks. Linux only, through `rustix`; elsewhere nothing happens.
 
 /// Buffers smaller than this keep the allocator's ordinary pages (below it a buffer may not even hold one
 /// aligned huge page, and the faults saved are few).
