@@ -61,8 +61,7 @@ const EXCLUSIVE_CRATES: &[(&str, &[&str])] = &[
     ("nifti", &["volume"]),
     ("hdf5_pure", &["volume"]),
     ("clap", &["cli", "main.rs"]),
-    // `fs` in sink (syncfs, fadvise), `mm` in volume (madvise of voxel buffers): one file each.
-    ("rustix", &["sink", "volume"]),
+    ("rustix", &["sink"]),
     ("base64", &["sink", "gallery"]),
 ];
 

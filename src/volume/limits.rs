@@ -137,8 +137,7 @@ pub(super) fn check_geometry(
 }
 
 /// A zeroed vector of `len` elements, or an error when the address space for it cannot be had (checked
-/// with a fallible reservation first, so a failed allocation is an error, not an abort). A volume-sized one
-/// asks for huge pages before its first write ([`super::huge_pages`]).
+/// with a fallible reservation first, so a failed allocation is an error, not an abort).
 pub(super) fn zeroed_vec<O: Copy + Default>(len: usize) -> Result<Vec<O>, String> {
     let mut probe: Vec<O> = Vec::new();
     probe.try_reserve_exact(len).map_err(|_| {
@@ -148,7 +147,5 @@ pub(super) fn zeroed_vec<O: Copy + Default>(len: usize) -> Result<Vec<O>, String
         )
     })?;
     drop(probe);
-    let mut zeroed = vec![O::default(); len];
-    super::huge_pages::advise(&mut zeroed);
-    Ok(zeroed)
+    Ok(vec![O::default(); len])
 }

@@ -15,7 +15,6 @@ mod golden_tests;
 mod hdf5;
 #[cfg(test)]
 mod hdf5_tests;
-mod huge_pages;
 pub mod image2d;
 mod labels;
 pub mod landmarks;
