@@ -619,29 +619,141 @@ fn write_inputs(root: &Path) -> (Vec<Input>, Input, f64) {
     // 16 cases of 256×256×100 (1/8 of the CT each): the first written, the others copies under new ids.
     let set_root = root.join("set16");
     let first = set_root.join("dataset/case_00000");
-    let (img, msk) = synth::write_benchmark_case(&first, [256, 256, 100]).expect("write set case");
-    let mut cases = vec![(img.clone(), msk.clone())];
-    for k in 1..16 {
-        let dir = set_root.join(format!("dataset/case_{k:05}"));
-        std::fs::create_dir_all(&dir).expect("case dir");
-        let pair = (dir.join("imaging.nii.gz"), dir.join("segmentation.nii.gz"));
-        std::fs::copy(&img, &pair.0).expect("copy image");
-        std::fs::copy(&msk, &pair.1).expect("copy mask");
-        cases.push(pair);
-    }
-    let set16 = Input {
-        name: "16 cases of 256×256×100 (KiTS23 manifest)",
-        manifest: kits,
-        data_root: set_root,
-        dataset: "KiTS23",
-        cases,
-        largest_stored_bytes: (256 * 256 * 100 * 2) as f64,
-    };
+    let case = synth::write_benchmark_case(&first, [256, 256, 100]).expect("write set case");
+    let set16 = case_set(SET16_NAME, &set_root, &case, 16);
     (
         vec![ct200, ct600, many],
         set16,
         start.elapsed().as_secs_f64(),
     )
+}
+
+const SET16_NAME: &str = "16 cases of 256×256×100 (KiTS23 manifest)";
+
+/// `n` cases under `data_root` in KiTS23's layout (`dataset/case_NNNNN/{imaging,segmentation}.nii.gz`):
+/// `case` itself (when it already lies there) and copies of it under new ids, hard links where the file
+/// system allows (the build reads them as any other file).
+fn case_set(name: &'static str, data_root: &Path, case: &(PathBuf, PathBuf), n: usize) -> Input {
+    let (img, msk) = case;
+    let link_or_copy = |from: &Path, to: &Path| {
+        if to != from && std::fs::hard_link(from, to).is_err() {
+            std::fs::copy(from, to).expect("copy case file");
+        }
+    };
+    let cases = (0..n)
+        .map(|k| {
+            let dir = data_root.join(format!("dataset/case_{k:05}"));
+            std::fs::create_dir_all(&dir).expect("case dir");
+            let pair = (dir.join("imaging.nii.gz"), dir.join("segmentation.nii.gz"));
+            link_or_copy(img, &pair.0);
+            link_or_copy(msk, &pair.1);
+            pair
+        })
+        .collect();
+    Input {
+        name,
+        manifest: Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/kits23.toml"),
+        data_root: data_root.to_path_buf(),
+        dataset: "KiTS23",
+        cases,
+        largest_stored_bytes: (256 * 256 * 100 * 2) as f64,
+    }
+}
+
+/// The builds of the peak-RSS-by-case-count table, all at `--threads 2`: (cases, name, formats, Parquet
+/// `shard_bytes` when not the default).
+const RSS_BY_CASES: [(usize, &str, Variant, Option<u64>); 7] = [
+    (8, "8 cases of 256×256×100", PARQUET, None),
+    (32, "32 cases of 256×256×100", PARQUET, None),
+    (128, "128 cases of 256×256×100", PARQUET, None),
+    (512, "512 cases of 256×256×100", PARQUET, None),
+    (512, "512 cases of 256×256×100", PARQUET, Some(100_000_000)),
+    (8, "8 cases of 256×256×100", ALL, None),
+    (128, "128 cases of 256×256×100", ALL, None),
+];
+
+/// Peak RSS of 2-thread builds of 8 to 512 copies of the 16-case set's case (one build each: peak RSS does
+/// not vary between runs the way time does), with what the Parquet writer keeps per open shard.
+fn rss_by_cases_table(cli: &Cli, set16: &Input, root: &Path, out: &Path) -> String {
+    let mut t = String::from(
+        "### Peak RSS against the number of cases (`--threads 2`, one build each)\n\n\
+         Copies of the 16-case set's 256×256×100 case under new ids (hard links). Bound = 2 × 3 × largest volume \
+         + 200 MB. What grows: an open Parquet shard keeps the metadata of each of its row groups (column chunk \
+         statistics, page index; ~16 KB per 100-row row group, heaptrack) until the shard is closed at \
+         `shard_bytes` (default 500 MB, Hugging Face's recommended shard size), plus the allocator's fragmentation \
+         around it; the growth is bounded by the open shards (one per split), as the `shard_bytes` = 100 MB row \
+         shows. Nothing else is kept per case (the TSV sample's candidates are spilled to disk).\n\n\
+         | cases | formats | `shard_bytes` | peak RSS MB | bound MB | within | vs 8 cases MB | Parquet MB | Parquet shards |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    let bound = 2.0 * 3.0 * set16.largest_stored_bytes / MB + 200.0;
+    let mut first_peak = std::collections::BTreeMap::new();
+    for (n, name, variant, shard_bytes) in RSS_BY_CASES {
+        let data_root = root.join(format!("set{n}"));
+        let mut input = case_set(name, &data_root, &set16.cases[0], n);
+        if let Some(bytes) = shard_bytes {
+            input.manifest = manifest_with_shard_bytes(&input.manifest, root, bytes);
+        }
+        eprintln!("  {name}: {} at 2 threads", variant.label());
+        let run = match variant {
+            Variant::Cli(_, formats, _) => build(cli, &input, out, 2, formats, &[]),
+            _ => unreachable!("the table's builds are CLI builds"),
+        };
+        let shards = count_files(&out.join(input.dataset), "parquet");
+        let base = *first_peak.entry(variant.label()).or_insert(run.peak_rss_mb);
+        writeln!(
+            t,
+            "| {n} | {} | {} | {:.0} | {bound:.0} | {} | {:+.0} | {:.0} | {shards} |",
+            variant.label(),
+            shard_bytes.map_or("500 MiB (default)".to_string(), |b| format!(
+                "{} MB",
+                b / 1_000_000
+            )),
+            run.peak_rss_mb,
+            if run.peak_rss_mb <= bound {
+                "yes"
+            } else {
+                "**no**"
+            },
+            run.peak_rss_mb - base,
+            run.bytes.parquet as f64 / MB,
+        )
+        .expect("w");
+        let _ = std::fs::remove_dir_all(&data_root);
+    }
+    t
+}
+
+/// A copy of `manifest` (which has no `[output]` table) under `root` with `[output] shard_bytes = bytes`.
+fn manifest_with_shard_bytes(manifest: &Path, root: &Path, bytes: u64) -> PathBuf {
+    let text = std::fs::read_to_string(manifest).expect("manifest");
+    assert!(
+        !text.lines().any(|l| l.trim_start().starts_with("[output")),
+        "{} has an [output] table: extend it instead of appending one",
+        manifest.display()
+    );
+    let path = root.join(format!("kits23-shard-{bytes}.toml"));
+    std::fs::write(&path, format!("{text}\n[output]\nshard_bytes = {bytes}\n"))
+        .expect("write manifest");
+    path
+}
+
+/// Files under `dir` (recursively) whose extension is `ext`.
+fn count_files(dir: &Path, ext: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                count_files(&path, ext)
+            } else {
+                usize::from(path.extension().is_some_and(|e| e == ext))
+            }
+        })
+        .sum()
 }
 
 /// The many-label stand-in (512×512×300, 104 labels) with a bench manifest in KiTS23's layout naming every
@@ -1076,6 +1188,8 @@ fn main() {
         speedups.push(speedup(&cli, &inputs[0], &out, thread_rounds, v));
     }
 
+    let rss_by_cases = rss_by_cases_table(&cli, &set16, &root, &out);
+
     let free_after = free_cores();
     let mut md = String::new();
     writeln!(
@@ -1096,6 +1210,7 @@ fn main() {
         speedup_table(&speedups),
         cores_table(&speedups),
         rss_table(&results, &speedups),
+        rss_by_cases,
         projection_table(&results, &speedups),
     ] {
         md.push_str(&table);
