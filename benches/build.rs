@@ -192,21 +192,30 @@ struct Bytes {
     rows: u64,
 }
 
-fn dir_bytes(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> u64 {
-    let mut total = 0;
+/// Every file under `dir` (recursively) with its size in bytes; none when `dir` does not exist.
+fn files_under(dir: &Path) -> Vec<(PathBuf, u64)> {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
+        return Vec::new();
     };
+    let mut files = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
         let meta = entry.metadata().expect("metadata");
         if meta.is_dir() {
-            total += dir_bytes(&path, keep);
-        } else if keep(&path) {
-            total += meta.len();
+            files.extend(files_under(&path));
+        } else {
+            files.push((path, meta.len()));
         }
     }
-    total
+    files
+}
+
+fn dir_bytes(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> u64 {
+    files_under(dir)
+        .iter()
+        .filter(|(path, _)| keep(path))
+        .map(|(_, bytes)| bytes)
+        .sum()
 }
 
 fn measure_bytes(out: &Path) -> Bytes {
@@ -599,7 +608,7 @@ impl Speedup {
 /// Writes the benchmark inputs under `root` and returns them (with the generation time).
 fn write_inputs(root: &Path) -> (Vec<Input>, Input, f64) {
     let start = Instant::now();
-    let kits = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/kits23.toml");
+    let kits = kits_manifest();
     let ct = |name: &'static str, shape: [usize; 3]| {
         let data_root = root.join(name);
         let dir = data_root.join("dataset/case_00000");
@@ -620,7 +629,12 @@ fn write_inputs(root: &Path) -> (Vec<Input>, Input, f64) {
     let set_root = root.join("set16");
     let first = set_root.join("dataset/case_00000");
     let case = synth::write_benchmark_case(&first, [256, 256, 100]).expect("write set case");
-    let set16 = case_set(SET16_NAME, &set_root, &case, 16);
+    let set16 = case_set(
+        "16 cases of 256×256×100 (KiTS23 manifest)",
+        &set_root,
+        &case,
+        16,
+    );
     (
         vec![ct200, ct600, many],
         set16,
@@ -628,7 +642,9 @@ fn write_inputs(root: &Path) -> (Vec<Input>, Input, f64) {
     )
 }
 
-const SET16_NAME: &str = "16 cases of 256×256×100 (KiTS23 manifest)";
+fn kits_manifest() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/kits23.toml")
+}
 
 /// `n` cases under `data_root` in KiTS23's layout (`dataset/case_NNNNN/{imaging,segmentation}.nii.gz`):
 /// `case` itself (when it already lies there) and copies of it under new ids, hard links where the file
@@ -652,7 +668,7 @@ fn case_set(name: &'static str, data_root: &Path, case: &(PathBuf, PathBuf), n: 
         .collect();
     Input {
         name,
-        manifest: Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/kits23.toml"),
+        manifest: kits_manifest(),
         data_root: data_root.to_path_buf(),
         dataset: "KiTS23",
         cases,
@@ -680,7 +696,7 @@ fn rss_by_cases_table(cli: &Cli, set16: &Input, root: &Path, out: &Path) -> Stri
          Copies of the 16-case set's 256×256×100 case under new ids (hard links). Bound = 2 × 3 × largest volume \
          + 200 MB. What grows: an open Parquet shard keeps the metadata of each of its row groups (column chunk \
          statistics, page index; ~16 KB per 100-row row group, heaptrack) until the shard is closed at \
-         `shard_bytes` (default 500 MB, Hugging Face's recommended shard size), plus the allocator's fragmentation \
+         `shard_bytes` (default 500 MiB, Hugging Face's recommended shard size), plus the allocator's fragmentation \
          around it; the growth is bounded by the open shards (one per split), as the `shard_bytes` = 100 MB row \
          shows. Nothing else is kept per case (the TSV sample's candidates are spilled to disk).\n\n\
          | cases | formats | `shard_bytes` | peak RSS MB | bound MB | within | vs 8 cases MB | Parquet MB | Parquet shards |\n\
@@ -699,7 +715,10 @@ fn rss_by_cases_table(cli: &Cli, set16: &Input, root: &Path, out: &Path) -> Stri
             Variant::Cli(_, formats, _) => build(cli, &input, out, 2, formats, &[]),
             _ => unreachable!("the table's builds are CLI builds"),
         };
-        let shards = count_files(&out.join(input.dataset), "parquet");
+        let shards = files_under(&out.join(input.dataset))
+            .iter()
+            .filter(|(path, _)| path.extension().is_some_and(|e| e == "parquet"))
+            .count();
         let base = *first_peak.entry(variant.label()).or_insert(run.peak_rss_mb);
         writeln!(
             t,
@@ -736,24 +755,6 @@ fn manifest_with_shard_bytes(manifest: &Path, root: &Path, bytes: u64) -> PathBu
     std::fs::write(&path, format!("{text}\n[output]\nshard_bytes = {bytes}\n"))
         .expect("write manifest");
     path
-}
-
-/// Files under `dir` (recursively) whose extension is `ext`.
-fn count_files(dir: &Path, ext: &str) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| {
-            let path = e.path();
-            if path.is_dir() {
-                count_files(&path, ext)
-            } else {
-                usize::from(path.extension().is_some_and(|e| e == ext))
-            }
-        })
-        .sum()
 }
 
 /// The many-label stand-in (512×512×300, 104 labels) with a bench manifest in KiTS23's layout naming every
