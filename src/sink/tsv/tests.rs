@@ -257,13 +257,7 @@ fn a_sample_of_every_item_writes_the_unsampled_files_byte_for_byte() {
     // (rows share images in pairs).
     let rows = rows_sharing_images(30);
     let build = |name: &str, max_items: u64| {
-        let dir = temp(name);
-        let options = TsvOptions {
-            max_file_bytes: 3_000,
-            max_items,
-            ..TsvOptions::default()
-        };
-        let mut sink = TsvSink::new(&dir, "KiTS23", options).expect("sink");
+        let (dir, mut sink) = small_parts_sink(name, max_items);
         for r in &rows {
             sink.push(r).expect("push");
         }
@@ -283,6 +277,19 @@ fn a_sample_of_every_item_writes_the_unsampled_files_byte_for_byte() {
     for (name, bytes) in &unsampled {
         assert!(sampled[name] == *bytes, "{name} differs");
     }
+}
+
+/// A sink in a fresh folder `name` with parts of at most 3,000 bytes (so a few rows split them) and a sample
+/// of `max_items` (0: none).
+fn small_parts_sink(name: &str, max_items: u64) -> (PathBuf, TsvSink) {
+    let dir = temp(name);
+    let options = TsvOptions {
+        max_file_bytes: 3_000,
+        max_items,
+        ..TsvOptions::default()
+    };
+    let sink = TsvSink::new(&dir, "KiTS23", options).expect("sink");
+    (dir, sink)
 }
 
 /// `n` rows (cases of four rows: `case_0`, `case_1`, …) in two splits, identification images shared in
@@ -308,13 +315,7 @@ fn sampled(
     register: bool,
     extra: Vec<ItemKey>,
 ) -> Result<BTreeMap<String, Vec<u8>>, SinkError> {
-    let dir = temp(name);
-    let options = TsvOptions {
-        max_file_bytes: 3_000,
-        max_items,
-        ..TsvOptions::default()
-    };
-    let mut sink = TsvSink::new(&dir, "KiTS23", options).expect("sink");
+    let (dir, mut sink) = small_parts_sink(name, max_items);
     let gate = sink.gate().expect("a sample");
     let last = rows.last().expect("rows");
     if register {
