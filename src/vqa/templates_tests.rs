@@ -1,12 +1,166 @@
-//! One row per kind of template or language diagnostic a manifest can get: a small edit of a valid manifest,
-//! the message it must produce and where (1-based line:column, or no position).
+//! Tests of the question templates: parsing, rendering and the defaults (first), then one row per kind of
+//! template or language diagnostic a manifest can get: a small edit of a valid manifest, the message it must
+//! produce and where (1-based line:column, or no position). Kept apart from templates.rs to keep it small.
 
 use std::path::Path;
 
-use super::{load_manifest_text, TemplateSet};
+use super::*;
+
 use crate::manifest::ManifestError;
 use crate::manifest::{AnswerFormat, Lang, LoadedManifest, Plane};
 use crate::vqa::{Asker, Shown};
+
+fn ar() -> Lang {
+    Lang::parse("ar").expect("a language code")
+}
+
+#[test]
+fn defaults_load_and_cover_english() {
+    let set = TemplateSet::defaults().expect("default templates are valid");
+    let kinds: BTreeSet<TaskKind> = TaskKind::ALL.into();
+    for format in [
+        AnswerFormat::RelativeLowerLeft,
+        AnswerFormat::RelativeTopLeft,
+        AnswerFormat::Qwen1000,
+    ] {
+        assert!(set.missing(&kinds, &Lang::EN, format).is_empty());
+    }
+}
+
+#[test]
+fn english_articles_agree_with_the_placeholder_value() {
+    let t =
+        Template::parse("This is a {plane} slice. A {label} here, an {label} there, Ana {label}.")
+            .expect("parse");
+    let fill = |plane: &'static str, label: &'static str| {
+        t.render_english(|name| match name {
+            "plane" => Some(plane.to_string()),
+            "label" => Some(label.to_string()),
+            _ => None,
+        })
+    };
+    assert_eq!(
+        fill("axial", "kidney"),
+        "This is an axial slice. A kidney here, a kidney there, Ana kidney."
+    );
+    assert_eq!(
+        fill("sagittal", "ovary"),
+        "This is a sagittal slice. An ovary here, an ovary there, Ana ovary."
+    );
+    assert_eq!(
+        fill("coronal", "ureter"),
+        "This is a coronal slice. A ureter here, a ureter there, Ana ureter."
+    );
+    assert!(fill("coronal", "MRI-visible lesion").contains("An MRI-visible"));
+    assert!(fill("coronal", "CT-dense lesion").contains("A CT-dense"));
+    assert!(fill("coronal", "hour").contains("An hour"));
+    // Other languages keep the template's text.
+    let plain = t.render(|name| (name == "plane").then(|| "axial".to_string()));
+    assert!(plain.starts_with("This is a axial"));
+}
+
+#[test]
+fn render_fills_placeholders_and_keeps_literal_braces() {
+    let t = Template::parse("a {label} b {{x}} c").expect("valid");
+    let text = t.render(|name| (name == "label").then(|| "kidney".to_string()));
+    assert_eq!(text, "a kidney b {x} c");
+}
+
+#[test]
+fn unknown_placeholder_is_an_error_with_span() {
+    let text = "[bbox]\nen = \"Where is the {lable}?\"\n";
+    let overrides: BTreeMap<String, BTreeMap<String, Spanned<String>>> =
+        toml::from_str(text).expect("toml");
+    let errors = TemplateSet::defaults()
+        .expect("defaults")
+        .with_overrides(&overrides)
+        .expect_err("must fail");
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].message.contains("{lable}"),
+        "{}",
+        errors[0].message
+    );
+    assert_eq!(errors[0].span.as_ref().map(|s| s.start), Some(12));
+}
+
+#[test]
+fn placeholder_only_allowed_for_its_kind() {
+    let err = check_question(QuestionKind::MaskSize, "{answer_format}", "k")
+        .expect_err("not for mask_size");
+    assert!(err.contains("unknown placeholder"));
+    assert!(check_question(QuestionKind::Bbox, "{answer_format}", "k").is_ok());
+}
+
+#[test]
+fn defaults_cover_arabic_and_every_choice_template() {
+    let set = TemplateSet::defaults().expect("default templates are valid");
+    let kinds: BTreeSet<TaskKind> = TaskKind::ALL.into();
+    assert_eq!(set.language_codes(), vec!["en", "ar"]);
+    for lang in set.languages() {
+        for format in AnswerFormat::ALL {
+            let missing = set.missing(&kinds, lang, format);
+            assert!(missing.is_empty(), "{lang} {format:?}: {missing:?}");
+        }
+    }
+}
+
+#[test]
+fn landmark_builds_need_their_choice_templates() {
+    let mut set = TemplateSet::defaults().expect("default templates are valid");
+    let kinds: BTreeSet<TaskKind> = [TaskKind::Landmarks].into();
+    let format = AnswerFormat::RelativeLowerLeft;
+    assert!(set.missing(&kinds, &ar(), format).is_empty());
+    set.choices
+        .remove(&(ChoiceKind::Question(QuestionKind::Landmarks), ar()));
+    set.measurement_choices
+        .remove(&(MeasureKind::LineAngle, ar()));
+    set.units.remove(&(Unit::Deg, ar()));
+    assert_eq!(
+        set.missing(&kinds, &ar(), format),
+        vec![
+            "measurement_choice.line_angle.ar".to_string(),
+            "templates.landmarks_choice.ar".to_string(),
+            "unit.deg.ar".to_string(),
+        ]
+    );
+    assert!(set.missing(&kinds, &Lang::EN, format).is_empty());
+}
+
+#[test]
+fn choice_overrides_are_checked() {
+    let text = "[identify_choice]\nen = \"Which {label} is boxed?\"\n[mask_size_choice]\nar = \"{option_format}\"\n";
+    let overrides: BTreeMap<String, BTreeMap<String, Spanned<String>>> =
+        toml::from_str(text).expect("toml");
+    let errors = TemplateSet::defaults()
+        .expect("defaults")
+        .with_overrides(&overrides)
+        .expect_err("must fail");
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors
+        .iter()
+        .any(|e| e.message.contains("identify_choice.en") && e.message.contains("{label}")));
+    assert!(errors.iter().any(
+        |e| e.message.contains("mask_size_choice.ar") && e.message.contains("{option_format}")
+    ));
+    let ok = "[bbox_choice]\nen = \"Box of the {label}? {option_format}\"\n";
+    let overrides: BTreeMap<String, BTreeMap<String, Spanned<String>>> =
+        toml::from_str(ok).expect("toml");
+    let set = TemplateSet::defaults()
+        .expect("defaults")
+        .with_overrides(&overrides)
+        .expect("valid override");
+    assert!(set
+        .choice(ChoiceKind::Question(QuestionKind::Bbox), &Lang::EN)
+        .is_some());
+}
+
+#[test]
+fn malformed_templates_are_rejected() {
+    assert!(Template::parse("{unclosed").is_err());
+    assert!(Template::parse("stray }").is_err());
+    assert!(Template::parse("{}").is_err());
+}
 
 /// A valid bilingual-ready manifest every row edits (English only until a row adds `ar`).
 const BASE: &str = r#"[dataset]
