@@ -1,13 +1,13 @@
-//! Converts a run of [`Row`]s (one row group) into an Arrow `RecordBatch` of the shard schema, and
-//! estimates a row's uncompressed size for row-group byte limits.
+//! Converts a run of [`Row`]s (one row group) into the Arrow columns of the shard schema, and estimates a
+//! row's uncompressed size for row-group byte limits.
 
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BinaryBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
+    BinaryViewBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
 };
-use arrow_array::{ArrayRef, RecordBatch, StructArray};
-use arrow_schema::{ArrowError, SchemaRef};
+use arrow_array::{ArrayRef, StructArray};
+use arrow_schema::{ArrowError, DataType, Fields};
 
 use super::schema::{image_fields, COLUMNS};
 use crate::record::{Measurements, Row};
@@ -107,9 +107,55 @@ fn box_lists(rows: &[Row]) -> ArrayRef {
     Arc::new(b.finish())
 }
 
-/// Builds the record batch for `rows` in the shard schema.
+/// The `image` struct column, its `bytes` as views into one buffer that holds each distinct PNG once: the
+/// rows of a slice share one PNG (`Arc`), so a slice's bytes are copied into the row group once, not once
+/// per row. Parquet writes a view array as it writes a plain binary column of the same values (same pages,
+/// same dictionary), so the file does not change.
+fn image_struct(rows: &[Row]) -> Result<ArrayRef, ArrowError> {
+    let shares_previous =
+        |k: usize| k > 0 && Arc::ptr_eq(&rows[k - 1].image_png, &rows[k].image_png);
+    let distinct_bytes: usize = (0..rows.len())
+        .filter(|&k| !shares_previous(k))
+        .map(|k| rows[k].image_png.len())
+        .sum();
+    if u32::try_from(distinct_bytes).is_err() {
+        return Err(ArrowError::InvalidArgumentError(format!(
+            "a row group's distinct images take {distinct_bytes} bytes, over 4 GiB"
+        )));
+    }
+    let mut block: Vec<u8> = Vec::with_capacity(distinct_bytes);
+    let mut bytes = BinaryViewBuilder::with_capacity(rows.len());
+    let mut spans: Vec<(u32, u32)> = Vec::with_capacity(rows.len());
+    for (k, row) in rows.iter().enumerate() {
+        match spans.last() {
+            Some(&span) if shares_previous(k) => spans.push(span),
+            // Both fit in a u32: the block holds at most `distinct_bytes`.
+            _ => {
+                spans.push((block.len() as u32, row.image_png.len() as u32));
+                block.extend_from_slice(&row.image_png);
+            }
+        }
+    }
+    let id = bytes.append_block(block.into());
+    for (offset, len) in spans {
+        bytes.try_append_view(id, offset, len)?;
+    }
+    let fields: Fields = (image_fields().iter())
+        .map(|f| match f.data_type() {
+            DataType::Binary => Arc::new(f.as_ref().clone().with_data_type(DataType::BinaryView)),
+            _ => Arc::clone(f),
+        })
+        .collect();
+    let mut paths = StringBuilder::new();
+    paths.append_nulls(rows.len());
+    let children: Vec<ArrayRef> = vec![Arc::new(bytes.finish()), Arc::new(paths.finish())];
+    Ok(Arc::new(StructArray::try_new(fields, children, None)?))
+}
+
+/// The columns of `rows` in the shard schema's order, typed as the schema says except the image bytes,
+/// which are a view array ([`image_struct`]).
 // Long on purpose: one match arm per output column, so the columns read as one table in schema order.
-pub(crate) fn rows_to_batch(schema: &SchemaRef, rows: &[Row]) -> Result<RecordBatch, ArrowError> {
+pub(crate) fn rows_to_columns(rows: &[Row]) -> Result<Vec<ArrayRef>, ArrowError> {
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(COLUMNS.len());
     for column in COLUMNS {
         let array: ArrayRef = match column.name {
@@ -125,18 +171,7 @@ pub(crate) fn rows_to_batch(schema: &SchemaRef, rows: &[Row]) -> Result<RecordBa
             "slice_index" => int32s(rows, |r| r.slice_index),
             "label_id" => int32s(rows, |r| r.label_id),
             "label_name" => strings(rows, |r| r.label_name.as_deref()),
-            "image" => {
-                let total: usize = rows.iter().map(|r| r.image_png.len()).sum();
-                let mut bytes = BinaryBuilder::with_capacity(rows.len(), total);
-                let mut paths = StringBuilder::new();
-                for row in rows {
-                    bytes.append_value(&*row.image_png);
-                    paths.append_null();
-                }
-                let children: Vec<ArrayRef> =
-                    vec![Arc::new(bytes.finish()), Arc::new(paths.finish())];
-                Arc::new(StructArray::try_new(image_fields(), children, None)?)
-            }
+            "image" => image_struct(rows)?,
             "image_width" => int32s(rows, |r| Some(r.image_width_px)),
             "image_height" => int32s(rows, |r| Some(r.image_height_px)),
             "pixel_spacing_mm" => float64_lists(rows, |r| &r.pixel_spacing_mm),
@@ -222,5 +257,41 @@ pub(crate) fn rows_to_batch(schema: &SchemaRef, rows: &[Row]) -> Result<RecordBa
         };
         columns.push(array);
     }
-    RecordBatch::try_new(schema.clone(), columns)
+    Ok(columns)
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::cast::AsArray;
+    use arrow_array::Array;
+
+    use super::*;
+    use crate::sink::schema::COLUMNS;
+
+    #[test]
+    fn rows_sharing_a_png_share_its_bytes_in_the_row_group() {
+        // Rows 0-2 share one PNG, row 3 has its own, row 4 a copy of row 3's bytes in another allocation
+        // (stored again: sharing follows the `Arc`, not the bytes), row 5 shares row 4's.
+        let a: Arc<[u8]> = (0..40u8).collect::<Vec<_>>().into();
+        let b: Arc<[u8]> = (100..120u8).collect::<Vec<_>>().into();
+        let c: Arc<[u8]> = b.to_vec().into();
+        let pngs = [&a, &a, &a, &b, &c, &c];
+        let rows: Vec<Row> = (pngs.iter())
+            .map(|png| Row {
+                image_png: Arc::clone(png),
+                ..Row::default()
+            })
+            .collect();
+        let columns = rows_to_columns(&rows).unwrap();
+        assert_eq!(columns.len(), COLUMNS.len());
+        let at = COLUMNS.iter().position(|c| c.name == "image").unwrap();
+        let image = columns[at].as_struct();
+        let bytes = image.column(0).as_binary_view();
+        for (k, png) in pngs.iter().enumerate() {
+            assert_eq!(bytes.value(k), &***png, "row {k}");
+        }
+        let stored: usize = bytes.data_buffers().iter().map(|b| b.len()).sum();
+        assert_eq!(stored, 40 + 20 + 20);
+        assert_eq!(image.column(1).null_count(), rows.len());
+    }
 }

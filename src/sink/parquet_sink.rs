@@ -28,7 +28,7 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
 use super::background::{start, Background};
-use super::batch::{estimated_row_bytes, rows_to_batch};
+use super::batch::{estimated_row_bytes, rows_to_columns};
 use super::error::SinkError;
 use super::files::{make_durable, partial_path, swap_in, test_abort_point, WriteBehind};
 use super::schema::arrow_schema;
@@ -173,14 +173,23 @@ fn encode_row_group(
         path: path.to_path_buf(),
         source,
     };
-    let batch = rows_to_batch(schema, rows).map_err(|source| SinkError::Arrow {
+    let columns = rows_to_columns(rows).map_err(|source| SinkError::Arrow {
         path: path.to_path_buf(),
         source,
     })?;
+    if columns.len() != schema.fields().len() {
+        return Err(parquet_error(parquet::errors::ParquetError::General(
+            format!(
+                "{} columns for a schema of {} fields",
+                columns.len(),
+                schema.fields().len()
+            ),
+        )));
+    }
     // The row group index only matters to column encryption, which is not used.
     let mut writers = factory.create_column_writers(0).map_err(parquet_error)?;
     let mut next = writers.iter_mut();
-    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+    for (field, column) in schema.fields().iter().zip(&columns) {
         for leaf in compute_leaves(field, column).map_err(parquet_error)? {
             let Some(writer) = next.next() else {
                 return Err(parquet_error(parquet::errors::ParquetError::General(

@@ -5,17 +5,18 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type};
-use arrow_array::Array;
+use arrow_array::{Array, ArrayRef, BinaryArray, RecordBatch, StructArray};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 
 use super::card::render_card;
-use super::schema::{arrow_schema, COLUMNS};
+use super::schema::{arrow_schema, image_fields, COLUMNS};
 use super::*;
 use crate::record::{Measurements, Row};
 
@@ -1019,11 +1020,30 @@ fn row_groups_encoded_in_the_background_are_arrow_writers_bytes() {
     // Row groups of 7 rows over three configs and two splits: encoded on the writing thread and on 4 threads
     // (several row groups in flight, finishing in any order, shards cut by written bytes) the files are
     // identical, and a config's one shard is byte for byte what `ArrowWriter` writes when fed the same row
-    // groups batch by batch.
+    // groups batch by batch. Within each (config, split), runs of three rows share one PNG, as the rows of
+    // one slice do.
+    // (config, split) -> the PNG of its current run, rows of the group so far.
+    type Runs = std::collections::HashMap<(String, String), (Arc<[u8]>, usize)>;
+    let mut last = Runs::new();
+    let all: Vec<Row> = (0..400)
+        .map(|i| {
+            let mut row = synthetic_row(i);
+            let run = last
+                .entry((row.config.clone(), row.split.clone()))
+                .or_insert((Arc::clone(&row.image_png), 0));
+            if run.1.is_multiple_of(3) {
+                run.0 = Arc::clone(&row.image_png);
+            } else {
+                row.image_png = Arc::clone(&run.0);
+            }
+            run.1 += 1;
+            row
+        })
+        .collect();
     let rows = |config: &str| -> Vec<Row> {
-        (0..400)
-            .map(synthetic_row)
+        (all.iter())
             .filter(|r| r.config == config && r.split == "train")
+            .cloned()
             .collect()
     };
     let options = |shard_bytes| ParquetOptions {
@@ -1037,8 +1057,8 @@ fn row_groups_encoded_in_the_background_are_arrow_writers_bytes() {
         let background: Option<std::sync::Arc<dyn Background>> = (threads > 1)
             .then(|| std::sync::Arc::new(super::background::ThreadPerJob(threads)) as _);
         let mut sink = ParquetSink::new(&dir, options(shard_bytes), background).unwrap();
-        for i in 0..400 {
-            sink.push(synthetic_row(i)).unwrap();
+        for row in &all {
+            sink.push(row.clone()).unwrap();
         }
         let shards = sink.finish().unwrap();
         let files: Vec<(PathBuf, Vec<u8>)> = (shards.iter())
@@ -1066,7 +1086,14 @@ fn row_groups_encoded_in_the_background_are_arrow_writers_bytes() {
     let props = super::parquet_sink::writer_properties(&options(500_000_000)).unwrap();
     let mut reference = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props)).unwrap();
     for group in rows(config).chunks(7) {
-        let batch = super::batch::rows_to_batch(&schema, group).unwrap();
+        // The reference gets the image bytes as a plain binary column, one copy per row.
+        let mut columns = super::batch::rows_to_columns(group).unwrap();
+        let at = schema.index_of("image").unwrap();
+        let image = columns[at].as_any().downcast_ref::<StructArray>().unwrap();
+        let bytes = BinaryArray::from_iter_values(group.iter().map(|r| &*r.image_png));
+        let children: Vec<ArrayRef> = vec![Arc::new(bytes), Arc::clone(image.column(1))];
+        columns[at] = Arc::new(StructArray::try_new(image_fields(), children, None).unwrap());
+        let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
         reference.write(&batch).unwrap();
         reference.flush().unwrap();
     }
