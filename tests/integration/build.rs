@@ -397,13 +397,20 @@ fn fixture_build_matches_closed_form_truth_and_is_deterministic() {
         "stderr: {}",
         String::from_utf8_lossy(&o2.stderr)
     );
-    let (t1, t2) = (tree(&out1), tree(&out2));
-    assert_eq!(t1.keys().collect::<Vec<_>>(), t2.keys().collect::<Vec<_>>());
-    for (name, bytes) in &t1 {
-        assert!(
-            t2[name] == *bytes,
-            "{name} differs between --threads 1 and --threads 2"
-        );
+    // 5 cases on 3 threads: fewer cases than twice the threads, so each case also renders its slices on the
+    // pool (the next batch while the case makes the rows of the last).
+    let out3 = temp_dir("fixture-out-3");
+    let o3 = build(&data, &out3, &["--threads", "3"]);
+    assert_eq!(o3.status.code(), Some(0));
+    let (t1, t2, t3) = (tree(&out1), tree(&out2), tree(&out3));
+    for (t, threads) in [(&t2, 2), (&t3, 3)] {
+        assert_eq!(t1.keys().collect::<Vec<_>>(), t.keys().collect::<Vec<_>>());
+        for (name, bytes) in &t1 {
+            assert!(
+                t[name] == *bytes,
+                "{name} differs between --threads 1 and --threads {threads}"
+            );
+        }
     }
     assert!(!t1.keys().any(|k| k.ends_with(".partial")));
     assert_rows_of_a_slice_are_adjacent(&t1);

@@ -75,9 +75,9 @@ pub(super) fn build(
     // A stable sort: within a slice the items keep their task order.
     items.sort_by_key(|(_, item)| key(item.place));
     let keys = items.iter().map(|(_, item)| key(item.place));
+    let mut slices = Slices::new(&image, ctx.conventions.frame, keys);
     let mut emitter = Emitter {
         ctx,
-        slices: Slices::new(&image, ctx.conventions.frame, keys),
         labels,
         modality,
         from_labels,
@@ -93,15 +93,41 @@ pub(super) fn build(
         .chunk_by(|(_, a), (_, b)| key(a.place) == key(b.place))
         .collect();
     if emitter.rows.samples_rgb() {
-        emitter.register_sample_items(&by_slice)?;
+        emitter.register_sample_items(&by_slice, &slices)?;
     }
-    for batch in by_slice.chunks(SHOTS_PER_BATCH) {
-        emitter.render_shots(batch)?;
-        for &(task, ref item) in batch.iter().flat_map(|slice| slice.iter()) {
-            emitter.emit(task, &labels[&item.place.label], item)?;
-        }
+    let scaling = move |group| match from_labels {
+        true => render::LABEL_GREY_SCALING,
+        false => Scaling::for_slice(modality, group),
+    };
+    let style = ShotStyle {
+        rounding: ctx.conventions.rounding,
+        max_side: manifest.manifest.render.max_side,
+        scaling: &scaling,
+    };
+    let batches: Vec<&[&[(&Task, Item)]]> = by_slice.chunks(SHOTS_PER_BATCH).collect();
+    let shot_keys = |batch: &[&[(&Task, Item)]]| -> Vec<ShotKey> {
+        batch.iter().map(|slice| key(slice[0].1.place)).collect()
+    };
+    let mut rendered = match batches.first() {
+        Some(first) => slices.render_batch(&shot_keys(first), &style, ctx)?,
+        None => Vec::new(),
+    };
+    // The rows of a batch are made on this thread while the pool renders the next batch (when the case has
+    // the pool); the rows reach the sink in order, and an error of the batch's rows comes before one of the
+    // next batch's slices, as when the two run one after the other.
+    for (k, batch) in batches.iter().enumerate() {
+        emitter.add_shots(batch, std::mem::take(&mut rendered));
+        let next_keys = batches.get(k + 1).map(|next| shot_keys(next));
+        let (emitted, next) = ctx.beside(
+            || emitter.emit_batch(batch),
+            || (next_keys.as_deref()).map(|keys| slices.render_batch(keys, &style, ctx)),
+        );
+        emitted?;
         sink(emitter.rows.take_batch()?)?;
         emitter.shots.clear();
+        if let Some(next) = next {
+            rendered = next?;
+        }
     }
     Ok(out)
 }
@@ -276,8 +302,6 @@ fn shot_key(
 /// Renders each needed slice once and turns items into rows.
 struct Emitter<'a> {
     ctx: &'a CaseContext<'a>,
-    /// The case's image, gathered block by block.
-    slices: Slices<'a>,
     /// The collection's labels (the options of "which structure is in the red box?").
     labels: &'a BTreeMap<u16, Label>,
     modality: Modality,
@@ -299,25 +323,22 @@ impl Emitter<'_> {
         )
     }
 
-    /// Renders the slices of a batch (one group of items per slice) in parallel, in order.
-    fn render_shots(&mut self, batch: &[&[(&Task, Item)]]) -> Result<(), CaseError> {
-        let places: Vec<Place> = batch.iter().map(|slice| slice[0].1.place).collect();
-        let keys: Vec<ShotKey> = places.iter().map(|p| self.shot_key(*p)).collect();
-        let (modality, from_labels) = (self.modality, self.from_labels);
-        let scaling = move |group| match from_labels {
-            true => render::LABEL_GREY_SCALING,
-            false => Scaling::for_slice(modality, group),
-        };
-        let style = ShotStyle {
-            rounding: self.ctx.conventions.rounding,
-            max_side: self.ctx.manifest.manifest.render.max_side,
-            scaling: &scaling,
-        };
-        let rendered = self.slices.render_batch(&keys, &style, self.ctx)?;
-        for ((key, place), slice) in keys.into_iter().zip(places).zip(rendered) {
+    /// Hands the rendered slices of a batch (one group of items per slice, one slice each, in order) to the
+    /// case's rows.
+    fn add_shots(&mut self, batch: &[&[(&Task, Item)]], rendered: Vec<RenderedSlice>) {
+        for (slice, shot) in batch.iter().zip(rendered) {
+            let place = slice[0].1.place;
             let spacing_xy_mm = [place.col_spacing_mm, place.row_spacing_mm];
-            let id = self.rows.add_shot(Shot::new(slice, spacing_xy_mm));
-            self.shots.insert(key, id);
+            let id = self.rows.add_shot(Shot::new(shot, spacing_xy_mm));
+            self.shots.insert(self.shot_key(place), id);
+        }
+    }
+
+    /// Makes the rows of every item of a batch, in order.
+    fn emit_batch(&mut self, batch: &[&[(&Task, Item)]]) -> Result<(), CaseError> {
+        let labels = self.labels;
+        for &(task, ref item) in batch.iter().flat_map(|slice| slice.iter()) {
+            self.emit(task, &labels[&item.place.label], item)?;
         }
         Ok(())
     }
@@ -326,7 +347,11 @@ impl Emitter<'_> {
     /// rendered: the rows are made once on the slices' sizes alone (no pixels, which questions do not need),
     /// keyed and dropped, slice by slice. They are the very rows the case then makes, so the registered items
     /// are exactly the ones it offers.
-    fn register_sample_items(&mut self, by_slice: &[&[(&Task, Item)]]) -> Result<(), CaseError> {
+    fn register_sample_items(
+        &mut self,
+        by_slice: &[&[(&Task, Item)]],
+        slices: &Slices,
+    ) -> Result<(), CaseError> {
         let fresh = self.rows.fresh();
         let real = std::mem::replace(&mut self.rows, fresh);
         let labels = self.labels;
@@ -334,7 +359,7 @@ impl Emitter<'_> {
         let mut keys = Vec::new();
         for slice in by_slice {
             let place = slice[0].1.place;
-            let (width_in, height_in) = self.slices.size(place.plane);
+            let (width_in, height_in) = slices.size(place.plane);
             let size = render::rendered_size(width_in, height_in, max_side)?;
             let unrendered = RenderedSlice {
                 png: Vec::new(),

@@ -165,6 +165,26 @@ impl CaseContext<'_> {
             None => items.iter().map(f).collect(),
         }
     }
+
+    /// `a()` on this thread while `b()` runs on the pool when the case has one (else `a()`, then `b()`).
+    pub(crate) fn beside<RA, RB: Send>(
+        &self,
+        a: impl FnOnce() -> RA,
+        b: impl FnOnce() -> RB + Send,
+    ) -> (RA, RB) {
+        match self.pool {
+            Some(pool) => {
+                let mut rb = None;
+                let ra = pool.in_place_scope(|scope| {
+                    scope.spawn(|_| rb = Some(b()));
+                    a()
+                });
+                // The scope returns once its spawned task has run (a panic in it is raised here).
+                (ra, rb.expect("the scope waited for its task"))
+            }
+            None => (a(), b()),
+        }
+    }
 }
 
 /// Builds every row of one case, handing them to `rows` batch by batch in output order.

@@ -1,8 +1,9 @@
 //! The slices a segmentation case shows, rendered batch by batch. A plane whose slices are strided in memory
 //! is gathered in one sweep per block of its needed slices ([`slices_per_sweep`], at most half the volume's
 //! bytes; with the build's pool, one share of the block per thread), and the block is kept while the batches
-//! that show its slices are rendered; other planes' slices are taken one by one. A batch is rendered in parallel on the build's pool (when the case has it), each slice once per window it
-//! is shown in, results in the batch's order.
+//! that show its slices are rendered; other planes' slices are taken one by one. A batch is rendered in
+//! parallel on the build's pool (when the case has it), each slice once per window it is shown in, results in
+//! the batch's order, while the case makes the rows of the batch before (`mask.rs`).
 
 use std::collections::BTreeMap;
 
