@@ -7,6 +7,7 @@
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::sync_channel;
 
 use ndarray::{Array3, Axis, ShapeBuilder};
 
@@ -126,6 +127,8 @@ pub(super) struct Opened {
     /// The voxels are inflated from a zlib/gzip stream, which is then read to its end so that its checksums
     /// and lengths are verified.
     compressed: bool,
+    /// Convert the inflated chunks on a second thread while this one inflates the next ([`inflate_beside`]).
+    convert_beside: bool,
 }
 
 /// A NIfTI-1 read error that names `path` (other formats: `Opened::error`).
@@ -197,6 +200,66 @@ fn all_zero(bytes: &[u8]) -> bool {
     bytes[..head].iter().all(|&b| b == 0) && bytes[head..].iter().fold(0u8, |acc, &b| acc | b) == 0
 }
 
+/// Chunks inflated ahead of their conversion at most (each [`CHUNK_BYTES`]; two more are being filled and
+/// converted).
+const CHUNKS_AHEAD: usize = 4;
+
+/// Reads `out.len()` elements of `elem_size` bytes from `src` into `out`, `elems_per_chunk` at a time: this
+/// thread inflates (a single gzip member is one thread's work) while a second converts each inflated chunk
+/// into its place in `out` (and takes the output's first-touch page faults). The chunks are converted in order
+/// with one `state`, as on one thread, so the result is the same. A read error stops both and is returned.
+fn inflate_beside<O: Send, S: Send, C: Fn(&mut S, &[u8], &mut [O]) + Sync>(
+    src: &mut (dyn Read + Send),
+    out: &mut [O],
+    elems_per_chunk: usize,
+    elem_size: usize,
+    mut state: S,
+    convert: &C,
+) -> io::Result<S> {
+    let chunk_lens: Vec<usize> = (out.chunks(elems_per_chunk))
+        .map(|dst| dst.len() * elem_size)
+        .collect();
+    std::thread::scope(|scope| {
+        let (full_tx, full_rx) = sync_channel::<Vec<u8>>(CHUNKS_AHEAD);
+        let (empty_tx, empty_rx) = sync_channel::<Vec<u8>>(CHUNKS_AHEAD + 2);
+        for _ in 0..CHUNKS_AHEAD + 2 {
+            let _ = empty_tx.send(vec![0u8; elems_per_chunk * elem_size]);
+        }
+        let converter = scope.spawn(move || {
+            for dst in out.chunks_mut(elems_per_chunk) {
+                // The inflating side stopped (a read error): nothing more to convert.
+                let Ok(buf) = full_rx.recv() else {
+                    return None;
+                };
+                convert(&mut state, &buf[..dst.len() * elem_size], dst);
+                let _ = empty_tx.send(buf);
+            }
+            Some(state)
+        });
+        let mut read = Ok(());
+        for len in chunk_lens {
+            // The converter has stopped only by panicking, which `join` raises below.
+            let Ok(mut buf) = empty_rx.recv() else {
+                break;
+            };
+            if let Err(e) = src.read_exact(&mut buf[..len]) {
+                read = Err(e);
+                break;
+            }
+            if full_tx.send(buf).is_err() {
+                break;
+            }
+        }
+        drop(full_tx);
+        let converted = match converter.join() {
+            Ok(state) => state,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        read?;
+        Ok(converted.expect("every chunk was read, so every chunk was converted"))
+    })
+}
+
 impl Opened {
     /// An opened file: `src` yields the requested channel's voxels in stored order (x fastest);
     /// `data_offset` is only quoted in truncation errors. No intensity scaling (see `with_scaling`).
@@ -224,6 +287,7 @@ impl Opened {
             data_offset,
             format: "NIfTI-1",
             compressed: false,
+            convert_beside: false,
         }
     }
 
@@ -233,6 +297,15 @@ impl Opened {
         Opened {
             format,
             compressed,
+            ..self
+        }
+    }
+
+    /// The same file, its inflated chunks converted on a second thread while this one inflates the next (when
+    /// the file is compressed; [`inflate_beside`]).
+    pub(super) fn with_conversion_beside(self) -> Opened {
+        Opened {
+            convert_beside: true,
             ..self
         }
     }
@@ -249,8 +322,9 @@ impl Opened {
     /// for 0 is idempotent), all-zero blocks of 2048 voxels — most of a mask — call `f` once and leave the
     /// lazily zeroed output untouched, which skips their page faults.
     ///
-    /// One thread: the build's parallelism is across cases (`--threads`), so a read never starts threads of
-    /// its own; converting each chunk while it is still in cache keeps the read close to the inflate time.
+    /// One thread unless [`Opened::with_conversion_beside`]: the build's parallelism is across cases
+    /// (`--threads`), so a read starts no thread of its own unless its case has threads to spare; converting
+    /// each chunk while it is still in cache keeps the read close to the inflate time.
     pub(super) fn decode<R, O, S, I, F>(
         &mut self,
         init: I,
@@ -259,9 +333,10 @@ impl Opened {
     ) -> Result<(Vec<O>, S), VolumeError>
     where
         R: Raw,
-        O: Copy + Default,
+        O: Copy + Default + Send,
+        S: Send,
         I: Fn() -> S,
-        F: Fn(&mut S, R) -> O,
+        F: Fn(&mut S, R) -> O + Sync,
     {
         let total = self.voxels * R::SIZE;
         let mut out: Vec<O> = limits::zeroed_vec(self.voxels).map_err(|e| self.error(e))?;
@@ -308,13 +383,19 @@ impl Opened {
         };
         let src = &mut self.src;
         let elems_per_chunk = CHUNK_BYTES / R::SIZE;
-        let mut state = init();
-        let mut buf = vec![0u8; CHUNK_BYTES];
-        for dst in out.chunks_mut(elems_per_chunk) {
-            let len = dst.len() * R::SIZE;
-            src.read_exact(&mut buf[..len]).map_err(fail)?;
-            convert(&mut state, &buf[..len], dst);
-        }
+        let state = if self.convert_beside && self.compressed {
+            inflate_beside(src, &mut out, elems_per_chunk, R::SIZE, init(), &convert)
+                .map_err(fail)?
+        } else {
+            let mut state = init();
+            let mut buf = vec![0u8; CHUNK_BYTES];
+            for dst in out.chunks_mut(elems_per_chunk) {
+                let len = dst.len() * R::SIZE;
+                src.read_exact(&mut buf[..len]).map_err(fail)?;
+                convert(&mut state, &buf[..len], dst);
+            }
+            state
+        };
         if self.compressed {
             // The decoder checks a member's CRC-32 and length (gzip) or Adler-32 (zlib) only when it reaches
             // the member's end: read on to the end of the stream (every member) so those checks run.

@@ -276,6 +276,14 @@ impl ImageFile {
         self.opened.canonical_shape()
     }
 
+    /// The same file, read on two threads when it is compressed: this one inflates while a second converts
+    /// the inflated voxels (same result; for a case with threads to spare).
+    pub fn with_conversion_beside(self) -> ImageFile {
+        ImageFile {
+            opened: self.opened.with_conversion_beside(),
+        }
+    }
+
     /// Decodes the voxels, keeping the stored type where it is exact (see [`ImageVolume`]).
     pub fn read(self) -> Result<ImageVolume, VolumeError> {
         let mut op = self.opened;

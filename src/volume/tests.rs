@@ -699,3 +699,63 @@ fn bench_read_speed() {
         (best_img + best_mask) / (best_gz_img + best_gz_mask)
     );
 }
+
+#[test]
+fn conversion_beside_reads_what_one_thread_reads_and_fails_alike() {
+    // 96×80×130 i16 voxels: 2 MB, seven 256 KiB chunks and a short eighth, more than the chunks converted
+    // ahead. Values in closed form, stored in LPS order.
+    let dir = Scratch::new("beside");
+    let shape = [96, 80, 130];
+    let truth = Array3::from_shape_fn(shape, |(i, j, k)| {
+        ((i * 131 + j * 17 + k * 7) % 3001) as i32 - 1024
+    });
+    let p = dir.path("ct.nii.gz");
+    let stored = truth.mapv(|v| v as i16);
+    write_nifti(
+        &p,
+        &stored,
+        [0.8, 0.8, 2.0],
+        "LPS",
+        &WriteOptions::default(),
+    )
+    .expect("write");
+    let one = open_image(&p, None).expect("open").read().expect("read");
+    let two = open_image(&p, None)
+        .expect("open")
+        .with_conversion_beside()
+        .read()
+        .expect("read beside");
+    let (ImageVolume::I16(one), ImageVolume::I16(two)) = (&one, &two) else {
+        panic!("i16 voxels are kept as i16: {one:?}");
+    };
+    assert_eq!(one.data, two.data);
+    assert_eq!(one.geometry, two.geometry);
+    // `write_nifti` takes the canonical array and stores it in the orientation named.
+    assert_eq!(two.data.mapv(i32::from), truth);
+    // Truncated inside the voxels, and a gzip trailer whose CRC-32 is wrong: the same error either way.
+    let bytes = fs::read(&p).expect("read");
+    let cut = dir.path("cut.nii.gz");
+    fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+    let bad_crc = dir.path("crc.nii.gz");
+    let mut flipped = bytes.clone();
+    let at = flipped.len() - 8;
+    flipped[at] ^= 0xff;
+    fs::write(&bad_crc, &flipped).expect("write");
+    for (path, what) in [(&cut, "truncated"), (&bad_crc, "corrupt")] {
+        let read = |beside: bool| {
+            let file = open_image(path, None).expect("the header is intact");
+            let file = if beside {
+                file.with_conversion_beside()
+            } else {
+                file
+            };
+            msg(file.read().expect_err(what))
+        };
+        let (e1, e2) = (read(false), read(true));
+        assert_eq!(e1, e2);
+        assert!(
+            e2.contains(&path.display().to_string()) && e2.contains(what),
+            "{e2}"
+        );
+    }
+}

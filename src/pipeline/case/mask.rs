@@ -174,9 +174,10 @@ fn open_image(
     let voxels = match pool {
         Some(pool) => {
             let (sender, receiver) = sync_channel(1);
-            // Never blocks: the channel has room for the one result (dropped unread if no fact is kept).
+            // Never blocks: the channel has room for the one result (dropped unread if no fact is kept). The
+            // conversion thread is a plain thread, so this task waits on nothing of the pool's.
             pool.spawn(move || {
-                let _ = sender.send(file.read());
+                let _ = sender.send(file.with_conversion_beside().read());
             });
             Voxels::Reading(receiver)
         }
