@@ -691,43 +691,60 @@ fn case_set(name: &'static str, data_root: &Path, case: &(PathBuf, PathBuf), n: 
     }
 }
 
-/// The builds of the peak-RSS-by-case-count table, all at `--threads 2`: (cases, name, formats, Parquet
-/// `shard_bytes` when not the default).
-const RSS_BY_CASES: [(usize, &str, Variant, Option<u64>); 7] = [
-    (8, "8 cases of 256×256×100", PARQUET, None),
-    (32, "32 cases of 256×256×100", PARQUET, None),
-    (128, "128 cases of 256×256×100", PARQUET, None),
-    (512, "512 cases of 256×256×100", PARQUET, None),
-    (512, "512 cases of 256×256×100", PARQUET, Some(100_000_000)),
-    (8, "8 cases of 256×256×100", ALL, None),
-    (128, "128 cases of 256×256×100", ALL, None),
+/// The builds of the peak-RSS-by-case-count table, all at `--threads 2`: (cases, the CT's case instead of the
+/// 16-case set's, formats, Parquet `shard_bytes` when not the default).
+const RSS_BY_CASES: [(usize, bool, Variant, Option<u64>); 10] = [
+    (8, false, PARQUET, None),
+    (32, false, PARQUET, None),
+    (128, false, PARQUET, None),
+    (512, false, PARQUET, None),
+    (512, false, PARQUET, Some(100_000_000)),
+    (8, false, ALL, None),
+    (128, false, ALL, None),
+    (8, true, PARQUET, None),
+    (32, true, PARQUET, None),
+    (128, true, PARQUET, None),
 ];
 
-/// Peak RSS of 2-thread builds of 8 to 512 copies of the 16-case set's case (one build each: peak RSS does
-/// not vary between runs the way time does), with what the Parquet writer keeps per open shard.
-fn rss_by_cases_table(cli: &Cli, set16: &Input, root: &Path, out: &Path) -> String {
+/// Peak RSS of 2-thread builds of 8 to 512 copies of the 16-case set's case and of 8 to 128 copies of the
+/// 200-slice CT (one build each: peak RSS does not vary between runs the way time does), with what the Parquet
+/// writer keeps per open shard.
+fn rss_by_cases_table(cli: &Cli, set16: &Input, ct: &Input, root: &Path, out: &Path) -> String {
     let mut t = String::from(
         "### Peak RSS against the number of cases (`--threads 2`, one build each)\n\n\
-         Copies of the 16-case set's 256×256×100 case under new ids (hard links). Bound = 2 × 3 × largest volume \
-         + 200 MB. What grows: an open Parquet shard keeps the metadata of each of its row groups (column chunk \
-         statistics, page index; ~16 KB per 100-row row group, heaptrack) until the shard is closed at \
-         `shard_bytes` (default 500 MiB, Hugging Face's recommended shard size), and glibc keeps memory freed by \
-         the build's threads in their arenas (with `MALLOC_TRIM_THRESHOLD_=1048576` 8 → 128 cases went 70 → 92 MB \
-         instead of 83 → 125 MB). The growth per case falls as cases are added (8 → 128: ~0.3 MB per case, \
-         128 → 512: ~0.1); smaller shards keep less (the `shard_bytes` = 100 MB row). Nothing else is kept per \
-         case (the TSV sample's candidates are spilled to disk).\n\n\
-         | cases | formats | `shard_bytes` | peak RSS MB | bound MB | within | vs 8 cases MB | Parquet MB | Parquet shards |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+         Copies of the 16-case set's 256×256×100 case and of the 512×512×200 CT under new ids (hard links). \
+         Bound = 2 × 3 × largest volume + 200 MB. What grows: an open Parquet shard keeps the metadata of each \
+         of its row groups (column chunk metadata, column and offset index; 16–31 KB per 100-row row group in \
+         memory, heaptrack) until the shard is closed at `shard_bytes` (default 500 MiB, Hugging Face's \
+         recommended shard size), and glibc keeps memory freed by the build's threads in its arenas as a cache \
+         of pages (settings that hand it back cost 2–3 s of page faults per 6 s build, docs/measurements.md \
+         §14). The growth per case falls as cases are added and shards close; smaller shards keep less (the \
+         `shard_bytes` = 100 MB row). Nothing else is kept per case (the TSV sample's candidates are spilled \
+         to disk).\n\n\
+         | case | cases | formats | `shard_bytes` | peak RSS MB | bound MB | within | vs 8 cases | Parquet MB | Parquet shards |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
     );
-    let bound = 2.0 * 3.0 * set16.largest_stored_bytes / MB + 200.0;
     let mut first_peak = std::collections::BTreeMap::new();
-    for (n, name, variant, shard_bytes) in RSS_BY_CASES {
-        let data_root = root.join(format!("set{n}"));
-        let mut input = case_set(name, &data_root, &set16.cases[0], n);
+    for (n, is_ct, variant, shard_bytes) in RSS_BY_CASES {
+        let source = if is_ct { ct } else { set16 };
+        let case_name = if is_ct {
+            "512×512×200"
+        } else {
+            "256×256×100"
+        };
+        let bound = 2.0 * 3.0 * source.largest_stored_bytes / MB + 200.0;
+        let data_root = root.join(format!("set{n}-{case_name}"));
+        let name = if is_ct {
+            "copies of the CT 512×512×200"
+        } else {
+            "copies of the 16-case set's case"
+        };
+        let mut input = case_set(name, &data_root, &source.cases[0], n);
+        input.largest_stored_bytes = source.largest_stored_bytes;
         if let Some(bytes) = shard_bytes {
             input.manifest = manifest_with_shard_bytes(&input.manifest, root, bytes);
         }
-        eprintln!("  {name}: {} at 2 threads", variant.label());
+        eprintln!("  {n} {name}: {} at 2 threads", variant.label());
         let run = match variant {
             Variant::Cli(_, formats, _) => build(cli, &input, out, 2, formats, &[]),
             _ => unreachable!("the table's builds are CLI builds"),
@@ -736,10 +753,12 @@ fn rss_by_cases_table(cli: &Cli, set16: &Input, root: &Path, out: &Path) -> Stri
             .iter()
             .filter(|(path, _)| path.extension().is_some_and(|e| e == "parquet"))
             .count();
-        let base = *first_peak.entry(variant.label()).or_insert(run.peak_rss_mb);
+        let base = *first_peak
+            .entry((is_ct, variant.label()))
+            .or_insert(run.peak_rss_mb);
         writeln!(
             t,
-            "| {n} | {} | {} | {:.0} | {bound:.0} | {} | {:+.0} | {:.0} | {shards} |",
+            "| {case_name} | {n} | {} | {} | {:.0} | {bound:.0} | {} | {:+.0} MB ({:+.0} %) | {:.0} | {shards} |",
             variant.label(),
             shard_bytes.map_or("500 MiB (default)".to_string(), |b| format!(
                 "{} MB",
@@ -752,11 +771,13 @@ fn rss_by_cases_table(cli: &Cli, set16: &Input, root: &Path, out: &Path) -> Stri
                 "**no**"
             },
             run.peak_rss_mb - base,
+            100.0 * (run.peak_rss_mb / base - 1.0),
             run.bytes.parquet as f64 / MB,
         )
         .expect("w");
         let _ = std::fs::remove_dir_all(&data_root);
     }
+    let _ = std::fs::remove_dir_all(out);
     t
 }
 
@@ -1213,7 +1234,7 @@ fn main() {
     // One big case with many labels (TotalSegmentator's kind): its slices' work outweighs its inflate.
     speedups.push(speedup(&cli, &inputs[2], &out, thread_rounds, PARQUET));
 
-    let rss_by_cases = rss_by_cases_table(&cli, &set16, &root, &out);
+    let rss_by_cases = rss_by_cases_table(&cli, &set16, &inputs[0], &root, &out);
 
     let free_after = free_cores();
     let mut md = String::new();
