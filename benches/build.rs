@@ -443,6 +443,14 @@ impl CaseResult {
             .find(|(w, _)| *w == v)
             .map(|(_, s)| median(s.clone()))
     }
+    /// Median over rounds of `v`'s seconds over `base`'s in the same round (a variant run once pairs with the
+    /// first round).
+    fn paired_ratio(&self, v: Variant, base: Variant) -> Option<f64> {
+        let of = |w: Variant| self.secs.iter().find(|(x, _)| *x == w).map(|(_, s)| s);
+        let (a, b) = (of(v)?, of(base)?);
+        let ratios: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+        (!ratios.is_empty()).then(|| median(ratios))
+    }
     fn last(&self, v: Variant) -> Option<&Run> {
         self.runs
             .iter()
@@ -905,8 +913,11 @@ fn format_table(results: &[CaseResult], rounds: usize) -> String {
     let mut t = format!(
         "### Seconds per case by format (`--threads 1`, median of {rounds} paired rounds A B C … A B C …)\n\n\
          `× inflate` is against flate2's inflate (zlib-rs, the stream decoder the readers fall back to), \
-         `× C zlib` against C zlib's (the issue's floor).\n\n\
-         | case | path | seconds | × inflate | × C zlib | peak RSS MB |\n|---|---|---|---|---|---|\n"
+         `× C zlib` against C zlib's (the issue's floor): the ratio of the medians, and the median of the \
+         per-round ratios (each round's build over the same round's C zlib inflate, which cancels the \
+         machine's slower and faster phases the way the thread pairs do).\n\n\
+         | case | path | seconds | × inflate | × C zlib | × C zlib, median of per-round ratios | peak RSS MB |\n\
+         |---|---|---|---|---|---|---|\n"
     );
     for r in results {
         let inflate = r.median(Variant::Inflate).unwrap_or(f64::NAN);
@@ -926,9 +937,12 @@ fn format_table(results: &[CaseResult], rounds: usize) -> String {
             } else {
                 format!(" ({n} run)")
             };
+            let per_round = r
+                .paired_ratio(*v, Variant::InflateCZlib)
+                .map_or("–".to_string(), |x| format!("{x:.2}"));
             writeln!(
                 t,
-                "| {} | {}{runs} | {s:.2} | {:.2} | {:.2} | {peak} |",
+                "| {} | {}{runs} | {s:.2} | {:.2} | {:.2} | {per_round} | {peak} |",
                 r.input_name,
                 v.label(),
                 s / inflate,
@@ -939,7 +953,7 @@ fn format_table(results: &[CaseResult], rounds: usize) -> String {
         for (v, why) in &r.skipped {
             writeln!(
                 t,
-                "| {} | {} | – | – | – | {why} |",
+                "| {} | {} | – | – | – | – | {why} |",
                 r.input_name,
                 v.label()
             )
