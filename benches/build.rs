@@ -1,8 +1,9 @@
 //! `cargo bench --bench build`: what a build costs at real sizes. Writes real-sized phantoms with the crate's
 //! own generator, times the library's annotation path against plain decompression, then runs the release
-//! CLI binary as a black box (per format, per case, 1 vs 2 threads with a free-core control, the 1-thread
-//! build also confined to one CPU; CPU seconds of the build and of its main thread), polls its peak
-//! RSS, counts the bytes it writes and projects KiTS23 and TotalSegmentator builds. Prints one markdown table
+//! CLI binary as a black box (per format, per case, 1 vs 2 threads with a free-core control, a memory-bound
+//! control and two 1-thread builds at once, the 1-thread build also confined to one CPU; CPU seconds of the
+//! build and of its main thread), polls its peak RSS (also against the number of cases), counts the bytes it
+//! writes and projects KiTS23 and TotalSegmentator builds. Prints one markdown table
 //! per topic and writes them to `target/bench-results.md`. `MVB_BENCH_ROUNDS` (default 3) sets the paired
 //! rounds per case, `MVB_BENCH_THREAD_ROUNDS` (default 5) those of the thread pairs; `MVB_BENCH_KEEP=1` keeps
 //! `target/bench-data`.
