@@ -16,8 +16,50 @@ use crate::geom::affine::{self, Affine, Orientation};
 
 /// Bytes inflated and converted per step; a multiple of every element size.
 pub(super) const CHUNK_BYTES: usize = 256 * 1024;
-/// Elements per block checked for "all zero" (a block of zeros leaves its output pages untouched).
+/// Elements per block checked for "all zero" (a block of zeros is filled with the default without converting).
 const ZERO_BLOCK_ELEMS: usize = 2048;
+/// From this size on, a volume whose zero blocks may be skipped is decoded into zeroed memory and its zero
+/// blocks are not written at all. glibc serves an allocation this big (its largest dynamic mmap threshold) with
+/// freshly mapped pages, which read as the kernel's one zero page until written: a mostly empty mask then costs
+/// neither page faults nor memory traffic when read. A smaller allocation reuses freed heap memory, which
+/// `calloc` clears first; its pages that were only read since — still the zero page — then fault on that write
+/// and flush every core's TLB (16 cases at 2 threads: ~6 % of the CPU in those IPIs). Smaller volumes are
+/// therefore appended voxel by voxel, every byte written once (docs/measurements.md §14, sixth session).
+pub(super) const LAZY_ZERO_MIN_BYTES: usize = 32 << 20;
+
+/// Where decoded voxels go, in stored order: appended to a reserved vector, or written into a zeroed one whose
+/// zero blocks are skipped (see [`LAZY_ZERO_MIN_BYTES`]).
+struct VoxelOut<O> {
+    voxels: Vec<O>,
+    /// Voxels written or skipped so far when the vector was zeroed to full length.
+    skipped_to: Option<usize>,
+}
+
+impl<O: Copy + Default> VoxelOut<O> {
+    fn push(&mut self, values: impl ExactSizeIterator<Item = O>) {
+        match &mut self.skipped_to {
+            Some(at) => {
+                let n = values.len();
+                for (d, v) in self.voxels[*at..*at + n].iter_mut().zip(values) {
+                    *d = v;
+                }
+                *at += n;
+            }
+            None => self.voxels.extend(values),
+        }
+    }
+
+    fn zeros(&mut self, n: usize) {
+        match &mut self.skipped_to {
+            Some(at) => *at += n,
+            None => self.voxels.resize(self.voxels.len() + n, O::default()),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.skipped_to.unwrap_or(self.voxels.len())
+    }
+}
 
 /// The stored scalar types we decode (NIfTI-1 datatype codes, MetaImage element types, NRRD types).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,40 +246,37 @@ fn all_zero(bytes: &[u8]) -> bool {
 /// converted).
 const CHUNKS_AHEAD: usize = 4;
 
-/// Reads `out.len()` elements of `elem_size` bytes from `src` into `out`, `elems_per_chunk` at a time: this
-/// thread inflates (a single gzip member is one thread's work) while a second converts each inflated chunk
-/// into its place in `out` (and takes the output's first-touch page faults). The chunks are converted in order
-/// with one `state`, as on one thread, so the result is the same. A read error stops both and is returned.
-fn inflate_beside<O: Send, S: Send, C: Fn(&mut S, &[u8], &mut [O]) + Sync>(
+/// Appends `chunk_lens.len()` chunks of `src` to `out` through `convert` (each `chunk_lens[i]` bytes): this
+/// thread inflates (a single gzip member is one thread's work) while a second converts each inflated chunk onto
+/// the end of `out` (and takes the output's first-touch page faults). The chunks are converted in order with
+/// one `state`, as on one thread, so the result is the same. A read error stops both and is returned.
+fn inflate_beside<O: Send, S: Send, C: Fn(&mut S, &[u8], &mut VoxelOut<O>) + Sync>(
     src: &mut (dyn Read + Send),
-    out: &mut [O],
-    elems_per_chunk: usize,
-    elem_size: usize,
+    out: &mut VoxelOut<O>,
+    chunk_lens: &[usize],
     mut state: S,
     convert: &C,
 ) -> io::Result<S> {
-    let chunk_lens: Vec<usize> = (out.chunks(elems_per_chunk))
-        .map(|dst| dst.len() * elem_size)
-        .collect();
+    let buf_len = chunk_lens.iter().copied().max().unwrap_or(0);
     std::thread::scope(|scope| {
         let (full_tx, full_rx) = sync_channel::<Vec<u8>>(CHUNKS_AHEAD);
         let (empty_tx, empty_rx) = sync_channel::<Vec<u8>>(CHUNKS_AHEAD + 2);
         for _ in 0..CHUNKS_AHEAD + 2 {
-            let _ = empty_tx.send(vec![0u8; elems_per_chunk * elem_size]);
+            let _ = empty_tx.send(vec![0u8; buf_len]);
         }
         let converter = scope.spawn(move || {
-            for dst in out.chunks_mut(elems_per_chunk) {
+            for &len in chunk_lens {
                 // The inflating side stopped (a read error): nothing more to convert.
                 let Ok(buf) = full_rx.recv() else {
                     return None;
                 };
-                convert(&mut state, &buf[..dst.len() * elem_size], dst);
+                convert(&mut state, &buf[..len], out);
                 let _ = empty_tx.send(buf);
             }
             Some(state)
         });
         let mut read = Ok(());
-        for len in chunk_lens {
+        for &len in chunk_lens {
             // The converter has stopped only by panicking, which `join` raises below.
             let Ok(mut buf) = empty_rx.recv() else {
                 break;
@@ -319,8 +358,8 @@ impl Opened {
     /// through `f` with a state made by `init`; returns the voxels and the final state.
     ///
     /// When `zero_is_default` (the caller promises `f` maps a stored 0 to `O::default()` and its state effect
-    /// for 0 is idempotent), all-zero blocks of 2048 voxels — most of a mask — call `f` once and leave the
-    /// lazily zeroed output untouched, which skips their page faults.
+    /// for 0 is idempotent), all-zero blocks of 2048 voxels — most of a mask — call `f` once and are filled
+    /// with the default (a big volume's are left unwritten in zeroed memory: [`LAZY_ZERO_MIN_BYTES`]).
     ///
     /// One thread unless [`Opened::with_conversion_beside`]: the build's parallelism is across cases
     /// (`--threads`), so a read starts no thread of its own unless its case has threads to spare; converting
@@ -339,31 +378,33 @@ impl Opened {
         F: Fn(&mut S, R) -> O + Sync,
     {
         let total = self.voxels * R::SIZE;
-        let mut out: Vec<O> = limits::zeroed_vec(self.voxels).map_err(|e| self.error(e))?;
+        let lazy = zero_is_default && self.voxels * std::mem::size_of::<O>() >= LAZY_ZERO_MIN_BYTES;
+        let voxels = limits::voxel_vec(self.voxels, lazy).map_err(|e| self.error(e))?;
+        let mut out = VoxelOut {
+            voxels,
+            skipped_to: lazy.then_some(0),
+        };
         let big_endian = self.big_endian;
         let zero = [0u8; 8];
-        let convert_block = |state: &mut S, chunk: &[u8], dst: &mut [O]| {
+        let convert_block = |state: &mut S, chunk: &[u8], out: &mut VoxelOut<O>| {
+            let raw = chunk.chunks_exact(R::SIZE);
             if big_endian {
-                for (d, c) in dst.iter_mut().zip(chunk.chunks_exact(R::SIZE)) {
-                    *d = f(state, R::from_be(c));
-                }
+                out.push(raw.map(|c| f(state, R::from_be(c))));
             } else {
-                for (d, c) in dst.iter_mut().zip(chunk.chunks_exact(R::SIZE)) {
-                    *d = f(state, R::from_le(c));
-                }
+                out.push(raw.map(|c| f(state, R::from_le(c))));
             }
         };
-        let convert = |state: &mut S, chunk: &[u8], dst: &mut [O]| {
+        let convert = |state: &mut S, chunk: &[u8], out: &mut VoxelOut<O>| {
             if !zero_is_default {
-                return convert_block(state, chunk, dst);
+                return convert_block(state, chunk, out);
             }
             let mut saw_zero_block = false;
-            let blocks = chunk.chunks(ZERO_BLOCK_ELEMS * R::SIZE);
-            for (src_block, dst_block) in blocks.zip(dst.chunks_mut(ZERO_BLOCK_ELEMS)) {
-                if all_zero(src_block) {
+            for block in chunk.chunks(ZERO_BLOCK_ELEMS * R::SIZE) {
+                if all_zero(block) {
                     saw_zero_block = true;
+                    out.zeros(block.len() / R::SIZE);
                 } else {
-                    convert_block(state, src_block, dst_block);
+                    convert_block(state, block, out);
                 }
             }
             if saw_zero_block {
@@ -382,20 +423,23 @@ impl Opened {
         }
         };
         let src = &mut self.src;
-        let elems_per_chunk = CHUNK_BYTES / R::SIZE;
+        let chunk_elems = CHUNK_BYTES / R::SIZE;
+        let chunk_lens: Vec<usize> = (0..self.voxels.div_ceil(chunk_elems))
+            .map(|i| (self.voxels - i * chunk_elems).min(chunk_elems) * R::SIZE)
+            .collect();
         let state = if self.convert_beside && self.compressed {
-            inflate_beside(src, &mut out, elems_per_chunk, R::SIZE, init(), &convert)
-                .map_err(fail)?
+            inflate_beside(src, &mut out, &chunk_lens, init(), &convert).map_err(fail)?
         } else {
             let mut state = init();
             let mut buf = vec![0u8; CHUNK_BYTES];
-            for dst in out.chunks_mut(elems_per_chunk) {
-                let len = dst.len() * R::SIZE;
+            for len in chunk_lens {
                 src.read_exact(&mut buf[..len]).map_err(fail)?;
-                convert(&mut state, &buf[..len], dst);
+                convert(&mut state, &buf[..len], &mut out);
             }
             state
         };
+        debug_assert_eq!(out.len(), self.voxels);
+        let out = out.voxels;
         if self.compressed {
             // The decoder checks a member's CRC-32 and length (gzip) or Adler-32 (zlib) only when it reaches
             // the member's end: read on to the end of the stream (every member) so those checks run.

@@ -136,16 +136,21 @@ pub(super) fn check_geometry(
     Ok(())
 }
 
-/// A zeroed vector of `len` elements, or an error when the address space for it cannot be had (checked
-/// with a fallible reservation first, so a failed allocation is an error, not an abort).
-pub(super) fn zeroed_vec<O: Copy + Default>(len: usize) -> Result<Vec<O>, String> {
-    let mut probe: Vec<O> = Vec::new();
-    probe.try_reserve_exact(len).map_err(|_| {
+/// A vector for `len` voxels — empty with room for them, or `zeroed` to full length — or an error when the
+/// address space for it cannot be had (a fallible reservation first, so a failed allocation is an error, not an
+/// abort).
+pub(super) fn voxel_vec<O: Copy + Default>(len: usize, zeroed: bool) -> Result<Vec<O>, String> {
+    let mut out: Vec<O> = Vec::new();
+    out.try_reserve_exact(len).map_err(|_| {
         format!(
             "cannot allocate {} bytes for {len} voxels",
             len.saturating_mul(std::mem::size_of::<O>())
         )
     })?;
-    drop(probe);
-    Ok(vec![O::default(); len])
+    if zeroed {
+        // `vec!` of zeros is one `calloc`, whose fresh pages cost nothing until touched.
+        drop(out);
+        return Ok(vec![O::default(); len]);
+    }
+    Ok(out)
 }

@@ -701,6 +701,65 @@ fn bench_read_speed() {
 }
 
 #[test]
+fn mostly_empty_volumes_decode_alike_below_and_above_the_lazy_zero_size() {
+    // A label map and an image that are zero outside two balls, plus one labelled voxel at the very end (the
+    // last, short chunk): most 2048-voxel blocks are all zero. The small volume is appended voxel by voxel,
+    // the big one (its u16 labels and i16 voxels over `LAZY_ZERO_MIN_BYTES`) decoded into zeroed memory with
+    // its zero blocks skipped; both must equal the closed form, on one thread and beside the inflate.
+    let dir = Scratch::new("lazy-zero");
+    for shape in [[96, 80, 130], [256, 256, 257]] {
+        let voxels: usize = shape.iter().product();
+        let big = voxels * 2 >= decode::LAZY_ZERO_MIN_BYTES;
+        assert_eq!(
+            big,
+            shape[0] == 256,
+            "{shape:?} is on the intended side of the threshold"
+        );
+        let centre = shape.map(|n| n as f64 / 2.0);
+        let labels = Array3::from_shape_fn(shape, |(i, j, k)| {
+            let d2 = [i, j, k]
+                .iter()
+                .zip(centre)
+                .map(|(&x, c)| (x as f64 - c).powi(2))
+                .sum::<f64>();
+            let last = (i, j, k) == (shape[0] - 1, shape[1] - 1, shape[2] - 1);
+            if d2 < 10.0f64.powi(2) {
+                2u8
+            } else if d2 < 25.0f64.powi(2) || last {
+                1
+            } else {
+                0
+            }
+        });
+        let image = Array3::from_shape_fn(shape, |(i, j, k)| {
+            if labels[[i, j, k]] == 0 {
+                0i16
+            } else {
+                ((i * 7 + j * 3 + k) % 2000) as i16 - 1000
+            }
+        });
+        let (mask_path, image_path) = (dir.path("mask.nii.gz"), dir.path("image.nii.gz"));
+        let opts = WriteOptions::default();
+        write_nifti(&mask_path, &labels, [1.0; 3], "LPS", &opts).expect("write mask");
+        write_nifti(&image_path, &image, [1.0; 3], "LPS", &opts).expect("write image");
+        let mask = read_label_map(&mask_path, &[1, 2]).expect("mask");
+        assert_eq!(mask.data, labels.mapv(u16::from), "{shape:?}");
+        for beside in [false, true] {
+            let file = open_image(&image_path, None).expect("open");
+            let file = if beside {
+                file.with_conversion_beside()
+            } else {
+                file
+            };
+            let ImageVolume::I16(read) = file.read().expect("read") else {
+                panic!("i16 voxels are kept as i16");
+            };
+            assert_eq!(read.data, image, "{shape:?}, beside: {beside}");
+        }
+    }
+}
+
+#[test]
 fn conversion_beside_reads_what_one_thread_reads_and_fails_alike() {
     // 96×80×130 i16 voxels: 2 MB, seven 256 KiB chunks and a short eighth, more than the chunks converted
     // ahead. Values in closed form, stored in LPS order.
