@@ -31,6 +31,7 @@ use super::files::{
     make_durable, partial_path, remove_stale, write_atomic, write_renamed, OutputFormat,
     WriteBehind, WrittenFile,
 };
+use super::png_hash::LastPngHash;
 use crate::record::Row;
 
 /// Text put before the question in the user turn; trainers replace it with the image's tokens.
@@ -95,7 +96,12 @@ pub fn registry(dataset: &str, files: &[(String, String)]) -> String {
 
 /// Path of a row's image relative to the JSONL folder.
 pub fn image_rel_path(png: &[u8]) -> String {
-    let hash = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(png));
+    rel_path_of(xxhash_rust::xxh3::xxh3_128(png))
+}
+
+/// Path relative to the JSONL folder of the image whose xxh3-128 is `hash`.
+fn rel_path_of(hash: u128) -> String {
+    let hash = format!("{hash:032x}");
     format!("images/{}/{hash}.png", &hash[..2])
 }
 
@@ -176,6 +182,7 @@ pub struct JsonlSink {
     partials: Vec<PathBuf>,
     /// The JSONL files [`JsonlSink::seal`] closed: (split, partial path, rows).
     sealed: Vec<(String, PathBuf, u64)>,
+    png_hash: LastPngHash,
 }
 
 impl JsonlSink {
@@ -218,6 +225,7 @@ impl JsonlSink {
             writing: VecDeque::new(),
             partials: Vec::new(),
             sealed: Vec::new(),
+            png_hash: LastPngHash::default(),
         })
     }
 
@@ -236,7 +244,7 @@ impl JsonlSink {
                 value: row.split.clone(),
             });
         }
-        let rel = image_rel_path(&row.image_png);
+        let rel = rel_path_of(self.png_hash.of(&row.image_png));
         if self.images.insert(rel.clone()) {
             self.write_image(self.dir.join(&rel), Arc::clone(&row.image_png))?;
         }

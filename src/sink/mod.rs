@@ -11,6 +11,7 @@ pub mod jsonl;
 pub mod lock;
 pub mod outputs;
 mod parquet_sink;
+mod png_hash;
 mod schema;
 pub mod tsv;
 pub mod tsv_sample;

@@ -32,6 +32,7 @@ use std::sync::Arc;
 
 use super::error::SinkError;
 use super::files::{make_durable, partial_path, remove_stale, OutputFormat, WrittenFile};
+use super::png_hash::LastPngHash;
 use super::tsv_sample::{row_items, Decided, FactKey, GroupKey, ItemKind, Offer, TsvGate};
 use crate::record::{Choice, Row};
 use format::ItemText;
@@ -172,6 +173,7 @@ pub struct TsvSink {
     partials: Vec<PathBuf>,
     /// The sample (with `max_items > 0`).
     sample: Option<Sample>,
+    png_hash: LastPngHash,
 }
 
 /// The TSV sample as the sink holds it.
@@ -260,6 +262,7 @@ impl TsvSink {
             groups: BTreeMap::new(),
             partials,
             sample,
+            png_hash: LastPngHash::default(),
         })
     }
 
@@ -315,7 +318,7 @@ impl TsvSink {
         group.write_item(
             &self.dir,
             &item_text(row, kind, item),
-            ItemImage::from_png(xxhash_rust::xxh3::xxh3_128(png), png.clone()),
+            ItemImage::from_png(self.png_hash.of(png), png.clone()),
             self.options.max_file_bytes,
             &mut self.partials,
         )
@@ -332,10 +335,11 @@ impl TsvSink {
                 return Ok(());
             };
             // Only items that become candidates are stored; `None` marks an item without image.
+            let png_hash = &mut self.png_hash;
             let _: Offer = sample.gate.offer(row, kind, || {
                 item.rgb_png
-                    .as_deref()
-                    .map(|png| spill.store(&item_text(row, kind, item), png))
+                    .as_ref()
+                    .map(|png| spill.store(&item_text(row, kind, item), png_hash.of(png), png))
                     .transpose()
             })?;
             return Ok(());

@@ -55,10 +55,14 @@ impl Spill {
         Ok(at)
     }
 
-    /// Stores an item's text (and its image's base64 unless already stored: encoded here, while the case
+    /// Stores an item's text (and its image's base64, `image` being its content hash, unless already stored: encoded here, while the case
     /// workers are busy, rather than at finish, when the build waits for it).
-    pub(super) fn store(&mut self, text: &ItemText, png: &[u8]) -> Result<SpillRef, SinkError> {
-        let image = xxhash_rust::xxh3::xxh3_128(png);
+    pub(super) fn store(
+        &mut self,
+        text: &ItemText,
+        image: u128,
+        png: &[u8],
+    ) -> Result<SpillRef, SinkError> {
         if !self.images.contains_key(&image) {
             let encoded = base64(png);
             let at = self.append(encoded.as_bytes())?;
