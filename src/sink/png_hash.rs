@@ -27,15 +27,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_shared_png_is_hashed_once_and_equal_bytes_hash_alike() {
+    fn the_hash_is_the_contents_whether_remembered_or_not() {
         let a: Arc<[u8]> = Arc::from(&b"\x89PNG one"[..]);
         let same_bytes: Arc<[u8]> = Arc::from(&b"\x89PNG one"[..]);
         let b: Arc<[u8]> = Arc::from(&b"\x89PNG two"[..]);
         let mut last = LastPngHash::default();
         let want = |png: &[u8]| xxhash_rust::xxh3::xxh3_128(png);
         assert_eq!(last.of(&a), want(b"\x89PNG one"));
+        let remembered = |last: &LastPngHash, png: &Arc<[u8]>| {
+            last.0
+                .as_ref()
+                .is_some_and(|(held, _)| Arc::ptr_eq(held, png))
+        };
+        assert!(remembered(&last, &a));
         assert_eq!(last.of(&Arc::clone(&a)), want(b"\x89PNG one"));
         assert_eq!(last.of(&same_bytes), want(b"\x89PNG one"));
+        assert!(remembered(&last, &same_bytes) && !remembered(&last, &a));
         assert_eq!(last.of(&b), want(b"\x89PNG two"));
         assert_eq!(last.of(&a), want(b"\x89PNG one"));
     }
