@@ -727,7 +727,8 @@ fn rss_by_cases_table(cli: &Cli, set16: &Input, ct: &Input, root: &Path, out: &P
          memory, heaptrack) until the shard is closed at `shard_bytes` (default 500 MiB, Hugging Face's \
          recommended shard size), and glibc keeps memory freed by the build's threads in its arenas as a cache \
          of pages, each arena at the high-water mark it has met (below a few hundred cases most of the growth; \
-         settings that hand it back cost 2–3 s of page faults per 6 s build, docs/measurements.md §14). The growth per case falls as cases are added and shards close; smaller shards keep less (the \
+         settings that hand it back cost 2–3 s of page faults per 6 s build, docs/measurements.md §14). The \
+         growth per case falls as cases are added and shards close; smaller shards keep less (the \
          `shard_bytes` = 100 MB row). Nothing else is kept per case (the TSV sample's candidates are spilled \
          to disk).\n\n\
          | case | cases | formats | `shard_bytes` | peak RSS MB | bound MB | within | vs 8 cases | Parquet MB | Parquet shards |\n\
