@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BinaryViewBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
+    BinaryBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
 };
-use arrow_array::{ArrayRef, StructArray};
+use arrow_array::types::Int32Type;
+use arrow_array::{ArrayRef, DictionaryArray, StructArray};
 use arrow_schema::{ArrowError, DataType, Fields};
 
 use super::schema::{image_fields, COLUMNS};
@@ -107,53 +108,54 @@ fn box_lists(rows: &[Row]) -> ArrayRef {
     Arc::new(b.finish())
 }
 
-/// The `image` struct column, its `bytes` as views into one buffer that holds each distinct PNG once: the
-/// rows of a slice share one PNG (`Arc`), so a slice's bytes are copied into the row group once, not once
-/// per row. Parquet writes a view array as it writes a plain binary column of the same values (same pages,
-/// same dictionary), so the file does not change.
+/// The `image` struct column, its `bytes` as an Arrow dictionary: the rows of a slice share one PNG (`Arc`), so
+/// each distinct PNG is copied into the row group once (the dictionary's values, in first-row order) and every
+/// row holds its index. The shard's Parquet column is dictionary-encoded anyway, and `parquet` writes an Arrow
+/// dictionary as it writes a plain binary column of the same values (same dictionary in the same order, same
+/// data pages), so the file does not change; it only hashes each distinct PNG once instead of once per row.
 fn image_struct(rows: &[Row]) -> Result<ArrayRef, ArrowError> {
     let shares_previous =
         |k: usize| k > 0 && Arc::ptr_eq(&rows[k - 1].image_png, &rows[k].image_png);
-    let distinct_bytes: usize = (0..rows.len())
+    let distinct: Vec<&[u8]> = (0..rows.len())
         .filter(|&k| !shares_previous(k))
-        .map(|k| rows[k].image_png.len())
-        .sum();
-    if u32::try_from(distinct_bytes).is_err() {
+        .map(|k| &rows[k].image_png[..])
+        .collect();
+    let distinct_bytes: usize = distinct.iter().map(|png| png.len()).sum();
+    if i32::try_from(distinct_bytes).is_err() {
         return Err(ArrowError::InvalidArgumentError(format!(
-            "a row group's distinct images take {distinct_bytes} bytes, over 4 GiB"
+            "a row group's distinct images take {distinct_bytes} bytes, over 2 GiB"
         )));
     }
-    let mut block: Vec<u8> = Vec::with_capacity(distinct_bytes);
-    let mut bytes = BinaryViewBuilder::with_capacity(rows.len());
-    let mut spans: Vec<(u32, u32)> = Vec::with_capacity(rows.len());
-    for (k, row) in rows.iter().enumerate() {
-        match spans.last() {
-            Some(&span) if shares_previous(k) => spans.push(span),
-            // Both fit in a u32: the block holds at most `distinct_bytes`.
-            _ => {
-                spans.push((block.len() as u32, row.image_png.len() as u32));
-                block.extend_from_slice(&row.image_png);
-            }
+    let mut values = BinaryBuilder::with_capacity(distinct.len(), distinct_bytes);
+    for png in &distinct {
+        values.append_value(png);
+    }
+    let mut keys = Int32Builder::with_capacity(rows.len());
+    let mut key: i32 = -1;
+    for k in 0..rows.len() {
+        if !shares_previous(k) {
+            key += 1;
         }
+        keys.append_value(key);
     }
-    let id = bytes.append_block(block.into());
-    for (offset, len) in spans {
-        bytes.try_append_view(id, offset, len)?;
-    }
+    let bytes = DictionaryArray::<Int32Type>::try_new(keys.finish(), Arc::new(values.finish()))?;
     let fields: Fields = (image_fields().iter())
         .map(|f| match f.data_type() {
-            DataType::Binary => Arc::new(f.as_ref().clone().with_data_type(DataType::BinaryView)),
+            DataType::Binary => Arc::new(f.as_ref().clone().with_data_type(DataType::Dictionary(
+                Box::new(DataType::Int32),
+                Box::new(DataType::Binary),
+            ))),
             _ => Arc::clone(f),
         })
         .collect();
     let mut paths = StringBuilder::new();
     paths.append_nulls(rows.len());
-    let children: Vec<ArrayRef> = vec![Arc::new(bytes.finish()), Arc::new(paths.finish())];
+    let children: Vec<ArrayRef> = vec![Arc::new(bytes), Arc::new(paths.finish())];
     Ok(Arc::new(StructArray::try_new(fields, children, None)?))
 }
 
 /// The columns of `rows` in the shard schema's order, typed as the schema says except the image bytes,
-/// which are a view array ([`image_struct`]).
+/// which are an Arrow dictionary ([`image_struct`]).
 // Long on purpose: one match arm per output column, so the columns read as one table in schema order.
 pub(crate) fn rows_to_columns(rows: &[Row]) -> Result<Vec<ArrayRef>, ArrowError> {
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(COLUMNS.len());
@@ -286,12 +288,15 @@ mod tests {
         assert_eq!(columns.len(), COLUMNS.len());
         let at = COLUMNS.iter().position(|c| c.name == "image").unwrap();
         let image = columns[at].as_struct();
-        let bytes = image.column(0).as_binary_view();
+        let bytes = image.column(0).as_dictionary::<Int32Type>();
+        let values = bytes.values().as_binary::<i32>();
         for (k, png) in pngs.iter().enumerate() {
-            assert_eq!(bytes.value(k), &***png, "row {k}");
+            let key = bytes.keys().value(k) as usize;
+            assert_eq!(values.value(key), &***png, "row {k}");
         }
-        let stored: usize = bytes.data_buffers().iter().map(|b| b.len()).sum();
-        assert_eq!(stored, 40 + 20 + 20);
+        assert_eq!(bytes.keys().values().to_vec(), vec![0, 0, 0, 1, 2, 2]);
+        assert_eq!(values.len(), 3);
+        assert_eq!(values.value_data().len(), 40 + 20 + 20);
         assert_eq!(image.column(1).null_count(), rows.len());
     }
 }
