@@ -113,6 +113,9 @@ fn box_lists(rows: &[Row]) -> ArrayRef {
 /// row holds its index. The shard's Parquet column is dictionary-encoded anyway, and `parquet` writes an Arrow
 /// dictionary as it writes a plain binary column of the same values (same dictionary in the same order, same
 /// data pages), so the file does not change; it only hashes each distinct PNG once instead of once per row.
+/// That holds while the dictionary stays under its page limit, which the sink's row-group cut guarantees
+/// (`parquet_sink::writer_properties`): past it, `parquet` would cut a plain column's batch to fall back to
+/// plain encoding early but writes a dictionary's batch whole (a unit test compares with `ArrowWriter`).
 fn image_struct(rows: &[Row]) -> Result<ArrayRef, ArrowError> {
     let shares_previous =
         |k: usize| k > 0 && Arc::ptr_eq(&rows[k - 1].image_png, &rows[k].image_png);

@@ -278,8 +278,9 @@ pub(super) fn writer_properties(options: &ParquetOptions) -> Result<WriterProper
         // the rest of a chunk once the dictionary reaches its page size limit; the limit is one byte above
         // `row_group_bytes`, and a row group is cut before its estimated bytes (each row counting its whole
         // PNG plus the 4-byte length a dictionary entry also takes) pass `row_group_bytes`, so the distinct
-        // PNGs of a row group always fit. The only exception is one row whose PNG alone exceeds
-        // `row_group_bytes`: it gets a row group of its own and that one value is stored plain.
+        // PNGs of a row group always fit. One row whose PNG alone exceeds `row_group_bytes` gets a row group
+        // of its own, and that PNG is its dictionary's one entry: `parquet` weighs the dictionary against the
+        // limit only after a batch of values, and none follows.
         .set_column_dictionary_enabled(image_bytes.clone(), true)
         .set_column_dictionary_page_size_limit(
             image_bytes.clone(),

@@ -823,6 +823,125 @@ fn sink_throughput() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
+/// What `ArrowWriter` writes for `groups` (a row group each, flushed in turn) under the sink's writer
+/// properties for `options`, fed the image bytes as a plain binary column (one copy per row).
+fn arrow_writer_bytes(groups: &[Vec<Row>], options: &ParquetOptions) -> Vec<u8> {
+    let schema = arrow_schema();
+    let props = super::parquet_sink::writer_properties(options).unwrap();
+    let mut reference = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props)).unwrap();
+    for group in groups {
+        let mut columns = super::batch::rows_to_columns(group).unwrap();
+        let at = schema.index_of("image").unwrap();
+        let image = columns[at].as_any().downcast_ref::<StructArray>().unwrap();
+        let bytes = BinaryArray::from_iter_values(group.iter().map(|r| &*r.image_png));
+        let children: Vec<ArrayRef> = vec![Arc::new(bytes), Arc::clone(image.column(1))];
+        columns[at] = Arc::new(StructArray::try_new(image_fields(), children, None).unwrap());
+        let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+        reference.write(&batch).unwrap();
+        reference.flush().unwrap();
+    }
+    reference.into_inner().unwrap()
+}
+
+#[test]
+fn a_png_over_the_row_group_limit_gets_a_row_group_and_dictionary_of_its_own() {
+    // Rows 10-12 share one PNG bigger than `row_group_bytes` (the rows of one big slice): each gets a row
+    // group of its own, where the PNG is the dictionary's one entry (`parquet` checks the dictionary's size
+    // only after a batch of values, and none follows), so no data page holds plain PNG bytes. The shard is
+    // byte for byte what `ArrowWriter` writes for the same row groups; every row reads back its own PNG.
+    let big: Arc<[u8]> = tiny_png(400, 300, 7).into();
+    let options = ParquetOptions {
+        row_group_rows: 100,
+        row_group_bytes: big.len() / 2,
+        shard_bytes: 500_000_000,
+        single_config: Some("bbox"),
+    };
+    let rows: Vec<Row> = (0..30)
+        .map(|i| {
+            let mut row = synthetic_row(i * 5 + 1);
+            if (10..13).contains(&i) {
+                row.image_png = Arc::clone(&big);
+            }
+            row
+        })
+        .collect();
+    assert!(rows.iter().all(|r| r.split == "train"));
+    let small_max = rows
+        .iter()
+        .filter(|r| !Arc::ptr_eq(&r.image_png, &big))
+        .map(|r| r.image_png.len())
+        .max()
+        .unwrap();
+    assert!(big.len() > 10 * small_max, "{} vs {small_max}", big.len());
+    let dir = temp_dir("oversized-png");
+    let mut sink = ParquetSink::new(&dir, options, None).unwrap();
+    for row in &rows {
+        sink.push(row.clone()).unwrap();
+    }
+    let shards = sink.finish().unwrap();
+    assert_eq!(shards.len(), 1);
+    let ours = fs::read(&shards[0].path).unwrap();
+    let builder = reader(&shards[0].path);
+    let mut groups: Vec<Vec<Row>> = Vec::new();
+    let mut next = 0;
+    for rg in builder.metadata().row_groups() {
+        let n = rg.num_rows() as usize;
+        groups.push(rows[next..next + n].to_vec());
+        let image = (rg.columns().iter())
+            .find(|c| c.column_path().string() == "image.bytes")
+            .unwrap();
+        let all_dictionary = (image.page_encoding_stats_mask())
+            .is_some_and(|m| m.is_only(parquet::basic::Encoding::RLE_DICTIONARY));
+        let holds_big = rows[next..next + n]
+            .iter()
+            .any(|r| Arc::ptr_eq(&r.image_png, &big));
+        assert!(all_dictionary, "row group at row {next}: plain PNG bytes");
+        if holds_big {
+            assert_eq!(
+                n, 1,
+                "row group at row {next}: the big PNG has a row group of its own"
+            );
+            // Dictionary page: one entry, the PNG and its 4-byte length.
+            let dictionary_bytes =
+                image.data_page_offset() - image.dictionary_page_offset().unwrap();
+            assert!(
+                dictionary_bytes as usize > big.len() + 4,
+                "{dictionary_bytes}"
+            );
+            assert!(
+                (dictionary_bytes as usize) < big.len() + 64,
+                "{dictionary_bytes}"
+            );
+        }
+        next += n;
+    }
+    assert_eq!(next, rows.len());
+    assert!(
+        groups.len() >= 5,
+        "the big rows get row groups of their own: {}",
+        groups.len()
+    );
+    assert!(
+        ours == arrow_writer_bytes(&groups, &options),
+        "not ArrowWriter's bytes"
+    );
+    let mut got = Vec::new();
+    for batch in builder.build().unwrap() {
+        let batch = batch.unwrap();
+        let bytes = batch
+            .column_by_name("image")
+            .unwrap()
+            .as_struct()
+            .column(0)
+            .as_binary::<i32>()
+            .clone();
+        got.extend((0..bytes.len()).map(|i| bytes.value(i).to_vec()));
+    }
+    let want: Vec<Vec<u8>> = rows.iter().map(|r| r.image_png.to_vec()).collect();
+    assert!(got == want, "every row reads back its own PNG");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn row_groups_encoded_in_the_background_are_arrow_writers_bytes() {
     // Row groups of 7 rows over three configs and two splits: encoded on the writing thread and on 4 threads
@@ -890,25 +1009,10 @@ fn row_groups_encoded_in_the_background_are_arrow_writers_bytes() {
     let (_, ours) = (whole.iter())
         .find(|(p, _)| p == &Path::new(config).join("train-00000-of-00001.parquet"))
         .expect("the config's train shard");
-    let schema = arrow_schema();
-    let props = super::parquet_sink::writer_properties(&options(500_000_000)).unwrap();
-    let mut reference = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props)).unwrap();
-    for group in rows(config).chunks(7) {
-        // The reference gets the image bytes as a plain binary column, one copy per row.
-        let mut columns = super::batch::rows_to_columns(group).unwrap();
-        let at = schema.index_of("image").unwrap();
-        let image = columns[at].as_any().downcast_ref::<StructArray>().unwrap();
-        let bytes = BinaryArray::from_iter_values(group.iter().map(|r| &*r.image_png));
-        let children: Vec<ArrayRef> = vec![Arc::new(bytes), Arc::clone(image.column(1))];
-        columns[at] = Arc::new(StructArray::try_new(image_fields(), children, None).unwrap());
-        let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
-        reference.write(&batch).unwrap();
-        reference.flush().unwrap();
-    }
-    reference.finish().unwrap();
-    let reference = reference.inner();
+    let groups: Vec<Vec<Row>> = rows(config).chunks(7).map(<[Row]>::to_vec).collect();
+    let reference = arrow_writer_bytes(&groups, &options(500_000_000));
     assert!(
-        ours == reference,
+        *ours == reference,
         "{} vs {} bytes",
         ours.len(),
         reference.len()
