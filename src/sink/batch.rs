@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BinaryBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
+    ArrayBuilder, BinaryBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder,
+    StringBuilder,
 };
 use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, DictionaryArray, StructArray};
@@ -119,27 +120,23 @@ fn box_lists(rows: &[Row]) -> ArrayRef {
 fn image_struct(rows: &[Row]) -> Result<ArrayRef, ArrowError> {
     let shares_previous =
         |k: usize| k > 0 && Arc::ptr_eq(&rows[k - 1].image_png, &rows[k].image_png);
-    let distinct: Vec<&[u8]> = (0..rows.len())
+    let distinct_bytes: usize = (0..rows.len())
         .filter(|&k| !shares_previous(k))
-        .map(|k| &rows[k].image_png[..])
-        .collect();
-    let distinct_bytes: usize = distinct.iter().map(|png| png.len()).sum();
+        .map(|k| rows[k].image_png.len())
+        .sum();
     if i32::try_from(distinct_bytes).is_err() {
         return Err(ArrowError::InvalidArgumentError(format!(
             "a row group's distinct images take {distinct_bytes} bytes, over 2 GiB"
         )));
     }
-    let mut values = BinaryBuilder::with_capacity(distinct.len(), distinct_bytes);
-    for png in &distinct {
-        values.append_value(png);
-    }
+    let mut values = BinaryBuilder::with_capacity(rows.len(), distinct_bytes);
     let mut keys = Int32Builder::with_capacity(rows.len());
-    let mut key: i32 = -1;
-    for k in 0..rows.len() {
+    for (k, row) in rows.iter().enumerate() {
         if !shares_previous(k) {
-            key += 1;
+            values.append_value(&row.image_png);
         }
-        keys.append_value(key);
+        // At most `rows.len()` (≤ the 100-row cap) values: fits an i32.
+        keys.append_value(values.len() as i32 - 1);
     }
     let bytes = DictionaryArray::<Int32Type>::try_new(keys.finish(), Arc::new(values.finish()))?;
     let fields: Fields = (image_fields().iter())

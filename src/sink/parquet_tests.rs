@@ -142,6 +142,18 @@ fn reader(path: &Path) -> ParquetRecordBatchReaderBuilder<File> {
     ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap()
 }
 
+/// Every row's `image.bytes`, in file order.
+fn read_pngs(builder: ParquetRecordBatchReaderBuilder<File>) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    for batch in builder.build().unwrap() {
+        let batch = batch.unwrap();
+        let image = batch.column_by_name("image").unwrap().as_struct();
+        let bytes = image.column(0).as_binary::<i32>();
+        got.extend((0..bytes.len()).map(|i| bytes.value(i).to_vec()));
+    }
+    got
+}
+
 fn small_options() -> ParquetOptions {
     ParquetOptions {
         row_group_rows: 10,
@@ -656,13 +668,7 @@ fn each_distinct_png_is_stored_once_per_row_group_in_any_order() {
                 "{name}: {stored} vs {distinct}"
             );
         }
-        let mut got = Vec::new();
-        for batch in builder.build().unwrap() {
-            let batch = batch.unwrap();
-            let image = batch.column_by_name("image").unwrap().as_struct();
-            let bytes = image.column(0).as_binary::<i32>();
-            got.extend((0..bytes.len()).map(|i| bytes.value(i).to_vec()));
-        }
+        let got = read_pngs(builder);
         let want: Vec<Vec<u8>> = order.iter().map(|&k| pngs[k].to_vec()).collect();
         assert!(got == want, "{name}: every row reads back its own PNG");
         fs::remove_dir_all(&dir).unwrap();
@@ -925,18 +931,7 @@ fn a_png_over_the_row_group_limit_gets_a_row_group_and_dictionary_of_its_own() {
         ours == arrow_writer_bytes(&groups, &options),
         "not ArrowWriter's bytes"
     );
-    let mut got = Vec::new();
-    for batch in builder.build().unwrap() {
-        let batch = batch.unwrap();
-        let bytes = batch
-            .column_by_name("image")
-            .unwrap()
-            .as_struct()
-            .column(0)
-            .as_binary::<i32>()
-            .clone();
-        got.extend((0..bytes.len()).map(|i| bytes.value(i).to_vec()));
-    }
+    let got = read_pngs(builder);
     let want: Vec<Vec<u8>> = rows.iter().map(|r| r.image_png.to_vec()).collect();
     assert!(got == want, "every row reads back its own PNG");
     fs::remove_dir_all(&dir).unwrap();
