@@ -94,7 +94,8 @@ def main():
         parser.error("no build command (put it after --)")
     per_role, threads, busiest = run(command)
     total = sum(per_role.values())
-    one_thread = any(a == "--threads" and b == "1" for a, b in zip(command, command[1:]))
+    one_thread = "--threads=1" in command or any(
+        a == "--threads" and b == "1" for a, b in zip(command, command[1:]))
     cells = []
     for c in COLUMNS:
         n = threads[c]

@@ -8,7 +8,7 @@ use arrow_array::builder::{
     StringBuilder,
 };
 use arrow_array::types::Int32Type;
-use arrow_array::{ArrayRef, DictionaryArray, StructArray};
+use arrow_array::{Array, ArrayRef, DictionaryArray, StructArray};
 use arrow_schema::{ArrowError, DataType, Fields};
 
 use super::schema::{image_fields, COLUMNS};
@@ -141,10 +141,9 @@ fn image_struct(rows: &[Row]) -> Result<ArrayRef, ArrowError> {
     let bytes = DictionaryArray::<Int32Type>::try_new(keys.finish(), Arc::new(values.finish()))?;
     let fields: Fields = (image_fields().iter())
         .map(|f| match f.data_type() {
-            DataType::Binary => Arc::new(f.as_ref().clone().with_data_type(DataType::Dictionary(
-                Box::new(DataType::Int32),
-                Box::new(DataType::Binary),
-            ))),
+            DataType::Binary => {
+                Arc::new(f.as_ref().clone().with_data_type(bytes.data_type().clone()))
+            }
             _ => Arc::clone(f),
         })
         .collect();
