@@ -7,7 +7,8 @@
 #   bash scripts/slurm_local.sh [PARTS] [MANIFEST:DATA_ROOT ...]
 #
 # Default: 3 partitions of the KiTS23, BraTS24 (patient groups spanning several cases) and FeTA24 (one case
-# fails: the partition still completes and the merge reports it, exit 1 like the single build) fixtures.
+# fails: the partition still completes and the merge reports it, exit 1 like the single build) fixtures; then
+# FeTA24 once more with --fail-fast, whose failing task must get the dependent merge cancelled.
 # Paths are made absolute so the single build and the jobs (which run in the work folder) name the same files. Exits 0 only when every merged file equals the single build's.
 # Stops the daemons it started (by pid) and leaves the cluster state in $WORK/slurm.
 set -euo pipefail
@@ -148,6 +149,38 @@ for pair in "${DATASETS[@]}"; do
         status=1
     fi
 done
+
+# A partition that fails (FeTA24's broken case under --fail-fast: exit 2, no part) must fail its task, and the
+# merge waiting on the whole array must be cancelled by Slurm (--kill-on-invalid-dep), not left pending.
+echo
+echo "== a failing partition (FeTA24, --fail-fast), $PARTS partitions"
+out=$WORK/failing
+rm -rf "$out"
+mkdir -p "$out/jobs"
+submitted=$(cd "$out/jobs" && MVB_BIN=$BIN MVB_MANIFEST=$REPO/manifests/feta24.toml \
+    MVB_DATA_ROOT=$REPO/fixtures/feta24 MVB_OUT=$out/cluster MVB_PARTS=$PARTS MVB_ARGS=--fail-fast \
+    bash "$REPO/deploy/slurm.sbatch")
+echo "$submitted"
+array=$(sed -E 's/^array job ([0-9]+).*/\1/' <<<"$submitted")
+merge=$(sed -E 's/.*merge job ([0-9]+).*/\1/' <<<"$submitted")
+for _ in $(seq 1 600); do
+    squeue -h -j "$array,$merge" 2>/dev/null | grep -q . || break
+    sleep 0.5
+done
+failed=0
+for task in $(seq 0 $((PARTS - 1))); do
+    state=$(scontrol show job "${array}_$task" | grep -oE 'JobState=[A-Z]+|ExitCode=[0-9:]+' | tr '\n' ' ')
+    echo "  task ${array}_$task: $state"
+    case $state in *FAILED*) failed=$((failed + 1)) ;; esac
+done
+merge_state=$(scontrol show job "$merge" | grep -oE 'JobState=[A-Z]+' || true)
+echo "  merge $merge: $merge_state"
+if [ "$failed" -ge 1 ] && [ "$merge_state" = JobState=CANCELLED ] && [ ! -d "$out/cluster/FeTA24" ]; then
+    echo "  RESULT: $failed task(s) failed, the merge was cancelled by Slurm, no dataset written"
+else
+    echo "  RESULT: expected a failed task and a cancelled merge"
+    status=1
+fi
 echo
 echo "work folder: $WORK"
 exit $status

@@ -885,6 +885,12 @@ fn finish_partition(result: Result<PartSummary, pipeline::BuildError>) -> ExitCo
                 ExitCode::SUCCESS
             }
         }
+        // Exit 1 says a part is complete with failed cases in it (job-array scripts let the merge run on it);
+        // a --fail-fast stop wrote no part, so it must fail the task.
+        Err(e @ pipeline::BuildError::FailFast(_)) => {
+            err!("error: {e}; --fail-fast: the partition stopped and wrote no part");
+            ExitCode::from(2)
+        }
         Err(e) => fatal(&e),
     }
 }

@@ -99,6 +99,9 @@ fn mismatch(dir: &Path, message: String) -> BuildError {
 fn find_parts(args: &[PathBuf]) -> Result<Vec<PathBuf>, PartError> {
     let mut found = Vec::new();
     for arg in args {
+        if arg.extension().is_some_and(|x| x == "partial") {
+            return Err(PartError::NotAPart(arg.clone()));
+        }
         if arg.join("part.json").is_file() {
             found.push(arg.clone());
             continue;
@@ -154,12 +157,12 @@ fn check_parts(parts: &[(PathBuf, PartInfo)]) -> Result<Vec<usize>, BuildError> 
                 return Err(mismatch(dir, message));
             }
         }
-        if info.options != first.options {
+        let differences = info.options.differences(&first.options);
+        if !differences.is_empty() {
             let message = format!(
-                "built with {}, but {} with {}",
-                describe(&info.options),
+                "built with other options than {}: {}",
                 first_dir.display(),
-                describe(&first.options)
+                differences.join("; ")
             );
             return Err(mismatch(dir, message));
         }
@@ -207,26 +210,9 @@ fn check_parts(parts: &[(PathBuf, PartInfo)]) -> Result<Vec<usize>, BuildError> 
         .collect()
 }
 
-fn describe(o: &RecordedOptions) -> String {
-    format!(
-        "--manifest {} --data-root {} --profile {} --formats {} (in {})",
-        o.manifest,
-        o.data_root,
-        o.profile,
-        o.formats.join(","),
-        o.working_dir
-    )
-}
-
-/// Relative recorded paths are only valid from the folder the partitions ran in. A bundled manifest's name
-/// that was no file there is valid anywhere (the manifest's SHA-256 is checked all the same).
+/// Relative recorded paths are only valid from the folder the partitions ran in.
 fn check_working_dir(options: &RecordedOptions) -> Result<(), PartError> {
-    let manifest = Path::new(&options.manifest);
-    let bundled = crate::manifest::bundled::find(manifest).is_some()
-        && !Path::new(&options.working_dir).join(manifest).is_file();
-    let relative =
-        (manifest.is_relative() && !bundled) || Path::new(&options.data_root).is_relative();
-    if !relative {
+    if !options.needs_working_dir() {
         return Ok(());
     }
     let here = std::env::current_dir().ok();

@@ -34,8 +34,9 @@ use crate::annotate::{FilterCounts, LesionCounts};
 use crate::manifest::schema::ParquetConfigs;
 use crate::manifest::{ManifestSource, Profile};
 use crate::record::{Choice, Row};
+use crate::sink::files::swap_in;
 use crate::sink::jsonl::ImagePaths;
-use crate::sink::OutputFormat;
+use crate::sink::{DatasetLock, OutputFormat};
 
 /// `part.json`'s `format`: bumped whenever the folder's layout changes.
 pub const PART_FORMAT: &str = "medvision-build part v1";
@@ -46,7 +47,7 @@ const INFO_FILE: &str = "part.json";
 const DATA_FILE: &str = "cases.bin";
 
 /// The build options a part records: everything that changes outputs, so `merge` can re-plan the build.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordedOptions {
     /// `--manifest` as given.
@@ -66,10 +67,15 @@ pub struct RecordedOptions {
     pub parquet_configs: Option<String>,
     /// `--jsonl-image-paths`.
     pub jsonl_image_paths: String,
+    /// `--max-voxels`: which cases fail as too big.
+    pub max_voxels: u64,
+    /// `--spacing-range-mm`: which cases fail for an implausible spacing.
+    pub spacing_range_mm: [f64; 2],
 }
 
 impl RecordedOptions {
     fn of(options: &BuildOptions) -> RecordedOptions {
+        let limits = crate::volume::read_limits();
         RecordedOptions {
             manifest: options.manifest.to_string_lossy().into_owned(),
             data_root: options.data_root.to_string_lossy().into_owned(),
@@ -85,7 +91,67 @@ impl RecordedOptions {
             tsv_max_items: options.tsv_max_items,
             parquet_configs: options.parquet_configs.map(|c| c.as_str().to_string()),
             jsonl_image_paths: options.jsonl_image_paths.as_str().to_string(),
+            max_voxels: limits.max_voxels,
+            spacing_range_mm: limits.spacing_range_mm,
         }
+    }
+
+    /// Whether the recorded paths depend on the folder the build ran in: a relative `--data-root`, or a
+    /// relative `--manifest` that names a file there (a bundled manifest's name that was no file there is
+    /// valid anywhere; its SHA-256 is checked all the same).
+    pub fn needs_working_dir(&self) -> bool {
+        let manifest = Path::new(&self.manifest);
+        let bundled = crate::manifest::bundled::find(manifest).is_some()
+            && !Path::new(&self.working_dir).join(manifest).is_file();
+        (manifest.is_relative() && !bundled) || Path::new(&self.data_root).is_relative()
+    }
+
+    /// The options in which `self` and `other` differ, each as `name: ours vs theirs` (the working folder
+    /// only where a recorded path depends on it); empty when both describe the same build.
+    pub fn differences(&self, other: &RecordedOptions) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut compare = |name: &str, ours: String, theirs: String| {
+            if ours != theirs {
+                found.push(format!("{name} {ours} vs {theirs}"));
+            }
+        };
+        let some = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not given)".into());
+        compare("--manifest", self.manifest.clone(), other.manifest.clone());
+        compare(
+            "--data-root",
+            self.data_root.clone(),
+            other.data_root.clone(),
+        );
+        compare("--profile", self.profile.clone(), other.profile.clone());
+        compare("--formats", self.formats.join(","), other.formats.join(","));
+        let items = |o: &RecordedOptions| some(&o.tsv_max_items.map(|n| n.to_string()));
+        compare("--tsv-max-items", items(self), items(other));
+        let configs = |o: &RecordedOptions| some(&o.parquet_configs);
+        compare("--parquet-configs", configs(self), configs(other));
+        compare(
+            "--jsonl-image-paths",
+            self.jsonl_image_paths.clone(),
+            other.jsonl_image_paths.clone(),
+        );
+        compare(
+            "--max-voxels",
+            self.max_voxels.to_string(),
+            other.max_voxels.to_string(),
+        );
+        let range = |r: [f64; 2]| format!("{},{}", r[0], r[1]);
+        compare(
+            "--spacing-range-mm",
+            range(self.spacing_range_mm),
+            range(other.spacing_range_mm),
+        );
+        if self.needs_working_dir() || other.needs_working_dir() {
+            compare(
+                "working folder",
+                self.working_dir.clone(),
+                other.working_dir.clone(),
+            );
+        }
+        found
     }
 
     /// The options that re-plan the recorded build, writing to `out_dir`; `info_path` names `part.json` in
@@ -145,7 +211,7 @@ impl RecordedOptions {
 }
 
 /// `part.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PartInfo {
     /// [`PART_FORMAT`].
@@ -390,6 +456,8 @@ impl HashingWriter {
 
 /// Records a partition's [`CaseWriter`] calls into a part folder.
 pub struct PartWriter {
+    /// Held from the start to the end of the part's writing (dropped after the partial folder is removed).
+    _lock: DatasetLock,
     partial_dir: PathBuf,
     final_dir: PathBuf,
     info: PartInfo,
@@ -415,6 +483,11 @@ impl PartWriter {
             let path = path.to_path_buf();
             move |source| BuildError::Write { path, source }
         };
+        let parts_dir = final_dir.parent().unwrap_or(&options.out_dir);
+        fs::create_dir_all(parts_dir).map_err(io(parts_dir))?;
+        // Another run of this partition still writing (a replacement pod, a requeued task) is refused: it
+        // would remove this run's folder, or this one its.
+        let lock = DatasetLock::acquire_part(&final_dir)?;
         if partial_dir.exists() {
             fs::remove_dir_all(&partial_dir).map_err(io(&partial_dir))?;
         }
@@ -443,6 +516,7 @@ impl PartWriter {
             data_xxh3_128: String::new(),
         };
         Ok(PartWriter {
+            _lock: lock,
             partial_dir,
             final_dir,
             info,
@@ -509,10 +583,11 @@ impl PartWriter {
         let mut file = File::create(&info_path).map_err(write_err(&info_path))?;
         file.write_all(&json).map_err(write_err(&info_path))?;
         file.sync_all().map_err(write_err(&info_path))?;
-        if self.final_dir.exists() {
-            fs::remove_dir_all(&self.final_dir).map_err(write_err(&self.final_dir))?;
-        }
-        fs::rename(&self.partial_dir, &self.final_dir).map_err(write_err(&self.final_dir))?;
+        // The previous part of this partition, if any, is replaced in one step: a run killed here leaves
+        // either it or this one, never neither.
+        swap_in(&self.partial_dir, &self.final_dir, |name| {
+            name == INFO_FILE || name == DATA_FILE
+        })?;
         self.finished = true;
         Ok(PartSummary {
             dir: self.final_dir.clone(),
@@ -594,6 +669,12 @@ pub fn read_info(dir: &Path) -> Result<PartInfo, PartError> {
                 "format `{}`; this builder reads `{PART_FORMAT}`",
                 info.format
             ),
+        });
+    }
+    if let Err(e) = Partition::new(info.partition_index, info.partition_count, "part.json") {
+        return Err(PartError::Corrupt {
+            path,
+            message: e.to_string(),
         });
     }
     Ok(info)

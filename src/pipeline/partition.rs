@@ -33,13 +33,37 @@ pub enum PartitionError {
     )]
     /// `--partition` is not `I/N`, `auto` or `none`.
     Syntax(String),
-    #[error("--partition {index}/{count}: the index is 0-based and must be below {count}")]
+    #[error(
+        "{what}: partition {index} of {count}: the index is 0-based and must be below {count}"
+    )]
     /// The index is not below the count (or the count is 0).
     OutOfRange {
+        /// Where index and count came from (`--partition 3/3`, `JOB_COMPLETION_INDEX=8, --partition-count 8`).
+        what: String,
         /// The index given.
         index: usize,
         /// The count given.
         count: usize,
+    },
+    #[error(
+        "{what}: {count} partitions are more than the {MAX_PARTITIONS} a build can be split into"
+    )]
+    /// More partitions than part folder names have digits for.
+    TooMany {
+        /// Where the count came from.
+        what: String,
+        /// The count given.
+        count: usize,
+    },
+    #[error(
+        "{first} but {second}: unset one of them, or pass --partition I/N or --partition none"
+    )]
+    /// Two job-array environments name different partitions.
+    Conflict {
+        /// One source and the partition it gives.
+        first: String,
+        /// The other.
+        second: String,
     },
     #[error("{var}=`{value}` is not a non-negative integer")]
     /// An environment variable does not hold a number.
@@ -68,9 +92,9 @@ pub enum PartitionError {
         id: usize,
     },
     #[error(
-        "the Slurm array is not the contiguous range this build needs (SLURM_ARRAY_TASK_ID={id}, \
-         _MIN={min}, _MAX={max}, _STEP={step}, _COUNT={count}); submit it as --array=0-{last}",
-        last = count.saturating_sub(1)
+        "the Slurm array is not the one evenly spaced range of ids this build needs (SLURM_ARRAY_TASK_ID={id}, \
+         _MIN={min}, _MAX={max}, _STEP={step}, _COUNT={count}): submit all N partitions as one array \
+         (--array=0-{{N-1}}), or rerun single partitions with --partition I/N"
     )]
     /// The array ids are not `min, min+step, …` with exactly `count` members.
     SlurmIrregular {
@@ -108,11 +132,19 @@ impl fmt::Display for Partition {
     }
 }
 
+/// Most partitions a build can be split into (part folders are named with five digits).
+pub const MAX_PARTITIONS: usize = 99_999;
+
 impl Partition {
-    /// Partition `index` of `count`, checked.
-    pub fn new(index: usize, count: usize) -> Result<Partition, PartitionError> {
+    /// Partition `index` of `count`, checked; `what` names where they came from in errors.
+    pub fn new(index: usize, count: usize, what: &str) -> Result<Partition, PartitionError> {
+        if count > MAX_PARTITIONS {
+            let what = what.to_string();
+            return Err(PartitionError::TooMany { what, count });
+        }
         if index >= count {
-            return Err(PartitionError::OutOfRange { index, count });
+            let what = what.to_string();
+            return Err(PartitionError::OutOfRange { what, index, count });
         }
         Ok(Partition { index, count })
     }
@@ -132,7 +164,7 @@ impl FromStr for Partition {
         let (i, n) = text.split_once('/').ok_or_else(syntax)?;
         let index = i.trim().parse::<usize>().map_err(|_| syntax())?;
         let count = n.trim().parse::<usize>().map_err(|_| syntax())?;
-        Partition::new(index, count)
+        Partition::new(index, count, &format!("--partition {index}/{count}"))
     }
 }
 
@@ -150,8 +182,9 @@ pub struct Resolved {
 ///
 /// Absent `--partition` reads a Slurm array task (`SLURM_ARRAY_TASK_ID` relative to `SLURM_ARRAY_TASK_MIN`
 /// and `_STEP`, `SLURM_ARRAY_TASK_COUNT`); with `--partition-count` also Kubernetes' `JOB_COMPLETION_INDEX`
-/// and AWS Batch's `AWS_BATCH_JOB_ARRAY_INDEX`. `auto` is the same but an error when no index is set;
-/// `none` builds every case whatever the environment says.
+/// and AWS Batch's `AWS_BATCH_JOB_ARRAY_INDEX`; where several of them name a partition, they must name the
+/// same one. `auto` is the same but an error when no index is set; `none` builds every case whatever the
+/// environment says, and `I/N` is taken as given.
 pub fn resolve(
     flag: Option<&str>,
     count_flag: Option<usize>,
@@ -168,9 +201,7 @@ pub fn resolve(
         }
         None => false,
     };
-    if let Some(resolved) = from_slurm(count_flag, env)? {
-        return Ok(Some(resolved));
-    }
+    let mut found: Vec<Resolved> = from_slurm(count_flag, env)?.into_iter().collect();
     for var in ["JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX"] {
         let Some(index) = number(var, env)? else {
             continue;
@@ -181,11 +212,21 @@ pub fn resolve(
             if explicit {
                 return Err(PartitionError::NoCount { var, index });
             }
-            return Ok(None);
+            continue;
         };
-        let partition = Partition::new(index, count)?;
         let source = format!("{var}={index}, --partition-count {count}");
-        return Ok(Some(Resolved { partition, source }));
+        let partition = Partition::new(index, count, &source)?;
+        found.push(Resolved { partition, source });
+    }
+    if let [first, rest @ ..] = &found[..] {
+        if let Some(other) = rest.iter().find(|r| r.partition != first.partition) {
+            let says = |r: &Resolved| format!("{} says partition {}", r.source, r.partition);
+            return Err(PartitionError::Conflict {
+                first: says(first),
+                second: says(other),
+            });
+        }
+        return Ok(Some(first.clone()));
     }
     if explicit {
         return Err(PartitionError::NoIndex("--partition auto"));
@@ -240,7 +281,14 @@ fn from_slurm(
         (None, Some(flag)) => flag,
         (None, None) => return Err(PartitionError::SlurmNoCount { id }),
     };
-    let max = number("SLURM_ARRAY_TASK_MAX", env)?.unwrap_or(min + step * count.saturating_sub(1));
+    // The last id of `count` ids from `min` in steps of `step` (`None` when it overflows: no such array).
+    let last = count
+        .checked_sub(1)
+        .and_then(|n| n.checked_mul(step))
+        .and_then(|span| span.checked_add(min));
+    let max = number("SLURM_ARRAY_TASK_MAX", env)?
+        .or(last)
+        .unwrap_or(usize::MAX);
     let irregular = PartitionError::SlurmIrregular {
         id,
         min,
@@ -248,13 +296,13 @@ fn from_slurm(
         step,
         count,
     };
-    if count == 0 || id < min || (id - min) % step != 0 || max != min + step * (count - 1) {
+    if last != Some(max) || id < min || (id - min) % step != 0 || id > max {
         return Err(irregular);
     }
-    let partition = Partition::new((id - min) / step, count).map_err(|_| irregular)?;
     let source = format!(
         "SLURM_ARRAY_TASK_ID={id} (array {min}-{max}, step {step}), SLURM_ARRAY_TASK_COUNT={count}"
     );
+    let partition = Partition::new((id - min) / step, count, &source)?;
     Ok(Some(Resolved { partition, source }))
 }
 
@@ -311,14 +359,36 @@ mod tests {
             resolved(Some("2/3"), None, &[]),
             Ok(Some(Partition { index: 2, count: 3 }))
         );
+        let out_of_range = resolved(Some("3/3"), None, &[]).expect_err("3/3");
         assert_eq!(
-            resolved(Some("3/3"), None, &[]),
-            Err(PartitionError::OutOfRange { index: 3, count: 3 })
+            out_of_range.to_string(),
+            "--partition 3/3: partition 3 of 3: the index is 0-based and must be below 3"
         );
-        assert_eq!(
+        assert!(matches!(
             resolved(Some("0/0"), None, &[]),
-            Err(PartitionError::OutOfRange { index: 0, count: 0 })
+            Err(PartitionError::OutOfRange {
+                index: 0,
+                count: 0,
+                ..
+            })
+        ));
+        // Part folders have five digits: a count beyond them is refused, not written as a longer name.
+        assert_eq!(
+            resolved(Some("0/99999"), None, &[]),
+            Ok(Some(Partition {
+                index: 0,
+                count: MAX_PARTITIONS
+            }))
         );
+        for huge in ["0/100000", "0/18446744073709551615"] {
+            assert!(
+                matches!(
+                    resolved(Some(huge), None, &[]),
+                    Err(PartitionError::TooMany { .. })
+                ),
+                "{huge}"
+            );
+        }
         for bad in ["1", "a/3", "1/3/4", "-1/3", ""] {
             assert_eq!(
                 resolved(Some(bad), None, &[]),
@@ -395,6 +465,30 @@ mod tests {
             resolved(None, None, &listed),
             Err(PartitionError::SlurmIrregular { id: 2, max: 9, .. })
         ));
+        // A step so large that the array's last id overflows is no array this build can use.
+        let overflowing = [
+            ("SLURM_ARRAY_TASK_ID", "0"),
+            ("SLURM_ARRAY_TASK_MIN", "0"),
+            ("SLURM_ARRAY_TASK_MAX", "0"),
+            ("SLURM_ARRAY_TASK_STEP", "9223372036854775808"),
+            ("SLURM_ARRAY_TASK_COUNT", "3"),
+        ];
+        assert!(matches!(
+            resolved(None, None, &overflowing),
+            Err(PartitionError::SlurmIrregular { count: 3, .. })
+        ));
+        // Ids 3 and 7 of an earlier array resubmitted: not a range of all partitions; the message says how
+        // to rerun single partitions instead.
+        let resubmitted = [
+            ("SLURM_ARRAY_TASK_ID", "7"),
+            ("SLURM_ARRAY_TASK_MIN", "3"),
+            ("SLURM_ARRAY_TASK_MAX", "7"),
+            ("SLURM_ARRAY_TASK_COUNT", "2"),
+        ];
+        let message = resolved(None, None, &resubmitted)
+            .expect_err("irregular")
+            .to_string();
+        assert!(message.contains("--partition I/N"), "{message}");
         assert_eq!(
             resolved(None, None, &[("SLURM_ARRAY_TASK_ID", "0")]),
             Err(PartitionError::SlurmNoCount { id: 0 })
@@ -415,9 +509,13 @@ mod tests {
             resolved(None, Some(5), &k8s),
             Ok(Some(Partition { index: 4, count: 5 }))
         );
+        // An index out of range names the variable it came from, not `--partition`.
         assert_eq!(
-            resolved(None, Some(4), &k8s),
-            Err(PartitionError::OutOfRange { index: 4, count: 4 })
+            resolved(None, Some(4), &k8s)
+                .expect_err("4 of 4")
+                .to_string(),
+            "JOB_COMPLETION_INDEX=4, --partition-count 4: partition 4 of 4: the index is 0-based and must \
+             be below 4"
         );
         // Without the count an index is not a request to partition, unless `auto` asked for one.
         assert_eq!(resolved(None, None, &k8s), Ok(None));
@@ -442,6 +540,52 @@ mod tests {
             resolved(None, Some(3), &[]),
             Err(PartitionError::NoIndex(_))
         ));
+    }
+
+    #[test]
+    fn two_job_arrays_that_disagree_are_an_error_and_agreeing_ones_are_not() {
+        let slurm = [
+            ("SLURM_ARRAY_TASK_ID", "1"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+        ];
+        let with = |var: &'static str, value: &'static str| {
+            let mut env = slurm.to_vec();
+            env.push((var, value));
+            env
+        };
+        // Without the count flag a Kubernetes index is no request to partition: Slurm's partition stands.
+        assert_eq!(
+            resolved(None, None, &with("JOB_COMPLETION_INDEX", "3")),
+            Ok(Some(Partition { index: 1, count: 4 }))
+        );
+        // With it, the two name different partitions of the same count.
+        let message = resolved(None, Some(4), &with("JOB_COMPLETION_INDEX", "3"))
+            .expect_err("conflict")
+            .to_string();
+        assert!(
+            message.contains("SLURM_ARRAY_TASK_ID=1")
+                && message.contains("JOB_COMPLETION_INDEX=3")
+                && message.contains("partition 1/4")
+                && message.contains("partition 3/4"),
+            "{message}"
+        );
+        assert_eq!(
+            resolved(None, Some(4), &with("AWS_BATCH_JOB_ARRAY_INDEX", "1")),
+            Ok(Some(Partition { index: 1, count: 4 }))
+        );
+        let both = [
+            ("JOB_COMPLETION_INDEX", "1"),
+            ("AWS_BATCH_JOB_ARRAY_INDEX", "0"),
+        ];
+        assert!(matches!(
+            resolved(None, Some(2), &both),
+            Err(PartitionError::Conflict { .. })
+        ));
+        // An explicit `--partition` is what the user asked for: it wins over any environment.
+        assert_eq!(
+            resolved(Some("0/2"), None, &both),
+            Ok(Some(Partition { index: 0, count: 2 }))
+        );
     }
 
     #[test]

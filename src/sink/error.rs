@@ -6,11 +6,15 @@ use std::path::PathBuf;
 /// Errors of the output writers; each names the file or directory it concerns.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("{dir}: {holder} is writing this dataset folder; wait for it to finish or stop it (a lock file \
-             left by a killed build does not block: it is taken over)")]
-    /// Another build holds the dataset folder's lock.
+    #[error(
+        "{dir}: {holder} is writing this {what}; wait for it to finish or stop it (a lock file \
+             left by a killed build does not block: it is taken over)"
+    )]
+    /// Another build holds the lock of a dataset folder or of a partition's part folder.
     Locked {
-        /// The dataset folder.
+        /// `dataset folder` or `partition`.
+        what: &'static str,
+        /// The folder.
         dir: PathBuf,
         /// Who holds it, e.g. `another build, pid 4242`.
         holder: String,

@@ -27,7 +27,27 @@ impl DatasetLock {
     /// Takes the lock of `dataset_dir` (which must exist) without waiting: another build holding it is
     /// [`SinkError::Locked`], naming its process id.
     pub fn acquire(dataset_dir: &Path) -> Result<DatasetLock, SinkError> {
-        let path = dataset_dir.join(LOCK_FILE_NAME);
+        DatasetLock::acquire_file(
+            dataset_dir.join(LOCK_FILE_NAME),
+            dataset_dir,
+            "dataset folder",
+        )
+    }
+
+    /// Takes the lock of a partition's part folder `part_dir` — the file `<part_dir>.lock` beside it, since the
+    /// folder itself is replaced when the part is complete — so that two runs of one partition cannot replace
+    /// each other's work; partitions of one build still run side by side.
+    pub fn acquire_part(part_dir: &Path) -> Result<DatasetLock, SinkError> {
+        let mut path = part_dir.as_os_str().to_os_string();
+        path.push(".lock");
+        DatasetLock::acquire_file(PathBuf::from(path), part_dir, "partition")
+    }
+
+    fn acquire_file(
+        path: PathBuf,
+        guarded: &Path,
+        what: &'static str,
+    ) -> Result<DatasetLock, SinkError> {
         let io_error = |source| SinkError::Lock {
             path: path.clone(),
             source,
@@ -47,7 +67,8 @@ impl DatasetLock {
                     let _ = file.read_to_string(&mut text);
                     let holder = text.trim();
                     return Err(SinkError::Locked {
-                        dir: dataset_dir.to_path_buf(),
+                        what,
+                        dir: guarded.to_path_buf(),
                         holder: if holder.is_empty() {
                             "another build (its pid is not written yet)".into()
                         } else {

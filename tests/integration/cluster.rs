@@ -214,6 +214,30 @@ fn merge_refuses_incomplete_or_foreign_parts(dir: &Path, parts_dir: &Path, m: &s
         text_killed.contains("partition 1 of 3 is missing"),
         "{text_killed}"
     );
+    // Named on its own, an unfinished folder is not a part either (its part.json may be complete already).
+    let unfinished = killed.join("part-00001-of-00003.partial");
+    let named = merge_of(&[&part(0), &unfinished, &part(2)]);
+    assert!(
+        named.contains("part-00001-of-00003.partial: no part folder here"),
+        "{named}"
+    );
+
+    // A part.json whose partition count is absurd is corrupt, not an allocation.
+    let absurd = dir.join("absurd");
+    copy_dir(&part(1), &absurd.join("part-00001-of-00003"));
+    let info_path = absurd.join("part-00001-of-00003/part.json");
+    let info = fs::read_to_string(&info_path).unwrap();
+    let edited = info.replace(
+        "\"partition_count\": 3",
+        "\"partition_count\": 18446744073709551615",
+    );
+    assert_ne!(info, edited);
+    fs::write(&info_path, edited).unwrap();
+    let huge = merge_of(&[&absurd.join("part-00001-of-00003")]);
+    assert!(
+        huge.contains("part-00001-of-00003/part.json") && huge.contains("more than the 99999"),
+        "{huge}"
+    );
 
     // A flipped byte in the data (same length) is caught by the hash; a truncated file by its length.
     let flipped = killed.join("part-00001-of-00003");
@@ -243,6 +267,35 @@ fn merge_refuses_incomplete_or_foreign_parts(dir: &Path, parts_dir: &Path, m: &s
         mixed.contains("does not belong") && mixed.contains("part-00001-of-00002"),
         "{mixed}"
     );
+
+    // Other flags: the message names the option that differs, read limits included (they decide which cases
+    // fail, so a part built with others would merge into a dataset no single build makes).
+    for (flags, needle) in [
+        (
+            &["--tsv-max-items", "5"][..],
+            "--tsv-max-items (not given) vs 5",
+        ),
+        (
+            &["--max-voxels", "1000000"][..],
+            "--max-voxels 1073741824 vs 1000000",
+        ),
+        (
+            &["--spacing-range-mm", "0.01,50"][..],
+            "--spacing-range-mm 0.001,100 vs 0.01,50",
+        ),
+    ] {
+        let other = dir.join(format!("other-{}", &flags[0][2..]));
+        let mut args = build_args(m, r, other.to_str().unwrap());
+        args.extend(["--partition", "1/3"]);
+        args.extend_from_slice(flags);
+        assert!(run_in(dir, &args, &[]).status.code().is_some_and(|c| c < 2));
+        let odd = other.join("KiTS23.parts/part-00001-of-00003");
+        let message = merge_of(&[&odd, &part(0), &part(2)]);
+        assert!(
+            message.contains("built with other options than") && message.contains(needle),
+            "{flags:?}: {message}"
+        );
+    }
 
     // The manifest changed after the partitions ran.
     let original = fs::read(m).unwrap();
@@ -303,8 +356,24 @@ fn partition_flags_and_environment_are_validated() {
             ("SLURM_ARRAY_TASK_MAX", "9"),
             ("SLURM_ARRAY_TASK_COUNT", "3"),
         ],
-        "submit it as --array=0-2",
+        "or rerun single partitions with --partition I/N",
     );
+    // An index out of range names the variable it came from; two job arrays that disagree are an error.
+    fails(
+        &["--partition-count", "8"],
+        &[("JOB_COMPLETION_INDEX", "8")],
+        "JOB_COMPLETION_INDEX=8, --partition-count 8: partition 8 of 8",
+    );
+    fails(
+        &["--partition-count", "3"],
+        &[
+            ("SLURM_ARRAY_TASK_ID", "1"),
+            ("SLURM_ARRAY_TASK_COUNT", "3"),
+            ("AWS_BATCH_JOB_ARRAY_INDEX", "2"),
+        ],
+        "unset one of them",
+    );
+    fails(&["--partition", "0/100000"], &[], "more than the 99999");
     // `none` builds the whole dataset inside an array task; an index without a count builds it too (with a note).
     let slurm = [
         ("SLURM_ARRAY_TASK_ID", "0"),
@@ -331,9 +400,14 @@ fn a_partition_stopped_by_fail_fast_leaves_no_part() {
     let mut args = build_args(&m, &r, out.to_str().unwrap());
     // Partition 1 of 3 holds sub-003, whose label map is broken.
     args.extend(["--partition", "1/3", "--fail-fast"]);
+    // Exit 2, not 1: job-array scripts let the merge run on a part that exits 1, and there is none.
     let o = run_in(&dir, &args, &[]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("--fail-fast"), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("--fail-fast: the partition stopped and wrote no part"),
+        "{}",
+        text(&o)
+    );
     let parts = out.join("FeTA24.parts");
     let left: Vec<_> = fs::read_dir(&parts)
         .map(|d| d.map(|e| e.unwrap().file_name()).collect())
@@ -393,6 +467,37 @@ fn merge_runs_where_relative_paths_resolve() {
     let merge = ["merge", "parts/KiTS23.parts", "--out", "merged"];
     let here = run_in(&data, &merge, &[]);
     assert_eq!(here.status.code(), Some(0), "{}", text(&here));
+    // With absolute paths the folder a partition ran in does not matter, to the partitions or to merge.
+    let (manifest, root) = (
+        data.join("manifests/kits23.toml"),
+        data.join("fixtures/kits23"),
+    );
+    let absolute = dir.join("absolute");
+    for (i, cwd) in [("0/2", &dir), ("1/2", &data)] {
+        let args = [
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--data-root",
+            root.to_str().unwrap(),
+            "--out",
+            absolute.to_str().unwrap(),
+            "--formats",
+            "parquet",
+            "--partition",
+            i,
+        ];
+        let out = run_in(cwd, &args, &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    let parts = absolute.join("KiTS23.parts");
+    let merge = ["merge", parts.to_str().unwrap(), "--out", "merged-absolute"];
+    let anywhere = run_in(&dir, &merge, &[]);
+    assert_eq!(anywhere.status.code(), Some(0), "{}", text(&anywhere));
+    let files = |d: &Path| tree(d).into_keys().collect::<Vec<_>>();
+    assert_eq!(
+        files(&dir.join("merged-absolute")),
+        files(&data.join("merged"))
+    );
     assert!(
         data.join("merged/KiTS23/all/train-00000-of-00001.parquet")
             .is_file()
@@ -400,4 +505,48 @@ fn merge_runs_where_relative_paths_resolve() {
                 .join("merged/KiTS23/all/test-00000-of-00001.parquet")
                 .is_file()
     );
+}
+
+#[test]
+fn a_partition_being_written_is_not_replaced_by_a_second_run_of_it() {
+    let dir = temp_dir("cluster-part-lock");
+    let (m, r) = (
+        format!("{ROOT}/manifests/kits23.toml"),
+        format!("{ROOT}/fixtures/kits23"),
+    );
+    let out = dir.join("out");
+    let mut args = build_args(&m, &r, out.to_str().unwrap());
+    args.extend(["--formats", "parquet", "--partition", "0/2"]);
+    let first = run_in(&dir, &args, &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let part = out.join("KiTS23.parts/part-00000-of-00002");
+    let before = tree(&part);
+    assert!(before.contains_key("part.json"), "{:?}", before.keys());
+    // A run of the same partition still writing (held here as that run would hold it): refused, exit 2,
+    // and the finished part is untouched.
+    let held = medvision_build::sink::DatasetLock::acquire_part(&part).expect("lock");
+    let second = run_in(&dir, &args, &[]);
+    assert_eq!(second.status.code(), Some(2), "{}", text(&second));
+    assert!(
+        text(&second).contains("part-00000-of-00002: another build, pid")
+            && text(&second).contains("is writing this partition"),
+        "{}",
+        text(&second)
+    );
+    assert_eq!(tree(&part), before);
+    // The other partition of the same build is not held up.
+    let mut other = args.clone();
+    *other.last_mut().unwrap() = "1/2";
+    assert_eq!(run_in(&dir, &other, &[]).status.code(), Some(0));
+    drop(held);
+    // Released: a rerun replaces the part with an identical one and leaves no lock file or folder beside it.
+    let rerun = run_in(&dir, &args, &[]);
+    assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun));
+    assert_eq!(tree(&part), before);
+    let mut names: Vec<String> = fs::read_dir(out.join("KiTS23.parts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["part-00000-of-00002", "part-00001-of-00002"]);
 }
