@@ -20,16 +20,65 @@ pub struct ChoiceTruth {
     pub l2_category: Option<String>,
 }
 
+/// The full TSV's name for a TSV name: a `_hidden` copy's (`<stem>_hidden`, or `<stem>_hidden_part_<k>` when
+/// the copy was cut into parts) is `<stem>` (`<stem>_part_<k>`); any other name is its own.
+fn full_name(name: &str) -> String {
+    if let Some((head, k)) = name.rsplit_once("_part_") {
+        if !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) {
+            let head = head.strip_suffix("_hidden").unwrap_or(head);
+            return format!("{head}_part_{k}");
+        }
+    }
+    name.strip_suffix("_hidden").unwrap_or(name).to_string()
+}
+
+/// The files that hold the truth of the TSV at `path`: the file itself, or — for one part of a TSV cut
+/// into parts (`<stem>_part_<k>.tsv`) — every part of it, since a hidden copy's parts need not end where the
+/// full TSV's do (items are found by `index`, which runs on across parts).
+pub fn truth_files(path: &Path) -> Result<Vec<PathBuf>, ScoreError> {
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let Some((stem, k)) = name.rsplit_once("_part_") else {
+        return Ok(vec![path.to_path_buf()]);
+    };
+    if k.is_empty() || !k.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let folder = path.parent().unwrap_or(Path::new("."));
+    let entries = std::fs::read_dir(folder).map_err(|source| ScoreError::Read {
+        path: folder.to_path_buf(),
+        source,
+    })?;
+    let mut parts: Vec<(u64, PathBuf)> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            let number = file
+                .strip_prefix(&format!("{stem}_part_"))?
+                .strip_suffix(".tsv")?;
+            Some((number.parse().ok()?, entry.path()))
+        })
+        .collect();
+    if parts.is_empty() {
+        // Not there at all: reading the named file reports it.
+        return Ok(vec![path.to_path_buf()]);
+    }
+    parts.sort();
+    Ok(parts.into_iter().map(|(_, p)| p).collect())
+}
+
 /// The TSV `name` of the dataset's `tsv/` folder: `--tsv` when given, else the longest TSV name that the
 /// prediction file's stem ends with (VLMEvalKit names its file `<model>_<data name>.xlsx`). A `_hidden`
-/// copy is scored against its full TSV.
+/// copy (or a part of one) is scored against its full TSV ([`full_name`]).
 pub fn resolve_tsv(
     dataset_dir: &Path,
     flag: Option<&str>,
     predictions: &Path,
 ) -> Result<PathBuf, ScoreError> {
     let folder = dataset_dir.join("tsv");
-    let strip = |name: &str| name.strip_suffix("_hidden").unwrap_or(name).to_string();
+    let strip = full_name;
     if let Some(name) = flag {
         let name = strip(name.strip_suffix(".tsv").unwrap_or(name));
         return Ok(folder.join(format!("{name}.tsv")));
@@ -200,6 +249,71 @@ pub fn read_choices(path: &Path) -> Result<HashMap<String, ChoiceTruth>, ScoreEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hidden_copy_and_its_parts_name_the_full_tsv() {
+        assert_eq!(full_name("KiTS23_test_en_hidden"), "KiTS23_test_en");
+        assert_eq!(
+            full_name("KiTS23_test_en_hidden_part_2"),
+            "KiTS23_test_en_part_2"
+        );
+        assert_eq!(
+            full_name("KiTS23_test_en_part_12"),
+            "KiTS23_test_en_part_12"
+        );
+        assert_eq!(full_name("KiTS23_train_en"), "KiTS23_train_en");
+        // Not a part number: the name is kept as it is.
+        assert_eq!(full_name("a_part_b_hidden"), "a_part_b");
+    }
+
+    #[test]
+    fn a_part_of_a_hidden_copy_is_scored_against_every_part_of_the_full_tsv() {
+        let dir = std::env::temp_dir().join(format!("mvb-score-parts-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("tsv")).expect("temp dir");
+        let header = "index\tquestion\tA\tB\tanswer\tcategory\n";
+        let item = |i: usize, answer: &str| format!("{i}\tq{i}\tyes\tno\t{answer}\tbbox\n");
+        // The full TSV cut after item 1, its hidden copy (no answers) after item 0: parts need not align.
+        let files = [
+            (
+                "X_part_1",
+                format!("{header}{}{}", item(0, "A"), item(1, "B")),
+            ),
+            ("X_part_2", format!("{header}{}", item(2, "A"))),
+            (
+                "X_hidden_part_1",
+                "index\tquestion\tA\tB\tcategory\n0\tq0\tyes\tno\tbbox\n".into(),
+            ),
+            (
+                "X_hidden_part_2",
+                "index\tquestion\tA\tB\tcategory\n1\tq1\tyes\tno\tbbox\n".into(),
+            ),
+        ];
+        for (name, text) in &files {
+            std::fs::write(dir.join(format!("tsv/{name}.tsv")), text).expect("write");
+        }
+        let predictions = dir.join("model_X_hidden_part_2.xlsx");
+        for flag in [None, Some("X_hidden_part_2")] {
+            let path = resolve_tsv(&dir, flag, &predictions).expect("resolved");
+            assert_eq!(path, dir.join("tsv/X_part_2.tsv"), "{flag:?}");
+            let files = truth_files(&path).expect("parts");
+            assert_eq!(
+                files,
+                [dir.join("tsv/X_part_1.tsv"), dir.join("tsv/X_part_2.tsv")]
+            );
+            let mut truth = HashMap::new();
+            for file in &files {
+                truth.extend(read_choices(file).expect("truth"));
+            }
+            // Item 1 is in the hidden copy's part 2 but in the full TSV's part 1.
+            assert_eq!(truth["1"].answer, 'B');
+            assert_eq!(truth.len(), 3);
+        }
+        // A TSV that is not cut into parts is its own truth.
+        let whole = dir.join("tsv/Y.tsv");
+        assert_eq!(truth_files(&whole).expect("one"), vec![whole]);
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
 
     #[test]
     fn quoted_fields_split_on_tabs_and_keep_quotes() {

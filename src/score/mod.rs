@@ -259,7 +259,10 @@ pub fn score(options: &ScoreOptions) -> Result<Report, ScoreError> {
             options.tsv.as_deref(),
             &options.predictions,
         )?;
-        let items = choice::read_choices(&path)?;
+        let mut items = HashMap::new();
+        for file in choice::truth_files(&path)? {
+            items.extend(choice::read_choices(&file)?);
+        }
         (Some(path), items)
     } else {
         (None, HashMap::new())

@@ -64,9 +64,15 @@ pub fn fact_id(row: &Row, kind: ItemKind) -> String {
 }
 
 /// The stratum of an item: task (kind and id), the fact's subject (label id or landmark measurement: the last
-/// segment of the fact id, language-independent unlike the label's name), plane and question kind.
+/// segment of the fact id, language-independent unlike the label's name — or the one before a label's
+/// `/piece<k>`, so every piece of a label counts for that label), plane and question kind.
 pub fn stratum(row: &Row, kind: ItemKind) -> String {
-    let subject = fact_base(row).rsplit('/').next().unwrap_or("-");
+    let mut segments = fact_base(row).rsplit('/');
+    // A row about piece k > 0 of a label with several pieces ends its id in `/piece<k>` (`case/rows.rs`).
+    if row.piece_index.is_some() && row.piece_count.is_some_and(|n| n > 1) {
+        segments.next();
+    }
+    let subject = segments.next().unwrap_or("-");
     format!(
         "{} {}|{subject}|{}|{}",
         row.task_type,
@@ -804,5 +810,37 @@ mod tests {
         );
         assert_eq!(stratum(&en, ItemKind::Own), "bbox T01|2|axial|own");
         assert_eq!(stratum(&en, ItemKind::Own), stratum(&ar, ItemKind::Own));
+    }
+
+    #[test]
+    fn every_piece_of_a_label_is_in_that_labels_stratum() {
+        // `filters.single_instance = false`: piece 0 keeps the plain id, pieces 1, 2, … get `/piece<k>`.
+        let piece = |k: usize, lang: &str| {
+            let mut r = row(12, 5, lang);
+            r.id =
+                r.id.replace(&format!("/{lang}"), &format!("/piece{k}/{lang}"));
+            r.piece_index = Some(k as i32);
+            r.piece_count = Some(14);
+            r
+        };
+        let plain = stratum(&row(12, 5, "en"), ItemKind::Own);
+        for k in [1, 2, 13] {
+            assert_eq!(stratum(&piece(k, "en"), ItemKind::Own), plain, "piece {k}");
+            assert_eq!(stratum(&piece(k, "ar"), ItemKind::Own), plain, "piece {k}");
+            // Still a fact of its own.
+            assert_ne!(
+                fact_id(&piece(k, "en"), ItemKind::Own),
+                fact_id(&row(12, 5, "en"), ItemKind::Own)
+            );
+        }
+        // A subject that only looks like a piece is kept (a landmark measurement may be named anything).
+        let mut landmark = row(12, 5, "en");
+        landmark.task_type = "distance".into();
+        landmark.id = "ds/c/case_0/distance/T02/axial/12/piece1/en".into();
+        assert!(stratum(&landmark, ItemKind::Own).contains("|piece1|"));
+        // Piece 0 (a row about all pieces) keeps the plain id and the label's stratum.
+        let mut all = row(12, 5, "en");
+        all.piece_count = Some(3);
+        assert_eq!(stratum(&all, ItemKind::Own), plain);
     }
 }
