@@ -59,10 +59,14 @@ pub fn dataset_name_problem(name: &str) -> Option<String> {
     Some(format!("dataset.name `{}` {why}", shorten(name)))
 }
 
+/// The chat JSONL's image placeholder (`sink::jsonl` puts one before each question): text that holds it would
+/// give a row two placeholders for its one image, which trainers that count them (LLaMA-Factory) refuse.
+const IMAGE_TOKEN: &str = "<image>";
+
 /// One message per string value of the TOML `text` longer than [`MAX_TEXT_BYTES`] ([`MAX_CITATION_BYTES`]
-/// for `dataset.citation`), naming its key.
+/// for `dataset.citation`) or holding `<image>`, naming its key.
 /// Text that is not TOML yields nothing (the schema reports it).
-pub fn long_strings(text: &str) -> Vec<String> {
+pub fn text_problems(text: &str) -> Vec<String> {
     let Ok(table) = text.parse::<toml::Table>() else {
         return Vec::new();
     };
@@ -88,6 +92,10 @@ fn walk(key: &str, value: &toml::Value, found: &mut Vec<String>) {
                 s.len()
             ))
         }
+        toml::Value::String(s) if s.contains(IMAGE_TOKEN) => found.push(format!(
+            "`{key}` contains `{IMAGE_TOKEN}`: the chat JSONL puts one `{IMAGE_TOKEN}` before every question \
+             itself, and a second would make trainers that count them (LLaMA-Factory) refuse the row"
+        )),
         toml::Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 walk(&format!("{key}[{i}]"), item, found);
@@ -144,6 +152,23 @@ mod tests {
     }
 
     #[test]
+    fn the_image_placeholder_is_refused_in_any_text() {
+        let text = "[dataset]\nname = \"D\"\n[templates.mask_size]\nen = \"<image>What area does the {label} \
+                    cover?\"\n[[labels]]\nid = 1\nname = \"kidney <image>\"\n";
+        let found = text_problems(text);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[1].starts_with("`templates.mask_size.en` contains `<image>`"),
+            "{found:?}"
+        );
+        assert!(
+            found[0].starts_with("`labels[0].name` contains `<image>`"),
+            "{found:?}"
+        );
+        assert!(text_problems("[dataset]\nname = \"an image of <images>\"\n").is_empty());
+    }
+
+    #[test]
     fn long_strings_are_named_by_key_wherever_they_are() {
         let big = "x".repeat(MAX_TEXT_BYTES + 1);
         let fits = "y".repeat(MAX_TEXT_BYTES);
@@ -153,13 +178,13 @@ mod tests {
              [[collection]]\nname = \"c\"\nextract = [\"ok\", \"{big}\"]\n"
         );
         let too_long = format!("[dataset]\ncitation = \"{citation}c\"\n");
-        let found_citation = long_strings(&too_long);
+        let found_citation = text_problems(&too_long);
         assert!(
             found_citation.len() == 1
                 && found_citation[0].starts_with("`dataset.citation` is 16385 bytes"),
             "{found_citation:?}"
         );
-        let found = long_strings(&text);
+        let found = text_problems(&text);
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(
             found[0].starts_with("`collection[0].extract[1]` is 1025 bytes"),

@@ -263,7 +263,7 @@ pub fn load_text(
         diags.push(ctx.diag(None, problem));
     }
     diags.extend(
-        super::limits::long_strings(&text)
+        super::limits::text_problems(&text)
             .into_iter()
             .map(|m| ctx.diag(None, m)),
     );

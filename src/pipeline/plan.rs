@@ -21,8 +21,9 @@ use crate::vqa::templates::{self, TemplateSet};
 /// The crate version written into every row and report.
 pub const BUILDER_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Upper bound on the uncompressed bytes of one Parquet row group (README, "Output formats").
-const ROW_GROUP_BYTES: usize = 100 * 1024 * 1024;
+/// Upper bound on the uncompressed bytes of one Parquet row group (README, "Output formats"): 100 MB, the
+/// size up to which the Hub copies files (outputs.md).
+const ROW_GROUP_BYTES: usize = 100 * 1000 * 1000;
 
 /// What to build and how.
 #[derive(Debug, Clone)]

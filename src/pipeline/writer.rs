@@ -204,7 +204,7 @@ impl<'p> DatasetWriter<'p> {
         })
     }
 
-    /// Closes the sinks, then writes the dataset card (with Parquet) and `build-report.json`.
+    /// Closes the sinks, then writes the dataset card (with Parquet shards written) and `build-report.json`.
     pub fn finish(self) -> Result<DatasetWritten, BuildError> {
         let plan = self.plan;
         let dataset_dir = &plan.dataset_dir;
@@ -212,7 +212,9 @@ impl<'p> DatasetWriter<'p> {
         let tsv_sample = (plan.formats.contains(&OutputFormat::Tsv))
             .then_some((plan.tsv.max_items, plan.tsv.seed));
         let report = self.report.finish(&written, dataset_dir, tsv_sample);
-        if let Some(card_rows) = self.card_rows {
+        // A build that wrote no shard (every case failed, or none had rows) leaves the earlier dataset whole:
+        // the Parquet sink keeps its shards, so its card and sample images stay with them.
+        if let Some(card_rows) = self.card_rows.filter(|_| !written.shards.is_empty()) {
             write_card(plan, &written.shards, card_rows)?;
         }
         let report_path = dataset_dir.join("build-report.json");

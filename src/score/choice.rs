@@ -71,7 +71,7 @@ pub fn truth_files(path: &Path) -> Result<Vec<PathBuf>, ScoreError> {
 
 /// The TSV `name` of the dataset's `tsv/` folder: `--tsv` when given, else the longest TSV name that the
 /// prediction file's stem ends with (VLMEvalKit names its file `<model>_<data name>.xlsx`). A `_hidden`
-/// copy (or a part of one) is scored against its full TSV ([`full_name`]).
+/// copy (or a part of one) is scored against its full TSV.
 pub fn resolve_tsv(
     dataset_dir: &Path,
     flag: Option<&str>,

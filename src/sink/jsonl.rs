@@ -131,7 +131,10 @@ fn write_image(path: PathBuf, png: &[u8]) -> ImageWritten {
 
 /// One JSONL line (with its newline) for a row whose image is at `image_rel`.
 pub fn line(row: &Row, image_rel: &str) -> String {
-    let mut value = serde_json::json!({
+    // Rows about a label's connected pieces say which piece and how many (docs/measurements.md §4.1); every
+    // other row has both keys too, as null: `datasets`' JSON loader takes its schema from the file's first
+    // 10 MiB and refuses a key that first appears after them.
+    let value = serde_json::json!({
         "id": row.id,
         "lang": row.lang,
         "task_type": row.task_type,
@@ -140,16 +143,9 @@ pub fn line(row: &Row, image_rel: &str) -> String {
             {"role": "user", "content": format!("{IMAGE_TOKEN}{}", row.question)},
             {"role": "assistant", "content": row.answer},
         ],
+        "piece_index": row.piece_index,
+        "piece_count": row.piece_count,
     });
-    // Rows about a label's connected pieces say which piece and how many (docs/measurements.md §4.1).
-    if let Some(object) = value.as_object_mut() {
-        if let Some(index) = row.piece_index {
-            object.insert("piece_index".into(), index.into());
-        }
-        if let Some(count) = row.piece_count {
-            object.insert("piece_count".into(), count.into());
-        }
-    }
     let mut text = value.to_string();
     text.push('\n');
     text
@@ -459,6 +455,31 @@ mod tests {
         assert_eq!(value["messages"][1]["content"], "812.35");
         assert_eq!(value["images"][0], "images/ab/abc.png");
         assert!(text.starts_with("{\"id\":"), "{text}");
+        // Every line has the same keys: the piece keys are null on a row not about one piece.
+        let keys = |value: &serde_json::Value| {
+            value
+                .as_object()
+                .expect("object")
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert!(value["piece_index"].is_null() && value["piece_count"].is_null());
+        let piece = Row {
+            piece_index: Some(2),
+            piece_count: Some(3),
+            ..row.clone()
+        };
+        let with_piece: serde_json::Value =
+            serde_json::from_str(&line(&piece, "images/ab/abc.png")).expect("valid JSON");
+        assert_eq!(
+            (
+                with_piece["piece_index"].as_i64(),
+                with_piece["piece_count"].as_i64()
+            ),
+            (Some(2), Some(3))
+        );
+        assert_eq!(keys(&value), keys(&with_piece));
     }
 
     #[test]

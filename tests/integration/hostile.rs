@@ -668,6 +668,42 @@ fn a_full_disk_fails_the_build_naming_the_file_and_leaves_nothing_partial() {
 
 /// Nothing is written outside `--out`: a dataset folder (or format folder) that is a link out of it is
 /// refused, and an `--out` that is a file is a fatal error naming it.
+/// A rebuild in which every case fails writes no shard, so the earlier dataset stays whole: its shards (kept by
+/// the Parquet sink), its card naming them and its sample images; the report tells of the failures.
+#[test]
+fn a_rebuild_in_which_every_case_fails_leaves_the_earlier_dataset_whole() {
+    let dir = temp_dir("all-fail");
+    let data = fixture(&dir);
+    let out = dir.join("out");
+    let first = build(&kits23(), &data, &out, &["--formats", "parquet"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let dataset = out.join("KiTS23");
+    let card = fs::read(dataset.join("README.md")).expect("card");
+    let samples: Vec<_> = fs::read_dir(dataset.join("samples"))
+        .expect("samples")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(!samples.is_empty());
+    for n in 0..4 {
+        truncate_half(&case_dir(&data, n).join("segmentation.nii.gz"));
+    }
+    let again = build(&kits23(), &data, &out, &["--formats", "parquet"]);
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    assert_eq!(
+        lines_starting(&text(&again), &["error:"]).len(),
+        4,
+        "{}",
+        text(&again)
+    );
+    assert_eq!(fs::read(dataset.join("README.md")).expect("card"), card);
+    for name in &samples {
+        assert!(dataset.join("samples").join(name).is_file(), "{name:?}");
+    }
+    let report = fs::read_to_string(dataset.join("build-report.json")).expect("report");
+    assert!(report.contains("\"failed\": 4"), "{report}");
+    assert_nothing_partial(&out);
+}
+
 #[test]
 fn links_out_of_the_output_folder_are_not_followed() {
     let dir = temp_dir("out-links");
