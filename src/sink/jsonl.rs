@@ -407,7 +407,12 @@ impl JsonlSink {
                 }
             }
             for path in stale {
+                let parent = path.parent().map(Path::to_path_buf);
                 fs::remove_file(&path).map_err(|source| SinkError::RemoveStale { path, source })?;
+                // A content-named subfolder (`images/<xx>/`) left empty goes too; one still holding files stays.
+                if let Some(parent) = parent.filter(|p| p != &images_dir) {
+                    let _ = fs::remove_dir(parent);
+                }
             }
         }
         self.created.clear();
@@ -556,6 +561,17 @@ mod tests {
         sink.push(&row(1, "en")).expect("push");
         sink.finish().expect("finish");
         assert_eq!(count_images(), 1);
+        // The removed image's content-named folder went with it, the kept one's stays.
+        let folders = || {
+            fs::read_dir(dir.join("jsonl/images"))
+                .expect("images")
+                .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        };
+        let folder_of =
+            |v: u8| image_rel_path(&png(v))["images/".len().."images/xx".len()].to_string();
+        assert_ne!(folder_of(1), folder_of(2));
+        assert_eq!(folders(), [folder_of(1)]);
         let mut sink =
             JsonlSink::new(&dir, "ds", ImagePaths::Relative, background.clone()).expect("sink");
         sink.push(&row(1, "en")).expect("push");

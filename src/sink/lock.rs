@@ -1,6 +1,7 @@
-//! One build at a time per dataset folder: an advisory lock (`flock` through std's `File::try_lock`) on
-//! `<dataset>/.medvision-build.lock`, which holds the holder's process id. Two builds into one `--out` used
-//! to share fixed `.partial` names and both fail half-way; now the second fails at once, naming the first.
+//! One build at a time per dataset folder (and per partition's part folder): an advisory lock (`flock` through
+//! std's `File::try_lock`) on `<dataset>/.medvision-build.lock` (`<part folder>.lock`), which holds the
+//! holder's process id. Two builds into one `--out` used to share fixed `.partial` names and both fail
+//! half-way; now the second fails at once, naming the first.
 //!
 //! The lock file exists only while a build holds it (a killed build leaves it, unlocked; the next build takes
 //! it over), so finished outputs are the same with or without it. On a file system that has no locks (some
