@@ -23,13 +23,19 @@ pub struct ChoiceTruth {
 /// The full TSV's name for a TSV name: a `_hidden` copy's (`<stem>_hidden`, or `<stem>_hidden_part_<k>` when
 /// the copy was cut into parts) is `<stem>` (`<stem>_part_<k>`); any other name is its own.
 fn full_name(name: &str) -> String {
-    if let Some((head, k)) = name.rsplit_once("_part_") {
-        if !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) {
+    match part_of(name) {
+        Some((head, k)) => {
             let head = head.strip_suffix("_hidden").unwrap_or(head);
-            return format!("{head}_part_{k}");
+            format!("{head}_part_{k}")
         }
+        None => name.strip_suffix("_hidden").unwrap_or(name).to_string(),
     }
-    name.strip_suffix("_hidden").unwrap_or(name).to_string()
+}
+
+/// `(stem, k)` when `name` is part `k` of a TSV cut into parts (`<stem>_part_<k>`, the sink's naming).
+fn part_of(name: &str) -> Option<(&str, &str)> {
+    let (stem, k) = name.rsplit_once("_part_")?;
+    (!k.is_empty() && k.bytes().all(|b| b.is_ascii_digit())).then_some((stem, k))
 }
 
 /// The files that hold the truth of the TSV at `path`: the file itself, or — for one part of a TSV cut
@@ -40,12 +46,9 @@ pub fn truth_files(path: &Path) -> Result<Vec<PathBuf>, ScoreError> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let Some((stem, k)) = name.rsplit_once("_part_") else {
+    let Some((stem, _)) = part_of(&name) else {
         return Ok(vec![path.to_path_buf()]);
     };
-    if k.is_empty() || !k.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(vec![path.to_path_buf()]);
-    }
     let folder = path.parent().unwrap_or(Path::new("."));
     let entries = std::fs::read_dir(folder).map_err(|source| ScoreError::Read {
         path: folder.to_path_buf(),
@@ -78,9 +81,8 @@ pub fn resolve_tsv(
     predictions: &Path,
 ) -> Result<PathBuf, ScoreError> {
     let folder = dataset_dir.join("tsv");
-    let strip = full_name;
     if let Some(name) = flag {
-        let name = strip(name.strip_suffix(".tsv").unwrap_or(name));
+        let name = full_name(name.strip_suffix(".tsv").unwrap_or(name));
         return Ok(folder.join(format!("{name}.tsv")));
     }
     let stem = predictions
@@ -106,7 +108,7 @@ pub fn resolve_tsv(
         }
     }
     match best {
-        Some(name) => Ok(folder.join(format!("{}.tsv", strip(&name)))),
+        Some(name) => Ok(folder.join(format!("{}.tsv", full_name(&name)))),
         None => Err(ScoreError::Predictions {
             path: predictions.to_path_buf(),
             reason: format!(
