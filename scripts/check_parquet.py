@@ -18,8 +18,10 @@ For every config:
     PIL image of image_width × image_height, columns come in file order, row counts match, and every row's
     image bytes (read with decode=False) equal pyarrow's.
 For the dataset card (README.md):
-  * `huggingface_hub.DatasetCard` parses it; it has `license`, `size_categories`, `dataset_info` (features
-    equal to the shards' own `huggingface` features, split row counts equal to the shards') and exactly one
+  * `huggingface_hub.DatasetCard` parses it; it has `license` (with `license_name` when it is `other`),
+    `size_categories`, `dataset_info` (features equal to the shards' own `huggingface` features, split row
+    counts equal to the shards', each split's `num_bytes` equal to what `datasets` records when it loads the
+    split, `dataset_size` their sum, `download_size` the config's Parquet bytes) and exactly one
     config marked `default: true`, which `datasets.load_dataset(<dataset_dir>)` loads without a config name;
   * every `samples/<task family>.png` the card shows exists and opens as a PNG.
 With `--rebuild "<command>"`: loads every config into a fresh cache, runs the command (a build into the same
@@ -168,6 +170,19 @@ def check_card(root, reference_schema, per_split):
         for split, split_info in info.splits.items():
             rows = sum(n for *_, n in per_split[(config, split)])
             check(split_info.num_examples == rows, f"card: {config}/{split} num_examples {split_info.num_examples} vs {rows}")
+        # The sizes: num_bytes is what `datasets` records once it has loaded the split (the Arrow table it
+        # caches), dataset_size their sum, download_size the Parquet files.
+        with tempfile.TemporaryDirectory() as cache:
+            builder = datasets.load_dataset_builder(root, config, cache_dir=cache)
+            builder.download_and_prepare()
+            for split, loaded in builder.info.splits.items():
+                said = info.splits[split].num_bytes
+                check(said == loaded.num_bytes, f"card: {config}/{split} num_bytes {said} vs {loaded.num_bytes} loaded")
+        check(info.dataset_size == sum(s.num_bytes for s in info.splits.values()), f"card: {config} dataset_size")
+        files = sum(os.path.getsize(p) for (c, _), fs in per_split.items() if c == config for p, *_ in fs)
+        check(info.download_size == files, f"card: {config} download_size {info.download_size} vs {files} file bytes")
+    if data["license"] == "other":
+        check(data.get("license_name"), "card: license other without license_name")
     # One sample per task family (the rows' `config` column), whatever configs the shards are grouped in.
     families = set()
     for files in per_split.values():
@@ -183,7 +198,8 @@ def check_card(root, reference_schema, per_split):
         rows = sum(n for *_, n in per_split[(defaults[0], split)])
         check(ds.num_rows == rows, f"default config {defaults[0]}/{split}: {ds.num_rows} rows vs {rows}")
     print(f"  card: license {data['license']}, size {data['size_categories']}, {len(infos)} dataset_info entries "
-          f"with the shards' features, default config {defaults[0]} loads without a name, samples open")
+          f"with the shards' features and the sizes datasets records, default config {defaults[0]} loads "
+          f"without a name, samples open")
 
 
 def answers_by_pyarrow(root, config):

@@ -57,7 +57,7 @@ pub struct CardSource {
     pub citation: Option<String>,
 }
 
-/// One split of a config: the files' glob (relative to the dataset dir), rows and Parquet bytes.
+/// One split of a config: the files' glob (relative to the dataset dir), rows, Parquet bytes and loaded size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardSplit {
     /// Split name, e.g. `train`.
@@ -68,6 +68,8 @@ pub struct CardSplit {
     pub rows: u64,
     /// Bytes of the split's Parquet files.
     pub bytes: u64,
+    /// Arrow size of the split once `datasets` loads it (its `num_bytes`): every row holds its slice's PNG.
+    pub arrow_bytes: u64,
 }
 
 /// One config of the card.
@@ -228,9 +230,11 @@ impl CardConfig {
                 glob,
                 rows: 0,
                 bytes: 0,
+                arrow_bytes: 0,
             });
             entry.rows += shard.rows;
             entry.bytes += shard.bytes;
+            entry.arrow_bytes += shard.arrow_bytes;
         }
         Ok(by_config
             .into_iter()
@@ -252,6 +256,10 @@ impl CardConfig {
 
     fn bytes(&self) -> u64 {
         self.splits.iter().map(|s| s.bytes).sum()
+    }
+
+    fn arrow_bytes(&self) -> u64 {
+        self.splits.iter().map(|s| s.arrow_bytes).sum()
     }
 }
 
@@ -298,12 +306,39 @@ fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
+/// The Hub's `license_name` for the source's own terms: its name in lower case, runs of other characters
+/// as one `-`, then `-terms` (`autoPET-III` → `autopet-iii-terms`).
+fn custom_license_name(source: &str) -> String {
+    let mut name = String::new();
+    for c in source.chars() {
+        if c.is_ascii_alphanumeric() {
+            name.push(c.to_ascii_lowercase());
+        } else if !name.is_empty() && !name.ends_with('-') {
+            name.push('-');
+        }
+    }
+    if !name.is_empty() && !name.ends_with('-') {
+        name.push('-');
+    }
+    name + "terms"
+}
+
 /// The YAML front matter: Hub metadata, `dataset_info` (features, split sizes) and `configs` (the first one
 /// the default, each with its content fingerprint).
 fn front_matter(card: &CardInfo) -> String {
     let mut out = String::from("---\n");
     out.push_str(&format!("pretty_name: {}\n", yaml_str(&card.pretty_name)));
     out.push_str(&format!("license: {}\n", yaml_str(&card.license)));
+    if card.license == "other" {
+        // The Hub asks a custom license for an id of its own and a link to its terms.
+        out.push_str(&format!(
+            "license_name: {}\n",
+            yaml_str(&custom_license_name(&card.source.name))
+        ));
+        if let Some(homepage) = &card.source.homepage {
+            out.push_str(&format!("license_link: {}\n", yaml_str(homepage)));
+        }
+    }
     yaml_list(&mut out, "language", &card.languages);
     let rows: u64 = card.configs.iter().map(CardConfig::rows).sum();
     yaml_list(
@@ -325,13 +360,15 @@ fn front_matter(card: &CardInfo) -> String {
             out.push_str(&format!(
                 "  - name: {}\n    num_bytes: {}\n    num_examples: {}\n",
                 yaml_str(&split.split),
-                split.bytes,
+                split.arrow_bytes,
                 split.rows
             ));
         }
+        // `datasets` checks for `download_size` + `dataset_size` of free disk before it loads.
         out.push_str(&format!(
-            "  download_size: {0}\n  dataset_size: {0}\n",
-            config.bytes()
+            "  download_size: {}\n  dataset_size: {}\n",
+            config.bytes(),
+            config.arrow_bytes()
         ));
     }
     out.push_str("configs:\n");
@@ -461,16 +498,18 @@ pub(crate) fn render_card(card: &CardInfo) -> String {
         card.builder_version, card.manifest_sha256
     ));
     out.push_str(
-        "## Configs and splits\n\n| config | split | rows | Parquet bytes | files |\n|---|---|---|---|---|\n",
+        "## Configs and splits\n\n| config | split | rows | Parquet bytes | bytes loaded | files |\n\
+         |---|---|---|---|---|---|\n",
     );
     for config in &card.configs {
         for split in &config.splits {
             out.push_str(&format!(
-                "| {} | {} | {} | {} | `{}` |\n",
+                "| {} | {} | {} | {} | {} | `{}` |\n",
                 cell(&config.name),
                 cell(&split.split),
                 split.rows,
                 split.bytes,
+                split.arrow_bytes,
                 cell(&split.glob)
             ));
         }
@@ -479,7 +518,10 @@ pub(crate) fn render_card(card: &CardInfo) -> String {
     out.push_str(&format!(
         "\n`datasets.load_dataset(\"<repo or directory>\")` loads the default config (`{default}`); \
          `datasets.load_dataset(\"<repo or directory>\", \"<config>\")` any other. The `image` column decodes \
-         to a PIL image. The sizes in `dataset_info` are the Parquet files' bytes.\n\n"
+         to a PIL image. Loaded, a split takes more room than its Parquet files (`bytes loaded`, the Arrow \
+         table `datasets` caches: there every row holds its slice's PNG, which the files store once per \
+         slice); `dataset_info` gives both, as `datasets` does (`num_bytes` and `dataset_size` loaded, \
+         `download_size` the files), and `datasets` checks for that much free disk before it loads.\n\n"
     ));
     structures_section(card, &mut out);
     samples_section(card, &mut out);

@@ -22,13 +22,15 @@ fn card_lists_configs_and_splits() {
     let configs = CardConfig::from_shards(&shards, &dir).unwrap();
     let names: Vec<&str> = configs.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["bbox", "distance", "mask_size"]);
-    let bytes_of = |config: &str, split: &str| -> u64 {
+    let sum_of = |config: &str, split: &str, size: fn(&WrittenShard) -> u64| -> u64 {
         shards
             .iter()
             .filter(|s| s.config == config && s.split == split)
-            .map(|s| s.bytes)
+            .map(size)
             .sum()
     };
+    let bytes_of = |config: &str, split: &str| sum_of(config, split, |s| s.bytes);
+    let arrow_of = |config: &str, split: &str| sum_of(config, split, |s| s.arrow_bytes);
     assert_eq!(
         configs[0].splits,
         vec![
@@ -37,12 +39,14 @@ fn card_lists_configs_and_splits() {
                 glob: "bbox/train-*.parquet".into(),
                 rows: 24,
                 bytes: bytes_of("bbox", "train"),
+                arrow_bytes: arrow_of("bbox", "train"),
             },
             CardSplit {
                 split: "test".into(),
                 glob: "bbox/test-*.parquet".into(),
                 rows: 6,
                 bytes: bytes_of("bbox", "test"),
+                arrow_bytes: arrow_of("bbox", "test"),
             },
         ]
     );
@@ -67,10 +71,12 @@ fn card_lists_configs_and_splits() {
     assert!(front.contains("  - name: image\n    dtype: image\n"));
     assert!(front.contains("  - name: landmarks_px\n    sequence:\n      sequence: float64\n"));
     let (train, test) = (bytes_of("bbox", "train"), bytes_of("bbox", "test"));
+    let (train_loaded, test_loaded) = (arrow_of("bbox", "train"), arrow_of("bbox", "test"));
     assert!(front.contains(&format!(
-        "  splits:\n  - name: \"train\"\n    num_bytes: {train}\n    num_examples: 24\n  - name: \"test\"\n    \
-         num_bytes: {test}\n    num_examples: 6\n  download_size: {0}\n  dataset_size: {0}\n- config_name: \"distance\"\n",
-        train + test
+        "  splits:\n  - name: \"train\"\n    num_bytes: {train_loaded}\n    num_examples: 24\n  - name: \"test\"\n    \
+         num_bytes: {test_loaded}\n    num_examples: 6\n  download_size: {}\n  dataset_size: {}\n- config_name: \"distance\"\n",
+        train + test,
+        train_loaded + test_loaded
     )));
     let configs_block = front.split("configs:\n").nth(1).unwrap();
     let mut expected = String::new();
@@ -93,7 +99,7 @@ fn card_lists_configs_and_splits() {
     assert_eq!(configs_block, expected);
     assert!(text.contains("| `pixel_count` | int64 |"));
     assert!(text.contains(&format!(
-        "| bbox | train | 24 | {train} | `bbox/train-*.parquet` |"
+        "| bbox | train | 24 | {train} | {train_loaded} | `bbox/train-*.parquet` |"
     )));
     assert!(text
         .contains("Derived from [Synth](https://example.org/synth), whose license is `cc-by-4.0`"));
@@ -196,4 +202,26 @@ fn card_rows_count_structures_in_the_first_language_and_keep_first_samples() {
         [("bbox", "q3"), ("distance", "q1"), ("mask_size", "q6")]
     );
     assert_eq!(*samples[0].png, *tiny_png(2, 2, 3));
+}
+
+#[test]
+fn a_custom_license_gets_the_hubs_name_and_link() {
+    let mut card = card_info(Vec::new());
+    let front = |card: &CardInfo| render_card(card).split("---\n").nth(1).unwrap().to_string();
+    // A Hub license id needs neither.
+    assert!(!front(&card).contains("license_name"));
+    card.license = "other".into();
+    card.source.name = "autoPET-III (2024)".into();
+    assert!(front(&card).starts_with(concat!(
+        "pretty_name: \"Synth: phantoms\"\n",
+        "license: \"other\"\n",
+        "license_name: \"autopet-iii-2024-terms\"\n",
+        "license_link: \"https://example.org/synth\"\n",
+        "language:\n",
+    )));
+    // Without a homepage there is nothing to link to.
+    card.source.homepage = None;
+    card.source.name = "--".into();
+    let text = front(&card);
+    assert!(text.contains("license: \"other\"\nlicense_name: \"terms\"\nlanguage:\n"));
 }

@@ -2,6 +2,7 @@
 //! and the dataset card. Writers only serialise rows and write files: every image they store was made by the
 //! case worker; no thread pool and no rendering here.
 
+mod arrow_size;
 mod background;
 mod batch;
 mod card;

@@ -27,6 +27,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
+use super::arrow_size::loaded_arrow_bytes;
 use super::background::{start, Background};
 use super::batch::{estimated_row_bytes, rows_to_columns};
 use super::error::SinkError;
@@ -86,6 +87,8 @@ pub struct WrittenShard {
     pub rows: u64,
     /// Size of the shard file in bytes.
     pub bytes: u64,
+    /// Arrow size of its rows once `datasets` loads them (what it records as `num_bytes`; `arrow_size`).
+    pub arrow_bytes: u64,
     /// xxh3-128 of the shard file's bytes (the dataset card's content fingerprint).
     pub xxh3_128: u128,
 }
@@ -112,10 +115,12 @@ struct OpenShard {
     writer: SerializedFileWriter<Hashed<BufWriter<WriteBehind>>>,
     path: PathBuf,
     rows: u64,
+    arrow_bytes: u64,
 }
 
-/// A row group's encoded column chunks (or the error that stopped its encoding) and its row count.
-type Encoded = (Result<Vec<ArrowColumnChunk>, SinkError>, u64);
+/// A row group's encoded column chunks and the Arrow size of its rows once loaded (or the error that stopped
+/// its encoding), and its row count.
+type Encoded = (Result<(Vec<ArrowColumnChunk>, u64), SinkError>, u64);
 
 /// Encodes row groups in the background (or on the calling thread without one); each result comes back
 /// in its own channel.
@@ -162,13 +167,14 @@ impl Encoders {
     }
 }
 
-/// `rows` as one row group's column chunks, encoded as `ArrowWriter` encodes a batch.
+/// `rows` as one row group's column chunks, encoded as `ArrowWriter` encodes a batch, and their Arrow size
+/// once `datasets` loads them (it reads a shard row group by row group).
 fn encode_row_group(
     factory: &ArrowRowGroupWriterFactory,
     schema: &SchemaRef,
     rows: &[Row],
     path: &Path,
-) -> Result<Vec<ArrowColumnChunk>, SinkError> {
+) -> Result<(Vec<ArrowColumnChunk>, u64), SinkError> {
     let parquet_error = |source| SinkError::Parquet {
         path: path.to_path_buf(),
         source,
@@ -199,14 +205,24 @@ fn encode_row_group(
             writer.write(&leaf).map_err(parquet_error)?;
         }
     }
-    writers
+    let chunks: Vec<ArrowColumnChunk> = writers
         .into_iter()
         .map(|w| w.close().map_err(parquet_error))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    let arrow_bytes = columns.iter().map(|c| loaded_arrow_bytes(c.as_ref())).sum();
+    Ok((chunks, arrow_bytes))
 }
 
-/// A closed shard not yet renamed: partial path, rows, xxh3-128 of its bytes.
-type ClosedShard = (PathBuf, u64, u128);
+/// A closed shard not yet renamed.
+struct ClosedShard {
+    /// Its partial file.
+    path: PathBuf,
+    rows: u64,
+    /// Arrow size of its rows once loaded.
+    arrow_bytes: u64,
+    /// xxh3-128 of its bytes.
+    xxh3_128: u128,
+}
 
 /// The writer state of one (config, split).
 struct SplitWriter {
@@ -448,7 +464,8 @@ impl ParquetSink {
         let mut staged_files = Vec::new();
         for ((config, split), split_writer) in &self.splits {
             let total = split_writer.closed.len();
-            for (index, (partial, rows, xxh3_128)) in split_writer.closed.iter().enumerate() {
+            for (index, closed) in split_writer.closed.iter().enumerate() {
+                let partial = &closed.path;
                 let name = format!("{split}-{index:05}-of-{total:05}.parquet");
                 let staged = split_writer.staging_dir.join(&name);
                 fs::rename(partial, &staged).map_err(|source| SinkError::Rename {
@@ -467,9 +484,10 @@ impl ParquetSink {
                     config: config.clone(),
                     split: split.clone(),
                     path: self.dataset_dir.join(config).join(name),
-                    rows: *rows,
+                    rows: closed.rows,
                     bytes,
-                    xxh3_128: *xxh3_128,
+                    arrow_bytes: closed.arrow_bytes,
+                    xxh3_128: closed.xxh3_128,
                 });
                 staged_files.push(staged);
             }
@@ -626,8 +644,8 @@ impl SplitWriter {
                 "a Parquet encoder thread was lost".into(),
             ),
         };
-        let (chunks, rows) = receiver.recv().map_err(|_| lost())?;
-        let chunks = chunks?;
+        let (encoded, rows) = receiver.recv().map_err(|_| lost())?;
+        let (chunks, arrow_bytes) = encoded?;
         if self.current.is_none() {
             self.current = Some(self.open_shard(schema, props, partials)?);
         }
@@ -644,6 +662,7 @@ impl SplitWriter {
         }
         group.close().map_err(parquet_error(&shard.path))?;
         shard.rows += rows;
+        shard.arrow_bytes += arrow_bytes;
         if shard.writer.bytes_written() as u64 >= options.shard_bytes {
             self.close_shard()?;
         }
@@ -687,6 +706,7 @@ impl SplitWriter {
             writer,
             path,
             rows: 0,
+            arrow_bytes: 0,
         })
     }
 
@@ -706,7 +726,12 @@ impl SplitWriter {
         shard.writer.inner_mut().flush().map_err(io_error)?;
         shard.writer.inner_mut().inner.get_mut().hint_rest();
         let xxh3_128 = shard.writer.inner().hasher.digest128();
-        self.closed.push((shard.path, shard.rows, xxh3_128));
+        self.closed.push(ClosedShard {
+            path: shard.path,
+            rows: shard.rows,
+            arrow_bytes: shard.arrow_bytes,
+            xxh3_128,
+        });
         Ok(())
     }
 }

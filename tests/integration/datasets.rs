@@ -247,6 +247,7 @@ fn every_fixture_manifest_regenerates_builds_and_matches_closed_form() {
 
         let dataset_dir = out.join(&m.manifest.dataset.name);
         check_discovery_report(stem, m, &cases, &dataset_dir);
+        check_card_sizes(stem, &dataset_dir);
         // `doctor` finds the fixture whole: complete (0), or partial (1) only by its image-only cases, and
         // no mask without an image (masks shared across collections, flat forms and excluded images aside).
         let doctor = run(&[
@@ -315,6 +316,80 @@ fn every_fixture_manifest_regenerates_builds_and_matches_closed_form() {
     assert!(
         total_bytes < 10_000_000,
         "fixtures total {total_bytes} bytes"
+    );
+}
+
+/// A config's sizes in the card's `dataset_info`: `num_bytes` per split, `download_size`, `dataset_size`.
+#[derive(Default)]
+struct CardSizes {
+    splits: BTreeMap<String, u64>,
+    download_size: u64,
+    dataset_size: u64,
+}
+
+/// The sizes of every config in the card's `dataset_info`.
+fn card_sizes(readme: &str) -> BTreeMap<String, CardSizes> {
+    let front = readme.split("---\n").nth(1).expect("front matter");
+    let info = front.split("dataset_info:\n").nth(1).expect("dataset_info");
+    let info = info
+        .split("\nconfigs:\n")
+        .next()
+        .expect("dataset_info block");
+    let unquote = |v: &str| v.trim().trim_matches('"').to_string();
+    let number = |v: &str| v.trim().parse::<u64>().expect("a size");
+    let (mut configs, mut config, mut split) = (BTreeMap::new(), String::new(), String::new());
+    for line in info.lines() {
+        if let Some(v) = line.strip_prefix("- config_name: ") {
+            config = unquote(v);
+        }
+        let sizes: &mut CardSizes = configs.entry(config.clone()).or_default();
+        if let Some(v) = line.strip_prefix("  - name: ") {
+            split = unquote(v);
+        } else if let Some(v) = line.strip_prefix("    num_bytes: ") {
+            sizes.splits.insert(split.clone(), number(v));
+        } else if let Some(v) = line.strip_prefix("  download_size: ") {
+            sizes.download_size = number(v);
+        } else if let Some(v) = line.strip_prefix("  dataset_size: ") {
+            sizes.dataset_size = number(v);
+        }
+    }
+    configs
+}
+
+/// The card's sizes: each split's `num_bytes` is what `datasets` recorded for the same build when it loaded
+/// it (`tests/golden/arrow_size/<stem>.json`, made by `scripts/arrow_size_golden.py`, where that golden
+/// exists), `dataset_size` their sum and `download_size` the config's Parquet files.
+fn check_card_sizes(stem: &str, dataset_dir: &Path) {
+    let readme = fs::read_to_string(dataset_dir.join("README.md")).expect("card");
+    let configs = card_sizes(&readme);
+    assert!(!configs.is_empty(), "{stem}: no config in the card");
+    for (config, sizes) in &configs {
+        assert_eq!(
+            sizes.dataset_size,
+            sizes.splits.values().sum::<u64>(),
+            "{stem}: {config}"
+        );
+        let files: u64 = tree(&dataset_dir.join(config))
+            .iter()
+            .filter(|(name, _)| name.ends_with(".parquet"))
+            .map(|(_, bytes)| bytes.len() as u64)
+            .sum();
+        assert_eq!(sizes.download_size, files, "{stem}: {config} download_size");
+    }
+    let golden_path = Path::new(ROOT).join(format!("tests/golden/arrow_size/{stem}.json"));
+    let Ok(golden) = fs::read_to_string(&golden_path) else {
+        return;
+    };
+    let golden: serde_json::Value = serde_json::from_str(&golden).expect("golden json");
+    let want: BTreeMap<String, BTreeMap<String, u64>> =
+        serde_json::from_value(golden["num_bytes"].clone()).expect("golden num_bytes");
+    let got: BTreeMap<String, BTreeMap<String, u64>> = configs
+        .into_iter()
+        .map(|(config, sizes)| (config, sizes.splits))
+        .collect();
+    assert_eq!(
+        got, want,
+        "{stem}: the card's num_bytes vs what datasets recorded"
     );
 }
 
