@@ -364,7 +364,7 @@ fn front_matter(card: &CardInfo) -> String {
                 split.rows
             ));
         }
-        // `datasets` checks for `download_size` + `dataset_size` of free disk before it loads.
+        // As `datasets` records them: `download_size` the files, `dataset_size` the loaded splits.
         out.push_str(&format!(
             "  download_size: {}\n  dataset_size: {}\n",
             config.bytes(),
@@ -520,8 +520,8 @@ pub(crate) fn render_card(card: &CardInfo) -> String {
          `datasets.load_dataset(\"<repo or directory>\", \"<config>\")` any other. The `image` column decodes \
          to a PIL image. Loaded, a split takes more room than its Parquet files (`bytes loaded`, the Arrow \
          table `datasets` caches: there every row holds its slice's PNG, which the files store once per \
-         slice); `dataset_info` gives both, as `datasets` does (`num_bytes` and `dataset_size` loaded, \
-         `download_size` the files), and `datasets` checks for that much free disk before it loads.\n\n"
+         slice: about the disk its cache takes); `dataset_info` gives both as `datasets` records \
+         them (`num_bytes` and `dataset_size` loaded, `download_size` the files).\n\n"
     ));
     structures_section(card, &mut out);
     samples_section(card, &mut out);
