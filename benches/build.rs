@@ -984,7 +984,7 @@ fn bytes_table(results: &[CaseResult]) -> String {
         "### Bytes per case by format (from the single-format builds; distinct PNG bytes = the content-named \
          `jsonl/images/` folder, each distinct slice image once)\n\n\
          `datasets` MB = the Parquet rows once `datasets` has loaded them, the card's `dataset_size`: about \
-         the disk its cache takes (its `.arrow` files are 0.06 % more on the CT), where every row holds its slice's PNG.\n\n\
+         the disk its cache takes, where every row holds its slice's PNG.\n\n\
          | case | rows | Parquet MB | TSV MB (both files) | JSONL MB (lines + images) | all formats MB | distinct PNG MB | Parquet / distinct PNG | `datasets` MB |\n\
          |---|---|---|---|---|---|---|---|---|\n",
     );
