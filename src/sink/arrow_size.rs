@@ -44,37 +44,24 @@ fn bitmap_if_nulls(array: &dyn Array) -> u64 {
 pub(crate) fn loaded_arrow_bytes(array: &dyn Array) -> u64 {
     let len = array.len() as u64;
     match array.data_type() {
-        DataType::Utf8 => {
-            let strings = array.as_string::<i32>();
-            let offsets = strings.value_offsets();
-            let data = (offsets[offsets.len() - 1] - offsets[0]) as u64;
-            bitmap_if_nulls(array) + 4 * len + data
-        }
-        DataType::Binary => {
-            let binary = array.as_binary::<i32>();
-            let offsets = binary.value_offsets();
-            let data = (offsets[offsets.len() - 1] - offsets[0]) as u64;
-            bitmap_if_nulls(array) + 4 * len + data
+        DataType::Utf8 | DataType::Binary => {
+            let data = byte_offsets(array).map_or(0, |offsets| span(offsets).1);
+            bitmap_if_nulls(array) + 4 * len + data as u64
         }
         DataType::Dictionary(key, _) if **key == DataType::Int32 => {
             // Read back as the plain values it stands for: each row's value again.
             let dictionary = array.as_dictionary::<Int32Type>();
-            let values = dictionary.values();
-            let data: u64 = dictionary
-                .keys()
-                .iter()
-                .flatten()
-                .map(|key| value_len(values.as_ref(), key as usize))
-                .sum();
+            let data: u64 = byte_offsets(dictionary.values().as_ref()).map_or(0, |offsets| {
+                let value_len =
+                    |key: i32| (offsets[key as usize + 1] - offsets[key as usize]) as u64;
+                dictionary.keys().iter().flatten().map(value_len).sum()
+            });
             bitmap_if_nulls(array) + 4 * len + data
         }
         DataType::List(_) => {
             let list = array.as_list::<i32>();
-            let offsets = list.value_offsets();
-            let first = offsets[0] as usize;
-            let items = list
-                .values()
-                .slice(first, offsets[offsets.len() - 1] as usize - first);
+            let (first, count) = span(list.value_offsets());
+            let items = list.values().slice(first, count);
             bitmap_if_nulls(array) + 4 * len + loaded_arrow_bytes(items.as_ref())
         }
         DataType::Struct(_) => {
@@ -93,13 +80,19 @@ pub(crate) fn loaded_arrow_bytes(array: &dyn Array) -> u64 {
     }
 }
 
-/// Bytes of value `index` of a dictionary's values (a string or binary array).
-fn value_len(values: &dyn Array, index: usize) -> u64 {
-    match values.data_type() {
-        DataType::Binary => values.as_binary::<i32>().value(index).len() as u64,
-        DataType::Utf8 => values.as_string::<i32>().value(index).len() as u64,
-        _ => 0,
+/// The offsets of a string or binary array.
+fn byte_offsets(array: &dyn Array) -> Option<&[i32]> {
+    match array.data_type() {
+        DataType::Utf8 => Some(array.as_string::<i32>().value_offsets()),
+        DataType::Binary => Some(array.as_binary::<i32>().value_offsets()),
+        _ => None,
     }
+}
+
+/// The first value `offsets` refer to and how many values (bytes, or list items) they span.
+fn span(offsets: &[i32]) -> (usize, usize) {
+    let first = offsets[0] as usize;
+    (first, offsets[offsets.len() - 1] as usize - first)
 }
 
 #[cfg(test)]
