@@ -6,6 +6,7 @@
 //! volume exists exactly once in memory, in its final type.
 
 use std::io::{self, Read};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
 
@@ -27,12 +28,18 @@ const ZERO_BLOCK_ELEMS: usize = 2048;
 /// therefore appended voxel by voxel, every byte written once (docs/measurements.md §14, sixth session).
 pub(super) const LAZY_ZERO_MIN_BYTES: usize = 32 << 20;
 
+/// Stored-order ranges of the voxels a decode wrote into zeroed memory, adjacent ones joined: every voxel
+/// outside them is the default ([`Opened::decode_written`]).
+pub(super) type Written = Vec<Range<usize>>;
+
 /// Where decoded voxels go, in stored order: appended to a reserved vector, or written into a zeroed one whose
 /// zero blocks are skipped (see [`LAZY_ZERO_MIN_BYTES`]).
 struct VoxelOut<O> {
     voxels: Vec<O>,
     /// Voxels written or skipped so far when the vector was zeroed to full length.
     skipped_to: Option<usize>,
+    /// The ranges written so far into a zeroed vector, when asked for.
+    written: Option<Written>,
 }
 
 impl<O: Copy + Default> VoxelOut<O> {
@@ -42,6 +49,12 @@ impl<O: Copy + Default> VoxelOut<O> {
                 let n = values.len();
                 for (d, v) in self.voxels[*at..*at + n].iter_mut().zip(values) {
                     *d = v;
+                }
+                if let Some(written) = &mut self.written {
+                    match written.last_mut() {
+                        Some(last) if last.end == *at => last.end += n,
+                        _ => written.push(*at..*at + n),
+                    }
                 }
                 *at += n;
             }
@@ -377,12 +390,36 @@ impl Opened {
         I: Fn() -> S,
         F: Fn(&mut S, R) -> O + Sync,
     {
+        let (voxels, state, _) = self.decode_written(init, zero_is_default, false, f)?;
+        Ok((voxels, state))
+    }
+
+    /// [`Opened::decode`], also returning — when `record` and the volume's zero blocks were left unwritten in
+    /// zeroed memory — the stored-order ranges of voxels it wrote (adjacent ones joined). Every voxel outside
+    /// them is the default, so a caller looking for the set voxels of a mostly empty mask reads only those
+    /// ranges: reading the rest would fault in every page of it (as the kernel's zero page), one fault per
+    /// 4 KiB.
+    pub(super) fn decode_written<R, O, S, I, F>(
+        &mut self,
+        init: I,
+        zero_is_default: bool,
+        record: bool,
+        f: F,
+    ) -> Result<(Vec<O>, S, Option<Written>), VolumeError>
+    where
+        R: Raw,
+        O: Copy + Default + Send,
+        S: Send,
+        I: Fn() -> S,
+        F: Fn(&mut S, R) -> O + Sync,
+    {
         let total = self.voxels * R::SIZE;
         let lazy = zero_is_default && self.voxels * std::mem::size_of::<O>() >= LAZY_ZERO_MIN_BYTES;
         let voxels = limits::voxel_vec(self.voxels, lazy).map_err(|e| self.error(e))?;
         let mut out = VoxelOut {
             voxels,
             skipped_to: lazy.then_some(0),
+            written: (record && lazy).then(Vec::new),
         };
         let big_endian = self.big_endian;
         let zero = [0u8; 8];
@@ -439,7 +476,11 @@ impl Opened {
             state
         };
         debug_assert_eq!(out.len(), self.voxels);
-        let out = out.voxels;
+        let VoxelOut {
+            voxels: out,
+            written,
+            ..
+        } = out;
         if self.compressed {
             // The decoder checks a member's CRC-32 and length (gzip) or Adler-32 (zlib) only when it reaches
             // the member's end: read on to the end of the stream (every member) so those checks run.
@@ -450,7 +491,7 @@ impl Opened {
                 ))
             })?;
         }
-        Ok((out, state))
+        Ok((out, state, written))
     }
 
     /// Canonical (RAS+) shape of the volume this file holds, known from the header alone.

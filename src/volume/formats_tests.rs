@@ -574,6 +574,73 @@ fn merge_policies() {
     );
 }
 
+/// Structure files big enough to be decoded into zeroed memory (≥ 32 MiB as u16), stored in a permuted and
+/// flipped order (PSL: the canonical view has non-standard strides): the merge reads only the ranges the
+/// decoder wrote and must give, for every policy, the label map the rule defines voxel by voxel.
+#[test]
+fn merge_of_big_structure_files_reads_only_what_was_written() {
+    let dir = Scratch::new("readers-merge-big");
+    let shape = (256, 256, 260);
+    type Shape = fn(usize, usize, usize) -> bool;
+    // A slab through every stored block; a one-slice patch plus the grid's last voxel; scattered voxels,
+    // one every ~4 K, through both and through empty space.
+    let structures: [(u16, &str, Shape); 3] = [
+        (7, "slab.nii.gz", |i, j, _| {
+            (10..200).contains(&i) && (30..100).contains(&j)
+        }),
+        (3, "patch.nii.gz", |i, j, k| {
+            ((150..250).contains(&i) && (90..140).contains(&j) && k == 100)
+                || (i, j, k) == (255, 255, 259)
+        }),
+        (9, "dots.nii.gz", |i, j, k| (i * 7 + j * 13 + k) % 4099 == 0),
+    ];
+    let mut files = Vec::new();
+    let mut counts = Vec::new();
+    for (label, name, f) in structures {
+        let a = Array3::from_shape_fn(shape, |(i, j, k)| u8::from(f(i, j, k)));
+        counts.push(a.iter().filter(|&&v| v == 1).count());
+        let path = dir.path(name);
+        crate::synth::write_nifti(&path, &a, [0.8, 0.8, 1.5], "PSL", &Default::default())
+            .expect("write structure");
+        let (volume, written) =
+            super::labels::read_label_map_written(&path, &[1], true).expect("read");
+        assert!(
+            written.is_some() && volume.data.strides() != Array3::<u16>::zeros(shape).strides(),
+            "{name}: decoded into zeroed memory, read through a reoriented view"
+        );
+        files.push((label, path));
+    }
+    for overlap in [MaskOverlap::First, MaskOverlap::Last, MaskOverlap::Smallest] {
+        let merged = read_label_files(&files, overlap, AbsentMask::Error).expect("merge");
+        let mut wrong = 0;
+        for ((i, j, k), &got) in merged.data.indexed_iter() {
+            let mut want = 0u16;
+            for (n, (label, _, f)) in structures.iter().enumerate() {
+                if !f(i, j, k) {
+                    continue;
+                }
+                let owner = structures.iter().position(|s| s.0 == want);
+                want = match (want, overlap, owner) {
+                    (0, _, _) => *label,
+                    (_, MaskOverlap::Last, _) => *label,
+                    (_, MaskOverlap::Smallest, Some(o)) if counts[n] < counts[o] => *label,
+                    _ => want,
+                };
+            }
+            wrong += usize::from(got != want);
+        }
+        assert_eq!(wrong, 0, "{overlap:?}: voxels that differ from the rule");
+    }
+    // Error: the first clash is the slab with the patch, |slab ∩ patch| = 50 · 10 · 1 voxels.
+    let msg = read_label_files(&files, MaskOverlap::Error, AbsentMask::Error)
+        .expect_err("overlap")
+        .to_string();
+    assert!(
+        msg.contains("slab.nii.gz") && msg.contains("patch.nii.gz") && msg.contains("500 voxel"),
+        "{msg}"
+    );
+}
+
 /// A TotalSegmentator-like layout (MetaImage image, one NIfTI mask per structure) built end to end: one case
 /// with overlapping structures (`first`: lower id wins), one with a structure file missing (`absent = empty`).
 #[test]

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::decode::{Datatype, Raw};
+use super::decode::{Datatype, Raw, Written};
 use super::{open, Volume, VolumeError};
 
 /// How many distinct offending labels an error lists (the smallest ones, sorted).
@@ -139,37 +139,56 @@ impl Tally {
 /// other value must be in `known_labels`. Integer files are decoded exactly; float files (or files with a
 /// non-identity `scl_slope`/`scl_inter`, applied in f64) must hold integral values.
 pub fn read_label_map(path: &Path, known_labels: &[u16]) -> Result<Volume<u16>, VolumeError> {
+    Ok(read_label_map_written(path, known_labels, false)?.0)
+}
+
+/// [`read_label_map`], also returning (when `record`, and only for a volume big enough to be decoded into
+/// zeroed memory) the ranges of its voxels in memory order (`as_slice_memory_order`) that were written: every
+/// voxel outside them is 0 (`Opened::decode_written`).
+pub(super) fn read_label_map_written(
+    path: &Path,
+    known_labels: &[u16],
+    record: bool,
+) -> Result<(Volume<u16>, Option<Written>), VolumeError> {
     let mut op = open::open(path, None)?;
     let scaling = op.scaling.filter(|&(s, i)| !(s == 1.0 && i == 0.0));
     macro_rules! int {
         ($t:ty) => {
             match scaling {
-                Some((s, i)) => op.decode(Tally::new, false, |tally, v: $t| {
+                Some((s, i)) => op.decode_written(Tally::new, false, record, |tally, v: $t| {
                     tally.float(v.to_f64() * s + i)
                 })?,
-                None => op.decode(Tally::new, true, |tally, v: $t| tally.int(v.to_i64_sat()))?,
+                None => op.decode_written(Tally::new, true, record, |tally, v: $t| {
+                    tally.int(v.to_i64_sat())
+                })?,
             }
         };
     }
     macro_rules! float {
         ($t:ty) => {
             match scaling {
-                Some((s, i)) => op.decode(Tally::new, false, |tally, v: $t| {
+                Some((s, i)) => op.decode_written(Tally::new, false, record, |tally, v: $t| {
                     tally.float(v.to_f64() * s + i)
                 })?,
-                None => op.decode(Tally::new, true, |tally, v: $t| tally.float(v.to_f64()))?,
+                None => op.decode_written(Tally::new, true, record, |tally, v: $t| {
+                    tally.float(v.to_f64())
+                })?,
             }
         };
     }
     let data = match op.datatype {
-        Datatype::U8 if scaling.is_none() => op.decode(Tally::new, true, |tally, v: u8| {
-            tally.seen[v as usize] = true;
-            v as u16
-        })?,
-        Datatype::U16 if scaling.is_none() => op.decode(Tally::new, true, |tally, v: u16| {
-            tally.seen[v as usize] = true;
-            v
-        })?,
+        Datatype::U8 if scaling.is_none() => {
+            op.decode_written(Tally::new, true, record, |tally, v: u8| {
+                tally.seen[v as usize] = true;
+                v as u16
+            })?
+        }
+        Datatype::U16 if scaling.is_none() => {
+            op.decode_written(Tally::new, true, record, |tally, v: u16| {
+                tally.seen[v as usize] = true;
+                v
+            })?
+        }
         Datatype::U8 => int!(u8),
         Datatype::U16 => int!(u16),
         Datatype::I8 => int!(i8),
@@ -181,7 +200,7 @@ pub fn read_label_map(path: &Path, known_labels: &[u16]) -> Result<Volume<u16>, 
         Datatype::F32 => float!(f32),
         Datatype::F64 => float!(f64),
     };
-    let (data, tally) = data;
+    let (data, tally, written) = data;
     tally.check(&op.path, known_labels)?;
-    op.into_volume(data)
+    Ok((op.into_volume(data)?, written))
 }
