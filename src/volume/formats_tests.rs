@@ -574,6 +574,70 @@ fn merge_policies() {
     );
 }
 
+/// Files read several at a time (here on threads, as a case with the pool does) merge to the map and the first
+/// error of reading them one by one.
+#[test]
+fn batched_structure_reads_give_the_one_by_one_result() {
+    let dir = Scratch::new("readers-merge-batched");
+    let big = structure(&dir, "liver.nii.gz", |i, _, _| i < 4);
+    let small = structure(&dir, "gallbladder.mha", |i, j, _| i >= 3 && j < 2);
+    let dots = structure(&dir, "dots.nii.gz", |i, j, k| (i + j + k) % 3 == 0);
+    let gone = dir.path("spleen.nii.gz");
+    let broken = dir.path("broken.nii.gz");
+    fs::write(&broken, b"not a volume").expect("write");
+    let on_threads = |paths: &[&Path]| -> Vec<Result<StructureMask, VolumeError>> {
+        std::thread::scope(|s| {
+            let reads: Vec<_> = paths
+                .iter()
+                .map(|p| s.spawn(|| read_structure_mask(p)))
+                .collect();
+            reads.into_iter().map(|r| r.join().expect("read")).collect()
+        })
+    };
+    let files = vec![
+        (5u16, big.clone()),
+        (1u16, gone.clone()),
+        (4u16, small),
+        (2u16, dots),
+    ];
+    for overlap in [MaskOverlap::First, MaskOverlap::Last, MaskOverlap::Smallest] {
+        let one = read_label_files(&files, overlap, AbsentMask::Empty).expect("one by one");
+        for batch in [2, 3, 4, 9] {
+            let many =
+                read_label_files_batched(&files, overlap, AbsentMask::Empty, batch, &on_threads)
+                    .expect("batched");
+            assert_eq!(many.data, one.data, "{overlap:?}, {batch} at a time");
+        }
+    }
+    // The missing file comes before the broken one in the list: its error is the one reported.
+    let with_broken = vec![(5u16, big), (1u16, gone), (3u16, broken)];
+    for batch in [1, 3] {
+        let msg = read_label_files_batched(
+            &with_broken,
+            MaskOverlap::First,
+            AbsentMask::Error,
+            batch,
+            &on_threads,
+        )
+        .expect_err("missing")
+        .to_string();
+        assert!(
+            msg.contains("spleen.nii.gz") && !msg.contains("broken"),
+            "{batch}: {msg}"
+        );
+        let msg = read_label_files_batched(
+            &with_broken,
+            MaskOverlap::First,
+            AbsentMask::Empty,
+            batch,
+            &on_threads,
+        )
+        .expect_err("broken")
+        .to_string();
+        assert!(msg.contains("broken.nii.gz"), "{batch}: {msg}");
+    }
+}
+
 /// Structure files big enough to be decoded into zeroed memory (≥ 32 MiB as u16), stored in a permuted and
 /// flipped order (PSL: the canonical view has non-standard strides): the merge reads only the ranges the
 /// decoder wrote and must give, for every policy, the label map the rule defines voxel by voxel.

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array3, Zip};
 
+use super::decode::Written;
 use super::labels::read_label_map_written;
 use super::{affine, Volume, VolumeError, AFFINE_TOL_MM, SPACING_REL_TOL};
 use crate::manifest::{AbsentMask, MaskOverlap};
@@ -42,24 +43,67 @@ pub fn read_label_files(
     overlap: MaskOverlap,
     absent: AbsentMask,
 ) -> Result<Volume<u16>, VolumeError> {
+    read_label_files_batched(files, overlap, absent, 1, &|paths| {
+        paths.iter().map(|p| read_structure_mask(p)).collect()
+    })
+}
+
+/// Reads several structure files, one result per path in order ([`read_label_files_batched`]).
+pub type ReadStructures<'a> = dyn Fn(&[&Path]) -> Vec<Result<StructureMask, VolumeError>> + 'a;
+
+/// One structure file read as a binary mask, for [`read_label_files_batched`].
+#[derive(Debug)]
+pub struct StructureMask {
+    volume: Volume<u16>,
+    /// Where the decoder wrote, when it left the rest of zeroed memory untouched (`decode_written`).
+    written: Option<Written>,
+}
+
+/// Reads one structure file of a [`read_label_files_batched`] merge (values 0 and 1 only).
+pub fn read_structure_mask(path: &Path) -> Result<StructureMask, VolumeError> {
+    let (volume, written) = read_label_map_written(path, &[1], true)?;
+    Ok(StructureMask { volume, written })
+}
+
+/// [`read_label_files`], its files read `batch` at a time by `read` (which returns one result per path, in
+/// order: the caller's threads may read a batch in parallel) and merged in list order, so the label map and
+/// the first error reported are those of reading them one by one. A batch holds up to `batch` decoded
+/// volumes at once.
+pub fn read_label_files_batched(
+    files: &[(u16, PathBuf)],
+    overlap: MaskOverlap,
+    absent: AbsentMask,
+    batch: usize,
+    read: &ReadStructures<'_>,
+) -> Result<Volume<u16>, VolumeError> {
     let mut merged: Option<Merged> = None;
-    for (label, path) in files {
-        if !path.is_file() {
-            match absent {
-                AbsentMask::Error => {
-                    return Err(VolumeError::MissingMask {
-                        path: path.clone(),
-                        label: *label,
-                    })
+    for chunk in files.chunks(batch.max(1)) {
+        let exists: Vec<bool> = chunk.iter().map(|(_, path)| path.is_file()).collect();
+        let paths: Vec<&Path> = chunk
+            .iter()
+            .zip(&exists)
+            .filter(|(_, &e)| e)
+            .map(|((_, path), _)| path.as_path())
+            .collect();
+        let mut masks = read(&paths).into_iter();
+        for ((label, path), exists) in chunk.iter().zip(exists) {
+            if !exists {
+                match absent {
+                    AbsentMask::Error => {
+                        return Err(VolumeError::MissingMask {
+                            path: path.clone(),
+                            label: *label,
+                        })
+                    }
+                    AbsentMask::Empty => continue,
                 }
-                AbsentMask::Empty => continue,
             }
-        }
-        let (mask, written) = read_label_map_written(path, &[1], true)?;
-        let written = written.as_deref();
-        match &mut merged {
-            None => merged = Some(Merged::start(*label, path, mask, written)),
-            Some(m) => m.add(*label, path, &mask, written, overlap)?,
+            let mask = masks.next().expect("one result per existing file")?;
+            let written = mask.written.as_deref();
+            match &mut merged {
+                None => merged = Some(Merged::start(*label, path, mask.volume, written)),
+                Some(m) => m.add(*label, path, &mask.volume, written, overlap)?,
+            }
         }
     }
     match merged {

@@ -39,7 +39,9 @@ use ndarray::Array3;
 pub use self::hdf5::{write_hdf5, Hdf5Dataset, Hdf5Values};
 pub use self::labels::read_label_map;
 pub use self::limits::{read_limits, set_read_limits, ReadLimits};
-pub use self::merge::read_label_files;
+pub use self::merge::{
+    read_label_files, read_label_files_batched, read_structure_mask, ReadStructures, StructureMask,
+};
 pub use self::open::{
     check_data_file_inside, detached_data_file, open_hdf5_image, open_image, read_image, ImageFile,
     ImageVolume,

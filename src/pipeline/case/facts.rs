@@ -105,7 +105,14 @@ pub(super) fn read_mask(
             let files = rule.files(&case.mask_path, labels);
             let paths: Vec<&std::path::Path> = files.iter().map(|(_, f)| f.as_path()).collect();
             super::confine_data_files(ctx, collection, &paths)?;
-            volume::read_label_files(&files, rule.overlap, rule.absent)?
+            // A case with the pool reads as many structure files at once as it has threads.
+            volume::read_label_files_batched(
+                &files,
+                rule.overlap,
+                rule.absent,
+                ctx.threads(),
+                &|paths| ctx.map_ordered(paths, |path| volume::read_structure_mask(path)),
+            )?
         }
         None => {
             let known = region::mask_values(labels);
