@@ -3,7 +3,8 @@
 //! CLI binary as a black box (per format, per case, 1 vs 2 threads with a free-core control, a memory-bound
 //! control and two 1-thread builds at once, the 1-thread build also confined to one CPU; CPU seconds of the
 //! build and of its main thread), polls its peak RSS (also against the number of cases), counts the bytes it
-//! writes and projects KiTS23 and TotalSegmentator builds. Prints one markdown table
+//! writes, times TotalSegmentator's own layout (117 class files per CT) beside the same case as one label map,
+//! and projects KiTS23 and TotalSegmentator builds. Prints one markdown table
 //! per topic and writes them to `target/bench-results.md`. `MVB_BENCH_ROUNDS` (default 3) sets the paired
 //! rounds per case, `MVB_BENCH_THREAD_ROUNDS` (default 5) those of the thread pairs; `MVB_BENCH_KEEP=1` keeps
 //! `target/bench-data`.
@@ -864,6 +865,146 @@ fn many_label_input(root: &Path) -> Input {
     }
 }
 
+/// TotalSegmentator as it is downloaded: the many-label stand-in's CT beside its label map split into the 117
+/// class files of `manifests/totalsegmentator.toml` (stand-in label k → class k's file; classes 105–117 are
+/// empty, as the classes of body regions a CT does not cover are), built with that manifest (`mask_files`,
+/// overlap `first`); and the same case with the stand-in's label map as its mask, built with that manifest
+/// reading one label map instead (its CT collection's `mask` lines replaced): the same rows but for the mask
+/// path they name, so the two differ only by the class files' reading and merging. Returns `(class files, one label map)`.
+fn structure_files_inputs(root: &Path, many: &Input) -> (Input, Input) {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/totalsegmentator.toml");
+    let loaded = manifest::load(&manifest).expect("TotalSegmentator manifest");
+    let data_root = root.join("totalsegmentator");
+    let case = data_root.join("Totalsegmentator_dataset_v201/s0000");
+    let folder = case.join("segmentations");
+    std::fs::create_dir_all(&folder).expect("class file folder");
+    let (stand_in_image, stand_in_mask) = &many.cases[0];
+    let image = case.join("ct.nii.gz");
+    if std::fs::hard_link(stand_in_image, &image).is_err() {
+        std::fs::copy(stand_in_image, &image).expect("copy the stand-in's CT");
+    }
+    let ids: Vec<u16> = (1..=255).collect();
+    let map = volume::read_label_map(stand_in_mask, &ids).expect("stand-in label map");
+    let opts = synth::WriteOptions {
+        compression_level: 1,
+        ..synth::WriteOptions::default()
+    };
+    for (&id, label) in loaded.labels("CT") {
+        let class = map.data.mapv(|v| u8::from(v == id));
+        let path = folder.join(format!("{}.nii.gz", label.file_stem()));
+        synth::write_nifti(&path, &class, map.geometry.spacing_mm, "LPS", &opts)
+            .expect("write class file");
+    }
+    let one_map = case.join("segmentation.nii.gz");
+    if std::fs::hard_link(stand_in_mask, &one_map).is_err() {
+        std::fs::copy(stand_in_mask, &one_map).expect("copy the stand-in's label map");
+    }
+    let text = std::fs::read_to_string(&manifest).expect("read the TotalSegmentator manifest");
+    let class_lines = "mask = [\"Totalsegmentator_dataset_v201/{case}/segmentations\", \"{case}/segmentations\"]\n\
+                       mask_files = { suffix = \".nii.gz\", overlap = \"first\", absent = \"empty\" }\n";
+    assert!(
+        text.contains(class_lines),
+        "{}: the CT collection's mask lines changed",
+        manifest.display()
+    );
+    let one_map_manifest = root.join("totalsegmentator_one_map.toml");
+    let one_map_text = text.replacen(
+        class_lines,
+        "mask = \"Totalsegmentator_dataset_v201/{case}/segmentation.nii.gz\"\n",
+        1,
+    );
+    std::fs::write(&one_map_manifest, one_map_text).expect("write the one-map manifest");
+    let input = |name, manifest, mask| Input {
+        name,
+        manifest,
+        data_root: data_root.clone(),
+        dataset: "TotalSegmentator",
+        cases: vec![(image.clone(), mask)],
+        largest_stored_bytes: many.largest_stored_bytes,
+    };
+    (
+        input(
+            "TotalSegmentator layout: many-label CT + 117 class files",
+            manifest,
+            folder,
+        ),
+        input(
+            "same case, its label map as one file",
+            one_map_manifest,
+            one_map,
+        ),
+    )
+}
+
+/// Paired rounds of the TotalSegmentator case as one label map (`one_map`) and as its 117 class files (`ts`),
+/// Parquet only, at 1 and 2 threads: A B C D A B C D …. Returns the table and the class files' 1-thread
+/// result (for the projection).
+fn structure_files_table(
+    cli: &Cli,
+    one_map: &Input,
+    ts: &Input,
+    out: &Path,
+    rounds: usize,
+    gen_secs: f64,
+) -> (String, CaseResult) {
+    let plan = [(one_map, 1), (ts, 1), (one_map, 2), (ts, 2)];
+    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); plan.len()];
+    for round in 0..rounds {
+        for (k, &(input, threads)) in plan.iter().enumerate() {
+            let run = build(cli, input, out, threads, "parquet", &[]);
+            eprintln!(
+                "  {} round {round}: --threads {threads} {:.2} s",
+                input.name, run.secs
+            );
+            runs[k].push(run);
+        }
+    }
+    let secs = |k: usize| runs[k].iter().map(|r| r.secs).collect::<Vec<f64>>();
+    let paired =
+        |a: usize, b: usize| median(secs(a).iter().zip(secs(b)).map(|(x, y)| x / y).collect());
+    let mut t = format!(
+        "### TotalSegmentator's own layout: 117 class files per CT (`--formats parquet`; paired rounds, medians of {rounds})\n\n\
+         The many-label stand-in's label map split into the 117 class files of \
+         `manifests/totalsegmentator.toml`, one binary mask per class as the release ships them (written in \
+         {gen_secs:.0} s; stand-in label k → class k, classes 105–117 empty) and merged by the build \
+         (`mask_files`, lower id first), against the same case with the label map as its one mask file (the \
+         manifest's CT collection reading it instead): the same rows but for the mask path they name (6 bytes \
+         longer per row), so the difference is the class files' 117 inflates and their merge.\n\n\
+         | input | threads | s | × one label map (paired) | 2 vs 1 thread (paired) | peak RSS MB | bound (int16) MB | Parquet bytes |\n\
+         |---|---|---|---|---|---|---|---|\n"
+    );
+    for (k, &(input, threads)) in plan.iter().enumerate() {
+        let vs_map = if k % 2 == 1 {
+            format!("{:.2}×", paired(k, k - 1))
+        } else {
+            "1".to_string()
+        };
+        let speedup = if threads == 2 {
+            format!("{:.2}×", paired(k - 2, k))
+        } else {
+            String::new()
+        };
+        let peak = runs[k].iter().map(|r| r.peak_rss_mb).fold(0.0, f64::max);
+        let bound = threads as f64 * 3.0 * input.largest_stored_bytes / MB + 200.0;
+        writeln!(
+            t,
+            "| {} | {threads} | {:.2} | {vs_map} | {speedup} | {peak:.0} | {bound:.0} | {} |",
+            input.name,
+            median(secs(k)),
+            runs[k].last().map_or(0, |r| r.bytes.parquet)
+        )
+        .expect("w");
+    }
+    let result = CaseResult {
+        input_name: ts.name,
+        largest: ts.largest_stored_bytes,
+        secs: vec![(PARQUET, secs(1))],
+        runs: vec![(PARQUET, runs[1].clone())],
+        skipped: Vec::new(),
+    };
+    (t, result)
+}
+
 /// The library table kept from the first benchmark: CT 512×512×200 annotation and lesion paths vs inflate.
 fn library_table(input: &Input, rounds: usize) -> String {
     let (image, mask) = &input.cases[0];
@@ -1180,11 +1321,16 @@ fn rss_table(results: &[CaseResult], speedups: &[Speedup]) -> String {
 }
 
 /// Projected KiTS23 and TotalSegmentator builds from the per-case numbers and the measured 2-thread speedup.
-fn projection_table(results: &[CaseResult], speedups: &[Speedup]) -> String {
+fn projection_table(
+    results: &[CaseResult],
+    class_files: &CaseResult,
+    speedups: &[Speedup],
+) -> String {
     let mut t = String::from(
         "### Projected full builds\n\n\
          Assumptions: every KiTS23 case costs what the 512×512×200 CT costs here and every TotalSegmentator CT \
-         what the 512×512×300 many-label stand-in costs (1-thread seconds and bytes per case above); 2 cores = \
+         what the 512×512×300 many-label stand-in costs (1-thread seconds and bytes per case above; \
+         \"117 class files\": the same CT in the release's own layout and manifest, previous table); 2 cores = \
          one such machine at the 2-thread speedup measured on the 16-case build for that format; 64 cores = \
          32 machines of 2 cores, each building N/32 cases with `--partition I/32` at that speedup (merge time \
          not included); the ideal columns assume 2.0× on 2 cores instead (both cores free). Output = Parquet + \
@@ -1201,6 +1347,7 @@ fn projection_table(results: &[CaseResult], speedups: &[Speedup]) -> String {
     for (dataset, n, r) in [
         ("KiTS23", 489usize, &results[0]),
         ("TotalSegmentator CT", 1228, &results[2]),
+        ("TotalSegmentator CT, 117 class files", 1228, class_files),
     ] {
         for v in [PARQUET, ALL] {
             let (Some(s1), Some(run)) = (r.median(v), r.last(v)) else {
@@ -1270,6 +1417,18 @@ fn main() {
 
     let rss_by_cases = rss_by_cases_table(&cli, &set16, &inputs[0], &root, &out);
 
+    eprintln!("writing TotalSegmentator's 117 class files …");
+    let written = Instant::now();
+    let (ts, ts_one_map) = structure_files_inputs(&root, &inputs[2]);
+    let (structure_files, ts_result) = structure_files_table(
+        &cli,
+        &ts_one_map,
+        &ts,
+        &out,
+        rounds,
+        written.elapsed().as_secs_f64(),
+    );
+
     let free_after = free_cores();
     let mut md = String::new();
     writeln!(
@@ -1291,7 +1450,8 @@ fn main() {
         cores_table(&speedups),
         rss_table(&results, &speedups),
         rss_by_cases,
-        projection_table(&results, &speedups),
+        structure_files,
+        projection_table(&results, &ts_result, &speedups),
     ] {
         md.push_str(&table);
         md.push('\n');

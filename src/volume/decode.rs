@@ -22,7 +22,8 @@ const ZERO_BLOCK_ELEMS: usize = 2048;
 /// From this size on, a volume whose zero blocks may be skipped is decoded into zeroed memory and its zero
 /// blocks are not written at all. glibc serves an allocation this big (its largest dynamic mmap threshold) with
 /// freshly mapped pages, which read as the kernel's one zero page until written: a mostly empty mask then costs
-/// neither page faults nor memory traffic when read. A smaller allocation reuses freed heap memory, which
+/// no clearing and no memory traffic when read, only a minor fault per 4 KiB page on its first read (which
+/// [`Opened::decode_written`]'s ranges let a caller avoid). A smaller allocation reuses freed heap memory, which
 /// `calloc` clears first; its pages that were only read since — still the zero page — then fault on that write
 /// and flush every core's TLB (16 cases at 2 threads: ~6 % of the CPU in those IPIs). Smaller volumes are
 /// therefore appended voxel by voxel, every byte written once (docs/measurements.md §14, sixth session).
