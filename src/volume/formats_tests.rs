@@ -638,6 +638,47 @@ fn batched_structure_reads_give_the_one_by_one_result() {
     }
 }
 
+/// A structure file of the same grid stored in another axis order (its canonical view has other strides)
+/// merges through the general path to the same map as one stored like the first file.
+#[test]
+fn structure_file_stored_in_another_order_merges_the_same() {
+    let dir = Scratch::new("readers-merge-order");
+    let canonical = |f: fn(usize, usize, usize) -> bool| {
+        Array3::from_shape_fn((6, 5, 4), |(i, j, k)| u8::from(f(i, j, k)))
+    };
+    let liver = dir.path("liver.nii.gz");
+    let write = |path: &Path, a: &Array3<u8>, axes: &str| {
+        crate::synth::write_nifti(path, a, [1.0, 1.0, 2.0], axes, &Default::default()).expect("w")
+    };
+    write(&liver, &canonical(|i, _, _| i < 4), "LPS");
+    let small: fn(usize, usize, usize) -> bool = |i, j, k| i >= 3 && j < 2 && k != 1;
+    let (same, other) = (dir.path("same.nii.gz"), dir.path("other.nii.gz"));
+    write(&same, &canonical(small), "LPS");
+    write(&other, &canonical(small), "SRA");
+    let (_, written) = super::labels::read_label_map_written(&other, &[1], true).expect("read");
+    assert!(written.is_none(), "a small volume is written whole");
+    for overlap in [MaskOverlap::First, MaskOverlap::Last, MaskOverlap::Smallest] {
+        let a = read_label_files(
+            &[(5, liver.clone()), (4, same.clone())],
+            overlap,
+            AbsentMask::Error,
+        )
+        .expect("same order");
+        let b = read_label_files(
+            &[(5, liver.clone()), (4, other.clone())],
+            overlap,
+            AbsentMask::Error,
+        )
+        .expect("other order");
+        assert_ne!(
+            a.data.strides(),
+            read_label_map(&other, &[1]).expect("read").data.strides(),
+            "the second file's view really has other strides"
+        );
+        assert_eq!(a.data, b.data, "{overlap:?}");
+    }
+}
+
 /// Structure files big enough to be decoded into zeroed memory (≥ 32 MiB as u16), stored in a permuted and
 /// flipped order (PSL: the canonical view has non-standard strides): the merge reads only the ranges the
 /// decoder wrote and must give, for every policy, the label map the rule defines voxel by voxel.
