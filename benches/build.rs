@@ -732,6 +732,11 @@ const RSS_BY_CASES: [(usize, bool, Variant, Option<u64>); 10] = [
 /// Peak RSS of 2-thread builds of 8 to 512 copies of the 16-case set's case and of 8 to 128 copies of the
 /// 200-slice CT (one build each: peak RSS does not vary between runs the way time does), with what the Parquet
 /// writer keeps per open shard.
+/// Issue #11's peak-RSS bound in MB: threads × 3 × the largest volume (`volume_bytes`) + 200 MB.
+fn rss_bound_mb(threads: usize, volume_bytes: f64) -> f64 {
+    threads as f64 * 3.0 * volume_bytes / MB + 200.0
+}
+
 fn rss_by_cases_table(cli: &Cli, set16: &Input, ct: &Input, root: &Path, out: &Path) -> String {
     let mut t = String::from(
         "### Peak RSS against the number of cases (`--threads 2`, one build each)\n\n\
@@ -756,7 +761,7 @@ fn rss_by_cases_table(cli: &Cli, set16: &Input, ct: &Input, root: &Path, out: &P
         } else {
             "256×256×100"
         };
-        let bound = 2.0 * 3.0 * source.largest_stored_bytes / MB + 200.0;
+        let bound = rss_bound_mb(2, source.largest_stored_bytes);
         let data_root = root.join(format!("set{n}-{case_name}"));
         let name = if is_ct {
             "copies of the CT 512×512×200"
@@ -985,7 +990,7 @@ fn structure_files_table(
             String::new()
         };
         let peak = runs[k].iter().map(|r| r.peak_rss_mb).fold(0.0, f64::max);
-        let bound = threads as f64 * 3.0 * input.largest_stored_bytes / MB + 200.0;
+        let bound = rss_bound_mb(threads, input.largest_stored_bytes);
         writeln!(
             t,
             "| {} | {threads} | {:.2} | {vs_map} | {speedup} | {peak:.0} | {bound:.0} | {} |",
@@ -1295,8 +1300,8 @@ fn rss_table(results: &[CaseResult], speedups: &[Speedup]) -> String {
          |---|---|---|---|---|---|---|---|\n",
     );
     let mut row = |name: &str, label: &str, threads: usize, peak: f64, largest: f64| {
-        let stored = threads as f64 * 3.0 * largest / MB + 200.0;
-        let f32b = threads as f64 * 3.0 * largest * 2.0 / MB + 200.0;
+        let stored = rss_bound_mb(threads, largest);
+        let f32b = rss_bound_mb(threads, largest * 2.0);
         let yes = |b: f64| if peak <= b { "yes" } else { "**no**" };
         writeln!(
             t,

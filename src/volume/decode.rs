@@ -23,14 +23,14 @@ const ZERO_BLOCK_ELEMS: usize = 2048;
 /// blocks are not written at all. glibc serves an allocation this big (its largest dynamic mmap threshold) with
 /// freshly mapped pages, which read as the kernel's one zero page until written: a mostly empty mask then costs
 /// no clearing and no memory traffic when read, only a minor fault per 4 KiB page on its first read (which
-/// [`Opened::decode_written`]'s ranges let a caller avoid). A smaller allocation reuses freed heap memory, which
+/// [`Opened::decode`]'s ranges let a caller avoid). A smaller allocation reuses freed heap memory, which
 /// `calloc` clears first; its pages that were only read since — still the zero page — then fault on that write
 /// and flush every core's TLB (16 cases at 2 threads: ~6 % of the CPU in those IPIs). Smaller volumes are
 /// therefore appended voxel by voxel, every byte written once (docs/measurements.md §14, sixth session).
 pub(super) const LAZY_ZERO_MIN_BYTES: usize = 32 << 20;
 
 /// Stored-order ranges of the voxels a decode wrote into zeroed memory, adjacent ones joined: every voxel
-/// outside them is the default ([`Opened::decode_written`]).
+/// outside them is the default ([`Opened::decode`]).
 pub(super) type Written = Vec<Range<usize>>;
 
 /// Where decoded voxels go, in stored order: appended to a reserved vector, or written into a zeroed one whose
@@ -369,7 +369,11 @@ impl Opened {
     }
 
     /// Inflates and decodes this channel's voxels in stored order (x fastest), 256 KiB at a time, mapping each
-    /// through `f` with a state made by `init`; returns the voxels and the final state.
+    /// through `f` with a state made by `init`; returns the voxels, the final state and, when `record` and the
+    /// volume's zero blocks were left unwritten in zeroed memory, the stored-order ranges of voxels it wrote
+    /// (adjacent ones joined). Every voxel outside those ranges is the default, so a caller looking for the
+    /// set voxels of a mostly empty mask reads only them: reading the rest would fault in every page of it (as
+    /// the kernel's zero page), one fault per 4 KiB.
     ///
     /// When `zero_is_default` (the caller promises `f` maps a stored 0 to `O::default()` and its state effect
     /// for 0 is idempotent), all-zero blocks of 2048 voxels — most of a mask — call `f` once and are filled
@@ -379,28 +383,6 @@ impl Opened {
     /// (`--threads`), so a read starts no thread of its own unless its case has threads to spare; converting
     /// each chunk while it is still in cache keeps the read close to the inflate time.
     pub(super) fn decode<R, O, S, I, F>(
-        &mut self,
-        init: I,
-        zero_is_default: bool,
-        f: F,
-    ) -> Result<(Vec<O>, S), VolumeError>
-    where
-        R: Raw,
-        O: Copy + Default + Send,
-        S: Send,
-        I: Fn() -> S,
-        F: Fn(&mut S, R) -> O + Sync,
-    {
-        let (voxels, state, _) = self.decode_written(init, zero_is_default, false, f)?;
-        Ok((voxels, state))
-    }
-
-    /// [`Opened::decode`], also returning — when `record` and the volume's zero blocks were left unwritten in
-    /// zeroed memory — the stored-order ranges of voxels it wrote (adjacent ones joined). Every voxel outside
-    /// them is the default, so a caller looking for the set voxels of a mostly empty mask reads only those
-    /// ranges: reading the rest would fault in every page of it (as the kernel's zero page), one fault per
-    /// 4 KiB.
-    pub(super) fn decode_written<R, O, S, I, F>(
         &mut self,
         init: I,
         zero_is_default: bool,

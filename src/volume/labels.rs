@@ -144,7 +144,7 @@ pub fn read_label_map(path: &Path, known_labels: &[u16]) -> Result<Volume<u16>, 
 
 /// [`read_label_map`], also returning (when `record`, and only for a volume big enough to be decoded into
 /// zeroed memory) the ranges of its voxels in memory order (`as_slice_memory_order`) that were written: every
-/// voxel outside them is 0 (`Opened::decode_written`).
+/// voxel outside them is 0 (`Opened::decode`).
 pub(super) fn read_label_map_written(
     path: &Path,
     known_labels: &[u16],
@@ -155,10 +155,10 @@ pub(super) fn read_label_map_written(
     macro_rules! int {
         ($t:ty) => {
             match scaling {
-                Some((s, i)) => op.decode_written(Tally::new, false, record, |tally, v: $t| {
+                Some((s, i)) => op.decode(Tally::new, false, record, |tally, v: $t| {
                     tally.float(v.to_f64() * s + i)
                 })?,
-                None => op.decode_written(Tally::new, true, record, |tally, v: $t| {
+                None => op.decode(Tally::new, true, record, |tally, v: $t| {
                     tally.int(v.to_i64_sat())
                 })?,
             }
@@ -167,10 +167,10 @@ pub(super) fn read_label_map_written(
     macro_rules! float {
         ($t:ty) => {
             match scaling {
-                Some((s, i)) => op.decode_written(Tally::new, false, record, |tally, v: $t| {
+                Some((s, i)) => op.decode(Tally::new, false, record, |tally, v: $t| {
                     tally.float(v.to_f64() * s + i)
                 })?,
-                None => op.decode_written(Tally::new, true, record, |tally, v: $t| {
+                None => op.decode(Tally::new, true, record, |tally, v: $t| {
                     tally.float(v.to_f64())
                 })?,
             }
@@ -178,13 +178,13 @@ pub(super) fn read_label_map_written(
     }
     let data = match op.datatype {
         Datatype::U8 if scaling.is_none() => {
-            op.decode_written(Tally::new, true, record, |tally, v: u8| {
+            op.decode(Tally::new, true, record, |tally, v: u8| {
                 tally.seen[v as usize] = true;
                 v as u16
             })?
         }
         Datatype::U16 if scaling.is_none() => {
-            op.decode_written(Tally::new, true, record, |tally, v: u16| {
+            op.decode(Tally::new, true, record, |tally, v: u16| {
                 tally.seen[v as usize] = true;
                 v
             })?

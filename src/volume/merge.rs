@@ -55,7 +55,7 @@ pub type ReadStructures<'a> = dyn Fn(&[&Path]) -> Vec<Result<StructureMask, Volu
 #[derive(Debug)]
 pub struct StructureMask {
     volume: Volume<u16>,
-    /// Where the decoder wrote, when it left the rest of zeroed memory untouched (`decode_written`).
+    /// Where the decoder wrote, when it left the rest of zeroed memory untouched (`decode`).
     written: Option<Written>,
 }
 

@@ -134,10 +134,10 @@ fn decode_f32(op: &mut Opened) -> Result<Vec<f32>, VolumeError> {
         ($t:ty) => {
             match scaling {
                 Some((s, i)) => {
-                    op.decode(|| (), false, |_, v: $t| (v.to_f64() * s + i) as f32)?
+                    op.decode(|| (), false, false, |_, v: $t| (v.to_f64() * s + i) as f32)?
                         .0
                 }
-                None => op.decode(|| (), true, |_, v: $t| v.to_f32())?.0,
+                None => op.decode(|| (), true, false, |_, v: $t| v.to_f32())?.0,
             }
         };
     }
@@ -290,7 +290,9 @@ impl ImageFile {
         let scaling = effective_scaling(&op);
         macro_rules! keep {
             ($variant:ident, $raw:ty, $out:ty) => {{
-                let data = op.decode(|| (), true, |_, v: $raw| <$out>::from(v))?.0;
+                let data = op
+                    .decode(|| (), true, false, |_, v: $raw| <$out>::from(v))?
+                    .0;
                 ImageVolume::$variant(op.into_volume(data)?)
             }};
         }
@@ -299,7 +301,7 @@ impl ImageFile {
                 let (s, i) = ($s, $i);
                 // Integral and in range by `scaled_integer_type`, so the cast is exact.
                 let f = |_: &mut (), v: $raw| (v.to_f64() * s + i) as $out;
-                let data = op.decode(|| (), i == 0.0, f)?.0;
+                let data = op.decode(|| (), i == 0.0, false, f)?.0;
                 ImageVolume::$variant(op.into_volume(data)?)
             }};
         }
